@@ -1,0 +1,1 @@
+//! runner: Rhai playbooks for joining Kubernetes clusters into an Istio primary-remote mesh.
