@@ -56,6 +56,8 @@ pub struct PlayContext {
     pub steps: Mutex<StepSelection>,
     /// The innermost step that failed, for the error report.
     pub failed_step: Mutex<Option<(String, String)>>,
+    /// The clusters this run uses, by playbook name.
+    pub clusters: crate::k8s::Registry,
 }
 
 impl PlayContext {
@@ -68,7 +70,9 @@ impl PlayContext {
     ) -> Arc<Self> {
         let files_read = FilesRead::default();
         let templates = Templates::new(&project.templates_dir, files_read.clone());
+        let clusters = crate::k8s::Registry::new(options.kube.clone(), runtime.clone());
         Arc::new(PlayContext {
+            clusters,
             runtime,
             reporter,
             project,

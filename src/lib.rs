@@ -10,6 +10,8 @@ pub mod context;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;
+pub mod exec;
+pub mod k8s;
 pub mod play;
 pub mod project;
 pub mod report;

@@ -2,6 +2,8 @@
 
 mod core;
 mod data;
+mod exec;
+mod k8s;
 mod steps;
 
 use std::sync::Arc;
@@ -14,4 +16,6 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     core::install(engine, ctx);
     steps::install(engine, ctx);
     data::install(engine);
+    k8s::install(engine, ctx);
+    exec::install(engine, ctx);
 }
