@@ -34,6 +34,8 @@ pub fn strip(object: &Value) -> Value {
     out
 }
 
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 fn fingerprint(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     format!("*** (sha256:{})", &hex::encode(digest)[..12])
@@ -49,6 +51,16 @@ pub fn mask_secret(object: &mut Value) {
     let Some(map) = object.as_object_mut() else {
         return;
     };
+    // Client-side kubectl apply keeps the whole manifest, values included, in an annotation.
+    if let Some(Value::Object(annotations)) = map
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+    {
+        if let Some(value) = annotations.get_mut(LAST_APPLIED) {
+            let raw = value.as_str().unwrap_or_default().to_string();
+            *value = Value::String(fingerprint(raw.as_bytes()));
+        }
+    }
     if let Some(Value::Object(data)) = map.get_mut("data") {
         for value in data.values_mut() {
             let raw = value.as_str().unwrap_or_default();
@@ -106,6 +118,9 @@ mod tests {
             "data": {"password": "aHVudGVyMg=="}});
         let planned = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "resourceVersion": "4"},
             "data": {"password": "czNjcjN0LXZhbHVl"}, "stringData": {"token": "plain-token"}});
+        let mut live = live;
+        live["metadata"]["annotations"] =
+            json!({LAST_APPLIED: "{\"data\":{\"password\":\"aHVudGVyMg==\"}}"});
         let (changed, diff) = plan_diff(Some(&live), &planned);
         assert!(changed);
         for secret in [
