@@ -135,6 +135,7 @@ impl PlayContext {
             read.clear();
         }
         self.templates.reload();
+        self.clusters.reset();
         self.reporter.reset();
         self.set_vars(vars);
     }

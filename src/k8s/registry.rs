@@ -198,6 +198,74 @@ mod tests {
         );
     }
 
+    fn sandbox_like(name: &str) -> Kubeconfig {
+        Kubeconfig::from_yaml(&format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster: {{server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}\nusers:\n- name: {name}\n  user: {{token: t}}\ncontexts:\n- name: {name}\n  context: {{cluster: {name}, user: {name}, namespace: team}}\n"
+        ))
+        .unwrap()
+    }
+
+    /// A registry whose kubeconfig file is empty, whatever the machine's KUBECONFIG says.
+    fn registry(rt: &tokio::runtime::Runtime, empty: &tempfile::NamedTempFile) -> Registry {
+        let options = KubeOptions {
+            kubeconfig: Some(empty.path().to_path_buf()),
+            ..Default::default()
+        };
+        Registry::new(options, rt.handle().clone())
+    }
+
+    #[test]
+    fn provisioner_makes_unknown_clusters_once() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let registry = registry(&rt, &empty);
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = calls.clone();
+        registry.set_provisioner(Arc::new(move |name: &str| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(sandbox_like(name))
+        }));
+        let a = registry.cluster("made-up").unwrap();
+        assert_eq!(
+            (a.name(), a.context(), a.namespace()),
+            ("made-up", "made-up", "team")
+        );
+        assert_eq!(a.server(), "https://127.0.0.1:1");
+        let again = registry.cluster("made-up").unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "one client per cluster per run");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn added_kubeconfig_and_allow_list() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let registry = registry(&rt, &empty);
+        registry.add_kubeconfig(sandbox_like("prod-east"));
+        registry.add_kubeconfig(sandbox_like("staging"));
+        registry.allow_contexts(vec!["prod-*".into()]).unwrap();
+        assert!(registry.cluster("prod-east").is_ok());
+        let err = registry.cluster("staging").unwrap_err();
+        assert!(
+            err.message
+                .contains("is not allowed by the playbook's allow_contexts"),
+            "{}",
+            err.message
+        );
+        // A list that excludes a cluster already in use is refused too.
+        let err = registry.allow_contexts(vec!["dev-*".into()]).unwrap_err();
+        assert!(err.message.contains("prod-east"), "{}", err.message);
+        assert!(registry.allow_contexts(vec!["[".into()]).is_err());
+    }
+
     #[test]
     fn context_mapping_prefers_the_last_flag() {
         let rt = tokio::runtime::Builder::new_current_thread()
