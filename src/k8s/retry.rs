@@ -21,9 +21,22 @@ fn is_transient(error: &kube::Error) -> bool {
         kube::Error::Api(status) => {
             status.code == 429 || (500..=599).contains(&status.code) && status.code != 501
         }
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => !is_tls_rejection(error),
         _ => false,
     }
+}
+
+/// A certificate the client rejects will be rejected again: not worth retrying.
+fn is_tls_rejection(error: &kube::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("certificate") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// Runs `op` until it succeeds, fails for good, or `ATTEMPTS` transient failures pass
