@@ -6,6 +6,8 @@ use super::status::ApiError;
 pub enum Route {
     Version,
     Health,
+    OpenApiRoot,
+    OpenApiGroupVersion(String),
     CoreVersions,
     GroupList,
     Group(String),
@@ -20,6 +22,8 @@ pub fn route(path: &str, registry: &Registry) -> Result<Route, ApiError> {
         ["version"] => return Ok(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => return Ok(Route::Health),
         ["api"] => return Ok(Route::CoreVersions),
+        ["openapi", "v3"] => return Ok(Route::OpenApiRoot),
+        ["openapi", "v3", gv @ ..] => return Ok(Route::OpenApiGroupVersion(gv.join("/"))),
         ["apis"] => return Ok(Route::GroupList),
         ["apis", g] => return Ok(Route::Group(g.to_string())),
         ["api", v] => {

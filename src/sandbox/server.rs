@@ -1,6 +1,8 @@
 //! HTTPS serving (rustls + hyper) and request handling (axum).
 use super::core::ClusterCore;
 use super::discovery;
+use super::openapi;
+use super::protobuf;
 use super::error::SandboxError;
 use super::faults::Decision;
 use super::ops::{self, PatchKind, WriteOptions};
@@ -126,6 +128,15 @@ async fn handle(
     if !authorized(&core, &headers) {
         return error_response(&ApiError::unauthorized());
     }
+    let content_type = header_str(&headers, header::CONTENT_TYPE);
+    let body = if content_type.contains("protobuf") {
+        match protobuf::decode(&body) {
+            Some(obj) => Bytes::from(obj.to_string()),
+            None => return error_response(&ApiError::unsupported_media_type(content_type)),
+        }
+    } else {
+        body
+    };
     match dispatch(&core, &method, &uri, &headers, &body) {
         Ok(response) => response,
         Err(err) => error_response(&err),
@@ -164,6 +175,8 @@ fn dispatch(
     let target = match route(uri.path(), &registry)? {
         Route::Version => return get_only(Some(discovery::version())),
         Route::Health => return Ok((StatusCode::OK, "ok").into_response()),
+        Route::OpenApiRoot => return get_only(Some(openapi::root(&registry))),
+        Route::OpenApiGroupVersion(gv) => return get_only(openapi::group_version(&registry, &gv)),
         Route::CoreVersions => {
             let port = core.port.load(Ordering::Relaxed);
             return get_only(Some(discovery::core_versions(&format!("127.0.0.1:{port}"))));
