@@ -15,5 +15,6 @@ pub mod k8s;
 pub mod play;
 pub mod project;
 pub mod report;
+pub mod sandbox;
 pub mod templates;
 pub mod vars;
