@@ -19,13 +19,13 @@ const MANY: &str = r#"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_succeeds_through_injected_500s_and_429s() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").set_faults(Faults {
+    env.sandbox.cluster("cluster-1").unwrap().set_faults(Faults {
         error_500: 0.15,
         throttle_429: 0.1,
         ..Default::default()
     });
     let out = env.runner("flaky.rhai", MANY, &[]).output().unwrap();
-    env.sandbox.cluster("cluster-1").clear_faults();
+    env.sandbox.cluster("cluster-1").unwrap().clear_faults();
     assert!(out.status.success(), "{}", stderr(&out));
     let list = env
         .kubectl_get("cluster-1", &["configmaps", "-n", "default"])
@@ -43,12 +43,12 @@ async fn apply_succeeds_through_injected_500s_and_429s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_failure_gives_one_error_naming_the_cluster() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").set_faults(Faults {
+    env.sandbox.cluster("cluster-1").unwrap().set_faults(Faults {
         error_500: 1.0,
         ..Default::default()
     });
     let out = env.runner("down.rhai", MANY, &[]).output().unwrap();
-    env.sandbox.cluster("cluster-1").clear_faults();
+    env.sandbox.cluster("cluster-1").unwrap().clear_faults();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -61,7 +61,7 @@ async fn persistent_failure_gives_one_error_naming_the_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_requests_time_out_and_are_retried() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").set_faults(Faults {
+    env.sandbox.cluster("cluster-1").unwrap().set_faults(Faults {
         stall: 0.1,
         stall_for: Duration::from_secs(60),
         ..Default::default()
@@ -71,7 +71,7 @@ async fn stalled_requests_time_out_and_are_retried() {
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "stall"}, data: #{a: "1"}});
     "#;
     let out = env.runner("stall.rhai", play, &[]).output().unwrap();
-    env.sandbox.cluster("cluster-1").clear_faults();
+    env.sandbox.cluster("cluster-1").unwrap().clear_faults();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(env
         .kubectl_get("cluster-1", &["configmap", "stall"])
@@ -81,7 +81,7 @@ async fn stalled_requests_time_out_and_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopped_server_is_reported_after_the_retries() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").stop();
+    env.sandbox.cluster("cluster-1").unwrap().stop().await;
     let play = r#"cluster("cluster-1").exists("ConfigMap", "x");"#;
     let out = env.runner("stopped.rhai", play, &[]).output().unwrap();
     assert!(!out.status.success());

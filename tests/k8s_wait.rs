@@ -58,7 +58,7 @@ async fn crd_condition_and_load_balancer_waits_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostname_only_load_balancer_explains_istio_needs_an_ip() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").set_lb_hostname(true);
+    env.sandbox.cluster("cluster-1").unwrap().set_lb_hostname(true);
     let play = format!(
         r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("default", "eastwest", 30);"#
     );
@@ -117,7 +117,7 @@ async fn wait_until_sees_a_change_made_while_waiting() {
         let seen = c.wait_until("cm", "flag", "default", |o| o.data.ready == "yes", 60);
         print(`saw ready=${seen.data.ready}`);
     "#;
-    let child = std::process::Command::from(env.runner("until.rhai", play, &[]))
+    let child = env.runner_std("until.rhai", play, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

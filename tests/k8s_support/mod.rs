@@ -46,8 +46,12 @@ impl Env {
 
     /// `runner play --kubeconfig K <playbook> <args>`, with no other kubeconfig in reach.
     pub fn runner(&self, playbook: &str, text: &str, args: &[&str]) -> Command {
+        Command::from_std(self.runner_std(playbook, text, args))
+    }
+
+    pub fn runner_std(&self, playbook: &str, text: &str, args: &[&str]) -> std::process::Command {
         let file = self.write(playbook, text);
-        let mut cmd = Command::cargo_bin("runner").unwrap();
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"));
         cmd.current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env_remove("KUBECONFIG")
