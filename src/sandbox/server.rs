@@ -196,8 +196,14 @@ fn dispatch(
         }
         Route::Resource(t) => t,
     };
+    // DELETE carries its options (DeleteOptions) in the body.
+    let body_dry_run = method == Method::DELETE
+        && serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["dryRun"].as_array().cloned())
+            .is_some_and(|d| d.iter().any(|x| x == "All"));
     let opts = WriteOptions {
-        dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
+        dry_run: body_dry_run || query.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: query.get("fieldManager").cloned(),
         force: query.get("force").is_some_and(|v| v == "true"),
         user_agent: header_str(headers, header::USER_AGENT).to_string(),

@@ -97,3 +97,38 @@ pub async fn kubectl_stdin(ts: &TestSandbox, args: &[&str], stdin: Option<&str>)
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Raw request through `client`: (status code, body as JSON or {"text": ...}).
+pub async fn raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut builder = axum::http::Request::builder().method(method).uri(path);
+    if let Some(ct) = content_type {
+        builder = builder.header("content-type", ct);
+    }
+    let request = builder
+        .body(kube::client::Body::from(body.as_bytes().to_vec()))
+        .expect("request");
+    let response = client.send(request).await.expect("response");
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .expect("body");
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::json!({"text": String::from_utf8_lossy(&bytes)}));
+    (status, value)
+}
+
+/// The API error of a failed kube call.
+pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::core::Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
