@@ -58,7 +58,10 @@ async fn crd_condition_and_load_balancer_waits_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostname_only_load_balancer_explains_istio_needs_an_ip() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").unwrap().set_lb_hostname(true);
+    env.sandbox
+        .cluster("cluster-1")
+        .unwrap()
+        .set_lb_hostname(true);
     let play = format!(
         r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("default", "eastwest", 30);"#
     );
@@ -117,7 +120,8 @@ async fn wait_until_sees_a_change_made_while_waiting() {
         let seen = c.wait_until("cm", "flag", "default", |o| o.data.ready == "yes", 60);
         print(`saw ready=${seen.data.ready}`);
     "#;
-    let child = env.runner_std("until.rhai", play, &[])
+    let child = env
+        .runner_std("until.rhai", play, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -159,4 +163,56 @@ async fn wait_until_predicate_errors_end_the_wait() {
         "{}",
         stderr(&out)
     );
+}
+
+const DEPLOYMENT: &str = r#"#{apiVersion: "apps/v1", kind: "Deployment", metadata: #{name: "web"},
+    spec: #{replicas: 2, selector: #{matchLabels: #{app: "web"}},
+        template: #{metadata: #{labels: #{app: "web"}}, spec: #{containers: [#{name: "web", image: "nginx"}]}}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_wait_returns_the_rolled_out_deployment() {
+    let env = start(&["cluster-1"]).await;
+    let play = format!(
+        r#"let c = cluster("cluster-1"); c.apply({DEPLOYMENT}); let d = c.wait_rollout("default", "web", 30); print(`available=${{d.status.availableReplicas}}`);"#
+    );
+    let out = env.runner("rollout.rhai", &play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("available=2"), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_does_not_wait_for_planned_objects() {
+    let env = start(&["cluster-1"]).await;
+    let play = format!(
+        r#"
+        let c = cluster("cluster-1");
+        c.apply({DEPLOYMENT});
+        print(`rollout=${{c.wait_rollout("default", "web", 300)}}`);
+        c.apply({SERVICE});
+        print(`ip=${{c.wait_loadbalancer("default", "eastwest", 300)}}`);
+        "#
+    );
+    let out = env
+        .runner("dry-wait.rhai", &play, &["--dry-run"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    assert!(
+        text.contains(
+            "dry run: not waiting for rollout of Deployment default/web in cluster-1 (now: absent)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("rollout=\n") || text.contains("rollout=()"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dry run: not waiting for a load balancer IP of Service default/eastwest"),
+        "{text}"
+    );
+    assert!(env
+        .kubectl_get("cluster-1", &["deployment", "web"])
+        .is_none());
 }

@@ -46,6 +46,9 @@ fn describe_state(last: &Option<Option<Value>>, last_error: &Option<String>) -> 
 impl Cluster {
     /// Watches one object until `check` returns a result. `check` sees `None` while the object
     /// is absent; an error from it ends the wait.
+    ///
+    /// A dry run does not wait: when the object is not there yet (it may only be planned), it
+    /// says what a real run would wait for and returns None.
     #[allow(clippy::too_many_arguments)]
     pub async fn wait_for<T>(
         &self,
@@ -56,12 +59,11 @@ impl Cluster {
         what: &str,
         timeout_secs: u64,
         mut check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
-    ) -> HostResult<T> {
+    ) -> HostResult<Option<T>> {
         let namespace = self.namespace_for(resolved, namespace);
         let label = object_label(&resolved.resource.kind, namespace.as_deref(), name);
-        let guard = session
-            .reporter
-            .wait(&format!("{what} of {label} in {}", self.name()));
+        let subject = format!("{what} of {label} in {}", self.name());
+        let guard = (!session.dry_run).then(|| session.reporter.wait(&subject));
         let api = self.api(resolved, namespace.as_deref());
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut events = std::pin::pin!(watcher::watcher(api, config).default_backoff());
@@ -81,6 +83,7 @@ impl Cluster {
                         continue;
                     }
                     Ok(Event::InitDone) if !seen_in_init => None,
+                    Ok(Event::InitDone) if session.dry_run => return Ok(None),
                     Ok(Event::InitDone) => continue,
                     Err(e) => {
                         last_error = Some(HostError::from_error(&e).full_message());
@@ -90,7 +93,8 @@ impl Cluster {
                 let done = check(observed.as_ref());
                 last = Some(observed);
                 match done {
-                    Ok(Some(result)) => return Ok(result),
+                    Ok(Some(result)) => return Ok(Some(result)),
+                    Ok(None) if session.dry_run && !seen_in_init => return Ok(None),
                     Ok(None) => {}
                     Err(e) => return Err(e),
                 }
@@ -99,9 +103,18 @@ impl Cluster {
         })
         .await;
         match outcome {
-            Ok(Ok(result)) => {
-                guard.finish(true);
-                Ok(result)
+            Ok(Ok(Some(result))) => {
+                if let Some(guard) = guard {
+                    guard.finish(true);
+                }
+                Ok(Some(result))
+            }
+            Ok(Ok(None)) => {
+                session.reporter.log(&format!(
+                    "dry run: not waiting for {subject} (now: {})",
+                    describe_state(&last, &last_error)
+                ));
+                Ok(None)
             }
             Ok(Err(e)) => Err(e.context(format!("{}: waiting for {what} of {label}", self.name()))),
             Err(_) => Err(HostError::new(format!(
@@ -123,7 +136,7 @@ impl Cluster {
         condition: &str,
         status: &str,
         timeout_secs: u64,
-    ) -> HostResult<Value> {
+    ) -> HostResult<Option<Value>> {
         let resolved = self.resolve(kind).await?;
         let what = format!("condition {condition}={status}");
         self.wait_for(
@@ -149,7 +162,7 @@ impl Cluster {
         namespace: &str,
         name: &str,
         timeout_secs: u64,
-    ) -> HostResult<Value> {
+    ) -> HostResult<Option<Value>> {
         let resolved = self.resolve("apps/v1/Deployment").await?;
         self.wait_for(
             session,
@@ -171,7 +184,7 @@ impl Cluster {
         namespace: &str,
         name: &str,
         timeout_secs: u64,
-    ) -> HostResult<String> {
+    ) -> HostResult<Option<String>> {
         let resolved = self.resolve("v1/Service").await?;
         let cluster = self.name().to_string();
         self.wait_for(session, &resolved, Some(namespace), name, "a load balancer IP", timeout_secs, |object| {
@@ -207,7 +220,7 @@ impl Cluster {
         session: &Session<'_>,
         name: &str,
         timeout_secs: u64,
-    ) -> HostResult<()> {
+    ) -> HostResult<Option<()>> {
         let resolved = self
             .resolve("apiextensions.k8s.io/v1/CustomResourceDefinition")
             .await?;
@@ -256,6 +269,7 @@ impl Cluster {
             },
         )
         .await
+        .map(|_| ())
     }
 }
 

@@ -521,9 +521,9 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "wait_condition(c: Cluster, kind: &str, name: &str, namespace: &str, type: &str, status: &str) -> Map",
-        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object.",
+        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object (a dry run does not wait and returns () when it is not so yet).",
         move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, t: &str, st: &str| -> RhaiResult<Dynamic> {
-            to_dynamic(&on(&c, h, async |cl, s| cl.wait_condition(s, kind, name, ns, t, st, DEFAULT_WAIT_SECS as u64).await)?)
+            optional(on(&c, h, async |cl, s| cl.wait_condition(s, kind, name, ns, t, st, DEFAULT_WAIT_SECS as u64).await)?)
         },
     );
     let c = ctx.clone();
@@ -533,16 +533,16 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "Waits until the object's status.conditions has `type` with `status`; returns the object.",
         move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, t: &str, st: &str, timeout: i64| -> RhaiResult<Dynamic> {
             let secs = seconds(timeout, "wait_condition timeout")?;
-            to_dynamic(&on(&c, h, async |cl, s| cl.wait_condition(s, kind, name, ns, t, st, secs).await)?)
+            optional(on(&c, h, async |cl, s| cl.wait_condition(s, kind, name, ns, t, st, secs).await)?)
         },
     );
     let c = ctx.clone();
     register(
         engine,
         "wait_rollout(c: Cluster, namespace: &str, deployment: &str) -> Map",
-        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it.",
+        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it (a dry run does not wait and returns () when it is not yet).",
         move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<Dynamic> {
-            to_dynamic(&on(&c, h, async |cl, s| cl.wait_rollout(s, ns, name, DEFAULT_WAIT_SECS as u64).await)?)
+            optional(on(&c, h, async |cl, s| cl.wait_rollout(s, ns, name, DEFAULT_WAIT_SECS as u64).await)?)
         },
     );
     let c = ctx.clone();
@@ -552,7 +552,7 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "Waits until a Deployment is rolled out like kubectl rollout status; returns it.",
         move |h: &mut ClusterHandle, ns: &str, name: &str, timeout: i64| -> RhaiResult<Dynamic> {
             let secs = seconds(timeout, "wait_rollout timeout")?;
-            to_dynamic(&on(&c, h, async |cl, s| {
+            optional(on(&c, h, async |cl, s| {
                 cl.wait_rollout(s, ns, name, secs).await
             })?)
         },
@@ -560,20 +560,24 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "wait_loadbalancer(c: Cluster, namespace: &str, service: &str) -> String",
-        "Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error.",
-        move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<String> {
-            on(&c, h, async |cl, s| cl.wait_loadbalancer(s, ns, name, DEFAULT_WAIT_SECS as u64).await)
+        "wait_loadbalancer(c: Cluster, namespace: &str, service: &str) -> ?",
+        "Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error (a dry run does not wait and returns () when there is no IP yet).",
+        move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<Dynamic> {
+            Ok(on(&c, h, async |cl, s| cl.wait_loadbalancer(s, ns, name, DEFAULT_WAIT_SECS as u64).await)?
+                .map(Dynamic::from)
+                .unwrap_or(Dynamic::UNIT))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_loadbalancer(c: Cluster, namespace: &str, service: &str, timeout_secs: i64) -> String",
+        "wait_loadbalancer(c: Cluster, namespace: &str, service: &str, timeout_secs: i64) -> ?",
         "Waits for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error.",
-        move |h: &mut ClusterHandle, ns: &str, name: &str, timeout: i64| -> RhaiResult<String> {
+        move |h: &mut ClusterHandle, ns: &str, name: &str, timeout: i64| -> RhaiResult<Dynamic> {
             let secs = seconds(timeout, "wait_loadbalancer timeout")?;
-            on(&c, h, async |cl, s| cl.wait_loadbalancer(s, ns, name, secs).await)
+            Ok(on(&c, h, async |cl, s| cl.wait_loadbalancer(s, ns, name, secs).await)?
+                .map(Dynamic::from)
+                .unwrap_or(Dynamic::UNIT))
         },
     );
     let c = ctx.clone();
@@ -585,6 +589,7 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
             on(&c, h, async |cl, s| {
                 cl.wait_crd(s, name, DEFAULT_WAIT_SECS as u64).await
             })
+            .map(|_| ())
         },
     );
     let c = ctx.clone();
@@ -594,17 +599,17 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "Waits until a CustomResourceDefinition is Established.",
         move |h: &mut ClusterHandle, name: &str, timeout: i64| -> RhaiResult<()> {
             let secs = seconds(timeout, "wait_crd timeout")?;
-            on(&c, h, async |cl, s| cl.wait_crd(s, name, secs).await)
+            on(&c, h, async |cl, s| cl.wait_crd(s, name, secs).await).map(|_| ())
         },
     );
     let c = ctx.clone();
     register(
         engine,
         "wait_until(c: Cluster, kind: &str, name: &str, namespace: &str, predicate: FnPtr, timeout_secs: i64) -> Map",
-        "Waits until `predicate(object)` returns true (it is not called while the object is absent); returns the object.",
+        "Waits until `predicate(object)` returns true (it is not called while the object is absent); returns the object (a dry run does not wait and returns () instead).",
         move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, predicate: FnPtr, timeout: i64| -> RhaiResult<Dynamic> {
             let secs = seconds(timeout, "wait_until timeout")?;
-            let found = on(&c, h, async |cl, s| {
+            let found: Option<Value> = on(&c, h, async |cl, s| {
                 let resolved = cl.resolve(kind).await?;
                 cl.wait_for(s, &resolved, Some(ns), name, "the wait_until predicate", secs, |object| {
                     let Some(object) = object else { return Ok(None) };
@@ -620,7 +625,7 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
                 })
                 .await
             })?;
-            to_dynamic(&found)
+            optional(found)
         },
     );
 }
