@@ -43,7 +43,16 @@ async fn two_clusters_in_one_play() {
     );
     for (context, who) in [("cluster-1", "one"), ("cluster-2", "two")] {
         let cm = env
-            .kubectl_get(context, &["configmap", "probe", "-n", "default", "--show-managed-fields"])
+            .kubectl_get(
+                context,
+                &[
+                    "configmap",
+                    "probe",
+                    "-n",
+                    "default",
+                    "--show-managed-fields",
+                ],
+            )
             .expect("written");
         assert_eq!(cm["data"]["who"], who, "{context}");
         let managers: Vec<&str> = cm["metadata"]["managedFields"]

@@ -19,11 +19,14 @@ const MANY: &str = r#"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_succeeds_through_injected_500s_and_429s() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").unwrap().set_faults(Faults {
-        error_500: 0.15,
-        throttle_429: 0.1,
-        ..Default::default()
-    });
+    env.sandbox
+        .cluster("cluster-1")
+        .unwrap()
+        .set_faults(Faults {
+            error_500: 0.15,
+            throttle_429: 0.1,
+            ..Default::default()
+        });
     let out = env.runner("flaky.rhai", MANY, &[]).output().unwrap();
     env.sandbox.cluster("cluster-1").unwrap().clear_faults();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -43,10 +46,13 @@ async fn apply_succeeds_through_injected_500s_and_429s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_failure_gives_one_error_naming_the_cluster() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").unwrap().set_faults(Faults {
-        error_500: 1.0,
-        ..Default::default()
-    });
+    env.sandbox
+        .cluster("cluster-1")
+        .unwrap()
+        .set_faults(Faults {
+            error_500: 1.0,
+            ..Default::default()
+        });
     let out = env.runner("down.rhai", MANY, &[]).output().unwrap();
     env.sandbox.cluster("cluster-1").unwrap().clear_faults();
     assert!(!out.status.success());
@@ -61,11 +67,14 @@ async fn persistent_failure_gives_one_error_naming_the_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_requests_time_out_and_are_retried() {
     let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").unwrap().set_faults(Faults {
-        stall: 0.1,
-        stall_for: Duration::from_secs(60),
-        ..Default::default()
-    });
+    env.sandbox
+        .cluster("cluster-1")
+        .unwrap()
+        .set_faults(Faults {
+            stall: 0.1,
+            stall_for: Duration::from_secs(60),
+            ..Default::default()
+        });
     let play = r#"
         let c = cluster("cluster-1");
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "stall"}, data: #{a: "1"}});
