@@ -151,3 +151,38 @@ async fn command_line_allow_list_refuses_other_contexts() {
         .kubectl_get("cluster-2", &["configmap", "probe"])
         .is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_pod_runs_kubectl_with_this_clusters_context() {
+    let env = start(&["cluster-1", "cluster-2"]).await;
+    let play = r#"
+        let c = cluster("cluster-2");
+        try { c.exec_pod("default", "no-such-pod", "app", ["cat", "/etc/hostname"]); }
+        catch (e) { print(`error: ${e}`); }
+        let r = c.exec_pod("default", "no-such-pod", "app", ["true"], #{check: false});
+        print(`code=${r.code}`);
+    "#;
+    let out = env.runner("pod.rhai", play, &[]).output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    assert!(
+        text.contains("error: cluster-2: exec in pod default/no-such-pod"),
+        "{text}"
+    );
+    assert!(text.contains("exited with code 1"), "{text}");
+    assert!(text.contains("--context=cluster-2"), "{text}");
+    assert!(text.contains("pods \"no-such-pod\" not found"), "{text}");
+    assert!(text.contains("code=1"), "{text}");
+
+    let out = env
+        .runner("pod-dry.rhai", play, &["--dry-run"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("would run: kubectl --kubeconfig="), "{text}");
+    assert!(
+        text.contains("exec --namespace=default no-such-pod --container=app -- cat /etc/hostname"),
+        "{text}"
+    );
+}

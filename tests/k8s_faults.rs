@@ -58,7 +58,7 @@ async fn persistent_failure_gives_one_error_naming_the_cluster() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("cluster-1: discover v1 failed 5 times in a row"),
+        err.contains("cluster-1: discovery of v1 failed 5 times in a row"),
         "{err}"
     );
     assert!(err.contains("HTTP 500"), "{err}");

@@ -184,7 +184,7 @@ impl Kinds {
             return Ok(cached);
         }
         let (group, version) = split_api_version(api_version);
-        let what = format!("discover {api_version}");
+        let what = format!("discovery of {api_version}");
         let list = retry(
             &self.cluster,
             &what,
