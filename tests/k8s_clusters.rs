@@ -186,3 +186,67 @@ async fn exec_pod_runs_kubectl_with_this_clusters_context() {
         "{text}"
     );
 }
+
+/// Writes one kubeconfig file per context of `yaml`, as people keep them for KUBECONFIG.
+fn split_kubeconfig(yaml: &str, dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let full: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    let pick = |list: &str, name: &str| -> serde_yaml::Value {
+        let items = full[list].as_sequence().unwrap();
+        serde_yaml::Value::Sequence(
+            items
+                .iter()
+                .filter(|i| i["name"].as_str() == Some(name))
+                .cloned()
+                .collect(),
+        )
+    };
+    let mut files = Vec::new();
+    for context in full["contexts"].as_sequence().unwrap() {
+        let name = context["name"].as_str().unwrap();
+        let cluster = context["context"]["cluster"].as_str().unwrap();
+        let user = context["context"]["user"].as_str().unwrap();
+        let mut one = serde_yaml::Mapping::new();
+        one.insert("apiVersion".into(), "v1".into());
+        one.insert("kind".into(), "Config".into());
+        one.insert("clusters".into(), pick("clusters", cluster));
+        one.insert("users".into(), pick("users", user));
+        one.insert("contexts".into(), pick("contexts", name));
+        let file = dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&file, serde_yaml::to_string(&one).unwrap()).unwrap();
+        files.push(file);
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_variable_with_several_files_is_merged() {
+    let env = start(&["cluster-1", "cluster-2"]).await;
+    let files = split_kubeconfig(&env.sandbox.kubeconfig_yaml(), env.dir.path());
+    assert_eq!(files.len(), 2);
+    let joined = std::env::join_paths(&files).unwrap();
+    let play = format!(
+        r#"cluster("cluster-1").apply({}); cluster("cluster-2").apply({});"#,
+        configmap("one"),
+        configmap("two")
+    );
+    let file = env.write("merged.rhai", &play);
+    let out = assert_cmd::Command::cargo_bin("runner")
+        .unwrap()
+        .current_dir(env.dir.path())
+        .env("HOME", env.dir.path())
+        .env("KUBECONFIG", &joined)
+        .args(["play", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        env.kubectl_get("cluster-1", &["configmap", "probe"])
+            .unwrap()["data"]["who"],
+        "one"
+    );
+    assert_eq!(
+        env.kubectl_get("cluster-2", &["configmap", "probe"])
+            .unwrap()["data"]["who"],
+        "two"
+    );
+}
