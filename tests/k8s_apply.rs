@@ -238,7 +238,7 @@ metadata: {name: inside, namespace: planned}
         );
     }
     assert!(text.contains("secret would be configured"), "{text}");
-    assert!(text.contains("password: '*** (sha256:"), "{text}");
+    assert!(text.contains("password: '*** (salted sha256:"), "{text}");
     assert!(
         text.contains("-  level: info") && text.contains("+  level: debug"),
         "{text}"

@@ -1,6 +1,8 @@
 //! What a dry run shows: a unified diff of the live and planned objects, with server-managed
 //! fields stripped and Secret values masked.
 
+use std::sync::OnceLock;
+
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -36,9 +38,21 @@ pub fn strip(object: &Value) -> Value {
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// A random salt per process: fingerprints show whether a value changed between live and
+/// planned, but a log holding them cannot be used to guess short secrets offline.
+fn salt() -> &'static [u8; 32] {
+    static SALT: OnceLock<[u8; 32]> = OnceLock::new();
+    SALT.get_or_init(rand::random)
+}
+
 fn fingerprint(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    format!("*** (sha256:{})", &hex::encode(digest)[..12])
+    let mut hasher = Sha256::new();
+    hasher.update(salt());
+    hasher.update(bytes);
+    format!(
+        "*** (salted sha256:{})",
+        &hex::encode(hasher.finalize())[..12]
+    )
 }
 
 /// Replaces every value of a Secret's `data` and `stringData` with a fingerprint, so a diff
@@ -132,7 +146,13 @@ mod tests {
         ] {
             assert!(!diff.contains(secret), "{secret} leaked: {diff}");
         }
-        assert!(diff.contains("-  password: '*** (sha256:"), "{diff}");
+        assert!(diff.contains("-  password: '*** (salted sha256:"), "{diff}");
+        // The same value masks the same way within a run, so an unchanged value shows no change.
+        let mut again = planned.clone();
+        mask_secret(&mut again);
+        let mut twice = planned.clone();
+        mask_secret(&mut twice);
+        assert_eq!(again, twice);
         assert!(!diff.contains("resourceVersion"));
     }
 
