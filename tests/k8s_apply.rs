@@ -330,3 +330,52 @@ async fn bad_documents_are_refused_with_their_position() {
         "nothing is applied when a document is bad"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_arguments_are_clear_errors() {
+    let env = start(&["cluster-1"]).await;
+    env.write("a/ca.crt", "x");
+    env.write("b/ca.crt", "y");
+    let play = r#"
+        let c = cluster("cluster-1");
+        let attempts = [
+            || c.apply(42),
+            || c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}}, #{force: "yes"}),
+            || c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}}, #{dryrun: true}),
+            || c.apply("kind: [unclosed"),
+            || c.apply(#{apiVersion: "example.com/v9", kind: "Nothing", metadata: #{name: "x"}}),
+            || c.wait_rollout("default", "web", 0),
+            || c.delete("cm", "x", "default", #{wait: true, timeout: -1}),
+            || c.delete("cm", "x", "default", #{grace: 1}),
+            || c.secret("default", "s", #{n: 1}),
+            || c.secret_from_files("default", "s", ["a/ca.crt", "b/ca.crt"]),
+            || c.secret_from_files("default", "s", ["../outside"]),
+            || c.list("cm", #{app: 1}),
+            || allow_contexts(["["]),
+        ];
+        for f in attempts {
+            try { f.call(); print("no error"); } catch (e) { print(`error: ${e}`); }
+        }
+    "#;
+    let out = env.runner("args.rhai", play, &[]).output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    for expected in [
+        "error: apply takes YAML text, a map or an array of maps, not i64",
+        "error: apply: force must be true or false, not string",
+        "error: apply: unknown option \"dryrun\" (options: force)",
+        "error: YAML document 1 is not valid",
+        "error: cluster-1: cannot apply Nothing x: the API server has no kind Nothing in example.com/v9",
+        "error: wait_rollout timeout must be a positive number of seconds, not 0",
+        "error: delete timeout must be a positive number of seconds, not -1",
+        "error: delete: unknown option \"grace\" (options: wait, timeout)",
+        "error: secret: value of \"n\" must be a string, not i64",
+        "error: secret_from_files: two files are named \"ca.crt\"",
+        "error: path \"../outside\" is outside the project root",
+        "error: list labels: value of \"app\" must be a string, not i64",
+        "error: invalid context pattern \"[\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(!text.contains("no error"), "{text}");
+}

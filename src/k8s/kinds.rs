@@ -247,8 +247,7 @@ impl Kinds {
         });
         found.ok_or_else(|| {
             HostError::new(format!(
-                "{}: the API server has no kind {kind} in {api_version}",
-                self.cluster
+                "the API server has no kind {kind} in {api_version}"
             ))
             .with_hint("check apiVersion and kind; a custom resource needs its CustomResourceDefinition applied first")
         })

@@ -40,6 +40,9 @@ impl Env {
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let file = self.path(name);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
         std::fs::write(&file, text).unwrap();
         file
     }
