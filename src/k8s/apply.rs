@@ -411,6 +411,7 @@ impl Cluster {
         planned: &mut Planned,
     ) -> HostResult<()> {
         let actions: HashMap<usize, Action> = applied.iter().map(|(i, a)| (*i, a.action)).collect();
+        let mut crds: Vec<(&str, &str)> = Vec::new();
         for item in batch {
             let action = actions
                 .get(&item.index)
@@ -431,8 +432,17 @@ impl Cluster {
                 }
                 continue;
             }
-            self.wait_crd(session, &item.id.name, CRD_TIMEOUT_SECS)
-                .await?;
+            crds.push((item.id.name.as_str(), group));
+        }
+        let waits: Vec<HostResult<Option<()>>> = stream::iter(crds.iter())
+            .map(|(name, _)| self.wait_crd(session, name, CRD_TIMEOUT_SECS))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for result in waits {
+            result?;
+        }
+        for (_, group) in crds {
             self.kinds.forget_group(group);
         }
         Ok(())
