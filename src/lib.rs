@@ -1,1 +1,3 @@
 //! runner: Rhai playbooks for joining Kubernetes clusters into an Istio primary-remote mesh.
+
+pub mod certs;
