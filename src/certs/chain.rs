@@ -18,6 +18,16 @@ pub fn verify_chain(chain_pem: &str, root_pem: &str) -> Result<()> {
     let root = pem::single_certificate(root_pem, &root_origin)?;
     if ders.last() == Some(&root) {
         ders.pop();
+    } else if let Some(last) = ders.last() {
+        let last_cert = pem::parse(last, &chain_origin)?;
+        if last_cert.subject().as_raw() == last_cert.issuer().as_raw() {
+            return Err(CertError::InvalidChain(format!(
+                "it ends at a different root ({:?}, SHA-256 {}) than the expected root (SHA-256 {})",
+                last_cert.subject().to_string(),
+                fingerprint(last),
+                fingerprint(&root)
+            )));
+        }
     }
     let mut certs = Vec::with_capacity(ders.len() + 1);
     for der in &ders {
