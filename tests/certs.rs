@@ -333,7 +333,7 @@ fn istio_profile_mesh_is_created_reused_and_rotated() {
             expected_chain
         );
         let chain = fs::read_to_string(cdir.join("cert-chain.pem")).expect("chain");
-        verify_chain(&chain, &root.cert_pem()).expect("chain verifies");
+        verify_chain(&chain, root.cert_pem()).expect("chain verifies");
     }
 
     // Modes: keys 0600, directories 0700, certificates readable.
