@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use runner::certs::{
-    cacerts_secret, compare_roots, inspect, intermediate_ca, root_ca, rotate_intermediate,
-    validate_cluster_name, verify_chain, CaOptions, CertError, IntermediateStatus, KeyType,
-    RootStatus,
+    cacerts_secret, compare_roots, inspect, inspect_file, intermediate_ca, root_ca,
+    rotate_intermediate, validate_cluster_name, verify_chain, CaOptions, CertError,
+    IntermediateStatus, KeyType, RootStatus,
 };
 
 /// ECDSA keeps these tests quick; the RSA profile is covered in tests/certs.rs.
@@ -574,4 +574,120 @@ fn compare_roots_tells_same_from_different() {
 
     let (_, text) = err_text(compare_roots(ours.cert_pem(), ""));
     assert!(text.contains("live cacerts root-cert.pem"), "{text}");
+}
+
+#[test]
+fn intermediate_pathlen_zero_forbids_a_sub_ca_in_the_chain() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = root_ca(tmp.path(), &fast()).expect("root");
+    let east = intermediate_ca(&root, tmp.path(), "east", &fast()).expect("east");
+    let east_pem = fs::read_to_string(&east.ca_cert_path).expect("east cert");
+    let east_key =
+        KeyPair::from_pem(&fs::read_to_string(&east.ca_key_path).expect("key")).expect("key");
+    let east_issuer = Issuer::from_ca_cert_pem(&east_pem, &east_key).expect("issuer");
+
+    let sub_key = KeyPair::generate().expect("key");
+    let mut sub_params = expired_params("Sub CA", BasicConstraints::Unconstrained);
+    sub_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    sub_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    let sub = sub_params
+        .signed_by(&sub_key, &east_issuer)
+        .expect("sub CA");
+    let sub_issuer = Issuer::from_ca_cert_pem(&sub.pem(), &sub_key).expect("issuer");
+    let mut leaf_params = CertificateParams::new(vec!["leaf.example".to_string()]).expect("params");
+    leaf_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    let leaf = leaf_params
+        .signed_by(&KeyPair::generate().expect("key"), &sub_issuer)
+        .expect("leaf");
+
+    // The sub-CA as the end of the chain is within pathlen:0 ...
+    verify_chain(&format!("{}{east_pem}", sub.pem()), root.cert_pem()).expect("sub CA as leaf");
+    // ... but a certificate issued by it is not.
+    let chain = format!("{}{}{east_pem}", leaf.pem(), sub.pem());
+    let (err, text) = err_text(verify_chain(&chain, root.cert_pem()));
+    assert!(matches!(err, CertError::InvalidChain(_)), "{err:?}");
+    assert!(text.contains("pathlen:0"), "{text}");
+}
+
+#[test]
+fn repeated_rotations_keep_every_backup() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = root_ca(tmp.path(), &fast()).expect("root");
+    let first = intermediate_ca(&root, tmp.path(), "east", &fast()).expect("east");
+    let second = rotate_intermediate(&root, tmp.path(), "east", &fast()).expect("rotation 1");
+    let third = rotate_intermediate(&root, tmp.path(), "east", &fast()).expect("rotation 2");
+    let (b1, b2) = (
+        second.backup_dir.expect("b1"),
+        third.backup_dir.expect("b2"),
+    );
+    assert_ne!(b1, b2);
+    let fingerprint_in = |dir: &Path| {
+        inspect(&fs::read_to_string(dir.join("ca-cert.pem")).expect("cert"))
+            .expect("inspect")
+            .fingerprint_sha256
+    };
+    assert_eq!(fingerprint_in(&b1), first.cert.fingerprint_sha256);
+    assert_eq!(fingerprint_in(&b2), second.cert.fingerprint_sha256);
+    assert_eq!(
+        fingerprint_in(&tmp.path().join("east")),
+        third.cert.fingerprint_sha256
+    );
+}
+
+#[test]
+fn rotating_a_cluster_without_files_creates_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = root_ca(tmp.path(), &fast()).expect("root");
+    let created = rotate_intermediate(&root, tmp.path(), "east", &fast()).expect("created");
+    assert_eq!(created.status, IntermediateStatus::Created);
+    assert!(created.backup_dir.is_none());
+}
+
+#[test]
+fn non_ca_certificate_in_place_of_an_intermediate_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = root_ca(tmp.path(), &fast()).expect("root");
+    let east = intermediate_ca(&root, tmp.path(), "east", &fast()).expect("east");
+    let root_key =
+        KeyPair::from_pem(&fs::read_to_string(&root.key_path).expect("key")).expect("key");
+    let issuer = Issuer::from_ca_cert_pem(root.cert_pem(), &root_key).expect("issuer");
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["leaf.example".to_string()]).expect("params");
+    params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    let leaf = params.signed_by(&key, &issuer).expect("leaf");
+    fs::write(&east.ca_cert_path, leaf.pem()).expect("write");
+    fs::write(&east.ca_key_path, key.serialize_pem()).expect("write");
+    fs::write(
+        &east.cert_chain_path,
+        format!("{}{}", leaf.pem(), root.cert_pem()),
+    )
+    .expect("write");
+    let (err, text) = err_text(intermediate_ca(&root, tmp.path(), "east", &fast()));
+    assert!(matches!(err, CertError::Corrupt { .. }), "{err:?}");
+    assert!(
+        text.contains("ca-cert.pem") && text.contains("not a CA"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_file_names_the_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = root_ca(tmp.path(), &fast()).expect("root");
+    assert_eq!(inspect_file(&root.cert_path).expect("inspect"), root.cert);
+    let (_, text) = err_text(inspect_file(&root.key_path));
+    assert!(
+        text.contains("root-key.pem") && text.contains("PRIVATE KEY"),
+        "{text}"
+    );
+    assert!(!text.contains(
+        fs::read_to_string(&root.key_path)
+            .expect("key")
+            .lines()
+            .nth(1)
+            .expect("line")
+    ));
+    let (err, text) = err_text(inspect_file(tmp.path().join("missing.pem")));
+    assert!(matches!(err, CertError::Io { .. }), "{err:?}");
+    assert!(text.contains("missing.pem"), "{text}");
 }

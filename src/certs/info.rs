@@ -46,6 +46,14 @@ pub fn inspect(pem_text: &str) -> Result<CertInfo> {
     describe(&ders[0], &origin)
 }
 
+/// Describes the first certificate of a PEM file; errors name the file.
+pub fn inspect_file(path: impl AsRef<std::path::Path>) -> Result<CertInfo> {
+    let path = path.as_ref();
+    let origin = Origin::File(path.to_path_buf());
+    let ders = pem::certificates(&super::files::read_text(path)?, &origin)?;
+    describe(&ders[0], &origin)
+}
+
 pub(crate) fn describe(der: &[u8], origin: &Origin) -> Result<CertInfo> {
     let cert = pem::parse(der, origin)?;
     let not_before = cert.validity().not_before.timestamp();

@@ -174,6 +174,9 @@ fn reuse(root: &RootCa, layout: &Layout, options: &CaOptions) -> Result<Intermed
             key: layout.ca_key.clone(),
         });
     }
+    if !ca_cert.is_ca() {
+        return Err(ca_origin.error("is not a CA certificate (basicConstraints CA:true missing)"));
+    }
     check_signed_by_root(root, layout, &ca_der)?;
 
     let root_copy = pem::read_single_certificate(&layout.root_cert)?;
@@ -213,6 +216,13 @@ fn reuse(root: &RootCa, layout: &Layout, options: &CaOptions) -> Result<Intermed
         &mut warnings,
     )?;
     warnings.extend(files::key_mode_warning(&layout.ca_key));
+    if info.key_type != Some(options.key_type) {
+        warnings.push(format!(
+            "the existing intermediate CA key of cluster {:?} is {}-{}; the key_type option ({}) \
+             only applies to new CAs",
+            layout.cluster, info.key_algorithm, info.key_bits, options.key_type
+        ));
+    }
     Ok(layout.result(IntermediateStatus::Reused, info, warnings))
 }
 
@@ -253,14 +263,8 @@ fn create(
     options: &CaOptions,
     status: IntermediateStatus,
 ) -> Result<IntermediateCa> {
-    let root_not_after = OffsetDateTime::parse(
-        &root.cert.not_after,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|e| CertError::crypto("reading the root's expiry", e))?
-    .unix_timestamp();
     let (params, cap_warning) =
-        profile::intermediate_params(options, &layout.cluster, root_not_after)?;
+        profile::intermediate_params(options, &layout.cluster, root.not_after_unix())?;
     let mut warnings = files::ensure_private_dir(&layout.dir)?;
     warnings.extend(cap_warning);
     let key = options.key_type.generate()?;

@@ -19,7 +19,7 @@ mod secret;
 
 pub use chain::{compare_roots, verify_chain, RootComparison, RootIdentity};
 pub use error::CertError;
-pub use info::{inspect, CertInfo};
+pub use info::{inspect, inspect_file, CertInfo};
 pub use intermediate::{
     intermediate_ca, rotate_intermediate, validate_cluster_name, IntermediateCa, IntermediateStatus,
 };

@@ -35,6 +35,8 @@ pub struct RootCa {
     #[serde(skip)]
     cert_der: Vec<u8>,
     #[serde(skip)]
+    not_after_unix: i64,
+    #[serde(skip)]
     key: KeyPair,
 }
 
@@ -60,6 +62,10 @@ impl RootCa {
 
     pub(crate) fn cert_der(&self) -> &[u8] {
         &self.cert_der
+    }
+
+    pub(crate) fn not_after_unix(&self) -> i64 {
+        self.not_after_unix
     }
 
     pub(crate) fn issuer(&self) -> Result<Issuer<'static, &KeyPair>> {
@@ -100,10 +106,11 @@ fn half_present(present: &Path, missing: &Path) -> CertError {
 
 fn load(dir: &Path, cert_path: PathBuf, key_path: PathBuf, options: &CaOptions) -> Result<RootCa> {
     let origin = Origin::File(cert_path.clone());
-    let cert_der = pem::read_single_certificate(&cert_path)?;
     let cert_pem = files::read_text(&cert_path)?;
+    let cert_der = pem::single_certificate(&cert_pem, &origin)?;
     let key = pem::read_key(&key_path)?;
     let cert = pem::parse(&cert_der, &origin)?;
+    let not_after_unix = cert.validity().not_after.timestamp();
     if !pem::key_matches(&key, &cert) {
         return Err(CertError::KeyMismatch {
             cert: cert_path,
@@ -138,6 +145,7 @@ fn load(dir: &Path, cert_path: PathBuf, key_path: PathBuf, options: &CaOptions) 
         warnings,
         cert_pem,
         cert_der,
+        not_after_unix,
         key,
     })
 }
@@ -170,6 +178,7 @@ fn create(
         return Err(e);
     }
     let info = describe(&cert_der, &Origin::File(cert_path.clone()))?;
+    let not_after_unix = params.not_after.unix_timestamp();
     expiry_check(
         &info,
         &cert_path,
@@ -187,6 +196,7 @@ fn create(
         warnings,
         cert_pem,
         cert_der,
+        not_after_unix,
         key,
     })
 }

@@ -42,7 +42,7 @@ pub fn cacerts_secret(cluster_dir: impl AsRef<Path>) -> Result<Value> {
         ));
     }
     verify_chain(&cert_chain, &root_cert).map_err(|e| {
-        CertError::corrupt(&chain_path, format!("does not lead to {ROOT_CERT}: {e}"))
+        CertError::corrupt(&chain_path, format!("cannot be used with {ROOT_CERT}: {e}"))
     })?;
 
     let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
