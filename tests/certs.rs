@@ -564,6 +564,12 @@ fn root_created_by_istio_makefile_is_loaded_and_used() {
         key_type: KeyType::Rsa2048,
         ..CaOptions::default()
     };
+    // OpenSSL 1.1's genrsa, which older Istio checkouts ran, wrote PKCS#1 keys.
+    let key = path_str(&tmp.path().join("root-key.pem")).to_string();
+    openssl_ok(&["rsa", "-in", &key, "-traditional", "-out", &key]);
+    assert!(fs::read_to_string(&key)
+        .expect("key")
+        .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     let root = root_ca(tmp.path(), &options).expect("openssl root loads");
     assert_eq!(root.status, RootStatus::Loaded);
     assert_eq!(
