@@ -102,6 +102,13 @@ fn replaced_root_copy_or_chain_is_refused() {
     let (err, text) = err_text(intermediate_ca(&root, &dir, "east", &fast()));
     assert!(matches!(err, CertError::ForeignRoot(_)), "{err:?}");
     assert!(text.contains(&chain.display().to_string()), "{text}");
+
+    // A chain that merely lacks the root is damaged, not foreign.
+    fs::write(&chain, &ca_cert).expect("truncate chain");
+    let (err, text) = err_text(intermediate_ca(&root, &dir, "east", &fast()));
+    assert!(matches!(err, CertError::Corrupt { .. }), "{err:?}");
+    assert!(text.contains(&chain.display().to_string()), "{text}");
+    assert_eq!(fs::read_to_string(&chain).expect("chain"), ca_cert);
 }
 
 #[test]

@@ -1,24 +1,21 @@
 //! Per-cluster intermediate CAs, laid out as Istio's `<cluster>-cacerts` Make target does.
 
-use std::fs::{self, DirBuilder};
-use std::io::ErrorKind;
-use std::os::unix::fs::DirBuilderExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use time::macros::format_description;
-use time::OffsetDateTime;
 
 use super::chain::check_issued_by;
+use super::cluster_name::validate_cluster_name;
+use super::expiry::expiry_check;
 use super::file_names::{CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT};
 use super::files::{self, Content};
 use super::info::{describe, fingerprint, CertInfo};
 use super::pem::{self, Origin};
-use super::root::{exists, expiry_check};
+use super::root::exists;
 use super::{profile, CaOptions, CertError, Result, RootCa};
 
 const CLUSTER_FILES: [&str; 4] = [CA_CERT, CA_KEY, ROOT_CERT, CERT_CHAIN];
-const MAX_CLUSTER_NAME: usize = 63;
 const EXPIRED_HINT: &str =
     "rotate it with rotate_intermediate (the old files are kept in a backup folder)";
 
@@ -46,46 +43,17 @@ pub struct IntermediateCa {
     pub warnings: Vec<String>,
 }
 
-/// Cluster names become directory names and the intermediate's `L=` field: allow what a
-/// Kubernetes label value allows, which rules out separators, `..` and hidden names.
-pub fn validate_cluster_name(name: &str) -> Result<()> {
-    let invalid = |reason: &str| CertError::InvalidClusterName {
-        name: name.to_string(),
-        reason: reason.to_string(),
-    };
-    if name.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    if name.len() > MAX_CLUSTER_NAME {
-        return Err(invalid("it is longer than 63 characters"));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(invalid(
-            "only letters, digits, '-', '_' and '.' are allowed",
-        ));
-    }
-    let starts_and_ends_alphanumeric = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !starts_and_ends_alphanumeric {
-        return Err(invalid("it must start and end with a letter or digit"));
-    }
-    Ok(())
-}
-
-struct Layout {
-    cluster: String,
-    dir: PathBuf,
-    ca_cert: PathBuf,
-    ca_key: PathBuf,
-    root_cert: PathBuf,
-    cert_chain: PathBuf,
+pub(crate) struct Layout {
+    pub(crate) cluster: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) ca_cert: PathBuf,
+    pub(crate) ca_key: PathBuf,
+    pub(crate) root_cert: PathBuf,
+    pub(crate) cert_chain: PathBuf,
 }
 
 impl Layout {
-    fn new(dir: &Path, cluster: &str) -> Result<Self> {
+    pub(crate) fn new(dir: &Path, cluster: &str) -> Result<Self> {
         validate_cluster_name(cluster)?;
         let cluster_dir = dir.join(cluster);
         Ok(Layout {
@@ -98,7 +66,7 @@ impl Layout {
         })
     }
 
-    fn present(&self) -> Result<Vec<PathBuf>> {
+    pub(crate) fn present(&self) -> Result<Vec<PathBuf>> {
         let mut present = Vec::new();
         for name in CLUSTER_FILES {
             let path = self.dir.join(name);
@@ -194,15 +162,26 @@ fn reuse(root: &RootCa, layout: &Layout, options: &CaOptions) -> Result<Intermed
     let chain_text = files::read_text(&layout.cert_chain)?;
     let chain = pem::certificates(&chain_text, &Origin::File(layout.cert_chain.clone()))?;
     if chain != [ca_der.clone(), root.cert_der().to_vec()] {
-        return Err(foreign(
-            root,
-            layout,
-            &layout.cert_chain,
-            &format!(
-                "is not {} followed by the mesh root",
-                layout.ca_cert.display()
-            ),
-        ));
+        let problem = format!(
+            "is not {} followed by the mesh root",
+            layout.ca_cert.display()
+        );
+        let chain_origin = Origin::File(layout.cert_chain.clone());
+        let ends_at_other_root = match chain.last() {
+            Some(last) if last != root.cert_der() => {
+                let cert = pem::parse(last, &chain_origin)?;
+                cert.subject().as_raw() == cert.issuer().as_raw()
+            }
+            _ => false,
+        };
+        return Err(if ends_at_other_root {
+            foreign(root, layout, &layout.cert_chain, &problem)
+        } else {
+            CertError::corrupt(
+                &layout.cert_chain,
+                format!("{problem}; left untouched: restore it or use rotate_intermediate"),
+            )
+        });
     }
 
     let info = describe(&ca_der, &ca_origin)?;
@@ -226,7 +205,7 @@ fn reuse(root: &RootCa, layout: &Layout, options: &CaOptions) -> Result<Intermed
     Ok(layout.result(IntermediateStatus::Reused, info, warnings))
 }
 
-fn check_signed_by_root(root: &RootCa, layout: &Layout, ca_der: &[u8]) -> Result<()> {
+pub(crate) fn check_signed_by_root(root: &RootCa, layout: &Layout, ca_der: &[u8]) -> Result<()> {
     let ca_cert = pem::parse(ca_der, &Origin::File(layout.ca_cert.clone()))?;
     let root_cert = pem::parse(root.cert_der(), &Origin::File(root.cert_path.clone()))?;
     check_issued_by(&ca_cert, &root_cert, 1).map_err(|reason| {
@@ -257,7 +236,7 @@ fn foreign(root: &RootCa, layout: &Layout, file: &Path, problem: &str) -> CertEr
     ))
 }
 
-fn create(
+pub(crate) fn create(
     root: &RootCa,
     layout: &Layout,
     options: &CaOptions,
@@ -323,73 +302,4 @@ fn write_all_or_nothing(writes: &[(&Path, &[u8], Content)]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Replaces `<dir>/<cluster>/`'s intermediate with a new one issued by the same root, moving
-/// the previous files into `<cluster>/backup-<UTC timestamp>/`. An intermediate issued by
-/// another root is refused, as in [`intermediate_ca`]; unreadable or expired ones are rotated.
-pub fn rotate_intermediate(
-    root: &RootCa,
-    dir: impl AsRef<Path>,
-    cluster: &str,
-    options: &CaOptions,
-) -> Result<IntermediateCa> {
-    let layout = Layout::new(dir.as_ref(), cluster)?;
-    let present = layout.present()?;
-    if present.is_empty() {
-        return create(root, &layout, options, IntermediateStatus::Created);
-    }
-    refuse_foreign(root, &layout, &present)?;
-    // Validate options before moving anything, so a bad option leaves the files in place.
-    profile::intermediate_params(options, &layout.cluster, i64::MAX)?;
-    let backup = create_backup_dir(&layout.dir)?;
-    for path in &present {
-        let Some(name) = path.file_name() else {
-            continue;
-        };
-        let target = backup.join(name);
-        fs::rename(path, &target).map_err(|e| CertError::io(path, e))?;
-    }
-    files::sync_dir(&backup)?;
-    files::sync_dir(&layout.dir)?;
-    let mut rotated = create(root, &layout, options, IntermediateStatus::Rotated)?;
-    rotated.backup_dir = Some(backup);
-    Ok(rotated)
-}
-
-/// Only a readable certificate that names another issuer proves a foreign root; anything less
-/// (missing, corrupt) is what rotation exists to repair.
-fn refuse_foreign(root: &RootCa, layout: &Layout, present: &[PathBuf]) -> Result<()> {
-    if !present.contains(&layout.ca_cert) {
-        return Ok(());
-    }
-    let Ok(ca_der) = pem::read_single_certificate(&layout.ca_cert) else {
-        return Ok(());
-    };
-    check_signed_by_root(root, layout, &ca_der)
-}
-
-fn create_backup_dir(cluster_dir: &Path) -> Result<PathBuf> {
-    let stamp = OffsetDateTime::now_utc()
-        .format(format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .map_err(|e| CertError::crypto("formatting the backup time", e))?;
-    for attempt in 0..100 {
-        let name = if attempt == 0 {
-            format!("backup-{stamp}")
-        } else {
-            format!("backup-{stamp}-{attempt}")
-        };
-        let path = cluster_dir.join(name);
-        match DirBuilder::new().mode(0o700).create(&path) {
-            Ok(()) => return Ok(path),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(CertError::io(&path, e)),
-        }
-    }
-    Err(CertError::Incomplete(format!(
-        "could not find a free backup folder name in {}",
-        cluster_dir.display()
-    )))
 }

@@ -6,7 +6,9 @@
 //! replaced CA breaks mTLS across the whole mesh. Nothing here prints; warnings travel in results.
 
 mod chain;
+mod cluster_name;
 mod error;
+mod expiry;
 mod files;
 mod info;
 mod intermediate;
@@ -15,17 +17,18 @@ mod options;
 mod pem;
 mod profile;
 mod root;
+mod rotate;
 mod secret;
 
 pub use chain::{compare_roots, verify_chain, RootComparison, RootIdentity};
+pub use cluster_name::validate_cluster_name;
 pub use error::CertError;
 pub use info::{inspect, inspect_file, CertInfo};
-pub use intermediate::{
-    intermediate_ca, rotate_intermediate, validate_cluster_name, IntermediateCa, IntermediateStatus,
-};
+pub use intermediate::{intermediate_ca, IntermediateCa, IntermediateStatus};
 pub use key_type::KeyType;
 pub use options::CaOptions;
 pub use root::{root_ca, RootCa, RootStatus};
+pub use rotate::rotate_intermediate;
 pub use secret::cacerts_secret;
 
 /// File names, exactly as Istio's Makefiles and istiod's `cacerts` Secret use them.
