@@ -92,6 +92,14 @@ impl PlayContext {
         }
     }
 
+    /// The runaway-loop guard in force for this run.
+    pub fn max_operations(&self) -> u64 {
+        match self.options.max_operations {
+            0 => crate::engine::DEFAULT_MAX_OPERATIONS,
+            n => n,
+        }
+    }
+
     pub fn dry_run(&self) -> bool {
         self.options.dry_run
     }

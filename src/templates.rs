@@ -27,6 +27,7 @@ impl Templates {
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
             .lstrip_blocks(true)
+            .keep_trailing_newline(true)
             .build()
         {
             env.set_syntax(syntax);

@@ -6,7 +6,7 @@ use rhai::{Dynamic, Engine, Map};
 use serde_json::Value;
 
 use crate::context::PlayContext;
-use crate::engine::api::register;
+use crate::engine::api::{register, register_property};
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::error::{HostError, HostResult};
 use crate::report::Action;
@@ -98,13 +98,23 @@ fn register_error_type(engine: &mut Engine) {
         "The error's message and causes.",
         |e: &mut HostError| e.full_message(),
     );
-    engine.register_get("message", |e: &mut HostError| e.message.clone());
-    engine.register_get("causes", |e: &mut HostError| {
-        e.causes
-            .iter()
-            .map(|c| Dynamic::from(c.clone()))
-            .collect::<rhai::Array>()
-    });
+    register_property(
+        engine,
+        "Error.message -> String",
+        "The error's own message, without causes.",
+        |e: &mut HostError| e.message.clone(),
+    );
+    register_property(
+        engine,
+        "Error.causes -> Array",
+        "The messages of the error's causes, outermost first.",
+        |e: &mut HostError| {
+            e.causes
+                .iter()
+                .map(|c| Dynamic::from(c.clone()))
+                .collect::<rhai::Array>()
+        },
+    );
 }
 
 fn render(ctx: &PlayContext, name: &str, extra: Value) -> HostResult<String> {

@@ -59,7 +59,7 @@ fn run_step(
         }
         Err(error) => {
             let interrupted = ctx.is_cancelled();
-            let message = crate::diagnostic::leaf_message(error);
+            let message = crate::diagnostic::leaf_message(error, ctx.max_operations());
             let mut failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
             // The innermost step finishes first: keep it as the one to blame.
             if failed.as_ref().is_none_or(|(_, m)| m != &message) {
