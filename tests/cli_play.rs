@@ -193,3 +193,24 @@ fn a_caught_step_failure_is_rescued_and_the_play_goes_on() {
             predicate::str::is_match(r"local\s+: ok=0\s+changed=1\s+failed=0\s+rescued=1").unwrap(),
         );
 }
+
+#[test]
+fn parallel_runs_every_item_and_keeps_the_order() {
+    let p = Project::new();
+    p.file(
+        "playbooks/p.rhai",
+        r#"
+        let offset = 100;
+        step("fan-out", || {
+            let out = parallel([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], |x| { write_file(`par/${x}`, `${x + offset}`); x * 2 });
+            write_file("results", `${out}`);
+            try { parallel([1, 2, 3], |x| { if x == 2 { throw "item two failed"; } x }); }
+            catch (e) { write_file("caught", `${e}`); }
+        });
+        "#,
+    );
+    p.runner(&["play", "playbooks/p.rhai"]).assert().success();
+    assert_eq!(p.read("results"), "[2, 4, 6, 8, 10, 12, 14, 16, 18, 20]");
+    assert_eq!(p.read("par/7"), "107");
+    assert_eq!(p.read("caught"), "item two failed");
+}
