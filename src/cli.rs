@@ -83,6 +83,15 @@ pub struct PlayArgs {
     /// Run only these steps (comma separated)
     #[arg(long, value_name = "STEP", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// After the run, watch every file it read and re-run on change
+    #[arg(long)]
+    pub watch: bool,
+    /// Also watch this file or directory (with --watch; repeatable)
+    #[arg(long = "watch-path", value_name = "PATH", requires = "watch")]
+    pub watch_paths: Vec<PathBuf>,
+    /// With --watch: delete objects an earlier run applied that the current run no longer renders
+    #[arg(long, requires = "watch")]
+    pub prune: bool,
     /// Stop a playbook after this many script operations (a runaway loop guard)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS)]
     pub max_operations: u64,
@@ -237,8 +246,11 @@ fn play_command(args: PlayArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return usage_error(e),
     };
-    let engine = engine::build(&ctx);
-    let outcome = rt.block_on(run_interruptible(ctx.clone(), Arc::new(engine)));
+    let engine = Arc::new(engine::build(&ctx));
+    if args.watch {
+        return crate::watch::run(args, ctx, engine, &rt);
+    }
+    let outcome = rt.block_on(run_interruptible(ctx.clone(), engine));
     finish(outcome)
 }
 

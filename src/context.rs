@@ -54,6 +54,10 @@ pub struct PlayContext {
     vars: RwLock<Value>,
     cancel: Mutex<CancellationToken>,
     pub steps: Mutex<StepSelection>,
+    /// What this playbook applied, for watch mode's skipping and pruning.
+    pub ledger: crate::ledger::Ledger,
+    /// Files the run wrote itself (they never trigger a watch re-run).
+    pub files_written: Mutex<BTreeSet<PathBuf>>,
     /// The innermost step that failed, for the error report.
     pub failed_step: Mutex<Option<(String, String)>>,
 }
@@ -78,6 +82,8 @@ impl PlayContext {
             vars: RwLock::new(vars),
             cancel: Mutex::new(CancellationToken::new()),
             steps: Mutex::new(StepSelection::default()),
+            ledger: crate::ledger::Ledger::default(),
+            files_written: Mutex::new(BTreeSet::new()),
             failed_step: Mutex::new(None),
         })
     }
@@ -108,6 +114,13 @@ impl PlayContext {
     pub fn record_read(&self, path: PathBuf) {
         if let Ok(mut read) = self.files_read.lock() {
             read.insert(path);
+        }
+    }
+
+    /// Records a file the run wrote, so watch mode ignores it.
+    pub fn record_written(&self, path: PathBuf) {
+        if let Ok(mut written) = self.files_written.lock() {
+            written.insert(path);
         }
     }
 

@@ -192,18 +192,24 @@ fn template_context(ctx: &PlayContext, extra: Value) -> Value {
 fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<String> {
     let directory = ctx.project.resolve(dir)?;
     let shown = ctx.project.show(&directory);
-    let entries = std::fs::read_dir(&directory)
-        .map_err(|e| HostError::from_error(&e).context(format!("cannot read manifests directory {shown}")))?;
+    let entries = std::fs::read_dir(&directory).map_err(|e| {
+        HostError::from_error(&e).context(format!("cannot read manifests directory {shown}"))
+    })?;
     let mut files: Vec<std::path::PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && [".yaml", ".yml", ".yaml.j2", ".yml.j2"].iter().any(|ext| name.ends_with(ext))
+            !name.starts_with('.')
+                && [".yaml", ".yml", ".yaml.j2", ".yml.j2"]
+                    .iter()
+                    .any(|ext| name.ends_with(ext))
         })
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(HostError::new(format!("manifests directory {shown} holds no .yaml, .yml or .j2 files")));
+        return Err(HostError::new(format!(
+            "manifests directory {shown} holds no .yaml, .yml or .j2 files"
+        )));
     }
     let context = template_context(ctx, extra);
     let mut out = String::new();
@@ -211,8 +217,10 @@ fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<Stri
         let text = if file.extension().is_some_and(|e| e == "j2") {
             ctx.templates.render_file(&file, &context)?
         } else {
-            std::fs::read_to_string(&file)
-                .map_err(|e| HostError::from_error(&e).context(format!("cannot read {}", ctx.project.show(&file))))?
+            std::fs::read_to_string(&file).map_err(|e| {
+                HostError::from_error(&e)
+                    .context(format!("cannot read {}", ctx.project.show(&file)))
+            })?
         };
         ctx.record_read(file);
         out.push_str("---\n");
@@ -250,6 +258,7 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
         std::fs::write(&file, text)
             .map_err(|e| HostError::from_error(&e).context(format!("cannot write {shown}")))?;
     }
+    ctx.record_written(file);
     ctx.reporter.local_change(&format!("file {shown}"), action);
     Ok(())
 }
