@@ -1,0 +1,17 @@
+//! The thin layer between Rhai and the runtime's modules: it converts types and errors only.
+
+mod core;
+mod data;
+mod steps;
+
+use std::sync::Arc;
+
+use rhai::Engine;
+
+use crate::context::PlayContext;
+
+pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+    core::install(engine, ctx);
+    steps::install(engine, ctx);
+    data::install(engine);
+}
