@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{Issuer, KeyPair};
 use serde::Serialize;
@@ -22,8 +23,8 @@ pub enum RootStatus {
 }
 
 /// The root CA with its private key in memory (needed to sign intermediates).
-/// `Debug` and serialisation leave the key out.
-#[derive(Serialize)]
+/// `Debug` and serialisation leave the key out; clones share the key.
+#[derive(Clone, Serialize)]
 pub struct RootCa {
     pub status: RootStatus,
     pub dir: PathBuf,
@@ -38,7 +39,7 @@ pub struct RootCa {
     #[serde(skip)]
     not_after_unix: i64,
     #[serde(skip)]
-    key: KeyPair,
+    key: Arc<KeyPair>,
 }
 
 impl fmt::Debug for RootCa {
@@ -70,7 +71,7 @@ impl RootCa {
     }
 
     pub(crate) fn issuer(&self) -> Result<Issuer<'static, &KeyPair>> {
-        Issuer::from_ca_cert_der(&self.cert_der.clone().into(), &self.key).map_err(|e| {
+        Issuer::from_ca_cert_der(&self.cert_der.clone().into(), self.key.as_ref()).map_err(|e| {
             CertError::crypto(format!("using the root CA {}", self.cert_path.display()), e)
         })
     }
@@ -147,7 +148,7 @@ fn load(dir: &Path, cert_path: PathBuf, key_path: PathBuf, options: &CaOptions) 
         cert_pem,
         cert_der,
         not_after_unix,
-        key,
+        key: Arc::new(key),
     })
 }
 
@@ -198,6 +199,23 @@ fn create(
         cert_pem,
         cert_der,
         not_after_unix,
-        key,
+        key: Arc::new(key),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::{IntermediateCa, RootComparison};
+
+    fn bindable<T: Clone + Send + Sync + fmt::Debug + Serialize + 'static>() {}
+
+    #[test]
+    fn results_can_be_held_by_a_sync_script_engine() {
+        bindable::<RootCa>();
+        bindable::<IntermediateCa>();
+        bindable::<CertInfo>();
+        bindable::<RootComparison>();
+        bindable::<CaOptions>();
+    }
 }
