@@ -58,6 +58,8 @@ pub struct PlayContext {
     pub ledger: crate::ledger::Ledger,
     /// Files the run wrote itself (they never trigger a watch re-run).
     pub files_written: Mutex<BTreeSet<PathBuf>>,
+    /// Scratch space for a dry run (certificates that would be created), removed at exit.
+    scratch: Mutex<Option<tempfile::TempDir>>,
     /// The innermost step that failed, for the error report.
     pub failed_step: Mutex<Option<(String, String)>>,
 }
@@ -84,6 +86,7 @@ impl PlayContext {
             steps: Mutex::new(StepSelection::default()),
             ledger: crate::ledger::Ledger::default(),
             files_written: Mutex::new(BTreeSet::new()),
+            scratch: Mutex::new(None),
             failed_step: Mutex::new(None),
         })
     }
@@ -122,6 +125,22 @@ impl PlayContext {
         if let Ok(mut written) = self.files_written.lock() {
             written.insert(path);
         }
+    }
+
+    /// A private directory for this run's dry-run work.
+    pub fn scratch_dir(&self) -> HostResult<PathBuf> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.is_none() {
+            *scratch = Some(
+                tempfile::Builder::new()
+                    .prefix("runner-dry-run-")
+                    .tempdir()?,
+            );
+        }
+        Ok(scratch
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default())
     }
 
     pub fn cancel_token(&self) -> CancellationToken {

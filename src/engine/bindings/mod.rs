@@ -1,5 +1,6 @@
 //! The thin layer between Rhai and the runtime's modules: it converts types and errors only.
 
+mod certs;
 mod core;
 mod data;
 mod steps;
@@ -14,4 +15,5 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     core::install(engine, ctx);
     steps::install(engine, ctx);
     data::install(engine);
+    certs::install(engine, ctx);
 }
