@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod play;
 pub mod project;
 pub mod report;
+pub mod sandbox;
 pub mod templates;
 pub mod vars;
 pub mod watch;

@@ -1,0 +1,130 @@
+//! Stand-ins for the controllers whose results users wait on: load balancers, Deployments, CRDs and
+//! ServiceAccount token Secrets.
+use super::core::{ClusterCore, ControllerTask, CRD_KEY};
+use super::ops::controller_update;
+use super::tokens;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub async fn run(core: Arc<ClusterCore>, mut tasks: mpsc::UnboundedReceiver<ControllerTask>) {
+    while let Some(task) = tasks.recv().await {
+        match task {
+            ControllerTask::LoadBalancer { namespace, name } => {
+                let core = core.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(core.lb_delay).await;
+                    assign_load_balancer(&core, &namespace, &name);
+                });
+            }
+            ControllerTask::Deployment { namespace, name } => {
+                controller_update(&core, "apps/deployments", &namespace, &name, deployment_status)
+            }
+            ControllerTask::Crd { name } => {
+                controller_update(&core, CRD_KEY, "", &name, crd_status)
+            }
+            ControllerTask::ServiceAccountTokenSecret { namespace, name } => {
+                let core = core.clone();
+                tokio::spawn(async move {
+                    // The ServiceAccount may be created just after its Secret; try for a while.
+                    for _ in 0..100 {
+                        if tokens::fill_token_secret(&core, &namespace, &name) {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn assign_load_balancer(core: &ClusterCore, namespace: &str, name: &str) {
+    let hostname = core.lb_hostname.load(Ordering::Relaxed);
+    controller_update(core, "/services", namespace, name, |svc| {
+        if svc["spec"]["type"] != "LoadBalancer" {
+            return false;
+        }
+        let current = &svc["status"]["loadBalancer"]["ingress"][0];
+        if (hostname && current["hostname"].is_string()) || (!hostname && current["ip"].is_string()) {
+            return false;
+        }
+        let ingress = if hostname {
+            json!({"hostname": format!("{name}.{namespace}.lb.sandbox.invalid")})
+        } else {
+            let n = core.lb_counter.fetch_add(1, Ordering::Relaxed);
+            // 127.0.x.y beyond 127.0.0.x: loopback, so nothing is ever routed anywhere.
+            json!({"ip": format!("127.0.{}.{}", 10 + (n / 250) % 240, n % 250 + 1), "ipMode": "VIP"})
+        };
+        svc["status"]["loadBalancer"] = json!({"ingress": [ingress]});
+        true
+    });
+}
+
+fn condition(kind: &str, reason: &str, message: &str, now: &str) -> Value {
+    json!({"type": kind, "status": "True", "lastUpdateTime": now, "lastTransitionTime": now, "reason": reason, "message": message})
+}
+
+fn deployment_status(deploy: &mut Value) -> bool {
+    let replicas = deploy["spec"]["replicas"].as_i64().unwrap_or(1);
+    let generation = deploy["metadata"]["generation"].as_i64().unwrap_or(1);
+    let status = &deploy["status"];
+    if status["observedGeneration"].as_i64() == Some(generation)
+        && status["readyReplicas"].as_i64().unwrap_or(0) == replicas
+        && status["replicas"].as_i64().unwrap_or(0) == replicas
+    {
+        return false;
+    }
+    let now = super::meta::now_rfc3339();
+    let name = deploy["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let mut new = json!({
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [
+            condition("Available", "MinimumReplicasAvailable", "Deployment has minimum availability.", &now),
+            condition("Progressing", "NewReplicaSetAvailable", &format!("ReplicaSet \"{name}\" has successfully progressed."), &now),
+        ],
+    });
+    if replicas == 0 {
+        if let Some(m) = new.as_object_mut() {
+            m.remove("readyReplicas");
+            m.remove("availableReplicas");
+        }
+    }
+    deploy["status"] = new;
+    true
+}
+
+fn crd_status(crd: &mut Value) -> bool {
+    let names = crd["spec"]["names"].clone();
+    if crd["status"]["acceptedNames"] == names
+        && crd["status"]["conditions"].as_array().is_some_and(|c| c.len() == 2)
+    {
+        return false;
+    }
+    let now = super::meta::now_rfc3339();
+    let stored: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    let cond = |kind: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message})
+    };
+    crd["status"] = json!({
+        "acceptedNames": names,
+        "conditions": [
+            cond("NamesAccepted", "NoConflicts", "no conflicts found"),
+            cond("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        ],
+        "storedVersions": stored,
+    });
+    true
+}

@@ -1,0 +1,37 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong starting, running or persisting a sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox needs at least one cluster name")]
+    NoClusters,
+    #[error("cluster name {0:?} is given twice")]
+    DuplicateCluster(String),
+    #[error("cluster name {0:?} is not a valid kubeconfig context name (use lowercase letters, digits and '-')")]
+    InvalidClusterName(String),
+    #[error("cluster {cluster}: cannot listen on {addr}: {source}")]
+    Bind {
+        cluster: String,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cluster {cluster}: cannot create certificates: {message}")]
+    Certificate { cluster: String, message: String },
+    #[error("cannot read sandbox state {path}: {message}")]
+    StateRead { path: PathBuf, message: String },
+    #[error("cannot write sandbox state {path}: {source}")]
+    StateWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cluster {cluster}: TLS setup failed: {message}")]
+    Tls { cluster: String, message: String },
+}

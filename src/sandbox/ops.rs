@@ -1,0 +1,630 @@
+//! The verbs: get, list, create, update, patch (incl. server-side apply), delete.
+use super::core::{ClusterCore, ControllerTask, Inner, CRD_KEY};
+use super::fields::Scope;
+use super::managed::{self, ApplyRequest};
+use super::meta;
+use super::resources::ResourceType;
+use super::selectors::{FieldSelector, LabelSelector};
+use super::status::ApiError;
+use super::store::ObjKey;
+use super::validate;
+use serde_json::{json, Value};
+
+/// What a request addresses.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub rt: ResourceType,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+impl Target {
+    fn key(&self, name: &str) -> ObjKey {
+        (
+            self.rt.storage_key(),
+            self.namespace.clone().unwrap_or_default(),
+            name.to_string(),
+        )
+    }
+
+    fn scope(&self) -> Scope {
+        match (self.rt.has_status, self.subresource.as_deref()) {
+            (_, Some("status")) => Scope::Status,
+            (true, _) => Scope::Main,
+            (false, _) => Scope::Everything,
+        }
+    }
+
+    fn not_found(&self, name: &str) -> ApiError {
+        ApiError::not_found(&self.rt.group, &self.rt.plural, name)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_manager: Option<String>,
+    pub force: bool,
+    pub user_agent: String,
+}
+
+impl WriteOptions {
+    /// The real default: the user agent up to its first '/'.
+    fn manager(&self) -> String {
+        self.field_manager.clone().unwrap_or_else(|| {
+            let ua = self.user_agent.split('/').next().unwrap_or("");
+            if ua.is_empty() {
+                "unknown".into()
+            } else {
+                ua.to_string()
+            }
+        })
+    }
+}
+
+/// Presents a stored object in the version the request asked for.
+pub fn present(rt: &ResourceType, mut obj: Value) -> Value {
+    obj["apiVersion"] = json!(rt.api_version());
+    obj["kind"] = json!(rt.kind);
+    obj
+}
+
+pub fn get(core: &ClusterCore, t: &Target) -> Result<Value, ApiError> {
+    let name = t.name.as_deref().unwrap_or("");
+    let inner = core.lock();
+    let entry = inner.store.get(&t.key(name)).ok_or_else(|| t.not_found(name))?;
+    Ok(present(&t.rt, entry.value.clone()))
+}
+
+pub fn list(
+    core: &ClusterCore,
+    t: &Target,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> Result<Value, ApiError> {
+    let storage_key = t.rt.storage_key();
+    let inner = core.lock();
+    let items: Vec<Value> = inner
+        .store
+        .list(&storage_key, t.namespace.as_deref())
+        .filter(|e| labels.matches(&e.value) && fields.matches(&e.value))
+        .map(|e| present(&t.rt, e.value.clone()))
+        .collect();
+    Ok(json!({
+        "kind": format!("{}List", t.rt.kind),
+        "apiVersion": t.rt.api_version(),
+        "metadata": {"resourceVersion": inner.store.resource_version().to_string()},
+        "items": items,
+    }))
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .or_else(|_| serde_yaml::from_slice(body))
+        .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON or YAML object",
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks the object's name and namespace against the URL and fills them in.
+fn bind_identity(t: &Target, obj: &mut Value) -> Result<String, ApiError> {
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    if let Some(url_name) = &t.name {
+        match obj["metadata"]["name"].as_str() {
+            Some(n) if n != url_name => {
+                return Err(ApiError::bad_request(
+                    "the name of the object does not match the name on the URL",
+                ))
+            }
+            _ => obj["metadata"]["name"] = json!(url_name),
+        }
+    }
+    if obj["metadata"]["name"].as_str().unwrap_or("").is_empty() {
+        if let Some(prefix) = obj["metadata"]["generateName"].as_str() {
+            let suffix: String = (0..5)
+                .map(|_| {
+                    let chars = b"bcdfghjklmnpqrstvwxz2456789";
+                    chars[rand::random::<usize>() % chars.len()] as char
+                })
+                .collect();
+            obj["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
+        }
+    }
+    if t.rt.namespaced {
+        let ns = t.namespace.clone().unwrap_or_default();
+        match obj["metadata"]["namespace"].as_str() {
+            Some(n) if !n.is_empty() && n != ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+            _ => obj["metadata"]["namespace"] = json!(ns),
+        }
+    } else if let Some(m) = obj["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    Ok(obj["metadata"]["name"].as_str().unwrap_or("").to_string())
+}
+
+fn require_namespace(inner: &Inner, t: &Target) -> Result<(), ApiError> {
+    if let Some(ns) = &t.namespace {
+        if t.rt.namespaced
+            && inner
+                .store
+                .get(&("/namespaces".to_string(), String::new(), ns.clone()))
+                .is_none()
+        {
+            return Err(ApiError::not_found("", "namespaces", ns));
+        }
+    }
+    Ok(())
+}
+
+/// Everything but metadata and status; a change here bumps generation.
+fn spec_part(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    v
+}
+
+/// Fills server-owned fields of `new` (replacing `old`, if any) and stores it.
+fn commit(
+    core: &ClusterCore,
+    inner: &mut Inner,
+    t: &Target,
+    old: Option<&Value>,
+    mut new: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let rt = &t.rt;
+    let now = meta::now_rfc3339();
+    new["apiVersion"] = json!(rt.api_version());
+    new["kind"] = json!(rt.kind);
+    match old {
+        None => {
+            validate::name(rt, &new)?;
+            if rt.storage_key() == CRD_KEY {
+                validate::crd(&new)?;
+            }
+            let m = &mut new["metadata"];
+            m["uid"] = json!(meta::new_uid());
+            m["creationTimestamp"] = json!(now);
+            if let Some(meta) = m.as_object_mut() {
+                meta.remove("resourceVersion");
+                meta.remove("deletionTimestamp");
+            }
+            if rt.generation {
+                new["metadata"]["generation"] = json!(1);
+            }
+            if rt.has_status && t.subresource.is_none() && rt.kind != "Namespace" {
+                if let Some(m) = new.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+        Some(old) => {
+            validate::update(rt, old, &new)?;
+            if rt.storage_key() == CRD_KEY {
+                validate::crd(&new)?;
+            }
+            for field in ["uid", "creationTimestamp"] {
+                new["metadata"][field] = old["metadata"][field].clone();
+            }
+            if rt.generation {
+                let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+                let bumped = spec_part(old) != spec_part(&new);
+                new["metadata"]["generation"] =
+                    json!(if bumped { generation + 1 } else { generation });
+            }
+        }
+    }
+    meta::apply_defaults(&rt.group, &rt.kind, &mut new, old);
+    if dry_run {
+        if let Some(old) = old {
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        }
+        return Ok(new);
+    }
+    let stored = inner.store.put(&rt.storage_key(), new);
+    let mut tasks = Vec::new();
+    let ns = stored["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+    let name = stored["metadata"]["name"].as_str().unwrap_or("").to_string();
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Namespace") if old.is_none() => populate_namespace(core, inner, &name),
+        ("", "Service") if stored["spec"]["type"] == "LoadBalancer" => {
+            tasks.push(ControllerTask::LoadBalancer { namespace: ns, name })
+        }
+        ("", "Secret")
+            if stored["type"] == "kubernetes.io/service-account-token"
+                && stored["data"]["token"].is_null() =>
+        {
+            tasks.push(ControllerTask::ServiceAccountTokenSecret { namespace: ns, name })
+        }
+        ("apps", "Deployment") => tasks.push(ControllerTask::Deployment { namespace: ns, name }),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            inner.rebuild_registry();
+            tasks.push(ControllerTask::Crd { name });
+        }
+        _ => {}
+    }
+    core.queue(tasks);
+    core.changed.notify_one();
+    Ok(present(rt, stored))
+}
+
+/// Every namespace gets a `default` ServiceAccount and the cluster CA ConfigMap, as real controllers add.
+pub fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
+    let now = meta::now_rfc3339();
+    let sa = json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "default", "namespace": ns, "uid": meta::new_uid(), "creationTimestamp": now},
+    });
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kube-root-ca.crt", "namespace": ns, "uid": meta::new_uid(), "creationTimestamp": now,
+            "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+        "data": {"ca.crt": core.pki.ca_pem},
+    });
+    for (key, obj) in [("/serviceaccounts", sa), ("/configmaps", cm)] {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        if inner
+            .store
+            .get(&(key.to_string(), ns.to_string(), name))
+            .is_none()
+        {
+            inner.store.put(key, obj);
+        }
+    }
+}
+
+pub fn create(
+    core: &ClusterCore,
+    t: &Target,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let mut obj = parse_body(body)?;
+    let target = Target {
+        name: None,
+        ..t.clone()
+    };
+    let name = bind_identity(&target, &mut obj)?;
+    let mut inner = core.lock();
+    require_namespace(&inner, t)?;
+    if inner.store.get(&t.key(&name)).is_some() {
+        return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
+    }
+    if let Some(m) = obj["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    managed::record_update(
+        None,
+        &mut obj,
+        &opts.manager(),
+        &t.rt.api_version(),
+        &meta::now_rfc3339(),
+        t.scope(),
+    );
+    commit(core, &mut inner, t, None, obj, opts.dry_run)
+}
+
+/// Replaces the part of `old` that `t` addresses with the same part of `new`.
+fn scoped_replacement(t: &Target, old: &Value, mut new: Value) -> Value {
+    match t.scope() {
+        Scope::Status => {
+            let mut out = old.clone();
+            out["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+            if out["status"].is_null() {
+                if let Some(m) = out.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+            out
+        }
+        Scope::Main => {
+            match old.get("status") {
+                Some(s) => new["status"] = s.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            new
+        }
+        Scope::Everything => new,
+    }
+}
+
+pub fn update(
+    core: &ClusterCore,
+    t: &Target,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let mut obj = parse_body(body)?;
+    let name = bind_identity(t, &mut obj)?;
+    let mut inner = core.lock();
+    let old = inner
+        .store
+        .get(&t.key(&name))
+        .ok_or_else(|| t.not_found(&name))?
+        .clone();
+    if let Some(rv) = obj["metadata"]["resourceVersion"].as_str() {
+        if rv.parse::<u64>().ok() != Some(old.rv) {
+            return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
+        }
+    }
+    let mut new = scoped_replacement(t, &old.value, obj);
+    new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
+    managed::record_update(
+        Some(&old.value),
+        &mut new,
+        &opts.manager(),
+        &t.rt.api_version(),
+        &meta::now_rfc3339(),
+        t.scope(),
+    );
+    commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)
+}
+
+pub enum PatchKind {
+    Json,
+    Merge,
+    Strategic,
+    Apply,
+}
+
+impl PatchKind {
+    pub fn from_content_type(ct: &str) -> Option<PatchKind> {
+        let base = ct.split(';').next().unwrap_or("").trim();
+        Some(match base {
+            "application/json-patch+json" => PatchKind::Json,
+            "application/merge-patch+json" => PatchKind::Merge,
+            "application/strategic-merge-patch+json" => PatchKind::Strategic,
+            "application/apply-patch+yaml" | "application/apply-patch+json" => PatchKind::Apply,
+            _ => return None,
+        })
+    }
+}
+
+/// Returns the patched object and whether it was created (server-side apply of a new object).
+pub fn patch(
+    core: &ClusterCore,
+    t: &Target,
+    kind: PatchKind,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> Result<(Value, bool), ApiError> {
+    let name = t.name.clone().unwrap_or_default();
+    if let PatchKind::Apply = kind {
+        return apply(core, t, body, opts);
+    }
+    if let (PatchKind::Strategic, true) = (&kind, t.rt.custom) {
+        return Err(ApiError::unsupported_media_type(
+            "application/strategic-merge-patch+json",
+        ));
+    }
+    let mut inner = core.lock();
+    let old = inner
+        .store
+        .get(&t.key(&name))
+        .ok_or_else(|| t.not_found(&name))?
+        .clone();
+    let mut patched = present(&t.rt, old.value.clone());
+    match kind {
+        PatchKind::Json => {
+            let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!("the request body could not be decoded: {e}"))
+            })?;
+            json_patch::patch(&mut patched, &ops).map_err(|e| {
+                ApiError::internal(format!("the server rejected our request due to an error in our request: {e}"))
+            })?;
+        }
+        _ => {
+            let p = parse_body(body)?;
+            json_patch::merge(&mut patched, &p);
+        }
+    }
+    if let Some(rv) = patched["metadata"]["resourceVersion"].as_str() {
+        if rv.parse::<u64>().ok() != Some(old.rv) {
+            return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
+        }
+    }
+    bind_identity(t, &mut patched)?;
+    let mut new = scoped_replacement(t, &old.value, patched);
+    new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
+    managed::record_update(
+        Some(&old.value),
+        &mut new,
+        &opts.manager(),
+        &t.rt.api_version(),
+        &meta::now_rfc3339(),
+        t.scope(),
+    );
+    Ok((
+        commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)?,
+        false,
+    ))
+}
+
+fn apply(
+    core: &ClusterCore,
+    t: &Target,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> Result<(Value, bool), ApiError> {
+    let Some(manager) = opts.field_manager.clone() else {
+        return Err(ApiError::bad_request(
+            "PATCH, application/apply-patch+yaml requires fieldManager to be set",
+        ));
+    };
+    let mut applied = parse_body(body)?;
+    let name = bind_identity(t, &mut applied)?;
+    if applied["apiVersion"].as_str() != Some(&t.rt.api_version())
+        || applied["kind"].as_str() != Some(&t.rt.kind)
+    {
+        return Err(ApiError::bad_request(format!(
+            "apiVersion and kind must be {} {} for this resource",
+            t.rt.api_version(),
+            t.rt.kind
+        )));
+    }
+    let mut inner = core.lock();
+    let old = inner.store.get(&t.key(&name)).cloned();
+    if old.is_none() {
+        require_namespace(&inner, t)?;
+    }
+    let now = meta::now_rfc3339();
+    let api_version = t.rt.api_version();
+    let req = ApplyRequest {
+        manager: &manager,
+        force: opts.force,
+        api_version: &api_version,
+        now: &now,
+        scope: t.scope(),
+    };
+    let live = old.as_ref().map(|e| present(&t.rt, e.value.clone()));
+    let merged = managed::apply(live.as_ref(), &applied, &req).map_err(|conflicts| {
+        ApiError::apply_conflict(
+            &t.rt.group,
+            &t.rt.plural,
+            &name,
+            managed::conflict_message(&conflicts),
+            managed::conflict_causes(&conflicts),
+        )
+    })?;
+    if live.is_none() && t.subresource.is_some() {
+        return Err(t.not_found(&name));
+    }
+    let created = live.is_none();
+    let obj = commit(core, &mut inner, t, live.as_ref(), merged, opts.dry_run)?;
+    Ok((obj, created))
+}
+
+pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Value, ApiError> {
+    let name = t.name.clone().unwrap_or_default();
+    let mut inner = core.lock();
+    let key = t.key(&name);
+    let existing = inner
+        .store
+        .get(&key)
+        .ok_or_else(|| t.not_found(&name))?
+        .value
+        .clone();
+    if opts.dry_run {
+        return Ok(deleted_status(t, &existing));
+    }
+    match (t.rt.group.as_str(), t.rt.kind.as_str()) {
+        ("", "Namespace") => {
+            let doomed: Vec<ObjKey> = inner
+                .store
+                .all()
+                .filter(|((_, ns, _), _)| *ns == name)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in doomed {
+                inner.store.remove(&k);
+            }
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let storage = format!(
+                "{}/{}",
+                existing["spec"]["group"].as_str().unwrap_or(""),
+                existing["spec"]["names"]["plural"].as_str().unwrap_or("")
+            );
+            let doomed: Vec<ObjKey> = inner
+                .store
+                .all()
+                .filter(|((k, _, _), _)| *k == storage)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in doomed {
+                inner.store.remove(&k);
+            }
+        }
+        _ => {}
+    }
+    let removed = inner.store.remove(&key).unwrap_or(existing);
+    if t.rt.storage_key() == CRD_KEY {
+        inner.rebuild_registry();
+    }
+    core.changed.notify_one();
+    if t.rt.kind == "Namespace" {
+        let mut ns = present(&t.rt, removed);
+        ns["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+        ns["status"]["phase"] = json!("Terminating");
+        return Ok(ns);
+    }
+    Ok(deleted_status(t, &removed))
+}
+
+fn deleted_status(t: &Target, obj: &Value) -> Value {
+    let mut details = json!({
+        "name": obj["metadata"]["name"],
+        "kind": t.rt.plural,
+        "uid": obj["metadata"]["uid"],
+    });
+    if !t.rt.group.is_empty() {
+        details["group"] = json!(t.rt.group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+pub fn delete_collection(
+    core: &ClusterCore,
+    t: &Target,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let listed = list(core, t, labels, fields)?;
+    for item in listed["items"].as_array().into_iter().flatten() {
+        let name = item["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let one = Target {
+            name: Some(name),
+            namespace: item["metadata"]["namespace"].as_str().map(str::to_string),
+            ..t.clone()
+        };
+        match delete(core, &one, opts) {
+            Ok(_) | Err(ApiError { code: 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(listed)
+}
+
+/// Changes made by a controller: replaces the object's status (or more) and stores it.
+pub fn controller_update(
+    core: &ClusterCore,
+    storage_key: &str,
+    namespace: &str,
+    name: &str,
+    change: impl FnOnce(&mut Value) -> bool,
+) {
+    let mut inner = core.lock();
+    let key = (storage_key.to_string(), namespace.to_string(), name.to_string());
+    let Some(entry) = inner.store.get(&key) else {
+        return;
+    };
+    let mut obj = entry.value.clone();
+    if change(&mut obj) {
+        inner.store.put(storage_key, obj);
+        if storage_key == CRD_KEY {
+            inner.rebuild_registry();
+        }
+        core.changed.notify_one();
+    }
+}

@@ -1,0 +1,277 @@
+//! HTTPS serving (rustls + hyper) and request handling (axum).
+use super::core::ClusterCore;
+use super::discovery;
+use super::openapi;
+use super::protobuf;
+use super::error::SandboxError;
+use super::faults::Decision;
+use super::ops::{self, PatchKind, WriteOptions};
+use super::routes::{route, Route};
+use super::selectors::{FieldSelector, LabelSelector};
+use super::status::ApiError;
+use super::table;
+use super::tokens;
+use super::watch::{self, WatchParams};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+pub async fn bind(cluster: &str, port: u16) -> Result<TcpListener, SandboxError> {
+    let addr = format!("127.0.0.1:{port}");
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| SandboxError::Bind {
+            cluster: cluster.to_string(),
+            addr,
+            source,
+        })
+}
+
+/// Accepts connections until the returned task is aborted; aborting it closes every connection.
+pub fn serve(
+    core: Arc<ClusterCore>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> JoinHandle<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    let app = Router::new().fallback(handle).with_state(core);
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let (tcp, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(_) => continue,
+                },
+                // Reap finished connections so the set does not grow without bound.
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            connections.spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = TowerToHyperService::new(app);
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+fn json_response(code: u16, value: &Value) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn error_response(err: &ApiError) -> Response {
+    let mut response = json_response(err.code, &err.to_status());
+    if err.code == 429 {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn authorized(core: &ClusterCore, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| core.signer.verify(token.trim()).is_some())
+}
+
+async fn handle(
+    State(core): State<Arc<ClusterCore>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let faults = core
+        .faults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(faults) = faults {
+        match faults.decide() {
+            Decision::Fail500 => {
+                return error_response(&ApiError::internal("injected fault: internal error"))
+            }
+            Decision::Throttle429 => return error_response(&ApiError::too_many_requests()),
+            Decision::Stall(d) => tokio::time::sleep(d).await,
+            Decision::Pass => {}
+        }
+    }
+    if !authorized(&core, &headers) {
+        return error_response(&ApiError::unauthorized());
+    }
+    let content_type = header_str(&headers, header::CONTENT_TYPE);
+    let body = if content_type.contains("protobuf") {
+        match protobuf::decode(&body) {
+            Some(obj) => Bytes::from(obj.to_string()),
+            None => return error_response(&ApiError::unsupported_media_type(content_type)),
+        }
+    } else {
+        body
+    };
+    match dispatch(&core, &method, &uri, &headers, &body) {
+        Ok(response) => response,
+        Err(err) => error_response(&err),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn dispatch(
+    core: &Arc<ClusterCore>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let registry = core.lock().registry.clone();
+    let query: HashMap<String, String> = match uri.query() {
+        Some(q) => axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
+            .map(|q| q.0)
+            .map_err(|e| ApiError::bad_request(format!("invalid query {q:?}: {e}")))?,
+        None => HashMap::new(),
+    };
+    let get_only = |value: Option<Value>| -> Result<Response, ApiError> {
+        if method != Method::GET {
+            return Err(ApiError::method_not_allowed());
+        }
+        value
+            .map(|v| json_response(200, &v))
+            .ok_or_else(ApiError::no_resource)
+    };
+    let target = match route(uri.path(), &registry)? {
+        Route::Version => return get_only(Some(discovery::version())),
+        Route::Health => return Ok((StatusCode::OK, "ok").into_response()),
+        Route::OpenApiRoot => return get_only(Some(openapi::root(&registry))),
+        Route::OpenApiGroupVersion(gv) => return get_only(openapi::group_version(&registry, &gv)),
+        Route::CoreVersions => {
+            let port = core.port.load(Ordering::Relaxed);
+            return get_only(Some(discovery::core_versions(&format!("127.0.0.1:{port}"))));
+        }
+        Route::GroupList => return get_only(Some(discovery::group_list(&registry))),
+        Route::Group(g) => return get_only(discovery::group(&registry, &g)),
+        Route::ResourceList { group, version } => {
+            return get_only(discovery::resource_list(&registry, &group, &version))
+        }
+        Route::NotFound => {
+            return Ok((
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "404 page not found\n",
+            )
+                .into_response())
+        }
+        Route::Resource(t) => t,
+    };
+    let opts = WriteOptions {
+        dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
+        field_manager: query.get("fieldManager").cloned(),
+        force: query.get("force").is_some_and(|v| v == "true"),
+        user_agent: header_str(headers, header::USER_AGENT).to_string(),
+    };
+    let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", |s| s))?;
+    let as_table = table::wants_table(header_str(headers, header::ACCEPT));
+    let t = &target;
+    match (method.clone(), t.name.is_some(), t.subresource.as_deref()) {
+        (Method::GET, false, _) => {
+            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+                let params = WatchParams {
+                    since: query
+                        .get("resourceVersion")
+                        .and_then(|rv| rv.parse().ok()),
+                    labels,
+                    fields,
+                    bookmarks: query.get("allowWatchBookmarks").is_some_and(|v| v == "true"),
+                    timeout: Duration::from_secs(
+                        query
+                            .get("timeoutSeconds")
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(1800),
+                    ),
+                    as_table,
+                };
+                let stream = watch::start(core, target, params);
+                return Ok(Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(stream)
+                    .unwrap_or_else(|_| Response::new(Body::empty())));
+            }
+            let list = ops::list(core, t, &labels, &fields)?;
+            if as_table {
+                let items = list["items"].as_array().cloned().unwrap_or_default();
+                let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                return Ok(json_response(200, &table::table(&t.rt, &items, rv)));
+            }
+            Ok(json_response(200, &list))
+        }
+        (Method::GET, true, _) => {
+            let obj = ops::get(core, t)?;
+            if as_table {
+                let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                return Ok(json_response(200, &table::table(&t.rt, &[obj.clone()], rv)));
+            }
+            Ok(json_response(200, &obj))
+        }
+        (Method::POST, false, None) => Ok(json_response(201, &ops::create(core, t, body, &opts)?)),
+        (Method::POST, true, Some("token")) => {
+            let ns = t.namespace.as_deref().unwrap_or("");
+            let name = t.name.as_deref().unwrap_or("");
+            Ok(json_response(
+                201,
+                &tokens::token_request(core, ns, name, body, opts.dry_run)?,
+            ))
+        }
+        (Method::PUT, true, None | Some("status")) => {
+            Ok(json_response(200, &ops::update(core, t, body, &opts)?))
+        }
+        (Method::PATCH, true, None | Some("status")) => {
+            let content_type = header_str(headers, header::CONTENT_TYPE);
+            let kind = PatchKind::from_content_type(content_type)
+                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+            let (obj, created) = ops::patch(core, t, kind, body, &opts)?;
+            Ok(json_response(if created { 201 } else { 200 }, &obj))
+        }
+        (Method::DELETE, true, None) => Ok(json_response(200, &ops::delete(core, t, &opts)?)),
+        (Method::DELETE, false, None) => Ok(json_response(
+            200,
+            &ops::delete_collection(core, t, &labels, &fields, &opts)?,
+        )),
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+

@@ -1,0 +1,108 @@
+//! Object validation that a real API server does and users run into.
+use super::resources::ResourceType;
+use super::status::{ApiError, FieldError};
+use serde_json::Value;
+
+const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
+fn is_dns1035(s: &str) -> bool {
+    is_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// Checks the name of `obj` (of type `rt`) as the real server's strategies do.
+pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    if name.is_empty() {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            "",
+            vec![FieldError::required("metadata.name")],
+        ));
+    }
+    let problem = match rt.kind.as_str() {
+        "Namespace" if !is_label(name) => Some(LABEL_MSG),
+        "Service" if !is_dns1035(name) => Some(DNS1035_MSG),
+        // RBAC objects allow path-segment names; everything else is a subdomain.
+        "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding" => {
+            (name.contains('/') || name.contains('%') || name == "." || name == "..")
+                .then_some("may not contain '/' or '%'")
+        }
+        _ if !is_subdomain(name) => Some(SUBDOMAIN_MSG),
+        _ => None,
+    };
+    match problem {
+        Some(why) => Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            name,
+            vec![FieldError::invalid("metadata.name", name, why)],
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Kind-specific checks on an update from `old` to `new`.
+pub fn update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if rt.kind == "Secret" && rt.group.is_empty() {
+        let old_type = old["type"].as_str().unwrap_or("Opaque");
+        let new_type = new["type"].as_str().unwrap_or("Opaque");
+        if old_type != new_type {
+            return Err(ApiError::invalid(
+                "",
+                "Secret",
+                new["metadata"]["name"].as_str().unwrap_or(""),
+                vec![FieldError::invalid("type", new_type, "field is immutable")],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// CRD names must be `<plural>.<group>`.
+pub fn crd(obj: &Value) -> Result<(), ApiError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or("");
+    let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or("");
+    let group = obj["spec"]["group"].as_str().unwrap_or("");
+    let mut causes = Vec::new();
+    if plural.is_empty() {
+        causes.push(FieldError::required("spec.names.plural"));
+    }
+    if obj["spec"]["names"]["kind"].as_str().unwrap_or("").is_empty() {
+        causes.push(FieldError::required("spec.names.kind"));
+    }
+    if group.is_empty() {
+        causes.push(FieldError::required("spec.group"));
+    }
+    if causes.is_empty() && name != format!("{plural}.{group}") {
+        causes.push(FieldError::invalid(
+            "metadata.name",
+            name,
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            name,
+            causes,
+        ))
+    }
+}

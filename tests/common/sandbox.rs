@@ -1,0 +1,99 @@
+//! Shared helpers for the sandbox tests: start a sandbox, get a kube client or run kubectl.
+#![allow(dead_code)]
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use runner::sandbox::{Sandbox, SandboxOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct TestSandbox {
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+pub async fn start(clusters: &[&str]) -> TestSandbox {
+    start_with(SandboxOptions {
+        clusters: clusters.iter().map(|c| c.to_string()).collect(),
+        lb_delay: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await
+}
+
+pub async fn start_with(opts: SandboxOptions) -> TestSandbox {
+    let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sandbox.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
+    TestSandbox {
+        sandbox,
+        dir,
+        kubeconfig,
+    }
+}
+
+pub async fn client_for(sandbox: &Sandbox, context: &str) -> kube::Client {
+    let kubeconfig = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).expect("kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("config from kubeconfig");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// A client for `context` that authenticates with `token` instead of the admin token.
+pub async fn client_with_token(sandbox: &Sandbox, context: &str, token: &str) -> kube::Client {
+    let yaml = sandbox.kubeconfig_yaml();
+    let admin = sandbox.cluster(context).expect("cluster").admin_token().to_string();
+    let kubeconfig = Kubeconfig::from_yaml(&yaml.replace(&admin, token)).expect("kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("config from kubeconfig");
+    kube::Client::try_from(config).expect("client")
+}
+
+pub struct KubectlOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn kubectl(ts: &TestSandbox, args: &[&str]) -> KubectlOutput {
+    kubectl_stdin(ts, args, None).await
+}
+
+pub async fn kubectl_stdin(ts: &TestSandbox, args: &[&str], stdin: Option<&str>) -> KubectlOutput {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new("kubectl");
+    cmd.arg("--kubeconfig")
+        .arg(&ts.kubeconfig)
+        .args(args)
+        .env("HOME", ts.dir.path())
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl runs");
+    let mut pipe = child.stdin.take().expect("stdin");
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).await.expect("write stdin");
+    }
+    drop(pipe);
+    let out = child.wait_with_output().await.expect("kubectl finishes");
+    KubectlOutput {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
