@@ -62,6 +62,8 @@ pub struct PlayContext {
     scratch: Mutex<Option<tempfile::TempDir>>,
     /// The innermost step that failed, for the error report.
     pub failed_step: Mutex<Option<(String, String)>>,
+    /// The clusters this run uses, by playbook name.
+    pub clusters: crate::k8s::Registry,
 }
 
 impl PlayContext {
@@ -74,7 +76,9 @@ impl PlayContext {
     ) -> Arc<Self> {
         let files_read = FilesRead::default();
         let templates = Templates::new(&project.templates_dir, files_read.clone());
+        let clusters = crate::k8s::Registry::new(options.kube.clone(), runtime.clone());
         Arc::new(PlayContext {
+            clusters,
             runtime,
             reporter,
             project,
@@ -171,6 +175,7 @@ impl PlayContext {
             read.clear();
         }
         self.templates.reload();
+        self.clusters.reset();
         self.reporter.reset();
         self.set_vars(vars);
     }

@@ -11,6 +11,8 @@ pub mod context;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;
+pub mod exec;
+pub mod k8s;
 pub mod ledger;
 pub mod play;
 pub mod project;

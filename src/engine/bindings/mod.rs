@@ -3,6 +3,8 @@
 mod certs;
 mod core;
 mod data;
+mod exec;
+mod k8s;
 mod steps;
 
 use std::sync::Arc;
@@ -16,4 +18,6 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     steps::install(engine, ctx);
     data::install(engine);
     certs::install(engine, ctx);
+    k8s::install(engine, ctx);
+    exec::install(engine, ctx);
 }
