@@ -60,6 +60,8 @@ pub struct PlayContext {
     pub files_written: Mutex<BTreeSet<PathBuf>>,
     /// Scratch space for a dry run (certificates that would be created), removed at exit.
     scratch: Mutex<Option<tempfile::TempDir>>,
+    /// Whether the clusters are sandbox clusters (`--sandbox`).
+    sandbox: std::sync::atomic::AtomicBool,
     /// The innermost step that failed, for the error report.
     pub failed_step: Mutex<Option<(String, String)>>,
     /// The clusters this run uses, by playbook name.
@@ -91,6 +93,7 @@ impl PlayContext {
             ledger: crate::ledger::Ledger::default(),
             files_written: Mutex::new(BTreeSet::new()),
             scratch: Mutex::new(None),
+            sandbox: std::sync::atomic::AtomicBool::new(false),
             failed_step: Mutex::new(None),
         })
     }
@@ -111,6 +114,15 @@ impl PlayContext {
             0 => crate::engine::DEFAULT_MAX_OPERATIONS,
             n => n,
         }
+    }
+
+    pub fn set_sandbox(&self, on: bool) {
+        self.sandbox.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this run's clusters are sandbox clusters started by `--sandbox`.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn dry_run(&self) -> bool {
