@@ -1,5 +1,6 @@
 //! The thin layer between Rhai and the runtime's modules: it converts types and errors only.
 
+mod access;
 mod certs;
 mod core;
 mod data;
@@ -20,4 +21,5 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     certs::install(engine, ctx);
     k8s::install(engine, ctx);
     exec::install(engine, ctx);
+    access::install(engine, ctx);
 }
