@@ -32,6 +32,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a playbook against the clusters it names
@@ -40,11 +42,22 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the reference of every function a playbook can call
     Api(ApiArgs),
+    /// Local sandbox clusters: Kubernetes API servers on 127.0.0.1 for rehearsal and tests
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxCommand {
+    /// Start sandbox clusters, write a kubeconfig for them, and serve until Ctrl-C
+    Up(crate::sandbox::cli::UpArgs),
 }
 
 #[derive(Args, Debug)]
@@ -63,6 +76,10 @@ pub struct PlayArgs {
     /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config)
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// Run against sandbox clusters started in-process for every cluster the playbook names
+    /// (never your kubeconfig's clusters); prints what ended up in each
+    #[arg(long, conflicts_with_all = ["kubeconfig", "contexts", "allow_contexts"])]
+    pub sandbox: bool,
     /// Map a playbook cluster name to a kubeconfig context
     #[arg(long = "context", value_name = "NAME=CONTEXT")]
     pub contexts: Vec<String>,
@@ -81,6 +98,15 @@ pub struct PlayArgs {
     /// Run only these steps (comma separated)
     #[arg(long, value_name = "STEP", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// After the run, watch every file it read and re-run on change
+    #[arg(long)]
+    pub watch: bool,
+    /// Also watch this file or directory (with --watch; repeatable)
+    #[arg(long = "watch-path", value_name = "PATH", requires = "watch")]
+    pub watch_paths: Vec<PathBuf>,
+    /// With --watch: delete objects an earlier run applied that the current run no longer renders
+    #[arg(long, requires = "watch")]
+    pub prune: bool,
     /// Stop a playbook after this many script operations (a runaway loop guard)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS)]
     pub max_operations: u64,
@@ -106,6 +132,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Play(args) => play_command(args),
         Command::Check(args) => check_command(args),
+        Command::Sandbox {
+            command: SandboxCommand::Up(args),
+        } => sandbox_up(args),
         Command::Api(args) => api_command(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "runner", &mut std::io::stdout());
@@ -182,6 +211,7 @@ fn parse_contexts(pairs: &[String]) -> Result<Vec<(String, String)>, HostError> 
 pub fn prepare(
     args: &PlayArgs,
     rt: &tokio::runtime::Runtime,
+    rehearsal: Option<&Arc<crate::rehearsal::Rehearsal>>,
 ) -> Result<Arc<PlayContext>, HostError> {
     if !args.playbook.exists() {
         return Err(
@@ -198,18 +228,27 @@ pub fn prepare(
         start_at: args.start_at.clone(),
         max_operations: args.max_operations,
         kube: KubeOptions {
-            kubeconfig: args.kubeconfig.clone(),
+            // On sandboxes, never the user's clusters: only the sandbox kubeconfig.
+            kubeconfig: match rehearsal {
+                Some(r) => Some(r.kubeconfig_path().to_path_buf()),
+                None => args.kubeconfig.clone(),
+            },
             contexts: parse_contexts(&args.contexts)?,
             allow_contexts: args.allow_contexts.clone(),
         },
     };
-    Ok(PlayContext::new(
+    let ctx = PlayContext::new(
         rt.handle().clone(),
         Reporter::new(args.output),
         project,
         options,
         vars,
-    ))
+    );
+    if let Some(rehearsal) = rehearsal {
+        ctx.clusters.set_provisioner(rehearsal.provisioner());
+        ctx.set_sandbox(true);
+    }
+    Ok(ctx)
 }
 
 /// Variables in layers: the playbook's defaults file, then --vars files, then --var.
@@ -231,13 +270,32 @@ pub fn load_vars(args: &PlayArgs) -> Result<serde_json::Value, HostError> {
 
 fn play_command(args: PlayArgs) -> ExitCode {
     let rt = runtime();
-    let ctx = match prepare(&args, &rt) {
+    let rehearsal = if args.sandbox {
+        match crate::rehearsal::Rehearsal::new(rt.handle().clone()) {
+            Ok(r) => Some(r),
+            Err(e) => return usage_error(e),
+        }
+    } else {
+        None
+    };
+    let ctx = match prepare(&args, &rt, rehearsal.as_ref()) {
         Ok(ctx) => ctx,
         Err(e) => return usage_error(e),
     };
-    let engine = engine::build(&ctx);
-    let outcome = rt.block_on(run_interruptible(ctx.clone(), Arc::new(engine)));
-    finish(outcome)
+    let engine = Arc::new(engine::build(&ctx));
+    let code = if args.watch {
+        crate::watch::run(args, ctx.clone(), engine, &rt)
+    } else {
+        let outcome = rt.block_on(run_interruptible(ctx.clone(), engine));
+        if let Some(rehearsal) = &rehearsal {
+            rehearsal.report_inventory(&ctx.reporter);
+        }
+        finish(outcome)
+    };
+    if let Some(rehearsal) = rehearsal {
+        rehearsal.shutdown();
+    }
+    code
 }
 
 /// Runs the play on a blocking thread; Ctrl-C cancels it (a second Ctrl-C exits at once).
@@ -281,6 +339,23 @@ pub fn finish(outcome: Outcome) -> ExitCode {
                 .unwrap_or_default();
             eprintln!("runner: interrupted{step}");
             ExitCode::from(EXIT_INTERRUPTED)
+        }
+    }
+}
+
+fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
+    let rt = runtime();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match rt.block_on(crate::sandbox::cli::up(args, shutdown)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint!(
+                "{}",
+                Failure::from_host(HostError::from_error(&e)).render(color())
+            );
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }

@@ -54,6 +54,14 @@ pub struct PlayContext {
     vars: RwLock<Value>,
     cancel: Mutex<CancellationToken>,
     pub steps: Mutex<StepSelection>,
+    /// What this playbook applied, for watch mode's skipping and pruning.
+    pub ledger: crate::ledger::Ledger,
+    /// Files the run wrote itself (they never trigger a watch re-run).
+    pub files_written: Mutex<BTreeSet<PathBuf>>,
+    /// Scratch space for a dry run (certificates that would be created), removed at exit.
+    scratch: Mutex<Option<tempfile::TempDir>>,
+    /// Whether the clusters are sandbox clusters (`--sandbox`).
+    sandbox: std::sync::atomic::AtomicBool,
     /// The innermost step that failed, for the error report.
     pub failed_step: Mutex<Option<(String, String)>>,
     /// The clusters this run uses, by playbook name.
@@ -82,6 +90,10 @@ impl PlayContext {
             vars: RwLock::new(vars),
             cancel: Mutex::new(CancellationToken::new()),
             steps: Mutex::new(StepSelection::default()),
+            ledger: crate::ledger::Ledger::default(),
+            files_written: Mutex::new(BTreeSet::new()),
+            scratch: Mutex::new(None),
+            sandbox: std::sync::atomic::AtomicBool::new(false),
             failed_step: Mutex::new(None),
         })
     }
@@ -96,6 +108,23 @@ impl PlayContext {
         }
     }
 
+    /// The runaway-loop guard in force for this run.
+    pub fn max_operations(&self) -> u64 {
+        match self.options.max_operations {
+            0 => crate::engine::DEFAULT_MAX_OPERATIONS,
+            n => n,
+        }
+    }
+
+    pub fn set_sandbox(&self, on: bool) {
+        self.sandbox.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this run's clusters are sandbox clusters started by `--sandbox`.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn dry_run(&self) -> bool {
         self.options.dry_run
     }
@@ -105,6 +134,29 @@ impl PlayContext {
         if let Ok(mut read) = self.files_read.lock() {
             read.insert(path);
         }
+    }
+
+    /// Records a file the run wrote, so watch mode ignores it.
+    pub fn record_written(&self, path: PathBuf) {
+        if let Ok(mut written) = self.files_written.lock() {
+            written.insert(path);
+        }
+    }
+
+    /// A private directory for this run's dry-run work.
+    pub fn scratch_dir(&self) -> HostResult<PathBuf> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.is_none() {
+            *scratch = Some(
+                tempfile::Builder::new()
+                    .prefix("runner-dry-run-")
+                    .tempdir()?,
+            );
+        }
+        Ok(scratch
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default())
     }
 
     pub fn cancel_token(&self) -> CancellationToken {

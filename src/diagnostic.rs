@@ -47,7 +47,7 @@ impl Failure {
             causes: error.causes,
             hint: error.hint,
             location: None,
-            extra_location: error.location,
+            extra_location: error.location.map(|l| *l),
             step: None,
             interrupted: false,
         }
@@ -153,8 +153,8 @@ impl Failure {
 }
 
 /// The innermost message of a Rhai error: what the step reports as its failure.
-pub fn leaf_message(error: &EvalAltResult) -> String {
-    Failure::from_eval(error, Path::new(""), 0).one_line()
+pub fn leaf_message(error: &EvalAltResult, max_operations: u64) -> String {
+    Failure::from_eval(error, Path::new(""), max_operations).one_line()
 }
 
 fn location_of(file: &Path, position: Position) -> Option<ScriptLocation> {

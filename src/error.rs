@@ -12,7 +12,7 @@ pub struct HostError {
     pub causes: Vec<String>,
     pub hint: Option<String>,
     /// A place in a file other than the playbook (a template line) that the report should show.
-    pub location: Option<SourceLocation>,
+    pub location: Option<Box<SourceLocation>>,
 }
 
 /// A line in a file, with an optional byte range inside the file for the caret.
@@ -66,7 +66,7 @@ impl HostError {
     }
 
     pub fn at(mut self, location: SourceLocation) -> Self {
-        self.location = Some(location);
+        self.location = Some(Box::new(location));
         self
     }
 

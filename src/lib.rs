@@ -5,6 +5,7 @@
 //! and `engine::bindings` is the thin layer that exposes them to playbooks.
 
 pub mod api_reference;
+pub mod certs;
 pub mod cli;
 pub mod context;
 pub mod diagnostic;
@@ -12,9 +13,12 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod k8s;
+pub mod ledger;
 pub mod play;
 pub mod project;
+pub mod rehearsal;
 pub mod report;
 pub mod sandbox;
 pub mod templates;
 pub mod vars;
+pub mod watch;

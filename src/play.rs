@@ -49,7 +49,7 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
     let result = compile(engine, &scope, &playbook).and_then(|ast| {
         engine
             .run_ast_with_scope(&mut scope, &ast)
-            .map_err(|e| Box::new(Failure::from_eval(&e, &playbook, max_operations(ctx))))
+            .map_err(|e| Box::new(Failure::from_eval(&e, &playbook, ctx.max_operations())))
     });
     let result = result.and_then(|()| check_selection(ctx));
     match result {
@@ -73,13 +73,6 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
                 Outcome::Failed(failure)
             }
         }
-    }
-}
-
-fn max_operations(ctx: &PlayContext) -> u64 {
-    match ctx.options.max_operations {
-        0 => crate::engine::DEFAULT_MAX_OPERATIONS,
-        n => n,
     }
 }
 

@@ -95,6 +95,18 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+impl Project {
+    /// A project rooted at the current directory, for commands that run no playbook.
+    pub fn detached() -> Project {
+        let root = std::env::current_dir().unwrap_or_default();
+        Project {
+            templates_dir: root.join("templates"),
+            playbook: root.join("playbook.rhai"),
+            root,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,17 +123,5 @@ mod tests {
         assert!(project.resolve("../etc/passwd").is_err());
         assert!(project.resolve("/etc/passwd").is_err());
         assert!(project.resolve("certs/root.pem").is_ok());
-    }
-}
-
-impl Project {
-    /// A project rooted at the current directory, for commands that run no playbook.
-    pub fn detached() -> Project {
-        let root = std::env::current_dir().unwrap_or_default();
-        Project {
-            templates_dir: root.join("templates"),
-            playbook: root.join("playbook.rhai"),
-            root,
-        }
     }
 }

@@ -27,6 +27,7 @@ impl Templates {
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
             .lstrip_blocks(true)
+            .keep_trailing_newline(true)
             .build()
         {
             env.set_syntax(syntax);
@@ -81,6 +82,36 @@ impl Templates {
         template
             .render(JValue::from(minijinja::value::Serde(context)))
             .map_err(|e| self.explain(name, &e))
+    }
+
+    /// Renders a template file that lives outside the templates directory (a manifests
+    /// directory); includes still resolve in the templates directory.
+    pub fn render_file(&self, path: &Path, context: &serde_json::Value) -> HostResult<String> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            HostError::from_error(&e).context(format!("cannot read {}", display_rel(path)))
+        })?;
+        let env = self
+            .env
+            .read()
+            .map_err(|_| HostError::new("template engine unavailable"))?;
+        let name = path.display().to_string();
+        env.render_named_str(
+            &name,
+            &source,
+            JValue::from(minijinja::value::Serde(context)),
+        )
+        .map_err(|e| self.explain_at(path, &e))
+    }
+
+    fn explain_at(&self, path: &Path, error: &minijinja::Error) -> HostError {
+        let mut err = self.explain(&path.display().to_string(), error);
+        if let Some(location) = err.location.as_mut() {
+            location.path = path.to_path_buf();
+        }
+        err.message = err
+            .message
+            .replace(&display_rel(&self.dir.join(path)), &display_rel(path));
+        err
     }
 
     fn explain(&self, requested: &str, error: &minijinja::Error) -> HostError {

@@ -47,6 +47,27 @@ pub fn register<A: 'static, const N: usize, const X: bool, R, const F: bool, FUN
     registration(signature, doc).register_into_engine(engine, func);
 }
 
+/// Registers a read-only property, `"Type.name -> R"`, for example `"Error.message -> String"`.
+pub fn register_property<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
+    engine: &mut Engine,
+    signature: &str,
+    doc: &str,
+    func: FUNC,
+) where
+    R: Variant + Clone,
+    FUNC: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+{
+    let (target, ret) = signature.split_once("->").unwrap_or((signature, "?"));
+    let (type_name, property) = target
+        .trim()
+        .split_once('.')
+        .unwrap_or(("?", target.trim()));
+    FuncRegistration::new_getter(property)
+        .with_params_info([format!("value: {type_name}"), ret.trim().to_string()])
+        .with_comments([format!("/// {doc}")])
+        .register_into_engine(engine, func);
+}
+
 /// Registers a function in a module such as `certs` or `yaml`.
 pub fn register_in<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
     module: &mut Module,

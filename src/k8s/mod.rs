@@ -3,6 +3,7 @@
 //!
 //! Plain async Rust; `engine::bindings::k8s` only converts types for Rhai.
 
+mod access;
 mod apply;
 mod cluster;
 mod config;
@@ -18,6 +19,7 @@ mod retry;
 mod secrets;
 mod wait;
 
+pub use access::{probe_kubeconfig, Probe};
 pub use apply::{Applied, ApplyOptions};
 pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig};

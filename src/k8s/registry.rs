@@ -23,6 +23,8 @@ struct State {
     clusters: HashMap<String, Arc<Cluster>>,
     /// `allow_contexts([...])` from the playbook.
     playbook_allow: Vec<String>,
+    /// Contexts the playbook names for its clusters (from its variables); --context wins.
+    playbook_contexts: HashMap<String, String>,
 }
 
 pub struct Registry {
@@ -79,7 +81,8 @@ impl Registry {
         Ok(())
     }
 
-    /// The context a playbook's cluster name maps to (`--context NAME=CONTEXT`, else the name).
+    /// The context a playbook's cluster name maps to: `--context NAME=CONTEXT`, else the
+    /// context the playbook gave for it, else the name itself.
     pub fn context_for(&self, name: &str) -> String {
         self.options
             .contexts
@@ -87,7 +90,15 @@ impl Registry {
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, c)| c.clone())
+            .or_else(|| self.state().playbook_contexts.get(name).cloned())
             .unwrap_or_else(|| name.to_string())
+    }
+
+    /// Records the context a playbook gives for one of its clusters (`--context` still wins).
+    pub fn set_playbook_context(&self, name: &str, context: &str) {
+        self.state()
+            .playbook_contexts
+            .insert(name.to_string(), context.to_string());
     }
 
     fn merged(&self, state: &mut State) -> HostResult<Kubeconfig> {

@@ -3,7 +3,7 @@
 //! Human output goes to stdout as plain lines (a spinner on stderr when it is a terminal);
 //! `--output json` prints one JSON event per line on stdout instead.
 
-mod human;
+pub mod human;
 mod progress;
 mod recap;
 
@@ -99,10 +99,16 @@ struct State {
     recap: Recap,
     targets: BTreeSet<String>,
     skipped: u64,
+    /// When the run last changed an object in a cluster (watch mode's latency).
+    last_change: Option<Instant>,
+    /// Changed objects of this run, per cluster (watch mode's summary).
+    changed: BTreeMap<String, Changes>,
 }
 
 pub struct Reporter {
     mode: OutputMode,
+    /// Watch mode re-runs: only changes, warnings and errors; no step headers or recap.
+    compact: std::sync::atomic::AtomicBool,
     stderr_is_terminal: bool,
     color: bool,
     state: Mutex<State>,
@@ -115,6 +121,7 @@ impl Reporter {
         let no_color = std::env::var_os("NO_COLOR").is_some();
         Reporter {
             mode,
+            compact: std::sync::atomic::AtomicBool::new(false),
             stderr_is_terminal: std::io::stderr().is_terminal(),
             color: !no_color && std::io::stdout().is_terminal(),
             state: Mutex::new(State::default()),
@@ -124,6 +131,36 @@ impl Reporter {
 
     pub fn mode(&self) -> OutputMode {
         self.mode
+    }
+
+    pub fn set_compact(&self, compact: bool) {
+        self.compact
+            .store(compact, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn compact(&self) -> bool {
+        self.compact.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When this run last changed an object, and what it changed per cluster.
+    pub fn changes_of_run(&self) -> (Option<Instant>, BTreeMap<String, Changes>) {
+        let state = self.state();
+        (state.last_change, state.changed.clone())
+    }
+
+    /// Prints a line as it is (watch mode's summaries).
+    pub fn say(&self, text: &str) {
+        match self.mode {
+            OutputMode::Json => self.emit(json!({"event": "log", "message": text})),
+            OutputMode::Human => self.line(text),
+        }
+    }
+
+    /// Emits a JSON event (no-op for human output).
+    pub fn event(&self, event: Value) {
+        if self.mode == OutputMode::Json {
+            self.emit(event);
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -154,6 +191,7 @@ impl Reporter {
         match self.mode {
             OutputMode::Json => self
                 .emit(json!({"event": "play_started", "playbook": playbook, "dry_run": dry_run})),
+            OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&human::play_header(playbook, dry_run, self.color)),
         }
     }
@@ -183,6 +221,7 @@ impl Reporter {
         };
         match self.mode {
             OutputMode::Json => self.emit(json!({"event": "step_started", "step": name})),
+            OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&human::step_header(name, depth, self.color)),
         }
     }
@@ -193,6 +232,7 @@ impl Reporter {
             OutputMode::Json => {
                 self.emit(json!({"event": "step_skipped", "step": name, "reason": why}))
             }
+            OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&format!("STEP [{name}] skipped ({why})")),
         }
     }
@@ -253,6 +293,7 @@ impl Reporter {
                 "duration_ms": duration.as_millis() as u64,
                 "error": failure,
             })),
+            OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&human::step_footer(
                 &status,
                 &clusters,
@@ -397,6 +438,7 @@ impl Reporter {
                 "skipped_steps": skipped,
                 "duration_ms": duration.as_millis() as u64,
             })),
+            OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&human::recap(&recap, skipped, duration, self.color)),
         }
         recap

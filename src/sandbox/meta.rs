@@ -29,7 +29,9 @@ pub fn age_of(timestamp: &str) -> String {
     else {
         return "<unknown>".into();
     };
-    let secs = (time::OffsetDateTime::now_utc() - then).whole_seconds().max(0);
+    let secs = (time::OffsetDateTime::now_utc() - then)
+        .whole_seconds()
+        .max(0);
     human_duration(secs)
 }
 

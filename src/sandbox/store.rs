@@ -72,7 +72,13 @@ impl Store {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
             store.rv = store.rv.max(obj_rv);
-            store.objects.insert(key, Entry { rv: obj_rv, value: obj });
+            store.objects.insert(
+                key,
+                Entry {
+                    rv: obj_rv,
+                    value: obj,
+                },
+            );
         }
         store.compacted = store.rv;
         store
@@ -195,7 +201,10 @@ impl Store {
 pub fn key_for(storage_key: &str, obj: &Value) -> ObjKey {
     (
         storage_key.to_string(),
-        obj["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
+        obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
         obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
     )
 }

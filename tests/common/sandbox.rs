@@ -24,7 +24,9 @@ pub async fn start_with(opts: SandboxOptions) -> TestSandbox {
     let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    sandbox.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
+    sandbox
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
     TestSandbox {
         sandbox,
         dir,
@@ -49,8 +51,13 @@ pub async fn client_for(sandbox: &Sandbox, context: &str) -> kube::Client {
 /// A client for `context` that authenticates with `token` instead of the admin token.
 pub async fn client_with_token(sandbox: &Sandbox, context: &str, token: &str) -> kube::Client {
     let yaml = sandbox.kubeconfig_yaml();
-    let admin = sandbox.cluster(context).expect("cluster").admin_token().to_string();
-    let kubeconfig = Kubeconfig::from_yaml(&yaml.replace(&admin, token)).expect("kubeconfig parses");
+    let admin = sandbox
+        .cluster(context)
+        .expect("cluster")
+        .admin_token()
+        .to_string();
+    let kubeconfig =
+        Kubeconfig::from_yaml(&yaml.replace(&admin, token)).expect("kubeconfig parses");
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
         &KubeConfigOptions {

@@ -6,7 +6,7 @@ use rhai::{Dynamic, Engine, Map};
 use serde_json::Value;
 
 use crate::context::PlayContext;
-use crate::engine::api::register;
+use crate::engine::api::{register, register_property};
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::error::{HostError, HostResult};
 use crate::report::Action;
@@ -71,6 +71,59 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
+        "read_manifests(dir: &str, context: Map) -> String",
+        "Reads every manifest in a directory (relative to the project root), in file-name order, as one multi-document YAML text: .yaml/.yml files as they are, .j2 files rendered with the play's variables and `context`.",
+        move |dir: &str, context: Map| -> RhaiResult<String> {
+            let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
+            read_manifests(&c, dir, extra).into_rhai()
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "project_path(path: &str) -> String",
+        "The absolute path of a file inside the project root (for external programs such as istioctl).",
+        move |path: &str| -> RhaiResult<String> {
+            Ok(c.project.resolve(path).into_rhai()?.display().to_string())
+        },
+    );
+    register(
+        engine,
+        "sha256(text: &str) -> String",
+        "The SHA-256 digest of a text, in hex.",
+        |text: &str| -> String {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        },
+    );
+    register(
+        engine,
+        "base64_encode(text: &str) -> String",
+        "Encodes a text in standard base64.",
+        |text: &str| -> String {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+        },
+    );
+    register(
+        engine,
+        "base64_decode(text: &str) -> String",
+        "Decodes standard base64 into a text (an error if the bytes are not UTF-8).",
+        |text: &str| -> RhaiResult<String> {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| HostError::new(format!("invalid base64: {e}")))
+                .into_rhai()?;
+            String::from_utf8(bytes)
+                .map_err(|_| HostError::new("the decoded bytes are not UTF-8 text"))
+                .into_rhai()
+        },
+    );
+
+    let c = ctx.clone();
+    register(
+        engine,
         "warn(message: &str)",
         "Reports a warning; the play goes on.",
         move |message: &str| c.reporter.warn(message),
@@ -98,16 +151,30 @@ fn register_error_type(engine: &mut Engine) {
         "The error's message and causes.",
         |e: &mut HostError| e.full_message(),
     );
-    engine.register_get("message", |e: &mut HostError| e.message.clone());
-    engine.register_get("causes", |e: &mut HostError| {
-        e.causes
-            .iter()
-            .map(|c| Dynamic::from(c.clone()))
-            .collect::<rhai::Array>()
-    });
+    register_property(
+        engine,
+        "Error.message -> String",
+        "The error's own message, without causes.",
+        |e: &mut HostError| e.message.clone(),
+    );
+    register_property(
+        engine,
+        "Error.causes -> Array",
+        "The messages of the error's causes, outermost first.",
+        |e: &mut HostError| {
+            e.causes
+                .iter()
+                .map(|c| Dynamic::from(c.clone()))
+                .collect::<rhai::Array>()
+        },
+    );
 }
 
 fn render(ctx: &PlayContext, name: &str, extra: Value) -> HostResult<String> {
+    ctx.templates.render(name, &template_context(ctx, extra))
+}
+
+fn template_context(ctx: &PlayContext, extra: Value) -> Value {
     let vars = ctx.vars();
     let mut context = vars.clone();
     if !context.is_object() {
@@ -119,7 +186,50 @@ fn render(ctx: &PlayContext, name: &str, extra: Value) -> HostResult<String> {
     if !extra.is_null() {
         deep_merge(&mut context, extra);
     }
-    ctx.templates.render(name, &context)
+    context
+}
+
+fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<String> {
+    let directory = ctx.project.resolve(dir)?;
+    let shown = ctx.project.show(&directory);
+    let entries = std::fs::read_dir(&directory).map_err(|e| {
+        HostError::from_error(&e).context(format!("cannot read manifests directory {shown}"))
+    })?;
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !name.starts_with('.')
+                && [".yaml", ".yml", ".yaml.j2", ".yml.j2"]
+                    .iter()
+                    .any(|ext| name.ends_with(ext))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(HostError::new(format!(
+            "manifests directory {shown} holds no .yaml, .yml or .j2 files"
+        )));
+    }
+    let context = template_context(ctx, extra);
+    let mut out = String::new();
+    for file in files {
+        let text = if file.extension().is_some_and(|e| e == "j2") {
+            ctx.templates.render_file(&file, &context)?
+        } else {
+            std::fs::read_to_string(&file).map_err(|e| {
+                HostError::from_error(&e)
+                    .context(format!("cannot read {}", ctx.project.show(&file)))
+            })?
+        };
+        ctx.record_read(file);
+        out.push_str("---\n");
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
@@ -148,6 +258,7 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
         std::fs::write(&file, text)
             .map_err(|e| HostError::from_error(&e).context(format!("cannot write {shown}")))?;
     }
+    ctx.record_written(file);
     ctx.reporter.local_change(&format!("file {shown}"), action);
     Ok(())
 }

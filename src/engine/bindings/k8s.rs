@@ -17,7 +17,7 @@ const DEFAULT_WAIT_SECS: i64 = 300;
 
 /// A playbook's handle on one cluster.
 #[derive(Clone)]
-pub struct ClusterHandle(Arc<Cluster>);
+pub struct ClusterHandle(pub(crate) Arc<Cluster>);
 
 fn session(ctx: &PlayContext) -> Session<'_> {
     Session {

@@ -1,5 +1,7 @@
 //! The thin layer between Rhai and the runtime's modules: it converts types and errors only.
 
+mod access;
+mod certs;
 mod core;
 mod data;
 mod exec;
@@ -16,6 +18,8 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     core::install(engine, ctx);
     steps::install(engine, ctx);
     data::install(engine);
+    certs::install(engine, ctx);
     k8s::install(engine, ctx);
     exec::install(engine, ctx);
+    access::install(engine, ctx);
 }
