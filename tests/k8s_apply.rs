@@ -216,6 +216,8 @@ kind: ConfigMap
 metadata: {name: inside, namespace: planned}
 `);
         print(`actions=${r.map(|x| x.action)}`);
+        let later = c.secret("planned", "later", #{token: "later-token-value-3"});
+        print(`later secret would be ${later.action}`);
         print(`read back: ${c.read_secret("default", "creds").password.len()}`);
         c.delete("ConfigMap", "cfg", "default");
         c.label("ConfigMap", "cfg", "default", #{team: "a"});

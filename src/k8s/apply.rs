@@ -63,9 +63,10 @@ struct Outcome {
     result: HostResult<(Applied, Option<String>)>,
 }
 
-/// Dry-run knowledge of what this batch would create before later ranks go out.
-#[derive(Default)]
-struct Planned {
+/// What a dry run would have created so far in this run: later objects in those namespaces
+/// or of those kinds cannot be judged by the server, which has never seen them.
+#[derive(Clone, Debug, Default)]
+pub struct Planned {
     groups: BTreeSet<String>,
     namespaces: BTreeSet<String>,
 }
@@ -103,7 +104,7 @@ impl Cluster {
             by_rank[rank(&item.id.api_version, &item.id.kind) as usize].push(item);
         }
         let mut results: Vec<(usize, Applied)> = Vec::new();
-        let mut planned = Planned::default();
+        let mut planned = self.planned();
         for (rank_index, mut batch) in by_rank.into_iter().enumerate() {
             if batch.is_empty() {
                 continue;
@@ -115,6 +116,7 @@ impl Cluster {
             if rank_index == 0 {
                 self.after_definitions(session, &batch, &applied, &mut planned)
                     .await?;
+                self.remember_planned(&planned);
             }
             results.extend(applied);
         }

@@ -4,6 +4,9 @@ use kube::api::DynamicObject;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 
+use std::sync::Mutex;
+
+use super::apply::Planned;
 use super::kinds::{Kinds, Resolved};
 use super::Session;
 use crate::error::{HostError, HostResult};
@@ -17,6 +20,8 @@ pub struct Cluster {
     pub(super) kinds: Kinds,
     /// The kubeconfig this cluster came from, for tools such as kubectl.
     kubeconfig: Kubeconfig,
+    /// Namespaces and CRD groups a dry run would have created so far.
+    planned: Mutex<Planned>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -65,6 +70,7 @@ impl Cluster {
             kinds: Kinds::new(name, client.clone()),
             client,
             kubeconfig,
+            planned: Mutex::new(Planned::default()),
         })
     }
 
@@ -90,6 +96,16 @@ impl Cluster {
         session
             .reporter
             .target(&self.name, &self.context, &self.server);
+    }
+
+    pub(super) fn planned(&self) -> Planned {
+        self.planned.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub(super) fn remember_planned(&self, planned: &Planned) {
+        if let Ok(mut current) = self.planned.lock() {
+            *current = planned.clone();
+        }
     }
 
     pub async fn resolve(&self, kind: &str) -> HostResult<Resolved> {
