@@ -60,6 +60,7 @@ pub struct PlayContext {
     pub files_written: Mutex<BTreeSet<PathBuf>>,
     /// Scratch space for a dry run (certificates that would be created), removed at exit.
     scratch: Mutex<Option<tempfile::TempDir>>,
+    owner: String,
     /// Whether the clusters are sandbox clusters (`--sandbox`).
     sandbox: std::sync::atomic::AtomicBool,
     /// The innermost step that failed, for the error report.
@@ -76,6 +77,7 @@ impl PlayContext {
         options: PlayOptions,
         vars: Value,
     ) -> Arc<Self> {
+        let owner = owner_label(&project.playbook);
         let files_read = FilesRead::default();
         let templates = Templates::new(&project.templates_dir, files_read.clone());
         let clusters = crate::k8s::Registry::new(options.kube.clone(), runtime.clone());
@@ -94,6 +96,7 @@ impl PlayContext {
             files_written: Mutex::new(BTreeSet::new()),
             scratch: Mutex::new(None),
             sandbox: std::sync::atomic::AtomicBool::new(false),
+            owner,
             failed_step: Mutex::new(None),
         })
     }
@@ -114,6 +117,12 @@ impl PlayContext {
             0 => crate::engine::DEFAULT_MAX_OPERATIONS,
             n => n,
         }
+    }
+
+    /// The ownership label value for objects this playbook applies: its file name, made a
+    /// valid label value.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     pub fn set_sandbox(&self, on: bool) {
@@ -204,6 +213,18 @@ impl PlayContext {
             }
         })
     }
+}
+
+/// A label value (at most 63 characters of [a-z0-9-_.], alphanumeric at both ends) naming a playbook.
+fn owner_label(playbook: &std::path::Path) -> String {
+    let stem = playbook.file_stem().and_then(|s| s.to_str()).unwrap_or("playbook");
+    let cleaned: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .take(63)
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() { "playbook".to_string() } else { trimmed.to_string() }
 }
 
 impl HostError {

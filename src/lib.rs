@@ -16,6 +16,7 @@ pub mod k8s;
 pub mod ledger;
 pub mod play;
 pub mod project;
+pub mod prune;
 pub mod rehearsal;
 pub mod report;
 pub mod sandbox;

@@ -78,6 +78,9 @@ pub fn run(
         let success = matches!(outcome, Outcome::Success(_));
         let summary = ctx.ledger.finish_run(success);
         summarize(&ctx, &outcome, trigger.as_ref(), &summary, args.prune);
+        if args.prune && success {
+            crate::prune::prune(&ctx, &summary);
+        }
         if stop.load(Ordering::SeqCst) || matches!(outcome, Outcome::Interrupted(_)) {
             ctx.reporter.say("watch stopped");
             return ExitCode::SUCCESS;

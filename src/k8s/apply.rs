@@ -16,6 +16,7 @@ use super::order::rank;
 use super::retry::retry;
 use super::Session;
 use crate::error::{HostError, HostResult};
+use crate::ledger::{content_hash, ObjectKey};
 use crate::report::Action;
 
 pub const FIELD_MANAGER: &str = "runner";
@@ -47,6 +48,11 @@ struct Item {
     /// None in a dry run when the object's kind or namespace is only planned in this batch.
     resolved: Option<Resolved>,
     namespace: Option<String>,
+    /// The object's identity and content hash for the ledger.
+    key: Option<ObjectKey>,
+    hash: String,
+    /// Applied with this exact content by the last successful run of a watch: no write needed.
+    skip: bool,
 }
 
 impl Item {
@@ -71,6 +77,25 @@ pub struct Planned {
     namespaces: BTreeSet<String>,
 }
 
+/// Puts the playbook's ownership label on an object (what `--prune` looks for).
+fn mark_owner(object: &mut Value, owner: &str) {
+    if owner.is_empty() {
+        return;
+    }
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if labels.is_null() {
+        *labels = Value::Object(Default::default());
+    }
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(super::OWNER_LABEL.into(), Value::String(owner.to_string()));
+    }
+}
+
 fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
 }
@@ -85,14 +110,18 @@ impl Cluster {
         options: &ApplyOptions,
     ) -> HostResult<Vec<Applied>> {
         let mut items = Vec::with_capacity(objects.len());
-        for (index, object) in objects.into_iter().enumerate() {
+        for (index, mut object) in objects.into_iter().enumerate() {
             let id = identity(index, &object)?;
+            mark_owner(&mut object, session.owner);
             items.push(Item {
                 index,
                 id,
                 object,
                 resolved: None,
                 namespace: None,
+                key: None,
+                hash: String::new(),
+                skip: false,
             });
         }
         if items.is_empty() {
@@ -111,6 +140,7 @@ impl Cluster {
             }
             for item in &mut batch {
                 self.prepare(session, item, &planned).await?;
+                self.consult_ledger(session, item);
             }
             let applied = self.apply_batch(session, &batch, options).await?;
             if rank_index == 0 {
@@ -176,6 +206,23 @@ impl Cluster {
         Ok(())
     }
 
+    /// Identifies the object for the ledger and decides whether its write can be skipped.
+    fn consult_ledger(&self, session: &Session<'_>, item: &mut Item) {
+        let Some(ledger) = session.ledger else {
+            return;
+        };
+        let key = ObjectKey {
+            cluster: self.name().to_string(),
+            api_version: item.id.api_version.clone(),
+            kind: item.id.kind.clone(),
+            namespace: item.namespace.clone(),
+            name: item.id.name.clone(),
+        };
+        item.hash = content_hash(&item.object);
+        item.skip = !session.dry_run && ledger.is_unchanged(&key, &item.hash);
+        item.key = Some(key);
+    }
+
     /// Applies one rank concurrently, reports each object in order, fails if any failed.
     async fn apply_batch(
         &self,
@@ -192,7 +239,9 @@ impl Cluster {
             .map(|item| {
                 let before = before.get(&item.index).cloned().flatten();
                 async move {
-                    let result = if session.dry_run {
+                    let result = if item.skip {
+                        Ok((self.applied(item, Action::Unchanged), None))
+                    } else if session.dry_run {
                         self.plan_one(item, options).await
                     } else {
                         self.apply_one(item, before, options)
@@ -209,11 +258,20 @@ impl Cluster {
             .collect()
             .await;
         outcomes.sort_by_key(|o| o.index);
+        let identities: HashMap<usize, (&ObjectKey, &str)> = batch
+            .iter()
+            .filter_map(|i| i.key.as_ref().map(|k| (i.index, (k, i.hash.as_str()))))
+            .collect();
         let mut applied = Vec::new();
         let mut errors: Vec<HostError> = Vec::new();
         for outcome in outcomes {
             match outcome.result {
                 Ok((done, diff)) => {
+                    if let (Some(ledger), Some((key, hash)), false) =
+                        (session.ledger, identities.get(&outcome.index), session.dry_run)
+                    {
+                        ledger.record((*key).clone(), hash.to_string());
+                    }
                     let label = object_label(&done.kind, done.namespace.as_deref(), &done.name);
                     if let Some(diff) = diff.filter(|d| !d.is_empty()) {
                         session.reporter.diff(self.name(), &label, &diff);
@@ -335,7 +393,7 @@ impl Cluster {
     /// per kind and namespace when a batch has several of them.
     async fn live_versions(&self, batch: &[Item]) -> HostResult<HashMap<usize, Option<String>>> {
         let mut groups: HashMap<(String, String, Option<String>), Vec<&Item>> = HashMap::new();
-        for item in batch {
+        for item in batch.iter().filter(|i| !i.skip) {
             let Some(resolved) = &item.resolved else {
                 continue;
             };

@@ -37,4 +37,11 @@ pub struct Session<'a> {
     pub reporter: &'a Reporter,
     /// `--dry-run`: the server validates every write (dryRun=All) and nothing is stored.
     pub dry_run: bool,
+    /// What this playbook applied before (watch mode skips unchanged objects with it).
+    pub ledger: Option<&'a crate::ledger::Ledger>,
+    /// The value of the ownership label put on every applied object ("" for none).
+    pub owner: &'a str,
 }
+
+/// The label that marks objects a playbook applied; `--prune` deletes only objects carrying it.
+pub const OWNER_LABEL: &str = "runner.dev/playbook";

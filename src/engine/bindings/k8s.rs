@@ -23,6 +23,8 @@ fn session(ctx: &PlayContext) -> Session<'_> {
     Session {
         reporter: &ctx.reporter,
         dry_run: ctx.dry_run(),
+        ledger: Some(&ctx.ledger),
+        owner: ctx.owner(),
     }
 }
 
