@@ -217,14 +217,27 @@ impl PlayContext {
 
 /// A label value (at most 63 characters of [a-z0-9-_.], alphanumeric at both ends) naming a playbook.
 fn owner_label(playbook: &std::path::Path) -> String {
-    let stem = playbook.file_stem().and_then(|s| s.to_str()).unwrap_or("playbook");
+    let stem = playbook
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("playbook");
     let cleaned: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(63)
         .collect();
     let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if trimmed.is_empty() { "playbook".to_string() } else { trimmed.to_string() }
+    if trimmed.is_empty() {
+        "playbook".to_string()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 impl HostError {

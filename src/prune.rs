@@ -23,7 +23,9 @@ pub fn prune(ctx: &PlayContext, summary: &RunSummary) {
         match prune_one(ctx, key) {
             Ok(true) => ctx.ledger.forget(key),
             Ok(false) => {}
-            Err(error) => ctx.reporter.warn(&format!("cannot prune {key}: {}", error.full_message())),
+            Err(error) => ctx
+                .reporter
+                .warn(&format!("cannot prune {key}: {}", error.full_message())),
         }
     }
 }
@@ -44,7 +46,10 @@ fn prune_one(ctx: &PlayContext, key: &ObjectKey) -> HostResult<bool> {
             return Ok(true);
         };
         let owner = live
-            .pointer(&format!("/metadata/labels/{}", OWNER_LABEL.replace('/', "~1")))
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                OWNER_LABEL.replace('/', "~1")
+            ))
             .and_then(|v| v.as_str());
         if owner != Some(ctx.owner()) {
             ctx.reporter.warn(&format!(
@@ -54,7 +59,13 @@ fn prune_one(ctx: &PlayContext, key: &ObjectKey) -> HostResult<bool> {
             return Ok(false);
         }
         cluster
-            .delete(&session, &kind, &key.name, &namespace, &DeleteOptions::default())
+            .delete(
+                &session,
+                &kind,
+                &key.name,
+                &namespace,
+                &DeleteOptions::default(),
+            )
             .await
     })
 }

@@ -77,10 +77,10 @@ pub fn run(
         let outcome = rt.block_on(play_without_signal(ctx.clone(), engine.clone()));
         let success = matches!(outcome, Outcome::Success(_));
         let summary = ctx.ledger.finish_run(success);
-        summarize(&ctx, &outcome, trigger.as_ref(), &summary, args.prune);
         if args.prune && success {
             crate::prune::prune(&ctx, &summary);
         }
+        summarize(&ctx, &outcome, trigger.as_ref(), &summary, args.prune);
         if stop.load(Ordering::SeqCst) || matches!(outcome, Outcome::Interrupted(_)) {
             ctx.reporter.say("watch stopped");
             return ExitCode::SUCCESS;

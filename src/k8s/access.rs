@@ -12,7 +12,12 @@ use crate::error::{HostError, HostResult};
 
 impl Cluster {
     /// A bound token for `namespace/service_account`, valid for `seconds` (a TokenRequest).
-    pub async fn create_token(&self, namespace: &str, service_account: &str, seconds: i64) -> HostResult<String> {
+    pub async fn create_token(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        seconds: i64,
+    ) -> HostResult<String> {
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
         let request = TokenRequest {
             spec: Some(TokenRequestSpec {
@@ -66,10 +71,12 @@ pub async fn probe_kubeconfig(text: &str) -> Probe {
         .and_then(|name| kubeconfig.clusters.iter().find(|c| c.name == name))
         .and_then(|c| c.cluster.as_ref().and_then(|c| c.server.clone()))
         .unwrap_or_default();
-    let config = match kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await {
-        Ok(c) => c,
-        Err(e) => return failed(&server, HostError::from_error(&e).full_message()),
-    };
+    let config =
+        match kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await
+        {
+            Ok(c) => c,
+            Err(e) => return failed(&server, HostError::from_error(&e).full_message()),
+        };
     let client = match kube::Client::try_from(config) {
         Ok(c) => c,
         Err(e) => return failed(&server, HostError::from_error(&e).full_message()),

@@ -267,9 +267,11 @@ impl Cluster {
         for outcome in outcomes {
             match outcome.result {
                 Ok((done, diff)) => {
-                    if let (Some(ledger), Some((key, hash)), false) =
-                        (session.ledger, identities.get(&outcome.index), session.dry_run)
-                    {
+                    if let (Some(ledger), Some((key, hash)), false) = (
+                        session.ledger,
+                        identities.get(&outcome.index),
+                        session.dry_run,
+                    ) {
                         ledger.record((*key).clone(), hash.to_string());
                     }
                     let label = object_label(&done.kind, done.namespace.as_deref(), &done.name);

@@ -327,6 +327,14 @@ impl Reporter {
     ) {
         {
             let mut state = self.state();
+            if action.is_change() && !dry_run {
+                state.last_change = Some(Instant::now());
+            }
+            state
+                .changed
+                .entry(cluster.to_string())
+                .or_default()
+                .add(action);
             if let Some(frame) = state.steps.last_mut() {
                 frame.changes.add(action);
                 frame

@@ -122,11 +122,7 @@ pub async fn raw(
         .expect("request");
     let response = client.send(request).await.expect("response");
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect_bytes()
-        .await
-        .expect("body");
+    let bytes = response.into_body().collect_bytes().await.expect("body");
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| serde_json::json!({"text": String::from_utf8_lossy(&bytes)}));
     (status, value)
