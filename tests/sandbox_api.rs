@@ -19,8 +19,10 @@ fn ns(name: &str) -> Namespace {
 }
 
 fn secret(name: &str, labels: serde_json::Value) -> Secret {
-    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "stringData": {"k": "v"}}))
-        .unwrap()
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "stringData": {"k": "v"}}),
+    )
+    .unwrap()
 }
 
 async fn with_namespace(client: &kube::Client, name: &str) {
@@ -45,26 +47,56 @@ async fn discovery_lists_builtin_kinds_with_verbs_and_subresources() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    for want in ["namespaces", "secrets", "configmaps", "services", "services/status", "serviceaccounts/token", "pods", "resourcequotas"] {
+    for want in [
+        "namespaces",
+        "secrets",
+        "configmaps",
+        "services",
+        "services/status",
+        "serviceaccounts/token",
+        "pods",
+        "resourcequotas",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    let cm = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "configmaps").unwrap();
+    let cm = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "configmaps")
+        .unwrap();
     assert_eq!(cm["singularName"], "configmap");
     assert_eq!(cm["namespaced"], true);
     assert_eq!(cm["shortNames"], json!(["cm"]));
     assert!(cm["verbs"].as_array().unwrap().contains(&json!("watch")));
 
-    let discovery = kube::Discovery::new(client.clone()).run().await.expect("discovery");
+    let discovery = kube::Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
     let mut kinds = Vec::new();
     for group in discovery.groups() {
         for (ar, _) in group.recommended_resources() {
             kinds.push(format!("{}/{}", ar.api_version, ar.kind));
         }
     }
-    for want in ["apps/v1/Deployment", "discovery.k8s.io/v1/EndpointSlice", "rbac.authorization.k8s.io/v1/ClusterRoleBinding", "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration", "apiextensions.k8s.io/v1/CustomResourceDefinition", "v1/Secret"] {
-        assert!(kinds.contains(&want.to_string()), "{want} missing from {kinds:?}");
+    for want in [
+        "apps/v1/Deployment",
+        "discovery.k8s.io/v1/EndpointSlice",
+        "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
+        "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration",
+        "apiextensions.k8s.io/v1/CustomResourceDefinition",
+        "v1/Secret",
+    ] {
+        assert!(
+            kinds.contains(&want.to_string()),
+            "{want} missing from {kinds:?}"
+        );
     }
-    assert!(!kinds.iter().any(|k| k.ends_with("/StatefulSet")), "unsupported kinds are not faked");
+    assert!(
+        !kinds.iter().any(|k| k.ends_with("/StatefulSet")),
+        "unsupported kinds are not faked"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +110,11 @@ async fn requests_without_a_valid_token_get_401_status() {
     // The admin token of one cluster is not valid on another.
     let other = ts.sandbox.cluster("c2").unwrap().admin_token().to_string();
     let cross = support::client_with_token(&ts.sandbox, "c1", &other).await;
-    let err = api_error(Api::<Namespace>::all(cross).list(&ListParams::default()).await);
+    let err = api_error(
+        Api::<Namespace>::all(cross)
+            .list(&ListParams::default())
+            .await,
+    );
     assert_eq!(err.code, 401);
 }
 
@@ -87,28 +123,54 @@ async fn create_get_conflict_and_not_found_look_like_a_real_server() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
-    let created = secrets.create(&PostParams::default(), &secret("s1", json!({}))).await.unwrap();
+    let created = secrets
+        .create(&PostParams::default(), &secret("s1", json!({})))
+        .await
+        .unwrap();
     let meta = &created.metadata;
     assert!(meta.uid.as_deref().is_some_and(|u| u.len() == 36));
     assert!(meta.creation_timestamp.is_some());
-    assert!(meta.resource_version.as_deref().unwrap().parse::<u64>().is_ok());
+    assert!(meta
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
     assert_eq!(created.type_.as_deref(), Some("Opaque"));
 
-    let dup = api_error(secrets.create(&PostParams::default(), &secret("s1", json!({}))).await);
+    let dup = api_error(
+        secrets
+            .create(&PostParams::default(), &secret("s1", json!({})))
+            .await,
+    );
     assert_eq!((dup.code, dup.reason.as_str()), (409, "AlreadyExists"));
 
-    let (code, body) = raw(&client, "GET", "/api/v1/namespaces/default/secrets/missing", None, "").await;
+    let (code, body) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/secrets/missing",
+        None,
+        "",
+    )
+    .await;
     assert_eq!(code, 404);
     assert_eq!(body["kind"], "Status");
     assert_eq!(body["apiVersion"], "v1");
     assert_eq!(body["status"], "Failure");
     assert_eq!(body["message"], "secrets \"missing\" not found");
     assert_eq!(body["reason"], "NotFound");
-    assert_eq!(body["details"], json!({"name": "missing", "kind": "secrets"}));
+    assert_eq!(
+        body["details"],
+        json!({"name": "missing", "kind": "secrets"})
+    );
     assert_eq!(body["code"], 404);
 
     let missing_ns: Api<Secret> = Api::namespaced(client.clone(), "nope");
-    let err = api_error(missing_ns.create(&PostParams::default(), &secret("s", json!({}))).await);
+    let err = api_error(
+        missing_ns
+            .create(&PostParams::default(), &secret("s", json!({})))
+            .await,
+    );
     assert_eq!(err.code, 404);
     assert_eq!(err.message, "namespaces \"nope\" not found");
 }
@@ -118,21 +180,47 @@ async fn list_filters_by_label_and_field_selectors() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
-    for (name, labels) in [("a", json!({"app": "web", "tier": "front"})), ("b", json!({"app": "api"})), ("c", json!({}))] {
-        secrets.create(&PostParams::default(), &secret(name, labels)).await.unwrap();
+    for (name, labels) in [
+        ("a", json!({"app": "web", "tier": "front"})),
+        ("b", json!({"app": "api"})),
+        ("c", json!({})),
+    ] {
+        secrets
+            .create(&PostParams::default(), &secret(name, labels))
+            .await
+            .unwrap();
     }
     let names = |list: kube::core::ObjectList<Secret>| -> Vec<String> {
-        list.items.into_iter().map(|s| s.metadata.name.unwrap()).collect()
+        list.items
+            .into_iter()
+            .map(|s| s.metadata.name.unwrap())
+            .collect()
     };
     let q = |s: &str| ListParams::default().labels(s);
     assert_eq!(names(secrets.list(&q("app=web")).await.unwrap()), ["a"]);
-    assert_eq!(names(secrets.list(&q("app!=web")).await.unwrap()), ["b", "c"]);
-    assert_eq!(names(secrets.list(&q("app in (web,api)")).await.unwrap()), ["a", "b"]);
-    assert_eq!(names(secrets.list(&q("app notin (web)")).await.unwrap()), ["b", "c"]);
+    assert_eq!(
+        names(secrets.list(&q("app!=web")).await.unwrap()),
+        ["b", "c"]
+    );
+    assert_eq!(
+        names(secrets.list(&q("app in (web,api)")).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(secrets.list(&q("app notin (web)")).await.unwrap()),
+        ["b", "c"]
+    );
     assert_eq!(names(secrets.list(&q("tier")).await.unwrap()), ["a"]);
     assert_eq!(names(secrets.list(&q("!app")).await.unwrap()), ["c"]);
-    let by_name = secrets.list(&ListParams::default().fields("metadata.name=b")).await.unwrap();
-    assert!(by_name.metadata.resource_version.as_deref().is_some_and(|rv| rv.parse::<u64>().is_ok()));
+    let by_name = secrets
+        .list(&ListParams::default().fields("metadata.name=b"))
+        .await
+        .unwrap();
+    assert!(by_name
+        .metadata
+        .resource_version
+        .as_deref()
+        .is_some_and(|rv| rv.parse::<u64>().is_ok()));
     assert_eq!(names(by_name), ["b"]);
 }
 
@@ -149,27 +237,49 @@ async fn stale_update_conflicts_and_generation_tracks_spec() {
     let created = deploys.create(&PostParams::default(), &d).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
     let scaled = deploys
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
         .await
         .unwrap();
     assert_eq!(scaled.metadata.generation, Some(2));
 
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let first = cms
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1"}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1"}}))
+                .unwrap(),
+        )
         .await
         .unwrap();
     let mut changed = first.clone();
     changed.data = Some([("a".to_string(), "2".to_string())].into());
-    let updated = cms.replace("c", &PostParams::default(), &changed).await.unwrap();
-    assert_ne!(updated.metadata.resource_version, first.metadata.resource_version);
+    let updated = cms
+        .replace("c", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version,
+        first.metadata.resource_version
+    );
     // `changed` carries the first resourceVersion, which is stale now.
     let err = api_error(cms.replace("c", &PostParams::default(), &changed).await);
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
-    assert!(err.message.contains("the object has been modified"), "{}", err.message);
+    assert!(
+        err.message.contains("the object has been modified"),
+        "{}",
+        err.message
+    );
     // A label change does not bump generation.
     let labelled = deploys
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(labelled.metadata.generation, Some(2));
@@ -180,20 +290,46 @@ async fn merge_json_and_strategic_patches_apply() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}})).unwrap())
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let merged = cms
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"a": null, "c": "3"}})),
+        )
         .await
         .unwrap();
-    let merged = cms.patch("c", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": null, "c": "3"}}))).await.unwrap();
-    assert_eq!(merged.data.unwrap().into_iter().collect::<Vec<_>>(), [("b".to_string(), "2".to_string()), ("c".into(), "3".into())]);
-    let ops: json_patch::Patch = serde_json::from_value(json!([{"op": "replace", "path": "/data/b", "value": "20"}])).unwrap();
-    let patched = cms.patch("c", &PatchParams::default(), &Patch::<()>::Json(ops)).await.unwrap();
+    assert_eq!(
+        merged.data.unwrap().into_iter().collect::<Vec<_>>(),
+        [("b".to_string(), "2".to_string()), ("c".into(), "3".into())]
+    );
+    let ops: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "replace", "path": "/data/b", "value": "20"}]))
+            .unwrap();
+    let patched = cms
+        .patch("c", &PatchParams::default(), &Patch::<()>::Json(ops))
+        .await
+        .unwrap();
     assert_eq!(patched.data.as_ref().unwrap()["b"], "20");
     let strategic = cms
-        .patch("c", &PatchParams::default(), &Patch::Strategic(json!({"metadata": {"labels": {"l": "v"}}})))
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"metadata": {"labels": {"l": "v"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(strategic.metadata.labels.unwrap()["l"], "v");
-    let missing = api_error(cms.patch("nope", &PatchParams::default(), &Patch::Merge(json!({}))).await);
+    let missing = api_error(
+        cms.patch("nope", &PatchParams::default(), &Patch::Merge(json!({})))
+            .await,
+    );
     assert_eq!(missing.code, 404);
 }
 
@@ -204,7 +340,14 @@ async fn server_side_apply_tracks_owners_conflicts_and_removals() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let cfg = |data: serde_json::Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"}, "data": data});
     let alice = PatchParams::apply("alice");
-    let created = cms.patch("app", &alice, &Patch::Apply(cfg(json!({"a": "1", "b": "2"})))).await.unwrap();
+    let created = cms
+        .patch(
+            "app",
+            &alice,
+            &Patch::Apply(cfg(json!({"a": "1", "b": "2"}))),
+        )
+        .await
+        .unwrap();
     let managed = created.metadata.managed_fields.clone().unwrap();
     assert_eq!(managed.len(), 1);
     assert_eq!(managed[0].manager.as_deref(), Some("alice"));
@@ -215,19 +358,53 @@ async fn server_side_apply_tracks_owners_conflicts_and_removals() {
     assert_eq!(fields, json!({"f:data": {"f:a": {}, "f:b": {}}}));
 
     // Bob wants a different value for a field Alice owns.
-    let err = api_error(cms.patch("app", &PatchParams::apply("bob"), &Patch::Apply(cfg(json!({"a": "9"})))).await);
+    let err = api_error(
+        cms.patch(
+            "app",
+            &PatchParams::apply("bob"),
+            &Patch::Apply(cfg(json!({"a": "9"}))),
+        )
+        .await,
+    );
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
-    assert!(err.message.contains("conflict with \"alice\"") && err.message.contains(".data.a"), "{}", err.message);
+    assert!(
+        err.message.contains("conflict with \"alice\"") && err.message.contains(".data.a"),
+        "{}",
+        err.message
+    );
     // Applying the same value is shared ownership, not a conflict.
-    cms.patch("app", &PatchParams::apply("bob"), &Patch::Apply(cfg(json!({"b": "2"})))).await.unwrap();
+    cms.patch(
+        "app",
+        &PatchParams::apply("bob"),
+        &Patch::Apply(cfg(json!({"b": "2"}))),
+    )
+    .await
+    .unwrap();
     // Forced, ownership of .data.a moves to Bob.
-    let forced = cms.patch("app", &PatchParams::apply("bob").force(), &Patch::Apply(cfg(json!({"a": "9", "b": "2"})))).await.unwrap();
+    let forced = cms
+        .patch(
+            "app",
+            &PatchParams::apply("bob").force(),
+            &Patch::Apply(cfg(json!({"a": "9", "b": "2"}))),
+        )
+        .await
+        .unwrap();
     assert_eq!(forced.data.as_ref().unwrap()["a"], "9");
     // Alice drops both fields: a is Bob's, b is shared, so both stay.
-    let after = cms.patch("app", &alice, &Patch::Apply(cfg(json!({})))).await.unwrap();
+    let after = cms
+        .patch("app", &alice, &Patch::Apply(cfg(json!({}))))
+        .await
+        .unwrap();
     assert_eq!(after.data.as_ref().unwrap().len(), 2);
     // Bob drops b, which now nobody else owns: it goes.
-    let after = cms.patch("app", &PatchParams::apply("bob"), &Patch::Apply(cfg(json!({"a": "9"})))).await.unwrap();
+    let after = cms
+        .patch(
+            "app",
+            &PatchParams::apply("bob"),
+            &Patch::Apply(cfg(json!({"a": "9"}))),
+        )
+        .await
+        .unwrap();
     assert_eq!(after.data.unwrap().into_keys().collect::<Vec<_>>(), ["a"]);
 }
 
@@ -236,22 +413,52 @@ async fn server_side_apply_merges_containers_by_name() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let spec = |containers: serde_json::Value| json!({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-        "spec": {"selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}}},
-    });
-    deploys.patch("web", &PatchParams::apply("base"), &Patch::Apply(spec(json!([{"name": "app", "image": "nginx"}])))).await.unwrap();
+    let spec = |containers: serde_json::Value| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}}},
+        })
+    };
+    deploys
+        .patch(
+            "web",
+            &PatchParams::apply("base"),
+            &Patch::Apply(spec(json!([{"name": "app", "image": "nginx"}]))),
+        )
+        .await
+        .unwrap();
     let sidecar = json!({
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"template": {"spec": {"containers": [{"name": "proxy", "image": "envoy"}]}}},
     });
-    let merged = deploys.patch("web", &PatchParams::apply("mesh"), &Patch::Apply(sidecar)).await.unwrap();
-    let names: Vec<String> = merged.spec.template.spec.unwrap().containers.into_iter().map(|c| c.name).collect();
+    let merged = deploys
+        .patch("web", &PatchParams::apply("mesh"), &Patch::Apply(sidecar))
+        .await
+        .unwrap();
+    let names: Vec<String> = merged
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     assert_eq!(names, ["app", "proxy"]);
-    let base_fields = merged.metadata.managed_fields.unwrap().into_iter().find(|m| m.manager.as_deref() == Some("base")).unwrap();
+    let base_fields = merged
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .find(|m| m.manager.as_deref() == Some("base"))
+        .unwrap();
     let tree = serde_json::to_value(base_fields.fields_v1.unwrap()).unwrap();
-    assert!(tree["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:image"].is_object(), "{tree}");
+    assert!(
+        tree["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:image"]
+            .is_object(),
+        "{tree}"
+    );
 }
 
 #[tokio::test]
@@ -259,17 +466,32 @@ async fn dry_run_writes_nothing() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
-    let pp = PostParams { dry_run: true, ..Default::default() };
-    let result = secrets.create(&pp, &secret("dry", json!({}))).await.unwrap();
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let result = secrets
+        .create(&pp, &secret("dry", json!({})))
+        .await
+        .unwrap();
     assert_eq!(result.metadata.name.as_deref(), Some("dry"));
     assert_eq!(api_error(secrets.get("dry").await).code, 404);
     let mut apply = PatchParams::apply("me");
     apply.dry_run = true;
     let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "dry2"}});
-    secrets.patch("dry2", &apply, &Patch::Apply(body)).await.unwrap();
+    secrets
+        .patch("dry2", &apply, &Patch::Apply(body))
+        .await
+        .unwrap();
     assert_eq!(api_error(secrets.get("dry2").await).code, 404);
-    secrets.create(&PostParams::default(), &secret("real", json!({}))).await.unwrap();
-    let dp = DeleteParams { dry_run: true, ..Default::default() };
+    secrets
+        .create(&PostParams::default(), &secret("real", json!({})))
+        .await
+        .unwrap();
+    let dp = DeleteParams {
+        dry_run: true,
+        ..Default::default()
+    };
     secrets.delete("real", &dp).await.unwrap();
     assert!(secrets.get("real").await.is_ok());
 }
@@ -280,12 +502,24 @@ async fn deleting_a_namespace_deletes_its_contents() {
     let client = client_for(&ts.sandbox, "c1").await;
     with_namespace(&client, "team").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "team");
-    secrets.create(&PostParams::default(), &secret("s", json!({}))).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("s", json!({})))
+        .await
+        .unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let uid = namespaces.get("team").await.unwrap().metadata.uid.unwrap();
-    namespaces.delete("team", &DeleteParams::default()).await.unwrap();
-    await_condition(namespaces.clone(), "team", conditions::is_deleted(&uid)).await.unwrap();
-    assert!(!ts.sandbox.inventory().iter().any(|e| e.namespace.as_deref() == Some("team")));
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    await_condition(namespaces.clone(), "team", conditions::is_deleted(&uid))
+        .await
+        .unwrap();
+    assert!(!ts
+        .sandbox
+        .inventory()
+        .iter()
+        .any(|e| e.namespace.as_deref() == Some("team")));
 }
 
 #[tokio::test]
@@ -293,28 +527,63 @@ async fn new_namespaces_get_default_service_account_and_root_ca() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     with_namespace(&client, "apps").await;
-    Api::<ServiceAccount>::namespaced(client.clone(), "apps").get("default").await.unwrap();
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), "apps").get("kube-root-ca.crt").await.unwrap();
-    assert_eq!(cm.data.unwrap()["ca.crt"], ts.sandbox.cluster("c1").unwrap().ca_pem());
+    Api::<ServiceAccount>::namespaced(client.clone(), "apps")
+        .get("default")
+        .await
+        .unwrap();
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), "apps")
+        .get("kube-root-ca.crt")
+        .await
+        .unwrap();
+    assert_eq!(
+        cm.data.unwrap()["ca.crt"],
+        ts.sandbox.cluster("c1").unwrap().ca_pem()
+    );
 }
 
 #[tokio::test]
 async fn invalid_names_and_secret_type_changes_are_422() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
-    let err = api_error(Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns("Bad_Name")).await);
+    let err = api_error(
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns("Bad_Name"))
+            .await,
+    );
     assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
     let causes = err.details.unwrap().causes;
     assert_eq!(causes[0].field, "metadata.name");
-    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "1svc"}, "spec": {"ports": [{"port": 80}]}})).unwrap();
-    let err = api_error(Api::<Service>::namespaced(client.clone(), "default").create(&PostParams::default(), &svc).await);
+    let svc: Service = serde_json::from_value(
+        json!({"metadata": {"name": "1svc"}, "spec": {"ports": [{"port": 80}]}}),
+    )
+    .unwrap();
+    let err = api_error(
+        Api::<Service>::namespaced(client.clone(), "default")
+            .create(&PostParams::default(), &svc)
+            .await,
+    );
     assert_eq!(err.code, 422);
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
-    secrets.create(&PostParams::default(), &secret("s", json!({}))).await.unwrap();
-    let err = api_error(secrets.patch("s", &PatchParams::default(), &Patch::Merge(json!({"type": "kubernetes.io/tls"}))).await);
+    secrets
+        .create(&PostParams::default(), &secret("s", json!({})))
+        .await
+        .unwrap();
+    let err = api_error(
+        secrets
+            .patch(
+                "s",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"type": "kubernetes.io/tls"})),
+            )
+            .await,
+    );
     assert_eq!(err.code, 422);
-    assert!(err.message.contains("field is immutable"), "{}", err.message);
+    assert!(
+        err.message.contains("field is immutable"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
@@ -322,14 +591,50 @@ async fn status_is_a_subresource() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
-    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})).unwrap();
+    let svc: Service = serde_json::from_value(
+        json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
+    )
+    .unwrap();
     svcs.create(&PostParams::default(), &svc).await.unwrap();
     let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.9.9"}]}}, "spec": {"ports": [{"port": 81}]}});
-    let main = svcs.patch("s", &PatchParams::default(), &Patch::Merge(status.clone())).await.unwrap();
-    assert!(main.status.unwrap().load_balancer.unwrap().ingress.is_none(), "main resource ignores status");
-    let via_status = svcs.patch_status("s", &PatchParams::default(), &Patch::Merge(json!({"status": status["status"], "spec": {"ports": [{"port": 99}]}}))).await.unwrap();
-    assert_eq!(via_status.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0].ip.as_deref(), Some("127.0.9.9"));
-    assert_eq!(via_status.spec.unwrap().ports.unwrap()[0].port, 81, "status writes leave spec alone");
+    let main = svcs
+        .patch("s", &PatchParams::default(), &Patch::Merge(status.clone()))
+        .await
+        .unwrap();
+    assert!(
+        main.status
+            .unwrap()
+            .load_balancer
+            .unwrap()
+            .ingress
+            .is_none(),
+        "main resource ignores status"
+    );
+    let via_status = svcs
+        .patch_status(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status["status"], "spec": {"ports": [{"port": 99}]}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        via_status
+            .status
+            .unwrap()
+            .load_balancer
+            .unwrap()
+            .ingress
+            .unwrap()[0]
+            .ip
+            .as_deref(),
+        Some("127.0.9.9")
+    );
+    assert_eq!(
+        via_status.spec.unwrap().ports.unwrap()[0].port,
+        81,
+        "status writes leave spec alone"
+    );
 }
 
 #[tokio::test]
@@ -337,10 +642,31 @@ async fn watch_streams_events_and_waits_work() {
     let ts = support::start(&["c1"]).await;
     let client = client_for(&ts.sandbox, "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    let mut stream = Box::pin(cms.watch(&WatchParams::default().labels("w=1").timeout(20), &rv).await.unwrap());
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "ignored"}})).unwrap()).await.unwrap();
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "seen", "labels": {"w": "1"}}})).unwrap()).await.unwrap();
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = Box::pin(
+        cms.watch(&WatchParams::default().labels("w=1").timeout(20), &rv)
+            .await
+            .unwrap(),
+    );
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "ignored"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "seen", "labels": {"w": "1"}}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     cms.delete("seen", &DeleteParams::default()).await.unwrap();
     use futures::StreamExt;
     let mut events = Vec::new();
@@ -351,7 +677,9 @@ async fn watch_streams_events_and_waits_work() {
                 events.push(format!("DELETED {}", o.metadata.name.unwrap()));
                 break;
             }
-            WatchEvent::Modified(o) => events.push(format!("MODIFIED {}", o.metadata.name.unwrap())),
+            WatchEvent::Modified(o) => {
+                events.push(format!("MODIFIED {}", o.metadata.name.unwrap()))
+            }
             _ => {}
         }
     }
@@ -362,11 +690,32 @@ async fn watch_streams_events_and_waits_work() {
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
-    deploys.patch("web", &PatchParams::apply("t"), &Patch::Apply(d)).await.unwrap();
-    let done = await_condition(deploys.clone(), "web", conditions::is_deployment_completed()).await.unwrap().unwrap();
+    deploys
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(d))
+        .await
+        .unwrap();
+    let done = await_condition(
+        deploys.clone(),
+        "web",
+        conditions::is_deployment_completed(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let status = done.status.unwrap();
-    assert_eq!((status.ready_replicas, status.available_replicas, status.updated_replicas), (Some(3), Some(3), Some(3)));
-    assert!(status.conditions.unwrap().iter().any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")));
+    assert_eq!(
+        (
+            status.ready_replicas,
+            status.available_replicas,
+            status.updated_replicas
+        ),
+        (Some(3), Some(3), Some(3))
+    );
+    assert!(status
+        .conditions
+        .unwrap()
+        .iter()
+        .any(|c| c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")));
 }
 
 #[tokio::test]
@@ -378,16 +727,30 @@ async fn load_balancers_get_loopback_ips_or_hostnames() {
         serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"type": "LoadBalancer", "ports": [{"port": 15012}]}})).unwrap()
     };
     let has_ingress = |svc: Option<&Service>| {
-        svc.and_then(|s| s.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()).is_some_and(|i| !i.is_empty())
+        svc.and_then(|s| s.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref())
+            .is_some_and(|i| !i.is_empty())
     };
-    svcs.create(&PostParams::default(), &lb("east")).await.unwrap();
-    let svc = await_condition(svcs.clone(), "east", has_ingress).await.unwrap().unwrap();
-    let ip = svc.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0].ip.clone().unwrap();
+    svcs.create(&PostParams::default(), &lb("east"))
+        .await
+        .unwrap();
+    let svc = await_condition(svcs.clone(), "east", has_ingress)
+        .await
+        .unwrap()
+        .unwrap();
+    let ip = svc.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0]
+        .ip
+        .clone()
+        .unwrap();
     assert!(ip.starts_with("127.0.") && ip != "127.0.0.1", "{ip}");
 
     ts.sandbox.cluster("c1").unwrap().set_lb_hostname(true);
-    svcs.create(&PostParams::default(), &lb("west")).await.unwrap();
-    let svc = await_condition(svcs.clone(), "west", has_ingress).await.unwrap().unwrap();
+    svcs.create(&PostParams::default(), &lb("west"))
+        .await
+        .unwrap();
+    let svc = await_condition(svcs.clone(), "west", has_ingress)
+        .await
+        .unwrap()
+        .unwrap();
     let ingress = &svc.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0];
     assert!(ingress.ip.is_none() && ingress.hostname.is_some());
 }
@@ -414,14 +777,32 @@ async fn crds_add_kinds_and_custom_resources_work() {
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
     let mut w = DynamicObject::new("w1", &ar);
     w.data = json!({"spec": {"size": 3}});
-    assert_eq!(api_error(widgets.create(&PostParams::default(), &w).await).code, 404, "no CRD yet");
+    assert_eq!(
+        api_error(widgets.create(&PostParams::default(), &w).await).code,
+        404,
+        "no CRD yet"
+    );
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch("widgets.example.com", &PatchParams::apply("t"), &Patch::Apply(widget_crd())).await.unwrap();
-    await_condition(crds.clone(), "widgets.example.com", conditions::is_crd_established()).await.unwrap();
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("t"),
+        &Patch::Apply(widget_crd()),
+    )
+    .await
+    .unwrap();
+    await_condition(
+        crds.clone(),
+        "widgets.example.com",
+        conditions::is_crd_established(),
+    )
+    .await
+    .unwrap();
     let crd = crds.get("widgets.example.com").await.unwrap();
     let conditions = crd.status.unwrap().conditions.unwrap();
-    assert!(conditions.iter().any(|c| c.type_ == "NamesAccepted" && c.status == "True"));
+    assert!(conditions
+        .iter()
+        .any(|c| c.type_ == "NamesAccepted" && c.status == "True"));
 
     let (_, v1beta1) = raw(&client, "GET", "/apis/example.com/v1beta1", None, "").await;
     assert_eq!(v1beta1["resources"][0]["kind"], "Widget");
@@ -429,7 +810,9 @@ async fn crds_add_kinds_and_custom_resources_work() {
     assert_eq!(created.metadata.generation, Some(1));
     assert_eq!(widgets.get("w1").await.unwrap().data["spec"]["size"], 3);
 
-    crds.delete("widgets.example.com", &DeleteParams::default()).await.unwrap();
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
     assert_eq!(api_error(widgets.get("w1").await).code, 404);
     let (code, _) = raw(&client, "GET", "/apis/example.com/v1", None, "").await;
     assert_eq!(code, 404);
@@ -450,29 +833,54 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["spec"]["expirationSeconds"], 7200);
     let token = body["status"]["token"].as_str().unwrap().to_string();
-    let expiry = time::OffsetDateTime::parse(body["status"]["expirationTimestamp"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let expiry = time::OffsetDateTime::parse(
+        body["status"]["expirationTimestamp"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     let seconds = (expiry - time::OffsetDateTime::now_utc()).whole_seconds();
     assert!((7000..=7200).contains(&seconds), "{seconds}");
 
     let as_sa = support::client_with_token(&ts.sandbox, "c1", &token).await;
-    Api::<Namespace>::all(as_sa).list(&ListParams::default()).await.expect("token accepted");
+    Api::<Namespace>::all(as_sa)
+        .list(&ListParams::default())
+        .await
+        .expect("token accepted");
     let elsewhere = support::client_with_token(&ts.sandbox, "c2", &token).await;
-    assert_eq!(api_error(Api::<Namespace>::all(elsewhere).list(&ListParams::default()).await).code, 401);
+    assert_eq!(
+        api_error(
+            Api::<Namespace>::all(elsewhere)
+                .list(&ListParams::default())
+                .await
+        )
+        .code,
+        401
+    );
 
     // Legacy token Secret filled in by the token controller.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
     let s: Secret = serde_json::from_value(json!({"metadata": {"name": "sa-token", "annotations": {"kubernetes.io/service-account.name": "default"}}, "type": "kubernetes.io/service-account-token"})).unwrap();
     secrets.create(&PostParams::default(), &s).await.unwrap();
     let filled = await_condition(secrets.clone(), "sa-token", |s: Option<&Secret>| {
-        s.and_then(|s| s.data.as_ref()).is_some_and(|d| d.contains_key("token"))
+        s.and_then(|s| s.data.as_ref())
+            .is_some_and(|d| d.contains_key("token"))
     })
     .await
     .unwrap()
     .unwrap();
     let data = filled.data.unwrap();
-    assert_eq!(String::from_utf8(data["namespace"].0.clone()).unwrap(), "default");
-    assert_eq!(String::from_utf8(data["ca.crt"].0.clone()).unwrap(), ts.sandbox.cluster("c1").unwrap().ca_pem());
+    assert_eq!(
+        String::from_utf8(data["namespace"].0.clone()).unwrap(),
+        "default"
+    );
+    assert_eq!(
+        String::from_utf8(data["ca.crt"].0.clone()).unwrap(),
+        ts.sandbox.cluster("c1").unwrap().ca_pem()
+    );
     let legacy = String::from_utf8(data["token"].0.clone()).unwrap();
     let as_legacy = support::client_with_token(&ts.sandbox, "c1", &legacy).await;
-    Api::<Namespace>::all(as_legacy).list(&ListParams::default()).await.expect("legacy token accepted");
+    Api::<Namespace>::all(as_legacy)
+        .list(&ListParams::default())
+        .await
+        .expect("legacy token accepted");
 }

@@ -21,39 +21,131 @@ async fn get_prints_tables_and_yaml() {
     let table = run(&ts, &["get", "ns"]).await;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "STATUS", "AGE"]);
-    assert!(table.lines().any(|l| l.starts_with("default ") && l.contains("Active")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("default ") && l.contains("Active")),
+        "{table}"
+    );
     let yaml = run(&ts, &["get", "ns", "default", "-o", "yaml"]).await;
-    assert!(yaml.contains("kind: Namespace") && yaml.contains("kubernetes.io/metadata.name: default"), "{yaml}");
+    assert!(
+        yaml.contains("kind: Namespace") && yaml.contains("kubernetes.io/metadata.name: default"),
+        "{yaml}"
+    );
     let all = run(&ts, &["get", "cm", "-A"]).await;
-    assert!(all.lines().next().unwrap().starts_with("NAMESPACE"), "{all}");
-    assert!(all.contains("kube-system") && all.contains("kube-root-ca.crt"), "{all}");
+    assert!(
+        all.lines().next().unwrap().starts_with("NAMESPACE"),
+        "{all}"
+    );
+    assert!(
+        all.contains("kube-system") && all.contains("kube-root-ca.crt"),
+        "{all}"
+    );
 }
 
 #[tokio::test]
 async fn create_label_annotate_and_delete() {
     let ts = support::start(&["cluster-1"]).await;
-    assert!(run(&ts, &["create", "ns", "demo"]).await.contains("namespace/demo created"));
-    run(&ts, &["-n", "demo", "create", "configmap", "c1", "--from-literal=a=b"]).await;
-    run(&ts, &["-n", "demo", "create", "secret", "generic", "s1", "--from-literal=p=q"]).await;
-    assert!(run(&ts, &["-n", "demo", "create", "sa", "robot"]).await.contains("serviceaccount/robot created"));
-    assert!(run(&ts, &["-n", "demo", "label", "cm", "c1", "team=core"]).await.contains("labeled"));
-    assert!(run(&ts, &["-n", "demo", "annotate", "cm", "c1", "note=hi"]).await.contains("annotated"));
-    let got = run(&ts, &["-n", "demo", "get", "cm", "-l", "team=core", "-o", "jsonpath={.items[*].metadata.annotations.note}"]).await;
+    assert!(run(&ts, &["create", "ns", "demo"])
+        .await
+        .contains("namespace/demo created"));
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "create",
+            "configmap",
+            "c1",
+            "--from-literal=a=b",
+        ],
+    )
+    .await;
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "create",
+            "secret",
+            "generic",
+            "s1",
+            "--from-literal=p=q",
+        ],
+    )
+    .await;
+    assert!(run(&ts, &["-n", "demo", "create", "sa", "robot"])
+        .await
+        .contains("serviceaccount/robot created"));
+    assert!(run(&ts, &["-n", "demo", "label", "cm", "c1", "team=core"])
+        .await
+        .contains("labeled"));
+    assert!(run(&ts, &["-n", "demo", "annotate", "cm", "c1", "note=hi"])
+        .await
+        .contains("annotated"));
+    let got = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "get",
+            "cm",
+            "-l",
+            "team=core",
+            "-o",
+            "jsonpath={.items[*].metadata.annotations.note}",
+        ],
+    )
+    .await;
     assert_eq!(got, "hi");
-    let secret = run(&ts, &["-n", "demo", "get", "secret", "s1", "-o", "jsonpath={.data.p}"]).await;
+    let secret = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "get",
+            "secret",
+            "s1",
+            "-o",
+            "jsonpath={.data.p}",
+        ],
+    )
+    .await;
     assert_eq!(secret, "cQ==");
     // A file through the generic (JSON) path.
     let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: app\n        image: nginx\n";
     ok(kubectl_stdin(&ts, &["create", "-f", "-"], Some(deploy)).await);
-    let waited = run(&ts, &["-n", "demo", "wait", "--for=condition=Available", "deployment/web", "--timeout=60s"]).await;
+    let waited = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "wait",
+            "--for=condition=Available",
+            "deployment/web",
+            "--timeout=60s",
+        ],
+    )
+    .await;
     assert!(waited.contains("condition met"), "{waited}");
     let again = kubectl_stdin(&ts, &["create", "-f", "-"], Some(deploy)).await;
-    assert!(!again.success && again.stderr.contains("AlreadyExists"), "{}", again.stderr);
+    assert!(
+        !again.success && again.stderr.contains("AlreadyExists"),
+        "{}",
+        again.stderr
+    );
 
-    assert!(run(&ts, &["-n", "demo", "delete", "cm", "c1"]).await.contains("configmap \"c1\" deleted"));
+    assert!(run(&ts, &["-n", "demo", "delete", "cm", "c1"])
+        .await
+        .contains("configmap \"c1\" deleted"));
     let gone = kubectl(&ts, &["-n", "demo", "get", "cm", "c1"]).await;
     assert!(!gone.success);
-    assert!(gone.stderr.contains("Error from server (NotFound): configmaps \"c1\" not found"), "{}", gone.stderr);
+    assert!(
+        gone.stderr
+            .contains("Error from server (NotFound): configmaps \"c1\" not found"),
+        "{}",
+        gone.stderr
+    );
     run(&ts, &["delete", "ns", "demo"]).await;
     let listed = run(&ts, &["get", "ns", "-o", "name"]).await;
     assert!(!listed.contains("namespace/demo"), "{listed}");
@@ -62,16 +154,62 @@ async fn create_label_annotate_and_delete() {
 #[tokio::test]
 async fn server_side_apply_conflicts_unless_forced() {
     let ts = support::start(&["cluster-1"]).await;
-    let manifest = |v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  mode: {v}\n");
-    let out = ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(&manifest("a"))).await);
-    assert!(out.contains("configmap/settings serverside-applied"), "{out}");
-    let conflict = kubectl_stdin(&ts, &["apply", "--server-side", "--field-manager=other", "-f", "-"], Some(&manifest("b"))).await;
+    let manifest = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  mode: {v}\n")
+    };
+    let out = ok(kubectl_stdin(
+        &ts,
+        &["apply", "--server-side", "-f", "-"],
+        Some(&manifest("a")),
+    )
+    .await);
+    assert!(
+        out.contains("configmap/settings serverside-applied"),
+        "{out}"
+    );
+    let conflict = kubectl_stdin(
+        &ts,
+        &["apply", "--server-side", "--field-manager=other", "-f", "-"],
+        Some(&manifest("b")),
+    )
+    .await;
     assert!(!conflict.success);
-    assert!(conflict.stderr.contains("conflict") && conflict.stderr.contains(".data.mode"), "{}", conflict.stderr);
-    ok(kubectl_stdin(&ts, &["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-"], Some(&manifest("b"))).await);
-    let mode = run(&ts, &["get", "cm", "settings", "-o", "jsonpath={.data.mode}"]).await;
+    assert!(
+        conflict.stderr.contains("conflict") && conflict.stderr.contains(".data.mode"),
+        "{}",
+        conflict.stderr
+    );
+    ok(kubectl_stdin(
+        &ts,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&manifest("b")),
+    )
+    .await);
+    let mode = run(
+        &ts,
+        &["get", "cm", "settings", "-o", "jsonpath={.data.mode}"],
+    )
+    .await;
     assert_eq!(mode, "b");
-    let managers = run(&ts, &["get", "cm", "settings", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"]).await;
+    let managers = run(
+        &ts,
+        &[
+            "get",
+            "cm",
+            "settings",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ],
+    )
+    .await;
     assert!(managers.contains("other"), "{managers}");
 }
 
@@ -80,20 +218,41 @@ async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
     let ts = support::start(&["cluster-1"]).await;
     let before = run(&ts, &["api-resources"]).await;
     assert!(before.lines().next().unwrap().starts_with("NAME"));
-    for kind in ["Namespace", "Deployment", "EndpointSlice", "ClusterRole", "ValidatingWebhookConfiguration", "CustomResourceDefinition"] {
+    for kind in [
+        "Namespace",
+        "Deployment",
+        "EndpointSlice",
+        "ClusterRole",
+        "ValidatingWebhookConfiguration",
+        "CustomResourceDefinition",
+    ] {
         assert!(before.contains(kind), "{kind} missing:\n{before}");
     }
     assert!(!before.contains("Gadget"));
     let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
     ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(crd)).await);
-    run(&ts, &["wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=60s"]).await;
+    run(
+        &ts,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/gadgets.example.com",
+            "--timeout=60s",
+        ],
+    )
+    .await;
     let after = run(&ts, &["api-resources", "--api-group=example.com"]).await;
-    assert!(after.contains("gadgets") && after.contains("gd") && after.contains("Gadget"), "{after}");
+    assert!(
+        after.contains("gadgets") && after.contains("gd") && after.contains("Gadget"),
+        "{after}"
+    );
     let gadget = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\n  namespace: default\nspec:\n  size: 2\n";
     ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(gadget)).await);
     let listed = run(&ts, &["get", "gd"]).await;
     assert!(listed.contains("g1"), "{listed}");
-    assert!(run(&ts, &["label", "gadget", "g1", "x=y"]).await.contains("labeled"));
+    assert!(run(&ts, &["label", "gadget", "g1", "x=y"])
+        .await
+        .contains("labeled"));
 }
 
 #[tokio::test]
@@ -102,11 +261,24 @@ async fn created_tokens_authenticate_kubectl() {
     let token = run(&ts, &["create", "token", "default", "--duration=20m"]).await;
     let token = token.trim();
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
-    let as_sa = run(&ts, &["--token", token, "get", "ns", "default", "-o", "name"]).await;
+    let as_sa = run(
+        &ts,
+        &["--token", token, "get", "ns", "default", "-o", "name"],
+    )
+    .await;
     assert_eq!(as_sa.trim(), "namespace/default");
-    let elsewhere = kubectl(&ts, &["--context", "cluster-2", "--token", token, "get", "ns"]).await;
+    let elsewhere = kubectl(
+        &ts,
+        &["--context", "cluster-2", "--token", token, "get", "ns"],
+    )
+    .await;
     assert!(!elsewhere.success);
-    assert!(elsewhere.stderr.contains("Unauthorized") || elsewhere.stderr.contains("provide credentials"), "{}", elsewhere.stderr);
+    assert!(
+        elsewhere.stderr.contains("Unauthorized")
+            || elsewhere.stderr.contains("provide credentials"),
+        "{}",
+        elsewhere.stderr
+    );
 }
 
 #[tokio::test]
@@ -135,6 +307,9 @@ async fn get_watch_prints_changes_as_they_happen() {
             break;
         }
     }
-    assert!(seen.iter().all(|l| !l.starts_with("NAME")), "header printed once: {seen:?}");
+    assert!(
+        seen.iter().all(|l| !l.starts_with("NAME")),
+        "header printed once: {seen:?}"
+    );
     child.kill().await.unwrap();
 }

@@ -19,9 +19,13 @@ pub async fn run(core: Arc<ClusterCore>, mut tasks: mpsc::UnboundedReceiver<Cont
                     assign_load_balancer(&core, &namespace, &name);
                 });
             }
-            ControllerTask::Deployment { namespace, name } => {
-                controller_update(&core, "apps/deployments", &namespace, &name, deployment_status)
-            }
+            ControllerTask::Deployment { namespace, name } => controller_update(
+                &core,
+                "apps/deployments",
+                &namespace,
+                &name,
+                deployment_status,
+            ),
             ControllerTask::Crd { name } => {
                 controller_update(&core, CRD_KEY, "", &name, crd_status)
             }
@@ -48,7 +52,8 @@ fn assign_load_balancer(core: &ClusterCore, namespace: &str, name: &str) {
             return false;
         }
         let current = &svc["status"]["loadBalancer"]["ingress"][0];
-        if (hostname && current["hostname"].is_string()) || (!hostname && current["ip"].is_string()) {
+        if (hostname && current["hostname"].is_string()) || (!hostname && current["ip"].is_string())
+        {
             return false;
         }
         let ingress = if hostname {
@@ -78,7 +83,10 @@ fn deployment_status(deploy: &mut Value) -> bool {
         return false;
     }
     let now = super::meta::now_rfc3339();
-    let name = deploy["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let name = deploy["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let mut new = json!({
         "observedGeneration": generation,
         "replicas": replicas,
@@ -103,7 +111,9 @@ fn deployment_status(deploy: &mut Value) -> bool {
 fn crd_status(crd: &mut Value) -> bool {
     let names = crd["spec"]["names"].clone();
     if crd["status"]["acceptedNames"] == names
-        && crd["status"]["conditions"].as_array().is_some_and(|c| c.len() == 2)
+        && crd["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.len() == 2)
     {
         return false;
     }
@@ -115,9 +125,7 @@ fn crd_status(crd: &mut Value) -> bool {
         .filter(|v| v["storage"].as_bool() == Some(true))
         .map(|v| v["name"].clone())
         .collect();
-    let cond = |kind: &str, reason: &str, message: &str| {
-        json!({"type": kind, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message})
-    };
+    let cond = |kind: &str, reason: &str, message: &str| json!({"type": kind, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
     crd["status"] = json!({
         "acceptedNames": names,
         "conditions": [

@@ -99,7 +99,12 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
     for rt in sorted {
         resources.push(resource_entry(rt));
         if rt.has_status {
-            resources.push(subresource(rt, "status", &rt.kind, &["get", "patch", "update"]));
+            resources.push(subresource(
+                rt,
+                "status",
+                &rt.kind,
+                &["get", "patch", "update"],
+            ));
         }
         if rt.kind == "ServiceAccount" && rt.group.is_empty() {
             let mut token = subresource(rt, "token", "TokenRequest", &["create"]);

@@ -14,8 +14,14 @@ const MANAGED_METADATA: [&str; 4] = ["labels", "annotations", "finalizers", "own
 /// The merge key of a list known to be associative, or None for an atomic list.
 pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
     let key = match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
-        | "imagePullSecrets" | "webhooks" | "versions" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "webhooks"
+        | "versions" => "name",
         "volumeMounts" => "mountPath",
         "conditions" => "type",
         "ownerReferences" => "uid",
@@ -121,7 +127,7 @@ fn walk(name: &str, value: &Value, path: Path, out: &mut BTreeMap<Path, Value>) 
     }
 }
 
-fn find_item<'a>(items: &'a [Value], step: &str) -> Option<usize> {
+fn find_item(items: &[Value], step: &str) -> Option<usize> {
     let wanted: Value = serde_json::from_str(step.strip_prefix("k:")?).ok()?;
     let wanted = wanted.as_object()?;
     items.iter().position(|item| {
@@ -305,7 +311,12 @@ mod tests {
         let mut obj = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
         remove_at(
             &mut obj,
-            &["f:spec".into(), "f:containers".into(), "k:{\"name\":\"a\"}".into(), ".".into()],
+            &[
+                "f:spec".into(),
+                "f:containers".into(),
+                "k:{\"name\":\"a\"}".into(),
+                ".".into(),
+            ],
         );
         assert_eq!(obj, json!({"spec": {"containers": [{"name": "b"}]}}));
     }

@@ -199,11 +199,13 @@ pub fn record_update(
         .cloned()
         .collect();
     for entry in &mut entries {
-        entry.fields.retain(|p| !changed.contains(p) && !removed.contains(p));
-        // A field now owned as a whole also ends ownership of anything that was inside it.
         entry
             .fields
-            .retain(|p| !after.contains_key(p) || !changed.iter().any(|c| c != p && p.starts_with(c)));
+            .retain(|p| !changed.contains(p) && !removed.contains(p));
+        // A field now owned as a whole also ends ownership of anything that was inside it.
+        entry.fields.retain(|p| {
+            !after.contains_key(p) || !changed.iter().any(|c| c != p && p.starts_with(c))
+        });
     }
     let subresource = subresource_of(scope);
     if !changed.is_empty() {

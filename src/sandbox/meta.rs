@@ -29,7 +29,9 @@ pub fn age_of(timestamp: &str) -> String {
     else {
         return "<unknown>".into();
     };
-    let secs = (time::OffsetDateTime::now_utc() - then).whole_seconds().max(0);
+    let secs = (time::OffsetDateTime::now_utc() - then)
+        .whole_seconds()
+        .max(0);
     human_duration(secs)
 }
 
@@ -83,11 +85,7 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
                 obj["status"]["phase"] = json!("Active");
             }
         }
-        ("", "Secret") => {
-            if obj["type"].is_null() {
-                obj["type"] = json!("Opaque");
-            }
-        }
+        ("", "Secret") if obj["type"].is_null() => obj["type"] = json!("Opaque"),
         ("", "Service") => service_defaults(obj, old),
         ("apps", "Deployment") => {
             if obj["spec"]["replicas"].is_null() {

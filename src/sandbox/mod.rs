@@ -287,7 +287,10 @@ impl SandboxCluster {
     }
 
     pub fn server_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.core.port.load(Ordering::Relaxed))
+        format!(
+            "https://127.0.0.1:{}",
+            self.core.port.load(Ordering::Relaxed)
+        )
     }
 
     pub fn ca_pem(&self) -> &str {
@@ -309,11 +312,7 @@ impl SandboxCluster {
 
     /// Stops listening and drops every open connection; objects are kept.
     pub async fn stop(&self) {
-        let handle = self
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(handle) = handle {
             handle.abort();
             let _ = handle.await;
@@ -345,12 +344,7 @@ impl SandboxCluster {
 
 impl Drop for SandboxCluster {
     fn drop(&mut self) {
-        if let Some(handle) = self
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(handle) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
             handle.abort();
         }
         for task in &self.background {

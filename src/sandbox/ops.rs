@@ -73,7 +73,10 @@ pub fn present(rt: &ResourceType, mut obj: Value) -> Value {
 pub fn get(core: &ClusterCore, t: &Target) -> Result<Value, ApiError> {
     let name = t.name.as_deref().unwrap_or("");
     let inner = core.lock();
-    let entry = inner.store.get(&t.key(name)).ok_or_else(|| t.not_found(name))?;
+    let entry = inner
+        .store
+        .get(&t.key(name))
+        .ok_or_else(|| t.not_found(name))?;
     Ok(present(&t.rt, entry.value.clone()))
 }
 
@@ -102,7 +105,9 @@ pub fn list(
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .or_else(|_| serde_yaml::from_slice(body))
-        .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))?;
+        .map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be decoded: {e}"))
+        })?;
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "the request body must be a JSON or YAML object",
@@ -239,20 +244,35 @@ fn commit(
     }
     let stored = inner.store.put(&rt.storage_key(), new);
     let mut tasks = Vec::new();
-    let ns = stored["metadata"]["namespace"].as_str().unwrap_or("").to_string();
-    let name = stored["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let ns = stored["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let name = stored["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") if old.is_none() => populate_namespace(core, inner, &name),
         ("", "Service") if stored["spec"]["type"] == "LoadBalancer" => {
-            tasks.push(ControllerTask::LoadBalancer { namespace: ns, name })
+            tasks.push(ControllerTask::LoadBalancer {
+                namespace: ns,
+                name,
+            })
         }
         ("", "Secret")
             if stored["type"] == "kubernetes.io/service-account-token"
                 && stored["data"]["token"].is_null() =>
         {
-            tasks.push(ControllerTask::ServiceAccountTokenSecret { namespace: ns, name })
+            tasks.push(ControllerTask::ServiceAccountTokenSecret {
+                namespace: ns,
+                name,
+            })
         }
-        ("apps", "Deployment") => tasks.push(ControllerTask::Deployment { namespace: ns, name }),
+        ("apps", "Deployment") => tasks.push(ControllerTask::Deployment {
+            namespace: ns,
+            name,
+        }),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             inner.rebuild_registry();
             tasks.push(ControllerTask::Crd { name });
@@ -430,7 +450,9 @@ pub fn patch(
                 ApiError::bad_request(format!("the request body could not be decoded: {e}"))
             })?;
             json_patch::patch(&mut patched, &ops).map_err(|e| {
-                ApiError::internal(format!("the server rejected our request due to an error in our request: {e}"))
+                ApiError::internal(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                ))
             })?;
         }
         _ => {
@@ -615,7 +637,11 @@ pub fn controller_update(
     change: impl FnOnce(&mut Value) -> bool,
 ) {
     let mut inner = core.lock();
-    let key = (storage_key.to_string(), namespace.to_string(), name.to_string());
+    let key = (
+        storage_key.to_string(),
+        namespace.to_string(),
+        name.to_string(),
+    );
     let Some(entry) = inner.store.get(&key) else {
         return;
     };

@@ -45,7 +45,11 @@ const OBJECT_META: &[Field] = &[
 ];
 const NAMESPACE: &[Field] = &[
     (1, "metadata", Kind::Msg(OBJECT_META)),
-    (2, "spec", Kind::Msg(&[(1, "finalizers", Kind::Repeated(&Kind::Str))])),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[(1, "finalizers", Kind::Repeated(&Kind::Str))]),
+    ),
 ];
 const CONFIG_MAP: &[Field] = &[
     (1, "metadata", Kind::Msg(OBJECT_META)),
@@ -70,7 +74,11 @@ const OBJECT_REF: &[Field] = &[
 const SERVICE_ACCOUNT: &[Field] = &[
     (1, "metadata", Kind::Msg(OBJECT_META)),
     (2, "secrets", Kind::Repeated(&Kind::Msg(OBJECT_REF))),
-    (3, "imagePullSecrets", Kind::Repeated(&Kind::Msg(&[(1, "name", Kind::Str)]))),
+    (
+        3,
+        "imagePullSecrets",
+        Kind::Repeated(&Kind::Msg(&[(1, "name", Kind::Str)])),
+    ),
     (4, "automountServiceAccountToken", Kind::Bool),
 ];
 const TOKEN_REQUEST: &[Field] = &[

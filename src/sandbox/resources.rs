@@ -46,7 +46,9 @@ const ALL_VERBS: [&str; 8] = [
 
 pub fn verbs(rt: &ResourceType) -> Vec<&'static str> {
     if rt.kind == "Namespace" {
-        return vec!["create", "delete", "get", "list", "patch", "update", "watch"];
+        return vec![
+            "create", "delete", "get", "list", "patch", "update", "watch",
+        ];
     }
     ALL_VERBS.to_vec()
 }
@@ -79,22 +81,139 @@ fn builtin(
 
 pub fn builtins() -> Vec<ResourceType> {
     let mut all = vec![
-        builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"], false, false),
-        builtin("", "v1", "Namespace", "namespaces", false, &["ns"], true, false),
+        builtin(
+            "",
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            true,
+            &["cm"],
+            false,
+            false,
+        ),
+        builtin(
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            false,
+            &["ns"],
+            true,
+            false,
+        ),
         builtin("", "v1", "Pod", "pods", true, &["po"], true, true),
-        builtin("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], true, false),
+        builtin(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            true,
+            &["quota"],
+            true,
+            false,
+        ),
         builtin("", "v1", "Secret", "secrets", true, &[], false, false),
-        builtin("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], false, false),
+        builtin(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            &["sa"],
+            false,
+            false,
+        ),
         builtin("", "v1", "Service", "services", true, &["svc"], true, false),
-        builtin("apps", "v1", "Deployment", "deployments", true, &["deploy"], true, true),
-        builtin("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, &[], false, false),
-        builtin("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], false, false),
-        builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], false, false),
-        builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], false, false),
-        builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], false, false),
-        builtin("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, &[], false, true),
-        builtin("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, &[], false, true),
-        builtin("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], true, true),
+        builtin(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            true,
+            &["deploy"],
+            true,
+            true,
+        ),
+        builtin(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            true,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            false,
+            &[],
+            false,
+            true,
+        ),
+        builtin(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            false,
+            &[],
+            false,
+            true,
+        ),
+        builtin(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            &["crd", "crds"],
+            true,
+            true,
+        ),
     ];
     for rt in &mut all {
         if ["pods", "deployments", "services"].contains(&rt.plural.as_str()) {
@@ -162,10 +281,9 @@ impl Registry {
         let mut types = builtins();
         for crd in crds {
             for rt in from_crd(crd) {
-                if !types
-                    .iter()
-                    .any(|t| t.group == rt.group && t.version == rt.version && t.plural == rt.plural)
-                {
+                if !types.iter().any(|t| {
+                    t.group == rt.group && t.version == rt.version && t.plural == rt.plural
+                }) {
                     types.push(rt);
                 }
             }

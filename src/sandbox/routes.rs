@@ -58,7 +58,9 @@ pub fn route(path: &str, registry: &Registry) -> Result<Route, ApiError> {
         .ok_or_else(ApiError::no_resource)?
         .clone();
     // Cluster-scoped kinds have no namespaced URLs; named namespaced objects need a namespace.
-    if (!rt.namespaced && namespace.is_some()) || (rt.namespaced && namespace.is_none() && name.is_some()) {
+    if (!rt.namespaced && namespace.is_some())
+        || (rt.namespaced && namespace.is_none() && name.is_some())
+    {
         return Err(ApiError::no_resource());
     }
     let allowed_sub = match sub {

@@ -1,11 +1,11 @@
 //! HTTPS serving (rustls + hyper) and request handling (axum).
 use super::core::ClusterCore;
 use super::discovery;
-use super::openapi;
-use super::protobuf;
 use super::error::SandboxError;
 use super::faults::Decision;
+use super::openapi;
 use super::ops::{self, PatchKind, WriteOptions};
+use super::protobuf;
 use super::routes::{route, Route};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -143,7 +143,7 @@ async fn handle(
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -216,12 +216,12 @@ fn dispatch(
         (Method::GET, false, _) => {
             if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
                 let params = WatchParams {
-                    since: query
-                        .get("resourceVersion")
-                        .and_then(|rv| rv.parse().ok()),
+                    since: query.get("resourceVersion").and_then(|rv| rv.parse().ok()),
                     labels,
                     fields,
-                    bookmarks: query.get("allowWatchBookmarks").is_some_and(|v| v == "true"),
+                    bookmarks: query
+                        .get("allowWatchBookmarks")
+                        .is_some_and(|v| v == "true"),
                     timeout: Duration::from_secs(
                         query
                             .get("timeoutSeconds")
@@ -249,7 +249,10 @@ fn dispatch(
             let obj = ops::get(core, t)?;
             if as_table {
                 let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
-                return Ok(json_response(200, &table::table(&t.rt, &[obj.clone()], rv)));
+                return Ok(json_response(
+                    200,
+                    &table::table(&t.rt, std::slice::from_ref(&obj), rv),
+                ));
             }
             Ok(json_response(200, &obj))
         }
@@ -280,4 +283,3 @@ fn dispatch(
         _ => Err(ApiError::method_not_allowed()),
     }
 }
-

@@ -54,8 +54,8 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, SandboxError> {
     let port = pki["port"].as_u64().unwrap_or(0) as u16;
     let objects_path = dir.join("objects.json");
     let (resource_version, objects) = if objects_path.exists() {
-        let doc: Value = serde_json::from_str(&read(&objects_path)?)
-            .map_err(|e| read_err(&objects_path, e))?;
+        let doc: Value =
+            serde_json::from_str(&read(&objects_path)?).map_err(|e| read_err(&objects_path, e))?;
         let rv = doc["resourceVersion"].as_u64().unwrap_or(0);
         let objects = doc["objects"]
             .as_array()
@@ -104,7 +104,12 @@ pub fn ensure_dir(dir: &Path) -> Result<(), SandboxError> {
         })
 }
 
-pub fn save_identity(dir: &Path, pki: &Pki, token_key: &[u8], port: u16) -> Result<(), SandboxError> {
+pub fn save_identity(
+    dir: &Path,
+    pki: &Pki,
+    token_key: &[u8],
+    port: u16,
+) -> Result<(), SandboxError> {
     ensure_dir(dir)?;
     let doc = json!({
         "caCert": pki.ca_pem, "caKey": pki.ca_key_pem, "cert": pki.cert_pem, "key": pki.key_pem,

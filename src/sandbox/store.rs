@@ -34,6 +34,8 @@ pub struct Event {
     pub object: Value,
 }
 
+pub type EventReceiver = broadcast::Receiver<Arc<Event>>;
+
 /// (storage key "group/plural", namespace or "", name)
 pub type ObjKey = (String, String, String);
 
@@ -72,7 +74,13 @@ impl Store {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
             store.rv = store.rv.max(obj_rv);
-            store.objects.insert(key, Entry { rv: obj_rv, value: obj });
+            store.objects.insert(
+                key,
+                Entry {
+                    rv: obj_rv,
+                    value: obj,
+                },
+            );
         }
         store.compacted = store.rv;
         store
@@ -170,10 +178,7 @@ impl Store {
     }
 
     /// Events after `since` plus a receiver for later ones, taken atomically.
-    pub fn watch_from(
-        &self,
-        since: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), ApiError> {
+    pub fn watch_from(&self, since: u64) -> Result<(Vec<Arc<Event>>, EventReceiver), ApiError> {
         if since < self.compacted {
             return Err(ApiError::expired(since, self.compacted + 1));
         }
@@ -195,7 +200,10 @@ impl Store {
 pub fn key_for(storage_key: &str, obj: &Value) -> ObjKey {
     (
         storage_key.to_string(),
-        obj["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
+        obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
         obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
     )
 }

@@ -39,7 +39,11 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             ("External-IP", "string"),
             ("Port(s)", "string"),
         ],
-        ("", "Pod") => &[("Ready", "string"), ("Status", "string"), ("Restarts", "string")],
+        ("", "Pod") => &[
+            ("Ready", "string"),
+            ("Status", "string"),
+            ("Restarts", "string"),
+        ],
         ("apps", "Deployment") => &[
             ("Ready", "string"),
             ("Up-to-date", "string"),
@@ -69,15 +73,21 @@ fn cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
             cells.push(json!(count(&obj["data"])));
         }
         ("", "ConfigMap") => cells.push(json!(count(&obj["data"]) + count(&obj["binaryData"]))),
-        ("", "ServiceAccount") => {
-            cells.push(json!(obj["secrets"].as_array().map(|a| a.len()).unwrap_or(0)))
-        }
+        ("", "ServiceAccount") => cells.push(json!(obj["secrets"]
+            .as_array()
+            .map(|a| a.len())
+            .unwrap_or(0))),
         ("", "Service") => {
             let ingress: Vec<String> = obj["status"]["loadBalancer"]["ingress"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|i| i["ip"].as_str().or(i["hostname"].as_str()).map(str::to_string))
+                .filter_map(|i| {
+                    i["ip"]
+                        .as_str()
+                        .or(i["hostname"].as_str())
+                        .map(str::to_string)
+                })
                 .collect();
             let external = match (s(&obj["spec"]["type"]).as_str(), ingress.is_empty()) {
                 ("LoadBalancer", true) => "<pending>".to_string(),

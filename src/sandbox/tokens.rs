@@ -30,8 +30,9 @@ pub fn token_request(
     let request: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be decoded: {e}"))
+        })?
     };
     let sa = {
         let inner = core.lock();
@@ -61,12 +62,18 @@ pub fn token_request(
     let token = if dry_run {
         String::new()
     } else {
-        core.signer
-            .issue(&subject(namespace, name), Some(expires), claims(namespace, &sa))
+        core.signer.issue(
+            &subject(namespace, name),
+            Some(expires),
+            claims(namespace, &sa),
+        )
     };
     let expiration = time::OffsetDateTime::from_unix_timestamp(expires)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
     let audiences = request["spec"]["audiences"]
         .as_array()

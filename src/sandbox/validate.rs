@@ -10,7 +10,8 @@ const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lowe
 fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -82,7 +83,11 @@ pub fn crd(obj: &Value) -> Result<(), ApiError> {
     if plural.is_empty() {
         causes.push(FieldError::required("spec.names.plural"));
     }
-    if obj["spec"]["names"]["kind"].as_str().unwrap_or("").is_empty() {
+    if obj["spec"]["names"]["kind"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty()
+    {
         causes.push(FieldError::required("spec.names.kind"));
     }
     if group.is_empty() {

@@ -24,7 +24,9 @@ pub async fn start_with(opts: SandboxOptions) -> TestSandbox {
     let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    sandbox.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
+    sandbox
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
     TestSandbox {
         sandbox,
         dir,
@@ -52,8 +54,13 @@ pub async fn config_for(sandbox: &Sandbox, context: &str) -> kube::Config {
 /// A client for `context` that authenticates with `token` instead of the admin token.
 pub async fn client_with_token(sandbox: &Sandbox, context: &str, token: &str) -> kube::Client {
     let yaml = sandbox.kubeconfig_yaml();
-    let admin = sandbox.cluster(context).expect("cluster").admin_token().to_string();
-    let kubeconfig = Kubeconfig::from_yaml(&yaml.replace(&admin, token)).expect("kubeconfig parses");
+    let admin = sandbox
+        .cluster(context)
+        .expect("cluster")
+        .admin_token()
+        .to_string();
+    let kubeconfig =
+        Kubeconfig::from_yaml(&yaml.replace(&admin, token)).expect("kubeconfig parses");
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
         &KubeConfigOptions {
@@ -118,11 +125,7 @@ pub async fn raw(
         .expect("request");
     let response = client.send(request).await.expect("response");
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect_bytes()
-        .await
-        .expect("body");
+    let bytes = response.into_body().collect_bytes().await.expect("body");
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| serde_json::json!({"text": String::from_utf8_lossy(&bytes)}));
     (status, value)
