@@ -92,7 +92,56 @@ async fn bad_options_are_clear_errors() {
         ..Default::default()
     })
     .await;
-    assert!(e.to_string().contains("pki.json"), "{e}");
+    assert!(
+        matches!(e, SandboxError::StateRead { .. }) && e.to_string().contains("pki.json"),
+        "{e}"
+    );
+
+    // Readable state with a broken certificate.
+    std::fs::write(
+        dir.path().join("c1/pki.json"),
+        json!({"caCert": "x", "caKey": "x", "cert": "garbage", "key": "garbage", "tokenKey": "00", "port": 0}).to_string(),
+    )
+    .unwrap();
+    let e = err(SandboxOptions {
+        clusters: vec!["c1".into()],
+        state_dir: Some(dir.path().into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        matches!(e, SandboxError::Tls { .. }) && e.to_string().contains("c1"),
+        "{e}"
+    );
+
+    // A state "directory" that is a file cannot hold cluster state.
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "").unwrap();
+    let e = err(SandboxOptions {
+        clusters: vec!["c2".into()],
+        state_dir: Some(file.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        matches!(e, SandboxError::StateWrite { .. }) && e.to_string().contains("plain-file"),
+        "{e}"
+    );
+
+    // The kubeconfig cannot go into a missing directory.
+    let sandbox = Sandbox::start(SandboxOptions {
+        clusters: vec!["c3".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = sandbox
+        .write_kubeconfig(&dir.path().join("missing/kc"))
+        .expect_err("no such dir");
+    assert!(
+        matches!(e, SandboxError::Kubeconfig { .. }) && e.to_string().contains("missing/kc"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
