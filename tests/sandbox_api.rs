@@ -879,8 +879,23 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
     );
     let legacy = String::from_utf8(data["token"].0.clone()).unwrap();
     let as_legacy = support::client_with_token(&ts.sandbox, "c1", &legacy).await;
-    Api::<Namespace>::all(as_legacy)
+    Api::<Namespace>::all(as_legacy.clone())
         .list(&ListParams::default())
         .await
         .expect("legacy token accepted");
+
+    // Tokens die with their ServiceAccount.
+    Api::<ServiceAccount>::namespaced(client.clone(), "default")
+        .delete("default", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(
+            Api::<Namespace>::all(as_legacy)
+                .list(&ListParams::default())
+                .await
+        )
+        .code,
+        401
+    );
 }

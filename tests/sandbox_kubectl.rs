@@ -2,16 +2,56 @@
 #[path = "common/sandbox.rs"]
 mod support;
 
-use support::{kubectl, kubectl_stdin};
+use std::process::Stdio;
+use support::{kubectl, kubectl_stdin, KubectlOutput, TestSandbox};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn ok(out: KubectlOutput) -> String {
+    assert!(out.success, "kubectl failed:\n{}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+async fn run(ts: &TestSandbox, args: &[&str]) -> String {
+    ok(kubectl(ts, args).await)
+}
 
 #[tokio::test]
-async fn smoke() {
+async fn get_prints_tables_and_yaml() {
     let ts = support::start(&["cluster-1"]).await;
-    for args in [
-        vec!["get", "ns"],
-        vec!["get", "ns", "default", "-o", "yaml"],
-        vec!["create", "ns", "demo"],
-        vec![
+    let table = run(&ts, &["get", "ns"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "STATUS", "AGE"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("default ") && l.contains("Active")),
+        "{table}"
+    );
+    let yaml = run(&ts, &["get", "ns", "default", "-o", "yaml"]).await;
+    assert!(
+        yaml.contains("kind: Namespace") && yaml.contains("kubernetes.io/metadata.name: default"),
+        "{yaml}"
+    );
+    let all = run(&ts, &["get", "cm", "-A"]).await;
+    assert!(
+        all.lines().next().unwrap().starts_with("NAMESPACE"),
+        "{all}"
+    );
+    assert!(
+        all.contains("kube-system") && all.contains("kube-root-ca.crt"),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn create_label_annotate_and_delete() {
+    let ts = support::start(&["cluster-1"]).await;
+    assert!(run(&ts, &["create", "ns", "demo"])
+        .await
+        .contains("namespace/demo created"));
+    run(
+        &ts,
+        &[
             "-n",
             "demo",
             "create",
@@ -19,29 +59,257 @@ async fn smoke() {
             "c1",
             "--from-literal=a=b",
         ],
-        vec!["-n", "demo", "get", "cm"],
-        vec!["-n", "demo", "label", "cm", "c1", "x=y"],
-        vec!["-n", "demo", "annotate", "cm", "c1", "note=hi"],
-        vec!["-n", "demo", "get", "cm", "c1", "-o", "yaml"],
-        vec!["api-resources"],
-        vec!["-n", "demo", "create", "token", "default"],
-        vec![
+    )
+    .await;
+    run(
+        &ts,
+        &[
             "-n",
             "demo",
             "create",
             "secret",
             "generic",
-            "s2",
+            "s1",
             "--from-literal=p=q",
         ],
-        vec!["-n", "demo", "create", "sa", "robot"],
-        vec!["-n", "demo", "get", "secret", "s1", "-o", "yaml"],
-        vec!["-n", "demo", "delete", "cm", "c1"],
-        vec!["get", "cm", "-A"],
+    )
+    .await;
+    assert!(run(&ts, &["-n", "demo", "create", "sa", "robot"])
+        .await
+        .contains("serviceaccount/robot created"));
+    assert!(run(&ts, &["-n", "demo", "label", "cm", "c1", "team=core"])
+        .await
+        .contains("labeled"));
+    assert!(run(&ts, &["-n", "demo", "annotate", "cm", "c1", "note=hi"])
+        .await
+        .contains("annotated"));
+    let got = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "get",
+            "cm",
+            "-l",
+            "team=core",
+            "-o",
+            "jsonpath={.items[*].metadata.annotations.note}",
+        ],
+    )
+    .await;
+    assert_eq!(got, "hi");
+    let secret = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "get",
+            "secret",
+            "s1",
+            "-o",
+            "jsonpath={.data.p}",
+        ],
+    )
+    .await;
+    assert_eq!(secret, "cQ==");
+    // A file through the generic (JSON) path.
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: app\n        image: nginx\n";
+    ok(kubectl_stdin(&ts, &["create", "-f", "-"], Some(deploy)).await);
+    let waited = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "wait",
+            "--for=condition=Available",
+            "deployment/web",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    assert!(waited.contains("condition met"), "{waited}");
+    let again = kubectl_stdin(&ts, &["create", "-f", "-"], Some(deploy)).await;
+    assert!(
+        !again.success && again.stderr.contains("AlreadyExists"),
+        "{}",
+        again.stderr
+    );
+
+    assert!(run(&ts, &["-n", "demo", "delete", "cm", "c1"])
+        .await
+        .contains("configmap \"c1\" deleted"));
+    let gone = kubectl(&ts, &["-n", "demo", "get", "cm", "c1"]).await;
+    assert!(!gone.success);
+    assert!(
+        gone.stderr
+            .contains("Error from server (NotFound): configmaps \"c1\" not found"),
+        "{}",
+        gone.stderr
+    );
+    run(&ts, &["delete", "ns", "demo"]).await;
+    let listed = run(&ts, &["get", "ns", "-o", "name"]).await;
+    assert!(!listed.contains("namespace/demo"), "{listed}");
+}
+
+#[tokio::test]
+async fn server_side_apply_conflicts_unless_forced() {
+    let ts = support::start(&["cluster-1"]).await;
+    let manifest = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  mode: {v}\n")
+    };
+    let out = ok(kubectl_stdin(
+        &ts,
+        &["apply", "--server-side", "-f", "-"],
+        Some(&manifest("a")),
+    )
+    .await);
+    assert!(
+        out.contains("configmap/settings serverside-applied"),
+        "{out}"
+    );
+    let conflict = kubectl_stdin(
+        &ts,
+        &["apply", "--server-side", "--field-manager=other", "-f", "-"],
+        Some(&manifest("b")),
+    )
+    .await;
+    assert!(!conflict.success);
+    assert!(
+        conflict.stderr.contains("conflict") && conflict.stderr.contains(".data.mode"),
+        "{}",
+        conflict.stderr
+    );
+    ok(kubectl_stdin(
+        &ts,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&manifest("b")),
+    )
+    .await);
+    let mode = run(
+        &ts,
+        &["get", "cm", "settings", "-o", "jsonpath={.data.mode}"],
+    )
+    .await;
+    assert_eq!(mode, "b");
+    let managers = run(
+        &ts,
+        &[
+            "get",
+            "cm",
+            "settings",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ],
+    )
+    .await;
+    assert!(managers.contains("other"), "{managers}");
+}
+
+#[tokio::test]
+async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
+    let ts = support::start(&["cluster-1"]).await;
+    let before = run(&ts, &["api-resources"]).await;
+    assert!(before.lines().next().unwrap().starts_with("NAME"));
+    for kind in [
+        "Namespace",
+        "Deployment",
+        "EndpointSlice",
+        "ClusterRole",
+        "ValidatingWebhookConfiguration",
+        "CustomResourceDefinition",
     ] {
-        let out = kubectl(&ts, &args).await;
-        println!("$ kubectl {}\n{}{}", args.join(" "), out.stdout, out.stderr);
+        assert!(before.contains(kind), "{kind} missing:\n{before}");
     }
-    let out = kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s1\n  namespace: demo\nstringData:\n  k: v\n")).await;
-    println!("apply: {}{}", out.stdout, out.stderr);
+    assert!(!before.contains("Gadget"));
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
+    ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(crd)).await);
+    run(
+        &ts,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/gadgets.example.com",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let after = run(&ts, &["api-resources", "--api-group=example.com"]).await;
+    assert!(
+        after.contains("gadgets") && after.contains("gd") && after.contains("Gadget"),
+        "{after}"
+    );
+    let gadget = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\n  namespace: default\nspec:\n  size: 2\n";
+    ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(gadget)).await);
+    let listed = run(&ts, &["get", "gd"]).await;
+    assert!(listed.contains("g1"), "{listed}");
+    assert!(run(&ts, &["label", "gadget", "g1", "x=y"])
+        .await
+        .contains("labeled"));
+}
+
+#[tokio::test]
+async fn created_tokens_authenticate_kubectl() {
+    let ts = support::start(&["cluster-1", "cluster-2"]).await;
+    let token = run(&ts, &["create", "token", "default", "--duration=20m"]).await;
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let as_sa = run(
+        &ts,
+        &["--token", token, "get", "ns", "default", "-o", "name"],
+    )
+    .await;
+    assert_eq!(as_sa.trim(), "namespace/default");
+    let elsewhere = kubectl(
+        &ts,
+        &["--context", "cluster-2", "--token", token, "get", "ns"],
+    )
+    .await;
+    assert!(!elsewhere.success);
+    assert!(
+        elsewhere.stderr.contains("Unauthorized")
+            || elsewhere.stderr.contains("provide credentials"),
+        "{}",
+        elsewhere.stderr
+    );
+}
+
+#[tokio::test]
+async fn get_watch_prints_changes_as_they_happen() {
+    let ts = support::start(&["cluster-1"]).await;
+    let mut child = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&ts.kubeconfig)
+        .args(["get", "cm", "-w", "--request-timeout=60s"])
+        .env("HOME", ts.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.starts_with("NAME"), "{first}");
+    let existing = lines.next_line().await.unwrap().unwrap();
+    assert!(existing.starts_with("kube-root-ca.crt"), "{existing}");
+    run(&ts, &["create", "configmap", "late-arrival"]).await;
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push(line.clone());
+        if line.starts_with("late-arrival") {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().all(|l| !l.starts_with("NAME")),
+        "header printed once: {seen:?}"
+    );
+    child.kill().await.unwrap();
 }

@@ -61,8 +61,8 @@ impl TokenSigner {
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
     }
 
-    /// The subject of a token this cluster signed and that has not expired.
-    pub fn verify(&self, token: &str) -> Option<String> {
+    /// The claims of a token this cluster signed and that has not expired.
+    pub fn verify(&self, token: &str) -> Option<Value> {
         let (signing_input, signature) = token.rsplit_once('.')?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
         hmac::verify(&self.key, signing_input.as_bytes(), &signature).ok()?;
@@ -76,7 +76,8 @@ impl TokenSigner {
                 return None;
             }
         }
-        Some(claims["sub"].as_str()?.to_string())
+        claims["sub"].as_str()?;
+        Some(claims)
     }
 }
 
@@ -89,7 +90,13 @@ mod tests {
         let a = TokenSigner::generate("a");
         let b = TokenSigner::generate("a");
         let token = a.issue("admin", None, json!({}));
-        assert_eq!(a.verify(&token).as_deref(), Some("admin"));
+        assert_eq!(
+            a.verify(&token)
+                .map(|c| c["sub"].clone())
+                .as_ref()
+                .and_then(|s| s.as_str()),
+            Some("admin")
+        );
         assert!(b.verify(&token).is_none());
         let expired = a.issue("x", Some(1), json!({}));
         assert!(a.verify(&expired).is_none());

@@ -127,7 +127,7 @@ fn walk(name: &str, value: &Value, path: Path, out: &mut BTreeMap<Path, Value>) 
     }
 }
 
-fn find_item<'a>(items: &'a [Value], step: &str) -> Option<usize> {
+fn find_item(items: &[Value], step: &str) -> Option<usize> {
     let wanted: Value = serde_json::from_str(step.strip_prefix("k:")?).ok()?;
     let wanted = wanted.as_object()?;
     items.iter().position(|item| {

@@ -85,11 +85,7 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
                 obj["status"]["phase"] = json!("Active");
             }
         }
-        ("", "Secret") => {
-            if obj["type"].is_null() {
-                obj["type"] = json!("Opaque");
-            }
-        }
+        ("", "Secret") if obj["type"].is_null() => obj["type"] = json!("Opaque"),
         ("", "Service") => service_defaults(obj, old),
         ("apps", "Deployment") => {
             if obj["spec"]["replicas"].is_null() {

@@ -100,7 +100,24 @@ fn authorized(core: &ClusterCore, headers: &HeaderMap) -> bool {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| core.signer.verify(token.trim()).is_some())
+        .and_then(|token| core.signer.verify(token.trim()))
+        .is_some_and(|claims| service_account_alive(core, &claims))
+}
+
+/// A ServiceAccount token is valid only while that ServiceAccount (same uid) exists, as with bound tokens.
+fn service_account_alive(core: &ClusterCore, claims: &Value) -> bool {
+    let sa = &claims["kubernetes.io"];
+    let (Some(ns), Some(name)) = (
+        sa["namespace"].as_str(),
+        sa["serviceaccount"]["name"].as_str(),
+    ) else {
+        return true;
+    };
+    let inner = core.lock();
+    inner
+        .store
+        .get(&("/serviceaccounts".into(), ns.into(), name.into()))
+        .is_some_and(|e| e.value["metadata"]["uid"] == sa["serviceaccount"]["uid"])
 }
 
 async fn handle(
@@ -143,7 +160,7 @@ async fn handle(
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -249,7 +266,10 @@ fn dispatch(
             let obj = ops::get(core, t)?;
             if as_table {
                 let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
-                return Ok(json_response(200, &table::table(&t.rt, &[obj.clone()], rv)));
+                return Ok(json_response(
+                    200,
+                    &table::table(&t.rt, std::slice::from_ref(&obj), rv),
+                ));
             }
             Ok(json_response(200, &obj))
         }

@@ -81,9 +81,17 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, SandboxError> {
     }))
 }
 
+/// The directory a file lives in; a bare file name has an empty parent, the current directory.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Writes `contents` to `path` with mode 0600 via a temp file and rename.
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o600))?;
@@ -148,12 +156,23 @@ pub async fn persist_loop(core: Arc<ClusterCore>, dir: PathBuf) {
     let mut written = 0;
     loop {
         core.changed.notified().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let (c, d) = (core.clone(), dir.clone());
         match tokio::task::spawn_blocking(move || save_objects(&c, &d, written)).await {
             Ok(Ok(generation)) => written = generation,
             Ok(Err(e)) => tracing::warn!("sandbox cluster {}: {e}", core.name),
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_file_name_is_written_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("sandbox.kubeconfig")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("/tmp/x/kc")), Path::new("/tmp/x"));
     }
 }

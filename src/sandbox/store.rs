@@ -34,6 +34,8 @@ pub struct Event {
     pub object: Value,
 }
 
+pub type EventReceiver = broadcast::Receiver<Arc<Event>>;
+
 /// (storage key "group/plural", namespace or "", name)
 pub type ObjKey = (String, String, String);
 
@@ -176,10 +178,7 @@ impl Store {
     }
 
     /// Events after `since` plus a receiver for later ones, taken atomically.
-    pub fn watch_from(
-        &self,
-        since: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), ApiError> {
+    pub fn watch_from(&self, since: u64) -> Result<(Vec<Arc<Event>>, EventReceiver), ApiError> {
         if since < self.compacted {
             return Err(ApiError::expired(since, self.compacted + 1));
         }

@@ -35,8 +35,12 @@ pub async fn start_with(opts: SandboxOptions) -> TestSandbox {
 }
 
 pub async fn client_for(sandbox: &Sandbox, context: &str) -> kube::Client {
+    kube::Client::try_from(config_for(sandbox, context).await).expect("client")
+}
+
+pub async fn config_for(sandbox: &Sandbox, context: &str) -> kube::Config {
     let kubeconfig = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).expect("kubeconfig parses");
-    let config = kube::Config::from_custom_kubeconfig(
+    kube::Config::from_custom_kubeconfig(
         kubeconfig,
         &KubeConfigOptions {
             context: Some(context.to_string()),
@@ -44,8 +48,7 @@ pub async fn client_for(sandbox: &Sandbox, context: &str) -> kube::Client {
         },
     )
     .await
-    .expect("config from kubeconfig");
-    kube::Client::try_from(config).expect("client")
+    .expect("config from kubeconfig")
 }
 
 /// A client for `context` that authenticates with `token` instead of the admin token.
