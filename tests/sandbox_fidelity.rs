@@ -18,11 +18,20 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> 
         .spawn()
         .unwrap();
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -30,25 +39,46 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> 
 fn string_data_is_stored_as_data_and_an_identical_apply_writes_nothing() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sandbox = rt
-        .block_on(Sandbox::start(SandboxOptions { clusters: vec!["one".into()], ..Default::default() }))
+        .block_on(Sandbox::start(SandboxOptions {
+            clusters: vec!["one".into()],
+            ..Default::default()
+        }))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     sandbox.write_kubeconfig(&kubeconfig).unwrap();
     let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: default}\nstringData: {password: hunter2}\n";
 
-    let first = kubectl(&kubeconfig, &["apply", "--server-side", "-f", "-"], Some(secret));
-    assert!(first.get("stringData").is_none(), "stringData is never returned: {first}");
+    let first = kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "-f", "-"],
+        Some(secret),
+    );
+    assert!(
+        first.get("stringData").is_none(),
+        "stringData is never returned: {first}"
+    );
     assert_eq!(first["data"]["password"], "aHVudGVyMg==");
     assert_eq!(first["type"], "Opaque");
 
-    let second = kubectl(&kubeconfig, &["apply", "--server-side", "-f", "-"], Some(secret));
+    let second = kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "-f", "-"],
+        Some(secret),
+    );
     assert_eq!(
         second["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"],
         "a no-op apply keeps the resourceVersion, as a real server does"
     );
 
-    let changed = kubectl(&kubeconfig, &["apply", "--server-side", "-f", "-"], Some(&secret.replace("hunter2", "hunter3")));
-    assert_ne!(changed["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"]);
+    let changed = kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "-f", "-"],
+        Some(&secret.replace("hunter2", "hunter3")),
+    );
+    assert_ne!(
+        changed["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
     assert_eq!(changed["data"]["password"], "aHVudGVyMw==");
 }

@@ -88,7 +88,10 @@ fn secret_defaults(obj: &mut Value) {
         *data = json!({});
     }
     for (key, value) in strings {
-        let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+        let text = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
         data[key.as_str()] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }

@@ -30,7 +30,14 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
 
 fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResult<Map> {
     let args: Vec<String> = args.into_iter().map(|a| a.to_string()).collect();
-    let options = exec_options(ctx, &options, "exec")?;
+    let mut options = exec_options(ctx, &options, "exec")?;
+    // Tools like istioctl must reach the clusters this run uses (the sandbox's, or
+    // --kubeconfig's), never some other default; the playbook's own env still wins.
+    if let Some(kubeconfig) = &ctx.options.kube.kubeconfig {
+        options
+            .env
+            .insert(0, ("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    }
     let output = ctx
         .block_on(run_in_play(
             &ctx.reporter,
