@@ -240,3 +240,43 @@ fn a_run_that_renders_nothing_never_prunes_everything() {
     assert!(w.kubectl(&["get", "configmap", "b"]).status.success());
     let _ = Path::new("");
 }
+
+#[test]
+fn a_change_during_a_run_queues_exactly_one_more_run() {
+    let mut w = Watcher::start();
+    // A slow step: the run is still going when the second save lands.
+    let slow = PLAYBOOK.replace(
+        "step(\"apply\", || {",
+        "step(\"apply\", || {\n    exec(\"sleep\", [\"0.8\"]);",
+    );
+    w.save("playbooks/app.rhai", &slow);
+    let first = w.until("watch_run");
+    assert_eq!(first.last().unwrap()["status"], "applied");
+
+    w.save("templates/app.yaml.j2", &template(2, "blue", true));
+    w.until("step_started");
+    // Mid-run: the run that is going on is not cancelled, one more run follows it.
+    w.save("templates/app.yaml.j2", &template(5, "blue", true));
+    let during = w.until("watch_run");
+    assert_eq!(
+        during.last().unwrap()["status"],
+        "applied",
+        "the run in progress completes"
+    );
+    let queued = w.until("watch_run");
+    assert_eq!(queued.last().unwrap()["status"], "applied");
+    assert_eq!(
+        w.json(&["get", "deployment", "web"])["spec"]["replicas"],
+        5,
+        "the last save wins"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        if let Ok(event) = w.events.recv_timeout(left) {
+            assert_ne!(
+                event["event"], "play_started",
+                "no further run without a further change"
+            );
+        }
+    }
+}
