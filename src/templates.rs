@@ -283,6 +283,24 @@ mod tests {
     }
 
     #[test]
+    fn templates_extend_each_other() {
+        let (_d, t, _) = templates(&[
+            (
+                "base.j2",
+                "kind: ConfigMap\ndata:\n{% block data %}{% endblock %}",
+            ),
+            (
+                "child.j2",
+                "{% extends 'base.j2' %}{% block data %}  a: {{ a }}\n{% endblock %}",
+            ),
+        ]);
+        assert_eq!(
+            t.render("child.j2", &json!({"a": 1})).unwrap(),
+            "kind: ConfigMap\ndata:\n  a: 1\n"
+        );
+    }
+
+    #[test]
     fn undefined_value_names_template_and_line() {
         let (_d, t, _) = templates(&[("a.yaml.j2", "a: 1\nb: {{ missing }}\n")]);
         let err = t.render("a.yaml.j2", &json!({})).unwrap_err();
