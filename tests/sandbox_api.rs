@@ -899,3 +899,76 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
         401
     );
 }
+
+#[tokio::test]
+async fn watch_honours_field_selectors_timeouts_and_bookmarks() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    // watch=1 without a resourceVersion starts with the current objects and ends at timeoutSeconds.
+    let (code, body) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3Dkube-root-ca.crt",
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let text = match body.get("text") {
+        Some(t) => t.as_str().unwrap().to_string(),
+        None => body.to_string(),
+    };
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{text}");
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "kube-root-ca.crt");
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = Box::pin(
+        cms.watch(&WatchParams::default().timeout(30), &rv)
+            .await
+            .unwrap(),
+    );
+    use futures::StreamExt;
+    loop {
+        match stream.next().await.expect("stream open").unwrap() {
+            WatchEvent::Bookmark(b) => {
+                assert!(
+                    b.metadata.resource_version.parse::<u64>().unwrap()
+                        >= rv.parse::<u64>().unwrap()
+                );
+                break;
+            }
+            other => panic!("nothing changed, yet got {other:?}"),
+        }
+    }
+
+    // kube's watcher (list then watch) sees objects appear.
+    use kube::runtime::{watcher, WatchStreamExt};
+    let mut applied = Box::pin(
+        watcher(
+            cms.clone(),
+            watcher::Config::default().labels("via=watcher"),
+        )
+        .applied_objects(),
+    );
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "w", "labels": {"via": "watcher"}}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = applied.next().await.unwrap().unwrap();
+    assert_eq!(seen.metadata.name.as_deref(), Some("w"));
+}
