@@ -229,7 +229,7 @@ async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
         assert!(before.contains(kind), "{kind} missing:\n{before}");
     }
     assert!(!before.contains("Gadget"));
-    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    additionalPrinterColumns:\n    - {name: Size, type: integer, jsonPath: .spec.size}\n    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
     ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(crd)).await);
     run(
         &ts,
@@ -249,7 +249,10 @@ async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
     let gadget = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\n  namespace: default\nspec:\n  size: 2\n";
     ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(gadget)).await);
     let listed = run(&ts, &["get", "gd"]).await;
-    assert!(listed.contains("g1"), "{listed}");
+    let header: Vec<&str> = listed.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "SIZE", "AGE"], "{listed}");
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[..2], ["g1", "2"], "{listed}");
     assert!(run(&ts, &["label", "gadget", "g1", "x=y"])
         .await
         .contains("labeled"));

@@ -11,6 +11,7 @@ mod discovery;
 mod error;
 mod faults;
 mod fields;
+mod jsonpath;
 mod managed;
 mod meta;
 mod openapi;
