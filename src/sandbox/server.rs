@@ -211,7 +211,7 @@ fn dispatch(
             )
                 .into_response())
         }
-        Route::Resource(t) => t,
+        Route::Resource(t) => *t,
     };
     // DELETE carries its options (DeleteOptions) in the body.
     let body_dry_run = method == Method::DELETE
