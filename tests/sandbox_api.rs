@@ -137,6 +137,9 @@ async fn create_get_conflict_and_not_found_look_like_a_real_server() {
         .parse::<u64>()
         .is_ok());
     assert_eq!(created.type_.as_deref(), Some("Opaque"));
+    // stringData is folded into data and not stored.
+    assert!(created.string_data.is_none());
+    assert_eq!(created.data.unwrap()["k"].0, b"v");
 
     let dup = api_error(
         secrets
@@ -222,6 +225,19 @@ async fn list_filters_by_label_and_field_selectors() {
         .as_deref()
         .is_some_and(|rv| rv.parse::<u64>().is_ok()));
     assert_eq!(names(by_name), ["b"]);
+
+    let deleted = secrets
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted.left().map(|l| l.items.len()), Some(2));
+    assert_eq!(
+        names(secrets.list(&ListParams::default()).await.unwrap()),
+        ["c"]
+    );
 }
 
 #[tokio::test]
@@ -742,6 +758,18 @@ async fn load_balancers_get_loopback_ips_or_hostnames() {
         .clone()
         .unwrap();
     assert!(ip.starts_with("127.0.") && ip != "127.0.0.1", "{ip}");
+
+    // Back to ClusterIP: the address is released.
+    svcs.patch(
+        "east",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"type": "ClusterIP"}})),
+    )
+    .await
+    .unwrap();
+    await_condition(svcs.clone(), "east", |s: Option<&Service>| !has_ingress(s))
+        .await
+        .unwrap();
 
     ts.sandbox.cluster("c1").unwrap().set_lb_hostname(true);
     svcs.create(&PostParams::default(), &lb("west"))

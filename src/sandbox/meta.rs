@@ -85,7 +85,7 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
                 obj["status"]["phase"] = json!("Active");
             }
         }
-        ("", "Secret") if obj["type"].is_null() => obj["type"] = json!("Opaque"),
+        ("", "Secret") => secret_defaults(obj),
         ("", "Service") => service_defaults(obj, old),
         ("apps", "Deployment") => {
             if obj["spec"]["replicas"].is_null() {
@@ -102,6 +102,24 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
             }
         }
         _ => {}
+    }
+}
+
+/// `stringData` is write-only: the server folds it into `data` and never stores it.
+fn secret_defaults(obj: &mut Value) {
+    use base64::Engine;
+    if obj["type"].is_null() {
+        obj["type"] = json!("Opaque");
+    }
+    let Some(string_data) = obj.as_object_mut().and_then(|m| m.remove("stringData")) else {
+        return;
+    };
+    if !obj["data"].is_object() {
+        obj["data"] = json!({});
+    }
+    for (k, v) in string_data.as_object().into_iter().flatten() {
+        let text = v.as_str().unwrap_or_default();
+        obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 

@@ -254,12 +254,10 @@ fn commit(
         .to_string();
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") if old.is_none() => populate_namespace(core, inner, &name),
-        ("", "Service") if stored["spec"]["type"] == "LoadBalancer" => {
-            tasks.push(ControllerTask::LoadBalancer {
-                namespace: ns,
-                name,
-            })
-        }
+        ("", "Service") => tasks.push(ControllerTask::LoadBalancer {
+            namespace: ns,
+            name,
+        }),
         ("", "Secret")
             if stored["type"] == "kubernetes.io/service-account-token"
                 && stored["data"]["token"].is_null() =>
