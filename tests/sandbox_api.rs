@@ -994,3 +994,55 @@ async fn watch_honours_field_selectors_timeouts_and_bookmarks() {
     let seen = applied.next().await.unwrap().unwrap();
     assert_eq!(seen.metadata.name.as_deref(), Some("w"));
 }
+
+#[tokio::test]
+async fn unsupported_bodies_are_415() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    // A protobuf body of a kind without a protobuf schema here.
+    let (code, body) = raw(
+        &client,
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        Some("application/vnd.kubernetes.protobuf"),
+        "k8s\u{0}",
+    )
+    .await;
+    assert_eq!(code, 415);
+    assert_eq!(body["reason"], "UnsupportedMediaType");
+    // Strategic merge patch is for built-in kinds only, as on a real server.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("t"),
+        &Patch::Apply(widget_crd()),
+    )
+    .await
+    .unwrap();
+    let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "widgets");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    widgets
+        .create(&PostParams::default(), &DynamicObject::new("w", &ar))
+        .await
+        .unwrap();
+    let err = api_error(
+        widgets
+            .patch(
+                "w",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"metadata": {"labels": {"a": "b"}}})),
+            )
+            .await,
+    );
+    assert_eq!(err.code, 415);
+    let (code, _) = raw(
+        &client,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/kube-root-ca.crt",
+        Some("text/plain"),
+        "x",
+    )
+    .await;
+    assert_eq!(code, 415);
+}

@@ -135,6 +135,54 @@ async fn create_label_annotate_and_delete() {
         again.stderr
     );
 
+    // Typed (protobuf) creates of workloads and services.
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "create",
+            "deployment",
+            "api",
+            "--image=nginx:1.27",
+            "--replicas=2",
+            "--port=8080",
+        ],
+    )
+    .await;
+    let image = run(&ts, &["-n", "demo", "get", "deploy", "api", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort}"]).await;
+    assert_eq!(image, "nginx:1.27 2 8080");
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "create",
+            "service",
+            "loadbalancer",
+            "gw",
+            "--tcp=15443:8443",
+        ],
+    )
+    .await;
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "wait",
+            "--for=jsonpath={.status.loadBalancer.ingress[0].ip}",
+            "service/gw",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let svc = run(&ts, &["-n", "demo", "get", "svc", "gw"]).await;
+    assert!(
+        svc.contains("LoadBalancer") && svc.contains("127.0.") && svc.contains("15443"),
+        "{svc}"
+    );
+
     assert!(run(&ts, &["-n", "demo", "delete", "cm", "c1"])
         .await
         .contains("configmap \"c1\" deleted"));

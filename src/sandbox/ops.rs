@@ -431,7 +431,7 @@ pub fn patch(
         return apply(core, t, body, opts);
     }
     if let (PatchKind::Strategic, true) = (&kind, t.rt.custom) {
-        return Err(ApiError::unsupported_media_type(
+        return Err(ApiError::unsupported_patch(
             "application/strategic-merge-patch+json",
         ));
     }

@@ -149,7 +149,7 @@ async fn handle(
     let body = if content_type.contains("protobuf") {
         match protobuf::decode(&body) {
             Some(obj) => Bytes::from(obj.to_string()),
-            None => return error_response(&ApiError::unsupported_media_type(content_type)),
+            None => return error_response(&ApiError::unsupported_body(content_type)),
         }
     } else {
         body
@@ -288,7 +288,7 @@ fn dispatch(
         (Method::PATCH, true, None | Some("status")) => {
             let content_type = header_str(headers, header::CONTENT_TYPE);
             let kind = PatchKind::from_content_type(content_type)
-                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+                .ok_or_else(|| ApiError::unsupported_patch(content_type))?;
             let (obj, created) = ops::patch(core, t, kind, body, &opts)?;
             Ok(json_response(if created { 201 } else { 200 }, &obj))
         }
