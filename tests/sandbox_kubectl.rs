@@ -128,6 +128,19 @@ async fn create_label_annotate_and_delete() {
     )
     .await;
     assert!(waited.contains("condition met"), "{waited}");
+    let rollout = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
     let again = kubectl_stdin(&ts, &["create", "-f", "-"], Some(deploy)).await;
     assert!(
         !again.success && again.stderr.contains("AlreadyExists"),

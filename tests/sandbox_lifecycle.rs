@@ -32,6 +32,25 @@ async fn kubeconfig_has_a_context_per_cluster_and_is_private() {
         assert!(cluster.server_url().starts_with("https://127.0.0.1:"));
         assert!(cluster.ca_pem().contains("BEGIN CERTIFICATE"));
     }
+    // The serving certificate is valid for localhost as well as 127.0.0.1.
+    let via_localhost = ts
+        .sandbox
+        .kubeconfig_yaml()
+        .replace("https://127.0.0.1:", "https://localhost:");
+    let kc = kube::config::Kubeconfig::from_yaml(&via_localhost).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kc,
+        &kube::config::KubeConfigOptions {
+            context: Some("west".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    Api::<Namespace>::all(kube::Client::try_from(config).unwrap())
+        .get("default")
+        .await
+        .expect("TLS verifies for localhost");
     // Both clusters answer, each with its own objects.
     let east = client_for(&ts.sandbox, "east").await;
     Api::<ConfigMap>::namespaced(east, "default")
