@@ -1046,3 +1046,34 @@ async fn unsupported_bodies_are_415() {
     .await;
     assert_eq!(code, 415);
 }
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/cleanup"]}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let terminating = cms.get("held").await.expect("still there while finalized");
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    let uid = terminating.metadata.uid.clone().unwrap();
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    await_condition(cms.clone(), "held", conditions::is_deleted(&uid))
+        .await
+        .unwrap();
+    assert_eq!(api_error(cms.get("held").await).code, 404);
+}

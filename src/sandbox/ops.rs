@@ -224,8 +224,20 @@ fn commit(
             if rt.storage_key() == CRD_KEY {
                 validate::crd(&new)?;
             }
-            for field in ["uid", "creationTimestamp"] {
-                new["metadata"][field] = old["metadata"][field].clone();
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                match old["metadata"].get(field) {
+                    Some(v) => new["metadata"][field] = v.clone(),
+                    None => {
+                        if let Some(m) = new["metadata"].as_object_mut() {
+                            m.remove(field);
+                        }
+                    }
+                }
             }
             if rt.generation {
                 let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -243,6 +255,14 @@ fn commit(
         return Ok(new);
     }
     let stored = inner.store.put(&rt.storage_key(), new);
+    if !stored["metadata"]["deletionTimestamp"].is_null() && !has_finalizers(&stored) {
+        // The last finalizer is gone: the pending deletion completes.
+        let removed = inner
+            .store
+            .remove(&t.key(stored["metadata"]["name"].as_str().unwrap_or("")));
+        core.changed.notify_one();
+        return Ok(present(rt, removed.unwrap_or(stored)));
+    }
     let mut tasks = Vec::new();
     let ns = stored["metadata"]["namespace"]
         .as_str()
@@ -547,6 +567,18 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
     if opts.dry_run {
         return Ok(deleted_status(t, &existing));
     }
+    if has_finalizers(&existing) {
+        // Deletion waits for the finalizers to be removed; until then the object is "terminating".
+        if !existing["metadata"]["deletionTimestamp"].is_null() {
+            return Ok(present(&t.rt, existing));
+        }
+        let mut marked = existing;
+        marked["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        let stored = inner.store.put(&t.rt.storage_key(), marked);
+        core.changed.notify_one();
+        return Ok(present(&t.rt, stored));
+    }
     match (t.rt.group.as_str(), t.rt.kind.as_str()) {
         ("", "Namespace") => {
             let doomed: Vec<ObjKey> = inner
@@ -589,6 +621,12 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
         return Ok(ns);
     }
     Ok(deleted_status(t, &removed))
+}
+
+fn has_finalizers(obj: &Value) -> bool {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
 }
 
 fn deleted_status(t: &Target, obj: &Value) -> Value {
