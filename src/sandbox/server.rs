@@ -54,7 +54,11 @@ pub fn serve(
             let (tcp, _) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
-                    Err(_) => continue,
+                    Err(_) => {
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
                 },
                 // Reap finished connections so the set does not grow without bound.
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
