@@ -1077,3 +1077,37 @@ async fn finalizers_hold_deletion_until_removed() {
         .unwrap();
     assert_eq!(api_error(cms.get("held").await).code, 404);
 }
+
+#[tokio::test]
+async fn apply_conflicts_with_an_update_name_the_version_and_time() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams {
+        field_manager: Some("creator".into()),
+        ..Default::default()
+    };
+    cms.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"k": "1"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "2"}});
+    let err = api_error(
+        cms.patch("c", &PatchParams::apply("bob"), &Patch::Apply(body))
+            .await,
+    );
+    assert!(
+        err.message
+            .starts_with("Apply failed with 1 conflict: conflict with \"creator\" using v1 at ")
+            && err.message.ends_with(": .data.k"),
+        "{}",
+        err.message
+    );
+    let causes = err.details.unwrap().causes;
+    assert_eq!(
+        (causes[0].reason.as_str(), causes[0].field.as_str()),
+        ("FieldManagerConflict", ".data.k")
+    );
+}
