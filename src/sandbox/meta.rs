@@ -70,6 +70,32 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// Defaults the real server fills in on create (and keeps on update).
+/// A real server stores `stringData` as base64 `data` (stringData wins per key) and never
+/// returns `stringData`; a Secret without `type` is Opaque.
+fn secret_defaults(obj: &mut Value) {
+    use base64::Engine as _;
+    if obj["type"].is_null() {
+        obj["type"] = json!("Opaque");
+    }
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (key, value) in strings {
+        let text = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
+        data[key.as_str()] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
 pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Value>) {
     match (group, kind) {
         ("", "Namespace") => {

@@ -184,6 +184,23 @@ fn spec_part(obj: &Value) -> Value {
     v
 }
 
+/// Whether `new` says nothing `old` does not, ignoring what every write touches anyway.
+fn unchanged(old: &Value, new: &Value) -> bool {
+    fn comparable(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            if let Some(Value::Array(fields)) = meta.get_mut("managedFields") {
+                for entry in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    entry.remove("time");
+                }
+            }
+        }
+        v
+    }
+    comparable(old) == comparable(new)
+}
+
 /// Fills server-owned fields of `new` (replacing `old`, if any) and stores it.
 fn commit(
     core: &ClusterCore,
@@ -248,6 +265,12 @@ fn commit(
         }
     }
     meta::apply_defaults(&rt.group, &rt.kind, &mut new, old);
+    // A real server skips writes that change nothing: same resourceVersion, no event.
+    if let Some(old) = old {
+        if unchanged(old, &new) {
+            return Ok(present(rt, old.clone()));
+        }
+    }
     if dry_run {
         if let Some(old) = old {
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();

@@ -1,0 +1,431 @@
+//! The command line: `runner play`, `check`, `api`, `completions`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::context::{KubeOptions, PlayContext, PlayOptions};
+use crate::diagnostic::Failure;
+use crate::engine::{self, DEFAULT_MAX_OPERATIONS};
+use crate::error::HostError;
+use crate::play::{self, Outcome};
+use crate::project::Project;
+use crate::report::{OutputMode, Reporter};
+use crate::vars;
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "runner",
+    version,
+    about = "Run Rhai playbooks that join Kubernetes clusters into an Istio primary-remote mesh",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a playbook against the clusters it names
+    Play(PlayArgs),
+    /// Compile a playbook and every module it imports; report each syntax error
+    Check(CheckArgs),
+    /// Print the reference of every function a playbook can call
+    Api(ApiArgs),
+    /// Local sandbox clusters: Kubernetes API servers on 127.0.0.1 for rehearsal and tests
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxCommand {
+    /// Start sandbox clusters, write a kubeconfig for them, and serve until Ctrl-C
+    Up(crate::sandbox::cli::UpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlayArgs {
+    /// The playbook to run (a .rhai file)
+    pub playbook: PathBuf,
+    /// Set a variable (later wins; dotted keys set nested values; VALUE is read as YAML)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a YAML file (several allowed, later wins)
+    #[arg(long = "vars", value_name = "FILE")]
+    pub vars_files: Vec<PathBuf>,
+    /// Write nothing anywhere: show what would change
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Run against sandbox clusters started in-process for every cluster the playbook names
+    /// (never your kubeconfig's clusters); prints what ended up in each
+    #[arg(long, conflicts_with_all = ["kubeconfig", "contexts", "allow_contexts"])]
+    pub sandbox: bool,
+    /// Map a playbook cluster name to a kubeconfig context
+    #[arg(long = "context", value_name = "NAME=CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Only contexts matching this pattern may be changed (glob; repeatable)
+    #[arg(long = "allow-context", value_name = "PATTERN")]
+    pub allow_contexts: Vec<String>,
+    /// Output format: human lines or one JSON event per line
+    #[arg(long, value_enum, default_value_t = OutputMode::Human)]
+    pub output: OutputMode,
+    /// Templates directory (default: templates/ at the project root)
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Skip the steps before this one
+    #[arg(long, value_name = "STEP")]
+    pub start_at: Option<String>,
+    /// Run only these steps (comma separated)
+    #[arg(long, value_name = "STEP", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// After the run, watch every file it read and re-run on change
+    #[arg(long)]
+    pub watch: bool,
+    /// Also watch this file or directory (with --watch; repeatable)
+    #[arg(long = "watch-path", value_name = "PATH", requires = "watch")]
+    pub watch_paths: Vec<PathBuf>,
+    /// With --watch: delete objects an earlier run applied that the current run no longer renders
+    #[arg(long, requires = "watch")]
+    pub prune: bool,
+    /// Stop a playbook after this many script operations (a runaway loop guard)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS)]
+    pub max_operations: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Playbooks to check
+    #[arg(required = true)]
+    pub playbooks: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ApiArgs {
+    /// Print the reference as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Play(args) => play_command(args),
+        Command::Check(args) => check_command(args),
+        Command::Sandbox {
+            command: SandboxCommand::Up(args),
+        } => sandbox_up(args),
+        Command::Api(args) => api_command(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "runner", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// A panic is a bug in runner: say so in one line, without a backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "runner: internal error{place}: {message}\nThis is a bug in runner; please report it."
+        );
+    }));
+}
+
+fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// Prints a usage error (bad arguments, missing files) and returns exit code 2.
+pub fn usage_error(error: HostError) -> ExitCode {
+    eprint!("{}", Failure::from_host(error).render(color()));
+    ExitCode::from(EXIT_USAGE)
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runner: cannot start the async runtime: {e}");
+            std::process::exit(EXIT_FAILED as i32);
+        }
+    }
+}
+
+/// The defaults a playbook ships beside itself: `NAME.vars.yaml` next to `NAME.rhai`.
+pub fn defaults_file(playbook: &Path) -> Option<PathBuf> {
+    let stem = playbook.file_stem()?.to_str()?;
+    let file = playbook.with_file_name(format!("{stem}.vars.yaml"));
+    file.is_file().then_some(file)
+}
+
+fn parse_contexts(pairs: &[String]) -> Result<Vec<(String, String)>, HostError> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, context)) if !name.is_empty() && !context.is_empty() => {
+                Ok((name.to_string(), context.to_string()))
+            }
+            _ => Err(HostError::new(format!(
+                "invalid --context {pair:?}: expected NAME=CONTEXT, for example --context cluster-1=prod-east"
+            ))),
+        })
+        .collect()
+}
+
+/// Everything a play needs before it starts; errors here are usage errors.
+pub fn prepare(
+    args: &PlayArgs,
+    rt: &tokio::runtime::Runtime,
+    rehearsal: Option<&Arc<crate::rehearsal::Rehearsal>>,
+) -> Result<Arc<PlayContext>, HostError> {
+    if !args.playbook.exists() {
+        return Err(
+            HostError::new(format!("playbook {} not found", args.playbook.display())).with_hint(
+                "pass the path of a .rhai playbook, for example playbooks/primary-remote.rhai",
+            ),
+        );
+    }
+    let project = Project::discover(&args.playbook, args.templates.as_deref())?;
+    let vars = load_vars(args)?;
+    let options = PlayOptions {
+        dry_run: args.dry_run,
+        only: args.only.clone(),
+        start_at: args.start_at.clone(),
+        max_operations: args.max_operations,
+        kube: KubeOptions {
+            // On sandboxes, never the user's clusters: only the sandbox kubeconfig.
+            kubeconfig: match rehearsal {
+                Some(r) => Some(r.kubeconfig_path().to_path_buf()),
+                None => args.kubeconfig.clone(),
+            },
+            contexts: parse_contexts(&args.contexts)?,
+            allow_contexts: args.allow_contexts.clone(),
+        },
+    };
+    let ctx = PlayContext::new(
+        rt.handle().clone(),
+        Reporter::new(args.output),
+        project,
+        options,
+        vars,
+    );
+    if let Some(rehearsal) = rehearsal {
+        ctx.clusters.set_provisioner(rehearsal.provisioner());
+        ctx.set_sandbox(true);
+    }
+    Ok(ctx)
+}
+
+/// Variables in layers: the playbook's defaults file, then --vars files, then --var.
+pub fn load_vars(args: &PlayArgs) -> Result<serde_json::Value, HostError> {
+    for file in &args.vars_files {
+        if !file.is_file() {
+            return Err(HostError::new(format!(
+                "variables file {} not found",
+                file.display()
+            )));
+        }
+    }
+    vars::layer(
+        defaults_file(&args.playbook).as_deref(),
+        &args.vars_files,
+        &args.vars,
+    )
+}
+
+fn play_command(args: PlayArgs) -> ExitCode {
+    let rt = runtime();
+    let rehearsal = if args.sandbox {
+        match crate::rehearsal::Rehearsal::new(rt.handle().clone()) {
+            Ok(r) => Some(r),
+            Err(e) => return usage_error(e),
+        }
+    } else {
+        None
+    };
+    let ctx = match prepare(&args, &rt, rehearsal.as_ref()) {
+        Ok(ctx) => ctx,
+        Err(e) => return usage_error(e),
+    };
+    let engine = Arc::new(engine::build(&ctx));
+    let code = if args.watch {
+        crate::watch::run(args, ctx.clone(), engine, &rt)
+    } else {
+        let outcome = rt.block_on(run_interruptible(ctx.clone(), engine));
+        if let Some(rehearsal) = &rehearsal {
+            rehearsal.report_inventory(&ctx.reporter);
+        }
+        finish(outcome)
+    };
+    if let Some(rehearsal) = rehearsal {
+        rehearsal.shutdown();
+    }
+    code
+}
+
+/// Runs the play on a blocking thread; Ctrl-C cancels it (a second Ctrl-C exits at once).
+pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>) -> Outcome {
+    let runner_ctx = ctx.clone();
+    let mut task = tokio::task::spawn_blocking(move || play::run(&runner_ctx, &engine));
+    let mut interrupts = 0;
+    loop {
+        tokio::select! {
+            joined = &mut task => {
+                return joined.unwrap_or_else(|e| {
+                    Outcome::Failed(Box::new(Failure::plain(format!("internal error: the play stopped unexpectedly: {e}"))))
+                });
+            }
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts > 1 {
+                    eprintln!("runner: interrupted twice, exiting now");
+                    std::process::exit(EXIT_INTERRUPTED as i32);
+                }
+                eprintln!("runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)");
+                ctx.cancel();
+            }
+        }
+    }
+}
+
+/// Prints the outcome's report and returns the exit code.
+pub fn finish(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Success(_) => ExitCode::SUCCESS,
+        Outcome::Failed(failure) => {
+            eprint!("{}", failure.render(color()));
+            ExitCode::from(EXIT_FAILED)
+        }
+        Outcome::Interrupted(failure) => {
+            let step = failure
+                .step
+                .as_deref()
+                .map(|s| format!(" in step [{s}]"))
+                .unwrap_or_default();
+            eprintln!("runner: interrupted{step}");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    }
+}
+
+fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
+    let rt = runtime();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match rt.block_on(crate::sandbox::cli::up(args, shutdown)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint!(
+                "{}",
+                Failure::from_host(HostError::from_error(&e)).render(color())
+            );
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn check_command(args: CheckArgs) -> ExitCode {
+    let mut failures = Vec::new();
+    for playbook in &args.playbooks {
+        let rt = tokio::runtime::Builder::new_current_thread().build();
+        let rt = match rt {
+            Ok(rt) => rt,
+            Err(e) => return usage_error(HostError::new(format!("cannot start the runtime: {e}"))),
+        };
+        if !playbook.exists() {
+            return usage_error(HostError::new(format!(
+                "playbook {} not found",
+                playbook.display()
+            )));
+        }
+        let project = match Project::discover(playbook, None) {
+            Ok(p) => p,
+            Err(e) => return usage_error(e),
+        };
+        let vars = serde_json::Value::Object(Default::default());
+        let ctx = PlayContext::new(
+            rt.handle().clone(),
+            Reporter::new(OutputMode::Human),
+            project,
+            PlayOptions::default(),
+            vars.clone(),
+        );
+        let engine = engine::build(&ctx);
+        failures.extend(play::check(&engine, playbook, &vars));
+    }
+    if failures.is_empty() {
+        let names: Vec<String> = args
+            .playbooks
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        println!("ok: {}", names.join(", "));
+        return ExitCode::SUCCESS;
+    }
+    for failure in &failures {
+        eprint!("{}", failure.render(color()));
+    }
+    eprintln!("{} error(s)", failures.len());
+    ExitCode::from(EXIT_FAILED)
+}
+
+fn api_command(args: ApiArgs) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_current_thread().build();
+    let Ok(rt) = rt else {
+        return ExitCode::from(EXIT_FAILED);
+    };
+    let ctx = PlayContext::new(
+        rt.handle().clone(),
+        Reporter::new(OutputMode::Human),
+        Project::detached(),
+        PlayOptions::default(),
+        serde_json::Value::Object(Default::default()),
+    );
+    let engine = engine::build(&ctx);
+    let reference = crate::api_reference::collect(&engine);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reference).unwrap_or_default()
+        );
+    } else {
+        print!("{}", crate::api_reference::render(&reference));
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,247 @@
+//! The state a play's host functions share: the runtime handle, the reporter, the project,
+//! the variables and the options of this run.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{HostError, HostResult};
+use crate::project::Project;
+use crate::report::Reporter;
+use crate::templates::{FilesRead, Templates};
+
+/// Options that shape a run, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct PlayOptions {
+    pub dry_run: bool,
+    /// `--only`: run just these steps.
+    pub only: Vec<String>,
+    /// `--start-at`: skip the steps before this one.
+    pub start_at: Option<String>,
+    pub max_operations: u64,
+    pub kube: KubeOptions,
+}
+
+/// How playbook cluster names map to kubeconfig contexts.
+#[derive(Clone, Debug, Default)]
+pub struct KubeOptions {
+    /// `--kubeconfig`; otherwise KUBECONFIG (several files) or ~/.kube/config.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context NAME=CONTEXT` pairs.
+    pub contexts: Vec<(String, String)>,
+    /// `--allow-context PATTERN`: contexts the run may change (glob patterns).
+    pub allow_contexts: Vec<String>,
+}
+
+/// Which steps of the play have run, for `--only` and `--start-at`.
+#[derive(Debug, Default)]
+pub struct StepSelection {
+    pub started: bool,
+    pub seen: BTreeSet<String>,
+}
+
+pub struct PlayContext {
+    pub runtime: tokio::runtime::Handle,
+    pub reporter: Reporter,
+    pub project: Project,
+    pub options: PlayOptions,
+    pub templates: Templates,
+    pub files_read: FilesRead,
+    vars: RwLock<Value>,
+    cancel: Mutex<CancellationToken>,
+    pub steps: Mutex<StepSelection>,
+    /// What this playbook applied, for watch mode's skipping and pruning.
+    pub ledger: crate::ledger::Ledger,
+    /// Files the run wrote itself (they never trigger a watch re-run).
+    pub files_written: Mutex<BTreeSet<PathBuf>>,
+    /// Scratch space for a dry run (certificates that would be created), removed at exit.
+    scratch: Mutex<Option<tempfile::TempDir>>,
+    owner: String,
+    /// Whether the clusters are sandbox clusters (`--sandbox`).
+    sandbox: std::sync::atomic::AtomicBool,
+    /// The innermost step that failed, for the error report.
+    pub failed_step: Mutex<Option<(String, String)>>,
+    /// The clusters this run uses, by playbook name.
+    pub clusters: crate::k8s::Registry,
+}
+
+impl PlayContext {
+    pub fn new(
+        runtime: tokio::runtime::Handle,
+        reporter: Reporter,
+        project: Project,
+        options: PlayOptions,
+        vars: Value,
+    ) -> Arc<Self> {
+        let owner = owner_label(&project.playbook);
+        let files_read = FilesRead::default();
+        let templates = Templates::new(&project.templates_dir, files_read.clone());
+        let clusters = crate::k8s::Registry::new(options.kube.clone(), runtime.clone());
+        Arc::new(PlayContext {
+            clusters,
+            runtime,
+            reporter,
+            project,
+            options,
+            templates,
+            files_read,
+            vars: RwLock::new(vars),
+            cancel: Mutex::new(CancellationToken::new()),
+            steps: Mutex::new(StepSelection::default()),
+            ledger: crate::ledger::Ledger::default(),
+            files_written: Mutex::new(BTreeSet::new()),
+            scratch: Mutex::new(None),
+            sandbox: std::sync::atomic::AtomicBool::new(false),
+            owner,
+            failed_step: Mutex::new(None),
+        })
+    }
+
+    pub fn vars(&self) -> Value {
+        self.vars.read().map(|v| v.clone()).unwrap_or(Value::Null)
+    }
+
+    pub fn set_vars(&self, vars: Value) {
+        if let Ok(mut v) = self.vars.write() {
+            *v = vars;
+        }
+    }
+
+    /// The runaway-loop guard in force for this run.
+    pub fn max_operations(&self) -> u64 {
+        match self.options.max_operations {
+            0 => crate::engine::DEFAULT_MAX_OPERATIONS,
+            n => n,
+        }
+    }
+
+    /// The ownership label value for objects this playbook applies: its file name, made a
+    /// valid label value.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn set_sandbox(&self, on: bool) {
+        self.sandbox.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this run's clusters are sandbox clusters started by `--sandbox`.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.options.dry_run
+    }
+
+    /// Records a file the run read, so watch mode can follow it.
+    pub fn record_read(&self, path: PathBuf) {
+        if let Ok(mut read) = self.files_read.lock() {
+            read.insert(path);
+        }
+    }
+
+    /// Records a file the run wrote, so watch mode ignores it.
+    pub fn record_written(&self, path: PathBuf) {
+        if let Ok(mut written) = self.files_written.lock() {
+            written.insert(path);
+        }
+    }
+
+    /// A private directory for this run's dry-run work.
+    pub fn scratch_dir(&self) -> HostResult<PathBuf> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.is_none() {
+            *scratch = Some(
+                tempfile::Builder::new()
+                    .prefix("runner-dry-run-")
+                    .tempdir()?,
+            );
+        }
+        Ok(scratch
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default())
+    }
+
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Abandons the current request and stops the play at the next opportunity.
+    pub fn cancel(&self) {
+        self.cancel_token().cancel();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel_token().is_cancelled()
+    }
+
+    /// Prepares for another run of the same play (watch mode).
+    pub fn reset_for_run(&self, vars: Value) {
+        if let Ok(mut token) = self.cancel.lock() {
+            *token = CancellationToken::new();
+        }
+        if let Ok(mut steps) = self.steps.lock() {
+            *steps = StepSelection::default();
+        }
+        if let Ok(mut failed) = self.failed_step.lock() {
+            *failed = None;
+        }
+        if let Ok(mut read) = self.files_read.lock() {
+            read.clear();
+        }
+        self.templates.reload();
+        self.clusters.reset();
+        self.reporter.reset();
+        self.set_vars(vars);
+    }
+
+    /// Runs an async operation to completion from the playbook's (blocking) thread.
+    /// Ctrl-C abandons the operation and returns an "interrupted" error.
+    pub fn block_on<T>(&self, future: impl Future<Output = HostResult<T>>) -> HostResult<T> {
+        let cancel = self.cancel_token();
+        self.runtime.block_on(async move {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(HostError::interrupted()),
+                result = future => result,
+            }
+        })
+    }
+}
+
+/// A label value (at most 63 characters of [a-z0-9-_.], alphanumeric at both ends) naming a playbook.
+fn owner_label(playbook: &std::path::Path) -> String {
+    let stem = playbook
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("playbook");
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() {
+        "playbook".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+impl HostError {
+    pub fn interrupted() -> Self {
+        HostError::new("interrupted")
+    }
+}

@@ -1,0 +1,72 @@
+//! Cluster handles named with a context, sandbox detection, reader tokens and kubeconfig probes.
+
+use std::sync::Arc;
+
+use rhai::{Engine, Map};
+
+use super::k8s::ClusterHandle;
+use crate::context::PlayContext;
+use crate::engine::api::register;
+use crate::engine::convert::{to_dynamic, IntoRhai, RhaiResult};
+use crate::error::HostError;
+
+/// What a dry run returns instead of a token it did not request.
+pub const DRY_RUN_TOKEN: &str = "dry-run-token-not-requested";
+
+pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+    let c = ctx.clone();
+    register(
+        engine,
+        "cluster(name: &str, context: &str) -> Cluster",
+        "The cluster a playbook calls `name`, in kubeconfig context `context` (--context name=CONTEXT wins; ignored on sandbox clusters).",
+        move |name: &str, context: &str| -> RhaiResult<ClusterHandle> {
+            if !c.is_sandbox() && !context.is_empty() {
+                c.clusters.set_playbook_context(name, context);
+            }
+            c.clusters.cluster(name).map(ClusterHandle).into_rhai()
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "is_sandbox(c: Cluster) -> bool",
+        "Whether the cluster is a runner sandbox cluster (--sandbox, or `runner sandbox up`), where no istioctl or container runs.",
+        move |cluster: &mut ClusterHandle| -> RhaiResult<bool> {
+            if c.is_sandbox() {
+                return Ok(true);
+            }
+            let cluster = cluster.0.clone();
+            c.block_on(async move { Ok(cluster.is_sandbox().await) }).into_rhai()
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "create_token(c: Cluster, namespace: &str, service_account: &str, seconds: i64) -> String",
+        "Requests a token for a ServiceAccount valid for `seconds` (a TokenRequest); a dry run requests none.",
+        move |cluster: &mut ClusterHandle, namespace: &str, service_account: &str, seconds: i64| -> RhaiResult<String> {
+            if c.dry_run() {
+                c.reporter.log(&format!(
+                    "{}: would request a {seconds}s token for {namespace}/{service_account}",
+                    cluster.0.name()
+                ));
+                return Ok(DRY_RUN_TOKEN.to_string());
+            }
+            let cluster = cluster.0.clone();
+            let (namespace, service_account) = (namespace.to_string(), service_account.to_string());
+            c.block_on(async move { cluster.create_token(&namespace, &service_account, seconds).await }).into_rhai()
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "kube_probe(kubeconfig: &str) -> Map",
+        "Makes one authenticated request with a kubeconfig's current context, CA and token: #{ok, server, error}.",
+        move |kubeconfig: &str| -> RhaiResult<Map> {
+            let text = kubeconfig.to_string();
+            let probe = c.block_on(async move { Ok(crate::k8s::probe_kubeconfig(&text).await) }).into_rhai()?;
+            let json = serde_json::to_value(probe).map_err(|e| HostError::new(e.to_string())).into_rhai()?;
+            to_dynamic(&json)?.try_cast::<Map>().ok_or_else(|| crate::engine::convert::throw(HostError::new("probe result")))
+        },
+    );
+}

@@ -1,0 +1,274 @@
+//! `certs::` — the mesh's CA hierarchy, from `crate::certs`.
+//!
+//! Paths are relative to the project root. In a dry run nothing is written: existing CAs are
+//! read from a scratch copy and missing ones are created there, so the plan can go on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, Map, Module};
+use serde_json::Value;
+
+use crate::certs::{self, CaOptions, IntermediateStatus, RootCa, RootStatus};
+use crate::context::PlayContext;
+use crate::engine::api::{register_in, register_property};
+use crate::engine::convert::{to_dynamic, to_json, IntoRhai, RhaiResult};
+use crate::error::{HostError, HostResult};
+use crate::report::Action;
+
+const OPTION_KEYS: &[&str] = &[
+    "key_type",
+    "validity_days",
+    "organization",
+    "common_name",
+    "country",
+    "state",
+    "locality",
+    "expiry_warn_days",
+];
+
+pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+    engine.register_type_with_name::<RootCa>("RootCa");
+    register_property(
+        engine,
+        "RootCa.status -> String",
+        "\"created\" or \"loaded\".",
+        |r: &mut RootCa| match r.status {
+            RootStatus::Created => "created".to_string(),
+            RootStatus::Loaded => "loaded".to_string(),
+        },
+    );
+    register_property(
+        engine,
+        "RootCa.cert_pem -> String",
+        "The root certificate (PEM); never the key.",
+        |r: &mut RootCa| r.cert_pem().to_string(),
+    );
+    register_property(
+        engine,
+        "RootCa.cert -> Map",
+        "What certs::inspect says of the root certificate.",
+        |r: &mut RootCa| {
+            to_dynamic(&serde_json::to_value(&r.cert).unwrap_or(Value::Null))
+                .unwrap_or(Dynamic::UNIT)
+        },
+    );
+
+    let mut module = Module::new();
+    let c = ctx.clone();
+    register_in(
+        &mut module,
+        "root_ca(dir: &str, options: Map) -> RootCa",
+        "Loads the root CA from dir (root-cert.pem, root-key.pem) or creates it with Istio's defaults (RSA 4096, SHA-256, 3650 days, O=Istio, CN=Root CA); never overwrites an existing one.",
+        move |dir: &str, options: Map| -> RhaiResult<RootCa> { root_ca(&c, dir, options).into_rhai() },
+    );
+    let c = ctx.clone();
+    register_in(
+        &mut module,
+        "intermediate_ca(root: RootCa, dir: &str, cluster: &str, options: Map) -> Map",
+        "Loads or creates dir/<cluster>/ (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) signed by root; files signed by another root are an error, never overwritten.",
+        move |root: RootCa, dir: &str, cluster: &str, options: Map| -> RhaiResult<Map> {
+            intermediate(&c, &root, dir, cluster, options, false).into_rhai()
+        },
+    );
+    let c = ctx.clone();
+    register_in(
+        &mut module,
+        "rotate_intermediate(root: RootCa, dir: &str, cluster: &str, options: Map) -> Map",
+        "Issues a new intermediate for cluster under the same root, moving the previous files into a dated backup folder.",
+        move |root: RootCa, dir: &str, cluster: &str, options: Map| -> RhaiResult<Map> {
+            intermediate(&c, &root, dir, cluster, options, true).into_rhai()
+        },
+    );
+    register_in(
+        &mut module,
+        "inspect(pem: &str) -> Map",
+        "Subject, issuer, serial, validity, days left, CA flag, pathlen, SANs, key type and size, SHA-256 fingerprint of a PEM certificate.",
+        |pem: &str| -> RhaiResult<Map> { map_of(certs::inspect(pem).map_err(host)).into_rhai() },
+    );
+    let c = ctx.clone();
+    register_in(
+        &mut module,
+        "inspect_file(path: &str) -> Map",
+        "certs::inspect of a certificate file (relative to the project root).",
+        move |path: &str| -> RhaiResult<Map> {
+            let file = c.project.resolve(path).into_rhai()?;
+            map_of(certs::inspect_file(&file).map_err(host)).into_rhai()
+        },
+    );
+    register_in(
+        &mut module,
+        "verify_chain(chain_pem: &str, root_pem: &str)",
+        "Checks that each certificate of the chain is signed by the next, up to the root, and that all are within their validity; throws the reason otherwise.",
+        |chain: &str, root: &str| -> RhaiResult<()> { certs::verify_chain(chain, root).map_err(host).into_rhai() },
+    );
+    let c = ctx.clone();
+    register_in(
+        &mut module,
+        "cacerts_secret(cluster_dir: &str) -> Map",
+        "The `cacerts` Secret for istio-system with the four keys istiod reads, from a cluster's intermediate directory.",
+        move |dir: &str| -> RhaiResult<Map> {
+            let dir = c.certs_path(dir).into_rhai()?;
+            map_of(certs::cacerts_secret(&dir).map_err(host)).into_rhai()
+        },
+    );
+    register_in(
+        &mut module,
+        "compare_roots(ours_pem: &str, live_pem: &str) -> Map",
+        "Compares our root certificate with a cluster's (for example the root-cert.pem of its cacerts): #{same, message, ...}.",
+        |ours: &str, live: &str| -> RhaiResult<Map> { map_of(certs::compare_roots(ours, live).map_err(host)).into_rhai() },
+    );
+    engine.register_static_module("certs", module.into());
+}
+
+fn host(error: certs::CertError) -> HostError {
+    HostError::from_error(&error)
+}
+
+fn map_of<T: serde::Serialize>(value: HostResult<T>) -> HostResult<Map> {
+    let json = serde_json::to_value(value?).map_err(|e| HostError::new(e.to_string()))?;
+    to_dynamic(&json)
+        .map_err(|e| HostError::new(e.to_string()))?
+        .try_cast::<Map>()
+        .ok_or_else(|| HostError::new("expected a map"))
+}
+
+fn options(map: Map) -> HostResult<CaOptions> {
+    for key in map.keys() {
+        if !OPTION_KEYS.contains(&key.as_str()) {
+            return Err(
+                HostError::new(format!("unknown certificate option {key:?}"))
+                    .with_hint(format!("valid options: {}", OPTION_KEYS.join(", "))),
+            );
+        }
+    }
+    let json = to_json(&Dynamic::from_map(map))?;
+    serde_json::from_value(json)
+        .map_err(|e| HostError::new(format!("invalid certificate options: {e}")))
+}
+
+impl PlayContext {
+    /// Where certificate files live for this run: the project path, or its dry-run scratch copy.
+    pub fn certs_path(&self, dir: &str) -> HostResult<PathBuf> {
+        let real = self.project.resolve(dir)?;
+        if !self.dry_run() {
+            return Ok(real);
+        }
+        let scratch = self
+            .scratch_dir()?
+            .join(real.strip_prefix(&self.project.root).unwrap_or(&real));
+        if real.exists() && !scratch.exists() {
+            copy_tree(&real, &scratch)?;
+        }
+        Ok(scratch)
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> HostResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn root_ca(ctx: &PlayContext, dir: &str, options_map: Map) -> HostResult<RootCa> {
+    let options = options(options_map)?;
+    let path = ctx.certs_path(dir)?;
+    let root = certs::root_ca(&path, &options).map_err(host)?;
+    let shown = format!(
+        "root CA {}",
+        ctx.project
+            .show(&ctx.project.resolve(dir)?.join(certs::file_names::ROOT_CERT))
+    );
+    for warning in &root.warnings {
+        ctx.reporter.warn(warning);
+    }
+    let action = match root.status {
+        RootStatus::Created => Action::Created,
+        RootStatus::Loaded => Action::Unchanged,
+    };
+    ctx.reporter.local_change(&dry(ctx, &shown, action), action);
+    record_files(ctx, &[&root.cert_path, &root.key_path]);
+    Ok(root)
+}
+
+fn intermediate(
+    ctx: &PlayContext,
+    root: &RootCa,
+    dir: &str,
+    cluster: &str,
+    options_map: Map,
+    rotate: bool,
+) -> HostResult<Map> {
+    let options = options(options_map)?;
+    let path = ctx.certs_path(dir)?;
+    let ca = if rotate {
+        certs::rotate_intermediate(root, &path, cluster, &options)
+    } else {
+        certs::intermediate_ca(root, &path, cluster, &options)
+    }
+    .map_err(host)?;
+    for warning in &ca.warnings {
+        ctx.reporter.warn(&format!("{cluster}: {warning}"));
+    }
+    let action = match ca.status {
+        IntermediateStatus::Created => Action::Created,
+        IntermediateStatus::Rotated => Action::Configured,
+        _ => Action::Unchanged,
+    };
+    let shown = format!(
+        "intermediate CA {}",
+        ctx.project.show(&ctx.project.resolve(dir)?.join(cluster))
+    );
+    ctx.reporter.local_change(&dry(ctx, &shown, action), action);
+    record_files(
+        ctx,
+        &[
+            &ca.ca_cert_path,
+            &ca.ca_key_path,
+            &ca.root_cert_path,
+            &ca.cert_chain_path,
+        ],
+    );
+    let mut map = map_of(Ok(&ca))?;
+    // The certificates (never the key), so a playbook need not read files a dry run did not write.
+    for (key, path) in [
+        ("ca_cert_pem", &ca.ca_cert_path),
+        ("cert_chain_pem", &ca.cert_chain_path),
+    ] {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            HostError::from_error(&e).context(format!("cannot read {}", path.display()))
+        })?;
+        map.insert(key.into(), Dynamic::from(pem));
+    }
+    // Playbooks address the cluster's directory as they named it, not the scratch copy.
+    map.insert(
+        "dir".into(),
+        Dynamic::from(format!("{}/{}", dir.trim_end_matches('/'), cluster)),
+    );
+    Ok(map)
+}
+
+fn dry(ctx: &PlayContext, what: &str, action: Action) -> String {
+    if ctx.dry_run() && action.is_change() {
+        format!("{what} (dry run: not written)")
+    } else {
+        what.to_string()
+    }
+}
+
+/// Certificates are read and written by the run itself: watch mode must never re-run for them.
+fn record_files(ctx: &PlayContext, files: &[&PathBuf]) {
+    for file in files {
+        ctx.record_written(file.canonicalize().unwrap_or_else(|_| file.to_path_buf()));
+    }
+}

@@ -1,0 +1,264 @@
+//! Variables, templates, files and messages.
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, Map};
+use serde_json::Value;
+
+use crate::context::PlayContext;
+use crate::engine::api::{register, register_property};
+use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
+use crate::error::{HostError, HostResult};
+use crate::report::Action;
+use crate::vars::deep_merge;
+
+pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+    register_error_type(engine);
+
+    let c = ctx.clone();
+    register(
+        engine,
+        "with_defaults(defaults: Map) -> Map",
+        "Returns the play's variables laid over `defaults` (values given by vars files and --var win); templates see the result too.",
+        move |defaults: Map| -> RhaiResult<Map> {
+            let mut merged = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
+            deep_merge(&mut merged, c.vars());
+            c.set_vars(merged.clone());
+            to_dynamic(&merged)?.try_cast::<Map>().ok_or_else(|| throw(HostError::new("variables are not a map")))
+        },
+    );
+
+    let c = ctx.clone();
+    register(
+        engine,
+        "template(name: &str, context: Map) -> String",
+        "Renders templates/<name> with the play's variables, overridden by `context`.",
+        move |name: &str, context: Map| -> RhaiResult<String> {
+            let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
+            render(&c, name, extra).into_rhai()
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "template(name: &str) -> String",
+        "Renders templates/<name> with the play's variables.",
+        move |name: &str| -> RhaiResult<String> { render(&c, name, Value::Null).into_rhai() },
+    );
+
+    let c = ctx.clone();
+    register(
+        engine,
+        "read_file(path: &str) -> String",
+        "Reads a text file; the path is relative to the project root and may not leave it.",
+        move |path: &str| -> RhaiResult<String> { read_file(&c, path).into_rhai() },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "write_file(path: &str, text: &str)",
+        "Writes a text file relative to the project root (not in a dry run); unchanged content is not rewritten.",
+        move |path: &str, text: &str| -> RhaiResult<()> { write_file(&c, path, text).into_rhai() },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "file_exists(path: &str) -> bool",
+        "Whether a file exists, relative to the project root.",
+        move |path: &str| -> RhaiResult<bool> { Ok(c.project.resolve(path).into_rhai()?.exists()) },
+    );
+
+    let c = ctx.clone();
+    register(
+        engine,
+        "read_manifests(dir: &str, context: Map) -> String",
+        "Reads every manifest in a directory (relative to the project root), in file-name order, as one multi-document YAML text: .yaml/.yml files as they are, .j2 files rendered with the play's variables and `context`.",
+        move |dir: &str, context: Map| -> RhaiResult<String> {
+            let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
+            read_manifests(&c, dir, extra).into_rhai()
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "project_path(path: &str) -> String",
+        "The absolute path of a file inside the project root (for external programs such as istioctl).",
+        move |path: &str| -> RhaiResult<String> {
+            Ok(c.project.resolve(path).into_rhai()?.display().to_string())
+        },
+    );
+    register(
+        engine,
+        "sha256(text: &str) -> String",
+        "The SHA-256 digest of a text, in hex.",
+        |text: &str| -> String {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        },
+    );
+    register(
+        engine,
+        "base64_encode(text: &str) -> String",
+        "Encodes a text in standard base64.",
+        |text: &str| -> String {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+        },
+    );
+    register(
+        engine,
+        "base64_decode(text: &str) -> String",
+        "Decodes standard base64 into a text (an error if the bytes are not UTF-8).",
+        |text: &str| -> RhaiResult<String> {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| HostError::new(format!("invalid base64: {e}")))
+                .into_rhai()?;
+            String::from_utf8(bytes)
+                .map_err(|_| HostError::new("the decoded bytes are not UTF-8 text"))
+                .into_rhai()
+        },
+    );
+
+    let c = ctx.clone();
+    register(
+        engine,
+        "warn(message: &str)",
+        "Reports a warning; the play goes on.",
+        move |message: &str| c.reporter.warn(message),
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "dry_run() -> bool",
+        "Whether this run is a dry run (--dry-run): nothing is written anywhere.",
+        move || c.dry_run(),
+    );
+}
+
+fn register_error_type(engine: &mut Engine) {
+    engine.register_type_with_name::<HostError>("Error");
+    register(
+        engine,
+        "to_string(error: Error) -> String",
+        "The error's message and causes.",
+        |e: &mut HostError| e.full_message(),
+    );
+    register(
+        engine,
+        "to_debug(error: Error) -> String",
+        "The error's message and causes.",
+        |e: &mut HostError| e.full_message(),
+    );
+    register_property(
+        engine,
+        "Error.message -> String",
+        "The error's own message, without causes.",
+        |e: &mut HostError| e.message.clone(),
+    );
+    register_property(
+        engine,
+        "Error.causes -> Array",
+        "The messages of the error's causes, outermost first.",
+        |e: &mut HostError| {
+            e.causes
+                .iter()
+                .map(|c| Dynamic::from(c.clone()))
+                .collect::<rhai::Array>()
+        },
+    );
+}
+
+fn render(ctx: &PlayContext, name: &str, extra: Value) -> HostResult<String> {
+    ctx.templates.render(name, &template_context(ctx, extra))
+}
+
+fn template_context(ctx: &PlayContext, extra: Value) -> Value {
+    let vars = ctx.vars();
+    let mut context = vars.clone();
+    if !context.is_object() {
+        context = Value::Object(Default::default());
+    }
+    if let Value::Object(map) = &mut context {
+        map.insert("vars".into(), vars);
+    }
+    if !extra.is_null() {
+        deep_merge(&mut context, extra);
+    }
+    context
+}
+
+fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<String> {
+    let directory = ctx.project.resolve(dir)?;
+    let shown = ctx.project.show(&directory);
+    let entries = std::fs::read_dir(&directory).map_err(|e| {
+        HostError::from_error(&e).context(format!("cannot read manifests directory {shown}"))
+    })?;
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !name.starts_with('.')
+                && [".yaml", ".yml", ".yaml.j2", ".yml.j2"]
+                    .iter()
+                    .any(|ext| name.ends_with(ext))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(HostError::new(format!(
+            "manifests directory {shown} holds no .yaml, .yml or .j2 files"
+        )));
+    }
+    let context = template_context(ctx, extra);
+    let mut out = String::new();
+    for file in files {
+        let text = if file.extension().is_some_and(|e| e == "j2") {
+            ctx.templates.render_file(&file, &context)?
+        } else {
+            std::fs::read_to_string(&file).map_err(|e| {
+                HostError::from_error(&e)
+                    .context(format!("cannot read {}", ctx.project.show(&file)))
+            })?
+        };
+        ctx.record_read(file);
+        out.push_str("---\n");
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
+    let file = ctx.project.resolve(path)?;
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        HostError::from_error(&e).context(format!("cannot read {}", ctx.project.show(&file)))
+    })?;
+    ctx.record_read(file);
+    Ok(text)
+}
+
+fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
+    let file = ctx.project.resolve(path)?;
+    let shown = ctx.project.show(&file);
+    let action = match std::fs::read_to_string(&file) {
+        Ok(existing) if existing == text => Action::Unchanged,
+        Ok(_) => Action::Configured,
+        Err(_) => Action::Created,
+    };
+    if action.is_change() && !ctx.dry_run() {
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                HostError::from_error(&e).context(format!("cannot create {}", parent.display()))
+            })?;
+        }
+        std::fs::write(&file, text)
+            .map_err(|e| HostError::from_error(&e).context(format!("cannot write {shown}")))?;
+    }
+    ctx.record_written(file);
+    ctx.reporter.local_change(&format!("file {shown}"), action);
+    Ok(())
+}

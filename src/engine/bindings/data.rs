@@ -1,0 +1,100 @@
+//! `yaml::` and `json::` — parsing and printing data.
+
+use rhai::{Array, Dynamic, Engine, Module};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::engine::api::register_in;
+use crate::engine::convert::{to_dynamic, to_json, IntoRhai, RhaiResult};
+use crate::error::{HostError, HostResult};
+
+pub fn install(engine: &mut Engine) {
+    let mut yaml = Module::new();
+    register_in(
+        &mut yaml,
+        "parse(text: &str) -> Array",
+        "Parses YAML text into an array of documents (multi-document; empty documents skipped).",
+        |text: &str| -> RhaiResult<Array> {
+            parse_yaml_documents(text)
+                .into_rhai()?
+                .iter()
+                .map(to_dynamic)
+                .collect::<RhaiResult<Array>>()
+        },
+    );
+    register_in(
+        &mut yaml,
+        "dump(value: Dynamic) -> String",
+        "Prints a value as one YAML document.",
+        |value: Dynamic| -> RhaiResult<String> {
+            dump_yaml(&to_json(&value).into_rhai()?).into_rhai()
+        },
+    );
+    register_in(
+        &mut yaml,
+        "dump_all(documents: Array) -> String",
+        "Prints each element as its own YAML document, separated by ---.",
+        |documents: Array| -> RhaiResult<String> {
+            let mut out = String::new();
+            for doc in &documents {
+                out.push_str("---\n");
+                out.push_str(&dump_yaml(&to_json(doc).into_rhai()?).into_rhai()?);
+            }
+            Ok(out)
+        },
+    );
+    engine.register_static_module("yaml", yaml.into());
+
+    let mut json = Module::new();
+    register_in(
+        &mut json,
+        "parse(text: &str) -> Dynamic",
+        "Parses JSON text.",
+        |text: &str| -> RhaiResult<Dynamic> {
+            let value: Value = serde_json::from_str(text)
+                .map_err(|e| {
+                    HostError::new(format!(
+                        "invalid JSON at line {} column {}: {e}",
+                        e.line(),
+                        e.column()
+                    ))
+                })
+                .into_rhai()?;
+            to_dynamic(&value)
+        },
+    );
+    register_in(
+        &mut json,
+        "dump(value: Dynamic) -> String",
+        "Prints a value as pretty JSON.",
+        |value: Dynamic| -> RhaiResult<String> {
+            serde_json::to_string_pretty(&to_json(&value).into_rhai()?)
+                .map_err(|e| HostError::new(e.to_string()))
+                .into_rhai()
+        },
+    );
+    engine.register_static_module("json", json.into());
+}
+
+/// Parses multi-document YAML; empty documents are skipped.
+pub fn parse_yaml_documents(text: &str) -> HostResult<Vec<Value>> {
+    let mut documents = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(document).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            HostError::new(format!("invalid YAML in document {}{at}", index + 1))
+                .context_cause(e.to_string())
+        })?;
+        if !value.is_null() {
+            documents.push(value);
+        }
+    }
+    Ok(documents)
+}
+
+pub fn dump_yaml(value: &Value) -> HostResult<String> {
+    serde_yaml::to_string(value).map_err(|e| HostError::new(format!("cannot print YAML: {e}")))
+}

@@ -1,0 +1,115 @@
+//! `step("name", || { ... })`: named, reported units of a play.
+
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
+
+use crate::context::PlayContext;
+use crate::engine::api::register;
+
+pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+    let c = ctx.clone();
+    register(
+        engine,
+        "step(name: &str, body: FnPtr) -> Dynamic",
+        "Runs `body` as a named step: reports what it changed in which cluster and how long it took; returns what `body` returns.",
+        move |call: NativeCallContext, name: &str, body: FnPtr| run_step(&c, &call, name, body),
+    );
+    register(
+        engine,
+        "parallel(items: Array, body: FnPtr) -> Array",
+        "Calls `body(item)` for every item concurrently (at most 8 at once) and returns the results in order; if any call fails, the first failure is thrown once all have finished.",
+        |call: NativeCallContext, items: Array, body: FnPtr| run_parallel(&call, items, body),
+    );
+}
+
+const PARALLEL_LIMIT: usize = 8;
+
+/// Runs the closure on scoped threads; each gets its own copy of the caller's evaluation state.
+#[allow(deprecated)] // Rhai marks the context store "volatile", not deprecated.
+fn run_parallel(
+    call: &NativeCallContext,
+    items: Array,
+    body: FnPtr,
+) -> Result<Array, Box<EvalAltResult>> {
+    let store = call.store_data();
+    let engine = call.engine();
+    let mut results: Vec<Result<Dynamic, Box<EvalAltResult>>> = Vec::with_capacity(items.len());
+    std::thread::scope(|scope| {
+        for chunk in items.chunks(PARALLEL_LIMIT) {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|item| {
+                    let (store, body) = (&store, &body);
+                    scope.spawn(move || {
+                        let context = store.create_context(engine);
+                        body.call_within_context::<Dynamic>(&context, (item.clone(),))
+                    })
+                })
+                .collect();
+            for handle in handles {
+                results.push(handle.join().unwrap_or_else(|_| {
+                    Err(crate::engine::convert::throw(crate::error::HostError::new(
+                        "internal error: a parallel task panicked",
+                    )))
+                }));
+            }
+        }
+    });
+    results.into_iter().collect()
+}
+
+/// Whether `name` runs under `--only` / `--start-at`; `Err` holds the reason it is skipped.
+fn selected(ctx: &PlayContext, name: &str) -> Result<(), &'static str> {
+    let nested = ctx.reporter.current_step().is_some();
+    let mut steps = ctx.steps.lock().unwrap_or_else(|p| p.into_inner());
+    steps.seen.insert(name.to_string());
+    if nested {
+        return Ok(());
+    }
+    let options = &ctx.options;
+    if let Some(start) = &options.start_at {
+        if !steps.started {
+            if start == name {
+                steps.started = true;
+            } else {
+                return Err("before --start-at");
+            }
+        }
+    }
+    if !options.only.is_empty() && !options.only.iter().any(|o| o == name) {
+        return Err("not in --only");
+    }
+    Ok(())
+}
+
+fn run_step(
+    ctx: &Arc<PlayContext>,
+    call: &NativeCallContext,
+    name: &str,
+    body: FnPtr,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    if let Err(reason) = selected(ctx, name) {
+        ctx.reporter.step_skipped(name, reason);
+        return Ok(Dynamic::UNIT);
+    }
+    ctx.reporter.step_started(name);
+    let result = body.call_within_context::<Dynamic>(call, ());
+    match &result {
+        Ok(_) => {
+            ctx.reporter.step_finished(None, false);
+        }
+        Err(error) => {
+            let interrupted = ctx.is_cancelled();
+            let message = crate::diagnostic::leaf_message(error, ctx.max_operations());
+            let mut failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
+            // The innermost step finishes first: keep it as the one to blame.
+            if failed.as_ref().is_none_or(|(_, m)| m != &message) {
+                *failed = Some((name.to_string(), message.clone()));
+            }
+            drop(failed);
+            ctx.reporter.step_finished(Some(&message), interrupted);
+        }
+    }
+    result
+}

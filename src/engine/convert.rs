@@ -1,0 +1,37 @@
+//! Conversions between Rhai values, JSON values and host errors.
+
+use rhai::{Dynamic, EvalAltResult, Position};
+use serde_json::Value;
+
+use crate::error::HostError;
+
+pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+pub fn to_dynamic(value: &Value) -> RhaiResult<Dynamic> {
+    rhai::serde::to_dynamic(value)
+}
+
+pub fn to_json(value: &Dynamic) -> Result<Value, HostError> {
+    rhai::serde::from_dynamic::<Value>(value).map_err(|e| {
+        HostError::new(format!(
+            "cannot convert a {} to data: {e}",
+            value.type_name()
+        ))
+    })
+}
+
+/// Throws a host error into the script; a playbook's `catch (e)` receives it.
+pub fn throw(error: HostError) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(Dynamic::from(error), Position::NONE).into()
+}
+
+/// Converts a host result into a Rhai result.
+pub trait IntoRhai<T> {
+    fn into_rhai(self) -> RhaiResult<T>;
+}
+
+impl<T> IntoRhai<T> for Result<T, HostError> {
+    fn into_rhai(self) -> RhaiResult<T> {
+        self.map_err(throw)
+    }
+}

@@ -1,0 +1,53 @@
+//! The Rhai engine: built once per process, with the project's functions registered.
+
+pub mod api;
+pub mod bindings;
+pub mod convert;
+pub mod resolver;
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine};
+
+use crate::context::PlayContext;
+
+pub const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
+
+/// Builds the engine a play runs in. Host functions capture `ctx`.
+pub fn build(ctx: &Arc<PlayContext>) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_strict_variables(true);
+    let max_operations = match ctx.options.max_operations {
+        0 => DEFAULT_MAX_OPERATIONS,
+        n => n,
+    };
+    engine.set_max_operations(max_operations);
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_string_size(16 * 1024 * 1024);
+    engine.set_max_array_size(200_000);
+    engine.set_max_map_size(200_000);
+    engine.set_max_modules(256);
+
+    let base = ctx
+        .project
+        .playbook
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    engine.set_module_resolver(resolver::PlaybookResolver::new(
+        &base,
+        ctx.files_read.clone(),
+    ));
+
+    let printer = ctx.clone();
+    engine.on_print(move |text| printer.reporter.log(text));
+    let debugger = ctx.clone();
+    engine.on_debug(move |text, _source, _pos| debugger.reporter.log(text));
+    // Ctrl-C must also stop a playbook that is busy in pure script code.
+    let watcher = ctx.clone();
+    engine.on_progress(move |_| watcher.is_cancelled().then(|| Dynamic::from("interrupted")));
+
+    bindings::register_all(&mut engine, ctx);
+    engine
+}

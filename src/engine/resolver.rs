@@ -1,0 +1,64 @@
+//! `import "lib/common" as common;` — modules are `.rhai` files relative to the importing script.
+
+use std::path::{Path, PathBuf};
+
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+
+use crate::templates::FilesRead;
+
+pub struct PlaybookResolver {
+    /// Directory of the playbook, for imports from the playbook itself.
+    base: PathBuf,
+    files_read: FilesRead,
+}
+
+impl PlaybookResolver {
+    pub fn new(base: &Path, files_read: FilesRead) -> Self {
+        PlaybookResolver {
+            base: base.to_path_buf(),
+            files_read,
+        }
+    }
+
+    /// The file an import path names, seen from the script whose source is `source`.
+    pub fn file_for(&self, source: Option<&str>, path: &str) -> PathBuf {
+        let dir = source
+            .and_then(|s| Path::new(s).parent().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| self.base.clone());
+        let mut file = dir.join(path);
+        if file.extension().is_none() {
+            file.set_extension("rhai");
+        }
+        file
+    }
+}
+
+impl ModuleResolver for PlaybookResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let file = self.file_for(source, path);
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            Box::new(EvalAltResult::ErrorModuleNotFound(
+                format!("{path} (looked for {shown}: {e})"),
+                pos,
+            ))
+        })?;
+        if let Ok(mut read) = self.files_read.lock() {
+            read.insert(file.clone());
+        }
+        let mut ast = engine
+            .compile(&text)
+            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e.into(), pos)))?;
+        ast.set_source(shown.clone());
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown, e, pos)))?;
+        Ok(module.into())
+    }
+}

@@ -1,0 +1,512 @@
+//! Server-side apply of any kind, in kapp's order, with measured actions.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures::stream::{self, StreamExt};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::cluster::Cluster;
+use super::diff::plan_diff;
+use super::documents::{identity, Identity};
+use super::errors::{api_error, object_label};
+use super::kinds::Resolved;
+use super::order::rank;
+use super::retry::retry;
+use super::Session;
+use crate::error::{HostError, HostResult};
+use crate::ledger::{content_hash, ObjectKey};
+use crate::report::Action;
+
+pub const FIELD_MANAGER: &str = "runner";
+/// Requests in flight at once for one rank of objects.
+const CONCURRENCY: usize = 16;
+/// Lists replace per-object reads when a kind/namespace has at least this many objects.
+const LIST_THRESHOLD: usize = 3;
+const CRD_TIMEOUT_SECS: u64 = 60;
+
+#[derive(Clone, Debug, Default)]
+pub struct ApplyOptions {
+    /// Take over fields other managers own instead of failing with a conflict.
+    pub force: bool,
+}
+
+/// What apply did to one object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Applied {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub action: Action,
+}
+
+struct Item {
+    index: usize,
+    id: Identity,
+    object: Value,
+    /// None in a dry run when the object's kind or namespace is only planned in this batch.
+    resolved: Option<Resolved>,
+    namespace: Option<String>,
+    /// The object's identity and content hash for the ledger.
+    key: Option<ObjectKey>,
+    hash: String,
+    /// Applied with this exact content by the last successful run of a watch: no write needed.
+    skip: bool,
+}
+
+impl Item {
+    fn label(&self) -> String {
+        object_label(&self.id.kind, self.namespace.as_deref(), &self.id.name)
+    }
+}
+
+/// resourceVersions by item index (None: absent).
+type Versions = Vec<(usize, Option<String>)>;
+
+struct Outcome {
+    index: usize,
+    result: HostResult<(Applied, Option<String>)>,
+}
+
+/// What a dry run would have created so far in this run: later objects in those namespaces
+/// or of those kinds cannot be judged by the server, which has never seen them.
+#[derive(Clone, Debug, Default)]
+pub struct Planned {
+    groups: BTreeSet<String>,
+    namespaces: BTreeSet<String>,
+}
+
+/// Puts the playbook's ownership label on an object (what `--prune` looks for).
+fn mark_owner(object: &mut Value, owner: &str) {
+    if owner.is_empty() {
+        return;
+    }
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if labels.is_null() {
+        *labels = Value::Object(Default::default());
+    }
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(super::OWNER_LABEL.into(), Value::String(owner.to_string()));
+    }
+}
+
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
+}
+
+impl Cluster {
+    /// Applies `objects` (server-side apply, field manager `runner`) and returns what happened to
+    /// each, in the order given. In a dry run the server validates (dryRun=All) and a diff shows.
+    pub async fn apply(
+        &self,
+        session: &Session<'_>,
+        objects: Vec<Value>,
+        options: &ApplyOptions,
+    ) -> HostResult<Vec<Applied>> {
+        let mut items = Vec::with_capacity(objects.len());
+        for (index, mut object) in objects.into_iter().enumerate() {
+            let id = identity(index, &object)?;
+            mark_owner(&mut object, session.owner);
+            items.push(Item {
+                index,
+                id,
+                object,
+                resolved: None,
+                namespace: None,
+                key: None,
+                hash: String::new(),
+                skip: false,
+            });
+        }
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.announce(session);
+        let mut by_rank: [Vec<Item>; 3] = Default::default();
+        for item in items {
+            by_rank[rank(&item.id.api_version, &item.id.kind) as usize].push(item);
+        }
+        let mut results: Vec<(usize, Applied)> = Vec::new();
+        let mut planned = self.planned();
+        for (rank_index, mut batch) in by_rank.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            for item in &mut batch {
+                self.prepare(session, item, &planned).await?;
+                self.consult_ledger(session, item);
+            }
+            let applied = self.apply_batch(session, &batch, options).await?;
+            if rank_index == 0 {
+                self.after_definitions(session, &batch, &applied, &mut planned)
+                    .await?;
+                self.remember_planned(&planned);
+            }
+            results.extend(applied);
+        }
+        results.sort_by_key(|(index, _)| *index);
+        Ok(results.into_iter().map(|(_, a)| a).collect())
+    }
+
+    /// Resolves the kind and settles the namespace.
+    async fn prepare(
+        &self,
+        session: &Session<'_>,
+        item: &mut Item,
+        planned: &Planned,
+    ) -> HostResult<()> {
+        let pending_kind =
+            session.dry_run && planned.groups.contains(group_of(&item.id.api_version));
+        let resolved = match self
+            .kinds
+            .for_object(&item.id.api_version, &item.id.kind)
+            .await
+        {
+            Ok(resolved) => Some(resolved),
+            Err(_) if pending_kind => None,
+            Err(e) => {
+                return Err(e.context(format!("{}: cannot apply {}", self.name(), item.label())))
+            }
+        };
+        item.namespace = match &resolved {
+            Some(r) => self.namespace_for(r, item.id.namespace.as_deref()),
+            None => Some(
+                item.id
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| self.namespace().to_string()),
+            ),
+        };
+        if let Some(metadata) = item
+            .object
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
+            match &item.namespace {
+                Some(ns) => {
+                    metadata.insert("namespace".into(), Value::String(ns.clone()));
+                }
+                None => {
+                    metadata.remove("namespace");
+                }
+            }
+        }
+        let namespace_pending = session.dry_run
+            && item
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| planned.namespaces.contains(ns));
+        item.resolved = if namespace_pending { None } else { resolved };
+        Ok(())
+    }
+
+    /// Identifies the object for the ledger and decides whether its write can be skipped.
+    fn consult_ledger(&self, session: &Session<'_>, item: &mut Item) {
+        let Some(ledger) = session.ledger else {
+            return;
+        };
+        let key = ObjectKey {
+            cluster: self.name().to_string(),
+            api_version: item.id.api_version.clone(),
+            kind: item.id.kind.clone(),
+            namespace: item.namespace.clone(),
+            name: item.id.name.clone(),
+        };
+        item.hash = content_hash(&item.object);
+        item.skip = !session.dry_run && ledger.is_unchanged(&key, &item.hash);
+        item.key = Some(key);
+    }
+
+    /// Applies one rank concurrently, reports each object in order, fails if any failed.
+    async fn apply_batch(
+        &self,
+        session: &Session<'_>,
+        batch: &[Item],
+        options: &ApplyOptions,
+    ) -> HostResult<Vec<(usize, Applied)>> {
+        let before = if session.dry_run {
+            HashMap::new()
+        } else {
+            self.live_versions(batch).await?
+        };
+        let mut outcomes: Vec<Outcome> = stream::iter(batch.iter())
+            .map(|item| {
+                let before = before.get(&item.index).cloned().flatten();
+                async move {
+                    let result = if item.skip {
+                        Ok((self.applied(item, Action::Unchanged), None))
+                    } else if session.dry_run {
+                        self.plan_one(item, options).await
+                    } else {
+                        self.apply_one(item, before, options)
+                            .await
+                            .map(|a| (a, None))
+                    };
+                    Outcome {
+                        index: item.index,
+                        result,
+                    }
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        outcomes.sort_by_key(|o| o.index);
+        let identities: HashMap<usize, (&ObjectKey, &str)> = batch
+            .iter()
+            .filter_map(|i| i.key.as_ref().map(|k| (i.index, (k, i.hash.as_str()))))
+            .collect();
+        let mut applied = Vec::new();
+        let mut errors: Vec<HostError> = Vec::new();
+        for outcome in outcomes {
+            match outcome.result {
+                Ok((done, diff)) => {
+                    if let (Some(ledger), Some((key, hash)), false) = (
+                        session.ledger,
+                        identities.get(&outcome.index),
+                        session.dry_run,
+                    ) {
+                        ledger.record((*key).clone(), hash.to_string());
+                    }
+                    let label = object_label(&done.kind, done.namespace.as_deref(), &done.name);
+                    if let Some(diff) = diff.filter(|d| !d.is_empty()) {
+                        session.reporter.diff(self.name(), &label, &diff);
+                    }
+                    session.reporter.object(
+                        self.name(),
+                        &done.kind,
+                        done.namespace.as_deref(),
+                        &done.name,
+                        done.action,
+                        session.dry_run,
+                    );
+                    applied.push((outcome.index, done));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Ok(applied),
+            1 => Err(errors.remove(0)),
+            n => {
+                let mut first = errors.remove(0);
+                first.causes.push(format!(
+                    "{} more objects failed too; the first of them: {}",
+                    n - 1,
+                    errors[0].full_message()
+                ));
+                Err(first)
+            }
+        }
+    }
+
+    async fn apply_one(
+        &self,
+        item: &Item,
+        before: Option<String>,
+        options: &ApplyOptions,
+    ) -> HostResult<Applied> {
+        let resolved = item.resolved.as_ref().ok_or_else(|| {
+            HostError::new(format!(
+                "{}: cannot apply {}: unknown kind",
+                self.name(),
+                item.label()
+            ))
+        })?;
+        let api = self.api(resolved, item.namespace.as_deref());
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = options.force;
+        let label = item.label();
+        let patch = Patch::Apply(&item.object);
+        let result: DynamicObject = retry(
+            self.name(),
+            &format!("apply {label}"),
+            || api.patch(&item.id.name, &params, &patch),
+            |e| api_error(self.name(), "apply", &label, e),
+        )
+        .await?;
+        let action = match before {
+            None => Action::Created,
+            Some(rv) if result.metadata.resource_version.as_deref() == Some(rv.as_str()) => {
+                Action::Unchanged
+            }
+            Some(_) => Action::Configured,
+        };
+        Ok(self.applied(item, action))
+    }
+
+    /// A dry run: the server's answer to dryRun=All against the live object, as a diff.
+    async fn plan_one(
+        &self,
+        item: &Item,
+        options: &ApplyOptions,
+    ) -> HostResult<(Applied, Option<String>)> {
+        let Some(resolved) = &item.resolved else {
+            // Its CRD or namespace is itself only planned: the server cannot judge it yet.
+            let (_, diff) = plan_diff(None, &item.object);
+            return Ok((self.applied(item, Action::Created), Some(diff)));
+        };
+        let api = self.api(resolved, item.namespace.as_deref());
+        let label = item.label();
+        let live = retry(
+            self.name(),
+            &format!("read {label}"),
+            || api.get_opt(&item.id.name),
+            |e| api_error(self.name(), "read", &label, e),
+        )
+        .await?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        params.force = options.force;
+        let patch = Patch::Apply(&item.object);
+        let planned: DynamicObject = retry(
+            self.name(),
+            &format!("dry-run apply {label}"),
+            || api.patch(&item.id.name, &params, &patch),
+            |e| api_error(self.name(), "apply", &label, e),
+        )
+        .await?;
+        let live = live.map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+        let planned = serde_json::to_value(planned).unwrap_or(Value::Null);
+        let (changed, diff) = plan_diff(live.as_ref(), &planned);
+        let action = match (&live, changed) {
+            (None, _) => Action::Created,
+            (Some(_), true) => Action::Configured,
+            (Some(_), false) => Action::Unchanged,
+        };
+        Ok((self.applied(item, action), Some(diff)))
+    }
+
+    fn applied(&self, item: &Item, action: Action) -> Applied {
+        Applied {
+            kind: item.id.kind.clone(),
+            namespace: item.namespace.clone(),
+            name: item.id.name.clone(),
+            action,
+        }
+    }
+
+    /// resourceVersions of the objects that exist, by item: one GET per object, or one LIST
+    /// per kind and namespace when a batch has several of them.
+    async fn live_versions(&self, batch: &[Item]) -> HostResult<HashMap<usize, Option<String>>> {
+        let mut groups: HashMap<(String, String, Option<String>), Vec<&Item>> = HashMap::new();
+        for item in batch.iter().filter(|i| !i.skip) {
+            let Some(resolved) = &item.resolved else {
+                continue;
+            };
+            let key = (
+                resolved.resource.api_version.clone(),
+                resolved.resource.plural.clone(),
+                item.namespace.clone(),
+            );
+            groups.entry(key).or_default().push(item);
+        }
+        let found: Vec<HostResult<Versions>> = stream::iter(groups.into_values())
+            .map(|members| self.versions_of(members))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut out = HashMap::new();
+        for result in found {
+            out.extend(result?);
+        }
+        Ok(out)
+    }
+
+    async fn versions_of(&self, members: Vec<&Item>) -> HostResult<Versions> {
+        let Some(first) = members.first() else {
+            return Ok(Vec::new());
+        };
+        let Some(resolved) = &first.resolved else {
+            return Ok(Vec::new());
+        };
+        let api = self.api(resolved, first.namespace.as_deref());
+        if members.len() < LIST_THRESHOLD {
+            let mut out = Vec::new();
+            for item in members {
+                let label = item.label();
+                let live = retry(
+                    self.name(),
+                    &format!("read {label}"),
+                    || api.get_opt(&item.id.name),
+                    |e| api_error(self.name(), "read", &label, e),
+                )
+                .await?;
+                out.push((item.index, live.and_then(|o| o.metadata.resource_version)));
+            }
+            return Ok(out);
+        }
+        let what = match &first.namespace {
+            Some(ns) => format!("{} in namespace {ns}", resolved.resource.plural),
+            None => resolved.resource.plural.clone(),
+        };
+        let params = ListParams::default();
+        let list = retry(
+            self.name(),
+            &format!("list {what}"),
+            || api.list(&params),
+            |e| api_error(self.name(), "list", &what, e),
+        )
+        .await?;
+        let versions: HashMap<String, Option<String>> = list
+            .items
+            .into_iter()
+            .filter_map(|o| Some((o.metadata.name?, o.metadata.resource_version)))
+            .collect();
+        Ok(members
+            .iter()
+            .map(|item| (item.index, versions.get(&item.id.name).cloned().flatten()))
+            .collect())
+    }
+
+    /// After CRDs and Namespaces: wait until new CRDs serve their kinds, and let discovery see them.
+    async fn after_definitions(
+        &self,
+        session: &Session<'_>,
+        batch: &[Item],
+        applied: &[(usize, Applied)],
+        planned: &mut Planned,
+    ) -> HostResult<()> {
+        let actions: HashMap<usize, Action> = applied.iter().map(|(i, a)| (*i, a.action)).collect();
+        let mut crds: Vec<(&str, &str)> = Vec::new();
+        for item in batch {
+            let action = actions
+                .get(&item.index)
+                .copied()
+                .unwrap_or(Action::Unchanged);
+            if item.id.kind == "Namespace" {
+                if session.dry_run && action == Action::Created {
+                    planned.namespaces.insert(item.id.name.clone());
+                }
+                continue;
+            }
+            let Some(group) = item.object.pointer("/spec/group").and_then(Value::as_str) else {
+                continue;
+            };
+            if session.dry_run {
+                if action == Action::Created {
+                    planned.groups.insert(group.to_string());
+                }
+                continue;
+            }
+            crds.push((item.id.name.as_str(), group));
+        }
+        let waits: Vec<HostResult<Option<()>>> = stream::iter(crds.iter())
+            .map(|(name, _)| self.wait_crd(session, name, CRD_TIMEOUT_SECS))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for result in waits {
+            result?;
+        }
+        for (_, group) in crds {
+            self.kinds.forget_group(group);
+        }
+        Ok(())
+    }
+}

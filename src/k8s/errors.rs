@@ -1,0 +1,75 @@
+//! API server errors as messages that name the cluster, the object and the server's reason.
+
+use crate::error::HostError;
+
+/// `Kind namespace/name` or `Kind name`.
+pub fn object_label(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
+        _ => format!("{kind} {name}"),
+    }
+}
+
+/// The HTTP code of an API error, if the server answered with a Status.
+pub fn status_code(error: &kube::Error) -> Option<u16> {
+    match error {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+pub fn is_not_found(error: &kube::Error) -> bool {
+    status_code(error) == Some(404)
+}
+
+/// `cluster-1: cannot apply Deployment default/web: <server message> (reason Conflict, HTTP 409)`.
+pub fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::Error) -> HostError {
+    let head = format!("{cluster}: cannot {verb} {object}");
+    match error {
+        kube::Error::Api(status) => {
+            let mut detail = status.message.clone();
+            if detail.is_empty() {
+                detail = "the API server refused the request".into();
+            }
+            let reason = if status.reason.is_empty() {
+                format!("HTTP {}", status.code)
+            } else {
+                format!("reason {}, HTTP {}", status.reason, status.code)
+            };
+            let mut err = HostError::new(format!("{head}: {detail} ({reason})"));
+            if status.code == 409 && status.reason == "Conflict" && verb == "apply" {
+                err = err.with_hint(
+                    "another field manager owns these fields; pass #{force: true} to apply to take them over",
+                );
+            }
+            err
+        }
+        other => HostError::from_error(other).context(head),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_names_cluster_object_and_reason() {
+        let status = kube::core::Status {
+            code: 409,
+            reason: "Conflict".into(),
+            message: "Apply failed with 1 conflict: conflict with \"kubectl\"".into(),
+            ..Default::default()
+        };
+        let err = api_error(
+            "cluster-1",
+            "apply",
+            &object_label("ConfigMap", Some("default"), "cfg"),
+            &kube::Error::Api(Box::new(status)),
+        );
+        assert_eq!(
+            err.full_message(),
+            "cluster-1: cannot apply ConfigMap default/cfg: Apply failed with 1 conflict: conflict with \"kubectl\" (reason Conflict, HTTP 409)"
+        );
+        assert!(err.hint.unwrap().contains("force: true"));
+    }
+}

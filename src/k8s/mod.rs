@@ -1,0 +1,47 @@
+//! Kubernetes for playbooks: many clusters by kubeconfig context, server-side apply of any kind,
+//! reads, deletes, patches, secrets, waits and commands in pods.
+//!
+//! Plain async Rust; `engine::bindings::k8s` only converts types for Rhai.
+
+mod access;
+mod apply;
+mod cluster;
+mod config;
+mod diff;
+mod documents;
+mod errors;
+mod kinds;
+mod objects;
+mod order;
+mod pod_exec;
+mod registry;
+mod retry;
+mod secrets;
+mod wait;
+
+pub use access::{probe_kubeconfig, Probe};
+pub use apply::{Applied, ApplyOptions};
+pub use cluster::Cluster;
+pub use config::{context_allowed, load_kubeconfig};
+pub use diff::{mask_secret, plan_diff};
+pub use documents::{parse_documents, push_expanded as push_manifest};
+pub use kinds::Resolved;
+pub use objects::DeleteOptions;
+pub use registry::{Provisioner, Registry};
+
+use crate::report::Reporter;
+
+/// What an operation may do in this run and where it reports.
+#[derive(Clone, Copy)]
+pub struct Session<'a> {
+    pub reporter: &'a Reporter,
+    /// `--dry-run`: the server validates every write (dryRun=All) and nothing is stored.
+    pub dry_run: bool,
+    /// What this playbook applied before (watch mode skips unchanged objects with it).
+    pub ledger: Option<&'a crate::ledger::Ledger>,
+    /// The value of the ownership label put on every applied object ("" for none).
+    pub owner: &'a str,
+}
+
+/// The label that marks objects a playbook applied; `--prune` deletes only objects carrying it.
+pub const OWNER_LABEL: &str = "runner.dev/playbook";

@@ -1,0 +1,258 @@
+//! Reading, deleting and patching single objects.
+
+use std::collections::BTreeMap;
+
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use serde_json::{json, Value};
+
+use super::cluster::Cluster;
+use super::diff::plan_diff;
+use super::errors::{api_error, is_not_found, object_label};
+use super::retry::retry;
+use super::Session;
+use crate::error::{HostError, HostResult};
+use crate::report::Action;
+
+#[derive(Clone, Debug)]
+pub struct DeleteOptions {
+    /// Wait until the object is gone (finalizers done).
+    pub wait: bool,
+    pub timeout_secs: u64,
+}
+
+impl Default for DeleteOptions {
+    fn default() -> Self {
+        DeleteOptions {
+            wait: false,
+            timeout_secs: 60,
+        }
+    }
+}
+
+fn to_value(object: impl serde::Serialize) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+impl Cluster {
+    /// The object, or None when it does not exist. `namespace` empty means the context's.
+    pub async fn get(&self, kind: &str, name: &str, namespace: &str) -> HostResult<Option<Value>> {
+        let resolved = self.resolve(kind).await?;
+        let ns = self.namespace_for(&resolved, Some(namespace));
+        let api = self.api(&resolved, ns.as_deref());
+        let label = object_label(&resolved.resource.kind, ns.as_deref(), name);
+        let found = retry(
+            self.name(),
+            &format!("read {label}"),
+            || api.get_opt(name),
+            |e| api_error(self.name(), "read", &label, e),
+        )
+        .await?;
+        Ok(found.map(to_value))
+    }
+
+    pub async fn exists(&self, kind: &str, name: &str, namespace: &str) -> HostResult<bool> {
+        Ok(self.get(kind, name, namespace).await?.is_some())
+    }
+
+    /// Objects of a kind. `namespace`: None for the context's namespace, "" for all namespaces.
+    pub async fn list(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        labels: &BTreeMap<String, String>,
+    ) -> HostResult<Vec<Value>> {
+        let resolved = self.resolve(kind).await?;
+        let ns = match namespace {
+            Some("") => None,
+            other => self.namespace_for(&resolved, other),
+        };
+        let api = self.api(&resolved, ns.as_deref());
+        let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut params = ListParams::default();
+        if !selector.is_empty() {
+            params = params.labels(&selector.join(","));
+        }
+        let what = match &ns {
+            Some(ns) => format!("{} in namespace {ns}", resolved.resource.plural),
+            None => resolved.resource.plural.clone(),
+        };
+        let list = retry(
+            self.name(),
+            &format!("list {what}"),
+            || api.list(&params),
+            |e| api_error(self.name(), "list", &what, e),
+        )
+        .await?;
+        Ok(list.items.into_iter().map(to_value).collect())
+    }
+
+    /// Deletes an object; returns whether there was one. A dry run only reports it.
+    pub async fn delete(
+        &self,
+        session: &Session<'_>,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+        options: &DeleteOptions,
+    ) -> HostResult<bool> {
+        let resolved = self.resolve(kind).await?;
+        let ns = self.namespace_for(&resolved, Some(namespace));
+        let api = self.api(&resolved, ns.as_deref());
+        let label = object_label(&resolved.resource.kind, ns.as_deref(), name);
+        self.announce(session);
+        let live = retry(
+            self.name(),
+            &format!("read {label}"),
+            || api.get_opt(name),
+            |e| api_error(self.name(), "read", &label, e),
+        )
+        .await?;
+        let Some(live) = live else {
+            return Ok(false);
+        };
+        if !session.dry_run {
+            let deleted = retry(
+                self.name(),
+                &format!("delete {label}"),
+                || async {
+                    match api.delete(name, &DeleteParams::default()).await {
+                        Err(e) if is_not_found(&e) => Ok(()),
+                        other => other.map(|_| ()),
+                    }
+                },
+                |e| api_error(self.name(), "delete", &label, e),
+            )
+            .await;
+            deleted?;
+        }
+        session.reporter.object(
+            self.name(),
+            &resolved.resource.kind,
+            ns.as_deref(),
+            name,
+            Action::Deleted,
+            session.dry_run,
+        );
+        if options.wait && !session.dry_run {
+            self.wait_deleted(
+                session,
+                &resolved,
+                ns.as_deref(),
+                name,
+                live.metadata.uid,
+                options.timeout_secs,
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+
+    /// A JSON merge patch; returns the object after it. A dry run shows the diff instead.
+    pub async fn patch(
+        &self,
+        session: &Session<'_>,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+        patch: &Value,
+    ) -> HostResult<Value> {
+        let resolved = self.resolve(kind).await?;
+        let ns = self.namespace_for(&resolved, Some(namespace));
+        let api = self.api(&resolved, ns.as_deref());
+        let label = object_label(&resolved.resource.kind, ns.as_deref(), name);
+        self.announce(session);
+        let live = retry(
+            self.name(),
+            &format!("read {label}"),
+            || api.get_opt(name),
+            |e| api_error(self.name(), "read", &label, e),
+        )
+        .await?
+        .ok_or_else(|| {
+            HostError::new(format!(
+                "{}: cannot patch {label}: it does not exist",
+                self.name()
+            ))
+        })?;
+        let params = PatchParams {
+            dry_run: session.dry_run,
+            ..Default::default()
+        };
+        let merge = Patch::Merge(patch);
+        let after = retry(
+            self.name(),
+            &format!("patch {label}"),
+            || api.patch(name, &params, &merge),
+            |e| api_error(self.name(), "patch", &label, e),
+        )
+        .await?;
+        let before_version = live.metadata.resource_version.clone();
+        let (live, after) = (to_value(live), to_value(after));
+        let action = if session.dry_run {
+            let (changed, diff) = plan_diff(Some(&live), &after);
+            if changed {
+                session.reporter.diff(self.name(), &label, &diff);
+            }
+            if changed {
+                Action::Configured
+            } else {
+                Action::Unchanged
+            }
+        } else if after
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            == before_version.as_deref()
+        {
+            Action::Unchanged
+        } else {
+            Action::Configured
+        };
+        session.reporter.object(
+            self.name(),
+            &resolved.resource.kind,
+            ns.as_deref(),
+            name,
+            action,
+            session.dry_run,
+        );
+        Ok(after)
+    }
+
+    /// Sets labels (a null value removes one).
+    pub async fn label(
+        &self,
+        session: &Session<'_>,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+        labels: &Value,
+    ) -> HostResult<Value> {
+        self.patch(
+            session,
+            kind,
+            name,
+            namespace,
+            &json!({"metadata": {"labels": labels}}),
+        )
+        .await
+    }
+
+    /// Sets annotations (a null value removes one).
+    pub async fn annotate(
+        &self,
+        session: &Session<'_>,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+        annotations: &Value,
+    ) -> HostResult<Value> {
+        self.patch(
+            session,
+            kind,
+            name,
+            namespace,
+            &json!({"metadata": {"annotations": annotations}}),
+        )
+        .await
+    }
+}

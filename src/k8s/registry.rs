@@ -1,0 +1,295 @@
+//! The clusters of a run, by playbook name: one client and one discovery cache each.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use kube::config::Kubeconfig;
+
+use super::cluster::Cluster;
+use super::config::{check_allowed, load_kubeconfig};
+use crate::context::KubeOptions;
+use crate::error::{HostError, HostResult};
+
+/// Makes a cluster that no kubeconfig names (sandbox mode): returns a kubeconfig with a
+/// context of that name.
+pub type Provisioner = Arc<dyn Fn(&str) -> HostResult<Kubeconfig> + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    /// The run's kubeconfig, read on first use.
+    loaded: Option<Kubeconfig>,
+    added: Vec<Kubeconfig>,
+    provisioner: Option<Provisioner>,
+    clusters: HashMap<String, Arc<Cluster>>,
+    /// `allow_contexts([...])` from the playbook.
+    playbook_allow: Vec<String>,
+    /// Contexts the playbook names for its clusters (from its variables); --context wins.
+    playbook_contexts: HashMap<String, String>,
+}
+
+pub struct Registry {
+    options: KubeOptions,
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State>,
+}
+
+impl Registry {
+    pub fn new(options: KubeOptions, runtime: tokio::runtime::Handle) -> Self {
+        Registry {
+            options,
+            runtime,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_provisioner(&self, provisioner: Provisioner) {
+        self.state().provisioner = Some(provisioner);
+    }
+
+    /// Adds contexts beyond the kubeconfig files (names already known keep their first meaning).
+    pub fn add_kubeconfig(&self, kubeconfig: Kubeconfig) {
+        self.state().added.push(kubeconfig);
+    }
+
+    /// Forgets clients and discovery (a new run in watch mode).
+    pub fn reset(&self) {
+        let mut state = self.state();
+        state.clusters.clear();
+        state.loaded = None;
+        state.playbook_allow.clear();
+    }
+
+    /// The playbook's own allow-list; clusters already in use must match it too.
+    pub fn allow_contexts(&self, patterns: Vec<String>) -> HostResult<()> {
+        for pattern in &patterns {
+            glob::Pattern::new(pattern)
+                .map_err(|e| HostError::new(format!("invalid context pattern {pattern:?}: {e}")))?;
+        }
+        let mut state = self.state();
+        state.playbook_allow = patterns;
+        for cluster in state.clusters.values() {
+            check_allowed(
+                cluster.name(),
+                cluster.context(),
+                &[("the playbook's allow_contexts", &state.playbook_allow)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The context a playbook's cluster name maps to: `--context NAME=CONTEXT`, else the
+    /// context the playbook gave for it, else the name itself.
+    pub fn context_for(&self, name: &str) -> String {
+        self.options
+            .contexts
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+            .or_else(|| self.state().playbook_contexts.get(name).cloned())
+            .unwrap_or_else(|| name.to_string())
+    }
+
+    /// Records the context a playbook gives for one of its clusters (`--context` still wins).
+    pub fn set_playbook_context(&self, name: &str, context: &str) {
+        self.state()
+            .playbook_contexts
+            .insert(name.to_string(), context.to_string());
+    }
+
+    fn merged(&self, state: &mut State) -> HostResult<Kubeconfig> {
+        if state.loaded.is_none() {
+            state.loaded = Some(load_kubeconfig(&self.options)?);
+        }
+        let mut merged = state.loaded.clone().unwrap_or_default();
+        for extra in &state.added {
+            merged = merged.merge(extra.clone()).map_err(|e| {
+                HostError::from_error(&e).context("cannot merge an added kubeconfig")
+            })?;
+        }
+        Ok(merged)
+    }
+
+    /// The handle for a playbook cluster name. Refused before any request when its context is
+    /// missing or not allowed. Call from the playbook's thread, not from inside the runtime.
+    pub fn cluster(&self, name: &str) -> HostResult<Arc<Cluster>> {
+        let context = self.context_for(name);
+        let kubeconfig = {
+            let mut state = self.state();
+            if let Some(found) = state.clusters.get(name) {
+                return Ok(found.clone());
+            }
+            let mut merged = self.merged(&mut state)?;
+            if !has_context(&merged, &context) {
+                if let Some(provision) = state.provisioner.clone() {
+                    drop(state);
+                    let made = provision(name)?;
+                    state = self.state();
+                    state.added.push(made);
+                    merged = self.merged(&mut state)?;
+                }
+            }
+            if !has_context(&merged, &context) {
+                return Err(missing_context(name, &context, &merged));
+            }
+            check_allowed(
+                name,
+                &context,
+                &[
+                    ("--allow-context", &self.options.allow_contexts),
+                    ("the playbook's allow_contexts", &state.playbook_allow),
+                ],
+            )?;
+            merged
+        };
+        let cluster = self
+            .runtime
+            .block_on(Cluster::connect(name, &context, kubeconfig))?;
+        let cluster = Arc::new(cluster);
+        let mut state = self.state();
+        Ok(state
+            .clusters
+            .entry(name.to_string())
+            .or_insert(cluster)
+            .clone())
+    }
+}
+
+fn has_context(kubeconfig: &Kubeconfig, context: &str) -> bool {
+    kubeconfig.contexts.iter().any(|c| c.name == context)
+}
+
+fn missing_context(name: &str, context: &str, kubeconfig: &Kubeconfig) -> HostError {
+    let mut known: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    known.sort_unstable();
+    let listed = if known.is_empty() {
+        "the kubeconfig has no contexts".to_string()
+    } else {
+        format!("contexts that exist: {}", known.join(", "))
+    };
+    let subject = if name == context {
+        format!("cluster {name:?}: no kubeconfig context {context:?}")
+    } else {
+        format!("cluster {name:?} maps to context {context:?}, which does not exist")
+    };
+    HostError::new(format!("{subject} ({listed})")).with_hint(
+        "pass --kubeconfig FILE, set KUBECONFIG, or map the name with --context NAME=CONTEXT",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kubeconfig(contexts: &[&str]) -> Kubeconfig {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts:\n{}",
+            contexts
+                .iter()
+                .map(|c| format!("- name: {c}\n  context: {{cluster: {c}, user: {c}}}\n"))
+                .collect::<String>()
+        );
+        Kubeconfig::from_yaml(&yaml).unwrap()
+    }
+
+    #[test]
+    fn missing_context_lists_the_existing_ones() {
+        let err = missing_context("east", "east", &kubeconfig(&["west", "north"]));
+        assert_eq!(
+            err.message,
+            "cluster \"east\": no kubeconfig context \"east\" (contexts that exist: north, west)"
+        );
+    }
+
+    fn sandbox_like(name: &str) -> Kubeconfig {
+        Kubeconfig::from_yaml(&format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster: {{server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}\nusers:\n- name: {name}\n  user: {{token: t}}\ncontexts:\n- name: {name}\n  context: {{cluster: {name}, user: {name}, namespace: team}}\n"
+        ))
+        .unwrap()
+    }
+
+    /// A registry whose kubeconfig file is empty, whatever the machine's KUBECONFIG says.
+    fn registry(rt: &tokio::runtime::Runtime, empty: &tempfile::NamedTempFile) -> Registry {
+        let options = KubeOptions {
+            kubeconfig: Some(empty.path().to_path_buf()),
+            ..Default::default()
+        };
+        Registry::new(options, rt.handle().clone())
+    }
+
+    #[test]
+    fn provisioner_makes_unknown_clusters_once() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let registry = registry(&rt, &empty);
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = calls.clone();
+        registry.set_provisioner(Arc::new(move |name: &str| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(sandbox_like(name))
+        }));
+        let a = registry.cluster("made-up").unwrap();
+        assert_eq!(
+            (a.name(), a.context(), a.namespace()),
+            ("made-up", "made-up", "team")
+        );
+        assert_eq!(a.server(), "https://127.0.0.1:1");
+        let again = registry.cluster("made-up").unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "one client per cluster per run");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn added_kubeconfig_and_allow_list() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let registry = registry(&rt, &empty);
+        registry.add_kubeconfig(sandbox_like("prod-east"));
+        registry.add_kubeconfig(sandbox_like("staging"));
+        registry.allow_contexts(vec!["prod-*".into()]).unwrap();
+        assert!(registry.cluster("prod-east").is_ok());
+        let err = registry.cluster("staging").unwrap_err();
+        assert!(
+            err.message
+                .contains("is not allowed by the playbook's allow_contexts"),
+            "{}",
+            err.message
+        );
+        // A list that excludes a cluster already in use is refused too.
+        let err = registry.allow_contexts(vec!["dev-*".into()]).unwrap_err();
+        assert!(err.message.contains("prod-east"), "{}", err.message);
+        assert!(registry.allow_contexts(vec!["[".into()]).is_err());
+    }
+
+    #[test]
+    fn context_mapping_prefers_the_last_flag() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let registry = Registry::new(
+            KubeOptions {
+                contexts: vec![("east".into(), "a".into()), ("east".into(), "b".into())],
+                ..Default::default()
+            },
+            rt.handle().clone(),
+        );
+        assert_eq!(registry.context_for("east"), "b");
+        assert_eq!(registry.context_for("west"), "west");
+    }
+}

@@ -1,0 +1,333 @@
+//! Waiting for objects to reach a state, through kube's watcher (with its backoff), each wait
+//! bounded by a timeout whose error names what was seen last.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use serde_json::Value;
+
+use super::cluster::Cluster;
+use super::errors::object_label;
+use super::kinds::Resolved;
+use super::Session;
+use crate::error::{HostError, HostResult};
+
+/// Compact text of what a wait last saw (the object's status, never Secret data).
+fn describe_state(last: &Option<Option<Value>>, last_error: &Option<String>) -> String {
+    match last {
+        None => match last_error {
+            Some(e) => format!("never observed ({e})"),
+            None => "never observed".into(),
+        },
+        Some(None) => "absent".into(),
+        Some(Some(object)) => {
+            let mut text = match object.get("status") {
+                Some(status) => format!("status {status}"),
+                None => "exists, without status".into(),
+            };
+            if object.pointer("/metadata/deletionTimestamp").is_some() {
+                text.push_str(" (being deleted)");
+            }
+            if text.len() > 600 {
+                let mut end = 600;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                text.push('…');
+            }
+            text
+        }
+    }
+}
+
+impl Cluster {
+    /// Watches one object until `check` returns a result. `check` sees `None` while the object
+    /// is absent; an error from it ends the wait.
+    ///
+    /// A dry run does not wait: when the object is not there yet (it may only be planned), it
+    /// says what a real run would wait for and returns None.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn wait_for<T>(
+        &self,
+        session: &Session<'_>,
+        resolved: &Resolved,
+        namespace: Option<&str>,
+        name: &str,
+        what: &str,
+        timeout_secs: u64,
+        mut check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
+    ) -> HostResult<Option<T>> {
+        let namespace = self.namespace_for(resolved, namespace);
+        let label = object_label(&resolved.resource.kind, namespace.as_deref(), name);
+        let subject = format!("{what} of {label} in {}", self.name());
+        let guard = (!session.dry_run).then(|| session.reporter.wait(&subject));
+        let api = self.api(resolved, namespace.as_deref());
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut events = std::pin::pin!(watcher::watcher(api, config).default_backoff());
+        let mut last: Option<Option<Value>> = None;
+        let mut last_error: Option<String> = None;
+        let mut seen_in_init = false;
+        let outcome = tokio::time::timeout(Duration::from_secs(timeout_secs), async {
+            while let Some(event) = events.next().await {
+                let observed = match event {
+                    Ok(Event::Apply(o) | Event::InitApply(o)) => {
+                        seen_in_init = true;
+                        Some(serde_json::to_value(o).unwrap_or(Value::Null))
+                    }
+                    Ok(Event::Delete(_)) => None,
+                    Ok(Event::Init) => {
+                        seen_in_init = false;
+                        continue;
+                    }
+                    Ok(Event::InitDone) if !seen_in_init => None,
+                    Ok(Event::InitDone) if session.dry_run => return Ok(None),
+                    Ok(Event::InitDone) => continue,
+                    Err(e) => {
+                        last_error = Some(HostError::from_error(&e).full_message());
+                        continue;
+                    }
+                };
+                let done = check(observed.as_ref());
+                last = Some(observed);
+                match done {
+                    Ok(Some(result)) => return Ok(Some(result)),
+                    Ok(None) if session.dry_run && !seen_in_init => return Ok(None),
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(HostError::new("the watch ended unexpectedly"))
+        })
+        .await;
+        match outcome {
+            Ok(Ok(Some(result))) => {
+                if let Some(guard) = guard {
+                    guard.finish(true);
+                }
+                Ok(Some(result))
+            }
+            Ok(Ok(None)) => {
+                session.reporter.log(&format!(
+                    "dry run: not waiting for {subject} (now: {})",
+                    describe_state(&last, &last_error)
+                ));
+                Ok(None)
+            }
+            Ok(Err(e)) => Err(e.context(format!("{}: waiting for {what} of {label}", self.name()))),
+            Err(_) => Err(HostError::new(format!(
+                "{}: timed out after {timeout_secs}s waiting for {what} of {label}; last observed: {}",
+                self.name(),
+                describe_state(&last, &last_error)
+            ))),
+        }
+    }
+
+    /// Waits until `status.conditions` has `type` with `status`; returns the object.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn wait_condition(
+        &self,
+        session: &Session<'_>,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+        condition: &str,
+        status: &str,
+        timeout_secs: u64,
+    ) -> HostResult<Option<Value>> {
+        let resolved = self.resolve(kind).await?;
+        let what = format!("condition {condition}={status}");
+        self.wait_for(
+            session,
+            &resolved,
+            Some(namespace),
+            name,
+            &what,
+            timeout_secs,
+            |object| {
+                Ok(object
+                    .filter(|o| has_condition(o, condition, status))
+                    .cloned())
+            },
+        )
+        .await
+    }
+
+    /// Waits like `kubectl rollout status`: the latest spec observed, all replicas updated and available.
+    pub async fn wait_rollout(
+        &self,
+        session: &Session<'_>,
+        namespace: &str,
+        name: &str,
+        timeout_secs: u64,
+    ) -> HostResult<Option<Value>> {
+        let resolved = self.resolve("apps/v1/Deployment").await?;
+        self.wait_for(
+            session,
+            &resolved,
+            Some(namespace),
+            name,
+            "rollout",
+            timeout_secs,
+            |object| Ok(object.filter(|o| rollout_complete(o)).cloned()),
+        )
+        .await
+    }
+
+    /// Waits for a load balancer's IP. A hostname-only load balancer is an error: Istio's
+    /// remotePilotAddress needs an IP.
+    pub async fn wait_loadbalancer(
+        &self,
+        session: &Session<'_>,
+        namespace: &str,
+        name: &str,
+        timeout_secs: u64,
+    ) -> HostResult<Option<String>> {
+        let resolved = self.resolve("v1/Service").await?;
+        let cluster = self.name().to_string();
+        self.wait_for(session, &resolved, Some(namespace), name, "a load balancer IP", timeout_secs, |object| {
+            let Some(object) = object else { return Ok(None) };
+            let service_type = object.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+            if service_type != "LoadBalancer" {
+                return Err(HostError::new(format!(
+                    "{cluster}: Service {namespace}/{name} is of type {service_type}, not LoadBalancer"
+                )));
+            }
+            let ingress = object
+                .pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(ip) = ingress.iter().find_map(|i| i.get("ip").and_then(Value::as_str)) {
+                return Ok(Some(ip.to_string()));
+            }
+            if let Some(host) = ingress.iter().find_map(|i| i.get("hostname").and_then(Value::as_str)) {
+                return Err(HostError::new(format!(
+                    "{cluster}: the load balancer of Service {namespace}/{name} has only a hostname ({host}), no IP"
+                ))
+                .with_hint("Istio's remotePilotAddress needs an IP address: resolve the hostname to an IP, or use a load balancer that assigns IPs"));
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    /// Waits until a CustomResourceDefinition is Established.
+    pub async fn wait_crd(
+        &self,
+        session: &Session<'_>,
+        name: &str,
+        timeout_secs: u64,
+    ) -> HostResult<Option<()>> {
+        let resolved = self
+            .resolve("apiextensions.k8s.io/v1/CustomResourceDefinition")
+            .await?;
+        self.wait_for(
+            session,
+            &resolved,
+            None,
+            name,
+            "condition Established",
+            timeout_secs,
+            |object| {
+                Ok(object
+                    .filter(|o| has_condition(o, "Established", "True"))
+                    .map(|_| ()))
+            },
+        )
+        .await
+    }
+
+    /// Waits until the object with `uid` is gone.
+    pub(super) async fn wait_deleted(
+        &self,
+        session: &Session<'_>,
+        resolved: &Resolved,
+        namespace: Option<&str>,
+        name: &str,
+        uid: Option<String>,
+        timeout_secs: u64,
+    ) -> HostResult<()> {
+        self.wait_for(
+            session,
+            resolved,
+            namespace,
+            name,
+            "deletion",
+            timeout_secs,
+            |object| {
+                let gone = match object {
+                    None => true,
+                    Some(o) => {
+                        uid.is_some()
+                            && o.pointer("/metadata/uid").and_then(Value::as_str) != uid.as_deref()
+                    }
+                };
+                Ok(gone.then_some(()))
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+pub fn has_condition(object: &Value, condition: &str, status: &str) -> bool {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|conditions| {
+            conditions.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some(condition)
+                    && c.get("status")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(status))
+            })
+        })
+}
+
+pub fn rollout_complete(deployment: &Value) -> bool {
+    let number = |path: &str| deployment.pointer(path).and_then(Value::as_i64);
+    let generation = number("/metadata/generation").unwrap_or(0);
+    let observed = number("/status/observedGeneration").unwrap_or(-1);
+    let wanted = number("/spec/replicas").unwrap_or(1);
+    let updated = number("/status/updatedReplicas").unwrap_or(0);
+    let available = number("/status/availableReplicas").unwrap_or(0);
+    let total = number("/status/replicas").unwrap_or(0);
+    observed >= generation && updated >= wanted && available >= wanted && total <= updated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rollout_needs_observed_generation_and_available_replicas() {
+        let mut d = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}});
+        assert!(!rollout_complete(&d));
+        d["status"]["observedGeneration"] = json!(2);
+        assert!(rollout_complete(&d));
+        d["status"]["replicas"] = json!(3);
+        assert!(!rollout_complete(&d), "an old replica is still there");
+    }
+
+    #[test]
+    fn conditions_match_type_and_status() {
+        let crd = json!({"status": {"conditions": [{"type": "NamesAccepted", "status": "True"}, {"type": "Established", "status": "False"}]}});
+        assert!(!has_condition(&crd, "Established", "True"));
+        assert!(has_condition(&crd, "NamesAccepted", "true"));
+    }
+
+    #[test]
+    fn last_state_is_the_status() {
+        let state = describe_state(
+            &Some(Some(json!({"kind": "Secret", "data": {"k": "c2VjcmV0"}}))),
+            &None,
+        );
+        assert_eq!(state, "exists, without status");
+        assert_eq!(describe_state(&Some(None), &None), "absent");
+    }
+}

@@ -1,0 +1,163 @@
+//! Running a playbook from start to end, and checking one without running it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{ASTNode, Engine, Expr, Scope, Stmt, AST};
+
+use crate::context::PlayContext;
+use crate::diagnostic::Failure;
+use crate::engine::convert::to_dynamic;
+use crate::engine::resolver::PlaybookResolver;
+use crate::report::Recap;
+
+pub enum Outcome {
+    Success(Recap),
+    Failed(Box<Failure>),
+    Interrupted(Box<Failure>),
+}
+
+/// The scope a playbook starts with: `vars`.
+fn initial_scope(vars: &serde_json::Value) -> Scope<'static> {
+    let mut scope = Scope::new();
+    let value = to_dynamic(vars).unwrap_or_else(|_| rhai::Dynamic::from_map(rhai::Map::new()));
+    scope.push("vars", value);
+    scope
+}
+
+/// Compiles a script file, naming it as its source so errors point at it.
+fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failure>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Box::new(Failure::plain(format!(
+            "cannot read {}: {e}",
+            file.display()
+        )))
+    })?;
+    let mut ast = engine
+        .compile_with_scope(scope, &text)
+        .map_err(|e| Box::new(Failure::from_parse(&e, file)))?;
+    ast.set_source(file.display().to_string());
+    Ok(ast)
+}
+
+pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
+    let playbook = ctx.project.playbook.clone();
+    ctx.reporter
+        .play_started(&playbook.display().to_string(), ctx.dry_run());
+    ctx.record_read(playbook.canonicalize().unwrap_or_else(|_| playbook.clone()));
+    let mut scope = initial_scope(&ctx.vars());
+    let result = compile(engine, &scope, &playbook).and_then(|ast| {
+        engine
+            .run_ast_with_scope(&mut scope, &ast)
+            .map_err(|e| Box::new(Failure::from_eval(&e, &playbook, ctx.max_operations())))
+    });
+    let result = result.and_then(|()| check_selection(ctx));
+    match result {
+        Ok(()) => Outcome::Success(ctx.reporter.play_finished(true, false)),
+        Err(mut failure) => {
+            if let Ok(failed) = ctx.failed_step.lock() {
+                if let Some((step, message)) = failed.as_ref() {
+                    if *message == failure.one_line() {
+                        failure.step = Some(step.clone());
+                    }
+                }
+            }
+            let interrupted = failure.interrupted || ctx.is_cancelled();
+            ctx.reporter
+                .error(&failure.one_line(), failure.step.as_deref());
+            ctx.reporter.play_finished(false, interrupted);
+            if interrupted {
+                failure.interrupted = true;
+                Outcome::Interrupted(failure)
+            } else {
+                Outcome::Failed(failure)
+            }
+        }
+    }
+}
+
+/// `--only` and `--start-at` must name steps that exist.
+fn check_selection(ctx: &PlayContext) -> Result<(), Box<Failure>> {
+    let steps = ctx.steps.lock().unwrap_or_else(|p| p.into_inner());
+    let mut wanted: Vec<&String> = ctx.options.only.iter().collect();
+    wanted.extend(ctx.options.start_at.iter());
+    let missing: Vec<&&String> = wanted
+        .iter()
+        .filter(|w| !steps.seen.contains(w.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = missing.iter().map(|m| format!("{m:?}")).collect();
+    let mut failure = Failure::plain(format!("no step named {} in this play", names.join(", ")));
+    let known: Vec<&str> = steps.seen.iter().map(String::as_str).collect();
+    failure.hint = Some(if known.is_empty() {
+        "this play has no steps".to_string()
+    } else {
+        format!("steps of this play: {}", known.join(", "))
+    });
+    Err(Box::new(failure))
+}
+
+/// Compiles the playbook and every module it imports; returns every syntax error found.
+pub fn check(engine: &Engine, playbook: &Path, vars: &serde_json::Value) -> Vec<Failure> {
+    let resolver = PlaybookResolver::new(
+        playbook.parent().unwrap_or(Path::new(".")),
+        Default::default(),
+    );
+    let mut failures = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut queue = vec![(playbook.to_path_buf(), true)];
+    while let Some((file, is_main)) = queue.pop() {
+        let key = file.canonicalize().unwrap_or_else(|_| file.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let scope = if is_main {
+            initial_scope(vars)
+        } else {
+            Scope::new()
+        };
+        match compile(engine, &scope, &file) {
+            Ok(ast) => {
+                let source = file.display().to_string();
+                for (import, line) in imports(&ast) {
+                    let target = resolver.file_for(Some(&source), &import);
+                    if target.is_file() {
+                        queue.push((target, false));
+                    } else {
+                        let mut failure = Failure::plain(format!(
+                            "module {import:?} not found (looked for {})",
+                            target.display()
+                        ));
+                        failure.location =
+                            line.map(|(line, column)| crate::diagnostic::ScriptLocation {
+                                file: file.clone(),
+                                line,
+                                column,
+                            });
+                        failures.push(failure);
+                    }
+                }
+            }
+            Err(failure) => failures.push(*failure),
+        }
+    }
+    failures
+}
+
+/// The constant paths of `import "..."` statements in a script.
+fn imports(ast: &AST) -> Vec<(String, Option<(usize, usize)>)> {
+    let mut found = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Stmt(Stmt::Import(import, pos))) = path.last() {
+            if let Expr::StringConstant(name, _) = &import.0 {
+                let at = pos.line().map(|l| (l, pos.position().unwrap_or(1)));
+                found.push((name.to_string(), at));
+            }
+        }
+        true
+    });
+    found
+}

@@ -1,0 +1,179 @@
+//! `runner play --sandbox`: sandbox clusters started in-process, on demand, for every cluster
+//! the playbook names, so a play can be rehearsed without touching a real cluster.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kube::config::Kubeconfig;
+
+use crate::error::{HostError, HostResult};
+use crate::k8s::Provisioner;
+use crate::report::Reporter;
+use crate::sandbox::{Sandbox, SandboxOptions};
+
+pub struct Rehearsal {
+    runtime: tokio::runtime::Handle,
+    /// One sandbox per cluster name, started the first time the playbook names it.
+    sandboxes: Mutex<BTreeMap<String, Sandbox>>,
+    /// The kubeconfig of every sandbox cluster, kept current for external programs
+    /// (istioctl, kubectl) that the play runs.
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+const EMPTY_KUBECONFIG: &str =
+    "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\npreferences: {}\n";
+
+impl Rehearsal {
+    pub fn new(runtime: tokio::runtime::Handle) -> HostResult<Arc<Self>> {
+        let dir = tempfile::Builder::new()
+            .prefix("runner-sandbox-")
+            .tempdir()?;
+        let kubeconfig = dir.path().join("sandbox.kubeconfig");
+        write_private(&kubeconfig, EMPTY_KUBECONFIG)?;
+        Ok(Arc::new(Rehearsal {
+            runtime,
+            sandboxes: Mutex::new(BTreeMap::new()),
+            kubeconfig,
+            _dir: dir,
+        }))
+    }
+
+    /// The kubeconfig file holding every sandbox cluster started so far.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// A provisioner for the cluster registry: starts the sandbox cluster for a name once.
+    pub fn provisioner(self: &Arc<Self>) -> Provisioner {
+        let this = self.clone();
+        Arc::new(move |name: &str| this.provision(name))
+    }
+
+    fn provision(&self, name: &str) -> HostResult<Kubeconfig> {
+        let mut sandboxes = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        if !sandboxes.contains_key(name) {
+            let options = SandboxOptions {
+                clusters: vec![name.to_string()],
+                ..SandboxOptions::default()
+            };
+            let sandbox = self
+                .runtime
+                .block_on(Sandbox::start(options))
+                .map_err(|e| {
+                    HostError::from_error(&e)
+                        .context(format!("cannot start sandbox cluster {name:?}"))
+                })?;
+            sandboxes.insert(name.to_string(), sandbox);
+            let merged = merged_kubeconfig(&sandboxes)?;
+            write_private(&self.kubeconfig, &merged)?;
+        }
+        let yaml = sandboxes
+            .get(name)
+            .map(|s| s.kubeconfig_yaml())
+            .unwrap_or_default();
+        Kubeconfig::from_yaml(&yaml)
+            .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))
+    }
+
+    /// Prints what ended up in each sandbox cluster.
+    pub fn report_inventory(&self, reporter: &Reporter) {
+        let sandboxes = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        if sandboxes.is_empty() {
+            reporter.say("\nSANDBOX: the play named no cluster");
+            return;
+        }
+        let mut lines = vec!["\nSANDBOX CLUSTERS (what the play left in each)".to_string()];
+        let mut entries = Vec::new();
+        let mut built_in = 0;
+        for sandbox in sandboxes.values() {
+            for entry in sandbox.inventory() {
+                if is_built_in(&entry) {
+                    built_in += 1;
+                } else {
+                    entries.push(entry);
+                }
+            }
+        }
+        let mut current = String::new();
+        for entry in &entries {
+            if entry.cluster != current {
+                current = entry.cluster.clone();
+                let count = entries.iter().filter(|e| e.cluster == current).count();
+                lines.push(format!("{current} ({count} objects)"));
+            }
+            let object = match &entry.namespace {
+                Some(ns) => format!("{}/{}", ns, entry.name),
+                None => entry.name.clone(),
+            };
+            lines.push(format!("  {:<32} {}", entry.kind, object));
+        }
+        lines.push(format!(
+            "(not listed: {built_in} objects every new cluster starts with)"
+        ));
+        reporter.say(&lines.join("\n"));
+        reporter.event(serde_json::json!({
+            "event": "sandbox_inventory",
+            "objects": entries.iter().map(|e| serde_json::json!({
+                "cluster": e.cluster, "apiVersion": e.api_version, "kind": e.kind,
+                "namespace": e.namespace, "name": e.name,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+
+    pub fn shutdown(&self) {
+        let sandboxes =
+            std::mem::take(&mut *self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()));
+        for (_, sandbox) in sandboxes {
+            self.runtime.block_on(sandbox.shutdown());
+        }
+    }
+}
+
+/// What a fresh cluster already holds: system namespaces, default ServiceAccounts, root CA maps.
+fn is_built_in(entry: &crate::sandbox::InventoryEntry) -> bool {
+    const SYSTEM: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+    match (entry.kind.as_str(), entry.namespace.as_deref()) {
+        ("Namespace", None) => SYSTEM.contains(&entry.name.as_str()),
+        (_, Some(ns)) if ns.starts_with("kube-") => true,
+        ("ServiceAccount", Some(_)) => entry.name == "default",
+        ("ConfigMap", Some(_)) => entry.name == "kube-root-ca.crt",
+        _ => false,
+    }
+}
+
+fn merged_kubeconfig(sandboxes: &BTreeMap<String, Sandbox>) -> HostResult<String> {
+    let mut merged = Kubeconfig::default();
+    for sandbox in sandboxes.values() {
+        let one = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml())
+            .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))?;
+        merged = merged
+            .merge(one)
+            .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))?;
+    }
+    merged.api_version = Some("v1".into());
+    merged.kind = Some("Config".into());
+    if merged.current_context.is_none() {
+        merged.current_context = merged.contexts.first().map(|c| c.name.clone());
+    }
+    serde_yaml::to_string(&merged)
+        .map_err(|e| HostError::new(format!("cannot write the sandbox kubeconfig: {e}")))
+}
+
+/// Kubeconfigs carry bearer tokens: readable by the owner only, written atomically.
+fn write_private(path: &Path, text: &str) -> HostResult<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

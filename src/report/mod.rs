@@ -1,0 +1,458 @@
+//! What a play tells its user: steps, objects, warnings, waits and the final recap.
+//!
+//! Human output goes to stdout as plain lines (a spinner on stderr when it is a terminal);
+//! `--output json` prints one JSON event per line on stdout instead.
+
+pub mod human;
+mod progress;
+mod recap;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub use progress::WaitGuard;
+pub use recap::{HostTally, Recap};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum OutputMode {
+    #[default]
+    Human,
+    Json,
+}
+
+/// What an operation did to one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Configured,
+    Unchanged,
+    Deleted,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Configured => "configured",
+            Action::Unchanged => "unchanged",
+            Action::Deleted => "deleted",
+        }
+    }
+    pub fn is_change(self) -> bool {
+        self != Action::Unchanged
+    }
+}
+
+/// Counts of object actions, per step or per cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    pub created: u64,
+    pub configured: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+}
+
+impl Changes {
+    fn add(&mut self, action: Action) {
+        match action {
+            Action::Created => self.created += 1,
+            Action::Configured => self.configured += 1,
+            Action::Unchanged => self.unchanged += 1,
+            Action::Deleted => self.deleted += 1,
+        }
+    }
+    pub fn changed(&self) -> u64 {
+        self.created + self.configured + self.deleted
+    }
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Ok,
+    Changed,
+    Failed,
+    Interrupted,
+}
+
+/// The name of the pseudo-host for steps that touch no cluster (files, certificates).
+pub const LOCAL_HOST: &str = "local";
+
+struct StepFrame {
+    name: String,
+    started: Instant,
+    changes: Changes,
+    clusters: BTreeMap<String, Changes>,
+    local_change: bool,
+}
+
+#[derive(Default)]
+struct State {
+    steps: Vec<StepFrame>,
+    recap: Recap,
+    targets: BTreeSet<String>,
+    skipped: u64,
+    /// When the run last changed an object in a cluster (watch mode's latency).
+    last_change: Option<Instant>,
+    /// Changed objects of this run, per cluster (watch mode's summary).
+    changed: BTreeMap<String, Changes>,
+}
+
+pub struct Reporter {
+    mode: OutputMode,
+    /// Watch mode re-runs: only changes, warnings and errors; no step headers or recap.
+    compact: std::sync::atomic::AtomicBool,
+    stderr_is_terminal: bool,
+    color: bool,
+    state: Mutex<State>,
+    started: Instant,
+}
+
+impl Reporter {
+    pub fn new(mode: OutputMode) -> Self {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some();
+        Reporter {
+            mode,
+            compact: std::sync::atomic::AtomicBool::new(false),
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+            color: !no_color && std::io::stdout().is_terminal(),
+            state: Mutex::new(State::default()),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn mode(&self) -> OutputMode {
+        self.mode
+    }
+
+    pub fn set_compact(&self, compact: bool) {
+        self.compact
+            .store(compact, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn compact(&self) -> bool {
+        self.compact.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When this run last changed an object, and what it changed per cluster.
+    pub fn changes_of_run(&self) -> (Option<Instant>, BTreeMap<String, Changes>) {
+        let state = self.state();
+        (state.last_change, state.changed.clone())
+    }
+
+    /// Prints a line as it is (watch mode's summaries).
+    pub fn say(&self, text: &str) {
+        match self.mode {
+            OutputMode::Json => self.emit(json!({"event": "log", "message": text})),
+            OutputMode::Human => self.line(text),
+        }
+    }
+
+    /// Emits a JSON event (no-op for human output).
+    pub fn event(&self, event: Value) {
+        if self.mode == OutputMode::Json {
+            self.emit(event);
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn emit(&self, event: Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, &event);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+
+    fn line(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    /// Forgets everything from a previous run (watch mode reuses the reporter).
+    pub fn reset(&self) {
+        *self.state() = State::default();
+    }
+
+    pub fn play_started(&self, playbook: &str, dry_run: bool) {
+        match self.mode {
+            OutputMode::Json => self
+                .emit(json!({"event": "play_started", "playbook": playbook, "dry_run": dry_run})),
+            OutputMode::Human if self.compact() => {}
+            OutputMode::Human => self.line(&human::play_header(playbook, dry_run, self.color)),
+        }
+    }
+
+    /// Says which cluster a play is about to change, once per cluster.
+    pub fn target(&self, cluster: &str, context: &str, server: &str) {
+        if !self.state().targets.insert(cluster.to_string()) {
+            return;
+        }
+        match self.mode {
+            OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server})),
+            OutputMode::Human => self.line(&format!("TARGET {cluster}  context={context}  server={server}")),
+        }
+    }
+
+    pub fn step_started(&self, name: &str) {
+        let depth = {
+            let mut state = self.state();
+            state.steps.push(StepFrame {
+                name: name.to_string(),
+                started: Instant::now(),
+                changes: Changes::default(),
+                clusters: BTreeMap::new(),
+                local_change: false,
+            });
+            state.steps.len()
+        };
+        match self.mode {
+            OutputMode::Json => self.emit(json!({"event": "step_started", "step": name})),
+            OutputMode::Human if self.compact() => {}
+            OutputMode::Human => self.line(&human::step_header(name, depth, self.color)),
+        }
+    }
+
+    pub fn step_skipped(&self, name: &str, why: &str) {
+        self.state().skipped += 1;
+        match self.mode {
+            OutputMode::Json => {
+                self.emit(json!({"event": "step_skipped", "step": name, "reason": why}))
+            }
+            OutputMode::Human if self.compact() => {}
+            OutputMode::Human => self.line(&format!("STEP [{name}] skipped ({why})")),
+        }
+    }
+
+    /// The name of the innermost running step, if any.
+    pub fn current_step(&self) -> Option<String> {
+        self.state().steps.last().map(|s| s.name.clone())
+    }
+
+    /// Ends the innermost step and returns how it ended.
+    pub fn step_finished(&self, failure: Option<&str>, interrupted: bool) -> StepStatus {
+        let (frame, status) = {
+            let mut state = self.state();
+            let Some(frame) = state.steps.pop() else {
+                return StepStatus::Ok;
+            };
+            let status = if interrupted {
+                StepStatus::Interrupted
+            } else if failure.is_some() {
+                StepStatus::Failed
+            } else if frame.changes.changed() > 0 || frame.local_change {
+                StepStatus::Changed
+            } else {
+                StepStatus::Ok
+            };
+            state
+                .recap
+                .record_step(&frame.name, &frame.clusters, frame.local_change, &status);
+            // A nested step's work also belongs to the step around it.
+            if let Some(parent) = state.steps.last_mut() {
+                for (cluster, changes) in &frame.clusters {
+                    let entry = parent.clusters.entry(cluster.clone()).or_default();
+                    for (n, action) in [
+                        (changes.created, Action::Created),
+                        (changes.configured, Action::Configured),
+                        (changes.unchanged, Action::Unchanged),
+                        (changes.deleted, Action::Deleted),
+                    ] {
+                        for _ in 0..n {
+                            entry.add(action);
+                            parent.changes.add(action);
+                        }
+                    }
+                }
+                parent.local_change |= frame.local_change;
+            }
+            (frame, status)
+        };
+        let duration = frame.started.elapsed();
+        let clusters: Vec<&String> = frame.clusters.keys().collect();
+        match self.mode {
+            OutputMode::Json => self.emit(json!({
+                "event": "step_finished",
+                "step": frame.name,
+                "status": status,
+                "clusters": clusters,
+                "changes": frame.changes,
+                "duration_ms": duration.as_millis() as u64,
+                "error": failure,
+            })),
+            OutputMode::Human if self.compact() => {}
+            OutputMode::Human => self.line(&human::step_footer(
+                &status,
+                &clusters,
+                &frame.changes,
+                duration,
+                self.color,
+            )),
+        }
+        status
+    }
+
+    /// Records that the current step used `cluster` without necessarily changing it.
+    pub fn touch(&self, cluster: &str) {
+        let mut state = self.state();
+        if let Some(frame) = state.steps.last_mut() {
+            frame.clusters.entry(cluster.to_string()).or_default();
+        } else {
+            state.recap.touch(cluster);
+        }
+    }
+
+    /// Records what happened to one object in one cluster.
+    pub fn object(
+        &self,
+        cluster: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        action: Action,
+        dry_run: bool,
+    ) {
+        {
+            let mut state = self.state();
+            if action.is_change() && !dry_run {
+                state.last_change = Some(Instant::now());
+            }
+            state
+                .changed
+                .entry(cluster.to_string())
+                .or_default()
+                .add(action);
+            if let Some(frame) = state.steps.last_mut() {
+                frame.changes.add(action);
+                frame
+                    .clusters
+                    .entry(cluster.to_string())
+                    .or_default()
+                    .add(action);
+            } else {
+                state.recap.record_loose_object(cluster, action);
+            }
+        }
+        match self.mode {
+            OutputMode::Json => self.emit(json!({
+                "event": "object",
+                "cluster": cluster,
+                "kind": kind,
+                "namespace": namespace,
+                "name": name,
+                "action": action,
+                "dry_run": dry_run,
+            })),
+            OutputMode::Human => {
+                if action.is_change() {
+                    self.line(&human::object_line(
+                        cluster, kind, namespace, name, action, dry_run, self.color,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Records a local change (a file or certificate written) in the current step.
+    pub fn local_change(&self, what: &str, action: Action) {
+        {
+            let mut state = self.state();
+            if let Some(frame) = state.steps.last_mut() {
+                frame.local_change |= action.is_change();
+            }
+        }
+        match self.mode {
+            OutputMode::Json => {
+                self.emit(json!({"event": "local", "what": what, "action": action}))
+            }
+            OutputMode::Human => {
+                if action.is_change() {
+                    self.line(&format!("  {:<10} {}", action.as_str(), what))
+                }
+            }
+        }
+    }
+
+    pub fn warn(&self, message: &str) {
+        match self.mode {
+            OutputMode::Json => self
+                .emit(json!({"event": "warning", "step": self.current_step(), "message": message})),
+            OutputMode::Human => self.line(&human::warning(message, self.color)),
+        }
+    }
+
+    pub fn log(&self, message: &str) {
+        match self.mode {
+            OutputMode::Json => {
+                self.emit(json!({"event": "log", "step": self.current_step(), "message": message}))
+            }
+            OutputMode::Human => self.line(&format!("  {message}")),
+        }
+    }
+
+    /// Shows what a dry run would change in one object (Secret data already masked).
+    pub fn diff(&self, cluster: &str, object: &str, diff: &str) {
+        match self.mode {
+            OutputMode::Json => self
+                .emit(json!({"event": "diff", "cluster": cluster, "object": object, "diff": diff})),
+            OutputMode::Human => {
+                self.line(&format!(
+                    "  --- {cluster} {object} (live)\n  +++ {cluster} {object} (planned)"
+                ));
+                for l in diff.lines() {
+                    self.line(&format!("  {l}"));
+                }
+            }
+        }
+    }
+
+    /// Shows progress for a wait until the guard is dropped or finished.
+    pub fn wait(&self, what: &str) -> WaitGuard<'_> {
+        WaitGuard::start(self, what)
+    }
+
+    pub fn error(&self, report: &str, step: Option<&str>) {
+        if self.mode == OutputMode::Json {
+            self.emit(json!({"event": "error", "step": step, "message": report}));
+        }
+    }
+
+    /// Ends the play: prints the recap and returns it.
+    pub fn play_finished(&self, success: bool, interrupted: bool) -> Recap {
+        let (recap, skipped) = {
+            let mut state = self.state();
+            state.recap.finish(success);
+            (state.recap.clone(), state.skipped)
+        };
+        let duration = self.started.elapsed();
+        match self.mode {
+            OutputMode::Json => self.emit(json!({
+                "event": "play_finished",
+                "status": if interrupted { "interrupted" } else if success { "ok" } else { "failed" },
+                "recap": recap.hosts(),
+                "skipped_steps": skipped,
+                "duration_ms": duration.as_millis() as u64,
+            })),
+            OutputMode::Human if self.compact() => {}
+            OutputMode::Human => self.line(&human::recap(&recap, skipped, duration, self.color)),
+        }
+        recap
+    }
+
+    fn elapsed_since(started: Instant) -> Duration {
+        started.elapsed()
+    }
+}

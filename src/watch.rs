@@ -1,0 +1,255 @@
+//! Watch mode: run the play, then re-run it whenever a file it read changes.
+//!
+//! A change during a run does not cancel it (a half-applied cluster is worse than a late one):
+//! it queues exactly one more run, which starts as soon as the current one ends.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use serde_json::json;
+
+use crate::cli::{self, PlayArgs};
+use crate::context::PlayContext;
+use crate::play::Outcome;
+use crate::report::human::format_duration;
+
+/// Quiet time after the last file event before a re-run starts: editors write in bursts.
+const DEBOUNCE: Duration = Duration::from_millis(25);
+
+enum Wake {
+    Files(DebounceEventResult),
+    Stop,
+}
+
+/// What triggered a run: the first changed file and when its change was seen.
+struct Trigger {
+    file: PathBuf,
+    seen: Instant,
+}
+
+pub fn run(
+    args: PlayArgs,
+    ctx: Arc<PlayContext>,
+    engine: Arc<rhai::Engine>,
+    rt: &tokio::runtime::Runtime,
+) -> ExitCode {
+    let (tx, rx) = mpsc::channel::<Wake>();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (tx, stop, ctx) = (tx.clone(), stop.clone(), ctx.clone());
+        rt.spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+                ctx.cancel();
+                let _ = tx.send(Wake::Stop);
+            }
+        });
+    }
+    let handler_tx = tx.clone();
+    let mut debouncer = match new_debouncer(DEBOUNCE, None, move |result| {
+        let _ = handler_tx.send(Wake::Files(result));
+    }) {
+        Ok(d) => d,
+        Err(e) => {
+            return cli::usage_error(crate::error::HostError::new(format!(
+                "cannot watch files: {e}"
+            )));
+        }
+    };
+    let mut watched_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut trigger: Option<Trigger> = None;
+    let mut first = true;
+    let mut watched_banner_pending = true;
+    loop {
+        ctx.ledger.start_run(!first);
+        ctx.reporter.set_compact(!first);
+        if let Some(t) = &trigger {
+            ctx.reporter
+                .say(&format!("\n▶ {} changed", ctx.project.show(&t.file)));
+        }
+        let outcome = rt.block_on(play_without_signal(ctx.clone(), engine.clone()));
+        let success = matches!(outcome, Outcome::Success(_));
+        let summary = ctx.ledger.finish_run(success);
+        if args.prune && success {
+            crate::prune::prune(&ctx, &summary);
+        }
+        summarize(&ctx, &outcome, trigger.as_ref(), &summary, args.prune);
+        if stop.load(Ordering::SeqCst) || matches!(outcome, Outcome::Interrupted(_)) {
+            ctx.reporter.say("watch stopped");
+            return ExitCode::SUCCESS;
+        }
+        first = false;
+
+        let files = watch_set(&ctx, &args);
+        for dir in files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+        {
+            if watched_dirs.insert(dir.clone()) {
+                if let Err(e) = debouncer.watch(&dir, RecursiveMode::NonRecursive) {
+                    ctx.reporter
+                        .warn(&format!("cannot watch {}: {e}", dir.display()));
+                }
+            }
+        }
+        if trigger.is_none() && watched_banner_pending {
+            watched_banner_pending = false;
+            banner(&ctx, &files);
+        }
+        trigger = None;
+        // Wait for a change to a file of the run; changes that arrived during the run count.
+        while trigger.is_none() {
+            match rx.recv() {
+                Ok(Wake::Stop) | Err(_) => {
+                    ctx.reporter.say("watch stopped");
+                    return ExitCode::SUCCESS;
+                }
+                Ok(Wake::Files(Err(errors))) => {
+                    for e in errors {
+                        ctx.reporter.warn(&format!("file watching: {e}"));
+                    }
+                }
+                Ok(Wake::Files(Ok(events))) => {
+                    let seen = Instant::now();
+                    let changed = events
+                        .iter()
+                        .filter(|e| e.kind.is_modify() || e.kind.is_create() || e.kind.is_remove())
+                        .flat_map(|e| e.paths.iter())
+                        .find(|p| files.contains(*p));
+                    if let Some(file) = changed {
+                        trigger = Some(Trigger {
+                            file: file.clone(),
+                            seen,
+                        });
+                    }
+                }
+            }
+        }
+        // Fold the rest of a burst into this run.
+        while let Ok(wake) = rx.try_recv() {
+            if let Wake::Stop = wake {
+                ctx.reporter.say("watch stopped");
+                return ExitCode::SUCCESS;
+            }
+        }
+        match cli::load_vars(&args) {
+            Ok(vars) => ctx.reset_for_run(vars),
+            Err(error) => {
+                eprint!(
+                    "{}",
+                    crate::diagnostic::Failure::from_host(error).render(false)
+                );
+                ctx.reporter.say("waiting for the next change");
+                // Run again on the next change; keep watching the same files.
+                trigger = None;
+                continue;
+            }
+        }
+    }
+}
+
+fn banner(ctx: &PlayContext, files: &BTreeSet<PathBuf>) {
+    ctx.reporter.say(&format!(
+        "\nwatching {} file(s); Ctrl-C to stop",
+        files.len()
+    ));
+    ctx.reporter.event(json!({
+        "event": "watching",
+        "files": files.iter().map(|f| ctx.project.show(f)).collect::<Vec<_>>(),
+    }));
+}
+
+/// Runs the play; Ctrl-C is handled by the watch loop, which cancels the context.
+async fn play_without_signal(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>) -> Outcome {
+    let task = tokio::task::spawn_blocking(move || crate::play::run(&ctx, &engine));
+    task.await.unwrap_or_else(|e| {
+        Outcome::Failed(Box::new(crate::diagnostic::Failure::plain(format!(
+            "internal error: the play stopped unexpectedly: {e}"
+        ))))
+    })
+}
+
+/// Every file the run read, plus --watch-path extras and the vars files, minus what it wrote.
+fn watch_set(ctx: &PlayContext, args: &PlayArgs) -> BTreeSet<PathBuf> {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let mut files: BTreeSet<PathBuf> = ctx.files_read.lock().map(|f| f.clone()).unwrap_or_default();
+    files.extend(args.vars_files.iter().map(|p| canonical(p)));
+    if let Some(defaults) = cli::defaults_file(&args.playbook) {
+        files.insert(canonical(&defaults));
+    }
+    for extra in &args.watch_paths {
+        let path = canonical(extra);
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                files.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else {
+            files.insert(path);
+        }
+    }
+    let written = ctx
+        .files_written
+        .lock()
+        .map(|w| w.clone())
+        .unwrap_or_default();
+    files.retain(|f| !written.contains(f));
+    files.into_iter().map(|f| canonical(&f)).collect()
+}
+
+/// One compact block per re-run: the trigger, what changed where, and save-to-apply latency.
+fn summarize(
+    ctx: &PlayContext,
+    outcome: &Outcome,
+    trigger: Option<&Trigger>,
+    summary: &crate::ledger::RunSummary,
+    prune: bool,
+) {
+    let (last_change, changed) = ctx.reporter.changes_of_run();
+    if let Outcome::Failed(failure) = outcome {
+        eprint!("{}", failure.render(false));
+    }
+    let Some(trigger) = trigger else {
+        return;
+    };
+    let clusters: Vec<String> = changed
+        .iter()
+        .filter(|(_, c)| c.changed() > 0)
+        .map(|(cluster, c)| format!("{cluster}: {} changed", c.changed()))
+        .collect();
+    let latency = last_change.map(|t| t.saturating_duration_since(trigger.seen));
+    let status = match outcome {
+        Outcome::Success(_) => "applied",
+        Outcome::Failed(_) => "failed (nothing more applied; still watching)",
+        Outcome::Interrupted(_) => "interrupted",
+    };
+    let what = if clusters.is_empty() {
+        "no object changed".to_string()
+    } else {
+        clusters.join(", ")
+    };
+    let timing = latency
+        .map(|l| format!(" · {} from save to last apply", format_duration(l)))
+        .unwrap_or_default();
+    ctx.reporter.say(&format!("  {status}: {what}{timing}"));
+    if !summary.orphans.is_empty() && !prune {
+        for orphan in &summary.orphans {
+            ctx.reporter.warn(&format!(
+                "orphaned (no longer rendered; --prune deletes it): {orphan}"
+            ));
+        }
+    }
+    ctx.reporter.event(json!({
+        "event": "watch_run",
+        "trigger": ctx.project.show(&trigger.file),
+        "status": status,
+        "latency_ms": latency.map(|l| l.as_millis() as u64),
+        "orphans": summary.orphans.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+    }));
+}

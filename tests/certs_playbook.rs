@@ -1,0 +1,93 @@
+//! The certs:: functions through the binary: creation, reuse, dry run, and refusals.
+
+mod common;
+
+use common::Project;
+use predicates::prelude::*;
+
+const PLAY: &str = r#"
+step("ca", || {
+    let root = certs::root_ca("certs", #{ key_type: "ecdsa-p256" });
+    for cluster in ["cluster-1", "cluster-2"] {
+        let ca = certs::intermediate_ca(root, "certs", cluster, #{ key_type: "ecdsa-p256" });
+        certs::verify_chain(ca.cert_chain_pem, root.cert_pem);
+        let secret = certs::cacerts_secret(ca.dir);
+        write_file(`out/${cluster}-keys`, `${secret.data.keys()}`);
+    }
+    let info = certs::inspect(root.cert_pem);
+    write_file("out/root-subject", info.subject);
+});
+"#;
+
+#[test]
+fn a_play_creates_the_hierarchy_once_and_reuses_it() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "created    root CA certs/root-cert.pem",
+        ))
+        .stdout(predicate::str::contains(
+            "created    intermediate CA certs/cluster-2",
+        ))
+        .stdout(predicate::str::contains("BEGIN").not());
+    let chain = p.read("certs/cluster-1/cert-chain.pem");
+    assert!(p.read("out/cluster-1-keys").contains("ca-key.pem"));
+    assert!(p.read("out/root-subject").contains("CN=Root CA"));
+
+    p.runner(&["play", "playbooks/ca.rhai"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("nothing changed"));
+    assert_eq!(
+        p.read("certs/cluster-1/cert-chain.pem"),
+        chain,
+        "a second run reuses the files"
+    );
+}
+
+#[test]
+fn a_dry_run_writes_no_certificate() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(dry run: not written)"));
+    assert!(!p.exists("certs"), "dry run must not create the CA");
+}
+
+#[test]
+fn a_foreign_root_is_refused_and_nothing_is_overwritten() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai"]).assert().success();
+    let before = p.read("certs/cluster-1/ca-cert.pem");
+    std::fs::remove_file(p.path().join("certs/root-cert.pem")).unwrap();
+    std::fs::remove_file(p.path().join("certs/root-key.pem")).unwrap();
+    p.runner(&["play", "playbooks/ca.rhai"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("step [ca] failed"))
+        .stderr(predicate::str::contains("cluster-1"));
+    assert_eq!(p.read("certs/cluster-1/ca-cert.pem"), before);
+}
+
+#[test]
+fn an_unknown_option_is_named() {
+    let p = Project::new();
+    p.file(
+        "playbooks/o.rhai",
+        "certs::root_ca(\"certs\", #{ keytype: \"rsa-2048\" });",
+    );
+    p.runner(&["play", "playbooks/o.rhai"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "unknown certificate option \"keytype\"",
+        ))
+        .stderr(predicate::str::contains("valid options: key_type"));
+    assert!(!p.exists("certs/root-key.pem"));
+}

@@ -1,0 +1,247 @@
+//! `runner check`, `runner api`, completions and version.
+
+mod common;
+
+use common::Project;
+use predicates::prelude::*;
+
+#[test]
+fn check_passes_a_clean_playbook_and_its_modules() {
+    let p = Project::new();
+    p.file("playbooks/lib/a.rhai", "fn f() { 1 }");
+    p.file(
+        "playbooks/ok.rhai",
+        "import \"lib/a\" as a;\nprint(a::f() + vars.len());\n",
+    );
+    p.runner(&["check", "playbooks/ok.rhai"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok"));
+}
+
+#[test]
+fn check_reports_each_syntax_error_in_playbook_and_modules() {
+    let p = Project::new();
+    p.file("playbooks/lib/broken.rhai", "fn f( { 1 }\n");
+    p.file(
+        "playbooks/lib/missing_user.rhai",
+        "import \"nowhere\" as n;\n",
+    );
+    p.file(
+        "playbooks/main.rhai",
+        "import \"lib/broken\" as b;\nimport \"lib/missing_user\" as m;\nlet x = 1;\n",
+    );
+    p.runner(&["check", "playbooks/main.rhai"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("playbooks/lib/broken.rhai:1"))
+        .stderr(predicate::str::contains("module \"nowhere\" not found"))
+        .stderr(predicate::str::contains("2 error(s)"));
+    p.file("playbooks/bad_main.rhai", "let = 3;\n");
+    p.runner(&["check", "playbooks/bad_main.rhai"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("playbooks/bad_main.rhai:1:5"));
+}
+
+#[test]
+fn check_never_runs_the_playbook() {
+    let p = Project::new();
+    p.file("playbooks/w.rhai", "write_file(\"written\", \"x\");\n");
+    p.runner(&["check", "playbooks/w.rhai"]).assert().success();
+    assert!(!p.exists("written"));
+}
+
+#[test]
+fn api_lists_every_function_a_playbook_can_call() {
+    let p = Project::new();
+    let out = p
+        .runner(&["api"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for expected in [
+        "step(name: &str, body: FnPtr) -> Dynamic",
+        "template(name: &str, context: Map) -> String",
+        "with_defaults(defaults: Map) -> Map",
+        "read_file(path: &str) -> String",
+        "write_file(path: &str, text: &str)",
+        "yaml::parse(text: &str) -> Array",
+        "yaml::dump(value: Dynamic) -> String",
+        "json::parse(text: &str) -> Dynamic",
+        "warn(message: &str)",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    // Every function has its one-line doc.
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if !line.starts_with(' ') {
+            let doc = lines.peek().copied().unwrap_or("");
+            assert!(
+                doc.starts_with("    ") && doc.trim().len() > 5,
+                "no doc for {line}"
+            );
+        }
+    }
+    let json = p
+        .runner(&["api", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let docs: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert!(docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["name"] == "yaml::parse"));
+}
+
+#[test]
+fn every_function_the_shipped_playbooks_call_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = Project::new();
+    let api = String::from_utf8(
+        p.runner(&["api"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    let documented: std::collections::BTreeSet<&str> = api
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split('(').next())
+        .collect();
+    let fn_def = regex::Regex::new(r"fn ([a-z_]+)\(").unwrap();
+    let call = regex::Regex::new(r"(?:\.|\b)([a-z_]+(?:::[a-z_]+)?)\(").unwrap();
+    let keywords = [
+        "if",
+        "fn",
+        "while",
+        "for",
+        "switch",
+        "loop",
+        "print",
+        "debug",
+        "throw",
+        "len",
+        "push",
+        "contains",
+        "keys",
+        "values",
+        "to_string",
+        "is_empty",
+        "starts_with",
+        "ends_with",
+        "split",
+        "sub_string",
+        "replace",
+        "trim",
+        "map",
+        "filter",
+        "join",
+        "to_upper",
+        "to_lower",
+        "index_of",
+        "type_of",
+        "parse_int",
+        "all",
+        "any",
+        "sort",
+        "reduce",
+        "extend",
+        "remove",
+        "insert",
+        "get",
+        "len",
+        "timestamp",
+        "elapsed",
+        "Fn",
+        "call",
+        "curry",
+        "is_shared",
+        "to_int",
+        "to_float",
+        "abs",
+        "min",
+        "max",
+        "range",
+        "clear",
+        "pop",
+        "shift",
+        "retain",
+        "drain",
+        "some",
+        "find",
+        "dedup",
+        "chars",
+        "to_json",
+        "fill_with",
+        "mixin",
+    ];
+    for entry in walk(&root.join("playbooks")) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        let local_fns: Vec<String> = fn_def
+            .captures_iter(&text)
+            .map(|c| c[1].to_string())
+            .collect();
+        for cap in call.captures_iter(&text) {
+            let name = &cap[1];
+            if keywords.contains(&name)
+                || local_fns.iter().any(|f| f == name)
+                || name.contains("::")
+                    && !name.starts_with("yaml::")
+                    && !name.starts_with("json::")
+                    && !name.starts_with("certs::")
+            {
+                continue;
+            }
+            assert!(
+                documented.contains(name),
+                "{} calls {name}() which `runner api` does not list",
+                entry.display()
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if path.extension().is_some_and(|e| e == "rhai") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn version_help_and_completions() {
+    let p = Project::new();
+    p.runner(&["--version"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+    p.runner(&["play", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--dry-run"));
+    p.runner(&["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("_runner()"));
+    p.runner(&["nonsense"]).assert().code(2);
+}

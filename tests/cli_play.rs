@@ -1,0 +1,216 @@
+//! End-to-end: the built `runner` binary on small playbooks in temporary projects.
+
+mod common;
+
+use common::Project;
+use predicates::prelude::*;
+use serde_json::Value;
+
+#[test]
+fn a_play_reports_steps_changes_and_recap() {
+    let p = Project::new();
+    p.file(
+        "templates/cm.yaml.j2",
+        "name: {{ name }}\nreplicas: {{ replicas }}\n",
+    );
+    p.file(
+        "playbooks/site.rhai",
+        r#"
+        step("render", || {
+            write_file("out/cm.yaml", template("cm.yaml.j2"));
+        });
+        step("look", || { let x = read_file("out/cm.yaml"); });
+        "#,
+    );
+    p.file("playbooks/site.vars.yaml", "name: demo\nreplicas: 1\n");
+    p.runner(&["play", "playbooks/site.rhai", "--var", "replicas=3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("STEP [render]"))
+        .stdout(predicate::str::contains("created    file out/cm.yaml"))
+        .stdout(predicate::str::contains("PLAY RECAP"))
+        .stdout(predicate::str::is_match(r"local\s+: ok=1\s+changed=1\s+failed=0").unwrap());
+    assert_eq!(p.read("out/cm.yaml"), "name: demo\nreplicas: 3\n");
+
+    // The second run changes nothing and says so.
+    p.runner(&["play", "playbooks/site.rhai", "--var", "replicas=3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"local\s+: ok=2\s+changed=0").unwrap())
+        .stdout(predicate::str::contains("nothing changed"));
+}
+
+#[test]
+fn variables_layer_defaults_then_files_then_flags() {
+    let p = Project::new();
+    p.file(
+        "templates/v.j2",
+        "{{ a }} {{ b }} {{ c }} {{ nested.x }} {{ nested.y }}",
+    );
+    p.file(
+        "playbooks/v.rhai",
+        r#"write_file("out.txt", template("v.j2"));"#,
+    );
+    p.file(
+        "playbooks/v.vars.yaml",
+        "a: default\nb: default\nc: default\nnested: {x: 1, y: 1}\n",
+    );
+    p.file("one.yaml", "b: one\nc: one\n");
+    p.file("two.yaml", "c: two\nnested: {y: 2}\n");
+    p.runner(&[
+        "play",
+        "playbooks/v.rhai",
+        "--vars",
+        "one.yaml",
+        "--vars",
+        "two.yaml",
+        "--var",
+        "nested.x=3",
+        "--var",
+        "a=flag",
+        "--var",
+        "a=last",
+    ])
+    .assert()
+    .success();
+    assert_eq!(p.read("out.txt"), "last one two 3 2");
+}
+
+#[test]
+fn with_defaults_lets_command_line_values_win() {
+    let p = Project::new();
+    p.file(
+        "playbooks/d.rhai",
+        r#"let vars = with_defaults(#{ replicas: 1, mesh: "m1" });
+           write_file("out.txt", `${vars.replicas} ${vars.mesh}`);"#,
+    );
+    p.runner(&["play", "playbooks/d.rhai", "--var", "replicas=3"])
+        .assert()
+        .success();
+    assert_eq!(p.read("out.txt"), "3 m1");
+}
+
+#[test]
+fn imports_resolve_relative_to_the_playbook() {
+    let p = Project::new();
+    p.file("playbooks/lib/common.rhai", "fn twice(x) { x * 2 }");
+    p.file(
+        "playbooks/i.rhai",
+        r#"import "lib/common" as common; write_file("out.txt", `${common::twice(21)}`);"#,
+    );
+    p.runner(&["play", "playbooks/i.rhai"]).assert().success();
+    assert_eq!(p.read("out.txt"), "42");
+}
+
+#[test]
+fn only_and_start_at_run_part_of_a_play() {
+    let p = Project::new();
+    p.file(
+        "playbooks/s.rhai",
+        r#"
+        step("one", || write_file("1", "x"));
+        step("two", || write_file("2", "x"));
+        step("three", || write_file("3", "x"));
+        "#,
+    );
+    p.runner(&["play", "playbooks/s.rhai", "--only", "one,three"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("STEP [two] skipped"));
+    assert!(p.exists("1") && !p.exists("2") && p.exists("3"));
+
+    let q = Project::new();
+    q.file("playbooks/s.rhai", &p.read("playbooks/s.rhai"));
+    q.runner(&["play", "playbooks/s.rhai", "--start-at", "two"])
+        .assert()
+        .success();
+    assert!(!q.exists("1") && q.exists("2") && q.exists("3"));
+
+    q.runner(&["play", "playbooks/s.rhai", "--only", "four"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no step named \"four\""))
+        .stderr(predicate::str::contains(
+            "steps of this play: one, three, two",
+        ));
+}
+
+#[test]
+fn json_output_is_one_event_per_line() {
+    let p = Project::new();
+    p.file(
+        "playbooks/j.rhai",
+        r#"step("a", || { warn("careful"); }); step("b", || { throw "boom"; });"#,
+    );
+    let out = p
+        .runner(&["play", "playbooks/j.rhai", "--output", "json"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let events: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "play_started",
+            "step_started",
+            "warning",
+            "step_finished",
+            "step_started",
+            "step_finished",
+            "error",
+            "play_finished"
+        ]
+    );
+    assert_eq!(events[3]["status"], "ok");
+    assert_eq!(events[5]["status"], "failed");
+    assert_eq!(events[6]["step"], "b");
+    assert_eq!(events[7]["status"], "failed");
+}
+
+#[test]
+fn a_caught_step_failure_is_rescued_and_the_play_goes_on() {
+    let p = Project::new();
+    p.file(
+        "playbooks/r.rhai",
+        r#"try { step("flaky", || { throw "nope"; }); } catch (e) { print(`handled: ${e}`); }
+           step("after", || write_file("after", "x"));"#,
+    );
+    p.runner(&["play", "playbooks/r.rhai"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("handled: nope"))
+        .stdout(
+            predicate::str::is_match(r"local\s+: ok=0\s+changed=1\s+failed=0\s+rescued=1").unwrap(),
+        );
+}
+
+#[test]
+fn parallel_runs_every_item_and_keeps_the_order() {
+    let p = Project::new();
+    p.file(
+        "playbooks/p.rhai",
+        r#"
+        let offset = 100;
+        step("fan-out", || {
+            let out = parallel([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], |x| { write_file(`par/${x}`, `${x + offset}`); x * 2 });
+            write_file("results", `${out}`);
+            try { parallel([1, 2, 3], |x| { if x == 2 { throw "item two failed"; } x }); }
+            catch (e) { write_file("caught", `${e}`); }
+        });
+        "#,
+    );
+    p.runner(&["play", "playbooks/p.rhai"]).assert().success();
+    assert_eq!(p.read("results"), "[2, 4, 6, 8, 10, 12, 14, 16, 18, 20]");
+    assert_eq!(p.read("par/7"), "107");
+    assert_eq!(p.read("caught"), "item two failed");
+}

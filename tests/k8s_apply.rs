@@ -1,0 +1,383 @@
+//! Server-side apply through playbooks: ordering, CRDs, conflicts, idempotence, dry runs, secrets.
+
+mod k8s_support;
+
+use k8s_support::{start, stderr, stdout};
+
+const CRD_AND_CR: &str = r#"
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: gizmo
+spec:
+  size: 3
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wdg]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_and_its_custom_resource_in_one_stream() {
+    let env = start(&["cluster-1"]).await;
+    env.write("widgets.yaml", CRD_AND_CR);
+    let play = r#"
+        let c = cluster("cluster-1");
+        let done = c.apply(read_file("widgets.yaml"));
+        for r in done { print(`applied ${r.kind} ${r.name} ${r.action}`); }
+        let w = c.get("wdg", "gizmo");
+        print(`size=${w.spec.size}`);
+        print(`by group: ${c.exists("widgets.example.com", "gizmo", "default")}`);
+    "#;
+    let out = env.runner("crd.rhai", play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // Results come back in document order even though the CRD went first.
+    let widget = text.find("applied Widget gizmo created").expect(&text);
+    let crd = text
+        .find("applied CustomResourceDefinition widgets.example.com created")
+        .expect(&text);
+    assert!(widget < crd, "{text}");
+    assert!(
+        text.contains("size=3") && text.contains("by group: true"),
+        "{text}"
+    );
+    let cr = env
+        .kubectl_get(
+            "cluster-1",
+            &["widgets.example.com", "gizmo", "-n", "default"],
+        )
+        .unwrap();
+    assert_eq!(cr["spec"]["size"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_defined_after_its_objects() {
+    let env = start(&["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        c.apply(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: team-a}
+data: {mode: fast}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: worker, namespace: team-a}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a}
+`);
+    "#;
+    let out = env.runner("ns.rhai", play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cm = env
+        .kubectl_get("cluster-1", &["configmap", "settings", "-n", "team-a"])
+        .unwrap();
+    assert_eq!(cm["data"]["mode"], "fast");
+    assert!(env
+        .kubectl_get("cluster-1", &["serviceaccount", "worker", "-n", "team-a"])
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_apply_is_unchanged_and_a_change_is_configured() {
+    let env = start(&["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        let objects = [];
+        for i in 0..5 {
+            objects.push(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: `cm-${i}`}, data: #{i: `${i}`}});
+        }
+        let first = c.apply(objects);
+        let second = c.apply(objects);
+        objects[2].data.i = "changed";
+        let third = c.apply(objects);
+        print(`first=${first.map(|r| r.action)}`);
+        print(`second=${second.map(|r| r.action)}`);
+        print(`third=${third.map(|r| r.action)}`);
+        print(`ns=${first[0].namespace}`);
+    "#;
+    let out = env.runner("idem.rhai", play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(r#"first=["created", "created", "created", "created", "created"]"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"second=["unchanged", "unchanged", "unchanged", "unchanged", "unchanged"]"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"third=["unchanged", "unchanged", "configured", "unchanged", "unchanged"]"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("ns=default"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_without_force_names_cluster_object_and_reason() {
+    let env = start(&["cluster-1"]).await;
+    let manifest = env.write(
+        "other.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared, namespace: default}\ndata: {owner: other}\n",
+    );
+    let out = env.kubectl(
+        "cluster-1",
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let play = |force: &str| {
+        format!(
+            r#"cluster("cluster-1").apply(#{{apiVersion: "v1", kind: "ConfigMap", metadata: #{{name: "shared"}}, data: #{{owner: "runner"}}}}{force});"#
+        )
+    };
+    let out = env
+        .runner("conflict.rhai", &play(""), &[])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("cluster-1: cannot apply ConfigMap default/shared"),
+        "{err}"
+    );
+    assert!(err.contains("reason Conflict, HTTP 409"), "{err}");
+    assert!(err.contains("force: true"), "{err}");
+    let cm = env
+        .kubectl_get("cluster-1", &["configmap", "shared"])
+        .unwrap();
+    assert_eq!(cm["data"]["owner"], "other");
+
+    let out = env
+        .runner("force.rhai", &play(", #{force: true}"), &[])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cm = env
+        .kubectl_get("cluster-1", &["configmap", "shared"])
+        .unwrap();
+    assert_eq!(cm["data"]["owner"], "runner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_shows_a_masked_diff_and_writes_nothing() {
+    let env = start(&["cluster-1"]).await;
+    let setup = r#"
+        let c = cluster("cluster-1");
+        c.secret("default", "creds", #{password: "old-password-value-1"});
+        c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "cfg"}, data: #{level: "info"}});
+    "#;
+    let out = env.runner("setup.rhai", setup, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let plan = r#"
+        let c = cluster("cluster-1");
+        let s = c.secret("default", "creds", #{password: "new-password-value-2"});
+        print(`secret would be ${s.action}`);
+        let r = c.apply(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {level: debug}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: planned}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: inside, namespace: planned}
+`);
+        print(`actions=${r.map(|x| x.action)}`);
+        let later = c.secret("planned", "later", #{token: "later-token-value-3"});
+        print(`later secret would be ${later.action}`);
+        print(`read back: ${c.read_secret("default", "creds").password.len()}`);
+        c.delete("ConfigMap", "cfg", "default");
+        c.label("ConfigMap", "cfg", "default", #{team: "a"});
+    "#;
+    let out = env
+        .runner("plan.rhai", plan, &["--dry-run"])
+        .output()
+        .unwrap();
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{err}");
+    for secret in [
+        "old-password-value-1",
+        "new-password-value-2",
+        "b2xkLXBhc3N3b3JkLXZhbHVlLTE",
+        "bmV3LXBhc3N3b3JkLXZhbHVlLTI",
+    ] {
+        assert!(
+            !text.contains(secret) && !err.contains(secret),
+            "secret leaked:\n{text}\n{err}"
+        );
+    }
+    assert!(text.contains("secret would be configured"), "{text}");
+    assert!(text.contains("password: '*** (salted sha256:"), "{text}");
+    assert!(
+        text.contains("-  level: info") && text.contains("+  level: debug"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"actions=["configured", "created", "created"]"#),
+        "{text}"
+    );
+    assert!(text.contains("would be deleted"), "{text}");
+    // Nothing was written.
+    let cm = env.kubectl_get("cluster-1", &["configmap", "cfg"]).unwrap();
+    assert_eq!(cm["data"]["level"], "info");
+    assert!(cm["metadata"]["labels"].get("team").is_none());
+    assert!(env
+        .kubectl_get("cluster-1", &["namespace", "planned"])
+        .is_none());
+    let out = env
+        .runner(
+            "check.rhai",
+            r#"print(`pw=${cluster("cluster-1").read_secret("default", "creds").password}`);"#,
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("pw=old-password-value-1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_patches_labels_and_deletes() {
+    let env = start(&["cluster-1"]).await;
+    env.write("ca.crt", "-----BEGIN CERTIFICATE-----\nabc\n");
+    let play = r#"
+        let c = cluster("cluster-1");
+        c.apply(#{apiVersion: "apps/v1", kind: "Deployment", metadata: #{name: "web", labels: #{app: "web"}},
+            spec: #{replicas: 1, selector: #{matchLabels: #{app: "web"}},
+                template: #{metadata: #{labels: #{app: "web"}}, spec: #{containers: [#{name: "web", image: "nginx"}]}}}});
+        print(`kinds: ${c.exists("deploy", "web")} ${c.exists("Deployment.apps", "web", "default")} ${c.exists("apps/v1/Deployment", "web", "default")} ${c.exists("deployments", "nope")}`);
+        print(`absent: ${type_of(c.get("cm", "nope"))}`);
+        c.label("deployment", "web", "default", #{tier: "front"});
+        c.annotate("deployment", "web", "default", #{note: "hi"});
+        c.patch("deployment", "web", "default", #{spec: #{replicas: 2}});
+        let found = c.list("Deployment", "default", #{tier: "front"});
+        print(`listed: ${found.len()} ${found[0].metadata.annotations.note} ${found[0].spec.replicas}`);
+        print(`none: ${c.list("Deployment", #{tier: "back"}).len()}`);
+        c.secret_from_files("default", "ca", ["ca.crt"]);
+        print(`ca: ${c.read_secret("default", "ca")["ca.crt"].len()} missing: ${type_of(c.read_secret("default", "nope"))}`);
+        print(`deleted: ${c.delete("Deployment", "web", "default", #{wait: true, timeout: 30})} again: ${c.delete("Deployment", "web")}`);
+        print(`gone: ${c.exists("deploy", "web")}`);
+        try { c.get("Gadget", "x"); } catch (e) { print(`unknown: ${e}`); }
+        try { c.patch("cm", "nope", "default", #{data: #{a: "b"}}); } catch (e) { print(`patch: ${e}`); }
+    "#;
+    let out = env.runner("objects.rhai", play, &[]).output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    assert!(text.contains("kinds: true true true false"), "{text}");
+    assert!(text.contains("absent: ()"), "{text}");
+    assert!(text.contains("listed: 1 hi 2"), "{text}");
+    assert!(text.contains("none: 0"), "{text}");
+    assert!(text.contains("ca: 32 missing: ()"), "{text}");
+    assert!(text.contains("deleted: true again: false"), "{text}");
+    assert!(text.contains("gone: false"), "{text}");
+    assert!(
+        text.contains("unknown: cluster-1: the API server has no resource type \"Gadget\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("patch: cluster-1: cannot patch ConfigMap default/nope: it does not exist"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_documents_are_refused_with_their_position() {
+    let env = start(&["cluster-1"]).await;
+    let play = r#"cluster("cluster-1").apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n");"#;
+    let out = env.runner("bad.rhai", play, &[]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("object 2 (ConfigMap) has no metadata.name"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        env.kubectl_get("cluster-1", &["configmap", "ok"]).is_none(),
+        "nothing is applied when a document is bad"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_arguments_are_clear_errors() {
+    let env = start(&["cluster-1"]).await;
+    env.write("a/ca.crt", "x");
+    env.write("b/ca.crt", "y");
+    let play = r#"
+        let c = cluster("cluster-1");
+        let attempts = [
+            || c.apply(42),
+            || c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}}, #{force: "yes"}),
+            || c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}}, #{dryrun: true}),
+            || c.apply("kind: [unclosed"),
+            || c.apply(#{apiVersion: "example.com/v9", kind: "Nothing", metadata: #{name: "x"}}),
+            || c.wait_rollout("default", "web", 0),
+            || c.delete("cm", "x", "default", #{wait: true, timeout: -1}),
+            || c.delete("cm", "x", "default", #{grace: 1}),
+            || c.secret("default", "s", #{n: 1}),
+            || c.secret_from_files("default", "s", ["a/ca.crt", "b/ca.crt"]),
+            || c.secret_from_files("default", "s", ["../outside"]),
+            || c.list("cm", #{app: 1}),
+            || allow_contexts(["["]),
+        ];
+        for f in attempts {
+            try { f.call(); print("no error"); } catch (e) { print(`error: ${e}`); }
+        }
+    "#;
+    let out = env.runner("args.rhai", play, &[]).output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    for expected in [
+        "error: apply takes YAML text, a map or an array of maps, not i64",
+        "error: apply: force must be true or false, not string",
+        "error: apply: unknown option \"dryrun\" (options: force)",
+        "error: YAML document 1 is not valid",
+        "error: cluster-1: cannot apply Nothing x: the API server has no kind Nothing in example.com/v9",
+        "error: wait_rollout timeout must be a positive number of seconds, not 0",
+        "error: delete timeout must be a positive number of seconds, not -1",
+        "error: delete: unknown option \"grace\" (options: wait, timeout)",
+        "error: secret: value of \"n\" must be a string, not i64",
+        "error: secret_from_files: two files are named \"ca.crt\"",
+        "error: path \"../outside\" is outside the project root",
+        "error: list labels: value of \"app\" must be a string, not i64",
+        "error: invalid context pattern \"[\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    assert!(!text.contains("no error"), "{text}");
+}

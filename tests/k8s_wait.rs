@@ -1,0 +1,218 @@
+//! Waits: success, timeouts that say what was seen last, hostname-only load balancers.
+
+mod k8s_support;
+
+use k8s_support::{start, stderr, stdout};
+
+const SERVICE: &str = r#"#{apiVersion: "v1", kind: "Service", metadata: #{name: "eastwest", namespace: "default"},
+    spec: #{type: "LoadBalancer", selector: #{app: "gw"}, ports: [#{name: "tls", port: 15443}]}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_condition_and_load_balancer_waits_succeed() {
+    let env = start(&["cluster-1"]).await;
+    let play = format!(
+        r#"
+        let c = cluster("cluster-1");
+        c.apply(#{{apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition",
+            metadata: #{{name: "gadgets.example.com"}},
+            spec: #{{group: "example.com", scope: "Cluster",
+                names: #{{plural: "gadgets", singular: "gadget", kind: "Gadget"}},
+                versions: [#{{name: "v1", served: true, storage: true,
+                    schema: #{{openAPIV3Schema: #{{type: "object", "x-kubernetes-preserve-unknown-fields": true}}}}}}]}}}});
+        c.wait_crd("gadgets.example.com", 30);
+        let crd = c.wait_condition("crd", "gadgets.example.com", "", "Established", "True", 30);
+        print(`crd established: ${{crd.metadata.name}}`);
+        c.apply({SERVICE});
+        let ip = c.wait_loadbalancer("default", "eastwest", 30);
+        print(`ip=${{ip}}`);
+        "#
+    );
+    let out = env.runner("waits.rhai", &play, &[]).output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    assert!(
+        text.contains("crd established: gadgets.example.com"),
+        "{text}"
+    );
+    let ip = text
+        .split("ip=")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap_or_default();
+    assert!(
+        ip.parse::<std::net::IpAddr>().is_ok(),
+        "not an IP: {ip:?}\n{text}"
+    );
+    let svc = env
+        .kubectl_get("cluster-1", &["service", "eastwest"])
+        .unwrap();
+    assert_eq!(svc["status"]["loadBalancer"]["ingress"][0]["ip"], ip);
+    assert!(
+        text.contains(
+            "done waiting for a load balancer IP of Service default/eastwest in cluster-1"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostname_only_load_balancer_explains_istio_needs_an_ip() {
+    let env = start(&["cluster-1"]).await;
+    env.sandbox
+        .cluster("cluster-1")
+        .unwrap()
+        .set_lb_hostname(true);
+    let play = format!(
+        r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("default", "eastwest", 30);"#
+    );
+    let out = env.runner("lb.rhai", &play, &[]).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("has only a hostname"), "{err}");
+    assert!(err.contains("remotePilotAddress needs an IP"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_names_cluster_object_wait_and_last_state() {
+    let env = start(&["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "never-ready"}, data: #{a: "1"}});
+        c.wait_condition("ConfigMap", "never-ready", "default", "Ready", "True", 2);
+    "#;
+    let out = env.runner("timeout.rhai", play, &[]).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("cluster-1: timed out after 2s waiting for condition Ready=True of ConfigMap default/never-ready"),
+        "{err}"
+    );
+    assert!(
+        err.contains("last observed: exists, without status"),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).contains("gave up waiting for condition Ready=True"),
+        "{}",
+        stdout(&out)
+    );
+
+    let absent = r#"cluster("cluster-1").wait_rollout("default", "no-such-deploy", 2);"#;
+    let out = env.runner("absent.rhai", absent, &[]).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "waiting for rollout of Deployment default/no-such-deploy; last observed: absent"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_sees_a_change_made_while_waiting() {
+    let env = start(&["cluster-1"]).await;
+    let setup = r#"cluster("cluster-1").apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "flag"}, data: #{ready: "no"}});"#;
+    let out = env.runner("setup.rhai", setup, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let play = r#"
+        let c = cluster("cluster-1");
+        let seen = c.wait_until("cm", "flag", "default", |o| o.data.ready == "yes", 60);
+        print(`saw ready=${seen.data.ready}`);
+    "#;
+    let child = env
+        .runner_std("until.rhai", play, &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Change the object only once the playbook is waiting on it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let patched = env.kubectl(
+        "cluster-1",
+        &[
+            "patch",
+            "configmap",
+            "flag",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"ready":"yes"}}"#,
+        ],
+    );
+    assert!(patched.status.success(), "{}", stderr(&patched));
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("saw ready=yes"), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_predicate_errors_end_the_wait() {
+    let env = start(&["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}, data: #{a: "1"}});
+        c.wait_until("cm", "x", "default", |o| 42, 30);
+    "#;
+    let out = env
+        .runner("bad-predicate.rhai", play, &[])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the wait_until predicate must return true or false"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+const DEPLOYMENT: &str = r#"#{apiVersion: "apps/v1", kind: "Deployment", metadata: #{name: "web"},
+    spec: #{replicas: 2, selector: #{matchLabels: #{app: "web"}},
+        template: #{metadata: #{labels: #{app: "web"}}, spec: #{containers: [#{name: "web", image: "nginx"}]}}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_wait_returns_the_rolled_out_deployment() {
+    let env = start(&["cluster-1"]).await;
+    let play = format!(
+        r#"let c = cluster("cluster-1"); c.apply({DEPLOYMENT}); let d = c.wait_rollout("default", "web", 30); print(`available=${{d.status.availableReplicas}}`);"#
+    );
+    let out = env.runner("rollout.rhai", &play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("available=2"), "{}", stdout(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_does_not_wait_for_planned_objects() {
+    let env = start(&["cluster-1"]).await;
+    let play = format!(
+        r#"
+        let c = cluster("cluster-1");
+        c.apply({DEPLOYMENT});
+        print(`rollout=${{c.wait_rollout("default", "web", 300)}}`);
+        c.apply({SERVICE});
+        print(`ip=${{c.wait_loadbalancer("default", "eastwest", 300)}}`);
+        "#
+    );
+    let out = env
+        .runner("dry-wait.rhai", &play, &["--dry-run"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+    assert!(
+        text.contains(
+            "dry run: not waiting for rollout of Deployment default/web in cluster-1 (now: absent)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("rollout=\n") || text.contains("rollout=()"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dry run: not waiting for a load balancer IP of Service default/eastwest"),
+        "{text}"
+    );
+    assert!(env
+        .kubectl_get("cluster-1", &["deployment", "web"])
+        .is_none());
+}
