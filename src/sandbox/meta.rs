@@ -69,7 +69,6 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-/// Defaults the real server fills in on create (and keeps on update).
 /// A real server stores `stringData` as base64 `data` (stringData wins per key) and never
 /// returns `stringData`; a Secret without `type` is Opaque.
 fn secret_defaults(obj: &mut Value) {
@@ -96,6 +95,7 @@ fn secret_defaults(obj: &mut Value) {
     }
 }
 
+/// Defaults the real server fills in on create (and keeps on update).
 pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Value>) {
     match (group, kind) {
         ("", "Namespace") => {
@@ -128,24 +128,6 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
             }
         }
         _ => {}
-    }
-}
-
-/// `stringData` is write-only: the server folds it into `data` and never stores it.
-fn secret_defaults(obj: &mut Value) {
-    use base64::Engine;
-    if obj["type"].is_null() {
-        obj["type"] = json!("Opaque");
-    }
-    let Some(string_data) = obj.as_object_mut().and_then(|m| m.remove("stringData")) else {
-        return;
-    };
-    if !obj["data"].is_object() {
-        obj["data"] = json!({});
-    }
-    for (k, v) in string_data.as_object().into_iter().flatten() {
-        let text = v.as_str().unwrap_or_default();
-        obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 
