@@ -25,6 +25,30 @@ fn secret(name: &str, labels: serde_json::Value) -> Secret {
     .unwrap()
 }
 
+/// A ClusterRole reading namespaces, bound to the ServiceAccount.
+async fn grant_namespace_reading(client: &kube::Client, namespace: &str, sa: &str) {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "ns-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}]});
+    Api::<ClusterRole>::all(client.clone())
+        .patch("ns-reader", &PatchParams::apply("t"), &Patch::Apply(role))
+        .await
+        .unwrap();
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": format!("ns-reader-{sa}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ns-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}]});
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .patch(
+            &format!("ns-reader-{sa}"),
+            &PatchParams::apply("t"),
+            &Patch::Apply(binding),
+        )
+        .await
+        .unwrap();
+}
+
 async fn with_namespace(client: &kube::Client, name: &str) {
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns(name))
@@ -870,10 +894,24 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
     assert!((7000..=7200).contains(&seconds), "{seconds}");
 
     let as_sa = support::client_with_token(&ts.sandbox, "c1", &token).await;
-    Api::<Namespace>::all(as_sa)
+    // Authenticated, but RBAC grants a ServiceAccount nothing until a binding does.
+    let denied = api_error(
+        Api::<Namespace>::all(as_sa.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!((denied.code, denied.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        denied.message,
+        "namespaces is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
+    grant_namespace_reading(&client, "default", "default").await;
+    Api::<Namespace>::all(as_sa.clone())
         .list(&ListParams::default())
         .await
         .expect("token accepted");
+    let secret_read = api_error(Api::<Secret>::namespaced(as_sa, "default").get("x").await);
+    assert_eq!(secret_read.code, 403, "only what the role grants");
     let elsewhere = support::client_with_token(&ts.sandbox, "c2", &token).await;
     assert_eq!(
         api_error(
@@ -1109,5 +1147,63 @@ async fn apply_conflicts_with_an_update_name_the_version_and_time() {
     assert_eq!(
         (causes[0].reason.as_str(), causes[0].field.as_str()),
         ("FieldManagerConflict", ".data.k")
+    );
+}
+
+#[tokio::test]
+async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    with_namespace(&client, "team").await;
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "cm-reader", "namespace": "team"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["kube-root-ca.crt"]}]});
+    Api::<Role>::namespaced(client.clone(), "team")
+        .patch("cm-reader", &PatchParams::apply("t"), &Patch::Apply(role))
+        .await
+        .unwrap();
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "cm-reader", "namespace": "team"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "team"}]});
+    Api::<RoleBinding>::namespaced(client.clone(), "team")
+        .patch(
+            "cm-reader",
+            &PatchParams::apply("t"),
+            &Patch::Apply(binding),
+        )
+        .await
+        .unwrap();
+    let (_, body) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/team/serviceaccounts/default/token",
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    let token = body["status"]["token"].as_str().unwrap().to_string();
+    let sa = support::client_with_token(&ts.sandbox, "c1", &token).await;
+    Api::<ConfigMap>::namespaced(sa.clone(), "team")
+        .get("kube-root-ca.crt")
+        .await
+        .expect("granted by the RoleBinding");
+    let listing = api_error(
+        Api::<ConfigMap>::namespaced(sa.clone(), "team")
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(listing.code, 403);
+    let other_ns = api_error(
+        Api::<ConfigMap>::namespaced(sa, "default")
+            .get("kube-root-ca.crt")
+            .await,
+    );
+    assert_eq!(other_ns.code, 403);
+    assert!(
+        other_ns.message.contains("in the namespace \"default\""),
+        "{}",
+        other_ns.message
     );
 }

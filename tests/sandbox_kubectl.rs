@@ -325,6 +325,18 @@ async fn created_tokens_authenticate_kubectl() {
     let token = run(&ts, &["create", "token", "default", "--duration=20m"]).await;
     let token = token.trim();
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let denied = kubectl(&ts, &["--token", token, "get", "ns", "default"]).await;
+    assert!(
+        !denied.success
+            && denied.stderr.contains("Forbidden")
+            && denied
+                .stderr
+                .contains("system:serviceaccount:default:default"),
+        "{}",
+        denied.stderr
+    );
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: ns-reader\nrules:\n- apiGroups: [\"\"]\n  resources: [namespaces]\n  verbs: [get, list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ns-reader\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ns-reader}\nsubjects:\n- {kind: ServiceAccount, name: default, namespace: default}\n";
+    ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(rbac)).await);
     let as_sa = run(
         &ts,
         &["--token", token, "get", "ns", "default", "-o", "name"],

@@ -17,6 +17,7 @@ mod meta;
 mod openapi;
 mod ops;
 mod protobuf;
+mod rbac;
 mod resources;
 mod routes;
 mod selectors;

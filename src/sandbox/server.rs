@@ -6,6 +6,7 @@ use super::faults::Decision;
 use super::openapi;
 use super::ops::{self, PatchKind, WriteOptions};
 use super::protobuf;
+use super::rbac::{self, ServiceAccountUser};
 use super::routes::{route, Route};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -99,13 +100,17 @@ fn error_response(err: &ApiError) -> Response {
     response
 }
 
-fn authorized(core: &ClusterCore, headers: &HeaderMap) -> bool {
-    headers
+/// The caller: None for an invalid token, Some(None) for the admin, Some(Some(sa)) for a ServiceAccount.
+fn authenticate(core: &ClusterCore, headers: &HeaderMap) -> Option<Option<ServiceAccountUser>> {
+    let claims = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| core.signer.verify(token.trim()))
-        .is_some_and(|claims| service_account_alive(core, &claims))
+        .and_then(|token| core.signer.verify(token.trim()))?;
+    if !service_account_alive(core, &claims) {
+        return None;
+    }
+    Some(ServiceAccountUser::from_claims(&claims))
 }
 
 /// A ServiceAccount token is valid only while that ServiceAccount (same uid) exists, as with bound tokens.
@@ -146,9 +151,9 @@ async fn handle(
             Decision::Pass => {}
         }
     }
-    if !authorized(&core, &headers) {
+    let Some(user) = authenticate(&core, &headers) else {
         return error_response(&ApiError::unauthorized());
-    }
+    };
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let body = if content_type.contains("protobuf") {
         match protobuf::decode(&body) {
@@ -158,7 +163,7 @@ async fn handle(
     } else {
         body
     };
-    match dispatch(&core, &method, &uri, &headers, &body) {
+    match dispatch(&core, user.as_ref(), &method, &uri, &headers, &body) {
         Ok(response) => response,
         Err(err) => error_response(&err),
     }
@@ -173,6 +178,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
 
 fn dispatch(
     core: &Arc<ClusterCore>,
+    user: Option<&ServiceAccountUser>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -217,6 +223,23 @@ fn dispatch(
         }
         Route::Resource(t) => *t,
     };
+    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if let Some(user) = user {
+        let verb = match (method.as_str(), target.name.is_some()) {
+            ("GET", true) => "get",
+            ("GET", false) if watching => "watch",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", true) => "delete",
+            ("DELETE", false) => "deletecollection",
+            _ => "unknown",
+        };
+        if !rbac::allowed(&core.lock(), user, verb, &target) {
+            return Err(rbac::forbidden(user, verb, &target));
+        }
+    }
     // DELETE carries its options (DeleteOptions) in the body.
     let body_dry_run = method == Method::DELETE
         && serde_json::from_slice::<Value>(body)
@@ -235,7 +258,7 @@ fn dispatch(
     let t = &target;
     match (method.clone(), t.name.is_some(), t.subresource.as_deref()) {
         (Method::GET, false, _) => {
-            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+            if watching {
                 let params = WatchParams {
                     since: query.get("resourceVersion").and_then(|rv| rv.parse().ok()),
                     labels,

@@ -140,6 +140,10 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized".into(), None)
     }
 
+    pub fn forbidden(message: String, details: Value) -> Self {
+        Self::new(403, "Forbidden", message, Some(details))
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,
