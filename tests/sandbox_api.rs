@@ -1207,3 +1207,29 @@ async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
         other_ns.message
     );
 }
+
+#[tokio::test]
+async fn rbac_can_be_switched_off() {
+    let ts = support::start_with(runner::sandbox::SandboxOptions {
+        clusters: vec!["c1".into()],
+        rbac: false,
+        ..Default::default()
+    })
+    .await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let (_, body) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/serviceaccounts/default/token",
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    let sa =
+        support::client_with_token(&ts.sandbox, "c1", body["status"]["token"].as_str().unwrap())
+            .await;
+    Api::<Secret>::namespaced(sa, "default")
+        .list(&ListParams::default())
+        .await
+        .expect("no RBAC checks");
+}

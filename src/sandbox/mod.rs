@@ -61,6 +61,8 @@ pub struct SandboxOptions {
     pub lb_delay: Duration,
     /// Give load balancers hostnames instead of IPs.
     pub lb_hostname: bool,
+    /// Enforce RBAC for ServiceAccount tokens, as a real cluster does (default on).
+    pub rbac: bool,
 }
 
 impl Default for SandboxOptions {
@@ -70,6 +72,7 @@ impl Default for SandboxOptions {
             state_dir: None,
             lb_delay: Duration::from_millis(50),
             lb_hostname: false,
+            rbac: true,
         }
     }
 }
@@ -263,6 +266,7 @@ impl SandboxCluster {
             lb_delay: opts.lb_delay,
             lb_counter: AtomicU32::new(0),
             port: AtomicU16::new(port),
+            rbac: opts.rbac,
             tasks: tasks_tx,
             changed: Notify::new(),
         });

@@ -224,7 +224,7 @@ fn dispatch(
         Route::Resource(t) => *t,
     };
     let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-    if let Some(user) = user {
+    if let Some(user) = user.filter(|_| core.rbac) {
         let verb = match (method.as_str(), target.name.is_some()) {
             ("GET", true) => "get",
             ("GET", false) if watching => "watch",
