@@ -1233,3 +1233,27 @@ async fn rbac_can_be_switched_off() {
         .await
         .expect("no RBAC checks");
 }
+
+#[tokio::test]
+async fn large_objects_up_to_the_real_body_limit_are_accepted() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let big = "x".repeat(2_500_000);
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "big"}, "data": {"blob": big}}))
+            .unwrap();
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("2.5 MB body accepted");
+    let too_big = "x".repeat(3_300_000);
+    let (code, _) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some("application/json"),
+        &json!({"metadata": {"name": "huge"}, "data": {"blob": too_big}}).to_string(),
+    )
+    .await;
+    assert_eq!(code, 413);
+}

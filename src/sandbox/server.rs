@@ -48,7 +48,11 @@ pub fn serve(
     tls: Arc<rustls::ServerConfig>,
 ) -> JoinHandle<()> {
     let acceptor = TlsAcceptor::from(tls);
-    let app = Router::new().fallback(handle).with_state(core);
+    // A real kube-apiserver takes request bodies up to 3 MiB (large CRDs come close).
+    let app = Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
+        .with_state(core);
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
