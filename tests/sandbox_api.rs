@@ -1257,3 +1257,60 @@ async fn large_objects_up_to_the_real_body_limit_are_accepted() {
     .await;
     assert_eq!(code, 413);
 }
+
+#[tokio::test]
+async fn aggregated_discovery_matches_the_legacy_documents() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("t"),
+        &Patch::Apply(widget_crd()),
+    )
+    .await
+    .unwrap();
+    let kinds = |d: &kube::Discovery| {
+        let mut out: Vec<String> = d
+            .groups()
+            .flat_map(|g| g.recommended_resources())
+            .map(|(ar, caps)| format!("{}/{} {:?}", ar.api_version, ar.kind, caps.scope))
+            .collect();
+        out.sort();
+        out
+    };
+    let legacy = kube::Discovery::new(client.clone()).run().await.unwrap();
+    let aggregated = kube::Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    assert_eq!(kinds(&legacy), kinds(&aggregated));
+    assert!(kinds(&aggregated).contains(&"example.com/v1/Widget Namespaced".to_string()));
+
+    let request = axum::http::Request::get("/api")
+        .header(
+            "accept",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        )
+        .body(kube::client::Body::empty())
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect_bytes().await.unwrap()).unwrap();
+    let sa = body["items"][0]["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "serviceaccounts")
+        .unwrap()
+        .clone();
+    assert_eq!(sa["subresources"][0]["subresource"], "token");
+    assert_eq!(
+        sa["subresources"][0]["responseKind"]["kind"],
+        "TokenRequest"
+    );
+}

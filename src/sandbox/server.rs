@@ -208,6 +208,18 @@ fn dispatch(
         Route::Health => return Ok((StatusCode::OK, "ok").into_response()),
         Route::OpenApiRoot => return get_only(Some(openapi::root(&registry))),
         Route::OpenApiGroupVersion(gv) => return get_only(openapi::group_version(&registry, &gv)),
+        Route::CoreVersions | Route::GroupList
+            if method == Method::GET
+                && discovery::wants_aggregated(header_str(headers, header::ACCEPT)) =>
+        {
+            let core_group = uri.path().trim_matches('/') == "api";
+            let mut response = json_response(200, &discovery::aggregated(&registry, core_group));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE),
+            );
+            return Ok(response);
+        }
         Route::CoreVersions => {
             let port = core.port.load(Ordering::Relaxed);
             return get_only(Some(discovery::core_versions(&format!("127.0.0.1:{port}"))));
