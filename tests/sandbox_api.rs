@@ -604,6 +604,30 @@ async fn invalid_names_and_secret_type_changes_are_422() {
     );
     assert_eq!(err.code, 422);
 
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let labelled: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "l", "labels": {"ok": "bad value!"}}}))
+            .unwrap();
+    let err = api_error(cms.create(&PostParams::default(), &labelled).await);
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message
+            .contains("metadata.labels: Invalid value: \"bad value!\""),
+        "{}",
+        err.message
+    );
+    let annotated: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "a", "annotations": {"bad key": "x"}}}))
+            .unwrap();
+    assert_eq!(
+        api_error(cms.create(&PostParams::default(), &annotated).await).code,
+        422
+    );
+    let fine: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "f", "labels": {"app.kubernetes.io/name": "x_y.z", "empty": ""}}})).unwrap();
+    cms.create(&PostParams::default(), &fine)
+        .await
+        .expect("valid labels");
+
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
     secrets
         .create(&PostParams::default(), &secret("s", json!({})))

@@ -265,6 +265,7 @@ fn commit(
         }
     }
     meta::apply_defaults(&rt.group, &rt.kind, &mut new, old);
+    validate::metadata(rt, &new)?;
     // A real server skips writes that change nothing: same resourceVersion, no event.
     if let Some(old) = old {
         if unchanged(old, &new) {
