@@ -2,6 +2,15 @@
 //!
 //! Each cluster is a separate HTTPS server on 127.0.0.1 with its own CA, token key and object store.
 //! Nothing here depends on the rest of runner.
+//!
+//! What differs from a real kube-apiserver, on purpose or for now:
+//! - no schema validation of object bodies (names, labels, annotations, Secret type are checked);
+//! - no admission webhooks, no garbage collection by ownerReferences, no Pods or ReplicaSets behind
+//!   a Deployment (its status is reported as fully available);
+//! - RBAC covers Roles, ClusterRoles and their bindings (no aggregation rules, no non-resource URLs);
+//! - server-side apply knows the common associative lists (containers, env, ports, volumes,
+//!   conditions, ...) and treats other lists as atomic;
+//! - protobuf request bodies are decoded only for the kinds kubectl's typed `create` sends.
 
 mod auth;
 pub mod cli;
