@@ -389,3 +389,35 @@ async fn get_watch_prints_changes_as_they_happen() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn client_side_apply_merges_containers_by_name() {
+    let ts = support::start(&["cluster-1"]).await;
+    let deploy = |image: &str, sidecar: bool| {
+        let mut y = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n        ports:\n        - containerPort: 8080\n");
+        if sidecar {
+            y.push_str("      - name: sidecar\n        image: envoy\n");
+        }
+        y
+    };
+    ok(kubectl_stdin(&ts, &["apply", "-f", "-"], Some(&deploy("nginx:1", true))).await);
+    let out = ok(kubectl_stdin(&ts, &["apply", "-f", "-"], Some(&deploy("nginx:2", false))).await);
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    let spec = run(
+        &ts,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec}",
+        ],
+    )
+    .await;
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    assert_eq!(
+        spec["containers"],
+        serde_json::json!([{"name": "app", "image": "nginx:2", "ports": [{"containerPort": 8080}]}]),
+        "image changed, ports kept, removed container gone, no patch directives stored"
+    );
+}

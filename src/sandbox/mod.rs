@@ -25,6 +25,7 @@ mod managed;
 mod meta;
 mod openapi;
 mod ops;
+mod patch;
 mod protobuf;
 mod rbac;
 mod resources;

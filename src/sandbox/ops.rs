@@ -497,6 +497,10 @@ pub fn patch(
                 ))
             })?;
         }
+        PatchKind::Strategic => {
+            let p = parse_body(body)?;
+            super::patch::strategic_merge(&mut patched, &p);
+        }
         _ => {
             let p = parse_body(body)?;
             json_patch::merge(&mut patched, &p);
