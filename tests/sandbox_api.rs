@@ -25,6 +25,30 @@ fn secret(name: &str, labels: serde_json::Value) -> Secret {
     .unwrap()
 }
 
+/// A ClusterRole reading namespaces, bound to the ServiceAccount.
+async fn grant_namespace_reading(client: &kube::Client, namespace: &str, sa: &str) {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "ns-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}]});
+    Api::<ClusterRole>::all(client.clone())
+        .patch("ns-reader", &PatchParams::apply("t"), &Patch::Apply(role))
+        .await
+        .unwrap();
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": format!("ns-reader-{sa}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ns-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}]});
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .patch(
+            &format!("ns-reader-{sa}"),
+            &PatchParams::apply("t"),
+            &Patch::Apply(binding),
+        )
+        .await
+        .unwrap();
+}
+
 async fn with_namespace(client: &kube::Client, name: &str) {
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns(name))
@@ -137,6 +161,9 @@ async fn create_get_conflict_and_not_found_look_like_a_real_server() {
         .parse::<u64>()
         .is_ok());
     assert_eq!(created.type_.as_deref(), Some("Opaque"));
+    // stringData is folded into data and not stored.
+    assert!(created.string_data.is_none());
+    assert_eq!(created.data.unwrap()["k"].0, b"v");
 
     let dup = api_error(
         secrets
@@ -222,6 +249,19 @@ async fn list_filters_by_label_and_field_selectors() {
         .as_deref()
         .is_some_and(|rv| rv.parse::<u64>().is_ok()));
     assert_eq!(names(by_name), ["b"]);
+
+    let deleted = secrets
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted.left().map(|l| l.items.len()), Some(2));
+    assert_eq!(
+        names(secrets.list(&ListParams::default()).await.unwrap()),
+        ["c"]
+    );
 }
 
 #[tokio::test]
@@ -564,6 +604,30 @@ async fn invalid_names_and_secret_type_changes_are_422() {
     );
     assert_eq!(err.code, 422);
 
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let labelled: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "l", "labels": {"ok": "bad value!"}}}))
+            .unwrap();
+    let err = api_error(cms.create(&PostParams::default(), &labelled).await);
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message
+            .contains("metadata.labels: Invalid value: \"bad value!\""),
+        "{}",
+        err.message
+    );
+    let annotated: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "a", "annotations": {"bad key": "x"}}}))
+            .unwrap();
+    assert_eq!(
+        api_error(cms.create(&PostParams::default(), &annotated).await).code,
+        422
+    );
+    let fine: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "f", "labels": {"app.kubernetes.io/name": "x_y.z", "empty": ""}}})).unwrap();
+    cms.create(&PostParams::default(), &fine)
+        .await
+        .expect("valid labels");
+
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
     secrets
         .create(&PostParams::default(), &secret("s", json!({})))
@@ -743,6 +807,18 @@ async fn load_balancers_get_loopback_ips_or_hostnames() {
         .unwrap();
     assert!(ip.starts_with("127.0.") && ip != "127.0.0.1", "{ip}");
 
+    // Back to ClusterIP: the address is released.
+    svcs.patch(
+        "east",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"type": "ClusterIP"}})),
+    )
+    .await
+    .unwrap();
+    await_condition(svcs.clone(), "east", |s: Option<&Service>| !has_ingress(s))
+        .await
+        .unwrap();
+
     ts.sandbox.cluster("c1").unwrap().set_lb_hostname(true);
     svcs.create(&PostParams::default(), &lb("west"))
         .await
@@ -842,10 +918,24 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
     assert!((7000..=7200).contains(&seconds), "{seconds}");
 
     let as_sa = support::client_with_token(&ts.sandbox, "c1", &token).await;
-    Api::<Namespace>::all(as_sa)
+    // Authenticated, but RBAC grants a ServiceAccount nothing until a binding does.
+    let denied = api_error(
+        Api::<Namespace>::all(as_sa.clone())
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!((denied.code, denied.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        denied.message,
+        "namespaces is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
+    grant_namespace_reading(&client, "default", "default").await;
+    Api::<Namespace>::all(as_sa.clone())
         .list(&ListParams::default())
         .await
         .expect("token accepted");
+    let secret_read = api_error(Api::<Secret>::namespaced(as_sa, "default").get("x").await);
+    assert_eq!(secret_read.code, 403, "only what the role grants");
     let elsewhere = support::client_with_token(&ts.sandbox, "c2", &token).await;
     assert_eq!(
         api_error(
@@ -897,5 +987,354 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
         )
         .code,
         401
+    );
+}
+
+#[tokio::test]
+async fn watch_honours_field_selectors_timeouts_and_bookmarks() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    // watch=1 without a resourceVersion starts with the current objects and ends at timeoutSeconds.
+    let (code, body) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3Dkube-root-ca.crt",
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(code, 200);
+    let text = match body.get("text") {
+        Some(t) => t.as_str().unwrap().to_string(),
+        None => body.to_string(),
+    };
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{text}");
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "kube-root-ca.crt");
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = Box::pin(
+        cms.watch(&WatchParams::default().timeout(30), &rv)
+            .await
+            .unwrap(),
+    );
+    use futures::StreamExt;
+    match stream.next().await.expect("stream open").unwrap() {
+        WatchEvent::Bookmark(b) => assert!(
+            b.metadata.resource_version.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap()
+        ),
+        other => panic!("nothing changed, yet got {other:?}"),
+    }
+
+    // kube's watcher (list then watch) sees objects appear.
+    use kube::runtime::{watcher, WatchStreamExt};
+    let mut applied = Box::pin(
+        watcher(
+            cms.clone(),
+            watcher::Config::default().labels("via=watcher"),
+        )
+        .applied_objects(),
+    );
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "w", "labels": {"via": "watcher"}}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = applied.next().await.unwrap().unwrap();
+    assert_eq!(seen.metadata.name.as_deref(), Some("w"));
+}
+
+#[tokio::test]
+async fn unsupported_bodies_are_415() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    // A protobuf body of a kind without a protobuf schema here.
+    let (code, body) = raw(
+        &client,
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        Some("application/vnd.kubernetes.protobuf"),
+        "k8s\u{0}",
+    )
+    .await;
+    assert_eq!(code, 415);
+    assert_eq!(body["reason"], "UnsupportedMediaType");
+    // Strategic merge patch is for built-in kinds only, as on a real server.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("t"),
+        &Patch::Apply(widget_crd()),
+    )
+    .await
+    .unwrap();
+    let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "widgets");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    widgets
+        .create(&PostParams::default(), &DynamicObject::new("w", &ar))
+        .await
+        .unwrap();
+    let err = api_error(
+        widgets
+            .patch(
+                "w",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"metadata": {"labels": {"a": "b"}}})),
+            )
+            .await,
+    );
+    assert_eq!(err.code, 415);
+    let (code, _) = raw(
+        &client,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/kube-root-ca.crt",
+        Some("text/plain"),
+        "x",
+    )
+    .await;
+    assert_eq!(code, 415);
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/cleanup"]}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let terminating = cms.get("held").await.expect("still there while finalized");
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    let uid = terminating.metadata.uid.clone().unwrap();
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    await_condition(cms.clone(), "held", conditions::is_deleted(&uid))
+        .await
+        .unwrap();
+    assert_eq!(api_error(cms.get("held").await).code, 404);
+}
+
+#[tokio::test]
+async fn apply_conflicts_with_an_update_name_the_version_and_time() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams {
+        field_manager: Some("creator".into()),
+        ..Default::default()
+    };
+    cms.create(
+        &pp,
+        &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"k": "1"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "2"}});
+    let err = api_error(
+        cms.patch("c", &PatchParams::apply("bob"), &Patch::Apply(body))
+            .await,
+    );
+    assert!(
+        err.message
+            .starts_with("Apply failed with 1 conflict: conflict with \"creator\" using v1 at ")
+            && err.message.ends_with(": .data.k"),
+        "{}",
+        err.message
+    );
+    let causes = err.details.unwrap().causes;
+    assert_eq!(
+        (causes[0].reason.as_str(), causes[0].field.as_str()),
+        ("FieldManagerConflict", ".data.k")
+    );
+}
+
+#[tokio::test]
+async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    with_namespace(&client, "team").await;
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "cm-reader", "namespace": "team"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["kube-root-ca.crt"]}]});
+    Api::<Role>::namespaced(client.clone(), "team")
+        .patch("cm-reader", &PatchParams::apply("t"), &Patch::Apply(role))
+        .await
+        .unwrap();
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "cm-reader", "namespace": "team"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "team"}]});
+    Api::<RoleBinding>::namespaced(client.clone(), "team")
+        .patch(
+            "cm-reader",
+            &PatchParams::apply("t"),
+            &Patch::Apply(binding),
+        )
+        .await
+        .unwrap();
+    let (_, body) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/team/serviceaccounts/default/token",
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    let token = body["status"]["token"].as_str().unwrap().to_string();
+    let sa = support::client_with_token(&ts.sandbox, "c1", &token).await;
+    Api::<ConfigMap>::namespaced(sa.clone(), "team")
+        .get("kube-root-ca.crt")
+        .await
+        .expect("granted by the RoleBinding");
+    let listing = api_error(
+        Api::<ConfigMap>::namespaced(sa.clone(), "team")
+            .list(&ListParams::default())
+            .await,
+    );
+    assert_eq!(listing.code, 403);
+    let other_ns = api_error(
+        Api::<ConfigMap>::namespaced(sa, "default")
+            .get("kube-root-ca.crt")
+            .await,
+    );
+    assert_eq!(other_ns.code, 403);
+    assert!(
+        other_ns.message.contains("in the namespace \"default\""),
+        "{}",
+        other_ns.message
+    );
+}
+
+#[tokio::test]
+async fn rbac_can_be_switched_off() {
+    let ts = support::start_with(runner::sandbox::SandboxOptions {
+        clusters: vec!["c1".into()],
+        rbac: false,
+        ..Default::default()
+    })
+    .await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let (_, body) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/serviceaccounts/default/token",
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    let sa =
+        support::client_with_token(&ts.sandbox, "c1", body["status"]["token"].as_str().unwrap())
+            .await;
+    Api::<Secret>::namespaced(sa, "default")
+        .list(&ListParams::default())
+        .await
+        .expect("no RBAC checks");
+}
+
+#[tokio::test]
+async fn large_objects_up_to_the_real_body_limit_are_accepted() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let big = "x".repeat(2_500_000);
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "big"}, "data": {"blob": big}}))
+            .unwrap();
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("2.5 MB body accepted");
+    let too_big = "x".repeat(3_300_000);
+    let (code, _) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some("application/json"),
+        &json!({"metadata": {"name": "huge"}, "data": {"blob": too_big}}).to_string(),
+    )
+    .await;
+    assert_eq!(code, 413);
+}
+
+#[tokio::test]
+async fn aggregated_discovery_matches_the_legacy_documents() {
+    let ts = support::start(&["c1"]).await;
+    let client = client_for(&ts.sandbox, "c1").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("t"),
+        &Patch::Apply(widget_crd()),
+    )
+    .await
+    .unwrap();
+    let kinds = |d: &kube::Discovery| {
+        let mut out: Vec<String> = d
+            .groups()
+            .flat_map(|g| g.recommended_resources())
+            .map(|(ar, caps)| format!("{}/{} {:?}", ar.api_version, ar.kind, caps.scope))
+            .collect();
+        out.sort();
+        out
+    };
+    let legacy = kube::Discovery::new(client.clone()).run().await.unwrap();
+    let aggregated = kube::Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    assert_eq!(kinds(&legacy), kinds(&aggregated));
+    assert!(kinds(&aggregated).contains(&"example.com/v1/Widget Namespaced".to_string()));
+
+    let request = axum::http::Request::get("/api")
+        .header(
+            "accept",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        )
+        .body(kube::client::Body::empty())
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect_bytes().await.unwrap()).unwrap();
+    let sa = body["items"][0]["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "serviceaccounts")
+        .unwrap()
+        .clone();
+    assert_eq!(sa["subresources"][0]["subresource"], "token");
+    assert_eq!(
+        sa["subresources"][0]["responseKind"]["kind"],
+        "TokenRequest"
     );
 }

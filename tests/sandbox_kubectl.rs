@@ -128,11 +128,72 @@ async fn create_label_annotate_and_delete() {
     )
     .await;
     assert!(waited.contains("condition met"), "{waited}");
+    let rollout = run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
     let again = kubectl_stdin(&ts, &["create", "-f", "-"], Some(deploy)).await;
     assert!(
         !again.success && again.stderr.contains("AlreadyExists"),
         "{}",
         again.stderr
+    );
+
+    // Typed (protobuf) creates of workloads and services.
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "create",
+            "deployment",
+            "api",
+            "--image=nginx:1.27",
+            "--replicas=2",
+            "--port=8080",
+        ],
+    )
+    .await;
+    let image = run(&ts, &["-n", "demo", "get", "deploy", "api", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort}"]).await;
+    assert_eq!(image, "nginx:1.27 2 8080");
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "create",
+            "service",
+            "loadbalancer",
+            "gw",
+            "--tcp=15443:8443",
+        ],
+    )
+    .await;
+    run(
+        &ts,
+        &[
+            "-n",
+            "demo",
+            "wait",
+            "--for=jsonpath={.status.loadBalancer.ingress[0].ip}",
+            "service/gw",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    let svc = run(&ts, &["-n", "demo", "get", "svc", "gw"]).await;
+    assert!(
+        svc.contains("LoadBalancer") && svc.contains("127.0.") && svc.contains("15443"),
+        "{svc}"
     );
 
     assert!(run(&ts, &["-n", "demo", "delete", "cm", "c1"])
@@ -229,7 +290,7 @@ async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
         assert!(before.contains(kind), "{kind} missing:\n{before}");
     }
     assert!(!before.contains("Gadget"));
-    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget, shortNames: [gd]}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    additionalPrinterColumns:\n    - {name: Size, type: integer, jsonPath: .spec.size}\n    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
     ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(crd)).await);
     run(
         &ts,
@@ -249,7 +310,10 @@ async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
     let gadget = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\n  namespace: default\nspec:\n  size: 2\n";
     ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(gadget)).await);
     let listed = run(&ts, &["get", "gd"]).await;
-    assert!(listed.contains("g1"), "{listed}");
+    let header: Vec<&str> = listed.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "SIZE", "AGE"], "{listed}");
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[..2], ["g1", "2"], "{listed}");
     assert!(run(&ts, &["label", "gadget", "g1", "x=y"])
         .await
         .contains("labeled"));
@@ -261,6 +325,18 @@ async fn created_tokens_authenticate_kubectl() {
     let token = run(&ts, &["create", "token", "default", "--duration=20m"]).await;
     let token = token.trim();
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let denied = kubectl(&ts, &["--token", token, "get", "ns", "default"]).await;
+    assert!(
+        !denied.success
+            && denied.stderr.contains("Forbidden")
+            && denied
+                .stderr
+                .contains("system:serviceaccount:default:default"),
+        "{}",
+        denied.stderr
+    );
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: ns-reader\nrules:\n- apiGroups: [\"\"]\n  resources: [namespaces]\n  verbs: [get, list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ns-reader\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ns-reader}\nsubjects:\n- {kind: ServiceAccount, name: default, namespace: default}\n";
+    ok(kubectl_stdin(&ts, &["apply", "--server-side", "-f", "-"], Some(rbac)).await);
     let as_sa = run(
         &ts,
         &["--token", token, "get", "ns", "default", "-o", "name"],
@@ -312,4 +388,36 @@ async fn get_watch_prints_changes_as_they_happen() {
         "header printed once: {seen:?}"
     );
     child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_side_apply_merges_containers_by_name() {
+    let ts = support::start(&["cluster-1"]).await;
+    let deploy = |image: &str, sidecar: bool| {
+        let mut y = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n        ports:\n        - containerPort: 8080\n");
+        if sidecar {
+            y.push_str("      - name: sidecar\n        image: envoy\n");
+        }
+        y
+    };
+    ok(kubectl_stdin(&ts, &["apply", "-f", "-"], Some(&deploy("nginx:1", true))).await);
+    let out = ok(kubectl_stdin(&ts, &["apply", "-f", "-"], Some(&deploy("nginx:2", false))).await);
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    let spec = run(
+        &ts,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec}",
+        ],
+    )
+    .await;
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    assert_eq!(
+        spec["containers"],
+        serde_json::json!([{"name": "app", "image": "nginx:2", "ports": [{"containerPort": 8080}]}]),
+        "image changed, ports kept, removed container gone, no patch directives stored"
+    );
 }

@@ -32,6 +32,25 @@ async fn kubeconfig_has_a_context_per_cluster_and_is_private() {
         assert!(cluster.server_url().starts_with("https://127.0.0.1:"));
         assert!(cluster.ca_pem().contains("BEGIN CERTIFICATE"));
     }
+    // The serving certificate is valid for localhost as well as 127.0.0.1.
+    let via_localhost = ts
+        .sandbox
+        .kubeconfig_yaml()
+        .replace("https://127.0.0.1:", "https://localhost:");
+    let kc = kube::config::Kubeconfig::from_yaml(&via_localhost).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kc,
+        &kube::config::KubeConfigOptions {
+            context: Some("west".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    Api::<Namespace>::all(kube::Client::try_from(config).unwrap())
+        .get("default")
+        .await
+        .expect("TLS verifies for localhost");
     // Both clusters answer, each with its own objects.
     let east = client_for(&ts.sandbox, "east").await;
     Api::<ConfigMap>::namespaced(east, "default")
@@ -332,4 +351,35 @@ async fn up_writes_the_kubeconfig_and_serves_until_shutdown() {
         .expect("cluster two serves");
     tx.send(()).unwrap();
     running.await.unwrap().expect("up returns cleanly");
+}
+
+#[tokio::test]
+async fn state_is_written_on_change_without_a_clean_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(SandboxOptions {
+        clusters: vec!["c1".into()],
+        state_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = client_for(&sandbox, "c1").await;
+    Api::<ConfigMap>::namespaced(client, "default")
+        .create(&PostParams::default(), &cm("written-early"))
+        .await
+        .unwrap();
+    let objects = dir.path().join("c1/objects.json");
+    let mut found = false;
+    for _ in 0..400 {
+        if std::fs::read_to_string(&objects).is_ok_and(|t| t.contains("written-early")) {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(found, "objects.json never mentioned the new ConfigMap");
+    let mode = std::fs::metadata(&objects).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "objects include Secrets");
+    // Dropped without shutdown, as after a crash.
+    drop(sandbox);
 }

@@ -21,6 +21,9 @@ pub struct UpArgs {
     /// Give load balancers hostnames instead of IPs.
     #[arg(long)]
     pub lb_hostname: bool,
+    /// Let ServiceAccount tokens do anything (no RBAC checks).
+    #[arg(long)]
+    pub no_rbac: bool,
 }
 
 /// Starts the sandbox, writes its kubeconfig, tells how to use it, and serves until `shutdown`.
@@ -30,6 +33,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
         state_dir: args.state,
         lb_delay: Duration::from_millis(args.lb_delay_ms),
         lb_hostname: args.lb_hostname,
+        rbac: !args.no_rbac,
     })
     .await?;
     let path = args

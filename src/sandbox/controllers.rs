@@ -49,7 +49,12 @@ fn assign_load_balancer(core: &ClusterCore, namespace: &str, name: &str) {
     let hostname = core.lb_hostname.load(Ordering::Relaxed);
     controller_update(core, "/services", namespace, name, |svc| {
         if svc["spec"]["type"] != "LoadBalancer" {
-            return false;
+            // No longer a load balancer: the address is released.
+            let had = svc["status"]["loadBalancer"]["ingress"].is_array();
+            if had {
+                svc["status"]["loadBalancer"] = json!({});
+            }
+            return had;
         }
         let current = &svc["status"]["loadBalancer"]["ingress"][0];
         if (hostname && current["hostname"].is_string()) || (!hostname && current["ip"].is_string())

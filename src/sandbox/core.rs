@@ -48,6 +48,8 @@ pub struct ClusterCore {
     pub lb_delay: Duration,
     pub lb_counter: AtomicU32,
     pub port: AtomicU16,
+    /// Enforce RBAC for ServiceAccount tokens (the admin token is always cluster-admin).
+    pub rbac: bool,
     pub tasks: mpsc::UnboundedSender<ControllerTask>,
     /// Signalled after every committed change, for the state writer.
     pub changed: Notify,

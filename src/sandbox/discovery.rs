@@ -125,3 +125,82 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
         "resources": resources,
     }))
 }
+
+/// Aggregated discovery (apidiscovery.k8s.io/v2), which kubectl asks for first.
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"))
+}
+
+fn aggregated_resource(rt: &ResourceType) -> Value {
+    let kind = json!({"group": rt.group, "version": rt.version, "kind": rt.kind});
+    let mut subresources = Vec::new();
+    if rt.has_status {
+        subresources.push(json!({"subresource": "status", "responseKind": kind, "verbs": ["get", "patch", "update"]}));
+    }
+    if rt.kind == "ServiceAccount" && rt.group.is_empty() {
+        subresources.push(json!({"subresource": "token",
+            "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+            "verbs": ["create"]}));
+    }
+    let mut entry = json!({
+        "resource": rt.plural,
+        "responseKind": kind,
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": rt.singular,
+        "verbs": verbs(rt),
+    });
+    if !rt.short_names.is_empty() {
+        entry["shortNames"] = json!(rt.short_names);
+    }
+    if !rt.categories.is_empty() {
+        entry["categories"] = json!(rt.categories);
+    }
+    if !subresources.is_empty() {
+        entry["subresources"] = json!(subresources);
+    }
+    entry
+}
+
+/// `/api` (core only) or `/apis` (every named group) as an APIGroupDiscoveryList.
+pub fn aggregated(registry: &Registry, core: bool) -> Value {
+    let items: Vec<Value> = registry
+        .groups()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(g, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let mut types: Vec<&ResourceType> = registry
+                        .types
+                        .iter()
+                        .filter(|t| t.group == g && t.version == *v)
+                        .collect();
+                    types.sort_by(|a, b| a.plural.cmp(&b.plural));
+                    json!({
+                        "version": v,
+                        "resources": types.into_iter().map(aggregated_resource).collect::<Vec<_>>(),
+                        "freshness": "Current",
+                    })
+                })
+                .collect();
+            let mut meta = json!({"creationTimestamp": null});
+            if !g.is_empty() {
+                meta["name"] = json!(g);
+            }
+            json!({"metadata": meta, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}

@@ -63,8 +63,23 @@ fn subresource_of(scope: Scope) -> Option<String> {
 /// One field another manager owns with a different value.
 #[derive(Debug, Clone)]
 pub struct Conflict {
+    /// The manager as the real server prints it, e.g. `"kubectl-create" using v1 at 2024-01-01T00:00:00Z`.
     pub manager: String,
     pub path: String,
+}
+
+fn print_manager(e: &ManagedEntry) -> String {
+    let mut out = format!("{:?}", e.manager);
+    if let Some(sub) = &e.subresource {
+        out.push_str(&format!(" with subresource {sub:?}"));
+    }
+    if e.operation == "Update" {
+        out.push_str(&format!(" using {}", e.api_version));
+        if !e.time.is_empty() {
+            out.push_str(&format!(" at {}", e.time));
+        }
+    }
+    out
 }
 
 pub struct ApplyRequest<'a> {
@@ -106,7 +121,7 @@ pub fn apply(
                 entry.fields.remove(&path);
             } else {
                 conflicts.push(Conflict {
-                    manager: entry.manager.clone(),
+                    manager: print_manager(entry),
                     path: fields::display(&path),
                 });
             }
@@ -235,18 +250,19 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
     if conflicts.len() == 1 {
         let c = &conflicts[0];
         return format!(
-            "Apply failed with 1 conflict: conflict with \"{}\": {}",
+            "Apply failed with 1 conflict: conflict with {}: {}",
             c.manager, c.path
         );
     }
     let mut msg = format!("Apply failed with {} conflicts: ", conflicts.len());
     let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
+    managers.sort();
     managers.dedup();
     for (i, manager) in managers.iter().enumerate() {
         if i > 0 {
             msg.push('\n');
         }
-        msg.push_str(&format!("conflicts with \"{manager}\":"));
+        msg.push_str(&format!("conflicts with {manager}:"));
         for c in conflicts.iter().filter(|c| c.manager == *manager) {
             msg.push_str(&format!("\n- {}", c.path));
         }
@@ -260,7 +276,7 @@ pub fn conflict_causes(conflicts: &[Conflict]) -> Vec<Value> {
         .map(|c| {
             json!({
                 "reason": "FieldManagerConflict",
-                "message": format!("conflict with \"{}\"", c.manager),
+                "message": format!("conflict with {}", c.manager),
                 "field": c.path,
             })
         })

@@ -69,7 +69,6 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-/// Defaults the real server fills in on create (and keeps on update).
 /// A real server stores `stringData` as base64 `data` (stringData wins per key) and never
 /// returns `stringData`; a Secret without `type` is Opaque.
 fn secret_defaults(obj: &mut Value) {
@@ -96,6 +95,7 @@ fn secret_defaults(obj: &mut Value) {
     }
 }
 
+/// Defaults the real server fills in on create (and keeps on update).
 pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Value>) {
     match (group, kind) {
         ("", "Namespace") => {

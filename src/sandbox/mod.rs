@@ -2,6 +2,15 @@
 //!
 //! Each cluster is a separate HTTPS server on 127.0.0.1 with its own CA, token key and object store.
 //! Nothing here depends on the rest of runner.
+//!
+//! What differs from a real kube-apiserver, on purpose or for now:
+//! - no schema validation of object bodies (names, labels, annotations, Secret type are checked);
+//! - no admission webhooks, no garbage collection by ownerReferences, no Pods or ReplicaSets behind
+//!   a Deployment (its status is reported as fully available);
+//! - RBAC covers Roles, ClusterRoles and their bindings (no aggregation rules, no non-resource URLs);
+//! - server-side apply knows the common associative lists (containers, env, ports, volumes,
+//!   conditions, ...) and treats other lists as atomic;
+//! - protobuf request bodies are decoded only for the kinds kubectl's typed `create` sends.
 
 mod auth;
 pub mod cli;
@@ -11,11 +20,14 @@ mod discovery;
 mod error;
 mod faults;
 mod fields;
+mod jsonpath;
 mod managed;
 mod meta;
 mod openapi;
 mod ops;
+mod patch;
 mod protobuf;
+mod rbac;
 mod resources;
 mod routes;
 mod selectors;
@@ -59,6 +71,8 @@ pub struct SandboxOptions {
     pub lb_delay: Duration,
     /// Give load balancers hostnames instead of IPs.
     pub lb_hostname: bool,
+    /// Enforce RBAC for ServiceAccount tokens, as a real cluster does (default on).
+    pub rbac: bool,
 }
 
 impl Default for SandboxOptions {
@@ -68,6 +82,7 @@ impl Default for SandboxOptions {
             state_dir: None,
             lb_delay: Duration::from_millis(50),
             lb_hostname: false,
+            rbac: true,
         }
     }
 }
@@ -261,6 +276,7 @@ impl SandboxCluster {
             lb_delay: opts.lb_delay,
             lb_counter: AtomicU32::new(0),
             port: AtomicU16::new(port),
+            rbac: opts.rbac,
             tasks: tasks_tx,
             changed: Notify::new(),
         });

@@ -241,8 +241,20 @@ fn commit(
             if rt.storage_key() == CRD_KEY {
                 validate::crd(&new)?;
             }
-            for field in ["uid", "creationTimestamp"] {
-                new["metadata"][field] = old["metadata"][field].clone();
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                match old["metadata"].get(field) {
+                    Some(v) => new["metadata"][field] = v.clone(),
+                    None => {
+                        if let Some(m) = new["metadata"].as_object_mut() {
+                            m.remove(field);
+                        }
+                    }
+                }
             }
             if rt.generation {
                 let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -253,6 +265,7 @@ fn commit(
         }
     }
     meta::apply_defaults(&rt.group, &rt.kind, &mut new, old);
+    validate::metadata(rt, &new)?;
     // A real server skips writes that change nothing: same resourceVersion, no event.
     if let Some(old) = old {
         if unchanged(old, &new) {
@@ -266,6 +279,14 @@ fn commit(
         return Ok(new);
     }
     let stored = inner.store.put(&rt.storage_key(), new);
+    if !stored["metadata"]["deletionTimestamp"].is_null() && !has_finalizers(&stored) {
+        // The last finalizer is gone: the pending deletion completes.
+        let removed = inner
+            .store
+            .remove(&t.key(stored["metadata"]["name"].as_str().unwrap_or("")));
+        core.changed.notify_one();
+        return Ok(present(rt, removed.unwrap_or(stored)));
+    }
     let mut tasks = Vec::new();
     let ns = stored["metadata"]["namespace"]
         .as_str()
@@ -277,12 +298,10 @@ fn commit(
         .to_string();
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") if old.is_none() => populate_namespace(core, inner, &name),
-        ("", "Service") if stored["spec"]["type"] == "LoadBalancer" => {
-            tasks.push(ControllerTask::LoadBalancer {
-                namespace: ns,
-                name,
-            })
-        }
+        ("", "Service") => tasks.push(ControllerTask::LoadBalancer {
+            namespace: ns,
+            name,
+        }),
         ("", "Secret")
             if stored["type"] == "kubernetes.io/service-account-token"
                 && stored["data"]["token"].is_null() =>
@@ -456,7 +475,7 @@ pub fn patch(
         return apply(core, t, body, opts);
     }
     if let (PatchKind::Strategic, true) = (&kind, t.rt.custom) {
-        return Err(ApiError::unsupported_media_type(
+        return Err(ApiError::unsupported_patch(
             "application/strategic-merge-patch+json",
         ));
     }
@@ -477,6 +496,10 @@ pub fn patch(
                     "the server rejected our request due to an error in our request: {e}"
                 ))
             })?;
+        }
+        PatchKind::Strategic => {
+            let p = parse_body(body)?;
+            super::patch::strategic_merge(&mut patched, &p);
         }
         _ => {
             let p = parse_body(body)?;
@@ -572,6 +595,18 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
     if opts.dry_run {
         return Ok(deleted_status(t, &existing));
     }
+    if has_finalizers(&existing) {
+        // Deletion waits for the finalizers to be removed; until then the object is "terminating".
+        if !existing["metadata"]["deletionTimestamp"].is_null() {
+            return Ok(present(&t.rt, existing));
+        }
+        let mut marked = existing;
+        marked["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        let stored = inner.store.put(&t.rt.storage_key(), marked);
+        core.changed.notify_one();
+        return Ok(present(&t.rt, stored));
+    }
     match (t.rt.group.as_str(), t.rt.kind.as_str()) {
         ("", "Namespace") => {
             let doomed: Vec<ObjKey> = inner
@@ -614,6 +649,12 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
         return Ok(ns);
     }
     Ok(deleted_status(t, &removed))
+}
+
+fn has_finalizers(obj: &Value) -> bool {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
 }
 
 fn deleted_status(t: &Target, obj: &Value) -> Value {

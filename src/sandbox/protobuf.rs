@@ -1,5 +1,6 @@
 //! Decoding of the Kubernetes protobuf envelope for the built-in kinds kubectl creates through typed
-//! clients (`kubectl create ns|configmap|secret|serviceaccount|token`), which send protobuf bodies.
+//! clients (`kubectl create ns|configmap|secret|serviceaccount|token|deployment|service`), which send
+//! protobuf bodies. Fields outside these schemas are skipped.
 //! Field numbers follow the upstream `generated.proto` files.
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -18,6 +19,8 @@ enum Kind {
     Repeated(&'static Kind),
     MapStr,
     MapBytes,
+    /// `intstr.IntOrString`: type 0 = int (field 2), 1 = string (field 3).
+    IntOrString,
 }
 
 type Field = (u64, &'static str, Kind);
@@ -103,6 +106,68 @@ const TOKEN_REQUEST: &[Field] = &[
     ),
 ];
 
+const LABEL_SELECTOR: &[Field] = &[(1, "matchLabels", Kind::MapStr)];
+const CONTAINER_PORT: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "hostPort", Kind::Int),
+    (3, "containerPort", Kind::Int),
+    (4, "protocol", Kind::Str),
+];
+const ENV_VAR: &[Field] = &[(1, "name", Kind::Str), (2, "value", Kind::Str)];
+const CONTAINER: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "image", Kind::Str),
+    (3, "command", Kind::Repeated(&Kind::Str)),
+    (4, "args", Kind::Repeated(&Kind::Str)),
+    (5, "workingDir", Kind::Str),
+    (6, "ports", Kind::Repeated(&Kind::Msg(CONTAINER_PORT))),
+    (7, "env", Kind::Repeated(&Kind::Msg(ENV_VAR))),
+    (14, "imagePullPolicy", Kind::Str),
+];
+const POD_SPEC: &[Field] = &[
+    (2, "containers", Kind::Repeated(&Kind::Msg(CONTAINER))),
+    (3, "restartPolicy", Kind::Str),
+    (7, "nodeSelector", Kind::MapStr),
+    (8, "serviceAccountName", Kind::Str),
+    (20, "initContainers", Kind::Repeated(&Kind::Msg(CONTAINER))),
+];
+const POD_TEMPLATE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "spec", Kind::Msg(POD_SPEC)),
+];
+const DEPLOYMENT: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "replicas", Kind::Int),
+            (2, "selector", Kind::Msg(LABEL_SELECTOR)),
+            (3, "template", Kind::Msg(POD_TEMPLATE)),
+        ]),
+    ),
+];
+const SERVICE_PORT: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "protocol", Kind::Str),
+    (3, "port", Kind::Int),
+    (4, "targetPort", Kind::IntOrString),
+    (5, "nodePort", Kind::Int),
+];
+const SERVICE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "ports", Kind::Repeated(&Kind::Msg(SERVICE_PORT))),
+            (2, "selector", Kind::MapStr),
+            (3, "clusterIP", Kind::Str),
+            (4, "type", Kind::Str),
+        ]),
+    ),
+];
+
 struct Reader<'a> {
     buf: &'a [u8],
 }
@@ -171,6 +236,23 @@ fn scalar(kind: Kind, raw: Result<u64, &[u8]>) -> Option<Value> {
                 .ok()?)
         }
         (Kind::Msg(fields), Err(b)) => message(fields, b)?,
+        (Kind::IntOrString, Err(b)) => {
+            let mut r = Reader { buf: b };
+            let (mut kind, mut int, mut text) = (0, 0i64, String::new());
+            while !r.buf.is_empty() {
+                match r.field()? {
+                    (1, Ok(v)) => kind = v,
+                    (2, Ok(v)) => int = v as i64,
+                    (3, Err(s)) => text = String::from_utf8(s.to_vec()).ok()?,
+                    _ => {}
+                }
+            }
+            if kind == 1 {
+                json!(text)
+            } else {
+                json!(int)
+            }
+        }
         _ => return None,
     })
 }
@@ -258,6 +340,8 @@ pub fn decode(body: &[u8]) -> Option<Value> {
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("v1", "Service") => SERVICE,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
         _ => return None,
     };
     let mut obj = message(schema, raw)?;

@@ -16,6 +16,16 @@ pub struct ResourceType {
     /// Objects carry `metadata.generation` bumped on spec changes.
     pub generation: bool,
     pub custom: bool,
+    /// A CRD version's additionalPrinterColumns, for `kubectl get` tables.
+    pub printer_columns: Vec<PrinterColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrinterColumn {
+    pub name: String,
+    pub kind: String,
+    pub json_path: String,
+    pub priority: i64,
 }
 
 impl ResourceType {
@@ -76,6 +86,7 @@ fn builtin(
         has_status,
         generation,
         custom: false,
+        printer_columns: Vec::new(),
     }
 }
 
@@ -265,6 +276,19 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
             has_status: version["subresources"]["status"].is_object(),
             generation: true,
             custom: true,
+            printer_columns: version["additionalPrinterColumns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    Some(PrinterColumn {
+                        name: c["name"].as_str()?.to_string(),
+                        kind: c["type"].as_str().unwrap_or("string").to_string(),
+                        json_path: c["jsonPath"].as_str()?.to_string(),
+                        priority: c["priority"].as_i64().unwrap_or(0),
+                    })
+                })
+                .collect(),
         });
     }
     out

@@ -12,7 +12,7 @@ pub enum Route {
     GroupList,
     Group(String),
     ResourceList { group: String, version: String },
-    Resource(Target),
+    Resource(Box<Target>),
     NotFound,
 }
 
@@ -72,10 +72,10 @@ pub fn route(path: &str, registry: &Registry) -> Result<Route, ApiError> {
     if !allowed_sub {
         return Err(ApiError::no_resource());
     }
-    Ok(Route::Resource(Target {
+    Ok(Route::Resource(Box::new(Target {
         rt,
         namespace: namespace.map(str::to_string),
         name: name.map(str::to_string),
         subresource: sub.map(str::to_string),
-    }))
+    })))
 }

@@ -6,6 +6,7 @@ use super::faults::Decision;
 use super::openapi;
 use super::ops::{self, PatchKind, WriteOptions};
 use super::protobuf;
+use super::rbac::{self, ServiceAccountUser};
 use super::routes::{route, Route};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
@@ -47,14 +48,22 @@ pub fn serve(
     tls: Arc<rustls::ServerConfig>,
 ) -> JoinHandle<()> {
     let acceptor = TlsAcceptor::from(tls);
-    let app = Router::new().fallback(handle).with_state(core);
+    // A real kube-apiserver takes request bodies up to 3 MiB (large CRDs come close).
+    let app = Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
+        .with_state(core);
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
             let (tcp, _) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
-                    Err(_) => continue,
+                    Err(_) => {
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
                 },
                 // Reap finished connections so the set does not grow without bound.
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
@@ -95,13 +104,17 @@ fn error_response(err: &ApiError) -> Response {
     response
 }
 
-fn authorized(core: &ClusterCore, headers: &HeaderMap) -> bool {
-    headers
+/// The caller: None for an invalid token, Some(None) for the admin, Some(Some(sa)) for a ServiceAccount.
+fn authenticate(core: &ClusterCore, headers: &HeaderMap) -> Option<Option<ServiceAccountUser>> {
+    let claims = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| core.signer.verify(token.trim()))
-        .is_some_and(|claims| service_account_alive(core, &claims))
+        .and_then(|token| core.signer.verify(token.trim()))?;
+    if !service_account_alive(core, &claims) {
+        return None;
+    }
+    Some(ServiceAccountUser::from_claims(&claims))
 }
 
 /// A ServiceAccount token is valid only while that ServiceAccount (same uid) exists, as with bound tokens.
@@ -142,19 +155,19 @@ async fn handle(
             Decision::Pass => {}
         }
     }
-    if !authorized(&core, &headers) {
+    let Some(user) = authenticate(&core, &headers) else {
         return error_response(&ApiError::unauthorized());
-    }
+    };
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let body = if content_type.contains("protobuf") {
         match protobuf::decode(&body) {
             Some(obj) => Bytes::from(obj.to_string()),
-            None => return error_response(&ApiError::unsupported_media_type(content_type)),
+            None => return error_response(&ApiError::unsupported_body(content_type)),
         }
     } else {
         body
     };
-    match dispatch(&core, &method, &uri, &headers, &body) {
+    match dispatch(&core, user.as_ref(), &method, &uri, &headers, &body) {
         Ok(response) => response,
         Err(err) => error_response(&err),
     }
@@ -169,6 +182,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
 
 fn dispatch(
     core: &Arc<ClusterCore>,
+    user: Option<&ServiceAccountUser>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -194,6 +208,18 @@ fn dispatch(
         Route::Health => return Ok((StatusCode::OK, "ok").into_response()),
         Route::OpenApiRoot => return get_only(Some(openapi::root(&registry))),
         Route::OpenApiGroupVersion(gv) => return get_only(openapi::group_version(&registry, &gv)),
+        Route::CoreVersions | Route::GroupList
+            if method == Method::GET
+                && discovery::wants_aggregated(header_str(headers, header::ACCEPT)) =>
+        {
+            let core_group = uri.path().trim_matches('/') == "api";
+            let mut response = json_response(200, &discovery::aggregated(&registry, core_group));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE),
+            );
+            return Ok(response);
+        }
         Route::CoreVersions => {
             let port = core.port.load(Ordering::Relaxed);
             return get_only(Some(discovery::core_versions(&format!("127.0.0.1:{port}"))));
@@ -211,8 +237,25 @@ fn dispatch(
             )
                 .into_response())
         }
-        Route::Resource(t) => t,
+        Route::Resource(t) => *t,
     };
+    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if let Some(user) = user.filter(|_| core.rbac) {
+        let verb = match (method.as_str(), target.name.is_some()) {
+            ("GET", true) => "get",
+            ("GET", false) if watching => "watch",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", true) => "delete",
+            ("DELETE", false) => "deletecollection",
+            _ => "unknown",
+        };
+        if !rbac::allowed(&core.lock(), user, verb, &target) {
+            return Err(rbac::forbidden(user, verb, &target));
+        }
+    }
     // DELETE carries its options (DeleteOptions) in the body.
     let body_dry_run = method == Method::DELETE
         && serde_json::from_slice::<Value>(body)
@@ -231,7 +274,7 @@ fn dispatch(
     let t = &target;
     match (method.clone(), t.name.is_some(), t.subresource.as_deref()) {
         (Method::GET, false, _) => {
-            if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+            if watching {
                 let params = WatchParams {
                     since: query.get("resourceVersion").and_then(|rv| rv.parse().ok()),
                     labels,
@@ -288,7 +331,7 @@ fn dispatch(
         (Method::PATCH, true, None | Some("status")) => {
             let content_type = header_str(headers, header::CONTENT_TYPE);
             let kind = PatchKind::from_content_type(content_type)
-                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+                .ok_or_else(|| ApiError::unsupported_patch(content_type))?;
             let (obj, created) = ops::patch(core, t, kind, body, &opts)?;
             Ok(json_response(if created { 201 } else { 200 }, &obj))
         }

@@ -140,6 +140,10 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized".into(), None)
     }
 
+    pub fn forbidden(message: String, details: Value) -> Self {
+        Self::new(403, "Forbidden", message, Some(details))
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,
@@ -149,11 +153,22 @@ impl ApiError {
         )
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    /// 415 for a PATCH body type the server does not take (here: strategic merge on custom resources).
+    pub fn unsupported_patch(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"),
+            None,
+        )
+    }
+
+    /// 415 for a protobuf body of a kind the sandbox has no protobuf schema for.
+    pub fn unsupported_body(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - the sandbox decodes {content_type} only for Namespace, ConfigMap, Secret, ServiceAccount, Service, Deployment and TokenRequest; send application/json or application/yaml"),
             None,
         )
     }

@@ -1,4 +1,5 @@
 //! `as=Table` responses, the way kubectl's `get` asks for them.
+use super::jsonpath;
 use super::meta::age_of;
 use super::resources::ResourceType;
 use serde_json::{json, Value};
@@ -27,6 +28,15 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
         "",
         "CreationTimestamp is a timestamp representing the server time when this object was created.",
     );
+    if rt.custom && !rt.printer_columns.is_empty() {
+        let mut cols = vec![name];
+        for c in &rt.printer_columns {
+            let mut col = column(&c.name, &c.kind, "", "");
+            col["priority"] = json!(c.priority);
+            cols.push(col);
+        }
+        return cols;
+    }
     let mut cols = vec![name];
     let extra: &[(&str, &str)] = match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => &[("Status", "string")],
@@ -66,6 +76,18 @@ fn cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
     let num = |v: &Value| v.as_i64().unwrap_or(0);
     let mut cells = vec![json!(s(&obj["metadata"]["name"]))];
+    if rt.custom && !rt.printer_columns.is_empty() {
+        for c in &rt.printer_columns {
+            let value = jsonpath::first(obj, &c.json_path)
+                .cloned()
+                .unwrap_or(Value::Null);
+            cells.push(match (c.kind.as_str(), &value) {
+                ("date", Value::String(ts)) => json!(age_of(ts)),
+                _ => value,
+            });
+        }
+        return cells;
+    }
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => cells.push(json!(s(&obj["status"]["phase"]))),
         ("", "Secret") => {

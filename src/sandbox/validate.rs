@@ -111,3 +111,53 @@ pub fn crd(obj: &Value) -> Result<(), ApiError> {
         ))
     }
 }
+
+const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+const QUALIFIED_NAME_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, at most 63 characters.
+fn is_name_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+fn is_qualified_name(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => !prefix.is_empty() && is_subdomain(prefix) && is_name_part(name),
+        None => is_name_part(key),
+    }
+}
+
+/// Label keys and values and annotation keys, as every write checks them.
+pub fn metadata(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    for (field, map) in [
+        ("metadata.labels", &obj["metadata"]["labels"]),
+        ("metadata.annotations", &obj["metadata"]["annotations"]),
+    ] {
+        for (key, value) in map.as_object().into_iter().flatten() {
+            if !is_qualified_name(key) {
+                causes.push(FieldError::invalid(field, key, QUALIFIED_NAME_MSG));
+            }
+            if field == "metadata.labels" {
+                let text = value.as_str().unwrap_or("");
+                if !(text.is_empty() || is_name_part(text)) {
+                    causes.push(FieldError::invalid(field, text, LABEL_VALUE_MSG));
+                }
+            }
+        }
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        &rt.group,
+        &rt.kind,
+        obj["metadata"]["name"].as_str().unwrap_or(""),
+        causes,
+    ))
+}
