@@ -507,7 +507,14 @@ fi
     .unwrap();
     std::fs::write(
         mesh.path("fake-remote.yaml"),
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: istio-reader-service-account, namespace: istio-system}\n",
+        concat!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: istio-reader-service-account, namespace: istio-system}\n",
+            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: istio-reader-clusterrole-istio-system}\n",
+            "rules: [{apiGroups: [\"\"], resources: [namespaces, services, secrets], verbs: [get, list, watch]}]\n",
+            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: istio-reader-clusterrole-istio-system}\n",
+            "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: istio-reader-clusterrole-istio-system}\n",
+            "subjects: [{kind: ServiceAccount, name: istio-reader-service-account, namespace: istio-system}]\n",
+        ),
     )
     .unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
