@@ -52,29 +52,40 @@ impl Rehearsal {
     }
 
     fn provision(&self, name: &str) -> HostResult<Kubeconfig> {
-        let mut sandboxes = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
-        if !sandboxes.contains_key(name) {
-            let options = SandboxOptions {
-                clusters: vec![name.to_string()],
-                ..SandboxOptions::default()
-            };
-            let sandbox = self
-                .runtime
-                .block_on(Sandbox::start(options))
-                .map_err(|e| {
-                    HostError::from_error(&e)
-                        .context(format!("cannot start sandbox cluster {name:?}"))
-                })?;
-            sandboxes.insert(name.to_string(), sandbox);
-            let merged = merged_kubeconfig(&sandboxes)?;
-            write_private(&self.kubeconfig, &merged)?;
+        if let Some(sandbox) = self.sandboxes().get(name) {
+            return parse_kubeconfig(&sandbox.kubeconfig_yaml());
         }
-        let yaml = sandboxes
-            .get(name)
-            .map(|s| s.kubeconfig_yaml())
-            .unwrap_or_default();
-        Kubeconfig::from_yaml(&yaml)
-            .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))
+        // Started without holding the lock, so that clusters named in parallel start in parallel.
+        let options = SandboxOptions {
+            clusters: vec![name.to_string()],
+            ..SandboxOptions::default()
+        };
+        let started = self
+            .runtime
+            .block_on(Sandbox::start(options))
+            .map_err(|e| {
+                HostError::from_error(&e).context(format!("cannot start sandbox cluster {name:?}"))
+            })?;
+        let mut sandboxes = self.sandboxes();
+        let yaml = match sandboxes.get(name) {
+            // Another thread started it first: keep theirs.
+            Some(existing) => {
+                let yaml = existing.kubeconfig_yaml();
+                self.runtime.block_on(started.shutdown());
+                yaml
+            }
+            None => {
+                let yaml = started.kubeconfig_yaml();
+                sandboxes.insert(name.to_string(), started);
+                write_private(&self.kubeconfig, &merged_kubeconfig(&sandboxes)?)?;
+                yaml
+            }
+        };
+        parse_kubeconfig(&yaml)
+    }
+
+    fn sandboxes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Sandbox>> {
+        self.sandboxes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Prints what ended up in each sandbox cluster.
@@ -141,6 +152,10 @@ fn is_built_in(entry: &crate::sandbox::InventoryEntry) -> bool {
         ("ConfigMap", Some(_)) => entry.name == "kube-root-ca.crt",
         _ => false,
     }
+}
+
+fn parse_kubeconfig(yaml: &str) -> HostResult<Kubeconfig> {
+    Kubeconfig::from_yaml(yaml).map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))
 }
 
 fn merged_kubeconfig(sandboxes: &BTreeMap<String, Sandbox>) -> HostResult<String> {

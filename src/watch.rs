@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
@@ -28,10 +28,10 @@ enum Wake {
     Stop,
 }
 
-/// What triggered a run: the first changed file and when its change was seen.
+/// What triggered a run: the first changed file and when it was saved.
 struct Trigger {
     file: PathBuf,
-    seen: Instant,
+    saved: SystemTime,
 }
 
 pub fn run(
@@ -117,16 +117,22 @@ pub fn run(
                     }
                 }
                 Ok(Wake::Files(Ok(events))) => {
-                    let seen = Instant::now();
+                    let seen = SystemTime::now();
                     let changed = events
                         .iter()
                         .filter(|e| e.kind.is_modify() || e.kind.is_create() || e.kind.is_remove())
                         .flat_map(|e| e.paths.iter())
                         .find(|p| files.contains(*p));
                     if let Some(file) = changed {
+                        // The save itself, not the (debounced) notice of it, starts the clock.
+                        let saved = std::fs::metadata(file)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .filter(|t| *t <= seen)
+                            .unwrap_or(seen);
                         trigger = Some(Trigger {
                             file: file.clone(),
-                            seen,
+                            saved,
                         });
                     }
                 }
@@ -223,7 +229,7 @@ fn summarize(
         .filter(|(_, c)| c.changed() > 0)
         .map(|(cluster, c)| format!("{cluster}: {} changed", c.changed()))
         .collect();
-    let latency = last_change.map(|t| t.saturating_duration_since(trigger.seen));
+    let latency = last_change.and_then(|t| t.duration_since(trigger.saved).ok());
     let status = match outcome {
         Outcome::Success(_) => "applied",
         Outcome::Failed(_) => "failed (nothing more applied; still watching)",

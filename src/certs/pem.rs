@@ -82,8 +82,8 @@ pub(crate) fn read_key(path: &Path) -> Result<KeyPair> {
     let text = files::read_text(path)?;
     let origin = Origin::File(path.to_path_buf());
     let mut blocks = Pem::iter_from_buffer(text.as_bytes());
-    let label = match blocks.next() {
-        Some(Ok(block)) => block.label,
+    let (label, der) = match blocks.next() {
+        Some(Ok(block)) => (block.label, block.contents),
         Some(Err(_)) => return Err(origin.error("is not a valid PEM private key")),
         None => return Err(origin.error("contains no PEM private key")),
     };
@@ -98,8 +98,56 @@ pub(crate) fn read_key(path: &Path) -> Result<KeyPair> {
     if blocks.next().is_some() {
         return Err(origin.error("contains more than one PEM block; expected one private key"));
     }
-    KeyPair::from_pem(&text)
-        .map_err(|_| origin.error("holds an unreadable or unsupported private key"))
+    let unreadable = || origin.error("holds an unreadable or unsupported private key");
+    // Telling rcgen the algorithm spares it trying each one in turn: a failed ECDSA parse of an
+    // RSA key costs more than the RSA parse itself.
+    match key_algorithm(&label, &der) {
+        Some(algorithm) => KeyPair::from_pem_and_sign_algo(&text, algorithm),
+        None => KeyPair::from_pem(&text),
+    }
+    .map_err(|_| unreadable())
+}
+
+/// The signature algorithm a private key is for, from its PEM label and the OIDs in its DER.
+fn key_algorithm(label: &str, der: &[u8]) -> Option<&'static rcgen::SignatureAlgorithm> {
+    const RSA_ENCRYPTION: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+    ];
+    const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+    let contains = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+    match label {
+        "RSA PRIVATE KEY" => Some(&rcgen::PKCS_RSA_SHA256),
+        _ if contains(RSA_ENCRYPTION) => Some(&rcgen::PKCS_RSA_SHA256),
+        _ if contains(P256) => Some(&rcgen::PKCS_ECDSA_P256_SHA256),
+        _ if contains(P384) => Some(&rcgen::PKCS_ECDSA_P384_SHA384),
+        _ => None,
+    }
+}
+
+/// The public half of the private key in `path`. A key file already read in this process with
+/// the same content is not parsed again: RSA keys are validated on every parse, which is
+/// costly, and a play reads each intermediate's key more than once.
+pub(crate) fn public_key_of(path: &Path) -> Result<Vec<u8>> {
+    use sha2::Digest;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashMap<[u8; 32], Vec<u8>>>> = OnceLock::new();
+    let digest: [u8; 32] = sha2::Sha256::digest(files::read_text(path)?.as_bytes()).into();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(public) = seen.lock().ok().and_then(|s| s.get(&digest).cloned()) {
+        return Ok(public);
+    }
+    let public = read_key(path)?.der_bytes().to_vec();
+    if let Ok(mut seen) = seen.lock() {
+        seen.insert(digest, public.clone());
+    }
+    Ok(public)
+}
+
+/// Whether a public key (as `public_key_of` gives it) is `cert`'s.
+pub(crate) fn public_key_matches(public: &[u8], cert: &X509Certificate<'_>) -> bool {
+    public == cert.public_key().subject_public_key.data.as_ref()
 }
 
 /// Whether `key` is the private half of `cert`'s public key.

@@ -100,7 +100,7 @@ struct State {
     targets: BTreeSet<String>,
     skipped: u64,
     /// When the run last changed an object in a cluster (watch mode's latency).
-    last_change: Option<Instant>,
+    last_change: Option<std::time::SystemTime>,
     /// Changed objects of this run, per cluster (watch mode's summary).
     changed: BTreeMap<String, Changes>,
 }
@@ -143,7 +143,7 @@ impl Reporter {
     }
 
     /// When this run last changed an object, and what it changed per cluster.
-    pub fn changes_of_run(&self) -> (Option<Instant>, BTreeMap<String, Changes>) {
+    pub fn changes_of_run(&self) -> (Option<std::time::SystemTime>, BTreeMap<String, Changes>) {
         let state = self.state();
         (state.last_change, state.changed.clone())
     }
@@ -328,7 +328,7 @@ impl Reporter {
         {
             let mut state = self.state();
             if action.is_change() && !dry_run {
-                state.last_change = Some(Instant::now());
+                state.last_change = Some(std::time::SystemTime::now());
             }
             state
                 .changed

@@ -25,38 +25,49 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
 
 const PARALLEL_LIMIT: usize = 8;
 
-/// Runs the closure on scoped threads; each gets its own copy of the caller's evaluation state.
+/// Runs the closure on up to PARALLEL_LIMIT scoped threads, each taking the next item as it
+/// finishes one; each gets its own copy of the caller's evaluation state.
 #[allow(deprecated)] // Rhai marks the context store "volatile", not deprecated.
 fn run_parallel(
     call: &NativeCallContext,
     items: Array,
     body: FnPtr,
 ) -> Result<Array, Box<EvalAltResult>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
     let store = call.store_data();
     let engine = call.engine();
-    let mut results: Vec<Result<Dynamic, Box<EvalAltResult>>> = Vec::with_capacity(items.len());
+    let next = AtomicUsize::new(0);
+    type Slot = Mutex<Option<Result<Dynamic, Box<EvalAltResult>>>>;
+    let results: Vec<Slot> = items.iter().map(|_| Mutex::new(None)).collect();
+    let workers = items.len().min(PARALLEL_LIMIT);
     std::thread::scope(|scope| {
-        for chunk in items.chunks(PARALLEL_LIMIT) {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|item| {
-                    let (store, body) = (&store, &body);
-                    scope.spawn(move || {
-                        let context = store.create_context(engine);
-                        body.call_within_context::<Dynamic>(&context, (item.clone(),))
-                    })
-                })
-                .collect();
-            for handle in handles {
-                results.push(handle.join().unwrap_or_else(|_| {
-                    Err(crate::engine::convert::throw(crate::error::HostError::new(
-                        "internal error: a parallel task panicked",
-                    )))
-                }));
-            }
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let context = store.create_context(engine);
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(index) else {
+                        break;
+                    };
+                    let result = body.call_within_context::<Dynamic>(&context, (item.clone(),));
+                    if let Ok(mut slot) = results[index].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
         }
     });
-    results.into_iter().collect()
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(crate::engine::convert::throw(crate::error::HostError::new(
+                    "internal error: a parallel task did not finish",
+                )))
+            })
+        })
+        .collect()
 }
 
 /// Whether `name` runs under `--only` / `--start-at`; `Err` holds the reason it is skipped.
