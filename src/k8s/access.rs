@@ -90,6 +90,10 @@ pub async fn probe_kubeconfig(text: &str) -> Probe {
             server,
             error: String::new(),
         },
+        Ok(Err(kube::Error::Api(status))) => failed(
+            &server,
+            format!("HTTP {} {}: {}", status.code, status.reason, status.message),
+        ),
         Ok(Err(e)) => failed(&server, HostError::from_error(&e).full_message()),
         Err(_) => failed(&server, "no answer within 10 s".to_string()),
     }
