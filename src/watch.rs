@@ -103,59 +103,81 @@ pub fn run(
             watched_banner_pending = false;
             banner(&ctx, &files);
         }
-        trigger = None;
-        // Wait for a change to a file of the run; changes that arrived during the run count.
-        while trigger.is_none() {
-            match rx.recv() {
-                Ok(Wake::Stop) | Err(_) => {
-                    ctx.reporter.say("watch stopped");
-                    return ExitCode::SUCCESS;
-                }
-                Ok(Wake::Files(Err(errors))) => {
-                    for e in errors {
-                        ctx.reporter.warn(&format!("file watching: {e}"));
-                    }
-                }
-                Ok(Wake::Files(Ok(events))) => {
-                    let seen = SystemTime::now();
-                    let changed = events
-                        .iter()
-                        .filter(|e| e.kind.is_modify() || e.kind.is_create() || e.kind.is_remove())
-                        .flat_map(|e| e.paths.iter())
-                        .find(|p| files.contains(*p));
-                    if let Some(file) = changed {
-                        // The save itself, not the (debounced) notice of it, starts the clock.
-                        let saved = std::fs::metadata(file)
-                            .and_then(|m| m.modified())
-                            .ok()
-                            .filter(|t| *t <= seen)
-                            .unwrap_or(seen);
-                        trigger = Some(Trigger {
-                            file: file.clone(),
-                            saved,
-                        });
-                    }
-                }
-            }
-        }
-        // Fold the rest of a burst into this run.
-        while let Ok(wake) = rx.try_recv() {
-            if let Wake::Stop = wake {
+        trigger = match next_change(&ctx, &args, &rx, &files) {
+            Some(t) => Some(t),
+            None => {
                 ctx.reporter.say("watch stopped");
                 return ExitCode::SUCCESS;
             }
+        };
+    }
+}
+
+/// Waits for a change to a file of the run (changes that arrived during the run count) whose
+/// variables load; a broken vars file is reported and waited out. None: stop watching.
+fn next_change(
+    ctx: &PlayContext,
+    args: &PlayArgs,
+    rx: &mpsc::Receiver<Wake>,
+    files: &BTreeSet<PathBuf>,
+) -> Option<Trigger> {
+    loop {
+        let trigger = wait_for_change(ctx, rx, files)?;
+        // Fold the rest of a burst into this run.
+        while let Ok(wake) = rx.try_recv() {
+            if let Wake::Stop = wake {
+                return None;
+            }
         }
-        match cli::load_vars(&args) {
-            Ok(vars) => ctx.reset_for_run(vars),
+        match cli::load_vars(args) {
+            Ok(vars) => {
+                ctx.reset_for_run(vars);
+                return Some(trigger);
+            }
             Err(error) => {
+                ctx.reporter.error(&error.full_message(), None);
                 eprint!(
                     "{}",
                     crate::diagnostic::Failure::from_host(error).render(false)
                 );
-                ctx.reporter.say("waiting for the next change");
-                // Run again on the next change; keep watching the same files.
-                trigger = None;
-                continue;
+                ctx.reporter.say("not run: waiting for the next change");
+            }
+        }
+    }
+}
+
+fn wait_for_change(
+    ctx: &PlayContext,
+    rx: &mpsc::Receiver<Wake>,
+    files: &BTreeSet<PathBuf>,
+) -> Option<Trigger> {
+    loop {
+        match rx.recv() {
+            Ok(Wake::Stop) | Err(_) => return None,
+            Ok(Wake::Files(Err(errors))) => {
+                for e in errors {
+                    ctx.reporter.warn(&format!("file watching: {e}"));
+                }
+            }
+            Ok(Wake::Files(Ok(events))) => {
+                let seen = SystemTime::now();
+                let changed = events
+                    .iter()
+                    .filter(|e| e.kind.is_modify() || e.kind.is_create() || e.kind.is_remove())
+                    .flat_map(|e| e.paths.iter())
+                    .find(|p| files.contains(*p));
+                if let Some(file) = changed {
+                    // The save itself, not the (debounced) notice of it, starts the clock.
+                    let saved = std::fs::metadata(file)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .filter(|t| *t <= seen)
+                        .unwrap_or(seen);
+                    return Some(Trigger {
+                        file: file.clone(),
+                        saved,
+                    });
+                }
             }
         }
     }

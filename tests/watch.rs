@@ -60,6 +60,7 @@ impl Watcher {
             template(1, "blue", true),
         )
         .unwrap();
+        std::fs::write(dir.path().join("vars.yaml"), "team: blue\n").unwrap();
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("runner"))
             .current_dir(dir.path())
             .args([
@@ -69,6 +70,8 @@ impl Watcher {
                 "--prune",
                 "--output",
                 "json",
+                "--vars",
+                "vars.yaml",
                 "--kubeconfig",
             ])
             .arg(&kubeconfig)
@@ -279,4 +282,60 @@ fn a_change_during_a_run_queues_exactly_one_more_run() {
             );
         }
     }
+}
+
+#[test]
+fn template_and_variables_errors_are_reported_and_watching_goes_on() {
+    let mut w = Watcher::start();
+    w.save(
+        "templates/app.yaml.j2",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ broken\n",
+    );
+    let events = w.until("watch_run");
+    assert_eq!(
+        events.last().unwrap()["status"],
+        "failed (nothing more applied; still watching)"
+    );
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("templates/app.yaml.j2:4"),
+        "{error}"
+    );
+
+    // A broken vars file is reported and nothing runs until it is fixed.
+    w.save("vars.yaml", "team: [unclosed\n");
+    let events = w.until("error");
+    assert!(
+        events.iter().all(|e| e["event"] != "play_started"),
+        "{events:?}"
+    );
+    assert!(
+        events.last().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("vars.yaml"),
+        "{events:?}"
+    );
+    let note = w.until("log");
+    assert!(
+        note.last().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("not run"),
+        "{note:?}"
+    );
+
+    w.save("vars.yaml", "team: green\n");
+    let events = w.until("watch_run");
+    assert_eq!(events.last().unwrap()["trigger"], "vars.yaml");
+    w.save("templates/app.yaml.j2", &template(4, "green", true));
+    let events = w.until("watch_run");
+    assert_eq!(events.last().unwrap()["status"], "applied", "{events:?}");
+    assert_eq!(w.json(&["get", "deployment", "web"])["spec"]["replicas"], 4);
 }
