@@ -109,7 +109,9 @@ pub struct Reporter {
     mode: OutputMode,
     /// Watch mode re-runs: only changes, warnings and errors; no step headers or recap.
     compact: std::sync::atomic::AtomicBool,
-    stderr_is_terminal: bool,
+    /// Spinners for running steps and waits, on stderr when it is a terminal.
+    spinners: Option<indicatif::MultiProgress>,
+    step_spinners: Mutex<Vec<indicatif::ProgressBar>>,
     color: bool,
     state: Mutex<State>,
     started: Instant,
@@ -122,7 +124,10 @@ impl Reporter {
         Reporter {
             mode,
             compact: std::sync::atomic::AtomicBool::new(false),
-            stderr_is_terminal: std::io::stderr().is_terminal(),
+            spinners: (std::io::stderr().is_terminal() && mode == OutputMode::Human).then(|| {
+                indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+            }),
+            step_spinners: Mutex::new(Vec::new()),
             color: !no_color && std::io::stdout().is_terminal(),
             state: Mutex::new(State::default()),
             started: Instant::now(),
@@ -177,9 +182,29 @@ impl Reporter {
     }
 
     fn line(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        };
+        match &self.spinners {
+            // Spinners are cleared while the line is written, then drawn again.
+            Some(spinners) => spinners.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// A spinner with a message and the elapsed time, if stderr is a terminal.
+    pub(crate) fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
+        let spinners = self.spinners.as_ref()?;
+        let bar = spinners.add(indicatif::ProgressBar::new_spinner());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+        {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
     }
 
     /// Forgets everything from a previous run (watch mode reuses the reporter).
@@ -219,6 +244,12 @@ impl Reporter {
             });
             state.steps.len()
         };
+        if let Some(bar) = self.spinner(format!("step [{name}]")) {
+            self.step_spinners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(bar);
+        }
         match self.mode {
             OutputMode::Json => self.emit(json!({"event": "step_started", "step": name})),
             OutputMode::Human if self.compact() => {}
@@ -249,6 +280,14 @@ impl Reporter {
             let Some(frame) = state.steps.pop() else {
                 return StepStatus::Ok;
             };
+            if let Some(bar) = self
+                .step_spinners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+            {
+                bar.finish_and_clear();
+            }
             let status = if interrupted {
                 StepStatus::Interrupted
             } else if failure.is_some() {

@@ -1,8 +1,8 @@
 //! Progress for waits: a spinner with the elapsed time on a terminal, plain lines otherwise.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::json;
 
 use super::{human::format_duration, OutputMode, Reporter};
@@ -17,23 +17,13 @@ pub struct WaitGuard<'a> {
 
 impl<'a> WaitGuard<'a> {
     pub(super) fn start(reporter: &'a Reporter, what: &str) -> Self {
-        let spinner = if reporter.stderr_is_terminal && reporter.mode == OutputMode::Human {
-            let bar = ProgressBar::new_spinner();
-            if let Ok(style) =
-                ProgressStyle::with_template("  {spinner} waiting for {msg} ({elapsed})")
-            {
-                bar.set_style(style);
-            }
-            bar.set_message(what.to_string());
-            bar.enable_steady_tick(Duration::from_millis(100));
-            Some(bar)
-        } else {
+        let spinner = reporter.spinner(format!("waiting for {what}"));
+        if spinner.is_none() {
             match reporter.mode {
                 OutputMode::Json => reporter.emit(json!({"event": "wait_started", "what": what})),
                 OutputMode::Human => reporter.line(&format!("  waiting for {what}")),
             }
-            None
-        };
+        }
         WaitGuard {
             reporter,
             what: what.to_string(),
