@@ -29,25 +29,50 @@ impl Default for DeleteOptions {
     }
 }
 
+/// One object addressed by kind, name and namespace: its API, and its label for messages.
+struct Located {
+    api: kube::Api<kube::api::DynamicObject>,
+    label: String,
+    namespace: Option<String>,
+    name: String,
+    resolved: super::kinds::Resolved,
+}
+
+impl Located {
+    /// The live object, or None when it does not exist.
+    async fn read(&self, cluster: &Cluster) -> HostResult<Option<kube::api::DynamicObject>> {
+        retry(
+            cluster.name(),
+            &format!("read {}", self.label),
+            || self.api.get_opt(&self.name),
+            |e| api_error(cluster.name(), "read", &self.label, e),
+        )
+        .await
+    }
+}
+
 fn to_value(object: impl serde::Serialize) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)
 }
 
 impl Cluster {
-    /// The object, or None when it does not exist. `namespace` empty means the context's.
-    pub async fn get(&self, kind: &str, name: &str, namespace: &str) -> HostResult<Option<Value>> {
+    /// Resolves the kind and settles the namespace (`namespace` empty means the context's).
+    async fn locate(&self, kind: &str, name: &str, namespace: &str) -> HostResult<Located> {
         let resolved = self.resolve(kind).await?;
         let ns = self.namespace_for(&resolved, Some(namespace));
-        let api = self.api(&resolved, ns.as_deref());
-        let label = object_label(&resolved.resource.kind, ns.as_deref(), name);
-        let found = retry(
-            self.name(),
-            &format!("read {label}"),
-            || api.get_opt(name),
-            |e| api_error(self.name(), "read", &label, e),
-        )
-        .await?;
-        Ok(found.map(to_value))
+        Ok(Located {
+            api: self.api(&resolved, ns.as_deref()),
+            label: object_label(&resolved.resource.kind, ns.as_deref(), name),
+            namespace: ns,
+            name: name.to_string(),
+            resolved,
+        })
+    }
+
+    /// The object, or None when it does not exist. `namespace` empty means the context's.
+    pub async fn get(&self, kind: &str, name: &str, namespace: &str) -> HostResult<Option<Value>> {
+        let object = self.locate(kind, name, namespace).await?;
+        Ok(object.read(self).await?.map(to_value))
     }
 
     pub async fn exists(&self, kind: &str, name: &str, namespace: &str) -> HostResult<bool> {
@@ -95,18 +120,15 @@ impl Cluster {
         namespace: &str,
         options: &DeleteOptions,
     ) -> HostResult<bool> {
-        let resolved = self.resolve(kind).await?;
-        let ns = self.namespace_for(&resolved, Some(namespace));
-        let api = self.api(&resolved, ns.as_deref());
-        let label = object_label(&resolved.resource.kind, ns.as_deref(), name);
+        let object = self.locate(kind, name, namespace).await?;
+        let (api, label, ns, resolved) = (
+            &object.api,
+            &object.label,
+            &object.namespace,
+            &object.resolved,
+        );
         self.announce(session);
-        let live = retry(
-            self.name(),
-            &format!("read {label}"),
-            || api.get_opt(name),
-            |e| api_error(self.name(), "read", &label, e),
-        )
-        .await?;
+        let live = object.read(self).await?;
         let Some(live) = live else {
             return Ok(false);
         };
@@ -120,7 +142,7 @@ impl Cluster {
                         other => other.map(|_| ()),
                     }
                 },
-                |e| api_error(self.name(), "delete", &label, e),
+                |e| api_error(self.name(), "delete", label, e),
             )
             .await;
             deleted?;
@@ -136,7 +158,7 @@ impl Cluster {
         if options.wait && !session.dry_run {
             self.wait_deleted(
                 session,
-                &resolved,
+                resolved,
                 ns.as_deref(),
                 name,
                 live.metadata.uid,
@@ -156,19 +178,15 @@ impl Cluster {
         namespace: &str,
         patch: &Value,
     ) -> HostResult<Value> {
-        let resolved = self.resolve(kind).await?;
-        let ns = self.namespace_for(&resolved, Some(namespace));
-        let api = self.api(&resolved, ns.as_deref());
-        let label = object_label(&resolved.resource.kind, ns.as_deref(), name);
+        let object = self.locate(kind, name, namespace).await?;
+        let (api, label, ns, resolved) = (
+            &object.api,
+            &object.label,
+            &object.namespace,
+            &object.resolved,
+        );
         self.announce(session);
-        let live = retry(
-            self.name(),
-            &format!("read {label}"),
-            || api.get_opt(name),
-            |e| api_error(self.name(), "read", &label, e),
-        )
-        .await?
-        .ok_or_else(|| {
+        let live = object.read(self).await?.ok_or_else(|| {
             HostError::new(format!(
                 "{}: cannot patch {label}: it does not exist",
                 self.name()
@@ -183,7 +201,7 @@ impl Cluster {
             self.name(),
             &format!("patch {label}"),
             || api.patch(name, &params, &merge),
-            |e| api_error(self.name(), "patch", &label, e),
+            |e| api_error(self.name(), "patch", label, e),
         )
         .await?;
         let before_version = live.metadata.resource_version.clone();
@@ -191,7 +209,7 @@ impl Cluster {
         let action = if session.dry_run {
             let (changed, diff) = plan_diff(Some(&live), &after);
             if changed {
-                session.reporter.diff(self.name(), &label, &diff);
+                session.reporter.diff(self.name(), label, &diff);
             }
             if changed {
                 Action::Configured
