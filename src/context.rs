@@ -61,6 +61,7 @@ pub struct PlayContext {
     /// Scratch space for a dry run (certificates that would be created), removed at exit.
     scratch: Mutex<Option<tempfile::TempDir>>,
     owner: String,
+    watching: std::sync::atomic::AtomicBool,
     /// Whether the clusters are sandbox clusters (`--sandbox`).
     sandbox: std::sync::atomic::AtomicBool,
     /// The innermost step that failed, for the error report.
@@ -97,6 +98,7 @@ impl PlayContext {
             scratch: Mutex::new(None),
             sandbox: std::sync::atomic::AtomicBool::new(false),
             owner,
+            watching: std::sync::atomic::AtomicBool::new(false),
             failed_step: Mutex::new(None),
         })
     }
@@ -121,6 +123,19 @@ impl PlayContext {
 
     /// The ownership label value for objects this playbook applies: its file name, made a
     /// valid label value.
+    /// The ledger, when something reads it (watch mode); plain runs skip its bookkeeping.
+    pub fn ledger(&self) -> Option<&crate::ledger::Ledger> {
+        self.watching
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then_some(&self.ledger)
+    }
+
+    /// Watch mode: apply records what it applies, to skip unchanged objects and find orphans.
+    pub fn set_watching(&self, on: bool) {
+        self.watching
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn owner(&self) -> &str {
         &self.owner
     }

@@ -38,7 +38,7 @@ fn prune_one(ctx: &PlayContext, key: &ObjectKey) -> HostResult<bool> {
     let session = Session {
         reporter: &ctx.reporter,
         dry_run: ctx.dry_run(),
-        ledger: Some(&ctx.ledger),
+        ledger: ctx.ledger(),
         owner: ctx.owner(),
     };
     ctx.block_on(async {

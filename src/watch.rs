@@ -40,6 +40,7 @@ pub fn run(
     engine: Arc<rhai::Engine>,
     rt: &tokio::runtime::Runtime,
 ) -> ExitCode {
+    ctx.set_watching(true);
     let (tx, rx) = mpsc::channel::<Wake>();
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -77,6 +77,35 @@ pub struct Planned {
     namespaces: BTreeSet<String>,
 }
 
+/// The part of an API answer that tells whether a write changed anything.
+#[derive(serde::Deserialize)]
+struct VersionOnly {
+    metadata: VersionMeta,
+}
+
+#[derive(serde::Deserialize)]
+struct VersionMeta {
+    name: Option<String>,
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
+}
+
+/// The part of a list that tells which objects exist, at which resourceVersion.
+#[derive(serde::Deserialize)]
+struct NamesAndVersions {
+    #[serde(default)]
+    items: Vec<VersionOnly>,
+}
+
+/// A retried request is sent again: http::Request is not Clone.
+fn clone_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
 /// Puts the playbook's ownership label on an object (what `--prune` looks for).
 fn mark_owner(object: &mut Value, owner: &str) {
     if owner.is_empty() {
@@ -319,15 +348,25 @@ impl Cluster {
                 item.label()
             ))
         })?;
-        let api = self.api(resolved, item.namespace.as_deref());
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = options.force;
         let label = item.label();
         let patch = Patch::Apply(&item.object);
-        let result: DynamicObject = retry(
+        // Only the resourceVersion of the answer matters: reading just that spares decoding
+        // every applied object in full.
+        let url = <DynamicObject as kube::Resource>::url_path(
+            &resolved.resource,
+            item.namespace.as_deref(),
+        );
+        let request = kube::core::Request::new(url)
+            .patch(&item.id.name, &params, &patch)
+            .map_err(|e| {
+                HostError::from_error(&e).context(format!("{}: cannot apply {label}", self.name()))
+            })?;
+        let result: VersionOnly = retry(
             self.name(),
             &format!("apply {label}"),
-            || api.patch(&item.id.name, &params, &patch),
+            || self.client.request::<VersionOnly>(clone_request(&request)),
             |e| api_error(self.name(), "apply", &label, e),
         )
         .await?;
@@ -445,11 +484,22 @@ impl Cluster {
             Some(ns) => format!("{} in namespace {ns}", resolved.resource.plural),
             None => resolved.resource.plural.clone(),
         };
-        let params = ListParams::default();
-        let list = retry(
+        let url = <DynamicObject as kube::Resource>::url_path(
+            &resolved.resource,
+            first.namespace.as_deref(),
+        );
+        let request = kube::core::Request::new(url)
+            .list(&ListParams::default())
+            .map_err(|e| {
+                HostError::from_error(&e).context(format!("{}: cannot list {what}", self.name()))
+            })?;
+        let list: NamesAndVersions = retry(
             self.name(),
             &format!("list {what}"),
-            || api.list(&params),
+            || {
+                self.client
+                    .request::<NamesAndVersions>(clone_request(&request))
+            },
             |e| api_error(self.name(), "list", &what, e),
         )
         .await?;

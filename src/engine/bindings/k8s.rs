@@ -23,7 +23,7 @@ fn session(ctx: &PlayContext) -> Session<'_> {
     Session {
         reporter: &ctx.reporter,
         dry_run: ctx.dry_run(),
-        ledger: Some(&ctx.ledger),
+        ledger: ctx.ledger(),
         owner: ctx.owner(),
     }
 }
