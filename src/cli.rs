@@ -301,15 +301,12 @@ fn play_command(args: PlayArgs) -> ExitCode {
 /// Runs the play on a blocking thread; Ctrl-C cancels it (a second Ctrl-C exits at once).
 pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>) -> Outcome {
     let runner_ctx = ctx.clone();
-    let mut task = tokio::task::spawn_blocking(move || play::run(&runner_ctx, &engine));
+    let task = play::run_on_blocking_thread(runner_ctx, engine);
+    tokio::pin!(task);
     let mut interrupts = 0;
     loop {
         tokio::select! {
-            joined = &mut task => {
-                return joined.unwrap_or_else(|e| {
-                    Outcome::Failed(Box::new(Failure::plain(format!("internal error: the play stopped unexpectedly: {e}"))))
-                });
-            }
+            outcome = &mut task => return outcome,
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
                 if interrupts > 1 {
@@ -361,13 +358,12 @@ fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
 }
 
 fn check_command(args: CheckArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => return usage_error(HostError::new(format!("cannot start the runtime: {e}"))),
+    };
     let mut failures = Vec::new();
     for playbook in &args.playbooks {
-        let rt = tokio::runtime::Builder::new_current_thread().build();
-        let rt = match rt {
-            Ok(rt) => rt,
-            Err(e) => return usage_error(HostError::new(format!("cannot start the runtime: {e}"))),
-        };
         if !playbook.exists() {
             return usage_error(HostError::new(format!(
                 "playbook {} not found",

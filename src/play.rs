@@ -76,6 +76,16 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
     }
 }
 
+/// Runs the play on a blocking thread (host functions block on the runtime from there).
+pub async fn run_on_blocking_thread(ctx: Arc<PlayContext>, engine: Arc<Engine>) -> Outcome {
+    let task = tokio::task::spawn_blocking(move || run(&ctx, &engine));
+    task.await.unwrap_or_else(|e| {
+        Outcome::Failed(Box::new(Failure::plain(format!(
+            "internal error: the play stopped unexpectedly: {e}"
+        ))))
+    })
+}
+
 /// `--only` and `--start-at` must name steps that exist.
 fn check_selection(ctx: &PlayContext) -> Result<(), Box<Failure>> {
     let steps = ctx.steps.lock().unwrap_or_else(|p| p.into_inner());

@@ -66,16 +66,20 @@ pub fn run(
     };
     let mut watched_dirs: BTreeSet<PathBuf> = BTreeSet::new();
     let mut trigger: Option<Trigger> = None;
-    let mut first = true;
-    let mut watched_banner_pending = true;
     loop {
+        // Only the first run has no trigger.
+        let first = trigger.is_none();
         ctx.ledger.start_run(!first);
         ctx.reporter.set_compact(!first);
         if let Some(t) = &trigger {
             ctx.reporter
                 .say(&format!("\n▶ {} changed", ctx.project.show(&t.file)));
         }
-        let outcome = rt.block_on(play_without_signal(ctx.clone(), engine.clone()));
+        // Ctrl-C is handled by the watch loop, which cancels the context.
+        let outcome = rt.block_on(crate::play::run_on_blocking_thread(
+            ctx.clone(),
+            engine.clone(),
+        ));
         let success = matches!(outcome, Outcome::Success(_));
         let summary = ctx.ledger.finish_run(success);
         if args.prune && success {
@@ -86,8 +90,6 @@ pub fn run(
             ctx.reporter.say("watch stopped");
             return ExitCode::SUCCESS;
         }
-        first = false;
-
         let files = watch_set(&ctx, &args);
         for dir in files
             .iter()
@@ -100,8 +102,7 @@ pub fn run(
                 }
             }
         }
-        if trigger.is_none() && watched_banner_pending {
-            watched_banner_pending = false;
+        if first {
             banner(&ctx, &files);
         }
         trigger = match next_change(&ctx, &args, &rx, &files) {
@@ -193,16 +194,6 @@ fn banner(ctx: &PlayContext, files: &BTreeSet<PathBuf>) {
         "event": "watching",
         "files": files.iter().map(|f| ctx.project.show(f)).collect::<Vec<_>>(),
     }));
-}
-
-/// Runs the play; Ctrl-C is handled by the watch loop, which cancels the context.
-async fn play_without_signal(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>) -> Outcome {
-    let task = tokio::task::spawn_blocking(move || crate::play::run(&ctx, &engine));
-    task.await.unwrap_or_else(|e| {
-        Outcome::Failed(Box::new(crate::diagnostic::Failure::plain(format!(
-            "internal error: the play stopped unexpectedly: {e}"
-        ))))
-    })
 }
 
 /// Every file the run read, plus --watch-path extras and the vars files, minus what it wrote.

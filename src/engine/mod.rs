@@ -17,11 +17,7 @@ pub const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
 pub fn build(ctx: &Arc<PlayContext>) -> Engine {
     let mut engine = Engine::new();
     engine.set_strict_variables(true);
-    let max_operations = match ctx.options.max_operations {
-        0 => DEFAULT_MAX_OPERATIONS,
-        n => n,
-    };
-    engine.set_max_operations(max_operations);
+    engine.set_max_operations(ctx.max_operations());
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
     engine.set_max_string_size(16 * 1024 * 1024);

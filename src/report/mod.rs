@@ -67,6 +67,13 @@ impl Changes {
             Action::Deleted => self.deleted += 1,
         }
     }
+    fn absorb(&mut self, other: &Changes) {
+        self.created += other.created;
+        self.configured += other.configured;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+    }
+
     pub fn changed(&self) -> u64 {
         self.created + self.configured + self.deleted
     }
@@ -303,18 +310,12 @@ impl Reporter {
             // A nested step's work also belongs to the step around it.
             if let Some(parent) = state.steps.last_mut() {
                 for (cluster, changes) in &frame.clusters {
-                    let entry = parent.clusters.entry(cluster.clone()).or_default();
-                    for (n, action) in [
-                        (changes.created, Action::Created),
-                        (changes.configured, Action::Configured),
-                        (changes.unchanged, Action::Unchanged),
-                        (changes.deleted, Action::Deleted),
-                    ] {
-                        for _ in 0..n {
-                            entry.add(action);
-                            parent.changes.add(action);
-                        }
-                    }
+                    parent
+                        .clusters
+                        .entry(cluster.clone())
+                        .or_default()
+                        .absorb(changes);
+                    parent.changes.absorb(changes);
                 }
                 parent.local_change |= frame.local_change;
             }
@@ -489,9 +490,5 @@ impl Reporter {
             OutputMode::Human => self.line(&human::recap(&recap, skipped, duration, self.color)),
         }
         recap
-    }
-
-    fn elapsed_since(started: Instant) -> Duration {
-        started.elapsed()
     }
 }

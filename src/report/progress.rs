@@ -43,7 +43,7 @@ impl<'a> WaitGuard<'a> {
             return;
         }
         self.finished = true;
-        let elapsed = Reporter::elapsed_since(self.started);
+        let elapsed = self.started.elapsed();
         if let Some(bar) = self.spinner.take() {
             bar.finish_and_clear();
         }
