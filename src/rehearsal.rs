@@ -16,6 +16,8 @@ pub struct Rehearsal {
     runtime: tokio::runtime::Handle,
     /// One sandbox per cluster name, started the first time the playbook names it.
     sandboxes: Mutex<BTreeMap<String, Sandbox>>,
+    /// Every started sandbox's kubeconfig, merged; what `kubeconfig` holds.
+    merged: Mutex<Kubeconfig>,
     /// The kubeconfig of every sandbox cluster, kept current for external programs
     /// (istioctl, kubectl) that the play runs.
     kubeconfig: PathBuf,
@@ -35,6 +37,7 @@ impl Rehearsal {
         Ok(Arc::new(Rehearsal {
             runtime,
             sandboxes: Mutex::new(BTreeMap::new()),
+            merged: Mutex::new(Kubeconfig::default()),
             kubeconfig,
             _dir: dir,
         }))
@@ -53,7 +56,7 @@ impl Rehearsal {
 
     fn provision(&self, name: &str) -> HostResult<Kubeconfig> {
         if let Some(sandbox) = self.sandboxes().get(name) {
-            return parse_kubeconfig(&sandbox.kubeconfig_yaml());
+            return kubeconfig_of(sandbox);
         }
         // Started without holding the lock, so that clusters named in parallel start in parallel.
         let options = SandboxOptions {
@@ -67,21 +70,20 @@ impl Rehearsal {
                 HostError::from_error(&e).context(format!("cannot start sandbox cluster {name:?}"))
             })?;
         let mut sandboxes = self.sandboxes();
-        let yaml = match sandboxes.get(name) {
+        if let Some(existing) = sandboxes.get(name) {
             // Another thread started it first: keep theirs.
-            Some(existing) => {
-                let yaml = existing.kubeconfig_yaml();
-                self.runtime.block_on(started.shutdown());
-                yaml
-            }
-            None => {
-                let yaml = started.kubeconfig_yaml();
-                sandboxes.insert(name.to_string(), started);
-                write_private(&self.kubeconfig, &merged_kubeconfig(&sandboxes)?)?;
-                yaml
-            }
-        };
-        parse_kubeconfig(&yaml)
+            let kubeconfig = kubeconfig_of(existing);
+            self.runtime.block_on(started.shutdown());
+            return kubeconfig;
+        }
+        let kubeconfig = kubeconfig_of(&started)?;
+        sandboxes.insert(name.to_string(), started);
+        let mut merged = self.merged.lock().unwrap_or_else(|p| p.into_inner());
+        *merged = std::mem::take(&mut *merged)
+            .merge(kubeconfig.clone())
+            .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))?;
+        write_kubeconfig(&self.kubeconfig, &merged)?;
+        Ok(kubeconfig)
     }
 
     fn sandboxes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Sandbox>> {
@@ -154,26 +156,23 @@ fn is_built_in(entry: &crate::sandbox::InventoryEntry) -> bool {
     }
 }
 
-fn parse_kubeconfig(yaml: &str) -> HostResult<Kubeconfig> {
-    Kubeconfig::from_yaml(yaml).map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))
+fn kubeconfig_of(sandbox: &Sandbox) -> HostResult<Kubeconfig> {
+    sandbox
+        .kubeconfig()
+        .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))
 }
 
-fn merged_kubeconfig(sandboxes: &BTreeMap<String, Sandbox>) -> HostResult<String> {
-    let mut merged = Kubeconfig::default();
-    for sandbox in sandboxes.values() {
-        let one = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml())
-            .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))?;
-        merged = merged
-            .merge(one)
-            .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))?;
-    }
+fn write_kubeconfig(path: &Path, merged: &Kubeconfig) -> HostResult<()> {
+    let mut merged = merged.clone();
     merged.api_version = Some("v1".into());
     merged.kind = Some("Config".into());
     if merged.current_context.is_none() {
         merged.current_context = merged.contexts.first().map(|c| c.name.clone());
     }
-    serde_yaml::to_string(&merged)
-        .map_err(|e| HostError::new(format!("cannot write the sandbox kubeconfig: {e}")))
+    // JSON is YAML to every kubeconfig reader, and much cheaper to write for each new cluster.
+    let text = serde_json::to_string_pretty(&merged)
+        .map_err(|e| HostError::new(format!("cannot write the sandbox kubeconfig: {e}")))?;
+    write_private(path, &text)
 }
 
 /// Kubeconfigs carry bearer tokens: readable by the owner only, written atomically.
@@ -187,8 +186,8 @@ fn write_private(path: &Path, text: &str) -> HostResult<()> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
+    // No fsync: the file lives in this run's temporary directory and dies with the process.
     file.write_all(text.as_bytes())?;
-    file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }

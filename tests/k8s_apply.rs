@@ -381,3 +381,30 @@ async fn wrong_arguments_are_clear_errors() {
     }
     assert!(!text.contains("no error"), "{text}");
 }
+
+/// The API server offers HTTP/2, as every kube-apiserver does: a large apply then travels over
+/// one multiplexed connection instead of one TLS handshake per concurrent request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_apply_shares_one_connection() {
+    let env = start(&["cluster-1"]).await;
+    let mut manifests = String::new();
+    for i in 0..60 {
+        manifests.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n  namespace: default\ndata:\n  n: \"{i}\"\n"
+        ));
+    }
+    env.write("many.yaml", &manifests);
+    let play = r#"
+        let done = cluster("cluster-1").apply(read_file("many.yaml"));
+        print(`applied ${done.len()}`);
+    "#;
+    let out = env.runner("many.rhai", play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("applied 60"), "{}", stdout(&out));
+    let cluster = env.sandbox.cluster("cluster-1").unwrap();
+    assert_eq!(
+        cluster.connections(),
+        1,
+        "one connection carries every request"
+    );
+}

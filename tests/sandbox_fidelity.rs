@@ -6,6 +6,20 @@ use runner::sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Value {
+    let out = kubectl_output(kubeconfig, args, stdin);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn kubectl_output(
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
@@ -26,13 +40,76 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> 
             .unwrap();
     }
     drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    child.wait_with_output().unwrap()
+}
+
+fn one_cluster() -> (
+    tokio::runtime::Runtime,
+    Sandbox,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(Sandbox::start(SandboxOptions {
+            clusters: vec!["one".into()],
+            ..Default::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sandbox.write_kubeconfig(&kubeconfig).unwrap();
+    (rt, sandbox, dir, kubeconfig)
+}
+
+/// The sandbox answers an exact repeat of an apply without merging again; a change made in
+/// between by someone else must still be seen, as a real server sees it.
+#[test]
+fn a_repeated_apply_still_meets_changes_made_in_between() {
+    let (_rt, _sandbox, _dir, kubeconfig) = one_cluster();
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\ndata: {mode: strict}\n";
+    let apply = ["apply", "--server-side", "-f", "-"];
+    let first = kubectl(&kubeconfig, &apply, Some(config));
+    let repeat = kubectl(&kubeconfig, &apply, Some(config));
+    assert_eq!(
+        repeat["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+
+    kubectl(
+        &kubeconfig,
+        &[
+            "patch",
+            "configmap",
+            "c",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"mode":"permissive"}}"#,
+        ],
+        None,
+    );
+    let conflicting = kubectl_output(&kubeconfig, &apply, Some(config));
+    assert!(
+        !conflicting.status.success(),
+        "the field now belongs to the patch's manager: the same apply must conflict"
+    );
+    assert!(
+        String::from_utf8_lossy(&conflicting.stderr).contains("conflict"),
+        "{}",
+        String::from_utf8_lossy(&conflicting.stderr)
+    );
+
+    let forced = kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(config),
+    );
+    assert_eq!(forced["data"]["mode"], "strict");
+    assert_ne!(
+        forced["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
 }
 
 #[test]

@@ -77,7 +77,7 @@ pub async fn probe_kubeconfig(text: &str) -> Probe {
             Ok(c) => c,
             Err(e) => return failed(&server, HostError::from_error(&e).full_message()),
         };
-    let client = match kube::Client::try_from(config) {
+    let client = match super::transport::client(config) {
         Ok(c) => c,
         Err(e) => return failed(&server, HostError::from_error(&e).full_message()),
     };

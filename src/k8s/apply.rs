@@ -1,6 +1,6 @@
 //! Server-side apply of any kind, in kapp's order, with measured actions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::stream::{self, StreamExt};
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
@@ -75,6 +75,28 @@ struct Outcome {
 pub struct Planned {
     groups: BTreeSet<String>,
     namespaces: BTreeSet<String>,
+}
+
+/// A runtime task that is cancelled when its handle is dropped (as when Ctrl-C abandons a
+/// playbook's wait), so no request outlives the run that made it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = HostResult<T>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.map_err(|e| HostError::new(format!("internal error: a write task failed: {e}")))
+        })
+    }
 }
 
 /// The part of an API answer that tells whether a write changed anything.
@@ -163,6 +185,8 @@ impl Cluster {
         }
         let mut results: Vec<(usize, Applied)> = Vec::new();
         let mut planned = self.planned();
+        // Namespaces this call created hold nothing yet: their objects need no read first.
+        let mut fresh_namespaces: HashSet<String> = HashSet::new();
         for (rank_index, mut batch) in by_rank.into_iter().enumerate() {
             if batch.is_empty() {
                 continue;
@@ -171,8 +195,16 @@ impl Cluster {
                 self.prepare(session, item, &planned).await?;
                 self.consult_ledger(session, item);
             }
-            let applied = self.apply_batch(session, &batch, options).await?;
+            let applied = self
+                .apply_batch(session, &batch, options, &fresh_namespaces)
+                .await?;
             if rank_index == 0 {
+                fresh_namespaces.extend(
+                    applied
+                        .iter()
+                        .filter(|(_, a)| a.kind == "Namespace" && a.action == Action::Created)
+                        .map(|(_, a)| a.name.clone()),
+                );
                 self.after_definitions(session, &batch, &applied, &mut planned)
                     .await?;
                 self.remember_planned(&planned);
@@ -258,34 +290,32 @@ impl Cluster {
         session: &Session<'_>,
         batch: &[Item],
         options: &ApplyOptions,
+        fresh_namespaces: &HashSet<String>,
     ) -> HostResult<Vec<(usize, Applied)>> {
         let before = if session.dry_run {
             HashMap::new()
         } else {
-            self.live_versions(batch).await?
+            self.live_versions(batch, fresh_namespaces).await?
         };
-        let mut outcomes: Vec<Outcome> = stream::iter(batch.iter())
-            .map(|item| {
-                let before = before.get(&item.index).cloned().flatten();
-                async move {
+        let mut outcomes: Vec<Outcome> = if session.dry_run {
+            stream::iter(batch.iter())
+                .map(|item| async move {
                     let result = if item.skip {
                         Ok((self.applied(item, Action::Unchanged), None))
-                    } else if session.dry_run {
-                        self.plan_one(item, options).await
                     } else {
-                        self.apply_one(item, before, options)
-                            .await
-                            .map(|a| (a, None))
+                        self.plan_one(item, options).await
                     };
                     Outcome {
                         index: item.index,
                         result,
                     }
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await
+        } else {
+            self.write_all(batch, &before, options).await?
+        };
         outcomes.sort_by_key(|o| o.index);
         let identities: HashMap<usize, (&ObjectKey, &str)> = batch
             .iter()
@@ -335,22 +365,86 @@ impl Cluster {
         }
     }
 
-    async fn apply_one(
+    /// Applies every item of a batch that needs a write. The requests run as one task on the
+    /// runtime: polled from the playbook's thread instead, every answer would wake that thread.
+    async fn write_all(
+        &self,
+        batch: &[Item],
+        before: &HashMap<usize, Option<String>>,
+        options: &ApplyOptions,
+    ) -> HostResult<Vec<Outcome>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut writes = Vec::new();
+        for item in batch {
+            if item.skip {
+                outcomes.push(Outcome {
+                    index: item.index,
+                    result: Ok((self.applied(item, Action::Unchanged), None)),
+                });
+                continue;
+            }
+            match self.write_request(item, options) {
+                Ok(request) => writes.push((item.index, item.label(), request)),
+                Err(e) => outcomes.push(Outcome {
+                    index: item.index,
+                    result: Err(e),
+                }),
+            }
+        }
+        let client = self.client.clone();
+        let cluster = self.name().to_string();
+        let task = tokio::spawn(async move {
+            stream::iter(writes)
+                .map(|(index, label, request)| {
+                    let client = client.clone();
+                    let cluster = cluster.clone();
+                    async move {
+                        let answer: HostResult<VersionOnly> = retry(
+                            &cluster,
+                            &format!("apply {label}"),
+                            || client.request::<VersionOnly>(clone_request(&request)),
+                            |e| api_error(&cluster, "apply", &label, e),
+                        )
+                        .await;
+                        (index, answer.map(|a| a.metadata.resource_version))
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await
+        });
+        let answers = AbortOnDrop(task).await?;
+        let by_index: HashMap<usize, &Item> = batch.iter().map(|i| (i.index, i)).collect();
+        for (index, answer) in answers {
+            let item = by_index[&index];
+            let result = answer.map(|after| {
+                let action = match before.get(&index).cloned().flatten() {
+                    None => Action::Created,
+                    Some(rv) if after.as_deref() == Some(rv.as_str()) => Action::Unchanged,
+                    Some(_) => Action::Configured,
+                };
+                (self.applied(item, action), None)
+            });
+            outcomes.push(Outcome { index, result });
+        }
+        Ok(outcomes)
+    }
+
+    /// The server-side apply request for one item.
+    fn write_request(
         &self,
         item: &Item,
-        before: Option<String>,
         options: &ApplyOptions,
-    ) -> HostResult<Applied> {
+    ) -> HostResult<http::Request<Vec<u8>>> {
+        let label = item.label();
         let resolved = item.resolved.as_ref().ok_or_else(|| {
             HostError::new(format!(
-                "{}: cannot apply {}: unknown kind",
-                self.name(),
-                item.label()
+                "{}: cannot apply {label}: unknown kind",
+                self.name()
             ))
         })?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = options.force;
-        let label = item.label();
         let patch = Patch::Apply(&item.object);
         // Only the resourceVersion of the answer matters: reading just that spares decoding
         // every applied object in full.
@@ -358,26 +452,11 @@ impl Cluster {
             &resolved.resource,
             item.namespace.as_deref(),
         );
-        let request = kube::core::Request::new(url)
+        kube::core::Request::new(url)
             .patch(&item.id.name, &params, &patch)
             .map_err(|e| {
                 HostError::from_error(&e).context(format!("{}: cannot apply {label}", self.name()))
-            })?;
-        let result: VersionOnly = retry(
-            self.name(),
-            &format!("apply {label}"),
-            || self.client.request::<VersionOnly>(clone_request(&request)),
-            |e| api_error(self.name(), "apply", &label, e),
-        )
-        .await?;
-        let action = match before {
-            None => Action::Created,
-            Some(rv) if result.metadata.resource_version.as_deref() == Some(rv.as_str()) => {
-                Action::Unchanged
-            }
-            Some(_) => Action::Configured,
-        };
-        Ok(self.applied(item, action))
+            })
     }
 
     /// A dry run: the server's answer to dryRun=All against the live object, as a diff.
@@ -432,9 +511,18 @@ impl Cluster {
 
     /// resourceVersions of the objects that exist, by item: one GET per object, or one LIST
     /// per kind and namespace when a batch has several of them.
-    async fn live_versions(&self, batch: &[Item]) -> HostResult<HashMap<usize, Option<String>>> {
+    async fn live_versions(
+        &self,
+        batch: &[Item],
+        fresh_namespaces: &HashSet<String>,
+    ) -> HostResult<HashMap<usize, Option<String>>> {
         let mut groups: HashMap<(String, String, Option<String>), Vec<&Item>> = HashMap::new();
-        for item in batch.iter().filter(|i| !i.skip) {
+        let in_fresh_namespace = |item: &Item| {
+            item.namespace
+                .as_ref()
+                .is_some_and(|ns| fresh_namespaces.contains(ns))
+        };
+        for item in batch.iter().filter(|i| !i.skip && !in_fresh_namespace(i)) {
             let Some(resolved) = &item.resolved else {
                 continue;
             };

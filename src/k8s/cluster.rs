@@ -57,7 +57,7 @@ impl Cluster {
             .trim_end_matches('/')
             .to_string();
         let namespace = config.default_namespace.clone();
-        let client = Client::try_from(config).map_err(|e| {
+        let client = super::transport::client(config).map_err(|e| {
             HostError::from_error(&e).context(format!(
                 "cluster {name:?}: cannot create a client for {server}"
             ))

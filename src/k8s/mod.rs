@@ -17,6 +17,7 @@ mod pod_exec;
 mod registry;
 mod retry;
 mod secrets;
+mod transport;
 mod wait;
 
 pub use access::{probe_kubeconfig, Probe};

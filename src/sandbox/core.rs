@@ -2,10 +2,11 @@
 use super::auth::TokenSigner;
 use super::faults::Faults;
 use super::resources::Registry;
-use super::store::Store;
+use super::store::{ObjKey, Store};
 use super::tls::Pki;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -24,6 +25,17 @@ pub enum ControllerTask {
 pub struct Inner {
     pub store: Store,
     pub registry: Registry,
+    /// The last server-side apply of each object, for answering its exact repeat at once.
+    pub applies: HashMap<ObjKey, LastApply>,
+}
+
+/// A server-side apply that left its object at `rv`. Applying is idempotent, so the same body
+/// from the same manager to the object still at `rv` changes nothing and needs no merge.
+pub struct LastApply {
+    pub rv: u64,
+    pub manager: String,
+    pub subresource: Option<String>,
+    pub body: Vec<u8>,
 }
 
 impl Inner {
@@ -53,6 +65,8 @@ pub struct ClusterCore {
     pub tasks: mpsc::UnboundedSender<ControllerTask>,
     /// Signalled after every committed change, for the state writer.
     pub changed: Notify,
+    /// TLS connections accepted so far (clients that multiplex show one per client).
+    pub connections: AtomicU64,
 }
 
 impl ClusterCore {

@@ -32,6 +32,8 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error("internal error: the sandbox kubeconfig does not parse: {0}")]
+    KubeconfigShape(String),
     #[error("cluster {cluster}: TLS setup failed: {message}")]
     Tls { cluster: String, message: String },
 }

@@ -49,9 +49,9 @@ use auth::TokenSigner;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use resources::Registry;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::Store;
@@ -139,6 +139,16 @@ impl Sandbox {
     }
 
     pub fn kubeconfig_yaml(&self) -> String {
+        serde_yaml::to_string(&self.kubeconfig_document()).unwrap_or_default()
+    }
+
+    /// The same kubeconfig, parsed: callers inside the process need not write and re-read YAML.
+    pub fn kubeconfig(&self) -> Result<kube::config::Kubeconfig, SandboxError> {
+        serde_json::from_value(self.kubeconfig_document())
+            .map_err(|e| SandboxError::KubeconfigShape(e.to_string()))
+    }
+
+    fn kubeconfig_document(&self) -> Value {
         let clusters: Vec<_> = self
             .clusters
             .iter()
@@ -163,7 +173,7 @@ impl Sandbox {
                 }})
             })
             .collect();
-        let doc = json!({
+        json!({
             "apiVersion": "v1",
             "kind": "Config",
             "preferences": {},
@@ -171,8 +181,7 @@ impl Sandbox {
             "users": users,
             "contexts": contexts,
             "current-context": self.clusters.first().map(|c| c.name()).unwrap_or_default(),
-        });
-        serde_yaml::to_string(&doc).unwrap_or_default()
+        })
     }
 
     /// Writes the kubeconfig with mode 0600 (it holds admin tokens).
@@ -263,6 +272,7 @@ impl SandboxCluster {
         let mut inner = Inner {
             store,
             registry: Registry::new(&[]),
+            applies: Default::default(),
         };
         inner.rebuild_registry();
         let core = Arc::new(ClusterCore {
@@ -279,6 +289,7 @@ impl SandboxCluster {
             rbac: opts.rbac,
             tasks: tasks_tx,
             changed: Notify::new(),
+            connections: AtomicU64::new(0),
         });
         if fresh {
             bootstrap(&core);
@@ -300,6 +311,11 @@ impl SandboxCluster {
 
     pub fn name(&self) -> &str {
         &self.core.name
+    }
+
+    /// TLS connections this cluster has accepted since it started.
+    pub fn connections(&self) -> u64 {
+        self.core.connections.load(Ordering::Relaxed)
     }
 
     pub fn server_url(&self) -> String {

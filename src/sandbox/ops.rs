@@ -1,5 +1,5 @@
 //! The verbs: get, list, create, update, patch (incl. server-side apply), delete.
-use super::core::{ClusterCore, ControllerTask, Inner, CRD_KEY};
+use super::core::{ClusterCore, ControllerTask, Inner, LastApply, CRD_KEY};
 use super::fields::Scope;
 use super::managed::{self, ApplyRequest};
 use super::meta;
@@ -539,6 +539,9 @@ fn apply(
             "PATCH, application/apply-patch+yaml requires fieldManager to be set",
         ));
     };
+    if let Some(unchanged) = repeated_apply(core, t, body, &manager, opts) {
+        return Ok((unchanged, false));
+    }
     let mut applied = parse_body(body)?;
     let name = bind_identity(t, &mut applied)?;
     if applied["apiVersion"].as_str() != Some(&t.rt.api_version())
@@ -579,7 +582,43 @@ fn apply(
     }
     let created = live.is_none();
     let obj = commit(core, &mut inner, t, live.as_ref(), merged, opts.dry_run)?;
+    let key = t.key(&name);
+    let stored_rv = inner.store.get(&key).map(|e| e.rv);
+    match stored_rv {
+        Some(rv) if !opts.dry_run => {
+            let last = LastApply {
+                rv,
+                manager,
+                subresource: t.subresource.clone(),
+                body: body.to_vec(),
+            };
+            inner.applies.insert(key, last);
+        }
+        _ => {}
+    }
     Ok((obj, created))
+}
+
+/// The live object, when this apply repeats the last one exactly and nothing changed since.
+fn repeated_apply(
+    core: &ClusterCore,
+    t: &Target,
+    body: &[u8],
+    manager: &str,
+    opts: &WriteOptions,
+) -> Option<Value> {
+    if opts.dry_run {
+        return None;
+    }
+    let key = t.key(t.name.as_deref()?);
+    let inner = core.lock();
+    let last = inner.applies.get(&key)?;
+    let live = inner.store.get(&key)?;
+    let repeat = last.rv == live.rv
+        && last.manager == manager
+        && last.subresource == t.subresource
+        && last.body == body;
+    repeat.then(|| present(&t.rt, live.value.clone()))
 }
 
 pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Value, ApiError> {

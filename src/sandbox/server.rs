@@ -52,7 +52,7 @@ pub fn serve(
     let app = Router::new()
         .fallback(handle)
         .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
-        .with_state(core);
+        .with_state(core.clone());
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
@@ -71,10 +71,12 @@ pub fn serve(
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let app = app.clone();
+            let core = core.clone();
             connections.spawn(async move {
                 let Ok(stream) = acceptor.accept(tcp).await else {
                     return;
                 };
+                core.connections.fetch_add(1, Ordering::Relaxed);
                 let service = TowerToHyperService::new(app);
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
