@@ -138,9 +138,8 @@ impl Rehearsal {
     pub fn shutdown(&self) {
         let sandboxes =
             std::mem::take(&mut *self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()));
-        for (_, sandbox) in sandboxes {
-            self.runtime.block_on(sandbox.shutdown());
-        }
+        let stopping = sandboxes.into_values().map(Sandbox::shutdown);
+        self.runtime.block_on(futures::future::join_all(stopping));
     }
 }
 
