@@ -2,6 +2,9 @@
 //! objects checked afterwards with kubectl, idempotence, adding a remote, the istioctl path and
 //! a dry run.
 
+mod common;
+
+use common::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,18 +19,6 @@ struct Mesh {
     _sandbox: Sandbox,
     project: tempfile::TempDir,
     kubeconfig: PathBuf,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 impl Mesh {

@@ -114,16 +114,7 @@ fn a_repeated_apply_still_meets_changes_made_in_between() {
 
 #[test]
 fn string_data_is_stored_as_data_and_an_identical_apply_writes_nothing() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sandbox = rt
-        .block_on(Sandbox::start(SandboxOptions {
-            clusters: vec!["one".into()],
-            ..Default::default()
-        }))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sandbox.write_kubeconfig(&kubeconfig).unwrap();
+    let (_rt, _sandbox, _dir, kubeconfig) = one_cluster();
     let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: default}\nstringData: {password: hunter2}\n";
 
     let first = kubectl(

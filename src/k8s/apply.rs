@@ -292,30 +292,29 @@ impl Cluster {
         options: &ApplyOptions,
         fresh_namespaces: &HashSet<String>,
     ) -> HostResult<Vec<(usize, Applied)>> {
-        let before = if session.dry_run {
-            HashMap::new()
-        } else {
-            self.live_versions(batch, fresh_namespaces).await?
-        };
-        let mut outcomes: Vec<Outcome> = if session.dry_run {
-            stream::iter(batch.iter())
+        let (skipped, pending): (Vec<&Item>, Vec<&Item>) = batch.iter().partition(|i| i.skip);
+        let mut outcomes: Vec<Outcome> = skipped
+            .into_iter()
+            .map(|item| Outcome {
+                index: item.index,
+                result: Ok((self.applied(item, Action::Unchanged), None)),
+            })
+            .collect();
+        if session.dry_run {
+            let planned: Vec<Outcome> = stream::iter(pending)
                 .map(|item| async move {
-                    let result = if item.skip {
-                        Ok((self.applied(item, Action::Unchanged), None))
-                    } else {
-                        self.plan_one(item, options).await
-                    };
                     Outcome {
                         index: item.index,
-                        result,
+                        result: self.plan_one(item, options).await,
                     }
                 })
                 .buffer_unordered(CONCURRENCY)
                 .collect()
-                .await
+                .await;
+            outcomes.extend(planned);
         } else {
-            self.write_all(batch, &before, options).await?
-        };
+            outcomes.extend(self.write_all(&pending, options, fresh_namespaces).await?);
+        }
         outcomes.sort_by_key(|o| o.index);
         let identities: HashMap<usize, (&ObjectKey, &str)> = batch
             .iter()
@@ -369,20 +368,14 @@ impl Cluster {
     /// runtime: polled from the playbook's thread instead, every answer would wake that thread.
     async fn write_all(
         &self,
-        batch: &[Item],
-        before: &HashMap<usize, Option<String>>,
+        batch: &[&Item],
         options: &ApplyOptions,
+        fresh_namespaces: &HashSet<String>,
     ) -> HostResult<Vec<Outcome>> {
+        let before = self.live_versions(batch, fresh_namespaces).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut writes = Vec::new();
-        for item in batch {
-            if item.skip {
-                outcomes.push(Outcome {
-                    index: item.index,
-                    result: Ok((self.applied(item, Action::Unchanged), None)),
-                });
-                continue;
-            }
+        for &item in batch {
             match self.write_request(item, options) {
                 Ok(request) => writes.push((item.index, item.label(), request)),
                 Err(e) => outcomes.push(Outcome {
@@ -414,7 +407,7 @@ impl Cluster {
                 .await
         });
         let answers = AbortOnDrop(task).await?;
-        let by_index: HashMap<usize, &Item> = batch.iter().map(|i| (i.index, i)).collect();
+        let by_index: HashMap<usize, &Item> = batch.iter().map(|i| (i.index, *i)).collect();
         for (index, answer) in answers {
             let item = by_index[&index];
             let result = answer.map(|after| {
@@ -513,7 +506,7 @@ impl Cluster {
     /// per kind and namespace when a batch has several of them.
     async fn live_versions(
         &self,
-        batch: &[Item],
+        batch: &[&Item],
         fresh_namespaces: &HashSet<String>,
     ) -> HostResult<HashMap<usize, Option<String>>> {
         let mut groups: HashMap<(String, String, Option<String>), Vec<&Item>> = HashMap::new();
@@ -522,7 +515,7 @@ impl Cluster {
                 .as_ref()
                 .is_some_and(|ns| fresh_namespaces.contains(ns))
         };
-        for item in batch.iter().filter(|i| !i.skip && !in_fresh_namespace(i)) {
+        for &item in batch.iter().filter(|i| !in_fresh_namespace(i)) {
             let Some(resolved) = &item.resolved else {
                 continue;
             };

@@ -3,6 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+/// Copies a directory tree, as a user copies the repository's playbooks to customise them.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 pub struct Project {
     dir: tempfile::TempDir,
 }
