@@ -282,7 +282,7 @@ fn play_command(args: PlayArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return usage_error(e),
     };
-    let engine = Arc::new(engine::build(&ctx));
+    let engine = engine::build(&ctx);
     let code = if args.watch {
         crate::watch::run(args, ctx.clone(), engine, &rt)
     } else {

@@ -68,6 +68,8 @@ pub struct PlayContext {
     pub failed_step: Mutex<Option<(String, String)>>,
     /// The clusters this run uses, by playbook name.
     pub clusters: crate::k8s::Registry,
+    /// The engine the play runs in, for work handed to other threads (`parallel`).
+    engine: std::sync::OnceLock<std::sync::Weak<rhai::Engine>>,
 }
 
 impl PlayContext {
@@ -100,7 +102,17 @@ impl PlayContext {
             owner,
             watching: std::sync::atomic::AtomicBool::new(false),
             failed_step: Mutex::new(None),
+            engine: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records the engine built for this context (see `engine::build`).
+    pub(crate) fn set_engine(&self, engine: &Arc<rhai::Engine>) {
+        let _ = self.engine.set(Arc::downgrade(engine));
+    }
+
+    pub(crate) fn engine(&self) -> Option<Arc<rhai::Engine>> {
+        self.engine.get().and_then(std::sync::Weak::upgrade)
     }
 
     pub fn vars(&self) -> Value {

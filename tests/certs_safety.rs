@@ -5,6 +5,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use runner::certs::{
     cacerts_secret, compare_roots, inspect, inspect_file, intermediate_ca, root_ca,
@@ -172,6 +174,69 @@ fn key_that_does_not_match_its_certificate_is_refused() {
     assert!(matches!(err, CertError::KeyMismatch { .. }), "{err:?}");
     assert!(text.contains(&a.key_path.display().to_string()), "{text}");
     assert!(text.contains(&a.cert_path.display().to_string()), "{text}");
+}
+
+/// Reusing an RSA intermediate matches its key to its certificate by the key's public numbers
+/// (PKCS#8 or PKCS#1), and still refuses a key whose primes no longer make up its modulus.
+#[test]
+fn reused_rsa_intermediate_keys_are_matched_and_damage_is_caught() {
+    use x509_parser::der_parser::parse_der;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rsa = CaOptions {
+        key_type: KeyType::Rsa2048,
+        ..CaOptions::default()
+    };
+    let root = root_ca(tmp.path(), &rsa).expect("root");
+    intermediate_ca(&root, tmp.path(), "east", &rsa).expect("east");
+    intermediate_ca(&root, tmp.path(), "west", &rsa).expect("west");
+    let east_key = tmp.path().join("east/ca-key.pem");
+    let reused = intermediate_ca(&root, tmp.path(), "east", &rsa).expect("reuse PKCS#8");
+    assert_eq!(reused.status, IntermediateStatus::Reused);
+
+    // The traditional PKCS#1 form of the same key, as older tooling writes it.
+    let converted = std::process::Command::new("openssl")
+        .args(["rsa", "-traditional", "-in"])
+        .arg(&east_key)
+        .output()
+        .expect("openssl rsa");
+    assert!(converted.status.success(), "{converted:?}");
+    let pkcs1 = String::from_utf8(converted.stdout).expect("pem");
+    assert!(
+        pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"),
+        "{pkcs1}"
+    );
+    fs::write(&east_key, &pkcs1).expect("write PKCS#1");
+    intermediate_ca(&root, tmp.path(), "east", &rsa).expect("reuse PKCS#1");
+    cacerts_secret(tmp.path().join("east")).expect("secret from PKCS#1");
+
+    fs::copy(tmp.path().join("west/ca-key.pem"), &east_key).expect("swap key");
+    let (err, _) = err_text(intermediate_ca(&root, tmp.path(), "east", &rsa));
+    assert!(matches!(err, CertError::KeyMismatch { .. }), "{err:?}");
+
+    // Flip one byte of the first prime: still well-formed DER, no longer this modulus's key.
+    let body: String = pkcs1.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("base64");
+    let (_, key) = parse_der(&der).expect("der");
+    let prime = key.as_sequence().expect("sequence")[4]
+        .as_slice()
+        .expect("prime1");
+    let at = prime.as_ptr() as usize - der.as_ptr() as usize + prime.len() / 2;
+    der[at] ^= 0x01;
+    let damaged = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    );
+    fs::write(&east_key, damaged).expect("damage");
+    for (err, text) in [
+        err_text(intermediate_ca(&root, tmp.path(), "east", &rsa)),
+        err_text(cacerts_secret(tmp.path().join("east"))),
+    ] {
+        assert!(matches!(err, CertError::Corrupt { .. }), "{err:?}");
+        assert!(text.contains(&east_key.display().to_string()), "{text}");
+        assert!(text.contains("unreadable"), "{text}");
+    }
 }
 
 #[test]

@@ -214,3 +214,30 @@ fn parallel_runs_every_item_and_keeps_the_order() {
     assert_eq!(p.read("par/7"), "107");
     assert_eq!(p.read("caught"), "item two failed");
 }
+
+/// Nested `parallel` calls run their items side by side even when the outer call already uses
+/// every worker: each inner pair only finishes once both of its items have started.
+#[test]
+fn nested_parallel_calls_do_not_wait_for_each_other() {
+    let p = Project::new();
+    p.file(
+        "playbooks/p.rhai",
+        r#"
+        fn meet(outer, me, other) {
+            write_file(`started/${outer}-${me}`, "");
+            let waited = 0;
+            while !file_exists(`started/${outer}-${other}`) {
+                waited += 1;
+                if waited > 200000 { throw `item ${outer}-${me} never met ${outer}-${other}`; }
+            }
+            me
+        }
+        step("fan-out", || {
+            let out = parallel([1, 2, 3, 4, 5, 6, 7, 8], |o| parallel([1, 2], |i| meet(o, i, 3 - i)));
+            write_file("results", `${out.len()} ${out[7]}`);
+        });
+        "#,
+    );
+    p.runner(&["play", "playbooks/p.rhai"]).assert().success();
+    assert_eq!(p.read("results"), "8 [1, 2]");
+}

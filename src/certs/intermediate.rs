@@ -136,7 +136,7 @@ fn reuse(root: &RootCa, layout: &Layout, options: &CaOptions) -> Result<Intermed
     let ca_der = pem::read_single_certificate(&layout.ca_cert)?;
     let ca_cert = pem::parse(&ca_der, &ca_origin)?;
     let key = pem::public_key_of(&layout.ca_key)?;
-    if !pem::public_key_matches(&key, &ca_cert) {
+    if !key.matches(&ca_cert) {
         return Err(CertError::KeyMismatch {
             cert: layout.ca_cert.clone(),
             key: layout.ca_key.clone(),

@@ -16,6 +16,7 @@ mod key_type;
 mod options;
 mod pem;
 mod profile;
+mod public_half;
 mod root;
 mod rotate;
 mod secret;

@@ -6,6 +6,7 @@ use rcgen::{KeyPair, PublicKeyData};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::Pem;
 
+use super::public_half::{self, PublicHalf};
 use super::{files, CertError, Result};
 
 /// Where PEM text came from, so errors can name it.
@@ -81,6 +82,12 @@ pub(crate) fn read_single_certificate(path: &Path) -> Result<Vec<u8>> {
 pub(crate) fn read_key(path: &Path) -> Result<KeyPair> {
     let text = files::read_text(path)?;
     let origin = Origin::File(path.to_path_buf());
+    let (label, der) = private_key_block(&text, &origin)?;
+    key_pair(&text, &label, &der, &origin)
+}
+
+/// The label and DER of the single unencrypted private key block in `text`.
+fn private_key_block(text: &str, origin: &Origin) -> Result<(String, Vec<u8>)> {
     let mut blocks = Pem::iter_from_buffer(text.as_bytes());
     let (label, der) = match blocks.next() {
         Some(Ok(block)) => (block.label, block.contents),
@@ -98,14 +105,48 @@ pub(crate) fn read_key(path: &Path) -> Result<KeyPair> {
     if blocks.next().is_some() {
         return Err(origin.error("contains more than one PEM block; expected one private key"));
     }
-    let unreadable = || origin.error("holds an unreadable or unsupported private key");
+    Ok((label, der))
+}
+
+fn unreadable_key(origin: &Origin) -> CertError {
+    origin.error("holds an unreadable or unsupported private key")
+}
+
+fn key_pair(text: &str, label: &str, der: &[u8], origin: &Origin) -> Result<KeyPair> {
     // Telling rcgen the algorithm spares it trying each one in turn: a failed ECDSA parse of an
     // RSA key costs more than the RSA parse itself.
-    match key_algorithm(&label, &der) {
-        Some(algorithm) => KeyPair::from_pem_and_sign_algo(&text, algorithm),
-        None => KeyPair::from_pem(&text),
+    match key_algorithm(label, der) {
+        Some(algorithm) => KeyPair::from_pem_and_sign_algo(text, algorithm),
+        None => KeyPair::from_pem(text),
     }
-    .map_err(|_| unreadable())
+    .map_err(|_| unreadable_key(origin))
+}
+
+/// The public half of the private key in `path`, for telling which certificate it belongs to
+/// (see `public_half`). A key file already read in this process with the same content is not
+/// parsed again: a play reads each intermediate's key more than once.
+pub(crate) fn public_key_of(path: &Path) -> Result<PublicHalf> {
+    use sha2::Digest;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashMap<[u8; 32], PublicHalf>>> = OnceLock::new();
+    let text = files::read_text(path)?;
+    let digest: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(public) = seen.lock().ok().and_then(|s| s.get(&digest).cloned()) {
+        return Ok(public);
+    }
+    let origin = Origin::File(path.to_path_buf());
+    let (label, der) = private_key_block(&text, &origin)?;
+    let public = if key_algorithm(&label, &der) == Some(&rcgen::PKCS_RSA_SHA256) {
+        public_half::rsa_public_half(&label, &der).ok_or_else(|| unreadable_key(&origin))?
+    } else {
+        PublicHalf::Spki(key_pair(&text, &label, &der, &origin)?.der_bytes().to_vec())
+    };
+    if let Ok(mut seen) = seen.lock() {
+        seen.insert(digest, public.clone());
+    }
+    Ok(public)
 }
 
 /// The signature algorithm a private key is for, from its PEM label and the OIDs in its DER.
@@ -123,31 +164,6 @@ fn key_algorithm(label: &str, der: &[u8]) -> Option<&'static rcgen::SignatureAlg
         _ if contains(P384) => Some(&rcgen::PKCS_ECDSA_P384_SHA384),
         _ => None,
     }
-}
-
-/// The public half of the private key in `path`. A key file already read in this process with
-/// the same content is not parsed again: RSA keys are validated on every parse, which is
-/// costly, and a play reads each intermediate's key more than once.
-pub(crate) fn public_key_of(path: &Path) -> Result<Vec<u8>> {
-    use sha2::Digest;
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static SEEN: OnceLock<Mutex<HashMap<[u8; 32], Vec<u8>>>> = OnceLock::new();
-    let digest: [u8; 32] = sha2::Sha256::digest(files::read_text(path)?.as_bytes()).into();
-    let seen = SEEN.get_or_init(Default::default);
-    if let Some(public) = seen.lock().ok().and_then(|s| s.get(&digest).cloned()) {
-        return Ok(public);
-    }
-    let public = read_key(path)?.der_bytes().to_vec();
-    if let Ok(mut seen) = seen.lock() {
-        seen.insert(digest, public.clone());
-    }
-    Ok(public)
-}
-
-/// Whether a public key (as `public_key_of` gives it) is `cert`'s.
-pub(crate) fn public_key_matches(public: &[u8], cert: &X509Certificate<'_>) -> bool {
-    public == cert.public_key().subject_public_key.data.as_ref()
 }
 
 /// Whether `key` is the private half of `cert`'s public key.

@@ -27,7 +27,7 @@ pub fn cacerts_secret(cluster_dir: impl AsRef<Path>) -> Result<Value> {
     let ca_origin = Origin::File(ca_path.clone());
     let ca_der = pem::single_certificate(&ca_cert, &ca_origin)?;
     let key = pem::public_key_of(&dir.join(CA_KEY))?;
-    if !pem::public_key_matches(&key, &pem::parse(&ca_der, &ca_origin)?) {
+    if !key.matches(&pem::parse(&ca_der, &ca_origin)?) {
         return Err(CertError::KeyMismatch {
             cert: ca_path,
             key: dir.join(CA_KEY),

@@ -13,8 +13,8 @@ use crate::context::PlayContext;
 
 pub const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
 
-/// Builds the engine a play runs in. Host functions capture `ctx`.
-pub fn build(ctx: &Arc<PlayContext>) -> Engine {
+/// Builds the engine a play runs in. Host functions capture `ctx`, which records the engine.
+pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     let mut engine = Engine::new();
     engine.set_strict_variables(true);
     engine.set_max_operations(ctx.max_operations());
@@ -45,5 +45,7 @@ pub fn build(ctx: &Arc<PlayContext>) -> Engine {
     engine.on_progress(move |_| watcher.is_cancelled().then(|| Dynamic::from("interrupted")));
 
     bindings::register_all(&mut engine, ctx);
+    let engine = Arc::new(engine);
+    ctx.set_engine(&engine);
     engine
 }

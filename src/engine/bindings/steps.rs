@@ -15,57 +15,80 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "Runs `body` as a named step: reports what it changed in which cluster and how long it took; returns what `body` returns.",
         move |call: NativeCallContext, name: &str, body: FnPtr| run_step(&c, &call, name, body),
     );
+    let c = ctx.clone();
     register(
         engine,
         "parallel(items: Array, body: FnPtr) -> Array",
         "Calls `body(item)` for every item concurrently (at most 8 at once) and returns the results in order; if any call fails, the first failure is thrown once all have finished.",
-        |call: NativeCallContext, items: Array, body: FnPtr| run_parallel(&call, items, body),
+        move |call: NativeCallContext, items: Array, body: FnPtr| run_parallel(&c, &call, items, body),
     );
 }
 
 const PARALLEL_LIMIT: usize = 8;
 
-/// Runs the closure on up to PARALLEL_LIMIT scoped threads, each taking the next item as it
-/// finishes one; each gets its own copy of the caller's evaluation state.
+/// Runs the closure on up to PARALLEL_LIMIT threads of the runtime's blocking pool, each taking
+/// the next item as it finishes one; each gets its own copy of the caller's evaluation state.
+/// Pool threads outlive the call, so a play's steps do not each start (and tear down) threads.
 #[allow(deprecated)] // Rhai marks the context store "volatile", not deprecated.
 fn run_parallel(
+    ctx: &PlayContext,
     call: &NativeCallContext,
     items: Array,
     body: FnPtr,
 ) -> Result<Array, Box<EvalAltResult>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
-    let store = call.store_data();
-    let engine = call.engine();
-    let next = AtomicUsize::new(0);
     type Slot = Mutex<Option<Result<Dynamic, Box<EvalAltResult>>>>;
-    let results: Vec<Slot> = items.iter().map(|_| Mutex::new(None)).collect();
+    struct Work {
+        items: Array,
+        next: AtomicUsize,
+        results: Vec<Slot>,
+    }
+    let internal = |what: &str| {
+        crate::engine::convert::throw(crate::error::HostError::new(format!(
+            "internal error: {what}"
+        )))
+    };
+    let engine = ctx
+        .engine()
+        .ok_or_else(|| internal("parallel() ran without the play's engine"))?;
     let workers = items.len().min(PARALLEL_LIMIT);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let context = store.create_context(engine);
+    let work = Arc::new(Work {
+        results: items.iter().map(|_| Mutex::new(None)).collect(),
+        items,
+        next: AtomicUsize::new(0),
+    });
+    let store = call.store_data();
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let (engine, store, body, work) =
+                (engine.clone(), store.clone(), body.clone(), work.clone());
+            ctx.runtime.spawn_blocking(move || {
+                let context = store.create_context(&engine);
                 loop {
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(item) = items.get(index) else {
+                    let index = work.next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = work.items.get(index) else {
                         break;
                     };
                     let result = body.call_within_context::<Dynamic>(&context, (item.clone(),));
-                    if let Ok(mut slot) = results[index].lock() {
+                    if let Ok(mut slot) = work.results[index].lock() {
                         *slot = Some(result);
                     }
                 }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner().ok().flatten().unwrap_or_else(|| {
-                Err(crate::engine::convert::throw(crate::error::HostError::new(
-                    "internal error: a parallel task did not finish",
-                )))
             })
+        })
+        .collect();
+    let joined = ctx.runtime.block_on(futures::future::join_all(handles));
+    if joined.iter().any(Result::is_err) {
+        return Err(internal("a parallel task stopped unexpectedly"));
+    }
+    work.results
+        .iter()
+        .map(|slot| {
+            slot.lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .unwrap_or_else(|| Err(internal("a parallel task did not finish")))
         })
         .collect()
 }
