@@ -123,25 +123,28 @@ fn key_pair(text: &str, label: &str, der: &[u8], origin: &Origin) -> Result<KeyP
 }
 
 /// The public half of the private key in `path`, for telling which certificate it belongs to
-/// (see `public_half`). A key file already read in this process with the same content is not
-/// parsed again: a play reads each intermediate's key more than once.
+/// (see `public_half`).
 pub(crate) fn public_key_of(path: &Path) -> Result<PublicHalf> {
+    public_key_in(&files::read_text(path)?, &Origin::File(path.to_path_buf()))
+}
+
+/// The public half of the private key PEM `text`. Text already read in this process is not
+/// parsed again: a play reads each intermediate's key more than once.
+pub(crate) fn public_key_in(text: &str, origin: &Origin) -> Result<PublicHalf> {
     use sha2::Digest;
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static SEEN: OnceLock<Mutex<HashMap<[u8; 32], PublicHalf>>> = OnceLock::new();
-    let text = files::read_text(path)?;
     let digest: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
     let seen = SEEN.get_or_init(Default::default);
     if let Some(public) = seen.lock().ok().and_then(|s| s.get(&digest).cloned()) {
         return Ok(public);
     }
-    let origin = Origin::File(path.to_path_buf());
-    let (label, der) = private_key_block(&text, &origin)?;
+    let (label, der) = private_key_block(text, origin)?;
     let public = if key_algorithm(&label, &der) == Some(&rcgen::PKCS_RSA_SHA256) {
-        public_half::rsa_public_half(&label, &der).ok_or_else(|| unreadable_key(&origin))?
+        public_half::rsa_public_half(&label, &der).ok_or_else(|| unreadable_key(origin))?
     } else {
-        PublicHalf::Spki(key_pair(&text, &label, &der, &origin)?.der_bytes().to_vec())
+        PublicHalf::Spki(key_pair(text, &label, &der, origin)?.der_bytes().to_vec())
     };
     if let Ok(mut seen) = seen.lock() {
         seen.insert(digest, public.clone());

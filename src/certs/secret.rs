@@ -26,7 +26,8 @@ pub fn cacerts_secret(cluster_dir: impl AsRef<Path>) -> Result<Value> {
     let chain_path = dir.join(CERT_CHAIN);
     let ca_origin = Origin::File(ca_path.clone());
     let ca_der = pem::single_certificate(&ca_cert, &ca_origin)?;
-    let key = pem::public_key_of(&dir.join(CA_KEY))?;
+    // The key text the secret will carry, not a second read that could see another file.
+    let key = pem::public_key_in(&ca_key, &Origin::File(dir.join(CA_KEY)))?;
     if !key.matches(&pem::parse(&ca_der, &ca_origin)?) {
         return Err(CertError::KeyMismatch {
             cert: ca_path,
