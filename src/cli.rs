@@ -246,6 +246,8 @@ pub fn prepare(
     );
     if let Some(rehearsal) = rehearsal {
         ctx.clusters.set_provisioner(rehearsal.provisioner());
+        let writer = rehearsal.clone();
+        ctx.set_kubeconfig_writer(Box::new(move || writer.write_kubeconfig()));
         ctx.set_sandbox(true);
     }
     Ok(ctx)
@@ -295,6 +297,10 @@ fn play_command(args: PlayArgs) -> ExitCode {
     if let Some(rehearsal) = rehearsal {
         rehearsal.shutdown();
     }
+    drop(ctx);
+    // What is left (idle connections, stopped sandboxes' tasks, idle pool threads) ends with the
+    // process; waiting for every thread to wind down only delays the exit.
+    rt.shutdown_background();
     code
 }
 

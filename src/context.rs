@@ -70,7 +70,12 @@ pub struct PlayContext {
     pub clusters: crate::k8s::Registry,
     /// The engine the play runs in, for work handed to other threads (`parallel`).
     engine: std::sync::OnceLock<std::sync::Weak<rhai::Engine>>,
+    /// Brings the kubeconfig file external programs read up to date (`--sandbox`).
+    kubeconfig_for_programs: std::sync::OnceLock<KubeconfigWriter>,
 }
+
+/// Writes the run's kubeconfig file before a program that reads it starts.
+pub type KubeconfigWriter = Box<dyn Fn() -> HostResult<()> + Send + Sync>;
 
 impl PlayContext {
     pub fn new(
@@ -103,7 +108,21 @@ impl PlayContext {
             watching: std::sync::atomic::AtomicBool::new(false),
             failed_step: Mutex::new(None),
             engine: std::sync::OnceLock::new(),
+            kubeconfig_for_programs: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Set once, by `--sandbox`: its kubeconfig is written only when a program needs it.
+    pub fn set_kubeconfig_writer(&self, writer: KubeconfigWriter) {
+        let _ = self.kubeconfig_for_programs.set(writer);
+    }
+
+    /// Called before starting a program that reads the run's kubeconfig (`exec`).
+    pub fn kubeconfig_for_programs(&self) -> HostResult<()> {
+        match self.kubeconfig_for_programs.get() {
+            Some(write) => write(),
+            None => Ok(()),
+        }
     }
 
     /// Records the engine built for this context (see `engine::build`).

@@ -16,12 +16,18 @@ pub struct Rehearsal {
     runtime: tokio::runtime::Handle,
     /// One sandbox per cluster name, started the first time the playbook names it.
     sandboxes: Mutex<BTreeMap<String, Sandbox>>,
-    /// Every started sandbox's kubeconfig, merged; what `kubeconfig` holds.
-    merged: Mutex<Kubeconfig>,
-    /// The kubeconfig of every sandbox cluster, kept current for external programs
-    /// (istioctl, kubectl) that the play runs.
+    /// Every started sandbox's kubeconfig, merged, and whether `kubeconfig` holds it yet.
+    merged: Mutex<Merged>,
+    /// The kubeconfig of every sandbox cluster, for external programs (istioctl, kubectl) the
+    /// play runs: written before each program starts, when sandboxes were added since.
     kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+#[derive(Default)]
+struct Merged {
+    kubeconfig: Kubeconfig,
+    written: bool,
 }
 
 const EMPTY_KUBECONFIG: &str =
@@ -37,7 +43,10 @@ impl Rehearsal {
         Ok(Arc::new(Rehearsal {
             runtime,
             sandboxes: Mutex::new(BTreeMap::new()),
-            merged: Mutex::new(Kubeconfig::default()),
+            merged: Mutex::new(Merged {
+                written: true,
+                ..Merged::default()
+            }),
             kubeconfig,
             _dir: dir,
         }))
@@ -52,6 +61,17 @@ impl Rehearsal {
     pub fn provisioner(self: &Arc<Self>) -> Provisioner {
         let this = self.clone();
         Arc::new(move |name: &str| this.provision(name))
+    }
+
+    /// Writes the kubeconfig file if sandboxes started since it was last written. A play that
+    /// runs no program never writes it for each of its clusters.
+    pub fn write_kubeconfig(&self) -> HostResult<()> {
+        let mut merged = self.merged.lock().unwrap_or_else(|p| p.into_inner());
+        if !merged.written {
+            write_kubeconfig(&self.kubeconfig, &merged.kubeconfig)?;
+            merged.written = true;
+        }
+        Ok(())
     }
 
     fn provision(&self, name: &str) -> HostResult<Kubeconfig> {
@@ -79,10 +99,10 @@ impl Rehearsal {
         let kubeconfig = kubeconfig_of(&started)?;
         sandboxes.insert(name.to_string(), started);
         let mut merged = self.merged.lock().unwrap_or_else(|p| p.into_inner());
-        *merged = std::mem::take(&mut *merged)
+        merged.kubeconfig = std::mem::take(&mut merged.kubeconfig)
             .merge(kubeconfig.clone())
             .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))?;
-        write_kubeconfig(&self.kubeconfig, &merged)?;
+        merged.written = false;
         Ok(kubeconfig)
     }
 

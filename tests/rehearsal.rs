@@ -44,11 +44,19 @@ fn programs_the_play_runs_reach_the_sandboxes() {
         print(`kubectl saw ${seen.stdout}`);
         let other = exec("kubectl", ["--context", "beta", "get", "namespace", "team-a"], #{check: false});
         print(`beta answered ${other.code}`);
+        // A cluster named after a program ran is there for the next program.
+        let gamma = cluster("gamma");
+        gamma.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-g\n");
+        let late = exec("kubectl", ["--context", "gamma", "get", "namespace", "team-g", "-o", "name"]);
+        print(`late kubectl saw ${late.stdout}`);
         "#,
     );
     runner(&project, &["play", "tool.rhai", "--sandbox"])
         .assert()
         .success()
         .stdout(predicate::str::contains("kubectl saw namespace/team-a"))
-        .stdout(predicate::str::contains("beta answered 1"));
+        .stdout(predicate::str::contains("beta answered 1"))
+        .stdout(predicate::str::contains(
+            "late kubectl saw namespace/team-g",
+        ));
 }

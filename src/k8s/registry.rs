@@ -16,8 +16,9 @@ pub type Provisioner = Arc<dyn Fn(&str) -> HostResult<Kubeconfig> + Send + Sync>
 
 #[derive(Default)]
 struct State {
-    /// The run's kubeconfig, read on first use.
-    loaded: Option<Kubeconfig>,
+    /// The run's kubeconfig files and every added kubeconfig, merged; read on first use and
+    /// extended as kubeconfigs are added, so that naming N clusters costs N merges, not N².
+    merged: Option<Kubeconfig>,
     added: Vec<Kubeconfig>,
     provisioner: Option<Provisioner>,
     clusters: HashMap<String, Arc<Cluster>>,
@@ -51,15 +52,15 @@ impl Registry {
     }
 
     /// Adds contexts beyond the kubeconfig files (names already known keep their first meaning).
-    pub fn add_kubeconfig(&self, kubeconfig: Kubeconfig) {
-        self.state().added.push(kubeconfig);
+    pub fn add_kubeconfig(&self, kubeconfig: Kubeconfig) -> HostResult<()> {
+        add(&mut self.state(), kubeconfig)
     }
 
     /// Forgets clients and discovery (a new run in watch mode).
     pub fn reset(&self) {
         let mut state = self.state();
         state.clusters.clear();
-        state.loaded = None;
+        state.merged = None;
         state.playbook_allow.clear();
     }
 
@@ -101,17 +102,15 @@ impl Registry {
             .insert(name.to_string(), context.to_string());
     }
 
-    fn merged(&self, state: &mut State) -> HostResult<Kubeconfig> {
-        if state.loaded.is_none() {
-            state.loaded = Some(load_kubeconfig(&self.options)?);
+    fn merged<'s>(&self, state: &'s mut State) -> HostResult<&'s Kubeconfig> {
+        if state.merged.is_none() {
+            let mut merged = load_kubeconfig(&self.options)?;
+            for extra in &state.added {
+                merged = merge(merged, extra.clone())?;
+            }
+            state.merged = Some(merged);
         }
-        let mut merged = state.loaded.clone().unwrap_or_default();
-        for extra in &state.added {
-            merged = merged.merge(extra.clone()).map_err(|e| {
-                HostError::from_error(&e).context("cannot merge an added kubeconfig")
-            })?;
-        }
-        Ok(merged)
+        Ok(state.merged.get_or_insert_with(Kubeconfig::default))
     }
 
     /// The handle for a playbook cluster name. Refused before any request when its context is
@@ -123,18 +122,17 @@ impl Registry {
             if let Some(found) = state.clusters.get(name) {
                 return Ok(found.clone());
             }
-            let mut merged = self.merged(&mut state)?;
-            if !has_context(&merged, &context) {
+            if !has_context(self.merged(&mut state)?, &context) {
                 if let Some(provision) = state.provisioner.clone() {
                     drop(state);
                     let made = provision(name)?;
                     state = self.state();
-                    state.added.push(made);
-                    merged = self.merged(&mut state)?;
+                    add(&mut state, made)?;
                 }
             }
-            if !has_context(&merged, &context) {
-                return Err(missing_context(name, &context, &merged));
+            let merged = self.merged(&mut state)?;
+            if !has_context(merged, &context) {
+                return Err(missing_context(name, &context, merged));
             }
             check_allowed(
                 name,
@@ -144,7 +142,7 @@ impl Registry {
                     ("the playbook's allow_contexts", &state.playbook_allow),
                 ],
             )?;
-            merged
+            only_context(self.merged(&mut state)?, &context)
         };
         let cluster = self
             .runtime
@@ -156,6 +154,46 @@ impl Registry {
             .entry(name.to_string())
             .or_insert(cluster)
             .clone())
+    }
+}
+
+fn add(state: &mut State, kubeconfig: Kubeconfig) -> HostResult<()> {
+    if let Some(merged) = state.merged.take() {
+        state.merged = Some(merge(merged, kubeconfig.clone())?);
+    }
+    state.added.push(kubeconfig);
+    Ok(())
+}
+
+fn merge(into: Kubeconfig, extra: Kubeconfig) -> HostResult<Kubeconfig> {
+    into.merge(extra)
+        .map_err(|e| HostError::from_error(&e).context("cannot merge an added kubeconfig"))
+}
+
+/// The part of a kubeconfig one context needs: a cluster's client, and the file `kubectl exec`
+/// gets, carry no other cluster's credentials.
+fn only_context(kubeconfig: &Kubeconfig, context: &str) -> Kubeconfig {
+    let named = kubeconfig.contexts.iter().find(|c| c.name == context);
+    let target = named.and_then(|c| c.context.as_ref());
+    let cluster = target.map(|t| t.cluster.as_str());
+    let user = target.and_then(|t| t.user.as_deref());
+    Kubeconfig {
+        preferences: kubeconfig.preferences.clone(),
+        clusters: (kubeconfig.clusters.iter())
+            .filter(|c| Some(c.name.as_str()) == cluster)
+            .take(1)
+            .cloned()
+            .collect(),
+        auth_infos: (kubeconfig.auth_infos.iter())
+            .filter(|u| Some(u.name.as_str()) == user)
+            .take(1)
+            .cloned()
+            .collect(),
+        contexts: named.cloned().into_iter().collect(),
+        current_context: Some(context.to_string()),
+        kind: kubeconfig.kind.clone(),
+        api_version: kubeconfig.api_version.clone(),
+        ..Kubeconfig::default()
     }
 }
 
@@ -260,10 +298,24 @@ mod tests {
             .unwrap();
         let empty = tempfile::NamedTempFile::new().unwrap();
         let registry = registry(&rt, &empty);
-        registry.add_kubeconfig(sandbox_like("prod-east"));
-        registry.add_kubeconfig(sandbox_like("staging"));
+        registry.add_kubeconfig(sandbox_like("prod-east")).unwrap();
+        registry.add_kubeconfig(sandbox_like("staging")).unwrap();
         registry.allow_contexts(vec!["prod-*".into()]).unwrap();
-        assert!(registry.cluster("prod-east").is_ok());
+        let prod = registry.cluster("prod-east").unwrap();
+        // Its client, and the kubeconfig `kubectl exec` gets, know no other cluster.
+        let names = |k: &Kubeconfig| {
+            let mut names: Vec<String> = (k.contexts.iter().map(|c| c.name.clone()))
+                .chain(k.clusters.iter().map(|c| c.name.clone()))
+                .chain(k.auth_infos.iter().map(|u| u.name.clone()))
+                .collect();
+            names.dedup();
+            names
+        };
+        assert_eq!(names(prod.kubeconfig()), ["prod-east"]);
+        assert_eq!(
+            prod.kubeconfig().current_context.as_deref(),
+            Some("prod-east")
+        );
         let err = registry.cluster("staging").unwrap_err();
         assert!(
             err.message
