@@ -118,7 +118,7 @@ impl PlayContext {
     }
 
     /// Called before starting a program that reads the run's kubeconfig (`exec`).
-    pub fn kubeconfig_for_programs(&self) -> HostResult<()> {
+    pub fn write_kubeconfig_for_programs(&self) -> HostResult<()> {
         match self.kubeconfig_for_programs.get() {
             Some(write) => write(),
             None => Ok(()),

@@ -103,14 +103,14 @@ impl Registry {
     }
 
     fn merged<'s>(&self, state: &'s mut State) -> HostResult<&'s Kubeconfig> {
-        if state.merged.is_none() {
-            let mut merged = load_kubeconfig(&self.options)?;
-            for extra in &state.added {
-                merged = merge(merged, extra.clone())?;
-            }
-            state.merged = Some(merged);
-        }
-        Ok(state.merged.get_or_insert_with(Kubeconfig::default))
+        let merged = match state.merged.take() {
+            Some(merged) => merged,
+            None => (state.added.iter())
+                .try_fold(load_kubeconfig(&self.options)?, |merged, extra| {
+                    merge(merged, extra.clone())
+                })?,
+        };
+        Ok(state.merged.insert(merged))
     }
 
     /// The handle for a playbook cluster name. Refused before any request when its context is

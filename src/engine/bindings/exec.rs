@@ -34,7 +34,7 @@ fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResu
     // Tools like istioctl must reach the clusters this run uses (the sandbox's, or
     // --kubeconfig's), never some other default; the playbook's own env still wins.
     if let Some(kubeconfig) = &ctx.options.kube.kubeconfig {
-        ctx.kubeconfig_for_programs().into_rhai()?;
+        ctx.write_kubeconfig_for_programs().into_rhai()?;
         options
             .env
             .insert(0, ("KUBECONFIG".into(), kubeconfig.display().to_string()));
