@@ -241,3 +241,33 @@ fn nested_parallel_calls_do_not_wait_for_each_other() {
     p.runner(&["play", "playbooks/p.rhai"]).assert().success();
     assert_eq!(p.read("results"), "8 [1, 2]");
 }
+
+/// A method called on a captured variable holds it for the whole call. Each item works on its
+/// own copy, so two items inside such a call at once neither wait for nor fail on each other,
+/// and what they change stays with them.
+#[test]
+fn parallel_items_each_work_on_their_own_copy_of_captured_variables() {
+    let p = Project::new();
+    p.file(
+        "playbooks/p.rhai",
+        r#"
+        fn meet(me, other) {
+            write_file(`started/${me}`, "");
+            let waited = 0;
+            while !file_exists(`started/${other}`) {
+                waited += 1;
+                if waited > 200000 { throw `item ${me} never met item ${other}`; }
+            }
+            this.seen += 1;
+            me
+        }
+        let tally = #{ seen: 0 };
+        step("fan-out", || {
+            let out = parallel([1, 2], |i| tally.meet(i, 3 - i));
+            write_file("results", `${out} ${tally.seen}`);
+        });
+        "#,
+    );
+    p.runner(&["play", "playbooks/p.rhai"]).assert().success();
+    assert_eq!(p.read("results"), "[1, 2] 0");
+}

@@ -19,7 +19,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "parallel(items: Array, body: FnPtr) -> Array",
-        "Calls `body(item)` for every item concurrently (at most 8 at once) and returns the results in order; if any call fails, the first failure is thrown once all have finished.",
+        "Calls `body(item)` for every item concurrently (at most 8 at once) and returns the results in order; if any call fails, the first failure is thrown once all have finished. Each call works on its own copy of the variables `body` captures: what it assigns to them stays inside that call.",
         move |call: NativeCallContext, items: Array, body: FnPtr| run_parallel(&c, &call, items, body),
     );
 }
@@ -27,8 +27,9 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
 const PARALLEL_LIMIT: usize = 8;
 
 /// Runs the closure on up to PARALLEL_LIMIT threads of the runtime's blocking pool, each taking
-/// the next item as it finishes one; each gets its own copy of the caller's evaluation state.
-/// Pool threads outlive the call, so a play's steps do not each start (and tear down) threads.
+/// the next item as it finishes one; each gets its own copy of the caller's evaluation state and
+/// of what the closure captured (see `private_copy`). Pool threads outlive the call, so a play's
+/// steps do not each start (and tear down) threads.
 #[allow(deprecated)] // Rhai marks the context store "volatile", not deprecated.
 fn run_parallel(
     ctx: &PlayContext,
@@ -61,8 +62,12 @@ fn run_parallel(
     let store = call.store_data();
     let handles: Vec<_> = (0..workers)
         .map(|_| {
-            let (engine, store, body, work) =
-                (engine.clone(), store.clone(), body.clone(), work.clone());
+            let (engine, store, body, work) = (
+                engine.clone(),
+                store.clone(),
+                private_copy(&body),
+                work.clone(),
+            );
             ctx.runtime.spawn_blocking(move || {
                 let context = store.create_context(&engine);
                 loop {
@@ -70,7 +75,8 @@ fn run_parallel(
                     let Some(item) = work.items.get(index) else {
                         break;
                     };
-                    let result = body.call_within_context::<Dynamic>(&context, (item.clone(),));
+                    let item = item.flatten_clone();
+                    let result = body.call_within_context::<Dynamic>(&context, (item,));
                     if let Ok(mut slot) = work.results[index].lock() {
                         *slot = Some(result);
                     }
@@ -91,6 +97,17 @@ fn run_parallel(
                 .unwrap_or_else(|| Err(internal("a parallel task did not finish")))
         })
         .collect()
+}
+
+/// The closure with its captured variables copied out of their shared cells. Rhai keeps a
+/// captured variable behind a lock; a thread that finds it taken (a method call holds it for the
+/// whole call) sleeps 10 ms and retries, and after five tries fails with "Data race detected".
+/// Copies are never contended, so workers neither stall nor fail on each other.
+fn private_copy(body: &FnPtr) -> FnPtr {
+    let mut copy = body.clone();
+    let captured: Vec<Dynamic> = copy.iter_curry().map(Dynamic::flatten_clone).collect();
+    copy.set_curry(captured);
+    copy
 }
 
 /// Whether `name` runs under `--only` / `--start-at`; `Err` holds the reason it is skipped.
