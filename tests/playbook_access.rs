@@ -92,16 +92,28 @@ current-context: x
         let other_config = kubeconfig;
         other_config.replace(c.server(), cluster("cluster-2").server());
         let other = kube_probe(other_config);
-        write_file("out", `${good.ok} ${forged.ok} ${other.ok}|${forged.error}|${other.error}`);
+        // runner's own connection to cluster-1 is open, but trusts cluster-1's CA: a kubeconfig
+        // that trusts another CA must make its own handshake, and fail it.
+        let wrong_ca_config = kubeconfig;
+        let own_ca = base64_encode(c.get("ConfigMap", "kube-root-ca.crt", "default").data["ca.crt"]);
+        let other_ca = base64_encode(cluster("cluster-2").get("ConfigMap", "kube-root-ca.crt", "default").data["ca.crt"]);
+        wrong_ca_config.replace(own_ca, other_ca);
+        let wrong_ca = kube_probe(wrong_ca_config);
+        let good_again = kube_probe(kubeconfig);
+        write_file("out", `${good.ok} ${forged.ok} ${other.ok} ${wrong_ca.ok} ${good_again.ok}|${forged.error}|${other.error}|${wrong_ca.error}`);
         "#;
     env.play(body, &[]).assert().success();
     let out = env.read("out");
     let parts: Vec<&str> = out.split('|').collect();
-    assert_eq!(parts[0], "true false false", "{out}");
+    assert_eq!(parts[0], "true false false false true", "{out}");
     assert_eq!(parts[1], "HTTP 401 Unauthorized: Unauthorized", "{out}");
     assert!(
         !parts[2].is_empty(),
         "another cluster refuses the token: {out}"
+    );
+    assert!(
+        parts[3].contains("certificate"),
+        "a CA that did not sign the server's certificate fails the handshake: {out}"
     );
     // A token for a ServiceAccount that does not exist is a clear error.
     env.play(

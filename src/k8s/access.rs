@@ -8,6 +8,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Api;
 
 use super::cluster::Cluster;
+use super::transport::Transports;
 use crate::error::{HostError, HostResult};
 
 impl Cluster {
@@ -57,8 +58,9 @@ pub struct Probe {
 }
 
 /// Uses a kubeconfig exactly as its reader would: its current context, its CA and its token,
-/// and makes one authenticated request (listing namespaces).
-pub async fn probe_kubeconfig(text: &str) -> Probe {
+/// and makes one authenticated request (listing namespaces). The request may go over a
+/// connection of `transports` that verified the same server with the same CA.
+pub async fn probe_kubeconfig(text: &str, transports: &Transports) -> Probe {
     let kubeconfig = match Kubeconfig::from_yaml(text) {
         Ok(k) => k,
         Err(e) => return failed("", format!("not a kubeconfig: {e}")),
@@ -77,7 +79,7 @@ pub async fn probe_kubeconfig(text: &str) -> Probe {
             Ok(c) => c,
             Err(e) => return failed(&server, HostError::from_error(&e).full_message()),
         };
-    let client = match super::transport::client(config) {
+    let client = match transports.client(config) {
         Ok(c) => c,
         Err(e) => return failed(&server, HostError::from_error(&e).full_message()),
     };

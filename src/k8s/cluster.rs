@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use super::apply::Planned;
 use super::kinds::{Kinds, Resolved};
+use super::transport::Transports;
 use super::Session;
 use crate::error::{HostError, HostResult};
 
@@ -36,7 +37,12 @@ impl std::fmt::Debug for Cluster {
 
 impl Cluster {
     /// Builds the client for `context` of `kubeconfig` (must run inside the tokio runtime).
-    pub async fn connect(name: &str, context: &str, kubeconfig: Kubeconfig) -> HostResult<Cluster> {
+    pub async fn connect(
+        name: &str,
+        context: &str,
+        kubeconfig: Kubeconfig,
+        transports: &Transports,
+    ) -> HostResult<Cluster> {
         let options = KubeConfigOptions {
             context: Some(context.to_string()),
             cluster: None,
@@ -57,7 +63,7 @@ impl Cluster {
             .trim_end_matches('/')
             .to_string();
         let namespace = config.default_namespace.clone();
-        let client = super::transport::client(config).map_err(|e| {
+        let client = transports.client(config).map_err(|e| {
             HostError::from_error(&e).context(format!(
                 "cluster {name:?}: cannot create a client for {server}"
             ))

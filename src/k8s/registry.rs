@@ -7,6 +7,7 @@ use kube::config::Kubeconfig;
 
 use super::cluster::Cluster;
 use super::config::{check_allowed, load_kubeconfig};
+use super::transport::Transports;
 use crate::context::KubeOptions;
 use crate::error::{HostError, HostResult};
 
@@ -32,6 +33,7 @@ pub struct Registry {
     options: KubeOptions,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
+    transports: Transports,
 }
 
 impl Registry {
@@ -40,11 +42,17 @@ impl Registry {
             options,
             runtime,
             state: Mutex::new(State::default()),
+            transports: Transports::default(),
         }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The HTTP clients of this run's clusters, for other clients (probes) to share.
+    pub fn transports(&self) -> &Transports {
+        &self.transports
     }
 
     pub fn set_provisioner(&self, provisioner: Provisioner) {
@@ -61,6 +69,7 @@ impl Registry {
         let mut state = self.state();
         state.clusters.clear();
         state.merged = None;
+        self.transports.clear();
         state.playbook_allow.clear();
     }
 
@@ -144,9 +153,12 @@ impl Registry {
             )?;
             only_context(self.merged(&mut state)?, &context)
         };
-        let cluster = self
-            .runtime
-            .block_on(Cluster::connect(name, &context, kubeconfig))?;
+        let cluster = self.runtime.block_on(Cluster::connect(
+            name,
+            &context,
+            kubeconfig,
+            &self.transports,
+        ))?;
         let cluster = Arc::new(cluster);
         let mut state = self.state();
         Ok(state

@@ -4,17 +4,115 @@
 //! pay N TLS handshakes. Every kube-apiserver offers HTTP/2 (client-go and kubectl use it), so
 //! this stack lets ALPN choose: one multiplexed connection per cluster where the server offers
 //! h2, HTTP/1.1 otherwise. Proxied clusters keep kube's own stack, which knows the proxy kinds.
+//!
+//! Clients of one play that reach the same server and verify it the same way (same CA
+//! certificates, server name and timeouts, no client certificate) share one HTTP client, and so
+//! its connection: probing a remote secret that trusts the same CA as runner's own kubeconfig
+//! is then one request with the secret's token, not another TLS handshake. Whether the server
+//! is trusted depends on nothing else, so the probe still tests what its reader would see.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hyper_rustls::HttpsConnector;
+use hyper_timeout::TimeoutConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kube::client::ConfigExt;
 use kube::{Client, Config};
 use tower::ServiceBuilder;
 
-pub fn client(config: Config) -> Result<Client, kube::Error> {
-    if config.proxy_url.is_some() {
-        return Client::try_from(config);
+type HttpClient = hyper_util::client::legacy::Client<
+    TimeoutConnector<HttpsConnector<HttpConnector>>,
+    kube::client::Body,
+>;
+
+/// The HTTP clients of one play, by how they trust their server.
+#[derive(Default)]
+pub struct Transports {
+    shared: Mutex<HashMap<Trust, HttpClient>>,
+}
+
+/// Everything an HTTP client's connections depend on. Clients with a client certificate (or an
+/// exec plugin, which may supply one) or a CA file that is re-read are never shared.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Trust {
+    server: String,
+    root_certificates: Option<Vec<Vec<u8>>>,
+    accept_invalid_certs: bool,
+    server_name: Option<String>,
+    timeouts: [Option<Duration>; 3],
+    reset_reader_on_write: bool,
+}
+
+impl Trust {
+    fn of(config: &Config) -> Option<Trust> {
+        let auth = &config.auth_info;
+        let identity = auth.client_certificate.is_some()
+            || auth.client_certificate_data.is_some()
+            || auth.client_key.is_some()
+            || auth.client_key_data.is_some()
+            || auth.exec.is_some();
+        if identity || config.root_cert_file.is_some() {
+            return None;
+        }
+        Some(Trust {
+            server: config.cluster_url.to_string(),
+            root_certificates: config.root_cert.clone(),
+            accept_invalid_certs: config.accept_invalid_certs,
+            server_name: config.tls_server_name.clone(),
+            timeouts: [
+                config.connect_timeout,
+                config.read_timeout,
+                config.write_timeout,
+            ],
+            reset_reader_on_write: config.reset_reader_on_write,
+        })
     }
+}
+
+impl Transports {
+    /// A client for `config`, over the HTTP client of an earlier one that trusts its server the
+    /// same way, or over a new one.
+    pub fn client(&self, config: Config) -> Result<Client, kube::Error> {
+        if config.proxy_url.is_some() {
+            return Client::try_from(config);
+        }
+        let http = match Trust::of(&config) {
+            Some(trust) => {
+                let existing = self.shared().get(&trust).cloned();
+                match existing {
+                    Some(http) => http,
+                    // Built without the lock; if another thread built one meanwhile, theirs wins.
+                    None => {
+                        let built = http_client(&config)?;
+                        self.shared().entry(trust).or_insert(built).clone()
+                    }
+                }
+            }
+            None => http_client(&config)?,
+        };
+        let service = ServiceBuilder::new()
+            .layer(config.base_uri_layer())
+            .option_layer(config.auth_layer()?)
+            .layer(config.extra_headers_layer()?)
+            .map_err(tower::BoxError::from)
+            .service(http);
+        Ok(Client::new(service, config.default_namespace))
+    }
+
+    /// Forgets every HTTP client (watch mode's next run starts afresh).
+    pub fn clear(&self) {
+        self.shared().clear();
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, HashMap<Trust, HttpClient>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn http_client(config: &Config) -> Result<HttpClient, kube::Error> {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Only fails when another thread installed one first, which is as good.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -34,19 +132,10 @@ pub fn client(config: Config) -> Result<Client, kube::Error> {
         }
         None => https,
     };
-    let mut connector =
-        hyper_timeout::TimeoutConnector::new(https.enable_all_versions().wrap_connector(http));
+    let mut connector = TimeoutConnector::new(https.enable_all_versions().wrap_connector(http));
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
-    let http_client: hyper_util::client::legacy::Client<_, kube::client::Body> =
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
-    let service = ServiceBuilder::new()
-        .layer(config.base_uri_layer())
-        .option_layer(config.auth_layer()?)
-        .layer(config.extra_headers_layer()?)
-        .map_err(tower::BoxError::from)
-        .service(http_client);
-    Ok(Client::new(service, config.default_namespace))
+    Ok(hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector))
 }

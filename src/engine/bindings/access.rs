@@ -64,7 +64,8 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "Makes one authenticated request with a kubeconfig's current context, CA and token: #{ok, server, error}.",
         move |kubeconfig: &str| -> RhaiResult<Map> {
             let text = kubeconfig.to_string();
-            let probe = c.block_on(async move { Ok(crate::k8s::probe_kubeconfig(&text).await) }).into_rhai()?;
+            let transports = c.clusters.transports();
+            let probe = c.block_on(async { Ok(crate::k8s::probe_kubeconfig(&text, transports).await) }).into_rhai()?;
             let json = serde_json::to_value(probe).map_err(|e| HostError::new(e.to_string())).into_rhai()?;
             to_dynamic(&json)?.try_cast::<Map>().ok_or_else(|| crate::engine::convert::throw(HostError::new("probe result")))
         },
