@@ -143,6 +143,7 @@ impl Registry {
             if !has_context(merged, &context) {
                 return Err(missing_context(name, &context, merged));
             }
+            let kubeconfig = only_context(merged, &context);
             check_allowed(
                 name,
                 &context,
@@ -151,7 +152,7 @@ impl Registry {
                     ("the playbook's allow_contexts", &state.playbook_allow),
                 ],
             )?;
-            only_context(self.merged(&mut state)?, &context)
+            kubeconfig
         };
         let cluster = self.runtime.block_on(Cluster::connect(
             name,
