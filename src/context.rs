@@ -58,8 +58,10 @@ pub struct PlayContext {
     pub ledger: crate::ledger::Ledger,
     /// Files the run wrote itself (they never trigger a watch re-run).
     pub files_written: Mutex<BTreeSet<PathBuf>>,
-    /// Scratch space for a dry run (certificates that would be created), removed at exit.
-    scratch: Mutex<Option<tempfile::TempDir>>,
+    /// Intermediate CAs a dry run made in memory, by cluster directory: never written anywhere.
+    pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, crate::certs::PlannedFiles>>,
+    /// Files a dry run would write, so commands naming them can say so.
+    pub planned_files: Mutex<BTreeSet<PathBuf>>,
     owner: String,
     watching: std::sync::atomic::AtomicBool,
     /// Whether the clusters are sandbox clusters (`--sandbox`).
@@ -102,7 +104,8 @@ impl PlayContext {
             steps: Mutex::new(StepSelection::default()),
             ledger: crate::ledger::Ledger::default(),
             files_written: Mutex::new(BTreeSet::new()),
-            scratch: Mutex::new(None),
+            planned_certs: Mutex::default(),
+            planned_files: Mutex::default(),
             sandbox: std::sync::atomic::AtomicBool::new(false),
             owner,
             watching: std::sync::atomic::AtomicBool::new(false),
@@ -198,22 +201,6 @@ impl PlayContext {
         }
     }
 
-    /// A private directory for this run's dry-run work.
-    pub fn scratch_dir(&self) -> HostResult<PathBuf> {
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        if scratch.is_none() {
-            *scratch = Some(
-                tempfile::Builder::new()
-                    .prefix("runner-dry-run-")
-                    .tempdir()?,
-            );
-        }
-        Ok(scratch
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default())
-    }
-
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.lock().map(|t| t.clone()).unwrap_or_default()
     }
@@ -240,6 +227,12 @@ impl PlayContext {
         }
         if let Ok(mut read) = self.files_read.lock() {
             read.clear();
+        }
+        if let Ok(mut planned) = self.planned_certs.lock() {
+            planned.clear();
+        }
+        if let Ok(mut planned) = self.planned_files.lock() {
+            planned.clear();
         }
         self.templates.reload();
         self.clusters.reset();

@@ -13,6 +13,7 @@ use super::documents::{identity, Identity};
 use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
 use super::order::rank;
+use super::plan::{as_stored, fill_unknowns, PlanKey};
 use super::retry::retry;
 use super::Session;
 use crate::error::{HostError, HostResult};
@@ -452,44 +453,64 @@ impl Cluster {
             })
     }
 
-    /// A dry run: the server's answer to dryRun=All against the live object, as a diff.
+    /// A dry run: the server's answer to dryRun=All, as a diff against the object as the run
+    /// would find it (planned by an earlier apply of this plan, or else live). The answer is
+    /// kept for the plan's later reads.
     async fn plan_one(
         &self,
         item: &Item,
         options: &ApplyOptions,
     ) -> HostResult<(Applied, Option<String>)> {
-        let Some(resolved) = &item.resolved else {
+        let key = PlanKey::new(
+            group_of(&item.id.api_version),
+            &item.id.kind,
+            item.namespace.as_deref(),
+            &item.id.name,
+        );
+        let earlier = self.overlay.get(&key);
+        let (before, mut planned) = match &item.resolved {
             // Its CRD or namespace is itself only planned: the server cannot judge it yet.
-            let (_, diff) = plan_diff(None, &item.object);
-            return Ok((self.applied(item, Action::Created), Some(diff)));
+            None => (earlier.flatten(), as_stored(&item.object)),
+            Some(resolved) => {
+                let api = self.api(resolved, item.namespace.as_deref());
+                let label = item.label();
+                let before = match earlier {
+                    Some(planned) => planned,
+                    None => retry(
+                        self.name(),
+                        &format!("read {label}"),
+                        || api.get_opt(&item.id.name),
+                        |e| api_error(self.name(), "read", &label, e),
+                    )
+                    .await?
+                    .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+                };
+                let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+                params.force = options.force;
+                let patch = Patch::Apply(&item.object);
+                let planned: DynamicObject = retry(
+                    self.name(),
+                    &format!("dry-run apply {label}"),
+                    || api.patch(&item.id.name, &params, &patch),
+                    |e| api_error(self.name(), "apply", &label, e),
+                )
+                .await?;
+                (
+                    before,
+                    serde_json::to_value(planned).unwrap_or(Value::Null),
+                )
+            }
         };
-        let api = self.api(resolved, item.namespace.as_deref());
-        let label = item.label();
-        let live = retry(
-            self.name(),
-            &format!("read {label}"),
-            || api.get_opt(&item.id.name),
-            |e| api_error(self.name(), "read", &label, e),
-        )
-        .await?;
-        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
-        params.force = options.force;
-        let patch = Patch::Apply(&item.object);
-        let planned: DynamicObject = retry(
-            self.name(),
-            &format!("dry-run apply {label}"),
-            || api.patch(&item.id.name, &params, &patch),
-            |e| api_error(self.name(), "apply", &label, e),
-        )
-        .await?;
-        let live = live.map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
-        let planned = serde_json::to_value(planned).unwrap_or(Value::Null);
-        let (changed, diff) = plan_diff(live.as_ref(), &planned);
-        let action = match (&live, changed) {
+        if let Some(before) = &before {
+            fill_unknowns(&mut planned, before);
+        }
+        let (changed, diff) = plan_diff(before.as_ref(), &planned);
+        let action = match (&before, changed) {
             (None, _) => Action::Created,
             (Some(_), true) => Action::Configured,
             (Some(_), false) => Action::Unchanged,
         };
+        self.overlay.put(key, planned);
         Ok((self.applied(item, action), Some(diff)))
     }
 
