@@ -62,6 +62,8 @@ pub struct PlayContext {
     pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, crate::certs::PlannedFiles>>,
     /// Files a dry run would write, so commands naming them can say so.
     pub planned_files: Mutex<BTreeSet<PathBuf>>,
+    /// A dry run printed a program instead of running it (see `Session::programs_skipped`).
+    programs_skipped: std::sync::atomic::AtomicBool,
     owner: String,
     watching: std::sync::atomic::AtomicBool,
     /// Whether the clusters are sandbox clusters (`--sandbox`).
@@ -106,6 +108,7 @@ impl PlayContext {
             files_written: Mutex::new(BTreeSet::new()),
             planned_certs: Mutex::default(),
             planned_files: Mutex::default(),
+            programs_skipped: Default::default(),
             sandbox: std::sync::atomic::AtomicBool::new(false),
             owner,
             watching: std::sync::atomic::AtomicBool::new(false),
@@ -187,6 +190,17 @@ impl PlayContext {
         self.options.dry_run
     }
 
+    /// Records that a dry run did not run a program.
+    pub fn skip_program(&self) {
+        self.programs_skipped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn programs_skipped(&self) -> bool {
+        self.programs_skipped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Records a file the run read, so watch mode can follow it.
     pub fn record_read(&self, path: PathBuf) {
         if let Ok(mut read) = self.files_read.lock() {
@@ -234,6 +248,8 @@ impl PlayContext {
         if let Ok(mut planned) = self.planned_files.lock() {
             planned.clear();
         }
+        self.programs_skipped
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.templates.reload();
         self.clusters.reset();
         self.reporter.reset();

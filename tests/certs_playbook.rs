@@ -52,11 +52,65 @@ fn a_play_creates_the_hierarchy_once_and_reuses_it() {
 fn a_dry_run_writes_no_certificate() {
     let p = Project::new();
     p.file("playbooks/ca.rhai", PLAY);
-    p.runner(&["play", "playbooks/ca.rhai", "--dry-run"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("(dry run: not written)"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = p
+        .runner(&["play", "playbooks/ca.rhai", "--dry-run", "--diff", "summary"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Durations vary: everything else is exact.
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("  => ") && !l.starts_with("PLAY RECAP"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "PLAY playbooks/ca.rhai (dry run: nothing is written)",
+            "PLAN: 0 to create, 0 to change, 0 to delete (0 unchanged); 6 local change(s)",
+            "  CLUSTER  KIND  NAMESPACE/NAME                   ACTION",
+            "  local    -     root CA certs/root-cert.pem      create",
+            "  local    -     intermediate CA certs/cluster-1  create",
+            "  local    -     file out/cluster-1-keys          create",
+            "  local    -     intermediate CA certs/cluster-2  create",
+            "  local    -     file out/cluster-2-keys          create",
+            "  local    -     file out/root-subject            create",
+            "",
+            "STEP [ca]",
+            "  would create root CA certs/root-cert.pem",
+            "  would create intermediate CA certs/cluster-1",
+            "  would write file out/cluster-1-keys",
+            "  would create intermediate CA certs/cluster-2",
+            "  would write file out/cluster-2-keys",
+            "  would write file out/root-subject",
+            "",
+            "local    : ok=0   changed=1   failed=0   rescued=0",
+        ],
+        "{stdout}"
+    );
     assert!(!p.exists("certs"), "dry run must not create the CA");
+    assert!(!p.exists("out"), "dry run must not write files");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "no key is copied to a temporary directory"
+    );
+}
+
+#[test]
+fn a_dry_run_plans_with_an_existing_ca_read_where_it_is() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai"]).assert().success();
+    let tmp = tempfile::tempdir().unwrap();
+    p.runner(&["play", "playbooks/ca.rhai", "--dry-run", "--detailed-exitcode"])
+        .env("TMPDIR", tmp.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("PLAN: no changes (0 objects unchanged)\n"));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
 #[test]

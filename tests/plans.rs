@@ -224,13 +224,21 @@ fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
             "{name}: once per cluster"
         );
     }
+    // The intermediates are made in parallel: their order varies.
+    let mut local: Vec<String> = plan.plan()["local"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{} {}", l["action"].as_str().unwrap(), l["what"].as_str().unwrap()))
+        .collect();
+    local.sort();
     assert_eq!(
-        plan.plan()["local"],
-        serde_json::json!([
-            {"what": "root CA certs/root-cert.pem", "action": "created"},
-            {"what": "intermediate CA certs/cluster-1", "action": "created"},
-            {"what": "intermediate CA certs/cluster-2", "action": "created"},
-        ])
+        local,
+        [
+            "created intermediate CA certs/cluster-1",
+            "created intermediate CA certs/cluster-2",
+            "created root CA certs/root-cert.pem",
+        ]
     );
     assert_eq!(run.changed().len(), 31);
     // What a later step needs and only the run can know is shown as known after apply.
@@ -447,4 +455,276 @@ fn start_at_remote_data_planes_completes_a_run_that_stopped_there() {
     let again = mesh.flagship(&["cluster-2"], &[]);
     assert_eq!(again.code, 0);
     assert!(again.changed().is_empty(), "{:?}", again.changed());
+}
+
+const READS: &str = r#"
+let c = cluster("cluster-1");
+step("write", || {
+    c.apply(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop, labels: {tier: web}}
+data: {color: blue}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: shop}
+stringData: {password: hunter2}
+`);
+});
+step("read", || {
+    print(`color=${c.get("ConfigMap", "settings", "shop").data.color}`);
+    print(`exists=${c.exists("Secret", "creds", "shop")}`);
+    print(`listed=${c.list("ConfigMap", "shop", #{ tier: "web" }).map(|o| o.metadata.name)}`);
+    print(`password length=${c.read_secret("shop", "creds").password.len()}`);
+    c.patch("ConfigMap", "settings", "shop", #{ data: #{ color: "green" } });
+    print(`patched=${c.get("ConfigMap", "settings", "shop").data.color}`);
+    c.delete("Secret", "creds", "shop");
+    print(`deleted=${!c.exists("Secret", "creds", "shop")}`);
+});
+"#;
+
+#[test]
+fn a_plan_reads_what_it_would_write_as_the_run_does() {
+    let mesh = Mesh::new(&["cluster-1"]);
+    std::fs::write(mesh.path("playbooks/reads.rhai"), READS).unwrap();
+    let plan = mesh.run("playbooks/reads.rhai", &["--dry-run", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 3, "{}\n{}", plan.stdout, plan.stderr);
+    let run = mesh.run("playbooks/reads.rhai", &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let printed = |r: &Run| -> Vec<String> {
+        r.of("log")
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let expected = [
+        "color=blue",
+        "exists=true",
+        "listed=[\"settings\"]",
+        "password length=7",
+        "patched=green",
+        "deleted=true",
+    ];
+    assert_eq!(printed(&plan), expected);
+    assert_eq!(printed(&run), expected);
+    let objects = |r: &Run| -> Vec<(String, String)> {
+        r.of("object")
+            .iter()
+            .map(|e| {
+                (
+                    format!("{} {}", e["kind"].as_str().unwrap(), e["name"].as_str().unwrap()),
+                    e["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let expected: Vec<(String, String)> = [
+        ("Namespace shop", "created"),
+        ("ConfigMap settings", "created"),
+        ("Secret creds", "created"),
+        ("ConfigMap settings", "configured"),
+        ("Secret creds", "deleted"),
+    ]
+    .iter()
+    .map(|(o, a)| (o.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(objects(&plan), expected);
+    assert_eq!(objects(&run), expected);
+    assert!(!plan.stdout.contains("hunter2") && !plan.stdout.contains("aHVudGVyMg"));
+}
+
+#[test]
+fn the_istioctl_path_plans_the_files_and_commands_it_would_write_and_run() {
+    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+    let vars = mesh.vars(&["cluster-2"]);
+    let out = mesh
+        .command(
+            "playbooks/primary-remote.rhai",
+            &[
+                "--vars",
+                &vars,
+                "--var",
+                "istio.installer=istioctl",
+                "--dry-run",
+                "--diff",
+                "summary",
+            ],
+        )
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let root = mesh.project.path().canonicalize().unwrap();
+    for line in [
+        "  would write file rendered/cluster-1/istio-primary.yaml".to_string(),
+        format!(
+            "  would run: istioctl install -y -f {}/rendered/cluster-1/istio-primary.yaml --context cluster-1 (with rendered/cluster-1/istio-primary.yaml, which the run writes first)",
+            root.display()
+        ),
+        "  would write file rendered/cluster-2/istio-remote.yaml".to_string(),
+        "  dry run: cluster-1: istiod is installed by the run; its state is known after apply"
+            .to_string(),
+        "  local      -                   file rendered/cluster-1/istio-primary.yaml                           create".to_string(),
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(!stdout.contains("created file"), "{stdout}");
+    assert!(!mesh.path("rendered").exists(), "a plan writes no file");
+    assert!(!mesh.path("certs").exists(), "a plan writes no certificate");
+}
+
+#[test]
+fn diff_chooses_how_much_of_the_plan_follows_its_table() {
+    let mesh = Mesh::new(&["cluster-1"]);
+    std::fs::write(mesh.path("playbooks/reads.rhai"), READS).unwrap();
+    let human = |mode: &str| -> Vec<String> {
+        let out = mesh
+            .command("playbooks/reads.rhai", &["--dry-run", "--diff", mode])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("  => ") && !l.starts_with("PLAY RECAP"))
+            .map(str::to_string)
+            .collect()
+    };
+    let table = [
+        "PLAY playbooks/reads.rhai (dry run: nothing is written)",
+        "PLAN: 3 to create, 0 to change, 0 to delete (0 unchanged)",
+        "  CLUSTER    KIND       NAMESPACE/NAME  ACTION",
+        "  cluster-1  Namespace  shop            create",
+        "  cluster-1  ConfigMap  shop/settings   create",
+        "  cluster-1  Secret     shop/creds      create",
+    ];
+    let none = human("none");
+    assert_eq!(none[..6], table);
+    assert_eq!(none[6..], ["", "cluster-1 : ok=0   changed=2   failed=0   rescued=0"]);
+    let summary = human("summary");
+    assert_eq!(summary[..6], table);
+    assert!(summary.contains(&"  cluster-1    would be configured ConfigMap shop/settings".to_string()));
+    assert!(summary.contains(&"  cluster-1    would be deleted Secret shop/creds".to_string()));
+    assert!(!summary.iter().any(|l| l.starts_with("  ---")), "{summary:#?}");
+    let full = human("full");
+    assert_eq!(full[..6], table);
+    assert!(full.contains(&"  --- cluster-1 Secret shop/creds (live)".to_string()), "{full:#?}");
+    assert!(full.contains(&"  +++ cluster-1 ConfigMap shop/settings (planned)".to_string()));
+    assert!(full.contains(&"  +  color: green".to_string()), "{full:#?}");
+    assert!(full.iter().any(|l| l.starts_with("  +  password: '*** (salted sha256:")), "{full:#?}");
+    assert!(!full.iter().any(|l| l.contains("hunter2") || l.contains("aHVudGVyMg")));
+}
+
+/// Runs `runner play` under a terminal (util-linux `script`), answering `answer`.
+fn under_terminal(mesh: &Mesh, playbook: &str, args: &[&str], answer: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut line = format!(
+        "{} play {playbook}",
+        assert_cmd::cargo::cargo_bin("runner").display()
+    );
+    if !args.contains(&"--sandbox") {
+        line.push_str(&format!(" --kubeconfig {}", mesh.kubeconfig.display()));
+    }
+    for arg in args {
+        line.push(' ');
+        line.push_str(arg);
+    }
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(mesh.project.path())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    // The terminal echoes the answer whenever it arrives, before or after the question.
+    (out.status.code().unwrap_or(-1), text.replacen(answer, "", 1))
+}
+
+const ONE_MAP: &str = r#"
+let c = cluster("cluster-1");
+step("cm", || {
+    c.apply(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "asked", namespace: "default" }, data: #{ a: "1" } });
+});
+"#;
+
+fn asked_exists(mesh: &Mesh) -> bool {
+    std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&mesh.kubeconfig)
+        .args(["--context", "cluster-1", "get", "configmap", "asked"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn at_a_terminal_the_targets_and_plan_come_before_the_question_and_no_writes_nothing() {
+    let mesh = Mesh::new(&["cluster-1"]);
+    std::fs::write(mesh.path("playbooks/cm.rhai"), ONE_MAP).unwrap();
+    let (code, text) = under_terminal(&mesh, "playbooks/cm.rhai", &[], "n\n");
+    assert_eq!(code, 1, "{text}");
+    let server = mesh
+        .run("playbooks/cm.rhai", &["--dry-run"])
+        .of("target")[0]["server"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expected = format!(
+        "Targets:\n  cluster-1  context=cluster-1  server={server}\n\
+         PLAN: 1 to create, 0 to change, 0 to delete (0 unchanged)\n  \
+         CLUSTER    KIND       NAMESPACE/NAME  ACTION\n  \
+         cluster-1  ConfigMap  default/asked   create\n\
+         Apply these changes? [y/N] runner: not applied; nothing was written\n"
+    );
+    assert_eq!(text, expected);
+    assert!(!asked_exists(&mesh));
+
+    let (code, text) = under_terminal(&mesh, "playbooks/cm.rhai", &[], "y\n");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.starts_with(&expected.replace(
+            "runner: not applied; nothing was written\n",
+            "PLAY playbooks/cm.rhai\n"
+        )),
+        "{text}"
+    );
+    assert!(asked_exists(&mesh));
+}
+
+#[test]
+fn yes_a_rehearsal_or_no_terminal_never_ask() {
+    let mesh = Mesh::new(&["cluster-1"]);
+    std::fs::write(mesh.path("playbooks/cm.rhai"), ONE_MAP).unwrap();
+    let (code, text) = under_terminal(&mesh, "playbooks/cm.rhai", &["--yes"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.starts_with("PLAY playbooks/cm.rhai\n"), "{text}");
+    assert!(!text.contains("Apply these changes?"));
+    assert!(asked_exists(&mesh));
+    // A rehearsal on sandboxes started for it changes nothing anyone else uses.
+    let (code, text) = under_terminal(&mesh, "playbooks/cm.rhai", &["--sandbox"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.starts_with("PLAY playbooks/cm.rhai\n"), "{text}");
+    assert!(!text.contains("Apply these changes?"));
+    // Without a terminal: no question, the run goes on (pipelines gate with --dry-run).
+    let run = mesh.run("playbooks/cm.rhai", &["--var", "x=1"]);
+    assert_eq!(run.code, 0);
+    assert!(!run.stderr.contains("Apply these changes?"));
+    assert_eq!(run.of("play_started").len(), 1);
 }

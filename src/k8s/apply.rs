@@ -232,6 +232,15 @@ impl Cluster {
         {
             Ok(resolved) => Some(resolved),
             Err(_) if pending_kind => None,
+            Err(_) if session.dry_run && session.programs_skipped => {
+                session.reporter.log(&format!(
+                    "dry run: {}: {} {} is not served yet; the plan assumes a program the run starts installs it",
+                    self.name(),
+                    item.id.api_version,
+                    item.id.kind
+                ));
+                None
+            }
             Err(e) => {
                 return Err(e.context(format!("{}: cannot apply {}", self.name(), item.label())))
             }

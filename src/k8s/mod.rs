@@ -44,6 +44,9 @@ pub struct Session<'a> {
     pub ledger: Option<&'a crate::ledger::Ledger>,
     /// The value of the ownership label put on every applied object ("" for none).
     pub owner: &'a str,
+    /// A dry run skipped a program (istioctl, helm) that may install kinds the plan then
+    /// applies: those are planned without the server's judgement instead of failing.
+    pub programs_skipped: bool,
 }
 
 /// The label that marks objects a playbook applied; `--prune` deletes only objects carrying it.

@@ -91,7 +91,7 @@ pub fn table(rows: &[PlanRow], local: &[(String, Action)]) -> String {
             count(Action::Deleted),
         );
         if !local.is_empty() {
-            head.push_str(&format!("; {} local file(s) to write", local.len()));
+            head.push_str(&format!("; {} local change(s)", local.len()));
         }
         head
     };
@@ -181,7 +181,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "PLAN: 1 to create, 0 to change, 0 to delete (1 unchanged); 1 local file(s) to write\n  \
+            "PLAN: 1 to create, 0 to change, 0 to delete (1 unchanged); 1 local change(s)\n  \
              CLUSTER  KIND     NAMESPACE/NAME        ACTION\n  \
              c1       Service  ns/svc                create\n  \
              local    -        file rendered/x.yaml  create"

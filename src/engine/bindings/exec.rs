@@ -33,6 +33,7 @@ fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResu
     let mut options = exec_options(ctx, &options, "exec")?;
     if ctx.dry_run() {
         ctx.reporter.log(&planned_command(ctx, program, &args));
+        ctx.skip_program();
         return output_map(&crate::exec::ExecOutput::default());
     }
     // Tools like istioctl must reach the clusters this run uses (the sandbox's, or

@@ -25,6 +25,7 @@ fn session(ctx: &PlayContext) -> Session<'_> {
         dry_run: ctx.dry_run(),
         ledger: ctx.ledger(),
         owner: ctx.owner(),
+        programs_skipped: ctx.programs_skipped(),
     }
 }
 
