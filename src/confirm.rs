@@ -15,11 +15,7 @@ use crate::play::Outcome;
 /// Whether this run asks first: a real run (not a plan, not a rehearsal, not watch mode)
 /// without `--yes`, with a person at the terminal.
 pub fn wanted(args: &PlayArgs) -> bool {
-    !args.dry_run
-        && !args.sandbox
-        && !args.watch
-        && !args.yes
-        && std::io::stdin().is_terminal()
+    !args.dry_run && !args.sandbox && !args.watch && !args.yes && std::io::stdin().is_terminal()
 }
 
 /// Plans the play (a dry run, printing nothing), shows its targets and table on stderr and

@@ -54,7 +54,13 @@ fn a_dry_run_writes_no_certificate() {
     p.file("playbooks/ca.rhai", PLAY);
     let tmp = tempfile::tempdir().unwrap();
     let out = p
-        .runner(&["play", "playbooks/ca.rhai", "--dry-run", "--diff", "summary"])
+        .runner(&[
+            "play",
+            "playbooks/ca.rhai",
+            "--dry-run",
+            "--diff",
+            "summary",
+        ])
         .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
@@ -105,11 +111,18 @@ fn a_dry_run_plans_with_an_existing_ca_read_where_it_is() {
     p.file("playbooks/ca.rhai", PLAY);
     p.runner(&["play", "playbooks/ca.rhai"]).assert().success();
     let tmp = tempfile::tempdir().unwrap();
-    p.runner(&["play", "playbooks/ca.rhai", "--dry-run", "--detailed-exitcode"])
-        .env("TMPDIR", tmp.path())
-        .assert()
-        .code(0)
-        .stdout(predicate::str::contains("PLAN: no changes (0 objects unchanged)\n"));
+    p.runner(&[
+        "play",
+        "playbooks/ca.rhai",
+        "--dry-run",
+        "--detailed-exitcode",
+    ])
+    .env("TMPDIR", tmp.path())
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains(
+        "PLAN: no changes (0 objects unchanged)\n",
+    ));
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 

@@ -140,9 +140,7 @@ impl Mesh {
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let events = stdout
             .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
-            })
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect();
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -156,7 +154,12 @@ impl Mesh {
     fn flagship(&self, remotes: &[&str], extra: &[&str]) -> Run {
         let vars = self.vars(remotes);
         let args = [
-            &["--vars", vars.as_str(), "--var", "istio.installer=manifests"],
+            &[
+                "--vars",
+                vars.as_str(),
+                "--var",
+                "istio.installer=manifests",
+            ],
             extra,
         ]
         .concat();
@@ -195,7 +198,11 @@ impl Mesh {
                 )
             })
             .collect();
-        assert_eq!(planned, run.changed(), "the plan's table lists the run's changes");
+        assert_eq!(
+            planned,
+            run.changed(),
+            "the plan's table lists the run's changes"
+        );
         (plan, run)
     }
 }
@@ -229,7 +236,13 @@ fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| format!("{} {}", l["action"].as_str().unwrap(), l["what"].as_str().unwrap()))
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["action"].as_str().unwrap(),
+                l["what"].as_str().unwrap()
+            )
+        })
         .collect();
     local.sort();
     assert_eq!(
@@ -334,7 +347,10 @@ fn adding_a_remote_plans_exactly_its_objects() {
             "created"
         )])
     );
-    assert_eq!(objects_of(&plan, "cluster-3"), objects_of(&run, "cluster-3"));
+    assert_eq!(
+        objects_of(&plan, "cluster-3"),
+        objects_of(&run, "cluster-3")
+    );
     assert_eq!(
         plan.of("object")
             .iter()
@@ -361,8 +377,20 @@ fn a_template_edit_plans_exactly_the_objects_it_changes() {
     assert_eq!(
         run.changed(),
         BTreeSet::from([
-            row("cluster-1", "Deployment", Some("production"), "frontend", "configured"),
-            row("cluster-2", "Deployment", Some("production"), "backend", "configured"),
+            row(
+                "cluster-1",
+                "Deployment",
+                Some("production"),
+                "frontend",
+                "configured"
+            ),
+            row(
+                "cluster-2",
+                "Deployment",
+                Some("production"),
+                "backend",
+                "configured"
+            ),
         ])
     );
 }
@@ -492,7 +520,10 @@ step("read", || {
 fn a_plan_reads_what_it_would_write_as_the_run_does() {
     let mesh = Mesh::new(&["cluster-1"]);
     std::fs::write(mesh.path("playbooks/reads.rhai"), READS).unwrap();
-    let plan = mesh.run("playbooks/reads.rhai", &["--dry-run", "--detailed-exitcode"]);
+    let plan = mesh.run(
+        "playbooks/reads.rhai",
+        &["--dry-run", "--detailed-exitcode"],
+    );
     assert_eq!(plan.code, 3, "{}\n{}", plan.stdout, plan.stderr);
     let run = mesh.run("playbooks/reads.rhai", &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -517,7 +548,11 @@ fn a_plan_reads_what_it_would_write_as_the_run_does() {
             .iter()
             .map(|e| {
                 (
-                    format!("{} {}", e["kind"].as_str().unwrap(), e["name"].as_str().unwrap()),
+                    format!(
+                        "{} {}",
+                        e["kind"].as_str().unwrap(),
+                        e["name"].as_str().unwrap()
+                    ),
                     e["action"].as_str().unwrap().to_string(),
                 )
             })
@@ -559,7 +594,12 @@ fn the_istioctl_path_plans_the_files_and_commands_it_would_write_and_run() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let root = mesh.project.path().canonicalize().unwrap();
     for line in [
         "  would write file rendered/cluster-1/istio-primary.yaml".to_string(),
@@ -605,19 +645,36 @@ fn diff_chooses_how_much_of_the_plan_follows_its_table() {
     ];
     let none = human("none");
     assert_eq!(none[..6], table);
-    assert_eq!(none[6..], ["", "cluster-1 : ok=0   changed=2   failed=0   rescued=0"]);
+    assert_eq!(
+        none[6..],
+        ["", "cluster-1 : ok=0   changed=2   failed=0   rescued=0"]
+    );
     let summary = human("summary");
     assert_eq!(summary[..6], table);
-    assert!(summary.contains(&"  cluster-1    would be configured ConfigMap shop/settings".to_string()));
+    assert!(
+        summary.contains(&"  cluster-1    would be configured ConfigMap shop/settings".to_string())
+    );
     assert!(summary.contains(&"  cluster-1    would be deleted Secret shop/creds".to_string()));
-    assert!(!summary.iter().any(|l| l.starts_with("  ---")), "{summary:#?}");
+    assert!(
+        !summary.iter().any(|l| l.starts_with("  ---")),
+        "{summary:#?}"
+    );
     let full = human("full");
     assert_eq!(full[..6], table);
-    assert!(full.contains(&"  --- cluster-1 Secret shop/creds (live)".to_string()), "{full:#?}");
+    assert!(
+        full.contains(&"  --- cluster-1 Secret shop/creds (live)".to_string()),
+        "{full:#?}"
+    );
     assert!(full.contains(&"  +++ cluster-1 ConfigMap shop/settings (planned)".to_string()));
     assert!(full.contains(&"  +  color: green".to_string()), "{full:#?}");
-    assert!(full.iter().any(|l| l.starts_with("  +  password: '*** (salted sha256:")), "{full:#?}");
-    assert!(!full.iter().any(|l| l.contains("hunter2") || l.contains("aHVudGVyMg")));
+    assert!(
+        full.iter()
+            .any(|l| l.starts_with("  +  password: '*** (salted sha256:")),
+        "{full:#?}"
+    );
+    assert!(!full
+        .iter()
+        .any(|l| l.contains("hunter2") || l.contains("aHVudGVyMg")));
 }
 
 /// Runs `runner play` under a terminal (util-linux `script`), answering `answer`.
@@ -653,7 +710,10 @@ fn under_terminal(mesh: &Mesh, playbook: &str, args: &[&str], answer: &str) -> (
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
     // The terminal echoes the answer whenever it arrives, before or after the question.
-    (out.status.code().unwrap_or(-1), text.replacen(answer, "", 1))
+    (
+        out.status.code().unwrap_or(-1),
+        text.replacen(answer, "", 1),
+    )
 }
 
 const ONE_MAP: &str = r#"
@@ -680,9 +740,7 @@ fn at_a_terminal_the_targets_and_plan_come_before_the_question_and_no_writes_not
     std::fs::write(mesh.path("playbooks/cm.rhai"), ONE_MAP).unwrap();
     let (code, text) = under_terminal(&mesh, "playbooks/cm.rhai", &[], "n\n");
     assert_eq!(code, 1, "{text}");
-    let server = mesh
-        .run("playbooks/cm.rhai", &["--dry-run"])
-        .of("target")[0]["server"]
+    let server = mesh.run("playbooks/cm.rhai", &["--dry-run"]).of("target")[0]["server"]
         .as_str()
         .unwrap()
         .to_string();

@@ -145,7 +145,13 @@ pub fn plan_intermediate_ca(
     let layout = Layout::new(dir.as_ref(), cluster)?;
     let present = layout.present()?;
     if present.is_empty() {
-        let (ca, planned) = make(root, &layout, options, IntermediateStatus::Created, Write::Nothing)?;
+        let (ca, planned) = make(
+            root,
+            &layout,
+            options,
+            IntermediateStatus::Created,
+            Write::Nothing,
+        )?;
         return Ok((ca, Some(planned)));
     }
     check_complete(&layout, &present)?;

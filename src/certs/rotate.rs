@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use super::intermediate::{
     check_signed_by_root, create, make, IntermediateCa, IntermediateStatus, Layout, PlannedFiles,
 };
-use super::root::Write;
 use super::pem;
+use super::root::Write;
 use super::{files, profile, CaOptions, CertError, Result, RootCa};
 
 /// Replaces `<dir>/<cluster>/`'s intermediate with a new one issued by the same root, moving

@@ -504,10 +504,7 @@ impl Cluster {
                     |e| api_error(self.name(), "apply", &label, e),
                 )
                 .await?;
-                (
-                    before,
-                    serde_json::to_value(planned).unwrap_or(Value::Null),
-                )
+                (before, serde_json::to_value(planned).unwrap_or(Value::Null))
             }
         };
         if let Some(before) = &before {

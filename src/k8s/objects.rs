@@ -147,7 +147,9 @@ impl Cluster {
                     group,
                     kind,
                     item.pointer("/metadata/namespace").and_then(Value::as_str),
-                    item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default(),
+                    item.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
                 );
                 !planned.iter().any(|(k, _)| *k == key)
             })
@@ -159,7 +161,12 @@ impl Cluster {
                 .filter(|object| has_labels(object, labels)),
         );
         let place = |o: &Value| {
-            let text = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+            let text = |p: &str| {
+                o.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
             (text("/metadata/namespace"), text("/metadata/name"))
         };
         items.sort_by_key(place);

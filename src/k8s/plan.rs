@@ -94,7 +94,6 @@ impl Overlay {
             })
             .map(|(_, v)| v.clone())
     }
-
 }
 
 /// An object the server has not judged (its namespace or CRD is only planned) as the server
@@ -173,7 +172,10 @@ mod tests {
     fn unknown_values_take_the_live_value() {
         let mut planned = json!({"spec": {"ip": KNOWN_AFTER_APPLY, "ports": [{"port": 1}]}});
         fill_unknowns(&mut planned, &json!({"spec": {"ip": "10.0.0.1"}}));
-        assert_eq!(planned, json!({"spec": {"ip": "10.0.0.1", "ports": [{"port": 1}]}}));
+        assert_eq!(
+            planned,
+            json!({"spec": {"ip": "10.0.0.1", "ports": [{"port": 1}]}})
+        );
         let mut fresh = json!({"ip": KNOWN_AFTER_APPLY});
         fill_unknowns(&mut fresh, &json!({}));
         assert_eq!(fresh, json!({"ip": KNOWN_AFTER_APPLY}));
@@ -181,8 +183,12 @@ mod tests {
 
     #[test]
     fn secrets_are_stored_with_data() {
-        let stored = as_stored(&json!({"kind": "Secret", "stringData": {"k": "v"}, "data": {"a": "Yg=="}}));
-        assert_eq!(stored, json!({"kind": "Secret", "data": {"a": "Yg==", "k": "dg=="}, "type": "Opaque"}));
+        let stored =
+            as_stored(&json!({"kind": "Secret", "stringData": {"k": "v"}, "data": {"a": "Yg=="}}));
+        assert_eq!(
+            stored,
+            json!({"kind": "Secret", "data": {"a": "Yg==", "k": "dg=="}, "type": "Opaque"})
+        );
     }
 
     #[test]
@@ -190,7 +196,12 @@ mod tests {
         let overlay = Overlay::default();
         let key = PlanKey::new("networking.istio.io", "Gateway", Some("ns"), "g");
         overlay.put(key, json!({"kind": "Gateway"}));
-        for kind in ["Gateway", "gateway", "networking.istio.io/v1/Gateway", "gateway.networking.istio.io"] {
+        for kind in [
+            "Gateway",
+            "gateway",
+            "networking.istio.io/v1/Gateway",
+            "gateway.networking.istio.io",
+        ] {
             assert!(overlay.unserved(kind, "ns", "g").is_some(), "{kind}");
         }
         assert!(overlay.unserved("Service", "ns", "g").is_none());

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::cluster::Cluster;
 use super::errors::{api_error, object_label};
+use super::kinds::Resolved;
 use super::plan::{PlanKey, KNOWN_AFTER_APPLY};
 use super::retry::retry;
-use super::kinds::Resolved;
 use super::Session;
 use crate::error::{HostError, HostResult};
 
@@ -283,7 +283,12 @@ impl Cluster {
     ) -> HostResult<Option<String>> {
         let resolved = self.resolve("v1/Service").await?;
         let cluster = self.name().to_string();
-        let target = Target { resolved: &resolved, namespace: Some(namespace), name, what: "a load balancer IP" };
+        let target = Target {
+            resolved: &resolved,
+            namespace: Some(namespace),
+            name,
+            what: "a load balancer IP",
+        };
         self.wait_settled(session, target, timeout_secs, |object| {
             let Some(object) = object else { return Ok(None) };
             let service_type = object.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");

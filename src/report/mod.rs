@@ -543,9 +543,8 @@ impl Reporter {
             }
         }
         match self.mode {
-            OutputMode::Json => self.emit(
-                json!({"event": "local", "what": what, "action": action, "dry_run": true}),
-            ),
+            OutputMode::Json => self
+                .emit(json!({"event": "local", "what": what, "action": action, "dry_run": true})),
             OutputMode::Human => {
                 if action.is_change() {
                     self.line(&format!("  {phrase}"))
@@ -580,9 +579,8 @@ impl Reporter {
             OutputMode::Json => self
                 .emit(json!({"event": "diff", "cluster": cluster, "object": object, "diff": diff})),
             OutputMode::Human => {
-                let mut text = format!(
-                    "  --- {cluster} {object} (live)\n  +++ {cluster} {object} (planned)"
-                );
+                let mut text =
+                    format!("  --- {cluster} {object} (live)\n  +++ {cluster} {object} (planned)");
                 for l in diff.lines() {
                     text.push_str("\n  ");
                     text.push_str(l);

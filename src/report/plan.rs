@@ -170,7 +170,10 @@ mod tests {
             row("a", Action::Configured),
             row("b", Action::Unchanged),
         ]);
-        assert_eq!(rows, vec![row("a", Action::Configured), row("b", Action::Created)]);
+        assert_eq!(
+            rows,
+            vec![row("a", Action::Configured), row("b", Action::Created)]
+        );
     }
 
     #[test]

@@ -199,7 +199,10 @@ fn intermediate(
     let options = options(options_map)?;
     let path = ctx.project.resolve(dir)?;
     let (ca, planned) = match (ctx.dry_run(), rotate) {
-        (false, true) => (certs::rotate_intermediate(root, &path, cluster, &options), None),
+        (false, true) => (
+            certs::rotate_intermediate(root, &path, cluster, &options),
+            None,
+        ),
         (false, false) => (certs::intermediate_ca(root, &path, cluster, &options), None),
         (true, true) => match certs::plan_rotate_intermediate(root, &path, cluster, &options) {
             Ok((ca, files)) => (Ok(ca), Some(files)),
@@ -229,7 +232,10 @@ fn intermediate(
     match planned {
         Some(files) => {
             map.insert("ca_cert_pem".into(), Dynamic::from(files.ca_cert.clone()));
-            map.insert("cert_chain_pem".into(), Dynamic::from(files.cert_chain.clone()));
+            map.insert(
+                "cert_chain_pem".into(),
+                Dynamic::from(files.cert_chain.clone()),
+            );
             ctx.planned_certs
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -239,7 +245,12 @@ fn intermediate(
             if !ctx.dry_run() {
                 record_files(
                     ctx,
-                    &[&ca.ca_cert_path, &ca.ca_key_path, &ca.root_cert_path, &ca.cert_chain_path],
+                    &[
+                        &ca.ca_cert_path,
+                        &ca.ca_key_path,
+                        &ca.root_cert_path,
+                        &ca.cert_chain_path,
+                    ],
                 );
             }
             for (key, path) in [

@@ -68,7 +68,10 @@ fn planned_command(ctx: &PlayContext, program: &str, args: &[String]) -> String 
     let line = format!("would run: {}", crate::exec::command_line(program, args));
     match pending.as_slice() {
         [] => line,
-        files => format!("{line} (with {}, which the run writes first)", files.join(", ")),
+        files => format!(
+            "{line} (with {}, which the run writes first)",
+            files.join(", ")
+        ),
     }
 }
 
