@@ -571,6 +571,35 @@ fn a_plan_reads_what_it_would_write_as_the_run_does() {
     assert_eq!(objects(&plan), expected);
     assert_eq!(objects(&run), expected);
     assert!(!plan.stdout.contains("hunter2") && !plan.stdout.contains("aHVudGVyMg"));
+
+    // Again, on what the run left: the merge patch made another field manager own the
+    // ConfigMap's color, so applying blue again conflicts. The plan fails where the run fails.
+    let plan = mesh.run(
+        "playbooks/reads.rhai",
+        &["--dry-run", "--detailed-exitcode"],
+    );
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    let run = mesh.run("playbooks/reads.rhai", &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let expected: Vec<(String, String)> =
+        [("Namespace shop", "unchanged"), ("Secret creds", "created")]
+            .iter()
+            .map(|(o, a)| (o.to_string(), a.to_string()))
+            .collect();
+    assert_eq!(objects(&plan), expected);
+    assert_eq!(objects(&run), expected);
+    for failed in [&plan, &run] {
+        let error = failed.of("error")[0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "cluster-1: cannot apply ConfigMap shop/settings: Apply failed with 1 conflict"
+            ),
+            "{error}"
+        );
+    }
 }
 
 #[test]

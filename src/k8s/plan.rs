@@ -140,8 +140,10 @@ pub fn has_labels(object: &Value, selector: &BTreeMap<String, String>) -> bool {
 /// plan keeps showing it as known after apply.
 pub fn fill_unknowns(planned: &mut Value, live: &Value) {
     match planned {
-        Value::String(s) if s == KNOWN_AFTER_APPLY => {
-            if !live.is_null() {
+        Value::String(s) if s.contains(KNOWN_AFTER_APPLY) => {
+            if let Some(before) = live.as_str().filter(|l| fits(s, l)) {
+                *planned = Value::String(before.to_string());
+            } else if s == KNOWN_AFTER_APPLY && !live.is_null() {
                 *planned = live.clone();
             }
         }
@@ -163,6 +165,25 @@ pub fn fill_unknowns(planned: &mut Value, live: &Value) {
     }
 }
 
+/// Whether `live` is `planned` with each unknown part filled in (an address inside a URL).
+fn fits(planned: &str, live: &str) -> bool {
+    let parts: Vec<&str> = planned.split(KNOWN_AFTER_APPLY).collect();
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return false;
+    };
+    if !live.starts_with(first) || !live.ends_with(last) || live.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &live[first.len()..live.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +196,15 @@ mod tests {
         assert_eq!(
             planned,
             json!({"spec": {"ip": "10.0.0.1", "ports": [{"port": 1}]}})
+        );
+        let mut url = json!({"url": format!("https://{KNOWN_AFTER_APPLY}:15017/inject")});
+        fill_unknowns(&mut url, &json!({"url": "https://10.0.0.1:15017/inject"}));
+        assert_eq!(url, json!({"url": "https://10.0.0.1:15017/inject"}));
+        let mut other = json!({"url": format!("https://{KNOWN_AFTER_APPLY}:15017/inject")});
+        fill_unknowns(&mut other, &json!({"url": "https://10.0.0.1:443/other"}));
+        assert_eq!(
+            other,
+            json!({"url": format!("https://{KNOWN_AFTER_APPLY}:15017/inject")})
         );
         let mut fresh = json!({"ip": KNOWN_AFTER_APPLY});
         fill_unknowns(&mut fresh, &json!({}));
