@@ -173,7 +173,8 @@ impl Cluster {
         Ok(items)
     }
 
-    /// Deletes an object; returns whether there was one. A dry run only reports it.
+    /// Deletes an object; returns whether there was one. A dry run only reports it, and the
+    /// plan's later reads find it gone.
     pub async fn delete(
         &self,
         session: &Session<'_>,
@@ -209,28 +210,25 @@ impl Cluster {
         let Some(live) = live else {
             return Ok(false);
         };
-        {
-            let deleted = retry(
-                self.name(),
-                &format!("delete {label}"),
-                || async {
-                    match api.delete(name, &DeleteParams::default()).await {
-                        Err(e) if is_not_found(&e) => Ok(()),
-                        other => other.map(|_| ()),
-                    }
-                },
-                |e| api_error(self.name(), "delete", label, e),
-            )
-            .await;
-            deleted?;
-        }
+        retry(
+            self.name(),
+            &format!("delete {label}"),
+            || async {
+                match api.delete(name, &DeleteParams::default()).await {
+                    Err(e) if is_not_found(&e) => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            },
+            |e| api_error(self.name(), "delete", label, e),
+        )
+        .await?;
         session.reporter.object(
             self.name(),
             &resolved.resource.kind,
             ns.as_deref(),
             name,
             Action::Deleted,
-            session.dry_run,
+            false,
         );
         if options.wait {
             self.wait_deleted(

@@ -34,20 +34,20 @@ impl PlanKey {
 }
 
 /// What the plan says of one object: `Some` as it would be after the run, `None` deleted.
-pub type Planned = Option<Value>;
+pub type PlannedState = Option<Value>;
 
 #[derive(Debug, Default)]
 pub struct Overlay {
-    objects: Mutex<BTreeMap<PlanKey, Planned>>,
+    objects: Mutex<BTreeMap<PlanKey, PlannedState>>,
 }
 
 impl Overlay {
-    fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<PlanKey, Planned>> {
+    fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<PlanKey, PlannedState>> {
         self.objects.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `None`: the plan does not touch the object (read it live).
-    pub fn get(&self, key: &PlanKey) -> Option<Planned> {
+    pub fn get(&self, key: &PlanKey) -> Option<PlannedState> {
         self.objects().get(key).cloned()
     }
 
@@ -65,7 +65,7 @@ impl Overlay {
         group: &str,
         kind: &str,
         namespace: Option<&str>,
-    ) -> Vec<(PlanKey, Planned)> {
+    ) -> Vec<(PlanKey, PlannedState)> {
         self.objects()
             .iter()
             .filter(|(k, _)| {
@@ -79,7 +79,7 @@ impl Overlay {
 
     /// Planned objects of a kind the server does not serve yet (its CRD is only planned):
     /// `kind` as a playbook writes it (Kind, group/version/Kind, Kind.group, any case).
-    pub fn unserved(&self, kind: &str, namespace: &str, name: &str) -> Option<Planned> {
+    pub fn unserved(&self, kind: &str, namespace: &str, name: &str) -> Option<PlannedState> {
         let wanted = kind.to_ascii_lowercase();
         self.objects()
             .iter()

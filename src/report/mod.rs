@@ -237,11 +237,6 @@ impl Reporter {
         *self.diff_mode.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The plan of a dry run so far: every object once, with what the run would do to it.
-    pub fn plan(&self) -> Vec<PlanRow> {
-        plan::collapse(&self.state().planned)
-    }
-
     /// Whether a dry run found anything to change (objects or local files).
     pub fn changes_planned(&self) -> bool {
         let state = self.state();
