@@ -12,10 +12,10 @@ use crate::cli::{finish, prepare, run_interruptible, PlayArgs, EXIT_FAILED};
 use crate::engine;
 use crate::play::Outcome;
 
-/// Whether this run asks first: a real run (not a plan, not a rehearsal, not watch mode)
-/// without `--yes`, with a person at the terminal.
+/// Whether this run asks first: a real run (not a plan, not a rehearsal) without `--yes`, with
+/// a person at the terminal. Watch mode asks once, before its first run.
 pub fn wanted(args: &PlayArgs) -> bool {
-    !args.dry_run && !args.sandbox && !args.watch && !args.yes && std::io::stdin().is_terminal()
+    !args.dry_run && !args.sandbox && !args.yes && std::io::stdin().is_terminal()
 }
 
 /// Plans the play (a dry run, printing nothing), shows its targets and table on stderr and
