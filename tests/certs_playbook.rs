@@ -158,3 +158,39 @@ fn an_unknown_option_is_named() {
         .stderr(predicate::str::contains("valid options: key_type"));
     assert!(!p.exists("certs/root-key.pem"));
 }
+
+#[test]
+fn a_planned_rotation_moves_and_writes_nothing() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai"]).assert().success();
+    let before = p.read("certs/cluster-1/ca-cert.pem");
+    p.file(
+        "playbooks/rotate.rhai",
+        r#"
+        let root = certs::root_ca("certs", #{ key_type: "ecdsa-p256" });
+        let ca = certs::rotate_intermediate(root, "certs", "cluster-1", #{ key_type: "ecdsa-p256" });
+        certs::verify_chain(ca.cert_chain_pem, root.cert_pem);
+        let secret = certs::cacerts_secret(ca.dir);
+        print(`status=${ca.status} keys=${secret.data.keys()}`);
+        "#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    p.runner(&["play", "playbooks/rotate.rhai", "--dry-run", "--detailed-exitcode"])
+        .env("TMPDIR", tmp.path())
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains(
+            "  would rotate intermediate CA certs/cluster-1\n",
+        ))
+        .stdout(predicate::str::contains(
+            "  status=rotated keys=[\"ca-cert.pem\", \"ca-key.pem\", \"cert-chain.pem\", \"root-cert.pem\"]\n",
+        ));
+    assert_eq!(p.read("certs/cluster-1/ca-cert.pem"), before);
+    let entries: Vec<String> = std::fs::read_dir(p.path().join("certs/cluster-1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 4, "no backup folder: {entries:?}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
