@@ -815,3 +815,87 @@ fn yes_a_rehearsal_or_no_terminal_never_ask() {
     assert!(!run.stderr.contains("Apply these changes?"));
     assert_eq!(run.of("play_started").len(), 1);
 }
+
+const ADDRESS_LABEL: &str = r#"
+let c = cluster("cluster-1");
+step("lb", || {
+    c.apply(#{ apiVersion: "v1", kind: "Service", metadata: #{ name: "edge", namespace: "default" },
+               spec: #{ type: "LoadBalancer", selector: #{ app: "edge" }, ports: [#{ port: 443 }] } });
+});
+step("label", || {
+    let ip = c.wait_loadbalancer("default", "edge", 30);
+    print(`ip=${ip}`);
+    c.apply(#{ apiVersion: "v1", kind: "ConfigMap",
+               metadata: #{ name: "edge-address", namespace: "default", labels: #{ address: ip } },
+               data: #{ address: ip } });
+});
+"#;
+
+#[test]
+fn an_object_holding_a_value_known_after_apply_is_judged_with_a_stand_in() {
+    let mesh = Mesh::new(&["cluster-1"]);
+    std::fs::write(mesh.path("playbooks/address.rhai"), ADDRESS_LABEL).unwrap();
+    let plan = mesh.run(
+        "playbooks/address.rhai",
+        &["--dry-run", "--detailed-exitcode"],
+    );
+    assert_eq!(plan.code, 3, "{}\n{}", plan.stdout, plan.stderr);
+    let logs: Vec<&str> = plan
+        .of("log")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            "dry run: not waiting for a load balancer IP of Service default/edge in cluster-1; the plan goes on as if it completed",
+            "ip=(known after apply)",
+            "dry run: cluster-1: ConfigMap default/edge-address holds values known after apply; the server judged it with 192.0.2.1 in their place",
+        ]
+    );
+    let run = mesh.run("playbooks/address.rhai", &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(plan.rows(), run.rows());
+    assert_eq!(
+        run.rows(),
+        BTreeSet::from([
+            row("cluster-1", "Service", Some("default"), "edge", "created"),
+            row(
+                "cluster-1",
+                "ConfigMap",
+                Some("default"),
+                "edge-address",
+                "created"
+            ),
+        ])
+    );
+    // Known now: the plan is the run's again, and nothing changes.
+    let plan = mesh.run(
+        "playbooks/address.rhai",
+        &["--dry-run", "--detailed-exitcode"],
+    );
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+}
+
+#[test]
+fn an_object_the_server_refuses_fails_the_plan_as_it_fails_the_run() {
+    let mesh = Mesh::new(&["cluster-1"]);
+    let bad = ADDRESS_LABEL.replace(
+        "labels: #{ address: ip }",
+        r#"labels: #{ address: "not a label" }"#,
+    );
+    std::fs::write(mesh.path("playbooks/bad.rhai"), bad).unwrap();
+    let plan = mesh.run("playbooks/bad.rhai", &["--dry-run", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 1, "{}\n{}", plan.stdout, plan.stderr);
+    let run = mesh.run("playbooks/bad.rhai", &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    for failed in [&plan, &run] {
+        let error = failed.of("error")[0]["message"].as_str().unwrap();
+        assert!(
+            error.starts_with("cluster-1: cannot apply ConfigMap default/edge-address: "),
+            "{error}"
+        );
+        assert!(error.ends_with("(reason Invalid, HTTP 422)"), "{error}");
+    }
+    assert_eq!(plan.rows(), run.rows());
+}

@@ -13,7 +13,9 @@ use super::documents::{identity, Identity};
 use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
 use super::order::rank;
-use super::plan::{as_stored, fill_unknowns, PlanKey};
+use super::plan::{
+    as_stored, fill_unknowns, holds_unknowns, substitute, PlanKey, KNOWN_AFTER_APPLY, STAND_IN,
+};
 use super::retry::retry;
 use super::Session;
 use crate::error::{HostError, HostResult};
@@ -315,7 +317,7 @@ impl Cluster {
                 .map(|item| async move {
                     Outcome {
                         index: item.index,
-                        result: self.plan_one(item, options).await,
+                        result: self.plan_one(session, item, options).await,
                     }
                 })
                 .buffer_unordered(CONCURRENCY)
@@ -467,6 +469,7 @@ impl Cluster {
     /// kept for the plan's later reads.
     async fn plan_one(
         &self,
+        session: &Session<'_>,
         item: &Item,
         options: &ApplyOptions,
     ) -> HostResult<(Applied, Option<String>)> {
@@ -497,14 +500,46 @@ impl Cluster {
                 let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
                 params.force = options.force;
                 let patch = Patch::Apply(&item.object);
-                let planned: DynamicObject = retry(
+                let invalid = std::sync::atomic::AtomicBool::new(false);
+                let answer: HostResult<DynamicObject> = retry(
                     self.name(),
                     &format!("dry-run apply {label}"),
                     || api.patch(&item.id.name, &params, &patch),
-                    |e| api_error(self.name(), "apply", &label, e),
+                    |e| {
+                        let refused = matches!(e, kube::Error::Api(s) if s.code == 422);
+                        invalid.store(refused, std::sync::atomic::Ordering::Relaxed);
+                        api_error(self.name(), "apply", &label, e)
+                    },
                 )
-                .await?;
-                (before, serde_json::to_value(planned).unwrap_or(Value::Null))
+                .await;
+                let planned = match answer {
+                    Ok(planned) => serde_json::to_value(planned).unwrap_or(Value::Null),
+                    // A value only the run can know is no valid address or URL yet: the server
+                    // judges the object with a stand-in in its place, and only that.
+                    Err(refused)
+                        if invalid.load(std::sync::atomic::Ordering::Relaxed)
+                            && holds_unknowns(&item.object) =>
+                    {
+                        let stand_in = substitute(&item.object, KNOWN_AFTER_APPLY, STAND_IN);
+                        let patch = Patch::Apply(&stand_in);
+                        let judged: DynamicObject = retry(
+                            self.name(),
+                            &format!("dry-run apply {label}"),
+                            || api.patch(&item.id.name, &params, &patch),
+                            |e| api_error(self.name(), "apply", &label, e),
+                        )
+                        .await
+                        .map_err(|_| refused)?;
+                        session.reporter.log(&format!(
+                            "dry run: {}: {label} holds values known after apply; the server judged it with {STAND_IN} in their place",
+                            self.name()
+                        ));
+                        let judged = serde_json::to_value(judged).unwrap_or(Value::Null);
+                        substitute(&judged, STAND_IN, KNOWN_AFTER_APPLY)
+                    }
+                    Err(e) => return Err(e),
+                };
+                (before, planned)
             }
         };
         if let Some(before) = &before {

@@ -124,6 +124,36 @@ pub fn as_stored(object: &Value) -> Value {
     out
 }
 
+/// What the server judges in place of a value known after apply: a documentation address
+/// (RFC 5737), valid wherever an address, a host in a URL, a label value or a token goes.
+pub const STAND_IN: &str = "192.0.2.1";
+
+/// The object with every `from` in its strings replaced by `to`.
+pub fn substitute(object: &Value, from: &str, to: &str) -> Value {
+    match object {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| substitute(v, from, to)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, from, to)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether any value of the object is known only after apply.
+pub fn holds_unknowns(object: &Value) -> bool {
+    match object {
+        Value::String(s) => s.contains(KNOWN_AFTER_APPLY),
+        Value::Array(items) => items.iter().any(holds_unknowns),
+        Value::Object(map) => map.values().any(holds_unknowns),
+        _ => false,
+    }
+}
+
 /// Whether every label of `selector` is on the object.
 pub fn has_labels(object: &Value, selector: &BTreeMap<String, String>) -> bool {
     let labels = object.pointer("/metadata/labels");
@@ -209,6 +239,20 @@ mod tests {
         let mut fresh = json!({"ip": KNOWN_AFTER_APPLY});
         fill_unknowns(&mut fresh, &json!({}));
         assert_eq!(fresh, json!({"ip": KNOWN_AFTER_APPLY}));
+    }
+
+    #[test]
+    fn unknowns_are_found_and_stood_in_for_anywhere() {
+        let object =
+            json!({"spec": {"urls": [format!("https://{KNOWN_AFTER_APPLY}:1/x")], "n": 1}});
+        assert!(holds_unknowns(&object));
+        let stood_in = substitute(&object, KNOWN_AFTER_APPLY, STAND_IN);
+        assert_eq!(
+            stood_in,
+            json!({"spec": {"urls": ["https://192.0.2.1:1/x"], "n": 1}})
+        );
+        assert!(!holds_unknowns(&stood_in));
+        assert_eq!(substitute(&stood_in, STAND_IN, KNOWN_AFTER_APPLY), object);
     }
 
     #[test]
