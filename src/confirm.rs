@@ -30,9 +30,13 @@ pub fn plan_and_ask(args: &PlayArgs, rt: &tokio::runtime::Runtime) -> Result<(),
     ctx.reporter.set_silent();
     let engine = engine::build(&ctx);
     let outcome = rt.block_on(run_interruptible(ctx.clone(), engine));
-    if !matches!(outcome, Outcome::Success(_)) {
-        eprintln!("runner: the plan made before applying failed; nothing was written");
-        return Err(finish(outcome));
+    match outcome {
+        Outcome::Success(_) => {}
+        Outcome::Failed(_) => {
+            eprintln!("runner: the plan made before applying failed; nothing was written");
+            return Err(finish(outcome));
+        }
+        Outcome::Interrupted(_) => return Err(finish(outcome)),
     }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "Targets:");

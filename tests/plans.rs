@@ -899,3 +899,31 @@ fn an_object_the_server_refuses_fails_the_plan_as_it_fails_the_run() {
     }
     assert_eq!(plan.rows(), run.rows());
 }
+
+#[test]
+fn a_plan_that_fails_before_the_question_writes_nothing() {
+    let mesh = Mesh::new(&["cluster-1"]);
+    std::fs::write(
+        mesh.path("playbooks/fails.rhai"),
+        r#"
+        let c = cluster("cluster-1");
+        step("cm", || {
+            c.apply(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "asked", namespace: "default" } });
+            c.patch("ConfigMap", "missing", "default", #{ data: #{ a: "1" } });
+        });
+        "#,
+    )
+    .unwrap();
+    let (code, text) = under_terminal(&mesh, "playbooks/fails.rhai", &[], "");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.starts_with("runner: the plan made before applying failed; nothing was written\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cannot patch ConfigMap default/missing: it does not exist"),
+        "{text}"
+    );
+    assert!(!text.contains("Apply these changes?"));
+    assert!(!asked_exists(&mesh));
+}
