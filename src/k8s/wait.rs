@@ -94,17 +94,15 @@ impl Cluster {
         mut check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
         settle: Option<Settle<'_>>,
     ) -> HostResult<Option<T>> {
+        if session.dry_run {
+            return self.plan_wait(session, target, &mut check, settle).await;
+        }
         let Target {
             resolved,
             namespace,
             name,
             what,
         } = target;
-        if session.dry_run {
-            return self
-                .plan_wait(session, resolved, namespace, name, what, &mut check, settle)
-                .await;
-        }
         let namespace = self.namespace_for(resolved, namespace);
         let label = object_label(&resolved.resource.kind, namespace.as_deref(), name);
         let subject = format!("{what} of {label} in {}", self.name());
@@ -160,17 +158,19 @@ impl Cluster {
     }
 
     /// A dry run's wait: one look at the object as the run would find it.
-    #[allow(clippy::too_many_arguments)]
     async fn plan_wait<T>(
         &self,
         session: &Session<'_>,
-        resolved: &Resolved,
-        namespace: Option<&str>,
-        name: &str,
-        what: &str,
+        target: Target<'_>,
         check: &mut impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
         settle: Option<Settle<'_>>,
     ) -> HostResult<Option<T>> {
+        let Target {
+            resolved,
+            namespace,
+            name,
+            what,
+        } = target;
         let namespace = self.namespace_for(resolved, namespace);
         let label = object_label(&resolved.resource.kind, namespace.as_deref(), name);
         let subject = format!("{what} of {label} in {}", self.name());
