@@ -188,9 +188,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// The defaults a playbook ships beside itself: `NAME.vars.yaml` next to `NAME.rhai`.
 pub fn defaults_file(playbook: &Path) -> Option<PathBuf> {
-    let stem = playbook.file_stem()?.to_str()?;
-    let file = playbook.with_file_name(format!("{stem}.vars.yaml"));
-    file.is_file().then_some(file)
+    vars::defaults_file(playbook)
 }
 
 fn parse_contexts(pairs: &[String]) -> Result<Vec<(String, String)>, HostError> {
@@ -253,21 +251,10 @@ pub fn prepare(
     Ok(ctx)
 }
 
-/// Variables in layers: the playbook's defaults file, then --vars files, then --var.
+/// Variables in layers: the playbook's defaults file, then --vars files, then --var; checked
+/// against the playbook's schema when it has one.
 pub fn load_vars(args: &PlayArgs) -> Result<serde_json::Value, HostError> {
-    for file in &args.vars_files {
-        if !file.is_file() {
-            return Err(HostError::new(format!(
-                "variables file {} not found",
-                file.display()
-            )));
-        }
-    }
-    vars::layer(
-        defaults_file(&args.playbook).as_deref(),
-        &args.vars_files,
-        &args.vars,
-    )
+    vars::for_playbook(&args.playbook, &args.vars_files, &args.vars).map(|v| v.value)
 }
 
 fn play_command(args: PlayArgs) -> ExitCode {
