@@ -117,6 +117,12 @@ pub struct CheckArgs {
     /// Playbooks to check
     #[arg(required = true)]
     pub playbooks: Vec<PathBuf>,
+    /// Check with these variables files too (several allowed, later wins)
+    #[arg(long = "vars", value_name = "FILE")]
+    pub vars_files: Vec<PathBuf>,
+    /// Check with this variable set (as for `runner play`)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -351,47 +357,7 @@ fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
 }
 
 fn check_command(args: CheckArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(rt) => rt,
-        Err(e) => return usage_error(HostError::new(format!("cannot start the runtime: {e}"))),
-    };
-    let mut failures = Vec::new();
-    for playbook in &args.playbooks {
-        if !playbook.exists() {
-            return usage_error(HostError::new(format!(
-                "playbook {} not found",
-                playbook.display()
-            )));
-        }
-        let project = match Project::discover(playbook, None) {
-            Ok(p) => p,
-            Err(e) => return usage_error(e),
-        };
-        let vars = serde_json::Value::Object(Default::default());
-        let ctx = PlayContext::new(
-            rt.handle().clone(),
-            Reporter::new(OutputMode::Human),
-            project,
-            PlayOptions::default(),
-            vars.clone(),
-        );
-        let engine = engine::build(&ctx);
-        failures.extend(play::check(&engine, playbook, &vars));
-    }
-    if failures.is_empty() {
-        let names: Vec<String> = args
-            .playbooks
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("ok: {}", names.join(", "));
-        return ExitCode::SUCCESS;
-    }
-    for failure in &failures {
-        eprint!("{}", failure.render(color()));
-    }
-    eprintln!("{} error(s)", failures.len());
-    ExitCode::from(EXIT_FAILED)
+    crate::check::command(&args.playbooks, &args.vars_files, &args.vars, color())
 }
 
 fn api_command(args: ApiArgs) -> ExitCode {

@@ -6,6 +6,7 @@
 
 pub mod api_reference;
 pub mod certs;
+pub mod check;
 pub mod cli;
 pub mod context;
 pub mod diagnostic;

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::error::{HostError, HostResult};
-pub use origins::{show_path, Origin, Origins, Segment};
+pub use origins::{show_path, shown, Origin, Origins, Segment};
 
 /// The play's variables and where each came from.
 #[derive(Clone, Debug, Default)]

@@ -62,11 +62,21 @@ impl Origins {
         self.by_path.insert(path, origin);
     }
 
-    /// Where the value at `path` came from: its own origin, else its nearest parent's.
+    /// Where the value at `path` came from: its own origin, else that of the first value
+    /// below it (a `--var a.b.c` made `a.b`), else its nearest parent's.
     pub fn find(&self, path: &[Segment]) -> Option<&Origin> {
-        (0..=path.len())
-            .rev()
-            .find_map(|len| self.by_path.get(&path[..len]))
+        self.by_path
+            .get(path)
+            .or_else(|| {
+                (self.by_path.range(path.to_vec()..))
+                    .find(|(p, _)| p.starts_with(path))
+                    .map(|(_, o)| o)
+            })
+            .or_else(|| {
+                (0..path.len())
+                    .rev()
+                    .find_map(|len| self.by_path.get(&path[..len]))
+            })
     }
 
     /// A later vars file, whose values are `value`: what it replaces forgets its old origins.

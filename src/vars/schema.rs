@@ -75,6 +75,9 @@ impl Schema {
             problems.extend(self.explain(vars, &path, error.kind(), subschema, &error));
         }
         problems.extend(self.duplicates(vars));
+        // Two keywords can fail the same way for one value (minLength and pattern): say it once.
+        let mut said = std::collections::HashSet::new();
+        problems.retain(|p| said.insert(p.clone()));
         problems
     }
 
@@ -157,6 +160,10 @@ impl Schema {
                     .and_then(|s| s.get("description"))
                     .and_then(Value::as_str)
                     .map(str::to_string)
+                    .or_else(|| match kind {
+                        Kind::Type { .. } => subschema.and_then(|s| s.get("type")).map(type_words),
+                        _ => None,
+                    })
                     .unwrap_or_else(|| error.to_string());
                 vec![format!(
                     "{}{}: expected {expected}, not {found}",
@@ -238,6 +245,30 @@ impl Schema {
             .and_then(|r| r.strip_prefix('#'))
             .and_then(|pointer| self.raw.pointer(pointer))
             .unwrap_or(schema)
+    }
+}
+
+/// A schema's `type` in words: "a map", "a string or a whole number".
+fn type_words(types: &Value) -> String {
+    let word = |t: &str| match t {
+        "object" => "a map",
+        "array" => "a list",
+        "string" => "a string",
+        "integer" => "a whole number",
+        "number" => "a number",
+        "boolean" => "true or false",
+        "null" => "null",
+        _ => "a value",
+    };
+    match types {
+        Value::String(t) => word(t).to_string(),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .map(word)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "a value".to_string(),
     }
 }
 
