@@ -137,6 +137,7 @@ fn check_playbook(
 
 /// What `runner play` checks after compiling the playbook and before running it.
 pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result<(), Box<Failure>> {
+    remember_names(engine);
     let playbook = &ctx.project.playbook;
     let mut program = load_from(engine, playbook, main.clone());
     if !program.failures.is_empty() {
@@ -329,10 +330,12 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
         let variables = declared_names(&source.ast);
         let mut calls: Vec<(FnCallExpr, Position)> = Vec::new();
         source.ast.walk(&mut |path: &[ASTNode]| {
-            if let Some(ASTNode::Expr(Expr::FnCall(call, pos) | Expr::MethodCall(call, pos))) =
-                path.last()
-            {
-                calls.push(((**call).clone(), *pos));
+            match path.last() {
+                Some(ASTNode::Expr(Expr::FnCall(call, pos) | Expr::MethodCall(call, pos)))
+                | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+                    calls.push(((**call).clone(), *pos));
+                }
+                _ => {}
             }
             true
         });
@@ -393,6 +396,77 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
         }
     }
     failures
+}
+
+/// The names a play's runtime errors suggest from: (documented in `runner api`, all callable).
+static NAMES: std::sync::OnceLock<(BTreeSet<String>, BTreeSet<String>)> =
+    std::sync::OnceLock::new();
+
+/// Remembers the engine's function names for the messages of errors raised while it runs.
+pub fn remember_names(engine: &Engine) {
+    NAMES.get_or_init(|| {
+        let documented = crate::api_reference::collect(engine)
+            .into_iter()
+            .map(|d| d.name)
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        (documented, callable_names(engine))
+    });
+}
+
+/// Rhai's "Function not found: apply_template (Cluster, &str | ImmutableString | String, map)"
+/// in playbook terms, with the closest names and where to read about them.
+pub fn function_not_found(signature: &str) -> String {
+    let (name, args) = match signature.split_once(" (") {
+        Some((name, args)) => (name.trim(), args.trim_end_matches(')')),
+        None => (signature.trim(), ""),
+    };
+    let args: Vec<String> = args
+        .split(", ")
+        .filter(|a| !a.is_empty())
+        .map(playbook_type)
+        .collect();
+    let call = format!("{name}({})", args.join(", "));
+    let Some((documented, callable)) = NAMES.get() else {
+        return format!("no function {call}");
+    };
+    if documented.contains(name) {
+        return format!(
+            "no function {call}: {name} takes other arguments (see: runner api {name})"
+        );
+    }
+    if callable.contains(name) {
+        return format!("no function {call}: {name} takes other arguments");
+    }
+    let suggestion = closest(name, documented.iter().map(String::as_str))
+        .map(|c| format!("; did you mean {c}? (see: runner api {c})"))
+        .or_else(|| {
+            closest(name, callable.iter().map(String::as_str))
+                .map(|c| format!("; did you mean {c}?"))
+        })
+        .unwrap_or_else(|| " (see: runner api, which lists every function)".into());
+    format!("no function {call}{suggestion}")
+}
+
+/// A Rhai type name as a playbook author knows it.
+fn playbook_type(rhai_type: &str) -> String {
+    let t = rhai_type.trim();
+    let known = if t.contains("str") || t.contains("String") || t == "char" {
+        "string"
+    } else if t.eq_ignore_ascii_case("map") {
+        "map"
+    } else if t.eq_ignore_ascii_case("array") {
+        "array"
+    } else if t == "i64" || t == "int" {
+        "integer"
+    } else if t == "f64" || t == "float" {
+        "float"
+    } else if t == "Fn" || t.contains("FnPtr") {
+        "function"
+    } else {
+        return t.to_lowercase();
+    };
+    known.to_string()
 }
 
 /// `no function named apply_templat; did you mean apply_template? (see: runner api apply_template)`
@@ -532,7 +606,10 @@ pub fn templates(ctx: &PlayContext, sources: &[Source], vars: &Value) -> Vec<Fai
     for source in sources {
         let mut calls: Vec<(FnCallExpr, Position)> = Vec::new();
         source.ast.walk(&mut |path: &[ASTNode]| {
-            if let Some(ASTNode::Expr(Expr::FnCall(call, pos))) = path.last() {
+            if let Some(
+                ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+            ) = path.last()
+            {
                 if call.namespace.is_empty() && call.name == "template" {
                     calls.push(((**call).clone(), *pos));
                 }

@@ -111,6 +111,9 @@ impl Failure {
                 f
             }
             EvalAltResult::ErrorParsing(kind, _) => Failure::plain(format!("syntax error: {kind}")),
+            EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+                Failure::plain(crate::check::function_not_found(signature))
+            }
             other => Failure::plain(strip_position(&other.to_string())),
         };
         if failure.message == "interrupted" {

@@ -29,13 +29,14 @@ fn runtime_error_names_the_step_and_the_line() {
     let p = Project::new();
     p.file(
         "playbooks/r.rhai",
-        "step(\"cacerts\", || {\n    let x = 1;\n    let y = x + missing_fn(2);\n});\n",
+        "step(\"cacerts\", || {\n    let x = 1;\n    let y = x + template(2);\n});\n",
     );
     p.runner(&["play", "playbooks/r.rhai"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("step [cacerts] failed"))
-        .stderr(predicate::str::contains("missing_fn"))
+        .stderr(predicate::str::contains(
+            "step [cacerts] failed: no function template(integer): template takes other arguments (see: runner api template)",
+        ))
         .stderr(predicate::str::contains("playbooks/r.rhai:3:17"))
         .stderr(no_backtrace());
 }
