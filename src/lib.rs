@@ -16,6 +16,7 @@ pub mod exec;
 pub mod k8s;
 pub mod ledger;
 pub mod play;
+pub mod preflight;
 pub mod project;
 pub mod prune;
 pub mod rehearsal;

@@ -52,6 +52,15 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
             .map_err(|e| Box::new(Failure::from_eval(&e, &playbook, ctx.max_operations())))
     });
     let result = result.and_then(|()| check_selection(ctx));
+    // Plays that declare their clusters had this checked in their preflight.
+    let result = result.and_then(|()| {
+        let used = ctx.clusters.names();
+        let used: Vec<&str> = used.iter().map(String::as_str).collect();
+        match crate::preflight::unused_context_flag(ctx, &used) {
+            Some(error) => Err(Box::new(Failure::from_host(error))),
+            None => Ok(()),
+        }
+    });
     match result {
         Ok(()) => Outcome::Success(ctx.reporter.play_finished(true, false)),
         Err(mut failure) => {
