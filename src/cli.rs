@@ -127,6 +127,8 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub struct ApiArgs {
+    /// Only this function (for example `template` or `certs::root_ca`)
+    pub name: Option<String>,
     /// Print the reference as JSON
     #[arg(long)]
     pub json: bool,
@@ -373,7 +375,19 @@ fn api_command(args: ApiArgs) -> ExitCode {
         serde_json::Value::Object(Default::default()),
     );
     let engine = engine::build(&ctx);
-    let reference = crate::api_reference::collect(&engine);
+    let mut reference = crate::api_reference::collect(&engine);
+    if let Some(name) = &args.name {
+        let all: Vec<String> = reference.iter().map(|d| d.name.clone()).collect();
+        reference.retain(|d| &d.name == name);
+        if reference.is_empty() {
+            let hint = crate::vars::schema::closest(name, all.iter().map(String::as_str))
+                .map(|c| format!("; did you mean {c}?"))
+                .unwrap_or_default();
+            return usage_error(HostError::new(format!(
+                "no function named {name}{hint} (runner api lists every function)"
+            )));
+        }
+    }
     if args.json {
         println!(
             "{}",

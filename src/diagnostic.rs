@@ -145,7 +145,10 @@ impl Failure {
         } else {
             GraphicalTheme::unicode_nocolor()
         };
-        let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+        // Wrapped lines are for a person at a terminal; logs and pipes get each message whole.
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_context_lines(1)
+            .with_wrap_lines(color);
         let report = Report::from(self);
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {

@@ -32,8 +32,10 @@ pub fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Clust
                 ctx.clusters.set_playbook_context(&spec.name, context);
             }
         }
-        let cluster = ctx.clusters.cluster(&spec.name).map_err(|e| {
-            e.context(format!("preflight: cluster {:?}", spec.name))
+        // The registry's errors already name the cluster.
+        let cluster = ctx.clusters.cluster(&spec.name).map_err(|mut e| {
+            e.message = format!("preflight: {}", e.message);
+            e
         })?;
         clusters.push(cluster);
     }
