@@ -143,7 +143,10 @@ pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result
     if !program.failures.is_empty() {
         return Err(Box::new(program.failures.remove(0)));
     }
-    if let Some(first) = unknown_functions(engine, &program.sources).into_iter().next() {
+    if let Some(first) = unknown_functions(engine, &program.sources)
+        .into_iter()
+        .next()
+    {
         return Err(Box::new(first));
     }
     let schema = Schema::beside(playbook).map_err(|e| Box::new(Failure::from_host(e)))?;
@@ -166,12 +169,16 @@ pub fn initial_scope(vars: &Value) -> Scope<'static> {
     scope
 }
 
-fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Failure> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::plain(format!("cannot read {}: {e}", file.display())))?;
+fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failure>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Box::new(Failure::plain(format!(
+            "cannot read {}: {e}",
+            file.display()
+        )))
+    })?;
     let mut ast = engine
         .compile_with_scope(scope, &text)
-        .map_err(|e| Failure::from_parse(&e, file))?;
+        .map_err(|e| Box::new(Failure::from_parse(&e, file)))?;
     ast.set_source(file.display().to_string());
     Ok(ast)
 }
@@ -182,7 +189,7 @@ pub fn load(engine: &Engine, playbook: &Path, scope: &Scope) -> Program {
         Ok(ast) => load_from(engine, playbook, ast),
         Err(failure) => Program {
             sources: Vec::new(),
-            failures: vec![failure],
+            failures: vec![*failure],
         },
     }
 }
@@ -227,7 +234,7 @@ impl Loader<'_> {
                 Ok(ast) => ast,
                 Err(failure) => {
                     self.done.insert(key);
-                    self.program.failures.push(failure);
+                    self.program.failures.push(*failure);
                     return;
                 }
             },
@@ -251,8 +258,7 @@ impl Loader<'_> {
             if let Some(start) = self.chain.iter().position(|f| *f == target_key) {
                 let mut names: Vec<String> = self.chain[start..].iter().map(|f| show(f)).collect();
                 names.push(show(&target_key));
-                let mut failure =
-                    Failure::plain(format!("import cycle: {}", names.join(" → ")));
+                let mut failure = Failure::plain(format!("import cycle: {}", names.join(" → ")));
                 failure.hint = Some(
                     "a module may not import, directly or through others, a module that imports it; move what both need into a third module".into(),
                 );
@@ -304,8 +310,17 @@ fn import_statements(ast: &AST) -> Vec<(String, Option<String>, Position)> {
 
 /// Functions Rhai itself provides that no package lists.
 const BUILT_IN: &[&str] = &[
-    "print", "debug", "type_of", "eval", "Fn", "call", "curry", "is_shared", "is_def_fn",
-    "is_def_var", "this",
+    "print",
+    "debug",
+    "type_of",
+    "eval",
+    "Fn",
+    "call",
+    "curry",
+    "is_shared",
+    "is_def_fn",
+    "is_def_var",
+    "this",
 ];
 
 /// Every function a playbook can call by name: registered, standard, built in.
@@ -356,7 +371,11 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
                 })
             } else {
                 let module = call.namespace.to_string();
-                match source.imports.get(&module).and_then(|f| by_file.get(f.as_path())) {
+                match source
+                    .imports
+                    .get(&module)
+                    .and_then(|f| by_file.get(f.as_path()))
+                {
                     Some(imported) => {
                         let public: Vec<&str> = imported
                             .ast
@@ -381,7 +400,10 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
                             let prefix = format!("{module}::");
                             let suggestion = closest(
                                 &full,
-                                known.iter().map(String::as_str).filter(|n| n.starts_with(&prefix)),
+                                known
+                                    .iter()
+                                    .map(String::as_str)
+                                    .filter(|n| n.starts_with(&prefix)),
                             );
                             unknown_function_message(&full, suggestion)
                         })
@@ -544,10 +566,8 @@ pub fn unknown_var_keys(sources: &[Source], vars: &Value, schema: Option<&Schema
         source.ast.walk(&mut |path: &[ASTNode]| {
             match path.last() {
                 Some(ASTNode::Stmt(Stmt::Var(var, ..))) if var.0.name == "vars" => own_vars = true,
-                Some(ASTNode::Expr(Expr::Dot(binary, ..))) => {
-                    if is_vars(&binary.lhs) {
-                        reads.push(property_chain(&binary.rhs));
-                    }
+                Some(ASTNode::Expr(Expr::Dot(binary, ..))) if is_vars(&binary.lhs) => {
+                    reads.push(property_chain(&binary.rhs));
                 }
                 _ => {}
             }
@@ -603,6 +623,7 @@ fn missing_key(
 pub fn templates(ctx: &PlayContext, sources: &[Source], vars: &Value) -> Vec<Failure> {
     let mut failures = Vec::new();
     let mut parsed: HashSet<String> = HashSet::new();
+    let mut rendered: HashSet<String> = HashSet::new();
     for source in sources {
         let mut calls: Vec<(FnCallExpr, Position)> = Vec::new();
         source.ast.walk(&mut |path: &[ASTNode]| {
@@ -624,6 +645,14 @@ pub fn templates(ctx: &PlayContext, sources: &[Source], vars: &Value) -> Vec<Fai
                 None => Some(Value::Null),
                 Some(expr) => known_value(expr, vars),
             };
+            // The same template with the same context fails the same way: say it once.
+            let key = format!(
+                "{name}\n{}",
+                extra.as_ref().map(Value::to_string).unwrap_or_default()
+            );
+            if !rendered.insert(key) {
+                continue;
+            }
             let result = match extra {
                 Some(extra) => ctx
                     .templates

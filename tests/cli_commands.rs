@@ -270,13 +270,19 @@ fn check_passes_the_shipped_flagship() {
 #[test]
 fn check_finds_what_would_fail_at_run_time() {
     let p = Project::new();
-    p.file("playbooks/lib/util.rhai", "fn greet(name) { `hello ${name}` }\n");
+    p.file(
+        "playbooks/lib/util.rhai",
+        "fn greet(name) { `hello ${name}` }\n",
+    );
     p.file("templates/broken.yaml.j2", "a: {{ x }\n");
     p.file(
         "templates/app.yaml.j2",
         "name: {{ app.name }}\nns: {{ apps.namespce }}\n",
     );
-    p.file("playbooks/c.vars.yaml", "apps:\n  namespace: prod\n  backend: {name: b}\n");
+    p.file(
+        "playbooks/c.vars.yaml",
+        "apps:\n  namespace: prod\n  backend: {name: b}\n",
+    );
     p.file(
         "playbooks/c.rhai",
         concat!(
@@ -319,11 +325,16 @@ fn check_validates_the_variables_it_is_given() {
     );
     p.file("playbooks/s.rhai", "print(vars.replicas);\n");
     p.file("mine.yaml", "replicas: 0\n");
-    p.runner(&["check", "playbooks/s.rhai"])
-        .assert()
-        .success();
+    p.runner(&["check", "playbooks/s.rhai"]).assert().success();
     let out = p
-        .runner(&["check", "playbooks/s.rhai", "--vars", "mine.yaml", "--var", "replica=2"])
+        .runner(&[
+            "check",
+            "playbooks/s.rhai",
+            "--vars",
+            "mine.yaml",
+            "--var",
+            "replica=2",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -339,7 +350,10 @@ fn check_validates_the_variables_it_is_given() {
 #[test]
 fn a_self_import_is_a_cycle_for_check_and_play() {
     let p = Project::new();
-    p.file("playbooks/me.rhai", "import \"me\" as me;\nwrite_file(\"out\", \"x\");\n");
+    p.file(
+        "playbooks/me.rhai",
+        "import \"me\" as me;\nwrite_file(\"out\", \"x\");\n",
+    );
     for command in ["check", "play"] {
         let out = p.runner(&[command, "playbooks/me.rhai"]).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{command}");
@@ -364,6 +378,6 @@ fn api_name_shows_one_function_or_the_closest() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "× no function named write_fil; did you mean write_file? (runner api lists every function)",
-        ));
+        "× no function named write_fil; did you mean write_file? (runner api lists every function)",
+    ));
 }

@@ -70,7 +70,12 @@ impl Mesh {
     fn play(&self, extra: &[&str]) -> assert_cmd::Command {
         let mut cmd = self.runner(&["play", "playbooks/primary-remote.rhai", "--kubeconfig"]);
         cmd.arg(&self.kubeconfig)
-            .args(["--var", "istio.installer=manifests", "--var", "certs.key_type=ecdsa-p256"])
+            .args([
+                "--var",
+                "istio.installer=manifests",
+                "--var",
+                "certs.key_type=ecdsa-p256",
+            ])
             .args(extra);
         cmd
     }
@@ -80,7 +85,11 @@ impl Mesh {
         let out = self.play(extra).output().unwrap();
         let stdout = String::from_utf8(out.stdout).unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(code), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
         (stdout, stderr)
     }
 
@@ -96,7 +105,11 @@ impl Mesh {
                 .env_remove("KUBECONFIG")
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let names = String::from_utf8(out.stdout).unwrap();
             assert!(
                 !names.contains("namespace/istio-system"),
@@ -122,7 +135,9 @@ fn an_unknown_key_set_by_var_names_the_closest_key_and_the_keys() {
         headline(&stderr),
         "--var apps.backnd.name=x: vars.apps has no key backnd; did you mean backend? (keys: namespace, frontend, backend)"
     );
-    assert!(stderr.contains("help: the variables are described by playbooks/primary-remote.vars.schema.yaml"));
+    assert!(stderr.contains(
+        "help: the variables are described by playbooks/primary-remote.vars.schema.yaml"
+    ));
     mesh.assert_untouched(&stdout);
 }
 
@@ -139,7 +154,10 @@ fn a_playbook_reading_a_missing_key_fails_before_the_first_step() {
         headline(&stderr),
         "vars.apps has no key backnd; did you mean backend? (keys: namespace, frontend, backend)"
     );
-    assert!(stderr.contains("[playbooks/primary-remote.rhai:74:"), "{stderr}");
+    assert!(
+        stderr.contains("[playbooks/primary-remote.rhai:74:"),
+        "{stderr}"
+    );
     mesh.assert_untouched(&stdout);
 }
 
@@ -278,7 +296,12 @@ fn a_context_flag_for_a_cluster_the_play_does_not_use_is_refused() {
 }
 
 /// The sandbox kubeconfig with one cluster's server or token changed.
-fn broken_kubeconfig(mesh: &Mesh, cluster: &str, server: Option<&str>, token: Option<&str>) -> PathBuf {
+fn broken_kubeconfig(
+    mesh: &Mesh,
+    cluster: &str,
+    server: Option<&str>,
+    token: Option<&str>,
+) -> PathBuf {
     let text = std::fs::read_to_string(&mesh.kubeconfig).unwrap();
     let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     for entry in config["clusters"].as_sequence_mut().unwrap() {
@@ -306,11 +329,22 @@ fn broken_kubeconfig(mesh: &Mesh, cluster: &str, server: Option<&str>, token: Op
 fn the_preflight_shows_every_cluster_before_the_first_step() {
     let mesh = Mesh::new();
     let out = mesh.play(&["--dry-run", "--only", "ca"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let preflight: Vec<&str> = stdout.lines().filter(|l| l.starts_with("PREFLIGHT")).collect();
+    let preflight: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("PREFLIGHT"))
+        .collect();
     assert_eq!(preflight.len(), 2, "{stdout}");
-    let line = regex::Regex::new(r"^PREFLIGHT (cluster-[12])  context=(cluster-[12])  server=https://127\.0\.0\.1:\d+  ok$").unwrap();
+    let line = regex::Regex::new(
+        r"^PREFLIGHT (cluster-[12])  context=(cluster-[12])  server=https://127\.0\.0\.1:\d+  ok$",
+    )
+    .unwrap();
     for (i, l) in preflight.iter().enumerate() {
         let caps = line.captures(l).unwrap_or_else(|| panic!("{l}"));
         assert_eq!(&caps[1], format!("cluster-{}", i + 1));
@@ -340,7 +374,11 @@ fn a_cluster_whose_server_does_not_answer_stops_the_play_before_any_write() {
         ) && message.contains("Connection refused"),
         "{message}"
     );
-    assert!(stdout.contains("PREFLIGHT cluster-2  context=cluster-2  server=https://127.0.0.1:1  FAILED"), "{stdout}");
+    assert!(
+        stdout
+            .contains("PREFLIGHT cluster-2  context=cluster-2  server=https://127.0.0.1:1  FAILED"),
+        "{stdout}"
+    );
     mesh.assert_untouched(&stdout);
 }
 
@@ -363,7 +401,10 @@ fn rejected_credentials_stop_the_play_before_any_write() {
     )
     .unwrap();
     assert!(expected.is_match(message), "{message}");
-    assert!(!stderr.contains("not-a-token"), "a token was printed:\n{stderr}");
+    assert!(
+        !stderr.contains("not-a-token"),
+        "a token was printed:\n{stderr}"
+    );
     mesh.assert_untouched(&stdout);
 }
 
@@ -391,7 +432,10 @@ fn an_import_cycle_is_named_as_a_chain_by_play_and_check() {
         headline(&stderr),
         "import cycle: playbooks/primary-remote.rhai → playbooks/lib/mesh.rhai → playbooks/primary-remote.rhai"
     );
-    assert!(stderr.contains("[playbooks/lib/mesh.rhai:13:1]"), "{stderr}");
+    assert!(
+        stderr.contains("[playbooks/lib/mesh.rhai:13:1]"),
+        "{stderr}"
+    );
     mesh.assert_untouched(&stdout);
     let out = mesh
         .runner(&["check", "playbooks/primary-remote.rhai"])

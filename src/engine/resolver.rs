@@ -86,8 +86,10 @@ impl Resolving {
         RESOLVING.with(|stack| {
             let mut stack = stack.borrow_mut();
             if let Some(start) = stack.iter().position(|f| *f == key) {
-                let mut chain: Vec<String> =
-                    stack[start..].iter().map(|f| crate::vars::shown(f)).collect();
+                let mut chain: Vec<String> = stack[start..]
+                    .iter()
+                    .map(|f| crate::vars::shown(f))
+                    .collect();
                 chain.push(crate::vars::shown(&key));
                 return Err(chain.join(" → "));
             }

@@ -241,9 +241,8 @@ pub fn layer(
     }
     for assignment in assignments {
         let (path, value) = parse_assignment(assignment).map_err(HostError::new)?;
-        set_path(&mut layered.value, &path, value).map_err(|why| {
-            HostError::new(format!("invalid --var {assignment:?}: {why}"))
-        })?;
+        set_path(&mut layered.value, &path, value)
+            .map_err(|why| HostError::new(format!("invalid --var {assignment:?}: {why}")))?;
         layered.origins.assigned(&layered.value, &path, assignment);
     }
     Ok(layered)
@@ -290,7 +289,8 @@ mod tests {
 
     #[test]
     fn dotted_keys_set_nested_values_and_later_wins() {
-        let mut vars = json!({"primary": {"name": "cluster-1", "network": "net1"}, "l": [{"a": 1}]});
+        let mut vars =
+            json!({"primary": {"name": "cluster-1", "network": "net1"}, "l": [{"a": 1}]});
         for a in [
             "primary.network=net2",
             "replicas=3",

@@ -102,7 +102,8 @@ impl Origins {
             path.push(segment);
         }
         self.forget_below(&path);
-        self.by_path.insert(path, Origin::Assignment(text.to_string()));
+        self.by_path
+            .insert(path, Origin::Assignment(text.to_string()));
     }
 
     fn forget_below(&mut self, path: &[Segment]) {

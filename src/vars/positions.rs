@@ -169,7 +169,10 @@ mod tests {
         };
         assert_eq!(line(&[key("a")]), 1);
         assert_eq!(line(&[key("b"), key("c"), Segment::Index(1)]), 3);
-        assert_eq!(line(&[key("b"), key("d"), Segment::Index(1), key("name")]), 6);
+        assert_eq!(
+            line(&[key("b"), key("d"), Segment::Index(1), key("name")]),
+            6
+        );
     }
 
     #[test]

@@ -50,7 +50,8 @@ impl Schema {
                 .location()
                 .map(|l| format!(":{}:{}", l.line(), l.column()))
                 .unwrap_or_default();
-            HostError::new(format!("{}{at}: invalid YAML", shown(file))).context_cause(e.to_string())
+            HostError::new(format!("{}{at}: invalid YAML", shown(file)))
+                .context_cause(e.to_string())
         })?;
         let validator = jsonschema::validator_for(&raw).map_err(|e| {
             HostError::new(format!("{}: not a valid JSON Schema: {e}", shown(file)))
@@ -221,13 +222,18 @@ impl Schema {
     pub fn keys_at(&self, path: &[Segment]) -> Option<KnownKeys> {
         let mut current = self.resolve(&self.raw);
         for segment in path {
-            let next = match segment {
-                Segment::Key(key) => current
-                    .get("properties")
-                    .and_then(|p| p.get(key))
-                    .or_else(|| current.get("additionalProperties").filter(|a| a.is_object())),
-                Segment::Index(_) => current.get("items"),
-            }?;
+            let next =
+                match segment {
+                    Segment::Key(key) => current
+                        .get("properties")
+                        .and_then(|p| p.get(key))
+                        .or_else(|| {
+                            current
+                                .get("additionalProperties")
+                                .filter(|a| a.is_object())
+                        }),
+                    Segment::Index(_) => current.get("items"),
+                }?;
             current = self.resolve(next);
         }
         let properties = current.get("properties").and_then(Value::as_object)?;
