@@ -465,3 +465,25 @@ fn an_unknown_function_fails_before_the_first_step_with_the_closest_name() {
     );
     mesh.assert_untouched(&stdout);
 }
+
+#[test]
+fn a_play_that_declares_no_clusters_reports_an_unused_context_flag_when_it_ends() {
+    let mesh = Mesh::new();
+    std::fs::write(
+        mesh.path("playbooks/plain.rhai"),
+        "let c = cluster(\"cluster-1\");\nstep(\"look\", || { c.exists(\"Namespace\", \"default\") });\n",
+    )
+    .unwrap();
+    let mut cmd = mesh.runner(&["play", "playbooks/plain.rhai", "--kubeconfig"]);
+    let out = cmd
+        .arg(&mesh.kubeconfig)
+        .args(["--context", "cluster-9=cluster-2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        headline(&stderr),
+        "--context cluster-9=cluster-2: this play has no cluster of that name (its clusters: cluster-1)"
+    );
+}
