@@ -487,3 +487,34 @@ fn a_play_that_declares_no_clusters_reports_an_unused_context_flag_when_it_ends(
         "--context cluster-9=cluster-2: this play has no cluster of that name (its clusters: cluster-1)"
     );
 }
+
+#[test]
+fn a_template_with_a_syntax_error_fails_the_play_before_the_first_step() {
+    let mesh = Mesh::new();
+    mesh.edit(
+        "templates/istio/control-plane-quota.yaml.j2",
+        "apiVersion: v1",
+        "{{ broken }\napiVersion: v1",
+    );
+    let (stdout, stderr) = mesh.fails(&[], 1);
+    assert_eq!(
+        headline(&stderr),
+        "template templates/istio/control-plane-quota.yaml.j2:2: syntax error: unexpected `}`, expected end of variable block"
+    );
+    assert!(
+        stderr.contains("called from playbooks/primary-remote.rhai:36:19"),
+        "{stderr}"
+    );
+    mesh.assert_untouched(&stdout);
+}
+
+#[test]
+fn a_context_the_allow_list_refuses_stops_the_play_before_any_write() {
+    let mesh = Mesh::new();
+    let (stdout, stderr) = mesh.fails(&["--allow-context", "cluster-1"], 1);
+    assert_eq!(
+        headline(&stderr),
+        "preflight: cluster \"cluster-2\" (context \"cluster-2\") is not allowed by --allow-context: allowed contexts are \"cluster-1\""
+    );
+    mesh.assert_untouched(&stdout);
+}

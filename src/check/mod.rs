@@ -2,8 +2,8 @@
 //! cycle; every function called exists; every template it names parses (and renders, where its
 //! variables are known); every `vars.a.b` it reads exists; the variables fit the schema.
 //!
-//! `runner check` reports all of it; `runner play` checks modules, functions and variable keys
-//! before its first step, so a typo never costs a half-applied cluster.
+//! `runner check` reports all of it; `runner play` checks modules, functions, that templates
+//! parse and variable keys before its first step, so a typo never costs a half-applied cluster.
 
 mod functions;
 mod modules;
@@ -124,7 +124,7 @@ fn check_playbook(
     failures.extend(unknown_functions(&engine, &program.sources));
     if layered.is_some() {
         failures.extend(unknown_var_keys(&program.sources, &vars, schema.as_ref()));
-        failures.extend(templates(&ctx, &program.sources, &vars));
+        failures.extend(templates(&ctx, &program.sources, &vars, true));
     }
     Ok(failures)
 }
@@ -138,6 +138,12 @@ pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result
         return Err(Box::new(program.failures.remove(0)));
     }
     if let Some(first) = unknown_functions(engine, &program.sources)
+        .into_iter()
+        .next()
+    {
+        return Err(Box::new(first));
+    }
+    if let Some(first) = templates(ctx, &program.sources, &Value::Null, false)
         .into_iter()
         .next()
     {

@@ -10,9 +10,14 @@ use super::{location, Source};
 use crate::context::PlayContext;
 use crate::diagnostic::Failure;
 
-/// Each `template("literal", ...)` call: the template parses, and renders when its variables
-/// are known (the play's, and a context map whose values are constants or `vars.` reads).
-pub fn templates(ctx: &PlayContext, sources: &[Source], vars: &Value) -> Vec<Failure> {
+/// Each `template("literal", ...)` call: the template parses, and (with `render`) renders when
+/// its variables are known (the play's, and a context map of constants and `vars.` reads).
+pub fn templates(
+    ctx: &PlayContext,
+    sources: &[Source],
+    vars: &Value,
+    render: bool,
+) -> Vec<Failure> {
     let mut failures = Vec::new();
     let mut parsed: HashSet<String> = HashSet::new();
     let mut rendered: HashSet<String> = HashSet::new();
@@ -34,6 +39,7 @@ pub fn templates(ctx: &PlayContext, sources: &[Source], vars: &Value) -> Vec<Fai
                 continue;
             };
             let extra = match call.args.get(1) {
+                _ if !render => None,
                 None => Some(Value::Null),
                 Some(expr) => known_value(expr, vars),
             };
