@@ -39,7 +39,7 @@ pub fn callable_names(engine: &Engine) -> BTreeSet<String> {
 
 /// Calls of functions that exist nowhere: not registered, not in Rhai, not in the script.
 pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
-    let known = callable_names(engine);
+    let known = &names(engine).1;
     let by_file: HashMap<&Path, &Source> = sources.iter().map(|s| (s.file.as_path(), s)).collect();
     let mut failures = Vec::new();
     for source in sources {
@@ -122,12 +122,12 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
     failures
 }
 
-/// The names a play's runtime errors suggest from: (documented in `runner api`, all callable).
+/// The engine's function names: (documented in `runner api`, all callable). One engine per
+/// process registers the same functions, so they are collected once.
 static NAMES: std::sync::OnceLock<(BTreeSet<String>, BTreeSet<String>)> =
     std::sync::OnceLock::new();
 
-/// Remembers the engine's function names for the messages of errors raised while it runs.
-pub fn remember_names(engine: &Engine) {
+fn names(engine: &Engine) -> &'static (BTreeSet<String>, BTreeSet<String>) {
     NAMES.get_or_init(|| {
         let documented = crate::api_reference::collect(engine)
             .into_iter()
@@ -135,7 +135,12 @@ pub fn remember_names(engine: &Engine) {
             .filter(|n| !n.starts_with('.'))
             .collect();
         (documented, callable_names(engine))
-    });
+    })
+}
+
+/// Remembers the engine's function names for the messages of errors raised while it runs.
+pub fn remember_names(engine: &Engine) {
+    names(engine);
 }
 
 /// Rhai's "Function not found: apply_template (Cluster, &str | ImmutableString | String, map)"
