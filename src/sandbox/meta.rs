@@ -113,6 +113,7 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
         }
         ("", "Secret") => secret_defaults(obj),
         ("", "Service") => service_defaults(obj, old),
+        ("admissionregistration.k8s.io", kind) => webhook_defaults(kind, obj),
         ("apps", "Deployment") => {
             if obj["spec"]["replicas"].is_null() {
                 obj["spec"]["replicas"] = json!(1);
@@ -161,5 +162,54 @@ fn service_defaults(obj: &mut Value, old: Option<&Value>) {
     }
     if obj["status"]["loadBalancer"].is_null() {
         obj["status"]["loadBalancer"] = json!({});
+    }
+    let spec = &mut obj["spec"];
+    if spec["type"] == "ExternalName" {
+        return;
+    }
+    if spec["ipFamilies"].is_null() {
+        spec["ipFamilies"] = json!(["IPv4"]);
+    }
+    if spec["ipFamilyPolicy"].is_null() {
+        spec["ipFamilyPolicy"] = json!("SingleStack");
+    }
+    if spec["internalTrafficPolicy"].is_null() {
+        spec["internalTrafficPolicy"] = json!("Cluster");
+    }
+    let external = matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer"));
+    if external && spec["externalTrafficPolicy"].is_null() {
+        spec["externalTrafficPolicy"] = json!("Cluster");
+    }
+    if spec["type"] == "LoadBalancer" && spec["allocateLoadBalancerNodePorts"].is_null() {
+        spec["allocateLoadBalancerNodePorts"] = json!(true);
+    }
+}
+
+/// What the real server fills into each webhook of a (Mutating|Validating)WebhookConfiguration.
+fn webhook_defaults(kind: &str, obj: &mut Value) {
+    for hook in obj["webhooks"].as_array_mut().into_iter().flatten() {
+        let mut fill = |field: &str, value: Value| {
+            if hook[field].is_null() {
+                hook[field] = value;
+            }
+        };
+        fill("failurePolicy", json!("Fail"));
+        fill("matchPolicy", json!("Equivalent"));
+        fill("namespaceSelector", json!({}));
+        fill("objectSelector", json!({}));
+        fill("timeoutSeconds", json!(10));
+        if kind == "MutatingWebhookConfiguration" {
+            fill("reinvocationPolicy", json!("Never"));
+        }
+        if hook["clientConfig"]["service"].is_object()
+            && hook["clientConfig"]["service"]["port"].is_null()
+        {
+            hook["clientConfig"]["service"]["port"] = json!(443);
+        }
+        for rule in hook["rules"].as_array_mut().into_iter().flatten() {
+            if rule["scope"].is_null() {
+                rule["scope"] = json!("*");
+            }
+        }
     }
 }

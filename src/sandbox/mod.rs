@@ -30,6 +30,7 @@ mod protobuf;
 mod rbac;
 mod resources;
 mod routes;
+mod schema;
 mod selectors;
 mod server;
 mod state;
@@ -38,7 +39,7 @@ mod store;
 mod table;
 mod tls;
 mod tokens;
-mod validate;
+mod validation;
 mod watch;
 
 pub use error::SandboxError;

@@ -7,7 +7,8 @@ use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::ObjKey;
-use super::validate;
+use super::schema::{self, FieldValidation};
+use super::validation as validate;
 use serde_json::{json, Value};
 
 /// What a request addresses.
@@ -47,6 +48,25 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     pub force: bool,
     pub user_agent: String,
+    pub field_validation: FieldValidation,
+}
+
+/// What a write answers: the object, whether it was created, and the `Warning`s to send.
+#[derive(Debug)]
+pub struct Written {
+    pub object: Value,
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Decodes a body as the real server's codec does for this kind: built-ins against their Go
+/// types, custom resources against their CRD's structural schema (pruned and defaulted).
+fn decode(t: &Target, obj: &mut Value, validation: FieldValidation) -> Result<Vec<String>, ApiError> {
+    let rt = &t.rt;
+    match &rt.schema {
+        Some(structural) => schema::structural::decode(structural, &rt.version, &rt.kind, obj, validation),
+        None => schema::builtin::decode(&rt.group, &rt.version, &rt.kind, obj, validation),
+    }
 }
 
 impl WriteOptions {
@@ -158,18 +178,25 @@ fn bind_identity(t: &Target, obj: &mut Value) -> Result<String, ApiError> {
     Ok(obj["metadata"]["name"].as_str().unwrap_or("").to_string())
 }
 
-fn require_namespace(inner: &Inner, t: &Target) -> Result<(), ApiError> {
-    if let Some(ns) = &t.namespace {
-        if t.rt.namespaced
-            && inner
-                .store
-                .get(&("/namespaces".to_string(), String::new(), ns.clone()))
-                .is_none()
-        {
-            return Err(ApiError::not_found("", "namespaces", ns));
-        }
+/// New objects need a namespace that exists and is not being deleted, as the real
+/// NamespaceLifecycle admission plugin enforces.
+fn require_namespace(inner: &Inner, t: &Target, name: &str) -> Result<(), ApiError> {
+    let Some(ns) = t.namespace.as_ref().filter(|_| t.rt.namespaced) else {
+        return Ok(());
+    };
+    let key = ("/namespaces".to_string(), String::new(), ns.clone());
+    let Some(namespace) = inner.store.get(&key) else {
+        return Err(ApiError::not_found("", "namespaces", ns));
+    };
+    if namespace.value["metadata"]["deletionTimestamp"].is_null() {
+        return Ok(());
     }
-    Ok(())
+    Err(ApiError::namespace_terminating(
+        &t.rt.group,
+        &t.rt.plural,
+        name,
+        ns,
+    ))
 }
 
 /// Everything but metadata and status; a change here bumps generation.
@@ -265,7 +292,14 @@ fn commit(
         }
     }
     meta::apply_defaults(&rt.group, &rt.kind, &mut new, old);
+    if rt.group.is_empty() && rt.kind == "Service" {
+        allocate_node_ports(inner, &mut new, old);
+    }
     validate::metadata(rt, &new)?;
+    validate::object(rt, &new, old)?;
+    if let Some(structural) = &rt.schema {
+        schema::structural::validate(structural, &rt.group, &rt.kind, &new)?;
+    }
     // A real server skips writes that change nothing: same resourceVersion, no event.
     if let Some(old) = old {
         if unchanged(old, &new) {
@@ -326,6 +360,46 @@ fn commit(
     Ok(present(rt, stored))
 }
 
+/// NodePort and LoadBalancer Services get a node port per port from 30000-32767, unique in the
+/// cluster, as the real allocator hands them out; other types hold none.
+fn allocate_node_ports(inner: &Inner, svc: &mut Value, old: Option<&Value>) {
+    let wants = matches!(svc["spec"]["type"].as_str(), Some("NodePort" | "LoadBalancer"))
+        && svc["spec"]["allocateLoadBalancerNodePorts"] != false;
+    let Some(ports) = svc["spec"]["ports"].as_array_mut() else {
+        return;
+    };
+    if !wants {
+        return;
+    }
+    // An update that leaves a port's nodePort out keeps the one it had.
+    let previous = old.and_then(|o| o["spec"]["ports"].as_array());
+    for port in ports.iter_mut().filter(|p| p["nodePort"].is_null()) {
+        let kept = previous.into_iter().flatten().find(|p| {
+            p["port"] == port["port"] && p["protocol"] == port["protocol"]
+        });
+        if let Some(kept) = kept.filter(|p| p["nodePort"].is_i64()) {
+            port["nodePort"] = kept["nodePort"].clone();
+        }
+    }
+    let mut taken: std::collections::HashSet<i64> = inner
+        .store
+        .list("/services", None)
+        .flat_map(|e| e.value["spec"]["ports"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["nodePort"].as_i64())
+        .collect();
+    taken.extend(ports.iter().filter_map(|p| p["nodePort"].as_i64()));
+    for port in ports.iter_mut().filter(|p| p["nodePort"].is_null()) {
+        let start = 30000 + rand::random::<i64>().rem_euclid(2768);
+        let free = (0..2768)
+            .map(|i| 30000 + (start - 30000 + i) % 2768)
+            .find(|p| !taken.contains(p));
+        if let Some(free) = free {
+            taken.insert(free);
+            port["nodePort"] = json!(free);
+        }
+    }
+}
+
 /// Every namespace gets a `default` ServiceAccount and the cluster CA ConfigMap, as real controllers add.
 pub fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
     let now = meta::now_rfc3339();
@@ -356,15 +430,16 @@ pub fn create(
     t: &Target,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
+    let warnings = decode(t, &mut obj, opts.field_validation)?;
     let target = Target {
         name: None,
         ..t.clone()
     };
     let name = bind_identity(&target, &mut obj)?;
     let mut inner = core.lock();
-    require_namespace(&inner, t)?;
+    require_namespace(&inner, t, &name)?;
     if inner.store.get(&t.key(&name)).is_some() {
         return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
     }
@@ -379,7 +454,11 @@ pub fn create(
         &meta::now_rfc3339(),
         t.scope(),
     );
-    commit(core, &mut inner, t, None, obj, opts.dry_run)
+    Ok(Written {
+        object: commit(core, &mut inner, t, None, obj, opts.dry_run)?,
+        created: true,
+        warnings,
+    })
 }
 
 /// Replaces the part of `old` that `t` addresses with the same part of `new`.
@@ -415,8 +494,9 @@ pub fn update(
     t: &Target,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
+    let warnings = decode(t, &mut obj, opts.field_validation)?;
     let name = bind_identity(t, &mut obj)?;
     let mut inner = core.lock();
     let old = inner
@@ -439,7 +519,11 @@ pub fn update(
         &meta::now_rfc3339(),
         t.scope(),
     );
-    commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)
+    Ok(Written {
+        object: commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)?,
+        created: false,
+        warnings,
+    })
 }
 
 pub enum PatchKind {
@@ -469,7 +553,7 @@ pub fn patch(
     kind: PatchKind,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<(Value, bool), ApiError> {
+) -> Result<Written, ApiError> {
     let name = t.name.clone().unwrap_or_default();
     if let PatchKind::Apply = kind {
         return apply(core, t, body, opts);
@@ -511,6 +595,7 @@ pub fn patch(
             return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
         }
     }
+    let warnings = decode(t, &mut patched, opts.field_validation)?;
     bind_identity(t, &mut patched)?;
     let mut new = scoped_replacement(t, &old.value, patched);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
@@ -522,10 +607,11 @@ pub fn patch(
         &meta::now_rfc3339(),
         t.scope(),
     );
-    Ok((
-        commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)?,
-        false,
-    ))
+    Ok(Written {
+        object: commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)?,
+        created: false,
+        warnings,
+    })
 }
 
 fn apply(
@@ -533,16 +619,21 @@ fn apply(
     t: &Target,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<(Value, bool), ApiError> {
+) -> Result<Written, ApiError> {
     let Some(manager) = opts.field_manager.clone() else {
         return Err(ApiError::bad_request(
             "PATCH, application/apply-patch+yaml requires fieldManager to be set",
         ));
     };
     if let Some(unchanged) = repeated_apply(core, t, body, &manager, opts) {
-        return Ok((unchanged, false));
+        return Ok(Written {
+            object: unchanged,
+            created: false,
+            warnings: Vec::new(),
+        });
     }
     let mut applied = parse_body(body)?;
+    let warnings = decode(t, &mut applied, opts.field_validation)?;
     let name = bind_identity(t, &mut applied)?;
     if applied["apiVersion"].as_str() != Some(&t.rt.api_version())
         || applied["kind"].as_str() != Some(&t.rt.kind)
@@ -556,7 +647,7 @@ fn apply(
     let mut inner = core.lock();
     let old = inner.store.get(&t.key(&name)).cloned();
     if old.is_none() {
-        require_namespace(&inner, t)?;
+        require_namespace(&inner, t, &name)?;
     }
     let now = meta::now_rfc3339();
     let api_version = t.rt.api_version();
@@ -596,7 +687,11 @@ fn apply(
         }
         _ => {}
     }
-    Ok((obj, created))
+    Ok(Written {
+        object: obj,
+        created,
+        warnings,
+    })
 }
 
 /// The live object, when this apply repeats the last one exactly and nothing changed since.
@@ -634,6 +729,9 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
     if opts.dry_run {
         return Ok(deleted_status(t, &existing));
     }
+    if t.rt.group.is_empty() && t.rt.kind == "Namespace" {
+        return Ok(present(&t.rt, terminate_namespace(core, &mut inner, existing)));
+    }
     if has_finalizers(&existing) {
         // Deletion waits for the finalizers to be removed; until then the object is "terminating".
         if !existing["metadata"]["deletionTimestamp"].is_null() {
@@ -647,17 +745,6 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
         return Ok(present(&t.rt, stored));
     }
     match (t.rt.group.as_str(), t.rt.kind.as_str()) {
-        ("", "Namespace") => {
-            let doomed: Vec<ObjKey> = inner
-                .store
-                .all()
-                .filter(|((_, ns, _), _)| *ns == name)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in doomed {
-                inner.store.remove(&k);
-            }
-        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let storage = format!(
                 "{}/{}",
@@ -681,13 +768,61 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
         inner.rebuild_registry();
     }
     core.changed.notify_one();
-    if t.rt.kind == "Namespace" {
-        let mut ns = present(&t.rt, removed);
-        ns["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
-        ns["status"]["phase"] = json!("Terminating");
-        return Ok(ns);
-    }
     Ok(deleted_status(t, &removed))
+}
+
+/// Marks a namespace Terminating; the namespace controller then deletes what it holds and, once
+/// that is gone (finalizers included), the namespace itself. Until then new content is refused.
+fn terminate_namespace(core: &ClusterCore, inner: &mut Inner, mut ns: Value) -> Value {
+    if !ns["metadata"]["deletionTimestamp"].is_null() {
+        return ns;
+    }
+    ns["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+    ns["status"]["phase"] = json!("Terminating");
+    let name = ns["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let stored = inner.store.put("/namespaces", ns);
+    core.queue(vec![ControllerTask::NamespaceCleanup { name }]);
+    core.changed.notify_one();
+    stored
+}
+
+/// One pass of the namespace controller: deletes the namespace's content (objects with
+/// finalizers are marked instead) and, when nothing is left, the namespace. Returns whether the
+/// namespace is gone (or was never terminating).
+pub fn finish_namespace(core: &ClusterCore, name: &str) -> bool {
+    let mut inner = core.lock();
+    let key = ("/namespaces".to_string(), String::new(), name.to_string());
+    let Some(ns) = inner.store.get(&key).map(|e| e.value.clone()) else {
+        return true;
+    };
+    if ns["metadata"]["deletionTimestamp"].is_null() {
+        return true;
+    }
+    let content: Vec<(ObjKey, Value)> = inner
+        .store
+        .all()
+        .filter(|((_, ns_of, _), _)| ns_of == name)
+        .map(|(k, e)| (k.clone(), e.value.clone()))
+        .collect();
+    let mut left = 0;
+    for (k, obj) in content {
+        if has_finalizers(&obj) {
+            left += 1;
+            if obj["metadata"]["deletionTimestamp"].is_null() {
+                let mut marked = obj;
+                marked["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+                marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                inner.store.put(&k.0, marked);
+            }
+        } else {
+            inner.store.remove(&k);
+        }
+    }
+    if left == 0 && !has_finalizers(&ns) {
+        inner.store.remove(&key);
+    }
+    core.changed.notify_one();
+    left == 0 && !has_finalizers(&ns)
 }
 
 fn has_finalizers(obj: &Value) -> bool {

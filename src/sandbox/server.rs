@@ -4,7 +4,8 @@ use super::discovery;
 use super::error::SandboxError;
 use super::faults::Decision;
 use super::openapi;
-use super::ops::{self, PatchKind, WriteOptions};
+use super::ops::{self, PatchKind, WriteOptions, Written};
+use super::schema::FieldValidation;
 use super::protobuf;
 use super::rbac::{self, ServiceAccountUser};
 use super::routes::{route, Route};
@@ -94,6 +95,19 @@ fn json_response(code: u16, value: &Value) -> Response {
         value.to_string(),
     )
         .into_response()
+}
+
+/// 201 for a creation, 200 otherwise, with one `Warning: 299 - "..."` header per warning.
+fn written_response(written: Written) -> Response {
+    let code = if written.created { 201 } else { 200 };
+    let mut response = json_response(code, &written.object);
+    for warning in &written.warnings {
+        let quoted = format!("299 - {}", serde_json::Value::from(warning.as_str()));
+        if let Ok(value) = header::HeaderValue::from_str(&quoted) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
 }
 
 fn error_response(err: &ApiError) -> Response {
@@ -269,6 +283,7 @@ fn dispatch(
         field_manager: query.get("fieldManager").cloned(),
         force: query.get("force").is_some_and(|v| v == "true"),
         user_agent: header_str(headers, header::USER_AGENT).to_string(),
+        field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
     };
     let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
     let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", |s| s))?;
@@ -318,7 +333,7 @@ fn dispatch(
             }
             Ok(json_response(200, &obj))
         }
-        (Method::POST, false, None) => Ok(json_response(201, &ops::create(core, t, body, &opts)?)),
+        (Method::POST, false, None) => Ok(written_response(ops::create(core, t, body, &opts)?)),
         (Method::POST, true, Some("token")) => {
             let ns = t.namespace.as_deref().unwrap_or("");
             let name = t.name.as_deref().unwrap_or("");
@@ -328,14 +343,13 @@ fn dispatch(
             ))
         }
         (Method::PUT, true, None | Some("status")) => {
-            Ok(json_response(200, &ops::update(core, t, body, &opts)?))
+            Ok(written_response(ops::update(core, t, body, &opts)?))
         }
         (Method::PATCH, true, None | Some("status")) => {
             let content_type = header_str(headers, header::CONTENT_TYPE);
             let kind = PatchKind::from_content_type(content_type)
                 .ok_or_else(|| ApiError::unsupported_patch(content_type))?;
-            let (obj, created) = ops::patch(core, t, kind, body, &opts)?;
-            Ok(json_response(if created { 201 } else { 200 }, &obj))
+            Ok(written_response(ops::patch(core, t, kind, body, &opts)?))
         }
         (Method::DELETE, true, None) => Ok(json_response(200, &ops::delete(core, t, &opts)?)),
         (Method::DELETE, false, None) => Ok(json_response(

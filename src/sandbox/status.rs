@@ -144,6 +144,31 @@ impl ApiError {
         Self::new(403, "Forbidden", message, Some(details))
     }
 
+    /// 403 from the NamespaceLifecycle admission plugin: the namespace is being deleted.
+    pub fn namespace_terminating(group: &str, plural: &str, name: &str, namespace: &str) -> Self {
+        let mut details = json!({
+            "name": name,
+            "kind": plural,
+            "causes": [{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {namespace} is being terminated"),
+                "field": "metadata.namespace",
+            }],
+        });
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                qualified(group, plural)
+            ),
+            Some(details),
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,
@@ -210,6 +235,43 @@ impl FieldError {
             reason: "FieldValueInvalid",
             field: field.into(),
             message: format!("Invalid value: \"{value}\": {why}"),
+        }
+    }
+
+    /// An invalid value rendered as the real server renders it: numbers bare, maps as JSON.
+    pub fn invalid_value(field: &str, value: &Value, why: &str) -> Self {
+        FieldError {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message: format!("Invalid value: {value}: {why}"),
+        }
+    }
+
+    pub fn required_because(field: &str, why: &str) -> Self {
+        FieldError {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message: format!("Required value: {why}"),
+        }
+    }
+
+    pub fn duplicate(field: &str, value: &str) -> Self {
+        FieldError {
+            reason: "FieldValueDuplicate",
+            field: field.into(),
+            message: format!("Duplicate value: {value}"),
+        }
+    }
+
+    pub fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Self {
+        let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
+        FieldError {
+            reason: "FieldValueNotSupported",
+            field: field.into(),
+            message: format!(
+                "Unsupported value: {value}: supported values: {}",
+                list.join(", ")
+            ),
         }
     }
 
