@@ -58,8 +58,24 @@ pub enum Scope {
     Status,
 }
 
-/// Every owned leaf path of `obj` with its value (list-item markers map to null).
+/// Every owned leaf path of `obj` with its value (list-item markers map to null), as an apply
+/// owns them.
 pub fn leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
+    owned(obj, scope, &|_| false)
+}
+
+/// What an update (create, replace, patch) owns: the leaves and, as the real server records it,
+/// every non-empty map itself (a `.` marker; structs get none, and all objects of a custom
+/// resource are maps).
+pub fn update_leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or("");
+    let kind = obj["kind"].as_str().unwrap_or("");
+    owned(obj, scope, &|path: &Path| {
+        crate::sandbox::schema::builtin::is_map(api_version, kind, path).unwrap_or(true)
+    })
+}
+
+fn owned(obj: &Value, scope: Scope, is_map: &dyn Fn(&Path) -> bool) -> BTreeMap<Path, Value> {
     let mut out = BTreeMap::new();
     let Some(map) = obj.as_object() else {
         return out;
@@ -80,24 +96,37 @@ pub fn leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
                     if MANAGED_METADATA.contains(&field.as_str()) {
                         let mut p = path.clone();
                         p.push(format!("f:{field}"));
-                        walk(field, v, p, &mut out);
+                        walk(field, v, p, is_map, &mut out);
                     }
                 }
             }
             continue;
         }
-        walk(name, value, path, &mut out);
+        walk(name, value, path, is_map, &mut out);
     }
     out
 }
 
-fn walk(name: &str, value: &Value, path: Path, out: &mut BTreeMap<Path, Value>) {
+/// A map (not a struct) is owned itself as well as its entries: a `.` marker, as in the real
+/// server's managedFields.
+fn walk(
+    name: &str,
+    value: &Value,
+    path: Path,
+    is_map: &dyn Fn(&Path) -> bool,
+    out: &mut BTreeMap<Path, Value>,
+) {
     match value {
         Value::Object(map) if !map.is_empty() => {
+            if is_map(&path) {
+                let mut marker = path.clone();
+                marker.push(".".into());
+                out.insert(marker, Value::Null);
+            }
             for (k, v) in map {
                 let mut p = path.clone();
                 p.push(format!("f:{k}"));
-                walk(k, v, p, out);
+                walk(k, v, p, is_map, out);
             }
         }
         Value::Array(items) if !items.is_empty() => match list_key(name, items) {
@@ -112,7 +141,7 @@ fn walk(name: &str, value: &Value, path: Path, out: &mut BTreeMap<Path, Value>) 
                         for (k, v) in fields {
                             let mut fp = p.clone();
                             fp.push(format!("f:{k}"));
-                            walk(k, v, fp, out);
+                            walk(k, v, fp, is_map, out);
                         }
                     }
                 }

@@ -201,8 +201,8 @@ pub fn record_update(
     let empty = json!({});
     let old_obj = old.unwrap_or(&empty);
     let mut entries = parse(old_obj);
-    let before = fields::leaves(old_obj, scope);
-    let after = fields::leaves(new, scope);
+    let before = fields::update_leaves(old_obj, scope);
+    let after = fields::update_leaves(new, scope);
     let changed: FieldSet = after
         .iter()
         .filter(|(p, v)| before.get(*p) != Some(*v))

@@ -23,6 +23,7 @@ mod fields;
 mod jsonpath;
 mod managed;
 mod meta;
+mod negotiate;
 mod openapi;
 mod ops;
 mod patch;

@@ -433,6 +433,8 @@ pub fn create(
 ) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
     let warnings = decode(t, &mut obj, opts.field_validation)?;
+    obj["apiVersion"] = json!(t.rt.api_version());
+    obj["kind"] = json!(t.rt.kind);
     let target = Target {
         name: None,
         ..t.clone()
@@ -497,6 +499,8 @@ pub fn update(
 ) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
     let warnings = decode(t, &mut obj, opts.field_validation)?;
+    obj["apiVersion"] = json!(t.rt.api_version());
+    obj["kind"] = json!(t.rt.kind);
     let name = bind_identity(t, &mut obj)?;
     let mut inner = core.lock();
     let old = inner

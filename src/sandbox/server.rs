@@ -3,6 +3,7 @@ use super::core::ClusterCore;
 use super::discovery;
 use super::error::SandboxError;
 use super::faults::Decision;
+use super::negotiate::{self, Answer};
 use super::openapi;
 use super::ops::{self, PatchKind, WriteOptions, Written};
 use super::schema::FieldValidation;
@@ -287,7 +288,7 @@ fn dispatch(
     };
     let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
     let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", |s| s))?;
-    let as_table = table::wants_table(header_str(headers, header::ACCEPT));
+    let as_table = negotiate::choose(header_str(headers, header::ACCEPT))? == Answer::Table;
     let t = &target;
     match (method.clone(), t.name.is_some(), t.subresource.as_deref()) {
         (Method::GET, false, _) => {

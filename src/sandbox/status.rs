@@ -169,6 +169,15 @@ impl ApiError {
         )
     }
 
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf".into(),
+            None,
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,

@@ -286,3 +286,32 @@ pub fn object_meta(kind: &str, metadata: &mut Value) -> Result<Vec<String>, Stri
     walk.value(&reference(OBJECT_META), metadata)?;
     Ok(walk.unknown)
 }
+
+/// Whether the field at `path` (fieldsV1 steps: `f:name`, `k:{..}` for list items) of a
+/// `api_version`/`kind` object is a map (its own entry in managedFields gets a `.` marker) rather
+/// than a struct. Custom kinds (no Go type) answer None: all their objects are maps.
+pub fn is_map(api_version: &str, kind: &str, path: &[String]) -> Option<bool> {
+    let s = schemas();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let root = s.kinds.get(&format!("{group}/{version}/{kind}"))?;
+    let mut node = reference(root);
+    for step in path {
+        let resolved = resolve(&node);
+        node = match step.strip_prefix("f:") {
+            Some(name) => match resolved["properties"].get(name) {
+                Some(field) => field.clone(),
+                None => resolved["additionalProperties"].clone(),
+            },
+            None => resolved["items"].clone(),
+        };
+    }
+    let resolved = resolve(&node);
+    Some(resolved["additionalProperties"].is_object() && resolved["properties"].is_null())
+}
+
+fn resolve(node: &Value) -> Value {
+    match node["ref"].as_str() {
+        Some(name) => schemas().definitions.get(name).cloned().unwrap_or(Value::Null),
+        None => node.clone(),
+    }
+}
