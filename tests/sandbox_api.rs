@@ -594,7 +594,8 @@ async fn invalid_names_and_secret_type_changes_are_422() {
     let causes = err.details.unwrap().causes;
     assert_eq!(causes[0].field, "metadata.name");
     let svc: Service = serde_json::from_value(
-        json!({"metadata": {"name": "1svc"}, "spec": {"ports": [{"port": 80}]}}),
+        // kube-apiserver v1.36 takes RFC 1123 labels ("1svc" included); an underscore is not one.
+        json!({"metadata": {"name": "svc_1"}, "spec": {"ports": [{"port": 80}]}}),
     )
     .unwrap();
     let err = api_error(

@@ -61,11 +61,35 @@ pub struct Written {
 
 /// Decodes a body as the real server's codec does for this kind: built-ins against their Go
 /// types, custom resources against their CRD's structural schema (pruned and defaulted).
-fn decode(t: &Target, obj: &mut Value, validation: FieldValidation) -> Result<Vec<String>, ApiError> {
+/// `body` is the raw request body, for fields given twice (JSON only; empty for patches).
+fn decode(
+    t: &Target,
+    obj: &mut Value,
+    body: &[u8],
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
     let rt = &t.rt;
+    let duplicate = match body.first() {
+        Some(b'{') => schema::duplicates::find(body),
+        _ => Vec::new(),
+    };
     match &rt.schema {
-        Some(structural) => schema::structural::decode(structural, &rt.version, &rt.kind, obj, validation),
-        None => schema::builtin::decode(&rt.group, &rt.version, &rt.kind, obj, validation),
+        Some(structural) => schema::structural::decode(
+            structural,
+            &rt.version,
+            &rt.kind,
+            obj,
+            duplicate,
+            validation,
+        ),
+        None => schema::builtin::decode(
+            &rt.group,
+            &rt.version,
+            &rt.kind,
+            obj,
+            duplicate,
+            validation,
+        ),
     }
 }
 
@@ -432,7 +456,7 @@ pub fn create(
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
-    let warnings = decode(t, &mut obj, opts.field_validation)?;
+    let warnings = decode(t, &mut obj, body, opts.field_validation)?;
     obj["apiVersion"] = json!(t.rt.api_version());
     obj["kind"] = json!(t.rt.kind);
     let target = Target {
@@ -448,6 +472,7 @@ pub fn create(
     if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("managedFields");
     }
+    meta::decode_defaults(&t.rt.group, &t.rt.kind, &mut obj);
     managed::record_update(
         None,
         &mut obj,
@@ -498,7 +523,7 @@ pub fn update(
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
-    let warnings = decode(t, &mut obj, opts.field_validation)?;
+    let warnings = decode(t, &mut obj, body, opts.field_validation)?;
     obj["apiVersion"] = json!(t.rt.api_version());
     obj["kind"] = json!(t.rt.kind);
     let name = bind_identity(t, &mut obj)?;
@@ -515,6 +540,7 @@ pub fn update(
     }
     let mut new = scoped_replacement(t, &old.value, obj);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
+    meta::decode_defaults(&t.rt.group, &t.rt.kind, &mut new);
     managed::record_update(
         Some(&old.value),
         &mut new,
@@ -599,10 +625,11 @@ pub fn patch(
             return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
         }
     }
-    let warnings = decode(t, &mut patched, opts.field_validation)?;
+    let warnings = decode(t, &mut patched, &[], opts.field_validation)?;
     bind_identity(t, &mut patched)?;
     let mut new = scoped_replacement(t, &old.value, patched);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
+    meta::decode_defaults(&t.rt.group, &t.rt.kind, &mut new);
     managed::record_update(
         Some(&old.value),
         &mut new,
@@ -637,7 +664,7 @@ fn apply(
         });
     }
     let mut applied = parse_body(body)?;
-    let warnings = decode(t, &mut applied, opts.field_validation)?;
+    let warnings = decode(t, &mut applied, body, opts.field_validation)?;
     let name = bind_identity(t, &mut applied)?;
     if applied["apiVersion"].as_str() != Some(&t.rt.api_version())
         || applied["kind"].as_str() != Some(&t.rt.kind)

@@ -284,7 +284,14 @@ fn dispatch(
         field_manager: query.get("fieldManager").cloned(),
         force: query.get("force").is_some_and(|v| v == "true"),
         user_agent: header_str(headers, header::USER_AGENT).to_string(),
-        field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
+        field_validation: FieldValidation::parse(
+            query.get("fieldValidation").map(String::as_str),
+            match *method {
+                Method::PUT => "UpdateOptions",
+                Method::PATCH => "PatchOptions",
+                _ => "CreateOptions",
+            },
+        )?,
     };
     let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
     let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", |s| s))?;

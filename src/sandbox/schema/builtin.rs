@@ -52,11 +52,16 @@ pub fn decode(
     version: &str,
     kind: &str,
     obj: &mut Value,
+    duplicate: Vec<String>,
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     let s = schemas();
     let Some(root) = s.kinds.get(&format!("{group}/{version}/{kind}")) else {
-        return Ok(Vec::new());
+        return UnknownFields {
+            unknown: Vec::new(),
+            duplicate,
+        }
+        .resolve(kind, version, validation);
     };
     let mut walk = Walk {
         unknown: Vec::new(),
@@ -65,7 +70,11 @@ pub fn decode(
     };
     walk.value(&reference(root), obj)
         .map_err(|message| decode_error(kind, version, &message))?;
-    UnknownFields(walk.unknown).resolve(kind, version, validation)
+    UnknownFields {
+        unknown: walk.unknown,
+        duplicate,
+    }
+    .resolve(kind, version, validation)
 }
 
 fn reference(name: &str) -> Value {
@@ -287,10 +296,22 @@ pub fn object_meta(kind: &str, metadata: &mut Value) -> Result<Vec<String>, Stri
     Ok(walk.unknown)
 }
 
-/// Whether the field at `path` (fieldsV1 steps: `f:name`, `k:{..}` for list items) of a
-/// `api_version`/`kind` object is a map (its own entry in managedFields gets a `.` marker) rather
-/// than a struct. Custom kinds (no Go type) answer None: all their objects are maps.
-pub fn is_map(api_version: &str, kind: &str, path: &[String]) -> Option<bool> {
+/// How server-side apply and managedFields treat a field of a built-in kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// A map of free keys (labels, data): owned itself as well as per key.
+    Map,
+    /// A struct: owned per field only.
+    Struct,
+    /// Replaced and owned as a whole (atomic structs such as a LabelSelector, atomic lists, sets).
+    Atomic,
+    /// An associative list, its items keyed by these fields (ports by port and protocol).
+    Keyed(Vec<String>),
+}
+
+/// The shape of the field at `path` (fieldsV1 steps: `f:name`, `k:{..}` for list items) of an
+/// `api_version`/`kind` object; None when the kind has no Go type (custom resources).
+pub fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
     let s = schemas();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let root = s.kinds.get(&format!("{group}/{version}/{kind}"))?;
@@ -306,7 +327,47 @@ pub fn is_map(api_version: &str, kind: &str, path: &[String]) -> Option<bool> {
         };
     }
     let resolved = resolve(&node);
-    Some(resolved["additionalProperties"].is_object() && resolved["properties"].is_null())
+    let atomic = |v: &Value| v["x-kubernetes-map-type"] == "atomic";
+    Some(match resolved["type"].as_str() {
+        _ if atomic(&node) || atomic(&resolved) => Shape::Atomic,
+        Some("array") => match resolved["x-kubernetes-list-map-keys"].as_array() {
+            Some(keys) if resolved["x-kubernetes-list-type"] == "map" => Shape::Keyed(
+                keys.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect(),
+            ),
+            _ => Shape::Atomic,
+        },
+        Some("object") if resolved["properties"].is_object() => Shape::Struct,
+        Some("object") if resolved["additionalProperties"].is_object() => Shape::Map,
+        _ => Shape::Atomic,
+    })
+}
+
+/// Whether the field at `path` is present in the Go zero value of its parent (a required field,
+/// or a non-pointer struct): such a field is not added by a write, so an update's managedFields
+/// own only what is inside it, never the field itself. None for kinds without a Go type.
+pub fn present_in_zero(api_version: &str, kind: &str, path: &[String]) -> Option<bool> {
+    let s = schemas();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let root = s.kinds.get(&format!("{group}/{version}/{kind}"))?;
+    let mut node = reference(root);
+    let mut parent = Value::Null;
+    for step in path {
+        parent = resolve(&node);
+        node = match step.strip_prefix("f:") {
+            Some(name) => match parent["properties"].get(name) {
+                Some(field) => field.clone(),
+                None => parent["additionalProperties"].clone(),
+            },
+            None => parent["items"].clone(),
+        };
+    }
+    let name = path.last().and_then(|p| p.strip_prefix("f:")).unwrap_or("");
+    let required = parent["required"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|f| f == name));
+    Some(required || node["zero"] == true)
 }
 
 fn resolve(node: &Value) -> Value {

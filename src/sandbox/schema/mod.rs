@@ -1,9 +1,10 @@
 //! What a body must look like before validation sees it: built-in kinds against their Go types
 //! (`builtin`), custom resources against their CRD's structural schema (`structural`).
 pub mod builtin;
+pub mod duplicates;
 pub mod structural;
 
-use super::status::ApiError;
+use super::status::{ApiError, FieldError};
 
 /// The `fieldValidation` query parameter; a real server warns when the client does not say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,20 +16,33 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    pub fn parse(value: Option<&str>) -> Result<FieldValidation, ApiError> {
+    /// `options` names the request's options kind (CreateOptions, UpdateOptions, PatchOptions),
+    /// which the real server reports an unsupported value against.
+    pub fn parse(value: Option<&str>, options: &str) -> Result<FieldValidation, ApiError> {
         match value {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Strict") => Ok(FieldValidation::Strict),
             Some("Ignore") => Ok(FieldValidation::Ignore),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}"
-            ))),
+            Some(other) => Err(ApiError::invalid(
+                "meta.k8s.io",
+                options,
+                "",
+                vec![FieldError::not_supported(
+                    "fieldValidation",
+                    &serde_json::Value::from(other),
+                    &["", "Ignore", "Strict", "Warn"],
+                )],
+            )),
         }
     }
 }
 
-/// Paths of fields a body had that its type lacks (already dropped from the body).
-pub struct UnknownFields(pub Vec<String>);
+/// Paths of fields a body had that its type lacks (already dropped from the body), and of fields
+/// it gave twice.
+pub struct UnknownFields {
+    pub unknown: Vec<String>,
+    pub duplicate: Vec<String>,
+}
 
 impl UnknownFields {
     /// A 400 under Strict, one warning per field under Warn, nothing under Ignore.
@@ -38,19 +52,24 @@ impl UnknownFields {
         version: &str,
         validation: FieldValidation,
     ) -> Result<Vec<String>, ApiError> {
-        self.0.sort();
-        self.0.dedup();
-        let rendered = self.0.iter().map(|f| format!("unknown field \"{f}\""));
+        self.unknown.sort();
+        self.unknown.dedup();
+        let rendered: Vec<String> = self
+            .duplicate
+            .iter()
+            .map(|f| format!("duplicate field \"{f}\""))
+            .chain(self.unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+            .collect();
         match validation {
-            _ if self.0.is_empty() => Ok(Vec::new()),
+            _ if rendered.is_empty() => Ok(Vec::new()),
             FieldValidation::Ignore => Ok(Vec::new()),
-            FieldValidation::Warn => Ok(rendered.collect()),
+            FieldValidation::Warn => Ok(rendered),
             FieldValidation::Strict => Err(builtin::decode_error(
                 kind,
                 version,
                 &format!(
                     "strict decoding error: {}",
-                    rendered.collect::<Vec<_>>().join(", ")
+                    rendered.join(", ")
                 ),
             )),
         }

@@ -12,6 +12,7 @@ pub fn decode(
     version: &str,
     kind: &str,
     obj: &mut Value,
+    duplicate: Vec<String>,
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     let mut unknown = Vec::new();
@@ -42,7 +43,7 @@ pub fn decode(
             unknown.extend(dropped);
         }
     }
-    let warnings = UnknownFields(unknown).resolve(kind, version, validation)?;
+    let warnings = UnknownFields { unknown, duplicate }.resolve(kind, version, validation)?;
     default(schema, obj);
     Ok(warnings)
 }

@@ -46,7 +46,6 @@ pub fn object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(),
 }
 
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
 fn is_label(s: &str) -> bool {
@@ -62,9 +61,6 @@ fn is_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_label)
 }
 
-fn is_dns1035(s: &str) -> bool {
-    is_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
-}
 
 /// Checks the name of `obj` (of type `rt`) as the real server's strategies do.
 pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
@@ -78,8 +74,8 @@ pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
         ));
     }
     let problem = match rt.kind.as_str() {
-        "Namespace" if !is_label(name) => Some(LABEL_MSG),
-        "Service" if !is_dns1035(name) => Some(DNS1035_MSG),
+        // Service names are RFC 1123 labels since v1.34 (RelaxedServiceNameValidation).
+        "Namespace" | "Service" if !is_label(name) => Some(LABEL_MSG),
         // RBAC objects allow path-segment names; everything else is a subdomain.
         "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding" => {
             (name.contains('/') || name.contains('%') || name == "." || name == "..")
