@@ -417,7 +417,12 @@ async fn client_side_apply_merges_containers_by_name() {
     let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
     assert_eq!(
         spec["containers"],
-        serde_json::json!([{"name": "app", "image": "nginx:2", "ports": [{"containerPort": 8080}]}]),
+        serde_json::json!([{
+            "name": "app", "image": "nginx:2", "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+            // Defaults a real kube-apiserver fills in, as the sandbox now does.
+            "resources": {}, "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent",
+        }]),
         "image changed, ports kept, removed container gone, no patch directives stored"
     );
 }

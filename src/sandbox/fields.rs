@@ -10,7 +10,13 @@ pub type Path = Vec<String>;
 pub type FieldSet = BTreeSet<Path>;
 
 /// Metadata fields a field manager can own; the rest belong to the server.
-const MANAGED_METADATA: [&str; 4] = ["labels", "annotations", "finalizers", "ownerReferences"];
+const MANAGED_METADATA: [&str; 5] = [
+    "generateName",
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+];
 
 /// The merge key of a list known to be associative, or None for an atomic list.
 pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {

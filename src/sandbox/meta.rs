@@ -105,9 +105,8 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
                 obj["status"]["phase"] = json!("Active");
             }
         }
-        ("", "Secret") => secret_string_data(obj),
         ("", "Service") => service_allocations(obj, old),
-        ("apps", "Deployment") => fill(obj, "status", json!({})),
+        ("apps", "Deployment") | ("", "ResourceQuota") => fill(obj, "status", json!({})),
         _ => {}
     }
 }
@@ -123,7 +122,18 @@ pub fn decode_defaults(group: &str, kind: &str, obj: &mut Value) {
             }
             obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
         }
-        ("", "Secret") => fill(obj, "type", json!("Opaque")),
+        ("", "Secret") => {
+            fill(obj, "type", json!("Opaque"));
+            secret_string_data(obj);
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            for endpoint in items(obj, "endpoints") {
+                fill(endpoint, "conditions", json!({}));
+            }
+            for port in items(obj, "ports") {
+                fill(port, "protocol", json!("TCP"));
+            }
+        }
         ("", "Service") => service_defaults(obj),
         ("apps", "Deployment") => {
             let spec = &mut obj["spec"];
@@ -254,6 +264,8 @@ fn service_allocations(obj: &mut Value, old: Option<&Value>) {
         spec["clusterIP"] = ip.clone();
         spec["clusterIPs"] = json!([ip]);
     }
+    let ip = spec["clusterIP"].clone();
+    fill(spec, "clusterIPs", json!([ip]));
     fill(spec, "ipFamilies", json!(["IPv4"]));
     fill(spec, "ipFamilyPolicy", json!("SingleStack"));
 }

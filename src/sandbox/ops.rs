@@ -5,7 +5,7 @@ use super::managed::{self, ApplyRequest};
 use super::meta;
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
-use super::status::ApiError;
+use super::status::{ApiError, FieldError};
 use super::store::ObjKey;
 use super::schema::{self, FieldValidation};
 use super::validation as validate;
@@ -652,8 +652,14 @@ fn apply(
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {
     let Some(manager) = opts.field_manager.clone() else {
-        return Err(ApiError::bad_request(
-            "PATCH, application/apply-patch+yaml requires fieldManager to be set",
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            vec![FieldError::required_because(
+                "fieldManager",
+                "is required for apply patch",
+            )],
         ));
     };
     if let Some(unchanged) = repeated_apply(core, t, body, &manager, opts) {
@@ -664,7 +670,19 @@ fn apply(
         });
     }
     let mut applied = parse_body(body)?;
-    let warnings = decode(t, &mut applied, body, opts.field_validation)?;
+    // An applied configuration must fit the type exactly, whatever fieldValidation says: the
+    // real server cannot build its typed patch otherwise (and answers 500).
+    let warnings = decode(t, &mut applied, body, FieldValidation::Strict).map_err(|e| {
+        let name = t.name.as_deref().unwrap_or("");
+        let ns = t.namespace.as_deref().unwrap_or("");
+        ApiError::typed_patch(&format!(
+            "failed to create typed patch object (/{ns}{}{name}; {}, Kind={}): {}",
+            if ns.is_empty() { "" } else { "/" },
+            t.rt.api_version(),
+            t.rt.kind,
+            e.message
+        ))
+    })?;
     let name = bind_identity(t, &mut applied)?;
     if applied["apiVersion"].as_str() != Some(&t.rt.api_version())
         || applied["kind"].as_str() != Some(&t.rt.kind)

@@ -156,7 +156,7 @@ pub fn builtins() -> Vec<ResourceType> {
             true,
             &[],
             false,
-            false,
+            true,
         ),
         builtin(
             "rbac.authorization.k8s.io",

@@ -23,6 +23,11 @@ impl ApiError {
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
+        if self.reason.is_empty() {
+            if let Some(m) = status.as_object_mut() {
+                m.remove("reason");
+            }
+        }
         status
     }
 
@@ -214,6 +219,11 @@ impl ApiError {
             format!("too old resource version: {requested} ({oldest})"),
             None,
         )
+    }
+
+    /// The 500 (without a reason) a real server answers for an apply it cannot type.
+    pub fn typed_patch(message: &str) -> Self {
+        Self::new(500, "", message.into(), None)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

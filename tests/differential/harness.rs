@@ -91,7 +91,8 @@ impl Known {
 
     fn explains(&self, scenario: &str, d: &Difference) -> bool {
         self.matches_scenario(scenario)
-            && (d.path == self.path
+            && (self.path.is_empty()
+                || d.path == self.path
                 || d.path.starts_with(&format!("{}.", self.path))
                 || d.path.starts_with(&format!("{}[", self.path)))
     }

@@ -363,6 +363,10 @@ pub fn present_in_zero(api_version: &str, kind: &str, path: &[String]) -> Option
             None => parent["items"].clone(),
         };
     }
+    // A list item is added whole: nothing in it was there before.
+    if path.iter().any(|p| p.starts_with("k:")) {
+        return Some(false);
+    }
     let name = path.last().and_then(|p| p.strip_prefix("f:")).unwrap_or("");
     let required = parent["required"]
         .as_array()
