@@ -138,6 +138,12 @@ impl ControlPlanes {
 
     /// Stops every component and removes every file.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Stops every component now; the files go when this is dropped. Clients then find no
+    /// server at the clusters' addresses, as after a crash.
+    pub async fn stop(&mut self) {
         for task in self.stand_ins.drain(..) {
             task.abort();
         }

@@ -115,6 +115,18 @@ impl Clusters {
         }
     }
 
+    /// Stops every cluster's API server: clients then find nothing listening.
+    pub async fn stop(&mut self) {
+        match self {
+            Clusters::Sandbox(sandbox) => {
+                for cluster in sandbox.clusters() {
+                    cluster.stop().await;
+                }
+            }
+            Clusters::RealControlPlane { planes, .. } => planes.stop().await,
+        }
+    }
+
     /// From now on, LoadBalancer Services get hostnames instead of IPs.
     pub fn set_lb_hostname(&self, cluster: &str, on: bool) {
         match self {
