@@ -8,6 +8,7 @@ pub mod api_reference;
 pub mod certs;
 pub mod cli;
 pub mod context;
+pub mod control_plane;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;

@@ -1,0 +1,135 @@
+//! A control-plane component: a child process in its own process group, its output in a log
+//! file, killed with its whole group when stopped or dropped (also while a panic unwinds).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use super::ControlPlaneError;
+
+pub struct Component {
+    pub name: &'static str,
+    cluster: String,
+    child: tokio::process::Child,
+    /// The child's pid, which is also its process group's id; None once it has been reaped.
+    pid: Option<u32>,
+    log: PathBuf,
+}
+
+impl Component {
+    pub fn spawn(
+        cluster: &str,
+        name: &'static str,
+        binary: &Path,
+        args: &[String],
+        log: PathBuf,
+    ) -> Result<Component, ControlPlaneError> {
+        let io = |action: String| {
+            let cluster = cluster.to_string();
+            move |source| ControlPlaneError::Io {
+                cluster,
+                action,
+                source,
+            }
+        };
+        let out = std::fs::File::create(&log).map_err(io(format!("create {}", log.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(io(format!("open {}", log.display())))?;
+        let child = tokio::process::Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            // Its own group, so stopping it also stops anything it started; and a Ctrl-C in the
+            // terminal reaches runner alone, which then stops the group in order.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io(format!("start {}", binary.display())))?;
+        let pid = child.id();
+        Ok(Component {
+            name,
+            cluster: cluster.to_string(),
+            child,
+            pid,
+            log,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// An error when the process has exited, naming how, with the end of its log.
+    pub fn check_running(&mut self) -> Result<(), ControlPlaneError> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.pid = None;
+                Err(ControlPlaneError::Exited {
+                    cluster: self.cluster.clone(),
+                    component: self.name,
+                    status: status.to_string(),
+                    log_tail: self.log_tail(),
+                })
+            }
+            Ok(None) => Ok(()),
+            Err(source) => Err(ControlPlaneError::Io {
+                cluster: self.cluster.clone(),
+                action: format!("check on {}", self.name),
+                source,
+            }),
+        }
+    }
+
+    /// The last lines the component logged, for errors.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(15);
+        lines[start..]
+            .iter()
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Kills the process group and waits for the process to be reaped.
+    pub async fn stop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            kill_group(pid);
+            let _ = self.child.wait().await;
+        }
+    }
+
+    /// Kills the process group and reaps the process without an async context (Drop).
+    fn stop_now(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            kill_group(pid);
+            // SIGKILL cannot be ignored: the process is gone within milliseconds. Reaping it here
+            // leaves no zombie behind for the rest of this process's life.
+            for _ in 0..500 {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+impl Drop for Component {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(pgid) = i32::try_from(pid) {
+        // SAFETY: kill(2) takes plain integers; a negative pid names the process group that
+        // `process_group(0)` made for this child, and only that group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
