@@ -61,6 +61,15 @@ pub struct Written {
 
 /// Decodes a body as the real server's codec does for this kind: built-ins against their Go
 /// types, custom resources against their CRD's structural schema (pruned and defaulted).
+/// The defaults a decoded object gets (before an update's managedFields are recorded): the Go
+/// defaulters for built-ins, the schema's `default`s for custom resources.
+fn decode_defaults(rt: &ResourceType, obj: &mut Value) {
+    match &rt.schema {
+        Some(structural) => schema::structural::default(structural, obj),
+        None => meta::decode_defaults(&rt.group, &rt.kind, obj),
+    }
+}
+
 /// `body` is the raw request body, for fields given twice (JSON only; empty for patches).
 fn decode(
     t: &Target,
@@ -316,6 +325,9 @@ fn commit(
         }
     }
     meta::apply_defaults(&rt.group, &rt.kind, &mut new, old);
+    if let Some(structural) = &rt.schema {
+        schema::structural::default(structural, &mut new);
+    }
     if rt.group.is_empty() && rt.kind == "Service" {
         allocate_node_ports(inner, &mut new, old);
     }
@@ -472,7 +484,7 @@ pub fn create(
     if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("managedFields");
     }
-    meta::decode_defaults(&t.rt.group, &t.rt.kind, &mut obj);
+    decode_defaults(&t.rt, &mut obj);
     managed::record_update(
         None,
         &mut obj,
@@ -537,10 +549,22 @@ pub fn update(
         if rv.parse::<u64>().ok() != Some(old.rv) {
             return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
         }
+    } else if t.rt.custom {
+        // Custom resources allow no unconditional update, unlike most built-in kinds.
+        return Err(ApiError::invalid(
+            &t.rt.group,
+            &t.rt.kind,
+            &name,
+            vec![FieldError {
+                reason: "FieldValueInvalid",
+                field: "metadata.resourceVersion".into(),
+                message: "Invalid value: 0x0: must be specified for an update".into(),
+            }],
+        ));
     }
     let mut new = scoped_replacement(t, &old.value, obj);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
-    meta::decode_defaults(&t.rt.group, &t.rt.kind, &mut new);
+    decode_defaults(&t.rt, &mut new);
     managed::record_update(
         Some(&old.value),
         &mut new,
@@ -629,7 +653,7 @@ pub fn patch(
     bind_identity(t, &mut patched)?;
     let mut new = scoped_replacement(t, &old.value, patched);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
-    meta::decode_defaults(&t.rt.group, &t.rt.kind, &mut new);
+    decode_defaults(&t.rt, &mut new);
     managed::record_update(
         Some(&old.value),
         &mut new,

@@ -5,7 +5,7 @@ use super::super::status::{ApiError, FieldError};
 use super::{builtin, FieldValidation, UnknownFields};
 use serde_json::{json, Value};
 
-/// Prunes and defaults `obj` (a custom resource of `kind`, served at `version`) as the real
+/// Prunes `obj` (a custom resource of `kind`, served at `version`) as the real
 /// decoder does; returns the warnings to send, or the 400 that Strict asks for.
 pub fn decode(
     schema: &Value,
@@ -43,9 +43,7 @@ pub fn decode(
             unknown.extend(dropped);
         }
     }
-    let warnings = UnknownFields { unknown, duplicate }.resolve(kind, version, validation)?;
-    default(schema, obj);
-    Ok(warnings)
+    UnknownFields { unknown, duplicate }.resolve(kind, version, validation)
 }
 
 /// Validates a decoded custom resource against the schema: a 422 with one cause per problem.
@@ -130,7 +128,7 @@ fn prune(schema: &Value, v: &mut Value, path: &str, unknown: &mut Vec<String>) {
 }
 
 /// Fills `default`s of absent properties, depth first, as structural defaulting does.
-fn default(schema: &Value, v: &mut Value) {
+pub fn default(schema: &Value, v: &mut Value) {
     match v {
         Value::Object(map) => {
             if let Some(properties) = schema["properties"].as_object() {
