@@ -661,7 +661,8 @@ async fn status_is_a_subresource() {
     )
     .unwrap();
     svcs.create(&PostParams::default(), &svc).await.unwrap();
-    let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.9.9"}]}}, "spec": {"ports": [{"port": 81}]}});
+    // kube-apiserver v1.36 requires ipMode beside an ingress ip.
+    let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.9.9", "ipMode": "VIP"}]}}, "spec": {"ports": [{"port": 81}]}});
     let main = svcs
         .patch("s", &PatchParams::default(), &Patch::Merge(status.clone()))
         .await

@@ -2,8 +2,8 @@
 //!
 //! A path is a list of fieldsV1 keys: `f:NAME` for a map field, `k:{"key":value}` for an item of an
 //! associative list, and a trailing `.` for ownership of a list item itself.
-use serde_json::{json, Map, Value};
 use super::schema::builtin::{self, Shape};
+use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub type Path = Vec<String>;
@@ -47,7 +47,6 @@ pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
         .all(|i| i.get(key).is_some_and(|k| !k.is_null()))
         .then_some(key)
 }
-
 
 /// Which part of an object a write may touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +184,14 @@ impl Owned<'_> {
                     self.walk(k, v, p);
                 }
             }
+            (Shape::Set, Value::Array(items)) => {
+                self.marker(&path);
+                for item in items {
+                    let mut p = path.clone();
+                    p.push(format!("v:{item}"));
+                    self.out.insert(p, item.clone());
+                }
+            }
             (Shape::Keyed(keys), Value::Array(items)) => {
                 self.marker(&path);
                 for item in items {
@@ -210,6 +217,10 @@ impl Owned<'_> {
 }
 
 fn find_item(items: &[Value], step: &str) -> Option<usize> {
+    if let Some(value) = step.strip_prefix("v:") {
+        let value: Value = serde_json::from_str(value).ok()?;
+        return items.iter().position(|item| *item == value);
+    }
     let wanted: Value = serde_json::from_str(step.strip_prefix("k:")?).ok()?;
     let wanted = wanted.as_object()?;
     items.iter().position(|item| {
@@ -270,6 +281,13 @@ pub fn remove_at(obj: &mut Value, path: &[String]) {
             map.remove(field);
         }
     }
+    if last.starts_with("v:") {
+        if let Some(Value::Array(items)) = value_at_mut(obj, parent) {
+            if let Some(idx) = find_item(items, last) {
+                items.remove(idx);
+            }
+        }
+    }
 }
 
 /// Merges an applied configuration into the live object: maps and structs recursively,
@@ -312,6 +330,16 @@ fn merge_field(root: &Value, path: &Path, name: &str, live: &mut Value, applied:
             match live_items.iter_mut().find(|l| same(l, item)) {
                 Some(existing) => merge_object(root, &p, existing, item),
                 None => live_items.push(item.clone()),
+            }
+        }
+        return;
+    }
+    if let (Some(live_items), Some(applied_items), Shape::Set) =
+        (live.as_array_mut(), applied.as_array(), &shape)
+    {
+        for item in applied_items {
+            if !live_items.contains(item) {
+                live_items.push(item.clone());
             }
         }
         return;

@@ -32,13 +32,20 @@ fn parse(obj: &Value) -> Vec<ManagedEntry> {
 /// second; entries without one first), manager, apiVersion, subresource.
 fn write(obj: &mut Value, mut entries: Vec<ManagedEntry>) {
     entries.sort_by(|a, b| {
-        (&a.operation, &a.time, &a.manager, &a.api_version, &a.subresource).cmp(&(
-            &b.operation,
-            &b.time,
-            &b.manager,
-            &b.api_version,
-            &b.subresource,
-        ))
+        (
+            &a.operation,
+            &a.time,
+            &a.manager,
+            &a.api_version,
+            &a.subresource,
+        )
+            .cmp(&(
+                &b.operation,
+                &b.time,
+                &b.manager,
+                &b.api_version,
+                &b.subresource,
+            ))
     });
     let list: Vec<Value> = entries
         .into_iter()
@@ -208,7 +215,11 @@ pub fn apply(
             manager: req.manager.to_string(),
             operation: "Apply".into(),
             api_version: req.api_version.to_string(),
-            time: if changed { req.now.to_string() } else { String::new() },
+            time: if changed {
+                req.now.to_string()
+            } else {
+                String::new()
+            },
             subresource,
             fields: applied_set,
         }),
@@ -228,6 +239,14 @@ pub fn record_update(
 ) {
     let empty = json!({});
     let old_obj = old.unwrap_or(&empty);
+    // An object whose managedFields are gone (none recorded, or cleared by a client) is not
+    // tracked again by updates, as the real server does.
+    if old.is_some() && old_obj["metadata"]["managedFields"].is_null() {
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        return;
+    }
     let mut entries = parse(old_obj);
     let before = fields::update_leaves(old_obj, scope);
     let after = fields::update_leaves(new, scope);

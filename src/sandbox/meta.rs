@@ -201,9 +201,8 @@ fn pod_spec_defaults(spec: &mut Value) {
                 fill(port, "protocol", json!("TCP"));
             }
             for env in items(c, "env") {
-                if let Some(field_ref) = env
-                    .get_mut("valueFrom")
-                    .and_then(|v| v.get_mut("fieldRef"))
+                if let Some(field_ref) =
+                    env.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef"))
                 {
                     fill(field_ref, "apiVersion", json!("v1"));
                 }

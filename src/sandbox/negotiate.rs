@@ -40,7 +40,10 @@ mod tests {
             Answer::Object
         );
         assert_eq!(
-            choose("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json").unwrap(),
+            choose(
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"
+            )
+            .unwrap(),
             Answer::Object
         );
         assert_eq!(
@@ -51,6 +54,11 @@ mod tests {
 
     #[test]
     fn protobuf_alone_is_not_acceptable() {
-        assert_eq!(choose("application/vnd.kubernetes.protobuf").unwrap_err().code, 406);
+        assert_eq!(
+            choose("application/vnd.kubernetes.protobuf")
+                .unwrap_err()
+                .code,
+            406
+        );
     }
 }

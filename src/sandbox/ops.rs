@@ -4,10 +4,10 @@ use super::fields::Scope;
 use super::managed::{self, ApplyRequest};
 use super::meta;
 use super::resources::ResourceType;
+use super::schema::{self, FieldValidation};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, FieldError};
 use super::store::ObjKey;
-use super::schema::{self, FieldValidation};
 use super::validation as validate;
 use serde_json::{json, Value};
 
@@ -91,14 +91,9 @@ fn decode(
             duplicate,
             validation,
         ),
-        None => schema::builtin::decode(
-            &rt.group,
-            &rt.version,
-            &rt.kind,
-            obj,
-            duplicate,
-            validation,
-        ),
+        None => {
+            schema::builtin::decode(&rt.group, &rt.version, &rt.kind, obj, duplicate, validation)
+        }
     }
 }
 
@@ -133,26 +128,96 @@ pub fn get(core: &ClusterCore, t: &Target) -> Result<Value, ApiError> {
     Ok(present(&t.rt, entry.value.clone()))
 }
 
+/// A page of a list: at most `limit` items (all when None), from where `continue` says.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+}
+
+/// The continue token: where the next page starts (namespace/name), as the real server's opaque
+/// base64 JSON token does.
+fn continue_token(rv: u64, namespace: &str, name: &str) -> String {
+    let token =
+        json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{namespace}/{name}\u{0}")});
+    base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE,
+        token.to_string(),
+    )
+}
+
+fn continue_start(token: &str) -> Result<(String, String), ApiError> {
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE, token)
+        .map_err(|_| bad())?;
+    let value: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let start = value["start"].as_str().ok_or_else(bad)?;
+    let start = start.trim_end_matches('\u{0}');
+    let (namespace, name) = start.split_once('/').ok_or_else(bad)?;
+    Ok((namespace.to_string(), name.to_string()))
+}
+
 pub fn list(
     core: &ClusterCore,
     t: &Target,
     labels: &LabelSelector,
     fields: &FieldSelector,
+    page: &Page,
 ) -> Result<Value, ApiError> {
     let storage_key = t.rt.storage_key();
+    let start = page
+        .continue_token
+        .as_deref()
+        .map(continue_start)
+        .transpose()?;
     let inner = core.lock();
-    let items: Vec<Value> = inner
+    let rv = inner.store.resource_version();
+    let mut matching = inner
         .store
         .list(&storage_key, t.namespace.as_deref())
-        .filter(|e| labels.matches(&e.value) && fields.matches(&e.value))
-        .map(|e| present(&t.rt, e.value.clone()))
+        .filter(|e| {
+            let ns = e.value["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = e.value["metadata"]["name"].as_str().unwrap_or("");
+            start
+                .as_ref()
+                .is_none_or(|(sn, sname)| (ns, name) >= (sn.as_str(), sname.as_str()))
+        })
+        .filter(|e| labels.matches(&e.value) && fields.matches(&e.value));
+    let limit = page.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let items: Vec<Value> = matching
+        .by_ref()
+        .take(limit)
+        .map(|e| list_item(&t.rt, &e.value))
         .collect();
+    let rest: Vec<&Value> = matching.map(|e| &e.value).collect();
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some(next) = rest.first() {
+        let ns = next["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = next["metadata"]["name"].as_str().unwrap_or("");
+        metadata["continue"] = json!(continue_token(rv, ns, name));
+        metadata["remainingItemCount"] = json!(rest.len());
+    }
     Ok(json!({
         "kind": format!("{}List", t.rt.kind),
         "apiVersion": t.rt.api_version(),
-        "metadata": {"resourceVersion": inner.store.resource_version().to_string()},
+        "metadata": metadata,
         "items": items,
     }))
+}
+
+/// Items of a built-in kind's list carry no apiVersion and kind (the list says them); custom
+/// resources keep theirs, as on a real server.
+fn list_item(rt: &ResourceType, stored: &Value) -> Value {
+    let mut item = present(rt, stored.clone());
+    if !rt.custom {
+        if let Some(m) = item.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+    }
+    item
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -399,8 +464,10 @@ fn commit(
 /// NodePort and LoadBalancer Services get a node port per port from 30000-32767, unique in the
 /// cluster, as the real allocator hands them out; other types hold none.
 fn allocate_node_ports(inner: &Inner, svc: &mut Value, old: Option<&Value>) {
-    let wants = matches!(svc["spec"]["type"].as_str(), Some("NodePort" | "LoadBalancer"))
-        && svc["spec"]["allocateLoadBalancerNodePorts"] != false;
+    let wants = matches!(
+        svc["spec"]["type"].as_str(),
+        Some("NodePort" | "LoadBalancer")
+    ) && svc["spec"]["allocateLoadBalancerNodePorts"] != false;
     let Some(ports) = svc["spec"]["ports"].as_array_mut() else {
         return;
     };
@@ -410,9 +477,10 @@ fn allocate_node_ports(inner: &Inner, svc: &mut Value, old: Option<&Value>) {
     // An update that leaves a port's nodePort out keeps the one it had.
     let previous = old.and_then(|o| o["spec"]["ports"].as_array());
     for port in ports.iter_mut().filter(|p| p["nodePort"].is_null()) {
-        let kept = previous.into_iter().flatten().find(|p| {
-            p["port"] == port["port"] && p["protocol"] == port["protocol"]
-        });
+        let kept = previous
+            .into_iter()
+            .flatten()
+            .find(|p| p["port"] == port["port"] && p["protocol"] == port["protocol"]);
         if let Some(kept) = kept.filter(|p| p["nodePort"].is_i64()) {
             port["nodePort"] = kept["nodePort"].clone();
         }
@@ -420,7 +488,12 @@ fn allocate_node_ports(inner: &Inner, svc: &mut Value, old: Option<&Value>) {
     let mut taken: std::collections::HashSet<i64> = inner
         .store
         .list("/services", None)
-        .flat_map(|e| e.value["spec"]["ports"].as_array().cloned().unwrap_or_default())
+        .flat_map(|e| {
+            e.value["spec"]["ports"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|p| p["nodePort"].as_i64())
         .collect();
     taken.extend(ports.iter().filter_map(|p| p["nodePort"].as_i64()));
@@ -449,6 +522,12 @@ pub fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
             "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
         "data": {"ca.crt": core.pki.ca_pem},
     });
+    let mut cm = cm;
+    cm["metadata"]["managedFields"] = json!([{
+        "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:data": {".": {}, "f:ca.crt": {}}, "f:metadata": {"f:annotations": {".": {}, "f:kubernetes.io/description": {}}}},
+    }]);
     for (key, obj) in [("/serviceaccounts", sa), ("/configmaps", cm)] {
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         if inner
@@ -649,7 +728,19 @@ pub fn patch(
             return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
         }
     }
-    let warnings = decode(t, &mut patched, &[], opts.field_validation)?;
+    // The real server reports a patched object it cannot decode against the patch.
+    let warnings = decode(t, &mut patched, &[], opts.field_validation).map_err(|e| {
+        ApiError::invalid(
+            &t.rt.group,
+            &t.rt.kind,
+            &name,
+            vec![FieldError::invalid(
+                "patch",
+                &String::from_utf8_lossy(body),
+                &e.message,
+            )],
+        )
+    })?;
     bind_identity(t, &mut patched)?;
     let mut new = scoped_replacement(t, &old.value, patched);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
@@ -803,7 +894,10 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
         return Ok(deleted_status(t, &existing));
     }
     if t.rt.group.is_empty() && t.rt.kind == "Namespace" {
-        return Ok(present(&t.rt, terminate_namespace(core, &mut inner, existing)));
+        return Ok(present(
+            &t.rt,
+            terminate_namespace(core, &mut inner, existing),
+        ));
     }
     if has_finalizers(&existing) {
         // Deletion waits for the finalizers to be removed; until then the object is "terminating".
@@ -923,7 +1017,7 @@ pub fn delete_collection(
     fields: &FieldSelector,
     opts: &WriteOptions,
 ) -> Result<Value, ApiError> {
-    let listed = list(core, t, labels, fields)?;
+    let listed = list(core, t, labels, fields, &Page::default())?;
     for item in listed["items"].as_array().into_iter().flatten() {
         let name = item["metadata"]["name"].as_str().unwrap_or("").to_string();
         let one = Target {

@@ -75,9 +75,16 @@ impl LabelSelector {
     pub fn from_object(selector: &Value) -> LabelSelector {
         let mut reqs = Vec::new();
         for (k, v) in selector["matchLabels"].as_object().into_iter().flatten() {
-            reqs.push(Requirement::Equals(k.clone(), v.as_str().unwrap_or("").into()));
+            reqs.push(Requirement::Equals(
+                k.clone(),
+                v.as_str().unwrap_or("").into(),
+            ));
         }
-        for e in selector["matchExpressions"].as_array().into_iter().flatten() {
+        for e in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let key = e["key"].as_str().unwrap_or("").to_string();
             let values: Vec<String> = e["values"]
                 .as_array()

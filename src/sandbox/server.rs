@@ -6,12 +6,12 @@ use super::faults::Decision;
 use super::negotiate::{self, Answer};
 use super::openapi;
 use super::ops::{self, PatchKind, WriteOptions, Written};
-use super::schema::FieldValidation;
 use super::protobuf;
 use super::rbac::{self, ServiceAccountUser};
 use super::routes::{route, Route};
+use super::schema::FieldValidation;
 use super::selectors::{FieldSelector, LabelSelector};
-use super::status::ApiError;
+use super::status::{ApiError, FieldError};
 use super::table;
 use super::tokens;
 use super::watch::{self, WatchParams};
@@ -279,6 +279,24 @@ fn dispatch(
             .ok()
             .and_then(|v| v["dryRun"].as_array().cloned())
             .is_some_and(|d| d.iter().any(|x| x == "All"));
+    let options_kind = match *method {
+        Method::PUT => "UpdateOptions",
+        Method::PATCH => "PatchOptions",
+        Method::DELETE => "DeleteOptions",
+        _ => "CreateOptions",
+    };
+    if let Some(other) = query.get("dryRun").filter(|v| *v != "All") {
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            options_kind,
+            "",
+            vec![FieldError::not_supported(
+                "dryRun",
+                &Value::from(other.as_str()),
+                &["All"],
+            )],
+        ));
+    }
     let opts = WriteOptions {
         dry_run: body_dry_run || query.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: query.get("fieldManager").cloned(),
@@ -286,11 +304,7 @@ fn dispatch(
         user_agent: header_str(headers, header::USER_AGENT).to_string(),
         field_validation: FieldValidation::parse(
             query.get("fieldValidation").map(String::as_str),
-            match *method {
-                Method::PUT => "UpdateOptions",
-                Method::PATCH => "PatchOptions",
-                _ => "CreateOptions",
-            },
+            options_kind,
         )?,
     };
     let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
@@ -322,7 +336,11 @@ fn dispatch(
                     .body(stream)
                     .unwrap_or_else(|_| Response::new(Body::empty())));
             }
-            let list = ops::list(core, t, &labels, &fields)?;
+            let page = ops::Page {
+                limit: query.get("limit").and_then(|l| l.parse().ok()),
+                continue_token: query.get("continue").filter(|c| !c.is_empty()).cloned(),
+            };
+            let list = ops::list(core, t, &labels, &fields, &page)?;
             if as_table {
                 let items = list["items"].as_array().cloned().unwrap_or_default();
                 let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("");

@@ -60,8 +60,8 @@ impl Scenario {
         let mut all = Vec::new();
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-            let mut some: Vec<Scenario> = serde_yaml::from_str(&text)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let mut some: Vec<Scenario> =
+                serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
             all.append(&mut some);
         }
         Ok(all)
@@ -103,8 +103,9 @@ fn glob(pattern: &str, text: &str) -> bool {
         None => pattern == text,
         Some((head, tail)) => {
             text.starts_with(head)
-                && (0..=text.len() - head.len())
-                    .any(|i| text.is_char_boundary(head.len() + i) && glob(tail, &text[head.len() + i..]))
+                && (0..=text.len() - head.len()).any(|i| {
+                    text.is_char_boundary(head.len() + i) && glob(tail, &text[head.len() + i..])
+                })
         }
     }
 }
@@ -213,10 +214,7 @@ impl Server {
             .await
             .expect("kubeconfig usable");
         let client = kube::Client::try_from(config.clone()).expect("client");
-        Server {
-            config,
-            client,
-        }
+        Server { config, client }
     }
 
     fn as_token(&self) -> kube::Client {
@@ -275,7 +273,8 @@ async fn send_once(server: &Server, step: &Step, ns: &str, saved: &mut Saved) ->
     }
     let client = match &step.token {
         Some(name) => {
-            let token = saved.get(name).cloned().unwrap_or_default();
+            // A name nothing was saved under is sent as the token itself (a bogus one).
+            let token = saved.get(name).cloned().unwrap_or_else(|| name.clone());
             builder = builder.header("authorization", format!("Bearer {token}"));
             server.as_token()
         }
@@ -364,8 +363,12 @@ fn normalise(mut v: Value) -> Value {
                     let placeholder = match (key.as_str(), &*child) {
                         ("uid", Value::String(_)) => Some("<uid>"),
                         (
-                            "creationTimestamp" | "deletionTimestamp" | "time"
-                            | "lastTransitionTime" | "lastUpdateTime" | "expirationTimestamp",
+                            "creationTimestamp"
+                            | "deletionTimestamp"
+                            | "time"
+                            | "lastTransitionTime"
+                            | "lastUpdateTime"
+                            | "expirationTimestamp",
                             Value::String(_),
                         ) => Some("<time>"),
                         ("resourceVersion", Value::String(_)) => Some("<rv>"),
@@ -426,7 +429,14 @@ fn diff(path: &str, sandbox: &Value, real: &Value, out: &mut Vec<Difference>) {
     }
 }
 
-const ASPECTS: [&str; 6] = ["code", "reason", "causes", "warnings", "contentType", "object"];
+const ASPECTS: [&str; 6] = [
+    "code",
+    "reason",
+    "causes",
+    "warnings",
+    "contentType",
+    "object",
+];
 
 fn compared(step: &Step, answer: &Value) -> Value {
     let aspects: Vec<&str> = match &step.compare {
@@ -463,7 +473,12 @@ async fn run_scenario(
     if scenario.namespace {
         let create = Step {
             request: "POST /api/v1/namespaces".into(),
-            body: Some(serde_yaml::from_str(&format!("{{apiVersion: v1, kind: Namespace, metadata: {{name: {ns}}}}}")).expect("yaml")),
+            body: Some(
+                serde_yaml::from_str(&format!(
+                    "{{apiVersion: v1, kind: Namespace, metadata: {{name: {ns}}}}}"
+                ))
+                .expect("yaml"),
+            ),
             raw: None,
             content_type: None,
             accept: None,
@@ -476,7 +491,11 @@ async fn run_scenario(
             send(sandbox, &create, &ns, &mut saved_sandbox),
             send(real, &create, &ns, &mut saved_real)
         );
-        assert_eq!((a["code"].clone(), b["code"].clone()), (json!(201), json!(201)), "namespace {ns}");
+        assert_eq!(
+            (a["code"].clone(), b["code"].clone()),
+            (json!(201), json!(201)),
+            "namespace {ns}"
+        );
         // The real server's controllers add the namespace's ServiceAccount shortly after.
         let wait = Step {
             request: format!("GET /api/v1/namespaces/{ns}/serviceaccounts/default"),

@@ -181,10 +181,12 @@ impl Walk {
                 Ok(())
             }
             Some("string") => match v {
-                Value::String(s) if schema["format"] == "byte" => base64::engine::general_purpose::STANDARD
-                    .decode(s.as_bytes())
-                    .map(|_| ())
-                    .map_err(|e| base64_error(&e)),
+                Value::String(s) if schema["format"] == "byte" => {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s.as_bytes())
+                        .map(|_| ())
+                        .map_err(|e| base64_error(&e))
+                }
                 Value::String(_) => Ok(()),
                 _ => Err(self.type_error(v, schema)),
             },
@@ -307,6 +309,8 @@ pub enum Shape {
     Atomic,
     /// An associative list, its items keyed by these fields (ports by port and protocol).
     Keyed(Vec<String>),
+    /// A list of unique scalars (finalizers), its items owned by value.
+    Set,
 }
 
 /// The shape of the field at `path` (fieldsV1 steps: `f:name`, `k:{..}` for list items) of an
@@ -336,6 +340,7 @@ pub fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
                     .filter_map(|k| k.as_str().map(str::to_string))
                     .collect(),
             ),
+            _ if resolved["x-kubernetes-list-type"] == "set" => Shape::Set,
             _ => Shape::Atomic,
         },
         Some("object") if resolved["properties"].is_object() => Shape::Struct,
@@ -376,7 +381,11 @@ pub fn present_in_zero(api_version: &str, kind: &str, path: &[String]) -> Option
 
 fn resolve(node: &Value) -> Value {
     match node["ref"].as_str() {
-        Some(name) => schemas().definitions.get(name).cloned().unwrap_or(Value::Null),
+        Some(name) => schemas()
+            .definitions
+            .get(name)
+            .cloned()
+            .unwrap_or(Value::Null),
         None => node.clone(),
     }
 }

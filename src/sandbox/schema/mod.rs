@@ -58,7 +58,11 @@ impl UnknownFields {
             .duplicate
             .iter()
             .map(|f| format!("duplicate field \"{f}\""))
-            .chain(self.unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+            .chain(
+                self.unknown
+                    .iter()
+                    .map(|f| format!("unknown field \"{f}\"")),
+            )
             .collect();
         match validation {
             _ if rendered.is_empty() => Ok(Vec::new()),
@@ -67,10 +71,7 @@ impl UnknownFields {
             FieldValidation::Strict => Err(builtin::decode_error(
                 kind,
                 version,
-                &format!(
-                    "strict decoding error: {}",
-                    rendered.join(", ")
-                ),
+                &format!("strict decoding error: {}", rendered.join(", ")),
             )),
         }
     }

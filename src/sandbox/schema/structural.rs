@@ -290,7 +290,11 @@ fn bounds(schema: &Value, v: &Value, path: &str, causes: &mut Vec<FieldError>) {
     if let Some(s) = v.as_str() {
         let len = s.chars().count() as u64;
         if let Some(min) = schema["minLength"].as_u64().filter(|m| len < *m) {
-            causes.push(invalid(path, v, format!("should be at least {min} chars long")));
+            causes.push(invalid(
+                path,
+                v,
+                format!("should be at least {min} chars long"),
+            ));
         }
         if let Some(max) = schema["maxLength"].as_u64().filter(|m| len > *m) {
             causes.push(invalid(path, v, format!("may not be longer than {max}")));
@@ -304,10 +308,18 @@ fn bounds(schema: &Value, v: &Value, path: &str, causes: &mut Vec<FieldError>) {
     if let Some(items) = v.as_array() {
         let n = items.len() as u64;
         if let Some(min) = schema["minItems"].as_u64().filter(|m| n < *m) {
-            causes.push(invalid(path, &json!(n), format!("should have at least {min} items")));
+            causes.push(invalid(
+                path,
+                &json!(n),
+                format!("should have at least {min} items"),
+            ));
         }
         if let Some(max) = schema["maxItems"].as_u64().filter(|m| n > *m) {
-            causes.push(invalid(path, &json!(n), format!("should have at most {max} items")));
+            causes.push(invalid(
+                path,
+                &json!(n),
+                format!("should have at most {max} items"),
+            ));
         }
     }
 }

@@ -6,7 +6,12 @@ const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric ch
 
 pub fn keys(obj: &Value, fields: &[&str], causes: &mut Vec<FieldError>) {
     for field in fields {
-        for key in obj[*field].as_object().into_iter().flatten().map(|(k, _)| k) {
+        for key in obj[*field]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
             let valid = !key.is_empty()
                 && key.len() <= 253
                 && key

@@ -47,7 +47,9 @@ pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
 }
 
 fn is_empty_selector(selector: &Value) -> bool {
-    let empty = |v: &Value| v.as_object().is_none_or(|m| m.is_empty()) && !v.is_array()
-        || v.as_array().is_some_and(|a| a.is_empty());
+    let empty = |v: &Value| {
+        v.as_object().is_none_or(|m| m.is_empty()) && !v.is_array()
+            || v.as_array().is_some_and(|a| a.is_empty())
+    };
     empty(&selector["matchLabels"]) && empty(&selector["matchExpressions"])
 }

@@ -61,7 +61,6 @@ fn is_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_label)
 }
 
-
 /// Checks the name of `obj` (of type `rt`) as the real server's strategies do.
 pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("");

@@ -3,7 +3,8 @@ use super::{is_label, is_name_part, LABEL_MSG};
 use crate::sandbox::status::FieldError;
 use serde_json::Value;
 
-const IANA_SVC_NAME_MSG: &str = "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
+const IANA_SVC_NAME_MSG: &str =
+    "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
 
 /// Checks `spec` (a PodSpec at `path`); `restart_always` for workload templates.
 pub fn spec(spec: &Value, path: &str, restart_always: bool, causes: &mut Vec<FieldError>) {
@@ -18,11 +19,19 @@ pub fn spec(spec: &Value, path: &str, restart_always: bool, causes: &mut Vec<Fie
         container(c, &at, causes);
         let name = c["name"].as_str().unwrap_or("");
         if !name.is_empty() && names.contains(&name) {
-            causes.push(FieldError::duplicate(&format!("{at}.name"), &format!("\"{name}\"")));
+            causes.push(FieldError::duplicate(
+                &format!("{at}.name"),
+                &format!("\"{name}\""),
+            ));
         }
         names.push(name);
     }
-    for (i, c) in spec["initContainers"].as_array().into_iter().flatten().enumerate() {
+    for (i, c) in spec["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         container(c, &format!("{path}.initContainers[{i}]"), causes);
     }
     if restart_always {

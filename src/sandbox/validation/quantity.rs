@@ -35,7 +35,9 @@ pub fn parse(text: &str) -> Result<(&str, &str), QuantityError> {
     let letters_end = suffix
         .find(|c: char| !"eEinumkKMGTP".contains(c))
         .unwrap_or(suffix.len());
-    let rest = suffix[letters_end..].strip_prefix(['+', '-']).unwrap_or(&suffix[letters_end..]);
+    let rest = suffix[letters_end..]
+        .strip_prefix(['+', '-'])
+        .unwrap_or(&suffix[letters_end..]);
     if !rest.bytes().all(|b| b.is_ascii_digit()) {
         return Err(QuantityError::Format);
     }
@@ -58,7 +60,9 @@ mod tests {
 
     #[test]
     fn accepts_what_kubernetes_accepts() {
-        for ok in ["1", "100m", "1.5Gi", "+2", "-3k", "1e3", "2E-2", "0.1", ".5", "5."] {
+        for ok in [
+            "1", "100m", "1.5Gi", "+2", "-3k", "1e3", "2E-2", "0.1", ".5", "5.",
+        ] {
             assert!(parse(ok).is_ok(), "{ok}");
         }
     }

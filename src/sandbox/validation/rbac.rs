@@ -57,7 +57,9 @@ pub fn binding(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {
     if role_ref["apiGroup"].as_str() != Some("rbac.authorization.k8s.io") {
         causes.push(FieldError::not_supported(
             "roleRef.apiGroup",
-            &role_ref["apiGroup"].as_str().map_or(json!(""), |g| json!(g)),
+            &role_ref["apiGroup"]
+                .as_str()
+                .map_or(json!(""), |g| json!(g)),
             &["rbac.authorization.k8s.io"],
         ));
     }

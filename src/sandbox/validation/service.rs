@@ -24,7 +24,10 @@ pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
         if name.is_empty() && many {
             causes.push(FieldError::required(&format!("{at}.name")));
         } else if !name.is_empty() && names.contains(&name) {
-            causes.push(FieldError::duplicate(&format!("{at}.name"), &format!("\"{name}\"")));
+            causes.push(FieldError::duplicate(
+                &format!("{at}.name"),
+                &format!("\"{name}\""),
+            ));
         }
         names.push(name);
         let number = port["port"].as_i64().unwrap_or(0);
@@ -65,6 +68,28 @@ pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
     }
     if !TYPES.contains(&kind) {
         causes.push(FieldError::not_supported("spec.type", &json!(kind), &TYPES));
+    }
+    load_balancer_status(&obj["status"]["loadBalancer"], causes);
+}
+
+/// Since v1.32 an ingress with an IP says how it is reached (`ipMode`).
+fn load_balancer_status(status: &Value, causes: &mut Vec<FieldError>) {
+    for (i, ingress) in status["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("status.loadBalancer.ingress[{i}].ipMode");
+        match &ingress["ipMode"] {
+            Value::Null if ingress["ip"].is_string() => causes.push(FieldError::required_because(
+                &at,
+                "must be specified when `ip` is set",
+            )),
+            Value::Null => {}
+            Value::String(m) if m == "VIP" || m == "Proxy" => {}
+            other => causes.push(FieldError::not_supported(&at, other, &["Proxy", "VIP"])),
+        }
     }
 }
 

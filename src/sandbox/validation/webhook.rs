@@ -12,7 +12,10 @@ pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
         let at = format!("webhooks[{i}]");
         let name = hook["name"].as_str().unwrap_or("");
         name_check(name, &at, causes);
-        if let Some(timeout) = hook["timeoutSeconds"].as_i64().filter(|t| !(1..=30).contains(t)) {
+        if let Some(timeout) = hook["timeoutSeconds"]
+            .as_i64()
+            .filter(|t| !(1..=30).contains(t))
+        {
             causes.push(FieldError::invalid_value(
                 &format!("{at}.timeoutSeconds"),
                 &json!(timeout),
@@ -34,7 +37,10 @@ pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
         review_versions(&hook["admissionReviewVersions"], &at, causes);
         client_config(&hook["clientConfig"], &format!("{at}.clientConfig"), causes);
         if !name.is_empty() && names.contains(&name) {
-            causes.push(FieldError::duplicate(&format!("{at}.name"), &format!("\"{name}\"")));
+            causes.push(FieldError::duplicate(
+                &format!("{at}.name"),
+                &format!("\"{name}\""),
+            ));
         }
         names.push(name);
     }
