@@ -19,7 +19,6 @@
 //! | `protobuf-only-accept` | 406 for a client that accepts only protobuf | the real server answers 406 only for custom resources |
 //! | `token-request-metadata` | a TokenRequest answer has no uid or managedFields; default audience `https://kubernetes.default.svc` | a real server's default audience is its issuer URL, different per cluster |
 //! | `no-bootstrap-cluster-roles` | no `view`, `edit`, `admin` or `system:*` ClusterRoles | playbooks grant access with roles they create |
-//! | `watch-history` | a watch from an old resourceVersion replays history instead of 410 Expired | history is never compacted |
 //!
 //! Beyond what the suite compares: no admission webhooks are called, no garbage collection by
 //! ownerReferences, no Pods or ReplicaSets behind a Deployment; RBAC covers Roles, ClusterRoles
