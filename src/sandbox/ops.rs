@@ -911,24 +911,21 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
         core.changed.notify_one();
         return Ok(present(&t.rt, stored));
     }
-    match (t.rt.group.as_str(), t.rt.kind.as_str()) {
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            let storage = format!(
-                "{}/{}",
-                existing["spec"]["group"].as_str().unwrap_or(""),
-                existing["spec"]["names"]["plural"].as_str().unwrap_or("")
-            );
-            let doomed: Vec<ObjKey> = inner
-                .store
-                .all()
-                .filter(|((k, _, _), _)| *k == storage)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in doomed {
-                inner.store.remove(&k);
-            }
+    if t.rt.storage_key() == CRD_KEY {
+        let storage = format!(
+            "{}/{}",
+            existing["spec"]["group"].as_str().unwrap_or(""),
+            existing["spec"]["names"]["plural"].as_str().unwrap_or("")
+        );
+        let doomed: Vec<ObjKey> = inner
+            .store
+            .all()
+            .filter(|((k, _, _), _)| *k == storage)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            inner.store.remove(&k);
         }
-        _ => {}
     }
     let removed = inner.store.remove(&key).unwrap_or(existing);
     if t.rt.storage_key() == CRD_KEY {

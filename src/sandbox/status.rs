@@ -207,7 +207,7 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - the sandbox decodes {content_type} only for Namespace, ConfigMap, Secret, ServiceAccount, Service, Deployment and TokenRequest; send application/json or application/yaml"),
+            format!("the body of the request was in an unknown format - the sandbox decodes {content_type} only for Namespace, ConfigMap, Secret, ServiceAccount, Service, Deployment, TokenRequest and RBAC roles and bindings; send application/json or application/yaml"),
             None,
         )
     }
