@@ -134,7 +134,7 @@ impl Walk {
         let path: Vec<&str> = self
             .path
             .iter()
-            .filter(|p| !p.starts_with('['))
+            .filter(|p| !p.starts_with('[') && !p.starts_with('{'))
             .map(String::as_str)
             .collect();
         format!(
@@ -148,6 +148,10 @@ impl Walk {
     fn unknown_path(&self, field: &str) -> String {
         let mut out = String::new();
         for p in self.path.iter().map(String::as_str).chain([field]) {
+            let p = p
+                .strip_prefix('{')
+                .and_then(|k| k.strip_suffix('}'))
+                .unwrap_or(p);
             if !out.is_empty() && !p.starts_with('[') {
                 out.push('.');
             }
@@ -259,7 +263,8 @@ impl Walk {
             }
         } else if schema["additionalProperties"].is_object() {
             for (key, field) in map.iter_mut() {
-                self.path.push(key.clone());
+                // Go names the map field, not its key, in decoding errors.
+                self.path.push(format!("{{{key}}}"));
                 let r = self.value(&schema["additionalProperties"], field);
                 self.path.pop();
                 r?;
