@@ -282,7 +282,7 @@ impl SandboxCluster {
         if let Some(dir) = &dir {
             state::save_identity(dir, &pki, signer.secret(), port)?;
         }
-        let admin_token = signer.issue("system:admin", None, json!({}));
+        let admin_token = signer.issue_at("system:admin", 0, None, json!({}));
         let (tasks_tx, tasks_rx) = mpsc::unbounded_channel();
         let mut inner = Inner {
             store,

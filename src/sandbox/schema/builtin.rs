@@ -318,27 +318,47 @@ pub enum Shape {
     Set,
 }
 
-/// The shape of the field at `path` (fieldsV1 steps: `f:name`, `k:{..}` for list items) of an
-/// `api_version`/`kind` object; None when the kind has no Go type (custom resources).
-pub fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
+/// The schema node of the field at `path` (fieldsV1 steps: `f:name`, `k:{..}`/`v:..` for list
+/// items) of an `api_version`/`kind` object, with the struct or map holding it; None when the
+/// kind has no Go type (custom resources).
+fn navigate(
+    api_version: &str,
+    kind: &str,
+    path: &[String],
+) -> Option<(&'static Value, &'static Value)> {
+    static NULL: Value = Value::Null;
     let s = schemas();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let root = s.kinds.get(&format!("{group}/{version}/{kind}"))?;
-    let mut node = reference(root);
+    let mut node = s.definitions.get(root.as_str())?;
+    let mut parent = &NULL;
     for step in path {
-        let resolved = resolve(&node);
+        parent = resolve(node);
         node = match step.strip_prefix("f:") {
-            Some(name) => match resolved["properties"].get(name) {
-                Some(field) => field.clone(),
-                None => resolved["additionalProperties"].clone(),
-            },
-            None => resolved["items"].clone(),
+            Some(name) => parent["properties"]
+                .get(name)
+                .unwrap_or(&parent["additionalProperties"]),
+            None => &parent["items"],
         };
     }
-    let resolved = resolve(&node);
+    Some((parent, node))
+}
+
+/// A `{"ref": name}` node's definition; any other node itself.
+fn resolve(node: &'static Value) -> &'static Value {
+    match node["ref"].as_str() {
+        Some(name) => schemas().definitions.get(name).unwrap_or(node),
+        None => node,
+    }
+}
+
+/// The shape of the field at `path`; None when the kind has no Go type (custom resources).
+pub fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
+    let (_, node) = navigate(api_version, kind, path)?;
+    let resolved = resolve(node);
     let atomic = |v: &Value| v["x-kubernetes-map-type"] == "atomic";
     Some(match resolved["type"].as_str() {
-        _ if atomic(&node) || atomic(&resolved) => Shape::Atomic,
+        _ if atomic(node) || atomic(resolved) => Shape::Atomic,
         Some("array") => match resolved["x-kubernetes-list-map-keys"].as_array() {
             Some(keys) if resolved["x-kubernetes-list-type"] == "map" => Shape::Keyed(
                 keys.iter()
@@ -358,23 +378,12 @@ pub fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
 /// or a non-pointer struct): such a field is not added by a write, so an update's managedFields
 /// own only what is inside it, never the field itself. None for kinds without a Go type.
 pub fn present_in_zero(api_version: &str, kind: &str, path: &[String]) -> Option<bool> {
-    let s = schemas();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let root = s.kinds.get(&format!("{group}/{version}/{kind}"))?;
-    let mut node = reference(root);
-    let mut parent = Value::Null;
-    for step in path {
-        parent = resolve(&node);
-        node = match step.strip_prefix("f:") {
-            Some(name) => match parent["properties"].get(name) {
-                Some(field) => field.clone(),
-                None => parent["additionalProperties"].clone(),
-            },
-            None => parent["items"].clone(),
-        };
-    }
+    let (parent, node) = navigate(api_version, kind, path)?;
     // A list item is added whole: nothing in it was there before.
-    if path.iter().any(|p| p.starts_with("k:")) {
+    if path
+        .iter()
+        .any(|p| p.starts_with("k:") || p.starts_with("v:"))
+    {
         return Some(false);
     }
     let name = path.last().and_then(|p| p.strip_prefix("f:")).unwrap_or("");
@@ -382,15 +391,4 @@ pub fn present_in_zero(api_version: &str, kind: &str, path: &[String]) -> Option
         .as_array()
         .is_some_and(|r| r.iter().any(|f| f == name));
     Some(required || node["zero"] == true)
-}
-
-fn resolve(node: &Value) -> Value {
-    match node["ref"].as_str() {
-        Some(name) => schemas()
-            .definitions
-            .get(name)
-            .cloned()
-            .unwrap_or(Value::Null),
-        None => node.clone(),
-    }
 }
