@@ -2,11 +2,14 @@
 //! Table) whenever the client lists JSON or a wildcard, and 406 when it lists only protobuf,
 //! where a real server encodes protobuf for built-in kinds (see the known differences).
 use super::status::ApiError;
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     Object,
     Table,
+    /// `as=PartialObjectMetadata` (or its List): metadata only, as `list_metadata` asks.
+    Metadata,
 }
 
 pub fn choose(accept: &str) -> Result<Answer, ApiError> {
@@ -17,9 +20,18 @@ pub fn choose(accept: &str) -> Result<Answer, ApiError> {
         let mut parts = entry.split(';').map(str::trim);
         let media = parts.next().unwrap_or("");
         let params: Vec<&str> = parts.collect();
-        let table = params.iter().any(|p| p.replace(' ', "") == "as=Table");
+        let as_kind = params
+            .iter()
+            .find_map(|p| p.replace(' ', "").strip_prefix("as=").map(str::to_string));
+        let json = matches!(media, "application/json" | "application/*" | "*/*");
+        match as_kind.as_deref() {
+            Some("Table") if json => return Ok(Answer::Table),
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList") if json => {
+                return Ok(Answer::Metadata)
+            }
+            _ => {}
+        }
         match media {
-            "application/json" | "application/*" | "*/*" if table => return Ok(Answer::Table),
             // Any other `as=` (e.g. PartialObjectMetadata) is not served; try the next entry.
             _ if params.iter().any(|p| p.starts_with("as=")) => continue,
             "application/json" | "application/*" | "*/*" => return Ok(Answer::Object),
@@ -27,6 +39,22 @@ pub fn choose(accept: &str) -> Result<Answer, ApiError> {
         }
     }
     Err(ApiError::not_acceptable())
+}
+
+/// An object as `PartialObjectMetadata`: its metadata only.
+pub fn metadata_only(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
+}
+
+/// A list as `PartialObjectMetadataList`.
+pub fn metadata_list(list: Value) -> Value {
+    let items: Vec<Value> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(metadata_only)
+        .collect();
+    json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list["metadata"], "items": items})
 }
 
 #[cfg(test)]
@@ -49,6 +77,14 @@ mod tests {
         assert_eq!(
             choose("application/json;as=Table;v=v1;g=meta.k8s.io,application/json").unwrap(),
             Answer::Table
+        );
+    }
+
+    #[test]
+    fn metadata_only_for_list_metadata() {
+        assert_eq!(
+            choose("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").unwrap(),
+            Answer::Metadata
         );
     }
 

@@ -309,7 +309,8 @@ fn dispatch(
     };
     let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
     let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", |s| s))?;
-    let as_table = negotiate::choose(header_str(headers, header::ACCEPT))? == Answer::Table;
+    let answer = negotiate::choose(header_str(headers, header::ACCEPT))?;
+    let as_table = answer == Answer::Table;
     let t = &target;
     match (method.clone(), t.name.is_some(), t.subresource.as_deref()) {
         (Method::GET, false, _) => {
@@ -341,6 +342,9 @@ fn dispatch(
                 continue_token: query.get("continue").filter(|c| !c.is_empty()).cloned(),
             };
             let list = ops::list(core, t, &labels, &fields, &page)?;
+            if answer == Answer::Metadata {
+                return Ok(json_response(200, &negotiate::metadata_list(list)));
+            }
             if as_table {
                 let items = list["items"].as_array().cloned().unwrap_or_default();
                 let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("");
@@ -350,6 +354,9 @@ fn dispatch(
         }
         (Method::GET, true, _) => {
             let obj = ops::get(core, t)?;
+            if answer == Answer::Metadata {
+                return Ok(json_response(200, &negotiate::metadata_only(&obj)));
+            }
             if as_table {
                 let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
                 return Ok(json_response(

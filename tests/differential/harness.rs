@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+#[path = "openapi.rs"]
+mod openapi;
 #[path = "real.rs"]
 mod real;
 
@@ -136,11 +138,13 @@ pub struct Outcome {
     explained: usize,
     stale: Vec<String>,
     used: BTreeMap<String, usize>,
+    /// Where the sandbox's embedded built-in schema differs from the real server's OpenAPI.
+    schema_drift: Option<String>,
 }
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        self.unexplained.is_empty() && self.stale.is_empty()
+        self.unexplained.is_empty() && self.stale.is_empty() && self.schema_drift.is_none()
     }
 
     pub fn summary(&self) -> String {
@@ -182,6 +186,9 @@ impl Outcome {
                 indent(&r.sandbox),
                 indent(&r.real)
             ));
+        }
+        if let Some(drift) = &self.schema_drift {
+            out.push_str(&format!("\n=== {drift}\n"));
         }
         for id in &self.stale {
             out.push_str(&format!(
@@ -546,6 +553,7 @@ pub async fn run(assets: PathBuf, scenarios: &[Scenario], known: &[Known]) -> Ou
         .collect()
         .await;
     let reports: Vec<StepReport> = reports.into_iter().flatten().collect();
+    let schema_drift = schema_drift(&real).await;
     real_cluster.shutdown().await;
     sandbox_cluster.shutdown().await;
     let mut used: BTreeMap<String, usize> = BTreeMap::new();
@@ -579,5 +587,35 @@ pub async fn run(assets: PathBuf, scenarios: &[Scenario], known: &[Known]) -> Ou
         explained,
         stale,
         used,
+        schema_drift,
     }
+}
+
+/// Compares the sandbox's embedded built-in schema with the real server's OpenAPI v3.
+async fn schema_drift(real: &Server) -> Option<String> {
+    let mut documents = BTreeMap::new();
+    for gv in openapi::group_versions() {
+        let request = http::Request::get(format!("/openapi/v3/{gv}"))
+            .body(kube::client::Body::empty())
+            .expect("request builds");
+        let response = real.client.send(request).await.ok()?;
+        let bytes = response.into_body().collect_bytes().await.ok()?;
+        documents.insert(gv.to_string(), serde_json::from_slice(&bytes).ok()?);
+    }
+    let fresh = openapi::compact(&documents);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let embedded_path = root.join("src/sandbox/schema/builtin.json");
+    let embedded: Value =
+        serde_json::from_str(&std::fs::read_to_string(&embedded_path).ok()?).ok()?;
+    if fresh == embedded {
+        return None;
+    }
+    let regenerated = root.join("target/differential/builtin.json");
+    let _ = std::fs::create_dir_all(regenerated.parent()?);
+    let _ = std::fs::write(&regenerated, fresh.to_string());
+    Some(format!(
+        "{} differs from the real server's OpenAPI v3; the regenerated file is {}",
+        embedded_path.display(),
+        regenerated.display()
+    ))
 }

@@ -3,7 +3,10 @@
 //! under `fieldValidation=Strict`).
 //!
 //! The types come from the real kube-apiserver v1.36 OpenAPI v3 documents, compacted into
-//! `builtin.json` (only what decoding needs: types, formats, properties, items, maps).
+//! `builtin.json` (only what decoding and managedFields need: types, formats, properties, items,
+//! maps, list types and keys, required fields, which struct fields are not pointers). The
+//! differential suite compacts the real server's documents the same way and fails when they
+//! differ, writing the regenerated file to `target/differential/builtin.json`.
 use super::super::status::ApiError;
 use super::super::validation::quantity;
 use super::{FieldValidation, UnknownFields};
