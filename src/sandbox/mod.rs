@@ -19,6 +19,7 @@
 //! | `protobuf-only-accept` | 406 for a client that accepts only protobuf | the real server answers 406 only for custom resources |
 //! | `token-request-metadata` | a TokenRequest answer has no uid or managedFields; default audience `https://kubernetes.default.svc` | a real server's default audience is its issuer URL, different per cluster |
 //! | `no-bootstrap-cluster-roles` | no `view`, `edit`, `admin` or `system:*` ClusterRoles | playbooks grant access with roles they create |
+//! | `pod-admission` | a Pod gets no admission-time additions (ServiceAccount token volume, tolerations, priority) and no status | nothing runs Pods; templates in workloads are defaulted as on the real server |
 //!
 //! Beyond what the suite compares: no admission webhooks are called, no garbage collection by
 //! ownerReferences, no Pods or ReplicaSets behind a Deployment; RBAC covers Roles, ClusterRoles

@@ -549,7 +549,7 @@ pub async fn run(assets: PathBuf, scenarios: &[Scenario], known: &[Known]) -> Ou
     let real = Server::new(real_cluster.kubeconfig()).await;
     let reports: Vec<Vec<StepReport>> = futures::stream::iter(scenarios.iter().enumerate())
         .map(|(i, s)| run_scenario(i, s, &sandbox, &real))
-        .buffered(6)
+        .buffered(10)
         .collect()
         .await;
     let reports: Vec<StepReport> = reports.into_iter().flatten().collect();
