@@ -215,6 +215,7 @@ impl Cluster {
             cluster: Some(kube::config::Cluster {
                 server: Some(self.server_url.clone()),
                 certificate_authority_data: Some(STANDARD.encode(&self.ca_pem)),
+                extensions: Some(vec![super::rehearsal_marker()]),
                 ..Default::default()
             }),
             ..Default::default()
