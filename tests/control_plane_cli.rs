@@ -267,3 +267,87 @@ print(`ip ${ip.split(".")[0]}.${ip.split(".")[1]} available ${d.status.available
         "{text}"
     );
 }
+
+/// What runner sends, read from the real API server's audit log: apply asks for
+/// fieldValidation=Strict unless the playbook chooses otherwise, in a run and in a dry run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_sends_field_validation_strict_unless_the_playbook_chooses_otherwise() {
+    let test = "apply_sends_field_validation_strict_unless_the_playbook_chooses_otherwise";
+    let Some(assets) = real_assets(test) else {
+        return;
+    };
+    let planes = runner::control_plane::ControlPlanes::start_audited(
+        runner::control_plane::ControlPlaneOptions {
+            clusters: vec!["audited".into()],
+            assets: Some(assets),
+            stand_ins: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("control plane starts");
+    let project = Project::new();
+    let kubeconfig = project.path().join("kubeconfig");
+    planes.write_kubeconfig(&kubeconfig).unwrap();
+    let playbook = project.file(
+        "playbooks/fv.rhai",
+        r#"
+let c = cluster("audited");
+for (v, i) in ["", "Warn", "Ignore", "Strict"] {
+    let cm = #{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: `cm-${i}`}, data: #{v: v}};
+    if v == "" { c.apply(cm); } else { c.apply(cm, #{field_validation: v}); }
+}
+"#,
+    );
+    for extra in [None, Some("--dry-run")] {
+        let mut cmd = project.runner(&["play", "--kubeconfig"]);
+        cmd.arg(&kubeconfig).arg(&playbook).args(extra);
+        cmd.assert().success();
+    }
+    let log = std::fs::read_to_string(planes.audit_log("audited").unwrap()).unwrap();
+    let sent: Vec<(String, String)> = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| {
+            event["verb"] == "patch"
+                && event["objectRef"]["resource"] == "configmaps"
+                && event["user"]["username"] == "admin"
+        })
+        .map(|event| {
+            let uri = event["requestURI"].as_str().unwrap().to_string();
+            let name = event["objectRef"]["name"].as_str().unwrap().to_string();
+            // The parameters, without the empty one kube's URL builder leaves after the `?`.
+            let query = uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
+            let query: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+            let query = query.join("&");
+            (name, query)
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("cm-0", "fieldManager=runner&fieldValidation=Strict"),
+        ("cm-1", "fieldManager=runner&fieldValidation=Warn"),
+        ("cm-2", "fieldManager=runner&fieldValidation=Ignore"),
+        ("cm-3", "fieldManager=runner&fieldValidation=Strict"),
+        (
+            "cm-0",
+            "dryRun=All&fieldManager=runner&fieldValidation=Strict",
+        ),
+        (
+            "cm-1",
+            "dryRun=All&fieldManager=runner&fieldValidation=Warn",
+        ),
+        (
+            "cm-2",
+            "dryRun=All&fieldManager=runner&fieldValidation=Ignore",
+        ),
+        (
+            "cm-3",
+            "dryRun=All&fieldManager=runner&fieldValidation=Strict",
+        ),
+    ]
+    .into_iter()
+    .map(|(n, q)| (n.to_string(), q.to_string()))
+    .collect();
+    assert_eq!(sent, expected, "{log}");
+    planes.shutdown().await;
+}

@@ -65,6 +65,21 @@ impl ControlPlanes {
     /// Starts every cluster's control plane, in parallel, and returns once each one's API
     /// server is ready (and its controller-manager has made the `default` ServiceAccount).
     pub async fn start(options: ControlPlaneOptions) -> Result<ControlPlanes, ControlPlaneError> {
+        Self::start_with(options, false).await
+    }
+
+    /// Like `start`, and each API server keeps an audit log of every write (method, request URI
+    /// with its query parameters, user, answer code): for tests of what runner sends.
+    pub async fn start_audited(
+        options: ControlPlaneOptions,
+    ) -> Result<ControlPlanes, ControlPlaneError> {
+        Self::start_with(options, true).await
+    }
+
+    async fn start_with(
+        options: ControlPlaneOptions,
+        audit: bool,
+    ) -> Result<ControlPlanes, ControlPlaneError> {
         check_names(&options.clusters)?;
         let assets = assets::locate(options.assets.as_deref())?;
         let starting = options.clusters.iter().map(|name| {
@@ -72,7 +87,7 @@ impl ControlPlanes {
             async move {
                 let mut attempt = 1;
                 loop {
-                    match Cluster::start(name, assets, options.controller_manager).await {
+                    match Cluster::start(name, assets, options.controller_manager, audit).await {
                         Err(ControlPlaneError::Exited { .. }) if attempt < ATTEMPTS => attempt += 1,
                         result => return result,
                     }
@@ -134,6 +149,11 @@ impl ControlPlanes {
         }
         entries.sort();
         Ok(entries)
+    }
+
+    /// The audit log of a cluster started with `start_audited` (JSON lines, one per write).
+    pub fn audit_log(&self, cluster: &str) -> Option<PathBuf> {
+        self.cluster(cluster).map(Cluster::audit_log)
     }
 
     /// The PEM certificate of a cluster's CA (which signed its serving certificate).
