@@ -351,3 +351,86 @@ for (v, i) in ["", "Warn", "Ignore", "Strict"] {
     assert_eq!(sent, expected, "{log}");
     planes.shutdown().await;
 }
+
+/// Starts `runner play --sandbox --control-plane real` on a play that waits for a minute, and
+/// returns it once its cluster is up, with the control plane's processes.
+fn waiting_rehearsal(project: &Project) -> (std::process::Child, Vec<u32>) {
+    let playbook = project.file(
+        "playbooks/wait.rhai",
+        r#"
+let c = cluster("cluster-1");
+print("waiting");
+c.wait_until("ConfigMap", "never", "default", |o| true, 60);
+"#,
+    );
+    let mut play = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .args(["play", "--sandbox", "--control-plane", "real"])
+        .arg(&playbook)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = play.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if line.unwrap().trim() == "waiting" {
+            break;
+        }
+    }
+    let components = children_of(play.id());
+    let names: Vec<String> = components.iter().map(|p| command_of(*p)).collect();
+    assert_eq!(
+        names.iter().filter(|n| *n == "kube-apiserver").count(),
+        1,
+        "{names:?}"
+    );
+    (play, components)
+}
+
+fn interrupt(child: &std::process::Child) {
+    // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+}
+
+fn assert_gone(components: &[u32], when: &str) {
+    for pid in components {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{} ({pid}) outlived runner {when}",
+            command_of(*pid)
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed() {
+    let test = "ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed";
+    if real_assets(test).is_none() {
+        return;
+    }
+    let project = Project::new();
+
+    // Once: the play is abandoned, then runner stops what it started and exits with 130.
+    let (mut play, components) = waiting_rehearsal(&project);
+    interrupt(&play);
+    let status = play.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_gone(&components, "after one Ctrl-C");
+
+    // Twice: runner exits at once, and still stops the control planes first.
+    let (mut play, components) = waiting_rehearsal(&project);
+    let mut stderr = BufReader::new(play.stderr.take().unwrap()).lines();
+    interrupt(&play);
+    let first = stderr.next().unwrap().unwrap();
+    assert_eq!(
+        first,
+        "runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)"
+    );
+    interrupt(&play);
+    let status = play.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_gone(&components, "after two Ctrl-C");
+}

@@ -140,11 +140,27 @@ fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
     LIVE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Kills every component's process group at once, for a program about to exit without running
-/// destructors (`std::process::exit`).
+/// Kills every component's process group at once and reaps them, for a program about to exit
+/// without running destructors (`std::process::exit`).
 pub fn stop_all_now() {
-    for pid in std::mem::take(&mut *live()) {
+    let pids = std::mem::take(&mut *live());
+    for &pid in &pids {
         kill_group(pid);
+    }
+    for pid in pids {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            continue;
+        };
+        // SIGKILL cannot be ignored: each is gone within milliseconds. Bounded all the same.
+        for _ in 0..500 {
+            // SAFETY: waitpid(2) on a child of this process, with no status pointer.
+            let reaped = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            // The pid (reaped now) or -1 (reaped already, by tokio's child handling).
+            if reaped != 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
