@@ -357,7 +357,7 @@ async fn wrong_arguments_are_clear_errors(backend: Backend) {
     for expected in [
         "error: apply takes YAML text, a map or an array of maps, not i64",
         "error: apply: force must be true or false, not string",
-        "error: apply: unknown option \"dryrun\" (options: force)",
+        "error: apply: unknown option \"dryrun\" (options: force, field_validation)",
         "error: YAML document 1 is not valid",
         "error: cluster-1: cannot apply Nothing x: the API server has no kind Nothing in example.com/v9",
         "error: wait_rollout timeout must be a positive number of seconds, not 0",
@@ -404,6 +404,111 @@ async fn a_large_apply_shares_one_connection(backend: Backend) {
     }
 }
 
+/// A CRD whose v1beta1 is deprecated: the API server warns on every request for it.
+const DEPRECATED_VERSION: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  - name: v1beta1
+    served: true
+    storage: false
+    deprecated: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+async fn server_warnings_are_shown_under_their_object_in_human_and_json_output(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    env.write("gadgets.yaml", DEPRECATED_VERSION);
+    let play = r#"
+        let c = cluster("cluster-1");
+        c.apply(read_file("gadgets.yaml"));
+        c.apply(#{apiVersion: "example.com/v1beta1", kind: "Gadget", metadata: #{name: "old"}, spec: #{size: 1}},
+                #{field_validation: vars.validation});
+    "#;
+    let warning = "  warning: cluster-1: Gadget default/old: the API server warns: example.com/v1beta1 Gadget is deprecated; use example.com/v1 Gadget\n";
+    // Each directive is accepted; the deprecation is shown whatever the directive, also in a
+    // dry run and when nothing changes.
+    for (validation, extra, action) in [
+        ("Strict", None, "created"),
+        ("Warn", Some("--dry-run"), "unchanged"),
+        ("Ignore", None, "unchanged"),
+    ] {
+        let var = format!("validation={validation}");
+        let mut args = vec!["--var", var.as_str()];
+        args.extend(extra);
+        let out = env.runner("gadgets.rhai", play, &args).output().unwrap();
+        let text = stdout(&out);
+        assert!(out.status.success(), "{}\n{text}", stderr(&out));
+        assert_eq!(text.matches(warning).count(), 1, "{validation}:\n{text}");
+        if action == "created" {
+            let line = "  cluster-1    created    Gadget default/old\n";
+            let at = text.find(line).expect(&text);
+            assert!(text[at + line.len()..].starts_with(warning), "{text}");
+        }
+    }
+
+    let out = env
+        .runner(
+            "gadgets.rhai",
+            play,
+            &["--var", "validation=Strict", "--output", "json"],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "warning")
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![serde_json::json!({
+            "event": "warning", "step": null, "from": "api-server",
+            "cluster": "cluster-1", "kind": "Gadget", "namespace": "default", "name": "old",
+            "message": "example.com/v1beta1 Gadget is deprecated; use example.com/v1 Gadget",
+        })]
+    );
+}
+
+async fn field_validation_must_name_a_directive(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    let play = r#"
+        let cm = #{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}};
+        for v in ["strict", 1] {
+            try { cluster("cluster-1").apply(cm, #{field_validation: v}); print("no error"); }
+            catch (e) { print(`error: ${e}`); }
+        }
+    "#;
+    let out = env.runner("fv.rhai", play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  error: "))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not "strict""#,
+            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not 1"#,
+        ]
+    );
+    assert!(env.kubectl_get("cluster-1", &["configmap", "x"]).is_none());
+}
+
 on_both_backends!(
     async crd_and_its_custom_resource_in_one_stream,
     namespace_defined_after_its_objects,
@@ -413,5 +518,7 @@ on_both_backends!(
     reads_patches_labels_and_deletes,
     bad_documents_are_refused_with_their_position,
     wrong_arguments_are_clear_errors,
-    a_large_apply_shares_one_connection
+    a_large_apply_shares_one_connection,
+    server_warnings_are_shown_under_their_object_in_human_and_json_output,
+    field_validation_must_name_a_directive
 );

@@ -24,6 +24,16 @@ const SERVICE_CLUSTER_IP_RANGE: &str = "10.96.0.0/16";
 const CONTROLLERS: &str = "serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller";
 
 /// On two busy cores kube-apiserver takes about 5 s; give it room when several start at once.
+/// Every write, once, with its request URI (its query parameters), not its body.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+";
+const AUDIT_LOG: &str = "audit.log";
+
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(100);
 
@@ -44,6 +54,7 @@ impl Cluster {
         name: &str,
         assets: &Assets,
         controller_manager: bool,
+        audit: bool,
     ) -> Result<Cluster, ControlPlaneError> {
         let io = |action: &str| {
             let (cluster, action) = (name.to_string(), action.to_string());
@@ -128,6 +139,15 @@ impl Cluster {
             "--endpoint-reconciler-type=none".to_string(),
             "--allow-privileged=true".to_string(),
         ];
+        if audit {
+            let policy = dir.join("audit-policy.yaml");
+            write_private(&policy, AUDIT_POLICY.as_bytes())
+                .map_err(io("write the audit policy"))?;
+            api_args.extend([
+                format!("--audit-policy-file={}", policy.display()),
+                format!("--audit-log-path={}", dir.join(AUDIT_LOG).display()),
+            ]);
+        }
         if with_cm {
             api_args.extend([
                 format!(
@@ -195,6 +215,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The API server's audit log (written only when started with `audit`).
+    pub fn audit_log(&self) -> PathBuf {
+        self._dir.path().join(AUDIT_LOG)
+    }
+
     /// The process ids of the running components (etcd, kube-apiserver, kube-controller-manager).
     pub fn pids(&self) -> Vec<u32> {
         self.components.iter().filter_map(Component::pid).collect()
@@ -215,6 +240,7 @@ impl Cluster {
             cluster: Some(kube::config::Cluster {
                 server: Some(self.server_url.clone()),
                 certificate_authority_data: Some(STANDARD.encode(&self.ca_pem)),
+                extensions: Some(vec![super::rehearsal_marker()]),
                 ..Default::default()
             }),
             ..Default::default()

@@ -21,9 +21,9 @@ impl std::fmt::Display for AssetsSource {
 /// Everything that can go wrong finding, starting or describing a real control plane.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlPlaneError {
-    #[error("no control-plane binaries: --assets is not given and KUBEBUILDER_ASSETS is not set; point either at a directory holding etcd and kube-apiserver (and kube-controller-manager), the layout controller-runtime's setup-envtest installs")]
+    #[error("no control-plane binaries: --assets is not given and KUBEBUILDER_ASSETS is not set")]
     AssetsUnset,
-    #[error("{} not found in {} (from {from}); that directory must hold etcd and kube-apiserver (and kube-controller-manager), the layout controller-runtime's setup-envtest installs", .missing.join(" and "), .dir.display())]
+    #[error("{} not found in {} (from {from})", .missing.join(" and "), .dir.display())]
     AssetsMissing {
         missing: Vec<&'static str>,
         dir: PathBuf,
@@ -59,6 +59,8 @@ pub enum ControlPlaneError {
         last: String,
         log_tail: String,
     },
+    #[error("cluster {cluster}: cannot list what it holds: {message}")]
+    Inventory { cluster: String, message: String },
     #[error("cannot write kubeconfig {path}: {source}")]
     Kubeconfig {
         path: PathBuf,
@@ -67,4 +69,29 @@ pub enum ControlPlaneError {
     },
     #[error("internal error: the control-plane kubeconfig does not parse: {0}")]
     KubeconfigShape(String),
+}
+
+/// What to do about the assets errors.
+pub const ASSETS_HINT: &str = "point --assets or KUBEBUILDER_ASSETS at a directory holding etcd, kube-apiserver and kube-controller-manager (the layout controller-runtime's setup-envtest installs)";
+
+impl ControlPlaneError {
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ControlPlaneError::AssetsUnset | ControlPlaneError::AssetsMissing { .. } => {
+                Some(ASSETS_HINT)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<&ControlPlaneError> for crate::error::HostError {
+    fn from(error: &ControlPlaneError) -> Self {
+        let host = crate::error::HostError::from_error(error);
+        match error.hint() {
+            Some(hint) => host.with_hint(hint),
+            None => host,
+        }
+    }
 }

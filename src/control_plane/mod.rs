@@ -7,6 +7,7 @@
 mod assets;
 mod cluster;
 mod error;
+mod inventory;
 mod pki;
 mod process;
 mod stand_ins;
@@ -18,7 +19,8 @@ use std::sync::Arc;
 use kube::config::Kubeconfig;
 
 pub use assets::{find_assets, ASSETS_VARIABLE};
-pub use error::{AssetsSource, ControlPlaneError};
+pub use error::{AssetsSource, ControlPlaneError, ASSETS_HINT};
+pub use process::stop_all_now;
 
 use cluster::Cluster;
 
@@ -63,6 +65,21 @@ impl ControlPlanes {
     /// Starts every cluster's control plane, in parallel, and returns once each one's API
     /// server is ready (and its controller-manager has made the `default` ServiceAccount).
     pub async fn start(options: ControlPlaneOptions) -> Result<ControlPlanes, ControlPlaneError> {
+        Self::start_with(options, false).await
+    }
+
+    /// Like `start`, and each API server keeps an audit log of every write (method, request URI
+    /// with its query parameters, user, answer code): for tests of what runner sends.
+    pub async fn start_audited(
+        options: ControlPlaneOptions,
+    ) -> Result<ControlPlanes, ControlPlaneError> {
+        Self::start_with(options, true).await
+    }
+
+    async fn start_with(
+        options: ControlPlaneOptions,
+        audit: bool,
+    ) -> Result<ControlPlanes, ControlPlaneError> {
         check_names(&options.clusters)?;
         let assets = assets::locate(options.assets.as_deref())?;
         let starting = options.clusters.iter().map(|name| {
@@ -70,7 +87,7 @@ impl ControlPlanes {
             async move {
                 let mut attempt = 1;
                 loop {
-                    match Cluster::start(name, assets, options.controller_manager).await {
+                    match Cluster::start(name, assets, options.controller_manager, audit).await {
                         Err(ControlPlaneError::Exited { .. }) if attempt < ATTEMPTS => attempt += 1,
                         result => return result,
                     }
@@ -121,6 +138,24 @@ impl ControlPlanes {
         self.clusters.iter().map(|c| c.name.as_str())
     }
 
+    /// Every object in every cluster (Events aside), sorted.
+    pub async fn inventory(
+        &self,
+    ) -> Result<Vec<crate::sandbox::InventoryEntry>, ControlPlaneError> {
+        let mut entries = Vec::new();
+        for cluster in &self.clusters {
+            let client = cluster.client().await?;
+            entries.extend(inventory::objects(&cluster.name, client).await?);
+        }
+        entries.sort();
+        Ok(entries)
+    }
+
+    /// The audit log of a cluster started with `start_audited` (JSON lines, one per write).
+    pub fn audit_log(&self, cluster: &str) -> Option<PathBuf> {
+        self.cluster(cluster).map(Cluster::audit_log)
+    }
+
     /// The PEM certificate of a cluster's CA (which signed its serving certificate).
     pub fn ca_pem(&self, cluster: &str) -> Option<&str> {
         self.cluster(cluster).map(|c| c.ca_pem.as_str())
@@ -163,6 +198,29 @@ impl Drop for ControlPlanes {
         }
         // The clusters drop next: each component kills its process group and reaps it.
     }
+}
+
+/// The kubeconfig extension that marks a cluster as a rehearsal cluster runner started. A real
+/// kube-apiserver cannot say so itself (the built-in sandbox says it in its version), and
+/// playbooks choose their rehearsal stand-ins (`is_sandbox`) by it.
+pub const REHEARSAL_EXTENSION: &str = "runner-rehearsal";
+
+fn rehearsal_marker() -> kube::config::NamedExtension {
+    kube::config::NamedExtension {
+        name: REHEARSAL_EXTENSION.to_string(),
+        extension: serde_json::json!({"controlPlane": "real", "startedBy": "runner"}),
+    }
+}
+
+/// Whether a kubeconfig's clusters were started by runner for a rehearsal.
+pub fn is_rehearsal(kubeconfig: &Kubeconfig) -> bool {
+    let marked = |c: &kube::config::NamedCluster| {
+        c.cluster
+            .as_ref()
+            .and_then(|c| c.extensions.as_ref())
+            .is_some_and(|e| e.iter().any(|e| e.name == REHEARSAL_EXTENSION))
+    };
+    !kubeconfig.clusters.is_empty() && kubeconfig.clusters.iter().all(marked)
 }
 
 fn check_names(names: &[String]) -> Result<(), ControlPlaneError> {

@@ -1,8 +1,10 @@
 //! A control-plane component: a child process in its own process group, its output in a log
 //! file, killed with its whole group when stopped or dropped (also while a panic unwinds).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::ControlPlaneError;
@@ -48,6 +50,9 @@ impl Component {
             .spawn()
             .map_err(io(format!("start {}", binary.display())))?;
         let pid = child.id();
+        if let Some(pid) = pid {
+            live().insert(pid);
+        }
         Ok(Component {
             name,
             cluster: cluster.to_string(),
@@ -65,7 +70,9 @@ impl Component {
     pub fn check_running(&mut self) -> Result<(), ControlPlaneError> {
         match self.child.try_wait() {
             Ok(Some(status)) => {
-                self.pid = None;
+                if let Some(pid) = self.pid.take() {
+                    live().remove(&pid);
+                }
                 Err(ControlPlaneError::Exited {
                     cluster: self.cluster.clone(),
                     component: self.name,
@@ -97,6 +104,7 @@ impl Component {
     /// Kills the process group and waits for the process to be reaped.
     pub async fn stop(&mut self) {
         if let Some(pid) = self.pid.take() {
+            live().remove(&pid);
             kill_group(pid);
             let _ = self.child.wait().await;
         }
@@ -105,6 +113,7 @@ impl Component {
     /// Kills the process group and reaps the process without an async context (Drop).
     fn stop_now(&mut self) {
         if let Some(pid) = self.pid.take() {
+            live().remove(&pid);
             kill_group(pid);
             // SIGKILL cannot be ignored: the process is gone within milliseconds. Reaping it here
             // leaves no zombie behind for the rest of this process's life.
@@ -121,6 +130,37 @@ impl Component {
 impl Drop for Component {
     fn drop(&mut self) {
         self.stop_now();
+    }
+}
+
+/// The process groups of every component running in this process.
+static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kills every component's process group at once and reaps them, for a program about to exit
+/// without running destructors (`std::process::exit`).
+pub fn stop_all_now() {
+    let pids = std::mem::take(&mut *live());
+    for &pid in &pids {
+        kill_group(pid);
+    }
+    for pid in pids {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            continue;
+        };
+        // SIGKILL cannot be ignored: each is gone within milliseconds. Bounded all the same.
+        for _ in 0..500 {
+            // SAFETY: waitpid(2) on a child of this process, with no status pointer.
+            let reaped = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            // The pid (reaped now) or -1 (reaped already, by tokio's child handling).
+            if reaped != 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 

@@ -21,7 +21,7 @@ mod transport;
 mod wait;
 
 pub use access::{probe_kubeconfig, Probe};
-pub use apply::{Applied, ApplyOptions};
+pub use apply::{Applied, ApplyOptions, FieldValidation};
 pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig};
 pub use diff::{mask_secret, plan_diff};

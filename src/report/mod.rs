@@ -6,6 +6,7 @@
 pub mod human;
 mod progress;
 mod recap;
+mod server_warning;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

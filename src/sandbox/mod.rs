@@ -30,6 +30,7 @@ mod auth;
 pub mod cli;
 mod controllers;
 mod core;
+mod deprecation;
 mod discovery;
 mod error;
 mod faults;

@@ -184,10 +184,15 @@ async fn handle(
     } else {
         body
     };
-    match dispatch(&core, user.as_ref(), &method, &uri, &headers, &body) {
+    let deprecation = super::deprecation::warning(&core, uri.path());
+    let mut response = match dispatch(&core, user.as_ref(), &method, &uri, &headers, &body) {
         Ok(response) => response,
         Err(err) => error_response(&err),
+    };
+    if let Some(warning) = deprecation {
+        super::deprecation::add_header(&mut response, &warning);
     }
+    response
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {

@@ -28,7 +28,7 @@ pub fn real_assets(test: &str) -> Option<PathBuf> {
         _ => {
             let _ = writeln!(
                 std::io::stderr(),
-                "skipped: {test} on a real control plane: KUBEBUILDER_ASSETS is not set (see README, Testing: unpack ../shared/envtest and export KUBEBUILDER_ASSETS)"
+                "skipped: {test} on a real control plane: KUBEBUILDER_ASSETS is not set (see README, Quickstart: point it at a directory holding etcd and kube-apiserver)"
             );
             None
         }
