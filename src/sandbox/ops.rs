@@ -788,12 +788,14 @@ fn apply(
     // An applied configuration must fit the type exactly, whatever fieldValidation says: the
     // real server cannot build its typed patch otherwise (and answers 500).
     let warnings = decode(t, &mut applied, body, FieldValidation::Strict).map_err(|e| {
-        let name = t.name.as_deref().unwrap_or("");
-        let ns = t.namespace.as_deref().unwrap_or("");
+        // Named as the real server names the patch object: its own namespace (usually none),
+        // its name and its GroupVersionKind.
         ApiError::typed_patch(&format!(
-            "failed to create typed patch object (/{ns}{}{name}; {}, Kind={}): {}",
-            if ns.is_empty() { "" } else { "/" },
-            t.rt.api_version(),
+            "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {}",
+            applied["metadata"]["namespace"].as_str().unwrap_or(""),
+            t.name.as_deref().unwrap_or(""),
+            t.rt.group,
+            t.rt.version,
             t.rt.kind,
             e.message
         ))
