@@ -122,8 +122,12 @@ fn failed(server: &str, error: String) -> Probe {
 }
 
 impl Cluster {
-    /// Whether the API server is a runner sandbox (it says so in its version).
+    /// Whether the API server is a runner sandbox (it says so in its version), or a real one
+    /// runner started for a rehearsal (its kubeconfig says so).
     pub async fn is_sandbox(&self) -> bool {
+        if crate::control_plane::is_rehearsal(self.kubeconfig()) {
+            return true;
+        }
         match self.client.apiserver_version().await {
             Ok(info) => info.git_version.ends_with("-sandbox"),
             Err(_) => false,

@@ -22,7 +22,7 @@ mod transport;
 mod wait;
 
 pub use access::{kubeconfig_server, probe_kubeconfig, Probe};
-pub use apply::{Applied, ApplyOptions};
+pub use apply::{Applied, ApplyOptions, FieldValidation};
 pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig};
 pub use diff::{mask_secret, plan_diff};
