@@ -113,6 +113,51 @@ pub fn kubeconfig_server(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// When a bearer token stops working, read from its JWT `exp` claim (the signature is the
+/// server's business: this only tells a user when to renew).
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct TokenExpiry {
+    /// False for tokens without an `exp` claim (the token controller's Secrets).
+    pub expires: bool,
+    /// RFC 3339, UTC; "" when it does not expire.
+    pub expires_at: String,
+    /// Whole days until then; negative once expired, 0 when it does not expire.
+    pub days_left: i64,
+}
+
+/// Reads the `exp` claim of a JWT bearer token; a token that is not a JWT is an error.
+pub fn token_expiry(token: &str, now_unix: i64) -> HostResult<TokenExpiry> {
+    use base64::Engine as _;
+    let not_jwt = || HostError::new("the token is not a JWT: its expiry cannot be read");
+    let payload = token.trim().split('.').nth(1).ok_or_else(not_jwt)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| not_jwt())?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_jwt())?;
+    let Some(exp) = claims.get("exp") else {
+        return Ok(TokenExpiry {
+            expires: false,
+            expires_at: String::new(),
+            days_left: 0,
+        });
+    };
+    let exp = exp
+        .as_i64()
+        .ok_or_else(|| HostError::new("the token's exp claim is not a number"))?;
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(exp)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .ok_or_else(|| HostError::new("the token's exp claim is out of range"))?;
+    Ok(TokenExpiry {
+        expires: true,
+        expires_at,
+        days_left: (exp - now_unix).div_euclid(86_400),
+    })
+}
+
 fn failed(server: &str, error: String) -> Probe {
     Probe {
         ok: false,
