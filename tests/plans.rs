@@ -219,10 +219,10 @@ fn objects_of(run: &Run, cluster: &str) -> BTreeSet<(String, Option<String>, Str
 fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
     let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
     let (plan, run) = mesh.plan_then_run(&["cluster-2"], true);
-    // Every object once in the table: the 31 the run creates, istiod-external and the reader
+    // Every object once in the table: the 33 the run creates, istiod-external and the reader
     // RBAC included.
     let changes = plan.plan()["changes"].as_array().unwrap().clone();
-    assert_eq!(changes.len(), 31, "{changes:#?}");
+    assert_eq!(changes.len(), 33, "{changes:#?}");
     assert_eq!(plan.plan()["unchanged"], 0);
     for name in ["istiod-external", "istio-reader-service-account"] {
         assert_eq!(
@@ -253,7 +253,7 @@ fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
             "created root CA certs/root-cert.pem",
         ]
     );
-    assert_eq!(run.changed().len(), 31);
+    assert_eq!(run.changed().len(), 33);
     // What a later step needs and only the run can know is shown as known after apply.
     let logs: Vec<&str> = plan
         .of("log")
@@ -315,7 +315,7 @@ fn a_converged_mesh_plans_no_change_not_even_the_remote_secret() {
         lines[..2],
         [
             "PLAY playbooks/primary-remote.rhai (dry run: nothing is written)",
-            "PLAN: no changes (31 objects unchanged)"
+            "PLAN: no changes (33 objects unchanged)"
         ],
         "{stdout}"
     );
