@@ -162,7 +162,8 @@ impl Ours {
 pub struct Target<'a> {
     pub cluster: &'a str,
     pub context: &'a str,
-    /// How the playbook names the certificate directory (relative to the project root).
+    /// How the playbook names certs.dir and the cluster's directory (relative to the project root).
+    pub shown_certs_dir: &'a str,
     pub shown_dir: &'a str,
 }
 
@@ -204,8 +205,8 @@ pub fn check_cacerts(
             target.cluster,
             live.describe(),
             roots_text(&live.roots),
-            ours.certs_dir.display(),
-            ours.certs_dir.display()
+            target.shown_certs_dir,
+            target.shown_certs_dir
         )));
     };
     let ours_root = pem::single_certificate(root_pem, &Origin::input("our root-cert.pem"))?;
@@ -304,16 +305,16 @@ fn intermediate_explanation(
     let dir = target.shown_dir;
     let what_we_have = match ours_fingerprint {
         Some(fp) => format!("{dir} holds another one (SHA-256 {fp})"),
-        None => format!("{dir} does not exist yet, and a new intermediate would replace it"),
+        None => format!("{dir} does not exist, so the play would make a new one"),
     };
     let mut text = format!(
-        "{}: istio-system/cacerts holds the intermediate CA {}, under our root, and {what_we_have}. \
-         Replacing it would change the CA istiod signs workload certificates with; nothing was \
-         written. Either:\n",
+        "{}: istio-system/cacerts holds the intermediate CA {} under our root; {what_we_have}. \
+         Replacing the live one would change the CA istiod signs workload certificates with, so \
+         nothing was written. Either:\n",
         target.cluster,
         live.describe()
     );
-    let certs_dir = ours.certs_dir.display();
+    let certs_dir = target.shown_certs_dir;
     match find_directory_holding(&ours.certs_dir, &live.intermediate.fingerprint_sha256) {
         Some(found) => text.push_str(&format!(
             "  - adopt it: {certs_dir}/{found} already holds exactly this intermediate (Istio's \
@@ -353,10 +354,11 @@ fn intermediate_explanation(
         }
     }
     text.push_str(&format!(
-        "  - rotate deliberately: certs::rotate_intermediate for {}, then mesh::roll_out_intermediate, \
-         which replaces cacerts as a rotation and restarts istiod (workloads keep their \
-         certificates until they renew them, all under the same root)",
-        target.cluster
+        "  - rotate deliberately: in a step of your own, certs::rotate_intermediate(root, \"{certs_dir}\", \"{}\", options) \
+         then mesh::roll_out_intermediate(cluster, \"{certs_dir}\", \"{}\", wait_seconds) from playbooks/lib/mesh.rhai: \
+         cacerts is replaced as a rotation and istiod restarted (workloads keep their certificates \
+         until they renew them, all under the same root)",
+        ours.cert_dir, ours.cert_dir
     ));
     text
 }

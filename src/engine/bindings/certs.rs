@@ -193,6 +193,7 @@ fn check_cacerts(
     let target = certs::Target {
         cluster,
         context,
+        shown_certs_dir: certs_dir.trim_end_matches('/'),
         shown_dir: &shown,
     };
     certs::check_cacerts(&target, &ours, live.as_ref(), rotation).map_err(host)
