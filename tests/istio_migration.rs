@@ -112,5 +112,8 @@ fn naming_the_makefile_directories_adopts_the_live_ca_unchanged() {
         .into_iter()
         .filter(|(path, _)| path.starts_with("certs/"))
         .collect();
-    assert_eq!(certs_after, certs_before, "the Makefile's files are reused byte for byte");
+    assert_eq!(
+        certs_after, certs_before,
+        "the Makefile's files are reused byte for byte"
+    );
 }

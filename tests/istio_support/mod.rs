@@ -204,7 +204,14 @@ pub fn openssl(args: &[&str], cwd: &Path) -> String {
 /// `SHA-256 AA:BB:...` of a certificate file, as `openssl x509 -fingerprint -sha256` prints it.
 pub fn fingerprint(cert: &Path) -> String {
     let text = openssl(
-        &["x509", "-noout", "-fingerprint", "-sha256", "-in", cert.to_str().unwrap()],
+        &[
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            cert.to_str().unwrap(),
+        ],
         Path::new("."),
     );
     text.trim()
@@ -229,13 +236,36 @@ pub fn istio_makefile_certs(dir: &Path, clusters: &[&str]) {
     .unwrap();
     openssl(&["genrsa", "-out", "root-key.pem", "2048"], dir);
     openssl(
-        &["req", "-sha256", "-new", "-key", "root-key.pem", "-config", "root-ca.conf", "-out", "root-cert.csr"],
+        &[
+            "req",
+            "-sha256",
+            "-new",
+            "-key",
+            "root-key.pem",
+            "-config",
+            "root-ca.conf",
+            "-out",
+            "root-cert.csr",
+        ],
         dir,
     );
     openssl(
         &[
-            "x509", "-req", "-sha256", "-days", "3650", "-signkey", "root-key.pem", "-extensions",
-            "req_ext", "-extfile", "root-ca.conf", "-in", "root-cert.csr", "-out", "root-cert.pem",
+            "x509",
+            "-req",
+            "-sha256",
+            "-days",
+            "3650",
+            "-signkey",
+            "root-key.pem",
+            "-extensions",
+            "req_ext",
+            "-extfile",
+            "root-ca.conf",
+            "-in",
+            "root-cert.csr",
+            "-out",
+            "root-cert.pem",
         ],
         dir,
     );
@@ -258,19 +288,46 @@ pub fn istio_makefile_certs(dir: &Path, clusters: &[&str]) {
         let p = |name: &str| format!("{cluster}/{name}");
         openssl(&["genrsa", "-out", &p("ca-key.pem"), "2048"], dir);
         openssl(
-            &["req", "-sha256", "-new", "-config", &p("intermediate.conf"), "-key", &p("ca-key.pem"), "-out", &p("cluster-ca.csr")],
+            &[
+                "req",
+                "-sha256",
+                "-new",
+                "-config",
+                &p("intermediate.conf"),
+                "-key",
+                &p("ca-key.pem"),
+                "-out",
+                &p("cluster-ca.csr"),
+            ],
             dir,
         );
         openssl(
             &[
-                "x509", "-req", "-sha256", "-days", "3650", "-CA", "root-cert.pem", "-CAkey",
-                "root-key.pem", "-CAcreateserial", "-extensions", "req_ext", "-extfile",
-                &p("intermediate.conf"), "-in", &p("cluster-ca.csr"), "-out", &p("ca-cert.pem"),
+                "x509",
+                "-req",
+                "-sha256",
+                "-days",
+                "3650",
+                "-CA",
+                "root-cert.pem",
+                "-CAkey",
+                "root-key.pem",
+                "-CAcreateserial",
+                "-extensions",
+                "req_ext",
+                "-extfile",
+                &p("intermediate.conf"),
+                "-in",
+                &p("cluster-ca.csr"),
+                "-out",
+                &p("ca-cert.pem"),
             ],
             dir,
         );
         let chain = std::fs::read_to_string(sub.join("ca-cert.pem")).unwrap()
-            + std::fs::read_to_string(dir.join("root-cert.pem")).unwrap().as_str();
+            + std::fs::read_to_string(dir.join("root-cert.pem"))
+                .unwrap()
+                .as_str();
         std::fs::write(sub.join("cert-chain.pem"), chain).unwrap();
         std::fs::copy(dir.join("root-cert.pem"), sub.join("root-cert.pem")).unwrap();
     }
