@@ -294,3 +294,138 @@ step("rotate", || {
     let third = mesh.flagship("", &[]);
     assert!(third.stdout.contains("nothing changed"), "{}", third.stdout);
 }
+
+/// The `exp` claim of the token in the primary's remote secret for `remote`, read here
+/// independently of runner.
+fn remote_secret_token_exp(mesh: &Mesh, remote: &str) -> i64 {
+    let secret = mesh.kubectl(
+        "cluster-1",
+        &[
+            "get",
+            "secret",
+            &format!("istio-remote-secret-{remote}"),
+            "-n",
+            "istio-system",
+        ],
+    );
+    let kubeconfig: Value = serde_yaml::from_str(&decode(&secret["data"][remote])).unwrap();
+    let token = kubeconfig["users"][0]["user"]["token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["exp"].as_i64().unwrap()
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+// 5. Without a token controller, attaching a remote fails with the reason; no expiring token
+//    is requested behind the user's back.
+#[test]
+fn without_a_token_controller_attaching_fails_and_requests_no_token() {
+    let mesh = Mesh::new(TWO_CLUSTERS);
+    // The token Secret names a ServiceAccount that does not exist: no controller fills it.
+    mesh.write(
+        "playbooks/attach.rhai",
+        r#"import "lib/mesh" as mesh;
+let primary = cluster("cluster-1");
+let remote = cluster("cluster-2");
+step("attach", || {
+    remote.apply(template("istio/namespace.yaml.j2", #{ cluster: vars.remotes[0], role: "remote", label_network: false }));
+    mesh::reader_credentials(primary, remote, #{ token_wait_seconds: 1 });
+});
+"#,
+    );
+    let run = mesh.play("playbooks/attach.rhai", "", &["--output", "json"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let message = error_event(&run.stdout);
+    let expected_start = "cluster-2: no token controller filled istio-system/istio-reader-service-account-istio-remote-secret-token \
+         within 1 s (cluster-2: timed out after 1s waiting for the wait_until predicate of Secret \
+         istio-system/istio-reader-service-account-istio-remote-secret-token; last observed: ";
+    let expected_end = "). istiod needs a token that does not expire to keep reading this remote (istioctl \
+         create-remote-secret fails here too). Check that the remote's kube-controller-manager runs its token \
+         controller, or set remote_secret.expiring_token.enabled: true to use a TokenRequest token valid \
+         remote_secret.expiring_token.ttl_days days instead, which verify watches and a re-run renews";
+    assert!(
+        message.starts_with(expected_start) && message.ends_with(expected_end),
+        "{message}"
+    );
+    let secrets = mesh.kubectl_ok("cluster-1", &["get", "secrets", "-A", "-o", "name"]);
+    assert!(!secrets.contains("istio-remote-secret"), "{secrets}");
+}
+
+// 5. An expiring token only when the vars ask: verify reports its expiry, warns under the
+//    threshold, and a re-run renews it when it comes close.
+#[test]
+fn an_expiring_token_is_used_only_when_asked_reported_and_renewed() {
+    let mesh = Mesh::new(TWO_CLUSTERS);
+    let settings = |ttl: u32, warn: u32| {
+        format!(
+            "remote_secret:\n  token_wait_seconds: 10\n  expiring_token:\n    enabled: true\n    ttl_days: {ttl}\n  token_warn_days: {warn}\n"
+        )
+    };
+    let bad = mesh.flagship(&settings(30, 30), &["--output", "json"]);
+    assert_eq!(bad.code, Some(1));
+    assert_eq!(
+        error_event(&bad.stdout),
+        "remote_secret.expiring_token.ttl_days (30) must be more than remote_secret.token_warn_days (30), or every run would renew the token"
+    );
+
+    let first = mesh.flagship(&settings(40, 30), &[]);
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    let exp = remote_secret_token_exp(&mesh, "cluster-2");
+    let line = format!(
+        "  cluster-2: the remote secret's token expires {} (40 days left)",
+        rfc3339(exp)
+    );
+    assert!(first.has_line(&line), "{line}\n{}", first.stdout);
+    assert!(
+        !first.stdout.contains("token expires in"),
+        "{}",
+        first.stdout
+    );
+
+    // 40 days left is under a 45-day threshold: the next run renews the token.
+    let renewed = mesh.flagship(&settings(90, 45), &[]);
+    assert_eq!(
+        renewed.code,
+        Some(0),
+        "{}\n{}",
+        renewed.stdout,
+        renewed.stderr
+    );
+    assert!(renewed.has_line(&format!(
+        "  cluster-2: the remote secret's token expires {} (40 days left): renewing it",
+        rfc3339(exp)
+    )));
+    assert!(renewed
+        .has_line("  cluster-1    configured Secret istio-system/istio-remote-secret-cluster-2"));
+    let new_exp = remote_secret_token_exp(&mesh, "cluster-2");
+    let line = format!(
+        "  cluster-2: the remote secret's token expires {} (90 days left)",
+        rfc3339(new_exp)
+    );
+    assert!(renewed.has_line(&line), "{line}\n{}", renewed.stdout);
+    let unchanged = mesh.flagship(&settings(90, 45), &[]);
+    assert!(
+        unchanged.stdout.contains("nothing changed"),
+        "{}",
+        unchanged.stdout
+    );
+
+    // verify warns under its threshold.
+    let warned = mesh.flagship(&settings(120, 100), &["--only", "verify"]);
+    assert_eq!(warned.code, Some(0));
+    assert!(warned.has_line(
+        "  warning: cluster-2: the remote secret's token expires in 90 days (under remote_secret.token_warn_days: 100); \
+         run attach-remotes again to renew it before istiod loses this remote"
+    ), "{}", warned.stdout);
+}

@@ -121,7 +121,8 @@ pub struct TokenExpiry {
     pub expires: bool,
     /// RFC 3339, UTC; "" when it does not expire.
     pub expires_at: String,
-    /// Whole days until then; negative once expired, 0 when it does not expire.
+    /// Days until then, a day begun counting as one (a token requested for 40 days has 40
+    /// left all through its first day); negative once expired, 0 when it does not expire.
     pub days_left: i64,
 }
 
@@ -154,7 +155,11 @@ pub fn token_expiry(token: &str, now_unix: i64) -> HostResult<TokenExpiry> {
     Ok(TokenExpiry {
         expires: true,
         expires_at,
-        days_left: (exp - now_unix).div_euclid(86_400),
+        days_left: if exp > now_unix {
+            (exp - now_unix + 86_399).div_euclid(86_400)
+        } else {
+            (exp - now_unix).div_euclid(86_400)
+        },
     })
 }
 
@@ -173,5 +178,41 @@ impl Cluster {
             Ok(info) => info.git_version.ends_with("-sandbox"),
             Err(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn jwt(claims: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#), b64(claims))
+    }
+
+    #[test]
+    fn expiry_counts_a_begun_day_and_goes_negative_once_expired() {
+        let now = 1_000_000;
+        let in_40_days =
+            token_expiry(&jwt(&format!("{{\"exp\":{}}}", now + 40 * 86_400)), now).unwrap();
+        assert_eq!((in_40_days.expires, in_40_days.days_left), (true, 40));
+        let almost =
+            token_expiry(&jwt(&format!("{{\"exp\":{}}}", now + 40 * 86_400 - 1)), now).unwrap();
+        assert_eq!(almost.days_left, 40);
+        let expired = token_expiry(&jwt(&format!("{{\"exp\":{}}}", now - 1)), now).unwrap();
+        assert_eq!(expired.days_left, -1);
+        assert_eq!(expired.expires_at, "1970-01-12T13:46:39Z");
+    }
+
+    #[test]
+    fn a_token_without_exp_does_not_expire_and_a_non_jwt_is_an_error() {
+        let forever = token_expiry(&jwt(r#"{"sub":"system:serviceaccount:a:b"}"#), 0).unwrap();
+        assert_eq!((forever.expires, forever.expires_at.as_str()), (false, ""));
+        let err = token_expiry("opaque-token", 0).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the token is not a JWT: its expiry cannot be read"
+        );
     }
 }
