@@ -429,3 +429,302 @@ fn an_expiring_token_is_used_only_when_asked_reported_and_renewed() {
          run attach-remotes again to renew it before istiod loses this remote"
     ), "{}", warned.stdout);
 }
+
+/// The rules of istio-discovery's reader ClusterRole (chart 1.29+) for the default MCS group;
+/// 1.27 and 1.28 lack configmaps in the second rule.
+fn chart_reader_rules(configmaps_read: bool, remote_profile: bool) -> Value {
+    let mut core = vec![
+        "endpoints",
+        "pods",
+        "services",
+        "nodes",
+        "replicationcontrollers",
+        "namespaces",
+        "secrets",
+    ];
+    if configmaps_read {
+        core.push("configmaps");
+    }
+    let mut rules = vec![
+        json!({"apiGroups": ["config.istio.io", "security.istio.io", "networking.istio.io", "authentication.istio.io", "rbac.istio.io", "telemetry.istio.io", "extensions.istio.io"], "resources": ["*"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": [""], "resources": core, "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["networking.istio.io"], "resources": ["workloadentries"], "verbs": ["get", "watch", "list"]}),
+        json!({"apiGroups": ["networking.x-k8s.io", "gateway.networking.k8s.io"], "resources": ["gateways"], "verbs": ["get", "watch", "list"]}),
+        json!({"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceexports"], "verbs": ["get", "list", "watch", "create", "delete"]}),
+        json!({"apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceimports"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}),
+        json!({"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}),
+    ];
+    if remote_profile {
+        rules.push(json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "watch", "update"]}));
+        rules.push(json!({"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"], "verbs": ["get", "list", "watch", "update", "patch"]}));
+        rules.push(json!({"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"], "verbs": ["get", "list", "watch", "update"]}));
+    }
+    Value::Array(rules)
+}
+
+fn reader_rules(mesh: &Mesh, context: &str) -> Value {
+    mesh.kubectl(
+        context,
+        &[
+            "get",
+            "clusterrole",
+            "istio-reader-clusterrole-istio-system",
+        ],
+    )["rules"]
+        .clone()
+}
+
+// 6. The reader RBAC the play applies to a remote is the chart's, for the version in the vars.
+#[test]
+fn the_readers_rbac_is_the_charts_for_the_istio_version() {
+    for (version, configmaps_read) in [("1.30.3", true), ("1.28.10", false)] {
+        let mesh = Mesh::new(TWO_CLUSTERS);
+        // attach-remotes applies templates/remote-secret/reader-rbac.yaml.j2 to a remote that
+        // lacks the reader: run it alone, before any Istio install.
+        let first = mesh.flagship(
+            &format!("istio:\n  version: {version}\n"),
+            &["--only", "ca,istio-system,attach-remotes"],
+        );
+        assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+        assert!(
+            first.has_line(
+                "  cluster-2    created    ClusterRole istio-reader-clusterrole-istio-system"
+            ),
+            "{}",
+            first.stdout
+        );
+        assert_eq!(
+            reader_rules(&mesh, "cluster-2"),
+            chart_reader_rules(configmaps_read, true),
+            "{version}"
+        );
+    }
+    // The stand-in's readers: the remote profile's on a remote, the plain chart's on a primary.
+    let mesh = converged(TWO_CLUSTERS);
+    assert_eq!(
+        reader_rules(&mesh, "cluster-2"),
+        chart_reader_rules(true, true)
+    );
+    assert_eq!(
+        reader_rules(&mesh, "cluster-1"),
+        chart_reader_rules(true, false)
+    );
+}
+
+/// The four webhooks of istio-discovery's mutatingwebhook.yaml for the default revision:
+/// name, namespaceSelector, objectSelector.
+fn chart_injector_selectors() -> Vec<(String, Value, Value)> {
+    let expr = |key: &str, op: &str, values: Option<&[&str]>| match values {
+        Some(v) => json!({"key": key, "operator": op, "values": v}),
+        None => json!({"key": key, "operator": op}),
+    };
+    vec![
+        (
+            "rev.namespace.sidecar-injector.istio.io".into(),
+            json!({"matchExpressions": [expr("istio.io/rev", "In", Some(&["default"])), expr("istio-injection", "DoesNotExist", None)]}),
+            json!({"matchExpressions": [expr("sidecar.istio.io/inject", "NotIn", Some(&["false"]))]}),
+        ),
+        (
+            "rev.object.sidecar-injector.istio.io".into(),
+            json!({"matchExpressions": [expr("istio.io/rev", "DoesNotExist", None), expr("istio-injection", "DoesNotExist", None)]}),
+            json!({"matchExpressions": [expr("sidecar.istio.io/inject", "NotIn", Some(&["false"])), expr("istio.io/rev", "In", Some(&["default"]))]}),
+        ),
+        (
+            "namespace.sidecar-injector.istio.io".into(),
+            json!({"matchExpressions": [expr("istio-injection", "In", Some(&["enabled"]))]}),
+            json!({"matchExpressions": [expr("sidecar.istio.io/inject", "NotIn", Some(&["false"]))]}),
+        ),
+        (
+            "object.sidecar-injector.istio.io".into(),
+            json!({"matchExpressions": [expr("istio-injection", "DoesNotExist", None), expr("istio.io/rev", "DoesNotExist", None)]}),
+            json!({"matchExpressions": [expr("sidecar.istio.io/inject", "In", Some(&["true"])), expr("istio.io/rev", "DoesNotExist", None)]}),
+        ),
+    ]
+}
+
+fn assert_chart_injector(webhook: &Value, path: &str) {
+    let hooks = webhook["webhooks"].as_array().unwrap();
+    let found: Vec<(String, Value, Value)> = hooks
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_string(),
+                h["namespaceSelector"].clone(),
+                h["objectSelector"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(found, chart_injector_selectors());
+    for hook in hooks {
+        assert_eq!(
+            hook["clientConfig"],
+            json!({"service": {"name": "istiod", "namespace": "istio-system", "path": path, "port": 443}})
+        );
+        assert!(hook["clientConfig"].get("url").is_none());
+    }
+    assert_eq!(webhook["metadata"]["labels"]["istio.io/rev"], "default");
+    assert_eq!(
+        webhook["metadata"]["labels"]["app.kubernetes.io/version"],
+        "1.30.3"
+    );
+}
+
+// 7. The rehearsal stand-in creates the objects and names the real charts create.
+#[test]
+fn the_stand_in_has_the_charts_objects_and_names() {
+    let mesh = converged(TWO_CLUSTERS);
+    let primary = mesh.kubectl(
+        "cluster-1",
+        &[
+            "get",
+            "mutatingwebhookconfiguration",
+            "istio-sidecar-injector",
+        ],
+    );
+    assert_chart_injector(&primary, "/inject");
+    let validator = mesh.kubectl(
+        "cluster-1",
+        &[
+            "get",
+            "validatingwebhookconfiguration",
+            "istio-validator-istio-system",
+        ],
+    );
+    assert_eq!(
+        validator["webhooks"][0]["rules"][0]["apiGroups"],
+        json!([
+            "security.istio.io",
+            "networking.istio.io",
+            "telemetry.istio.io",
+            "extensions.istio.io"
+        ])
+    );
+    assert_eq!(
+        validator["webhooks"][0]["objectSelector"],
+        json!({"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": ["default"]}]})
+    );
+
+    // The remote: the injector reaches istiod through a Service backed by an EndpointSlice that
+    // holds remotePilotAddress, the primary's istiod-external IP.
+    let remote = mesh.kubectl(
+        "cluster-2",
+        &[
+            "get",
+            "mutatingwebhookconfiguration",
+            "istio-sidecar-injector",
+        ],
+    );
+    assert_chart_injector(&remote, "/inject/cluster/cluster-2/net/network1");
+    let ip = mesh.kubectl(
+        "cluster-1",
+        &["get", "service", "istiod-external", "-n", "istio-system"],
+    )["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .clone();
+    let service = mesh.kubectl(
+        "cluster-2",
+        &["get", "service", "istiod", "-n", "istio-system"],
+    );
+    assert!(service["spec"].get("selector").is_none());
+    let ports: Vec<(i64, i64)> = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["port"].as_i64().unwrap(),
+                p["targetPort"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [(15012, 15012), (443, 15017)]);
+    let slice = mesh.kubectl(
+        "cluster-2",
+        &["get", "endpointslice", "istiod", "-n", "istio-system"],
+    );
+    assert_eq!(
+        slice["metadata"]["labels"]["kubernetes.io/service-name"],
+        "istiod"
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["endpoints"][0]["addresses"], json!([ip]));
+    let slice_ports: Vec<i64> = slice["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    assert_eq!(slice_ports, [15012, 15017]);
+    // Still documented as not being Istio.
+    assert!(mesh
+        .read("playbooks/rehearsal/README.md")
+        .contains("These files are **not Istio**"));
+    assert_eq!(
+        mesh.kubectl(
+            "cluster-2",
+            &["get", "service", "istiod", "-n", "istio-system"]
+        )["metadata"]["labels"]["runner.dev/rehearsal"],
+        "true"
+    );
+}
+
+// 8. A supported release by default, and a warning when clusters run different versions,
+//    read from istiod's image and from the remote's injector configuration.
+#[test]
+fn verify_warns_when_clusters_run_different_istio_versions() {
+    let mesh = converged(TWO_CLUSTERS);
+    assert!(mesh
+        .read("playbooks/primary-remote.vars.yaml")
+        .contains("  version: 1.30.3 "));
+    let istiod = mesh.kubectl(
+        "cluster-1",
+        &["get", "deployment", "istiod", "-n", "istio-system"],
+    );
+    assert_eq!(
+        istiod["spec"]["template"]["spec"]["containers"][0]["image"],
+        "rehearsal.invalid/istiod-stand-in:1.30.3"
+    );
+    let same = mesh.flagship("", &["--only", "verify"]);
+    assert_eq!(same.code, Some(0));
+    assert!(
+        !same.stdout.contains("different Istio versions"),
+        "{}",
+        same.stdout
+    );
+
+    mesh.kubectl_ok(
+        "cluster-2",
+        &[
+            "label",
+            "mutatingwebhookconfiguration",
+            "istio-sidecar-injector",
+            "app.kubernetes.io/version=1.29.6",
+            "--overwrite",
+        ],
+    );
+    let skew = mesh.flagship("", &["--only", "verify"]);
+    assert_eq!(skew.code, Some(0));
+    let line = "  warning: clusters run different Istio versions: cluster-1 1.30.3 (istiod image), cluster-2 1.29.6 \
+                (injector webhook label); upgrade the primary's control plane first, then the remotes, to one version";
+    assert!(skew.has_line(line), "{line}\n{}", skew.stdout);
+
+    // The injector's ConfigMap, where an install has one, says it first.
+    mesh.kubectl_ok(
+        "cluster-2",
+        &[
+            "create",
+            "configmap",
+            "istio-sidecar-injector",
+            "-n",
+            "istio-system",
+            r#"--from-literal=values={"global": {"tag": "1.28.10"}}"#,
+        ],
+    );
+    let skew = mesh.flagship("", &["--only", "verify"]);
+    let line = "  warning: clusters run different Istio versions: cluster-1 1.30.3 (istiod image), cluster-2 1.28.10 \
+                (istio-sidecar-injector ConfigMap); upgrade the primary's control plane first, then the remotes, to one version";
+    assert!(skew.has_line(line), "{line}\n{}", skew.stdout);
+}
