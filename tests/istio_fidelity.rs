@@ -244,6 +244,29 @@ step("rotate", || {
 });
 "#,
     );
+    // The plan first: it writes nothing and shows what the run then does.
+    let disk = mesh.disk_snapshot();
+    let cluster = mesh.cluster_snapshot("cluster-1");
+    let plan = mesh.play(
+        "playbooks/rotate.rhai",
+        "",
+        &["--dry-run", "--detailed-exitcode", "--diff", "none"],
+    );
+    assert_eq!(plan.code, Some(3), "{}\n{}", plan.stdout, plan.stderr);
+    assert_eq!(
+        plan.lines()[..6],
+        [
+            "PLAY playbooks/rotate.rhai (dry run: nothing is written)",
+            "PLAN: 0 to create, 2 to change, 0 to delete (0 unchanged); 1 local change(s)",
+            "  CLUSTER    KIND        NAMESPACE/NAME                   ACTION",
+            "  cluster-1  Secret      istio-system/cacerts             change",
+            "  cluster-1  Deployment  istio-system/istiod              change",
+            "  local      -           intermediate CA certs/cluster-1  change",
+        ]
+    );
+    assert_eq!(mesh.disk_snapshot(), disk);
+    assert_eq!(mesh.cluster_snapshot("cluster-1"), cluster);
+
     let run = mesh.play("playbooks/rotate.rhai", "", &[]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     for line in [

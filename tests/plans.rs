@@ -265,7 +265,10 @@ fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
         logs.contains(&"dry run: not waiting for the wait_until predicate of Secret istio-system/istio-reader-service-account-istio-remote-secret-token in cluster-2 (now: exists, without status)"),
         "{logs:#?}"
     );
-    assert!(!logs.iter().any(|l| l.contains("would request")), "{logs:#?}");
+    assert!(
+        !logs.iter().any(|l| l.contains("would request")),
+        "{logs:#?}"
+    );
     let remote_server = plan
         .of("target")
         .iter()
