@@ -117,3 +117,103 @@ fn naming_the_makefile_directories_adopts_the_live_ca_unchanged() {
         "the Makefile's files are reused byte for byte"
     );
 }
+
+/// The adoption commands the explanation gives, as a user pastes them into a shell.
+fn commands_in(message: &str) -> Vec<String> {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("mkdir ") || l.starts_with("kubectl ") || l.starts_with("chmod "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn without_the_makefile_directory_the_kubectl_commands_given_adopt_the_live_ca() {
+    let mesh = blog_mesh();
+    std::fs::remove_dir_all(mesh.path("certs/cluster1")).unwrap();
+    std::fs::remove_dir_all(mesh.path("certs/cluster2")).unwrap();
+    let run = mesh.flagship("", &["--output", "json"]);
+    assert_eq!(run.code, Some(1));
+    let message = error_event(&run.stdout);
+    let commands = commands_in(&message);
+    assert_eq!(
+        commands,
+        [
+            "mkdir -m 700 -p certs/cluster-1",
+            "kubectl --context cluster-1 -n istio-system get secret cacerts -o jsonpath='{.data.ca-cert\\.pem}' | base64 -d > certs/cluster-1/ca-cert.pem",
+            "kubectl --context cluster-1 -n istio-system get secret cacerts -o jsonpath='{.data.ca-key\\.pem}' | base64 -d > certs/cluster-1/ca-key.pem",
+            "kubectl --context cluster-1 -n istio-system get secret cacerts -o jsonpath='{.data.cert-chain\\.pem}' | base64 -d > certs/cluster-1/cert-chain.pem",
+            "kubectl --context cluster-1 -n istio-system get secret cacerts -o jsonpath='{.data.root-cert\\.pem}' | base64 -d > certs/cluster-1/root-cert.pem",
+            "chmod 600 certs/cluster-1/ca-key.pem",
+        ],
+        "{message}"
+    );
+    // Pasted as they are, for both clusters, they make the directories the play reuses.
+    for cluster in ["cluster-1", "cluster-2"] {
+        let script = commands.join("\n").replace("cluster-1", cluster);
+        let out = std::process::Command::new("sh")
+            .args(["-e", "-c", &script])
+            .current_dir(mesh.path("."))
+            .env("KUBECONFIG", &mesh.kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let run = mesh.flagship("", &[]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let fp = fingerprint(&mesh.path("certs/cluster-1/ca-cert.pem"));
+    assert!(run.has_line(&format!(
+        "  cluster-1: cacerts intermediate O=Istio, CN=Intermediate CA, L=cluster1 (SHA-256 {fp})"
+    )));
+}
+
+#[test]
+fn rotating_deliberately_replaces_the_blogs_secret_as_a_rotation() {
+    let mesh = blog_mesh();
+    let old = mesh.kubectl(
+        "cluster-1",
+        &["get", "secret", "cacerts", "-n", "istio-system"],
+    );
+    mesh.write(
+        "playbooks/rotate.rhai",
+        r#"import "lib/mesh" as mesh;
+let primary = cluster(vars.primary.name, vars.primary.context);
+step("rotate", || {
+    let root = certs::root_ca(vars.certs.dir, mesh::root_options(vars.certs));
+    certs::rotate_intermediate(root, vars.certs.dir, "cluster-1", mesh::intermediate_options(vars.certs));
+    mesh::roll_out_intermediate(primary, vars.certs.dir, "cluster-1", 60);
+});
+"#,
+    );
+    let run = mesh.play("playbooks/rotate.rhai", "", &[]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.has_line("  cluster-1    configured Secret istio-system/cacerts"),
+        "{}",
+        run.stdout
+    );
+    let new = mesh.kubectl(
+        "cluster-1",
+        &["get", "secret", "cacerts", "-n", "istio-system"],
+    );
+    assert_ne!(new["data"]["ca-cert.pem"], old["data"]["ca-cert.pem"]);
+    assert_eq!(new["data"]["root-cert.pem"], old["data"]["root-cert.pem"]);
+    assert_eq!(
+        new["data"]["ca-cert.pem"].as_str().map(|b| {
+            use base64::Engine as _;
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap()
+        }),
+        Some(mesh.read("certs/cluster-1/ca-cert.pem"))
+    );
+    // cluster-1 now runs certs/cluster-1; cluster-2 still names the blog's directory.
+    let run = mesh.flagship(
+        "remotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n    cert_dir: cluster2\n",
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+}
