@@ -751,3 +751,67 @@ fn verify_warns_when_clusters_run_different_istio_versions() {
                 (istio-sidecar-injector ConfigMap); upgrade the primary's control plane first, then the remotes, to one version";
     assert!(skew.has_line(line), "{line}\n{}", skew.stdout);
 }
+
+// 2, 3. What cannot be checked against our CA stops the play before anything is written: a live
+//    CA when certs/ has no root yet, and secrets istiod cannot use.
+#[test]
+fn live_cacerts_the_play_cannot_vouch_for_stop_it_before_any_write() {
+    let mesh = Mesh::new(TWO_CLUSTERS);
+    let (foreign_root, foreign_key) = foreign_ca(&mesh);
+    mesh.kubectl_ok("cluster-2", &["create", "namespace", "istio-system"]);
+    let theirs = fingerprint(&mesh.path(&foreign_root));
+    let cases: [(Vec<String>, String); 3] = [
+        (
+            vec![
+                format!("--from-file=ca-cert.pem={foreign_root}"),
+                format!("--from-file=ca-key.pem={foreign_key}"),
+                format!("--from-file=cert-chain.pem={foreign_root}"),
+                format!("--from-file=root-cert.pem={foreign_root}"),
+            ],
+            format!(
+                "cluster-2: istio-system/cacerts already holds a CA (intermediate \"O=Other, CN=Other Root\" \
+                 (SHA-256 {theirs}, ca-cert.pem layout), root \"O=Other, CN=Other Root\" (SHA-256 {theirs})), \
+                 and certs has no root CA: a new one would be a second root, and replacing the secret would \
+                 break mTLS between this cluster and the mesh. Nothing was written. Put the root this secret \
+                 was made with (root-cert.pem and root-key.pem, for example from Istio's Makefile directory) \
+                 into certs, and run again"
+            ),
+        ),
+        (
+            vec!["--from-literal=token=x".to_string()],
+            "cluster-2: istio-system/cacerts has neither tls.crt nor ca-cert.pem (keys: token); istiod cannot \
+             sign with it and the play will not add its keys to it. Delete it, or give it the keys of one layout \
+             (tls.crt/tls.key/ca.crt or ca-cert.pem/ca-key.pem/cert-chain.pem/root-cert.pem)"
+                .to_string(),
+        ),
+        (
+            vec![format!("--from-file=ca-cert.pem={foreign_root}")],
+            "cluster-2: istio-system/cacerts has ca-cert.pem but no root-cert.pem: istiod cannot use it"
+                .to_string(),
+        ),
+    ];
+    for (files, expected) in cases {
+        let mut args = vec![
+            "create",
+            "secret",
+            "generic",
+            "cacerts",
+            "-n",
+            "istio-system",
+        ];
+        args.extend(files.iter().map(String::as_str));
+        mesh.kubectl_ok("cluster-2", &args);
+        let disk = mesh.disk_snapshot();
+        let cluster = mesh.cluster_snapshot("cluster-2");
+        let run = mesh.flagship("", &["--output", "json"]);
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        assert_eq!(error_event(&run.stdout), expected);
+        assert_eq!(mesh.disk_snapshot(), disk, "{expected}");
+        assert!(!mesh.path("certs").exists());
+        assert_eq!(mesh.cluster_snapshot("cluster-2"), cluster);
+        mesh.kubectl_ok(
+            "cluster-2",
+            &["delete", "secret", "cacerts", "-n", "istio-system"],
+        );
+    }
+}
