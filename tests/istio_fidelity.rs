@@ -10,6 +10,15 @@ use serde_json::{json, Value};
 
 const TWO_CLUSTERS: &[&str] = &["cluster-1", "cluster-2"];
 
+/// A rotation step, as a playbook of the user's writes it: cluster-1, or `rotate` in the vars.
+const ROTATE: &str = r#"import "lib/mesh" as mesh;
+let c = cluster(vars.primary.name, vars.primary.context);
+let target = if vars.rotate == () { c } else { cluster(vars.rotate) };
+step("rotate", || {
+    mesh::rotate_intermediate(target, mesh::spec_named(vars, target.name()), vars.certs, 60);
+});
+"#;
+
 fn decode(value: &Value) -> String {
     String::from_utf8(
         base64::engine::general_purpose::STANDARD
@@ -192,6 +201,24 @@ fn a_foreign_ca_in_the_tls_layout_is_refused_and_ours_there_is_left_alone() {
         ["ca.crt", "tls.crt", "tls.key"]
     );
     assert!(run.stdout.contains("nothing changed"), "{}", run.stdout);
+
+    // Its owner rotates it, not the play.
+    mesh.write("playbooks/rotate.rhai", ROTATE);
+    let cluster = mesh.cluster_snapshot("cluster-2");
+    let disk = mesh.disk_snapshot();
+    let rotation = mesh.play(
+        "playbooks/rotate.rhai",
+        "rotate: cluster-2\n",
+        &["--output", "json"],
+    );
+    assert_eq!(rotation.code, Some(1));
+    assert_eq!(
+        error_event(&rotation.stdout),
+        "cluster-2: istio-system/cacerts is kept by its owner in another layout (tls.crt/tls.key/ca.crt, as \
+         cert-manager writes); rotate its intermediate there. Nothing was written"
+    );
+    assert_eq!(mesh.cluster_snapshot("cluster-2"), cluster);
+    assert_eq!(mesh.disk_snapshot(), disk, "no file moved");
 }
 
 // 4. A root bundle holding our root (a root rotation in progress) is accepted, reported and
@@ -225,6 +252,25 @@ fn a_root_bundle_with_our_root_is_accepted_reported_and_kept() {
     );
     assert_eq!(decode(&secret["data"]["root-cert.pem"]), bundle);
     assert!(run.stdout.contains("nothing changed"), "{}", run.stdout);
+
+    // A rotation of the intermediate must not end the root rotation.
+    mesh.write("playbooks/rotate.rhai", ROTATE);
+    let cluster = mesh.cluster_snapshot("cluster-2");
+    let disk = mesh.disk_snapshot();
+    let rotation = mesh.play(
+        "playbooks/rotate.rhai",
+        "rotate: cluster-2\n",
+        &["--output", "json"],
+    );
+    assert_eq!(rotation.code, Some(1));
+    assert_eq!(
+        error_event(&rotation.stdout),
+        "cluster-2: istio-system/cacerts root-cert.pem holds 2 roots: a root rotation is under way. Replacing \
+         it with a single root would end that rotation for this cluster; nothing was written. Finish the root \
+         rotation first, then rotate the intermediate"
+    );
+    assert_eq!(mesh.cluster_snapshot("cluster-2"), cluster);
+    assert_eq!(mesh.disk_snapshot(), disk, "no file moved");
 }
 
 // 4. The rotation step: a rotated intermediate goes into cacerts explicitly, istiod is
@@ -233,17 +279,7 @@ fn a_root_bundle_with_our_root_is_accepted_reported_and_kept() {
 fn a_rotated_intermediate_is_rolled_out_and_istiod_restarted() {
     let mesh = converged(TWO_CLUSTERS);
     let old = mesh.read("certs/cluster-1/ca-cert.pem");
-    mesh.write(
-        "playbooks/rotate.rhai",
-        r#"import "lib/mesh" as mesh;
-let primary = cluster(vars.primary.name, vars.primary.context);
-step("rotate", || {
-    let root = certs::root_ca(vars.certs.dir, mesh::root_options(vars.certs));
-    certs::rotate_intermediate(root, vars.certs.dir, "cluster-1", mesh::intermediate_options(vars.certs));
-    mesh::roll_out_intermediate(primary, vars.certs.dir, "cluster-1", 60);
-});
-"#,
-    );
+    mesh.write("playbooks/rotate.rhai", ROTATE);
     // The plan first: it writes nothing and shows what the run then does.
     let disk = mesh.disk_snapshot();
     let cluster = mesh.cluster_snapshot("cluster-1");

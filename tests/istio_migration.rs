@@ -61,11 +61,11 @@ fn the_blogs_cacerts_stop_the_play_before_any_write_with_the_ways_forward() {
              would make a new one. Replacing the live one would change the CA istiod signs workload certificates \
              with, so nothing was written. Either:\n  - adopt it: certs/cluster1 already holds exactly this \
              intermediate (Istio's Makefile names directories this way); add `cert_dir: cluster1` to cluster-1 \
-             in the vars and run again, or\n  - rotate deliberately: in a step of your own, \
-             certs::rotate_intermediate(root, \"certs\", \"cluster-1\", options) then \
-             mesh::roll_out_intermediate(cluster, \"certs\", \"cluster-1\", wait_seconds) from \
-             playbooks/lib/mesh.rhai: cacerts is replaced as a rotation and istiod restarted (workloads keep \
-             their certificates until they renew them, all under the same root)"
+             in the vars and run again, or\n  - rotate deliberately: a step calling \
+             mesh::rotate_intermediate(cluster, spec, vars.certs, wait_seconds) from playbooks/lib/mesh.rhai \
+             makes a new intermediate in certs/cluster-1 under the same root, replaces cacerts with it as a \
+             rotation and restarts istiod (workloads keep their certificates until they renew them, all under \
+             the same root)"
         )
     );
     assert_eq!(mesh.disk_snapshot(), disk, "nothing written on disk");
@@ -184,9 +184,7 @@ fn rotating_deliberately_replaces_the_blogs_secret_as_a_rotation() {
         r#"import "lib/mesh" as mesh;
 let primary = cluster(vars.primary.name, vars.primary.context);
 step("rotate", || {
-    let root = certs::root_ca(vars.certs.dir, mesh::root_options(vars.certs));
-    certs::rotate_intermediate(root, vars.certs.dir, "cluster-1", mesh::intermediate_options(vars.certs));
-    mesh::roll_out_intermediate(primary, vars.certs.dir, "cluster-1", 60);
+    mesh::rotate_intermediate(primary, vars.primary, vars.certs, 60);
 });
 "#,
     );

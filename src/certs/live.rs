@@ -241,6 +241,23 @@ pub fn check_cacerts(
             roots_text(&others)
         ));
     }
+    if rotation && live.roots.len() > 1 {
+        return Err(CertError::LiveCacerts(format!(
+            "{}: istio-system/cacerts {} holds {} roots: a root rotation is under way. Replacing it \
+             with a single root would end that rotation for this cluster; nothing was written. \
+             Finish the root rotation first, then rotate the intermediate",
+            target.cluster,
+            live.root_key(),
+            live.roots.len()
+        )));
+    }
+    if rotation && live.layout == Layout::Tls {
+        return Err(CertError::LiveCacerts(format!(
+            "{}: istio-system/cacerts is kept by its owner in another layout ({TLS_CERT}/{TLS_KEY}/{TLS_ROOT}, \
+             as cert-manager writes); rotate its intermediate there. Nothing was written",
+            target.cluster
+        )));
+    }
     if live.layout == Layout::Tls {
         notes.push(format!(
             "{}: istio-system/cacerts is a {TLS_CERT}/{TLS_KEY}/{TLS_ROOT} secret (as cert-manager \
@@ -275,7 +292,7 @@ pub fn check_cacerts(
         )));
     }
     // A root bundle is a rotation of the root in progress: our single root must not undo it.
-    let action = if live.roots.len() > 1 && !rotation {
+    let action = if live.roots.len() > 1 {
         "keep"
     } else {
         "apply"
@@ -354,11 +371,10 @@ fn intermediate_explanation(
         }
     }
     text.push_str(&format!(
-        "  - rotate deliberately: in a step of your own, certs::rotate_intermediate(root, \"{certs_dir}\", \"{}\", options) \
-         then mesh::roll_out_intermediate(cluster, \"{certs_dir}\", \"{}\", wait_seconds) from playbooks/lib/mesh.rhai: \
-         cacerts is replaced as a rotation and istiod restarted (workloads keep their certificates \
-         until they renew them, all under the same root)",
-        ours.cert_dir, ours.cert_dir
+        "  - rotate deliberately: a step calling mesh::rotate_intermediate(cluster, spec, vars.certs, \
+         wait_seconds) from playbooks/lib/mesh.rhai makes a new intermediate in {dir} under the \
+         same root, replaces cacerts with it as a rotation and restarts istiod (workloads keep \
+         their certificates until they renew them, all under the same root)"
     ));
     text
 }
