@@ -123,9 +123,13 @@ pub struct PlayArgs {
     /// Also watch this file or directory (with --watch; repeatable)
     #[arg(long = "watch-path", value_name = "PATH", requires = "watch")]
     pub watch_paths: Vec<PathBuf>,
-    /// With --watch: delete objects an earlier run applied that the current run no longer renders
-    #[arg(long, requires = "watch")]
+    /// Delete orphans: objects this playbook's inventory records in a cluster the run uses that
+    /// a complete run no longer renders (only those still labelled runner.dev/playbook)
+    #[arg(long)]
     pub prune: bool,
+    /// With --prune: orphaned namespaces too (and so everything in them)
+    #[arg(long, requires = "prune")]
+    pub prune_namespaces: bool,
     /// Stop a playbook after this many script operations (a runaway loop guard)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS)]
     pub max_operations: u64,
@@ -261,6 +265,8 @@ pub fn prepare(
             contexts: parse_contexts(&args.contexts)?,
             allow_contexts: args.allow_contexts.clone(),
         },
+        prune: args.prune,
+        prune_namespaces: args.prune_namespaces,
     };
     let reporter = Reporter::new(args.output);
     if let Some(mode) = args.diff {

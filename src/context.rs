@@ -24,6 +24,10 @@ pub struct PlayOptions {
     pub start_at: Option<String>,
     pub max_operations: u64,
     pub kube: KubeOptions,
+    /// `--prune`: delete orphans (objects the inventory records that the run no longer renders).
+    pub prune: bool,
+    /// `--prune-namespaces`: orphaned namespaces too.
+    pub prune_namespaces: bool,
 }
 
 /// How playbook cluster names map to kubeconfig contexts.
@@ -54,8 +58,10 @@ pub struct PlayContext {
     vars: RwLock<Value>,
     cancel: Mutex<CancellationToken>,
     pub steps: Mutex<StepSelection>,
-    /// What this playbook applied, for watch mode's skipping and pruning.
+    /// What this run applied, for the clusters' inventories and watch mode's skipping.
     pub ledger: crate::ledger::Ledger,
+    /// Orphans the last run found (watch mode reports them in its summary).
+    pub last_run: Mutex<crate::ledger::RunSummary>,
     /// Files the run wrote itself (they never trigger a watch re-run).
     pub files_written: Mutex<BTreeSet<PathBuf>>,
     /// Intermediate CAs a dry run made in memory, by cluster directory: never written anywhere.
@@ -65,7 +71,6 @@ pub struct PlayContext {
     /// A dry run printed a program instead of running it (see `Session::programs_skipped`).
     programs_skipped: std::sync::atomic::AtomicBool,
     owner: String,
-    watching: std::sync::atomic::AtomicBool,
     /// Whether the clusters are sandbox clusters (`--sandbox`).
     sandbox: std::sync::atomic::AtomicBool,
     /// The innermost step that failed, for the error report.
@@ -105,13 +110,13 @@ impl PlayContext {
             cancel: Mutex::new(CancellationToken::new()),
             steps: Mutex::new(StepSelection::default()),
             ledger: crate::ledger::Ledger::default(),
+            last_run: Mutex::default(),
             files_written: Mutex::new(BTreeSet::new()),
             planned_certs: Mutex::default(),
             planned_files: Mutex::default(),
             programs_skipped: Default::default(),
             sandbox: std::sync::atomic::AtomicBool::new(false),
             owner,
-            watching: std::sync::atomic::AtomicBool::new(false),
             failed_step: Mutex::new(None),
             engine: std::sync::OnceLock::new(),
             kubeconfig_for_programs: std::sync::OnceLock::new(),
@@ -158,21 +163,13 @@ impl PlayContext {
         }
     }
 
+    /// The ledger every run records what it applies in (see `crate::prune`).
+    pub fn ledger(&self) -> Option<&crate::ledger::Ledger> {
+        Some(&self.ledger)
+    }
+
     /// The ownership label value for objects this playbook applies: its file name, made a
     /// valid label value.
-    /// The ledger, when something reads it (watch mode); plain runs skip its bookkeeping.
-    pub fn ledger(&self) -> Option<&crate::ledger::Ledger> {
-        self.watching
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .then_some(&self.ledger)
-    }
-
-    /// Watch mode: apply records what it applies, to skip unchanged objects and find orphans.
-    pub fn set_watching(&self, on: bool) {
-        self.watching
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
     pub fn owner(&self) -> &str {
         &self.owner
     }

@@ -1,10 +1,12 @@
-//! What a playbook applied, per cluster and object, with a hash of the rendered content.
+//! What a playbook applied in this run, per cluster and object, with a hash of the rendered
+//! content.
 //!
-//! Watch mode uses it to skip objects whose rendered content has not changed since their last
-//! successful apply, and to find objects an earlier run applied that the current run no longer
-//! renders (orphans, which `--prune` deletes).
+//! Every run records what it rendered here; at its end `crate::prune` compares that with the
+//! inventory each cluster keeps (`k8s::inventory`) to find orphans, the one mechanism for plain
+//! runs and watch mode alike. Watch re-runs also use the hashes to skip objects whose rendered
+//! content has not changed since their last successful apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use sha2::Digest;
@@ -17,6 +19,28 @@ pub struct ObjectKey {
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
+}
+
+impl ObjectKey {
+    /// The API group ("" for the core group).
+    pub fn group(&self) -> &str {
+        self.api_version
+            .rsplit_once('/')
+            .map(|(group, _)| group)
+            .unwrap_or("")
+    }
+
+    /// What makes two keys the same object: a new API version of the same kind is the same
+    /// object, never an orphan of the old version.
+    pub fn identity(&self) -> (&str, &str, &str, Option<&str>, &str) {
+        (
+            &self.cluster,
+            self.group(),
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
+    }
 }
 
 impl std::fmt::Display for ObjectKey {
@@ -36,9 +60,9 @@ pub fn content_hash(object: &serde_json::Value) -> String {
 
 #[derive(Default)]
 struct State {
-    /// Objects and hashes of the last successful run.
+    /// Hashes of what the last successful run applied (watch re-runs skip these).
     previous: BTreeMap<ObjectKey, String>,
-    /// Objects this run rendered (applied or skipped as unchanged).
+    /// Objects this run rendered (applied, planned, or skipped as unchanged).
     current: BTreeMap<ObjectKey, String>,
     /// Whether unchanged objects may skip their write (watch re-runs only).
     skip_unchanged: bool,
@@ -50,9 +74,9 @@ pub struct Ledger {
 }
 
 /// What a finished run left behind.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunSummary {
-    /// Applied by an earlier run, not rendered by this one.
+    /// In a cluster's inventory, not rendered by this run, and still there.
     pub orphans: Vec<ObjectKey>,
     /// How many objects this run rendered.
     pub rendered: usize,
@@ -76,7 +100,7 @@ impl Ledger {
         state.skip_unchanged && state.previous.get(key).is_some_and(|h| h == hash)
     }
 
-    /// Records that this run rendered (and applied, or found unchanged) `key`.
+    /// Records that this run rendered (and applied, planned, or found unchanged) `key`.
     pub fn record(&self, key: ObjectKey, hash: String) {
         self.state().current.insert(key, hash);
     }
@@ -84,32 +108,23 @@ impl Ledger {
     /// Forgets an object (it was deleted).
     pub fn forget(&self, key: &ObjectKey) {
         let mut state = self.state();
-        state.previous.remove(key);
-        state.current.remove(key);
+        state.previous.retain(|k, _| k.identity() != key.identity());
+        state.current.retain(|k, _| k.identity() != key.identity());
     }
 
-    /// Ends a run. A successful run becomes the reference for the next one; a failed run only
-    /// adds what it applied, so nothing is reported orphaned because of a failure.
-    pub fn finish_run(&self, success: bool) -> RunSummary {
+    /// What this run rendered so far.
+    pub fn rendered(&self) -> BTreeSet<ObjectKey> {
+        self.state().current.keys().cloned().collect()
+    }
+
+    /// Ends a run. Only a successful real run's hashes let a later watch re-run skip writes; a
+    /// failed one keeps the hashes it had, so nothing is skipped that may not have been applied.
+    pub fn finish_run(&self, applied_successfully: bool) {
         let mut state = self.state();
         let current = std::mem::take(&mut state.current);
-        let rendered = current.len();
-        if !success {
-            state.previous.extend(current);
-            return RunSummary {
-                orphans: Vec::new(),
-                rendered,
-            };
+        if applied_successfully {
+            state.previous = current;
         }
-        let orphans = state
-            .previous
-            .keys()
-            .filter(|k| !current.contains_key(*k))
-            .cloned()
-            .collect();
-        state.previous.extend(current.clone());
-        // Orphans stay known until they are pruned, so they keep being reported.
-        RunSummary { orphans, rendered }
     }
 }
 
@@ -134,29 +149,30 @@ mod tests {
         assert!(!ledger.is_unchanged(&key("a"), "h1"));
         ledger.record(key("a"), "h1".into());
         ledger.record(key("b"), "h2".into());
-        assert_eq!(ledger.finish_run(true).orphans, vec![]);
+        assert_eq!(ledger.rendered(), BTreeSet::from([key("a"), key("b")]));
+        ledger.finish_run(true);
 
         ledger.start_run(true);
         assert!(ledger.is_unchanged(&key("a"), "h1"));
         assert!(!ledger.is_unchanged(&key("a"), "h9"));
-        ledger.record(key("a"), "h1".into());
-        let summary = ledger.finish_run(true);
-        assert_eq!(summary.orphans, vec![key("b")]);
-        assert_eq!(summary.rendered, 1);
+        ledger.finish_run(false);
+        assert!(
+            ledger.is_unchanged(&key("b"), "h2"),
+            "a failed run keeps the hashes"
+        );
 
         ledger.forget(&key("b"));
         ledger.start_run(true);
-        ledger.record(key("a"), "h1".into());
-        assert_eq!(ledger.finish_run(true).orphans, vec![]);
+        assert!(!ledger.is_unchanged(&key("b"), "h2"));
     }
 
     #[test]
-    fn a_failed_run_orphans_nothing() {
-        let ledger = Ledger::default();
-        ledger.start_run(false);
-        ledger.record(key("a"), "h1".into());
-        ledger.finish_run(true);
-        ledger.start_run(true);
-        assert!(ledger.finish_run(false).orphans.is_empty());
+    fn a_new_api_version_is_the_same_object() {
+        let mut newer = key("a");
+        newer.api_version = "v2".into();
+        assert_eq!(newer.identity(), key("a").identity());
+        let mut grouped = key("a");
+        grouped.api_version = "example.com/v1".into();
+        assert_ne!(grouped.identity(), key("a").identity());
     }
 }

@@ -61,6 +61,7 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
             None => Ok(()),
         }
     });
+    let result = finish_run(ctx, result);
     match result {
         Ok(()) => Outcome::Success(ctx.reporter.play_finished(true, false)),
         Err(mut failure) => {
@@ -81,6 +82,31 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
             } else {
                 Outcome::Failed(failure)
             }
+        }
+    }
+}
+
+/// Lists or prunes orphans and records what the run applied in each cluster's inventory, after
+/// a failed run too (what it applied before failing must be pruneable later).
+fn finish_run(ctx: &PlayContext, result: Result<(), Box<Failure>>) -> Result<(), Box<Failure>> {
+    let finished = crate::prune::finish_run(ctx, result.is_ok());
+    match (result, finished) {
+        (Ok(()), Ok(summary)) => {
+            if let Ok(mut last) = ctx.last_run.lock() {
+                *last = summary;
+            }
+            Ok(())
+        }
+        (Ok(()), Err(error)) => Err(Box::new(Failure::from_host(error))),
+        (Err(failure), Ok(summary)) => {
+            if let Ok(mut last) = ctx.last_run.lock() {
+                *last = summary;
+            }
+            Err(failure)
+        }
+        (Err(failure), Err(error)) => {
+            ctx.reporter.warn(&error.full_message());
+            Err(failure)
         }
     }
 }

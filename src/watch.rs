@@ -40,7 +40,6 @@ pub fn run(
     engine: Arc<rhai::Engine>,
     rt: &tokio::runtime::Runtime,
 ) -> ExitCode {
-    ctx.set_watching(true);
     let (tx, rx) = mpsc::channel::<Wake>();
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -80,12 +79,9 @@ pub fn run(
             ctx.clone(),
             engine.clone(),
         ));
-        let success = matches!(outcome, Outcome::Success(_));
-        let summary = ctx.ledger.finish_run(success);
-        if args.prune && success {
-            crate::prune::prune(&ctx, &summary);
-        }
-        summarize(&ctx, &outcome, trigger.as_ref(), &summary, args.prune);
+        // The run listed (or pruned) its orphans itself, as every run does.
+        let summary = ctx.last_run.lock().map(|s| s.clone()).unwrap_or_default();
+        summarize(&ctx, &outcome, trigger.as_ref(), &summary);
         if stop.load(Ordering::SeqCst) || matches!(outcome, Outcome::Interrupted(_)) {
             ctx.reporter.say("watch stopped");
             return ExitCode::SUCCESS;
@@ -229,7 +225,6 @@ fn summarize(
     outcome: &Outcome,
     trigger: Option<&Trigger>,
     summary: &crate::ledger::RunSummary,
-    prune: bool,
 ) {
     let (last_change, changed) = ctx.reporter.changes_of_run();
     if let Outcome::Failed(failure) = outcome {
@@ -258,13 +253,6 @@ fn summarize(
         .map(|l| format!(" · {} from save to last apply", format_duration(l)))
         .unwrap_or_default();
     ctx.reporter.say(&format!("  {status}: {what}{timing}"));
-    if !summary.orphans.is_empty() && !prune {
-        for orphan in &summary.orphans {
-            ctx.reporter.warn(&format!(
-                "orphaned (no longer rendered; --prune deletes it): {orphan}"
-            ));
-        }
-    }
     ctx.reporter.event(json!({
         "event": "watch_run",
         "trigger": ctx.project.show(&trigger.file),

@@ -356,7 +356,8 @@ impl Cluster {
         if session.dry_run {
             let planned: Vec<Outcome> = stream::iter(pending)
                 .map(|item| async move {
-                    let (result, warnings) = with_warnings(self.plan_one(session, item, options)).await;
+                    let (result, warnings) =
+                        with_warnings(self.plan_one(session, item, options)).await;
                     Outcome {
                         index: item.index,
                         result,
@@ -380,11 +381,10 @@ impl Cluster {
         for outcome in outcomes {
             match outcome.result {
                 Ok((done, diff)) => {
-                    if let (Some(ledger), Some((key, hash)), false) = (
-                        session.ledger,
-                        identities.get(&outcome.index),
-                        session.dry_run,
-                    ) {
+                    // A plan records too: its orphans are what the run would find.
+                    if let (Some(ledger), Some((key, hash))) =
+                        (session.ledger, identities.get(&outcome.index))
+                    {
                         ledger.record((*key).clone(), hash.to_string());
                     }
                     let label = object_label(&done.kind, done.namespace.as_deref(), &done.name);

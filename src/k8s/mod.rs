@@ -10,6 +10,7 @@ mod config;
 mod diff;
 mod documents;
 mod errors;
+mod inventory;
 mod kinds;
 mod objects;
 mod order;
@@ -27,8 +28,10 @@ pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig};
 pub use diff::{mask_secret, plan_diff};
 pub use documents::{parse_documents, push_expanded as push_manifest};
+pub use inventory::{inventory_name, Inventory, INVENTORY_LABEL, INVENTORY_NAMESPACE};
 pub use kinds::Resolved;
 pub use objects::DeleteOptions;
+pub use order::rank as apply_rank;
 pub use plan::KNOWN_AFTER_APPLY;
 pub use registry::{Provisioner, Registry};
 
@@ -40,7 +43,7 @@ pub struct Session<'a> {
     pub reporter: &'a Reporter,
     /// `--dry-run`: the server validates every write (dryRun=All) and nothing is stored.
     pub dry_run: bool,
-    /// What this playbook applied before (watch mode skips unchanged objects with it).
+    /// What this run applies, for the inventory (watch re-runs also skip unchanged objects).
     pub ledger: Option<&'a crate::ledger::Ledger>,
     /// The value of the ownership label put on every applied object ("" for none).
     pub owner: &'a str,
