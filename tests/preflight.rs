@@ -225,8 +225,8 @@ fn the_schema_checks_types_enumerations_names_urls_and_uniqueness() {
             "--var certs.key_type=rsa-1024: vars.certs.key_type: expected one of rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384, not a string (\"rsa-1024\")",
         ),
         (
-            "istio.installer=helm",
-            "--var istio.installer=helm: vars.istio.installer: expected one of auto, istioctl, manifests, not a string (\"helm\")",
+            "istio.installer=kubectl",
+            "--var istio.installer=kubectl: vars.istio.installer: expected one of auto, istioctl, helm, manifests, not a string (\"kubectl\")",
         ),
         (
             "remotes.0.name=Cluster_2",
