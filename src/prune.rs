@@ -151,9 +151,15 @@ fn handle_orphan(
     let namespace = key.namespace.clone().unwrap_or_default();
     let live = match ctx.block_on(cluster.get(&kind, &key.name, &namespace)) {
         Ok(live) => live,
-        // Its kind is no longer served (a CRD removed): nothing of it is left to delete.
-        Err(_) if ctx.block_on(cluster.resolve(&kind)).is_err() => None,
-        Err(e) => return Err(e),
+        // Unreadable (its kind no longer served, the server unreachable): kept, never forgotten
+        // on an error, and never in the way of the run.
+        Err(e) => {
+            ctx.reporter.warn(&format!(
+                "orphaned, kept (cannot read it to check it: {}): {key}",
+                e.full_message()
+            ));
+            return Ok(Fate::Kept);
+        }
     };
     let Some(live) = live else {
         return Ok(Fate::Forgotten);
