@@ -317,6 +317,30 @@ fn check_finds_what_would_fail_at_run_time() {
 }
 
 #[test]
+fn check_lets_a_playbook_ask_whether_an_optional_variable_is_set() {
+    let p = Project::new();
+    p.file("playbooks/o.vars.yaml", "replicas: 1\n");
+    p.file(
+        "playbooks/o.rhai",
+        concat!(
+            "let target = if vars.cluster == () { \"all\" } else { vars.cluster };\n",
+            "let only = vars.only ?? [];\n",
+            "if vars.skip != () { print(\"skip\"); }\n",
+            "print(vars.replica);\n",
+        ),
+    );
+    let out = p.runner(&["check", "playbooks/o.rhai"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        headlines(&stderr),
+        ["vars has no key replica; did you mean replicas? (keys: replicas)"]
+    );
+    assert!(stderr.contains("[playbooks/o.rhai:4:"), "{stderr}");
+    assert!(stderr.ends_with("1 error(s)\n"), "{stderr}");
+}
+
+#[test]
 fn check_validates_the_variables_it_is_given() {
     let p = Project::new();
     p.file(
