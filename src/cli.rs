@@ -18,6 +18,8 @@ use crate::vars;
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// `--dry-run --detailed-exitcode`: the plan has changes (0: nothing would change).
+pub const EXIT_CHANGES_PLANNED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser, Debug)]
@@ -60,7 +62,7 @@ pub enum SandboxCommand {
     Up(crate::sandbox::cli::UpArgs),
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct PlayArgs {
     /// The playbook to run (a .rhai file)
     pub playbook: PathBuf,
@@ -73,6 +75,16 @@ pub struct PlayArgs {
     /// Write nothing anywhere: show what would change
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: how much of the plan follows its table (default: summary on a terminal,
+    /// full otherwise)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub diff: Option<crate::report::DiffMode>,
+    /// With --dry-run: exit 3 when the plan has changes, 0 when nothing would change
+    #[arg(long, requires = "dry_run")]
+    pub detailed_exitcode: bool,
+    /// Apply without asking "Apply these changes?" (asked only when stdin is a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config)
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -244,13 +256,11 @@ pub fn prepare(
             allow_contexts: args.allow_contexts.clone(),
         },
     };
-    let ctx = PlayContext::new(
-        rt.handle().clone(),
-        Reporter::new(args.output),
-        project,
-        options,
-        vars,
-    );
+    let reporter = Reporter::new(args.output);
+    if let Some(mode) = args.diff {
+        reporter.set_diff_mode(mode);
+    }
+    let ctx = PlayContext::new(rt.handle().clone(), reporter, project, options, vars);
     if let Some(rehearsal) = rehearsal {
         ctx.clusters.set_provisioner(rehearsal.provisioner());
         let writer = rehearsal.clone();
@@ -293,6 +303,12 @@ fn play_command(args: PlayArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return usage_error(e),
     };
+    if crate::confirm::wanted(&args) {
+        if let Err(code) = crate::confirm::plan_and_ask(&args, &rt) {
+            rt.shutdown_background();
+            return code;
+        }
+    }
     let engine = engine::build(&ctx);
     let code = if args.watch {
         crate::watch::run(args, ctx.clone(), engine, &rt)
@@ -301,7 +317,13 @@ fn play_command(args: PlayArgs) -> ExitCode {
         if let Some(rehearsal) = &rehearsal {
             rehearsal.report_inventory(&ctx.reporter);
         }
-        finish(outcome)
+        let changes = args.detailed_exitcode
+            && matches!(outcome, Outcome::Success(_))
+            && ctx.reporter.changes_planned();
+        match finish(outcome) {
+            _ if changes => ExitCode::from(EXIT_CHANGES_PLANNED),
+            code => code,
+        }
     };
     if let Some(rehearsal) = rehearsal {
         rehearsal.shutdown();

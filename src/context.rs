@@ -58,8 +58,12 @@ pub struct PlayContext {
     pub ledger: crate::ledger::Ledger,
     /// Files the run wrote itself (they never trigger a watch re-run).
     pub files_written: Mutex<BTreeSet<PathBuf>>,
-    /// Scratch space for a dry run (certificates that would be created), removed at exit.
-    scratch: Mutex<Option<tempfile::TempDir>>,
+    /// Intermediate CAs a dry run made in memory, by cluster directory: never written anywhere.
+    pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, crate::certs::PlannedFiles>>,
+    /// Files a dry run would write, so commands naming them can say so.
+    pub planned_files: Mutex<BTreeSet<PathBuf>>,
+    /// A dry run printed a program instead of running it (see `Session::programs_skipped`).
+    programs_skipped: std::sync::atomic::AtomicBool,
     owner: String,
     watching: std::sync::atomic::AtomicBool,
     /// Whether the clusters are sandbox clusters (`--sandbox`).
@@ -102,7 +106,9 @@ impl PlayContext {
             steps: Mutex::new(StepSelection::default()),
             ledger: crate::ledger::Ledger::default(),
             files_written: Mutex::new(BTreeSet::new()),
-            scratch: Mutex::new(None),
+            planned_certs: Mutex::default(),
+            planned_files: Mutex::default(),
+            programs_skipped: Default::default(),
             sandbox: std::sync::atomic::AtomicBool::new(false),
             owner,
             watching: std::sync::atomic::AtomicBool::new(false),
@@ -184,6 +190,17 @@ impl PlayContext {
         self.options.dry_run
     }
 
+    /// Records that a dry run did not run a program.
+    pub fn skip_program(&self) {
+        self.programs_skipped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn programs_skipped(&self) -> bool {
+        self.programs_skipped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Records a file the run read, so watch mode can follow it.
     pub fn record_read(&self, path: PathBuf) {
         if let Ok(mut read) = self.files_read.lock() {
@@ -196,22 +213,6 @@ impl PlayContext {
         if let Ok(mut written) = self.files_written.lock() {
             written.insert(path);
         }
-    }
-
-    /// A private directory for this run's dry-run work.
-    pub fn scratch_dir(&self) -> HostResult<PathBuf> {
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        if scratch.is_none() {
-            *scratch = Some(
-                tempfile::Builder::new()
-                    .prefix("runner-dry-run-")
-                    .tempdir()?,
-            );
-        }
-        Ok(scratch
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default())
     }
 
     pub fn cancel_token(&self) -> CancellationToken {
@@ -241,6 +242,14 @@ impl PlayContext {
         if let Ok(mut read) = self.files_read.lock() {
             read.clear();
         }
+        if let Ok(mut planned) = self.planned_certs.lock() {
+            planned.clear();
+        }
+        if let Ok(mut planned) = self.planned_files.lock() {
+            planned.clear();
+        }
+        self.programs_skipped
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.templates.reload();
         self.clusters.reset();
         self.reporter.reset();

@@ -7,6 +7,7 @@
 pub mod api_reference;
 pub mod certs;
 pub mod cli;
+pub mod confirm;
 pub mod context;
 pub mod control_plane;
 pub mod diagnostic;

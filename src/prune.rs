@@ -40,6 +40,7 @@ fn prune_one(ctx: &PlayContext, key: &ObjectKey) -> HostResult<bool> {
         dry_run: ctx.dry_run(),
         ledger: ctx.ledger(),
         owner: ctx.owner(),
+        programs_skipped: false,
     };
     ctx.block_on(async {
         let Some(live) = cluster.get(&kind, &key.name, &namespace).await? else {

@@ -52,11 +52,78 @@ fn a_play_creates_the_hierarchy_once_and_reuses_it() {
 fn a_dry_run_writes_no_certificate() {
     let p = Project::new();
     p.file("playbooks/ca.rhai", PLAY);
-    p.runner(&["play", "playbooks/ca.rhai", "--dry-run"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("(dry run: not written)"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = p
+        .runner(&[
+            "play",
+            "playbooks/ca.rhai",
+            "--dry-run",
+            "--diff",
+            "summary",
+        ])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Durations vary: everything else is exact.
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("  => ") && !l.starts_with("PLAY RECAP"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "PLAY playbooks/ca.rhai (dry run: nothing is written)",
+            "PLAN: 0 to create, 0 to change, 0 to delete (0 unchanged); 6 local change(s)",
+            "  CLUSTER  KIND  NAMESPACE/NAME                   ACTION",
+            "  local    -     root CA certs/root-cert.pem      create",
+            "  local    -     intermediate CA certs/cluster-1  create",
+            "  local    -     file out/cluster-1-keys          create",
+            "  local    -     intermediate CA certs/cluster-2  create",
+            "  local    -     file out/cluster-2-keys          create",
+            "  local    -     file out/root-subject            create",
+            "",
+            "STEP [ca]",
+            "  would create root CA certs/root-cert.pem",
+            "  would create intermediate CA certs/cluster-1",
+            "  would write file out/cluster-1-keys",
+            "  would create intermediate CA certs/cluster-2",
+            "  would write file out/cluster-2-keys",
+            "  would write file out/root-subject",
+            "",
+            "local    : ok=0   changed=1   failed=0   rescued=0",
+        ],
+        "{stdout}"
+    );
     assert!(!p.exists("certs"), "dry run must not create the CA");
+    assert!(!p.exists("out"), "dry run must not write files");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "no key is copied to a temporary directory"
+    );
+}
+
+#[test]
+fn a_dry_run_plans_with_an_existing_ca_read_where_it_is() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai"]).assert().success();
+    let tmp = tempfile::tempdir().unwrap();
+    p.runner(&[
+        "play",
+        "playbooks/ca.rhai",
+        "--dry-run",
+        "--detailed-exitcode",
+    ])
+    .env("TMPDIR", tmp.path())
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains(
+        "PLAN: no changes (0 objects unchanged)\n",
+    ));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -90,4 +157,40 @@ fn an_unknown_option_is_named() {
         ))
         .stderr(predicate::str::contains("valid options: key_type"));
     assert!(!p.exists("certs/root-key.pem"));
+}
+
+#[test]
+fn a_planned_rotation_moves_and_writes_nothing() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai"]).assert().success();
+    let before = p.read("certs/cluster-1/ca-cert.pem");
+    p.file(
+        "playbooks/rotate.rhai",
+        r#"
+        let root = certs::root_ca("certs", #{ key_type: "ecdsa-p256" });
+        let ca = certs::rotate_intermediate(root, "certs", "cluster-1", #{ key_type: "ecdsa-p256" });
+        certs::verify_chain(ca.cert_chain_pem, root.cert_pem);
+        let secret = certs::cacerts_secret(ca.dir);
+        print(`status=${ca.status} keys=${secret.data.keys()}`);
+        "#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    p.runner(&["play", "playbooks/rotate.rhai", "--dry-run", "--detailed-exitcode"])
+        .env("TMPDIR", tmp.path())
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains(
+            "  would rotate intermediate CA certs/cluster-1\n",
+        ))
+        .stdout(predicate::str::contains(
+            "  status=rotated keys=[\"ca-cert.pem\", \"ca-key.pem\", \"cert-chain.pem\", \"root-cert.pem\"]\n",
+        ));
+    assert_eq!(p.read("certs/cluster-1/ca-cert.pem"), before);
+    let entries: Vec<String> = std::fs::read_dir(p.path().join("certs/cluster-1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 4, "no backup folder: {entries:?}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }

@@ -271,3 +271,63 @@ fn parallel_items_each_work_on_their_own_copy_of_captured_variables() {
     p.runner(&["play", "playbooks/p.rhai"]).assert().success();
     assert_eq!(p.read("results"), "[1, 2] 0");
 }
+
+#[test]
+fn plan_flags_without_a_plan_or_with_a_bad_mode_are_usage_errors() {
+    let p = Project::new();
+    p.file(
+        "playbooks/site.rhai",
+        r#"step("s", || { write_file("out/x", "x"); });"#,
+    );
+    p.runner(&["play", "playbooks/site.rhai", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the following required arguments were not provided:\n  --dry-run",
+        ));
+    p.runner(&["play", "playbooks/site.rhai", "--dry-run", "--diff", "all"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid value 'all' for '--diff <MODE>'",
+        ))
+        .stderr(predicate::str::contains(
+            "[possible values: none, summary, full]",
+        ));
+    assert!(!p.exists("out"));
+}
+
+#[test]
+fn a_plan_of_local_files_exits_3_with_changes_and_0_without() {
+    let p = Project::new();
+    p.file(
+        "playbooks/site.rhai",
+        r#"step("s", || { write_file("out/x", "x"); });"#,
+    );
+    p.runner(&[
+        "play",
+        "playbooks/site.rhai",
+        "--dry-run",
+        "--detailed-exitcode",
+    ])
+    .assert()
+    .code(3)
+    .stdout(predicate::str::contains("  would write file out/x\n"));
+    assert!(!p.exists("out"));
+    // Without --detailed-exitcode a plan with changes is a success.
+    p.runner(&["play", "playbooks/site.rhai", "--dry-run"])
+        .assert()
+        .code(0);
+    p.runner(&["play", "playbooks/site.rhai"]).assert().code(0);
+    p.runner(&[
+        "play",
+        "playbooks/site.rhai",
+        "--dry-run",
+        "--detailed-exitcode",
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains(
+        "PLAN: no changes (0 objects unchanged)\n",
+    ));
+}

@@ -615,6 +615,7 @@ fn a_dry_run_on_fresh_clusters_writes_nothing_and_shows_the_plan(backend: Backen
             &["--var", "istio.installer=manifests", "--dry-run"],
         )
         .assert()
+        .success()
         .get_output()
         .clone();
     let stdout = String::from_utf8_lossy(&out.stdout);

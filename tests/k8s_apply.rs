@@ -214,8 +214,9 @@ metadata: {name: inside, namespace: planned}
         let later = c.secret("planned", "later", #{token: "later-token-value-3"});
         print(`later secret would be ${later.action}`);
         print(`read back: ${c.read_secret("default", "creds").password.len()}`);
-        c.delete("ConfigMap", "cfg", "default");
+        // A plan sees its own delete, as the run would: label first.
         c.label("ConfigMap", "cfg", "default", #{team: "a"});
+        c.delete("ConfigMap", "cfg", "default");
     "#;
     let out = env
         .runner("plan.rhai", plan, &["--dry-run"])

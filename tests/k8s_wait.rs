@@ -171,35 +171,44 @@ async fn rollout_wait_returns_the_rolled_out_deployment(backend: Backend) {
     assert!(stdout(&out).contains("available=2"), "{}", stdout(&out));
 }
 
-async fn dry_run_does_not_wait_for_planned_objects(backend: Backend) {
+async fn dry_run_waits_return_the_planned_state_without_waiting(backend: Backend) {
     let env = start(backend, &["cluster-1"]).await;
     let play = format!(
         r#"
         let c = cluster("cluster-1");
         c.apply({DEPLOYMENT});
-        print(`rollout=${{c.wait_rollout("default", "web", 300)}}`);
+        let d = c.wait_rollout("default", "web", 300);
+        print(`rollout available=${{d.status.availableReplicas}}`);
         c.apply({SERVICE});
         print(`ip=${{c.wait_loadbalancer("default", "eastwest", 300)}}`);
+        print(`absent=${{c.wait_rollout("default", "nowhere", 300)}}`);
         "#
     );
     let out = env
-        .runner("dry-wait.rhai", &play, &["--dry-run"])
+        .runner("dry-wait.rhai", &play, &["--dry-run", "--diff", "summary"])
         .output()
         .unwrap();
     let text = stdout(&out);
     assert!(out.status.success(), "{}\n{text}", stderr(&out));
-    assert!(
-        text.contains(
-            "dry run: not waiting for rollout of Deployment default/web in cluster-1 (now: absent)"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("rollout=\n") || text.contains("rollout=()"),
-        "{text}"
-    );
-    assert!(
-        text.contains("dry run: not waiting for a load balancer IP of Service default/eastwest"),
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("  dry run")
+                || l.starts_with("  rollout")
+                || l.starts_with("  ip=")
+                || l.starts_with("  absent=")
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "  dry run: not waiting for rollout of Deployment default/web in cluster-1; the plan goes on as if it completed",
+            "  rollout available=2",
+            "  dry run: not waiting for a load balancer IP of Service default/eastwest in cluster-1; the plan goes on as if it completed",
+            "  ip=(known after apply)",
+            "  dry run: not waiting for rollout of Deployment default/nowhere in cluster-1 (now: absent)",
+            "  absent=",
+        ],
         "{text}"
     );
     assert!(env
@@ -214,5 +223,5 @@ on_both_backends!(
     wait_until_sees_a_change_made_while_waiting,
     wait_until_predicate_errors_end_the_wait,
     rollout_wait_returns_the_rolled_out_deployment,
-    dry_run_does_not_wait_for_planned_objects
+    dry_run_waits_return_the_planned_state_without_waiting
 );

@@ -12,7 +12,7 @@ use super::file_names::{CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT};
 use super::files::{self, Content};
 use super::info::{describe, fingerprint, CertInfo};
 use super::pem::{self, Origin};
-use super::root::exists;
+use super::root::{exists, Write};
 use super::{profile, CaOptions, CertError, Result, RootCa};
 
 const CLUSTER_FILES: [&str; 4] = [CA_CERT, CA_KEY, ROOT_CERT, CERT_CHAIN];
@@ -41,6 +41,24 @@ pub struct IntermediateCa {
     /// Where rotation moved the previous files.
     pub backup_dir: Option<PathBuf>,
     pub warnings: Vec<String>,
+}
+
+/// The four files of a cluster's intermediate as a plan made them, in memory only. Holds the
+/// private key: `Debug` leaves it out, and nothing here is ever written.
+#[derive(Clone)]
+pub struct PlannedFiles {
+    pub ca_cert: String,
+    pub ca_key: String,
+    pub cert_chain: String,
+    pub root_cert: String,
+}
+
+impl std::fmt::Debug for PlannedFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedFiles")
+            .field("ca_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) struct Layout {
@@ -112,6 +130,36 @@ pub fn intermediate_ca(
     if present.is_empty() {
         return create(root, &layout, options, IntermediateStatus::Created);
     }
+    check_complete(&layout, &present)?;
+    reuse(root, &layout, options)
+}
+
+/// What `intermediate_ca` would do, with nothing written: existing files are checked and reused
+/// (read only); a missing intermediate is made in memory and returned with its files.
+pub fn plan_intermediate_ca(
+    root: &RootCa,
+    dir: impl AsRef<Path>,
+    cluster: &str,
+    options: &CaOptions,
+) -> Result<(IntermediateCa, Option<PlannedFiles>)> {
+    let layout = Layout::new(dir.as_ref(), cluster)?;
+    let present = layout.present()?;
+    if present.is_empty() {
+        let (ca, planned) = make(
+            root,
+            &layout,
+            options,
+            IntermediateStatus::Created,
+            Write::Nothing,
+        )?;
+        return Ok((ca, Some(planned)));
+    }
+    check_complete(&layout, &present)?;
+    Ok((reuse(root, &layout, options)?, None))
+}
+
+/// A partial set of files is refused: overwriting the ones that exist could lose a key.
+fn check_complete(layout: &Layout, present: &[PathBuf]) -> Result<()> {
     if present.len() < CLUSTER_FILES.len() {
         let missing: Vec<String> = CLUSTER_FILES
             .iter()
@@ -128,7 +176,7 @@ pub fn intermediate_ca(
             missing.join(", ")
         )));
     }
-    reuse(root, &layout, options)
+    Ok(())
 }
 
 fn reuse(root: &RootCa, layout: &Layout, options: &CaOptions) -> Result<IntermediateCa> {
@@ -242,9 +290,22 @@ pub(crate) fn create(
     options: &CaOptions,
     status: IntermediateStatus,
 ) -> Result<IntermediateCa> {
+    make(root, layout, options, status, Write::Files).map(|(ca, _)| ca)
+}
+
+pub(crate) fn make(
+    root: &RootCa,
+    layout: &Layout,
+    options: &CaOptions,
+    status: IntermediateStatus,
+    write: Write,
+) -> Result<(IntermediateCa, PlannedFiles)> {
     let (params, cap_warning) =
         profile::intermediate_params(options, &layout.cluster, root.not_after_unix())?;
-    let mut warnings = files::ensure_private_dir(&layout.dir)?;
+    let mut warnings = match write {
+        Write::Files => files::ensure_private_dir(&layout.dir)?,
+        Write::Nothing => Vec::new(),
+    };
     warnings.extend(cap_warning);
     let key = options.key_type.generate()?;
     let issuer = root.issuer()?;
@@ -276,7 +337,9 @@ pub(crate) fn create(
             Content::Certificate,
         ),
     ];
-    write_all_or_nothing(&writes)?;
+    if write == Write::Files {
+        write_all_or_nothing(&writes)?;
+    }
 
     let info = describe(cert.der(), &Origin::File(layout.ca_cert.clone()))?;
     expiry_check(
@@ -287,7 +350,13 @@ pub(crate) fn create(
         EXPIRED_HINT,
         &mut warnings,
     )?;
-    Ok(layout.result(status, info, warnings))
+    let planned = PlannedFiles {
+        root_cert: root_pem.to_string(),
+        ca_cert: ca_pem,
+        ca_key: key_pem,
+        cert_chain: chain_pem,
+    };
+    Ok((layout.result(status, info, warnings), planned))
 }
 
 /// A half-written set would block later runs as incomplete, so files written by a failed

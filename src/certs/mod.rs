@@ -25,12 +25,14 @@ pub use chain::{compare_roots, verify_chain, RootComparison, RootIdentity};
 pub use cluster_name::validate_cluster_name;
 pub use error::CertError;
 pub use info::{inspect, inspect_file, CertInfo};
-pub use intermediate::{intermediate_ca, IntermediateCa, IntermediateStatus};
+pub use intermediate::{
+    intermediate_ca, plan_intermediate_ca, IntermediateCa, IntermediateStatus, PlannedFiles,
+};
 pub use key_type::KeyType;
 pub use options::CaOptions;
-pub use root::{root_ca, RootCa, RootStatus};
-pub use rotate::rotate_intermediate;
-pub use secret::cacerts_secret;
+pub use root::{plan_root_ca, root_ca, RootCa, RootStatus};
+pub use rotate::{plan_rotate_intermediate, rotate_intermediate};
+pub use secret::{cacerts_secret, cacerts_secret_of};
 
 /// File names, exactly as Istio's Makefiles and istiod's `cacerts` Secret use them.
 pub mod file_names {

@@ -85,10 +85,31 @@ pub fn root_ca(dir: impl AsRef<Path>, options: &CaOptions) -> Result<RootCa> {
     let key_path = dir.join(ROOT_KEY);
     match (exists(&cert_path)?, exists(&key_path)?) {
         (true, true) => load(dir, cert_path, key_path, options),
-        (false, false) => create(dir, cert_path, key_path, options),
+        (false, false) => make(dir, cert_path, key_path, options, Write::Files),
         (true, false) => Err(half_present(&cert_path, &key_path)),
         (false, true) => Err(half_present(&key_path, &cert_path)),
     }
+}
+
+/// What `root_ca` would do, with nothing written: an existing root is loaded (read only), a
+/// missing one is made in memory (a plan signs with it and forgets it).
+pub fn plan_root_ca(dir: impl AsRef<Path>, options: &CaOptions) -> Result<RootCa> {
+    let dir = dir.as_ref();
+    let cert_path = dir.join(ROOT_CERT);
+    let key_path = dir.join(ROOT_KEY);
+    match (exists(&cert_path)?, exists(&key_path)?) {
+        (true, true) => load(dir, cert_path, key_path, options),
+        (false, false) => make(dir, cert_path, key_path, options, Write::Nothing),
+        (true, false) => Err(half_present(&cert_path, &key_path)),
+        (false, true) => Err(half_present(&key_path, &cert_path)),
+    }
+}
+
+/// Whether creating a CA writes its files (a run) or keeps them in memory (a plan).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    Files,
+    Nothing,
 }
 
 pub(crate) fn exists(path: &Path) -> Result<bool> {
@@ -155,29 +176,33 @@ fn load(dir: &Path, cert_path: PathBuf, key_path: PathBuf, options: &CaOptions) 
 const ROOT_EXPIRED_HINT: &str = "an expired root cannot sign intermediates and every cluster \
     trusting it fails mTLS; a new mesh root must be created and rolled out deliberately";
 
-fn create(
+fn make(
     dir: &Path,
     cert_path: PathBuf,
     key_path: PathBuf,
     options: &CaOptions,
+    write: Write,
 ) -> Result<RootCa> {
     let params = profile::root_params(options)?;
-    let mut warnings = files::ensure_private_dir(dir)?;
+    let mut warnings = Vec::new();
     let key = options.key_type.generate()?;
     let cert = params
         .self_signed(&key)
         .map_err(|e| CertError::crypto("signing the root CA certificate", e))?;
     let cert_pem = cert.pem();
     let cert_der = cert.der().to_vec();
-    files::write_new(
-        &key_path,
-        key.serialize_pem().as_bytes(),
-        Content::PrivateKey,
-    )?;
-    if let Err(e) = files::write_new(&cert_path, cert_pem.as_bytes(), Content::Certificate) {
-        // Without its certificate the key would block every later run as a half-present root.
-        let _ = std::fs::remove_file(&key_path);
-        return Err(e);
+    if write == Write::Files {
+        warnings = files::ensure_private_dir(dir)?;
+        files::write_new(
+            &key_path,
+            key.serialize_pem().as_bytes(),
+            Content::PrivateKey,
+        )?;
+        if let Err(e) = files::write_new(&cert_path, cert_pem.as_bytes(), Content::Certificate) {
+            // Without its certificate the key would block every later run as a half-present root.
+            let _ = std::fs::remove_file(&key_path);
+            return Err(e);
+        }
     }
     let info = describe(&cert_der, &Origin::File(cert_path.clone()))?;
     let not_after_unix = params.not_after.unix_timestamp();

@@ -9,9 +9,10 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 use super::intermediate::{
-    check_signed_by_root, create, IntermediateCa, IntermediateStatus, Layout,
+    check_signed_by_root, create, make, IntermediateCa, IntermediateStatus, Layout, PlannedFiles,
 };
 use super::pem;
+use super::root::Write;
 use super::{files, profile, CaOptions, CertError, Result, RootCa};
 
 /// Replaces `<dir>/<cluster>/`'s intermediate with a new one issued by the same root, moving
@@ -44,6 +45,25 @@ pub fn rotate_intermediate(
     let mut rotated = create(root, &layout, options, IntermediateStatus::Rotated)?;
     rotated.backup_dir = Some(backup);
     Ok(rotated)
+}
+
+/// What `rotate_intermediate` would do, with nothing moved or written: the new intermediate is
+/// made in memory.
+pub fn plan_rotate_intermediate(
+    root: &RootCa,
+    dir: impl AsRef<Path>,
+    cluster: &str,
+    options: &CaOptions,
+) -> Result<(IntermediateCa, PlannedFiles)> {
+    let layout = Layout::new(dir.as_ref(), cluster)?;
+    let present = layout.present()?;
+    let status = if present.is_empty() {
+        IntermediateStatus::Created
+    } else {
+        refuse_foreign(root, &layout, &present)?;
+        IntermediateStatus::Rotated
+    };
+    make(root, &layout, options, status, Write::Nothing)
 }
 
 /// Only a readable certificate that names another issuer proves a foreign root; anything less

@@ -65,14 +65,7 @@ pub async fn probe_kubeconfig(text: &str, transports: &Transports) -> Probe {
         Ok(k) => k,
         Err(e) => return failed("", format!("not a kubeconfig: {e}")),
     };
-    let server = kubeconfig
-        .current_context
-        .as_ref()
-        .and_then(|ctx| kubeconfig.contexts.iter().find(|c| &c.name == ctx))
-        .and_then(|ctx| ctx.context.as_ref().map(|c| c.cluster.clone()))
-        .and_then(|name| kubeconfig.clusters.iter().find(|c| c.name == name))
-        .and_then(|c| c.cluster.as_ref().and_then(|c| c.server.clone()))
-        .unwrap_or_default();
+    let server = server_of(&kubeconfig);
     let config =
         match kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await
         {
@@ -99,6 +92,25 @@ pub async fn probe_kubeconfig(text: &str, transports: &Transports) -> Probe {
         Ok(Err(e)) => failed(&server, HostError::from_error(&e).full_message()),
         Err(_) => failed(&server, "no answer within 10 s".to_string()),
     }
+}
+
+/// The server of a kubeconfig's current context ("" when it has none).
+fn server_of(kubeconfig: &Kubeconfig) -> String {
+    kubeconfig
+        .current_context
+        .as_ref()
+        .and_then(|ctx| kubeconfig.contexts.iter().find(|c| &c.name == ctx))
+        .and_then(|ctx| ctx.context.as_ref().map(|c| c.cluster.clone()))
+        .and_then(|name| kubeconfig.clusters.iter().find(|c| c.name == name))
+        .and_then(|c| c.cluster.as_ref().and_then(|c| c.server.clone()))
+        .unwrap_or_default()
+}
+
+/// The server a kubeconfig text's current context points at ("" when unreadable).
+pub fn kubeconfig_server(text: &str) -> String {
+    Kubeconfig::from_yaml(text)
+        .map(|k| server_of(&k))
+        .unwrap_or_default()
 }
 
 fn failed(server: &str, error: String) -> Probe {

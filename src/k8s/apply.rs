@@ -13,6 +13,9 @@ use super::documents::{identity, Identity};
 use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
 use super::order::rank;
+use super::plan::{
+    as_stored, fill_unknowns, holds_unknowns, substitute, PlanKey, KNOWN_AFTER_APPLY, STAND_IN,
+};
 use super::retry::retry;
 use super::transport::with_warnings;
 use super::Session;
@@ -271,6 +274,15 @@ impl Cluster {
         {
             Ok(resolved) => Some(resolved),
             Err(_) if pending_kind => None,
+            Err(_) if session.dry_run && session.programs_skipped => {
+                session.reporter.log(&format!(
+                    "dry run: {}: {} {} is not served yet; the plan assumes a program the run starts installs it",
+                    self.name(),
+                    item.id.api_version,
+                    item.id.kind
+                ));
+                None
+            }
             Err(e) => {
                 return Err(e.context(format!("{}: cannot apply {}", self.name(), item.label())))
             }
@@ -344,7 +356,8 @@ impl Cluster {
         if session.dry_run {
             let planned: Vec<Outcome> = stream::iter(pending)
                 .map(|item| async move {
-                    let (result, warnings) = with_warnings(self.plan_one(item, options)).await;
+                    let (result, warnings) =
+                        with_warnings(self.plan_one(session, item, options)).await;
                     Outcome {
                         index: item.index,
                         result,
@@ -503,45 +516,95 @@ impl Cluster {
             })
     }
 
-    /// A dry run: the server's answer to dryRun=All against the live object, as a diff.
+    /// A dry run: the server's answer to dryRun=All, as a diff against the object as the run
+    /// would find it (planned by an earlier apply of this plan, or else live). The answer is
+    /// kept for the plan's later reads.
     async fn plan_one(
         &self,
+        session: &Session<'_>,
         item: &Item,
         options: &ApplyOptions,
     ) -> HostResult<(Applied, Option<String>)> {
-        let Some(resolved) = &item.resolved else {
+        let key = PlanKey::new(
+            group_of(&item.id.api_version),
+            &item.id.kind,
+            item.namespace.as_deref(),
+            &item.id.name,
+        );
+        let earlier = self.overlay.get(&key);
+        let (before, mut planned) = match &item.resolved {
             // Its CRD or namespace is itself only planned: the server cannot judge it yet.
-            let (_, diff) = plan_diff(None, &item.object);
-            return Ok((self.applied(item, Action::Created), Some(diff)));
+            None => (earlier.flatten(), as_stored(&item.object)),
+            Some(resolved) => {
+                let api = self.api(resolved, item.namespace.as_deref());
+                let label = item.label();
+                let before = match earlier {
+                    Some(planned) => planned,
+                    None => retry(
+                        self.name(),
+                        &format!("read {label}"),
+                        || api.get_opt(&item.id.name),
+                        |e| api_error(self.name(), "read", &label, e),
+                    )
+                    .await?
+                    .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+                };
+                let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+                params.force = options.force;
+                params.field_validation = Some(options.field_validation.directive());
+                let patch = Patch::Apply(&item.object);
+                let invalid = std::sync::atomic::AtomicBool::new(false);
+                let answer: HostResult<DynamicObject> = retry(
+                    self.name(),
+                    &format!("dry-run apply {label}"),
+                    || api.patch(&item.id.name, &params, &patch),
+                    |e| {
+                        let refused = matches!(e, kube::Error::Api(s) if s.code == 422);
+                        invalid.store(refused, std::sync::atomic::Ordering::Relaxed);
+                        api_error(self.name(), "apply", &label, e)
+                    },
+                )
+                .await;
+                let planned = match answer {
+                    Ok(planned) => serde_json::to_value(planned).unwrap_or(Value::Null),
+                    // A value only the run can know is no valid address or URL yet: the server
+                    // judges the object with a stand-in in its place, and only that.
+                    Err(refused)
+                        if invalid.load(std::sync::atomic::Ordering::Relaxed)
+                            && holds_unknowns(&item.object) =>
+                    {
+                        let stand_in = substitute(&item.object, KNOWN_AFTER_APPLY, STAND_IN);
+                        let patch = Patch::Apply(&stand_in);
+                        let judged: DynamicObject = retry(
+                            self.name(),
+                            &format!("dry-run apply {label}"),
+                            || api.patch(&item.id.name, &params, &patch),
+                            |e| api_error(self.name(), "apply", &label, e),
+                        )
+                        .await
+                        .map_err(|_| refused)?;
+                        session.reporter.log(&format!(
+                            "dry run: {}: {label} holds values known after apply; the server judged it with {STAND_IN} in their place",
+                            self.name()
+                        ));
+                        let judged = serde_json::to_value(judged).unwrap_or(Value::Null);
+                        substitute(&judged, STAND_IN, KNOWN_AFTER_APPLY)
+                    }
+                    Err(e) => return Err(e),
+                };
+                (before, planned)
+            }
         };
-        let api = self.api(resolved, item.namespace.as_deref());
-        let label = item.label();
-        let live = retry(
-            self.name(),
-            &format!("read {label}"),
-            || api.get_opt(&item.id.name),
-            |e| api_error(self.name(), "read", &label, e),
-        )
-        .await?;
-        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
-        params.force = options.force;
-        params.field_validation = Some(options.field_validation.directive());
-        let patch = Patch::Apply(&item.object);
-        let planned: DynamicObject = retry(
-            self.name(),
-            &format!("dry-run apply {label}"),
-            || api.patch(&item.id.name, &params, &patch),
-            |e| api_error(self.name(), "apply", &label, e),
-        )
-        .await?;
-        let live = live.map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
-        let planned = serde_json::to_value(planned).unwrap_or(Value::Null);
-        let (changed, diff) = plan_diff(live.as_ref(), &planned);
-        let action = match (&live, changed) {
+        if let Some(before) = &before {
+            fill_unknowns(&mut planned, before);
+        }
+        let (changed, diff) = plan_diff(before.as_ref(), &planned);
+        let action = match (&before, changed) {
             (None, _) => Action::Created,
             (Some(_), true) => Action::Configured,
             (Some(_), false) => Action::Unchanged,
         };
+        self.overlay.put(key, planned);
         Ok((self.applied(item, action), Some(diff)))
     }
 
@@ -669,7 +732,7 @@ impl Cluster {
         planned: &mut Planned,
     ) -> HostResult<()> {
         let actions: HashMap<usize, Action> = applied.iter().map(|(i, a)| (*i, a.action)).collect();
-        let mut crds: Vec<(&str, &str)> = Vec::new();
+        let mut crds: Vec<(&str, &str, &Value)> = Vec::new();
         for item in batch {
             let action = actions
                 .get(&item.index)
@@ -690,18 +753,43 @@ impl Cluster {
                 }
                 continue;
             }
-            crds.push((item.id.name.as_str(), group));
+            crds.push((item.id.name.as_str(), group, &item.object));
         }
         let waits: Vec<HostResult<Option<()>>> = stream::iter(crds.iter())
-            .map(|(name, _)| self.wait_crd(session, name, CRD_TIMEOUT_SECS))
+            .map(|(name, _, _)| self.wait_crd(session, name, CRD_TIMEOUT_SECS))
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         for result in waits {
             result?;
         }
-        for (_, group) in crds {
+        for (_, group, _) in &crds {
             self.kinds.forget_group(group);
+        }
+        // Established is not yet served: later objects of these kinds need discovery to know them.
+        let served: Vec<(String, &str)> = crds
+            .iter()
+            .filter_map(|(_, group, crd)| {
+                let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str)?;
+                Some((group, crd, kind))
+            })
+            .flat_map(|(group, crd, kind)| {
+                crd.pointer("/spec/versions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| v["served"] == true)
+                    .filter_map(move |v| Some((format!("{group}/{}", v["name"].as_str()?), kind)))
+            })
+            .collect();
+        let timeout = std::time::Duration::from_secs(CRD_TIMEOUT_SECS);
+        let waits: Vec<HostResult<()>> = stream::iter(served.iter())
+            .map(|(api_version, kind)| self.kinds.wait_served(api_version, kind, timeout))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for result in waits {
+            result?;
         }
         Ok(())
     }

@@ -23,6 +23,8 @@ pub struct Cluster {
     kubeconfig: Kubeconfig,
     /// Namespaces and CRD groups a dry run would have created so far.
     planned: Mutex<Planned>,
+    /// The objects a dry run would create, change or delete, as later reads should see them.
+    pub(super) overlay: super::plan::Overlay,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -77,6 +79,7 @@ impl Cluster {
             client,
             kubeconfig,
             planned: Mutex::new(Planned::default()),
+            overlay: Default::default(),
         })
     }
 

@@ -13,6 +13,7 @@ mod errors;
 mod kinds;
 mod objects;
 mod order;
+mod plan;
 mod pod_exec;
 mod registry;
 mod retry;
@@ -20,7 +21,7 @@ mod secrets;
 mod transport;
 mod wait;
 
-pub use access::{probe_kubeconfig, Probe};
+pub use access::{kubeconfig_server, probe_kubeconfig, Probe};
 pub use apply::{Applied, ApplyOptions, FieldValidation};
 pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig};
@@ -28,6 +29,7 @@ pub use diff::{mask_secret, plan_diff};
 pub use documents::{parse_documents, push_expanded as push_manifest};
 pub use kinds::Resolved;
 pub use objects::DeleteOptions;
+pub use plan::KNOWN_AFTER_APPLY;
 pub use registry::{Provisioner, Registry};
 
 use crate::report::Reporter;
@@ -42,6 +44,9 @@ pub struct Session<'a> {
     pub ledger: Option<&'a crate::ledger::Ledger>,
     /// The value of the ownership label put on every applied object ("" for none).
     pub owner: &'a str,
+    /// A dry run skipped a program (istioctl, helm) that may install kinds the plan then
+    /// applies: those are planned without the server's judgement instead of failing.
+    pub programs_skipped: bool,
 }
 
 /// The label that marks objects a playbook applied; `--prune` deletes only objects carrying it.

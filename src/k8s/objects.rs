@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::cluster::Cluster;
 use super::diff::plan_diff;
 use super::errors::{api_error, is_not_found, object_label};
+use super::plan::{has_labels, PlanKey};
 use super::retry::retry;
 use super::Session;
 use crate::error::{HostError, HostResult};
@@ -39,6 +40,24 @@ struct Located {
 }
 
 impl Located {
+    /// Where a dry run keeps what it plans for this object.
+    fn key(&self) -> PlanKey {
+        PlanKey::new(
+            &self.resolved.resource.group,
+            &self.resolved.resource.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
+    }
+
+    /// The object as this run would see it: planned by the dry run so far, or else live.
+    async fn current(&self, cluster: &Cluster) -> HostResult<Option<Value>> {
+        if let Some(planned) = cluster.overlay.get(&self.key()) {
+            return Ok(planned);
+        }
+        Ok(self.read(cluster).await?.map(to_value))
+    }
+
     /// The live object, or None when it does not exist.
     async fn read(&self, cluster: &Cluster) -> HostResult<Option<kube::api::DynamicObject>> {
         retry(
@@ -70,9 +89,14 @@ impl Cluster {
     }
 
     /// The object, or None when it does not exist. `namespace` empty means the context's.
+    /// In a dry run, an object the plan creates, changes or deletes reads as planned.
     pub async fn get(&self, kind: &str, name: &str, namespace: &str) -> HostResult<Option<Value>> {
-        let object = self.locate(kind, name, namespace).await?;
-        Ok(object.read(self).await?.map(to_value))
+        let object = match self.locate(kind, name, namespace).await {
+            Ok(object) => object,
+            // A kind whose definition the plan only creates is not served yet.
+            Err(e) => return self.overlay.unserved(kind, namespace, name).ok_or(e),
+        };
+        object.current(self).await
     }
 
     pub async fn exists(&self, kind: &str, name: &str, namespace: &str) -> HostResult<bool> {
@@ -108,10 +132,49 @@ impl Cluster {
             |e| api_error(self.name(), "list", &what, e),
         )
         .await?;
-        Ok(list.items.into_iter().map(to_value).collect())
+        let (group, kind) = (&resolved.resource.group, &resolved.resource.kind);
+        let planned = self.overlay.of_kind(group, kind, ns.as_deref());
+        if planned.is_empty() {
+            return Ok(list.items.into_iter().map(to_value).collect());
+        }
+        // A dry run lists what the run would leave: planned objects replace live ones.
+        let mut items: Vec<Value> = list
+            .items
+            .into_iter()
+            .map(to_value)
+            .filter(|item| {
+                let key = PlanKey::new(
+                    group,
+                    kind,
+                    item.pointer("/metadata/namespace").and_then(Value::as_str),
+                    item.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                );
+                !planned.iter().any(|(k, _)| *k == key)
+            })
+            .collect();
+        items.extend(
+            planned
+                .into_iter()
+                .filter_map(|(_, object)| object)
+                .filter(|object| has_labels(object, labels)),
+        );
+        let place = |o: &Value| {
+            let text = |p: &str| {
+                o.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (text("/metadata/namespace"), text("/metadata/name"))
+        };
+        items.sort_by_key(place);
+        Ok(items)
     }
 
-    /// Deletes an object; returns whether there was one. A dry run only reports it.
+    /// Deletes an object; returns whether there was one. A dry run only reports it, and the
+    /// plan's later reads find it gone.
     pub async fn delete(
         &self,
         session: &Session<'_>,
@@ -128,34 +191,46 @@ impl Cluster {
             &object.resolved,
         );
         self.announce(session);
+        if session.dry_run {
+            if object.current(self).await?.is_none() {
+                return Ok(false);
+            }
+            self.overlay.delete(object.key());
+            session.reporter.object(
+                self.name(),
+                &resolved.resource.kind,
+                ns.as_deref(),
+                name,
+                Action::Deleted,
+                true,
+            );
+            return Ok(true);
+        }
         let live = object.read(self).await?;
         let Some(live) = live else {
             return Ok(false);
         };
-        if !session.dry_run {
-            let deleted = retry(
-                self.name(),
-                &format!("delete {label}"),
-                || async {
-                    match api.delete(name, &DeleteParams::default()).await {
-                        Err(e) if is_not_found(&e) => Ok(()),
-                        other => other.map(|_| ()),
-                    }
-                },
-                |e| api_error(self.name(), "delete", label, e),
-            )
-            .await;
-            deleted?;
-        }
+        retry(
+            self.name(),
+            &format!("delete {label}"),
+            || async {
+                match api.delete(name, &DeleteParams::default()).await {
+                    Err(e) if is_not_found(&e) => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            },
+            |e| api_error(self.name(), "delete", label, e),
+        )
+        .await?;
         session.reporter.object(
             self.name(),
             &resolved.resource.kind,
             ns.as_deref(),
             name,
             Action::Deleted,
-            session.dry_run,
+            false,
         );
-        if options.wait && !session.dry_run {
+        if options.wait {
             self.wait_deleted(
                 session,
                 resolved,
@@ -186,45 +261,69 @@ impl Cluster {
             &object.resolved,
         );
         self.announce(session);
-        let live = object.read(self).await?.ok_or_else(|| {
+        let missing = || {
             HostError::new(format!(
                 "{}: cannot patch {label}: it does not exist",
                 self.name()
             ))
-        })?;
-        let params = PatchParams {
-            dry_run: session.dry_run,
-            ..Default::default()
         };
-        let merge = Patch::Merge(patch);
-        let after = retry(
-            self.name(),
-            &format!("patch {label}"),
-            || api.patch(name, &params, &merge),
-            |e| api_error(self.name(), "patch", label, e),
-        )
-        .await?;
-        let before_version = live.metadata.resource_version.clone();
-        let (live, after) = (to_value(live), to_value(after));
         let action = if session.dry_run {
-            let (changed, diff) = plan_diff(Some(&live), &after);
+            let (before, after) = match self.overlay.get(&object.key()) {
+                // Planned by this run: the server has not seen what the patch applies to.
+                Some(planned) => {
+                    let before = planned.ok_or_else(missing)?;
+                    let mut after = before.clone();
+                    json_patch::merge(&mut after, patch);
+                    (before, after)
+                }
+                None => {
+                    let live = object.read(self).await?.ok_or_else(missing)?;
+                    let params = PatchParams {
+                        dry_run: true,
+                        ..Default::default()
+                    };
+                    let merge = Patch::Merge(patch);
+                    let after = retry(
+                        self.name(),
+                        &format!("dry-run patch {label}"),
+                        || api.patch(name, &params, &merge),
+                        |e| api_error(self.name(), "patch", label, e),
+                    )
+                    .await?;
+                    (to_value(live), to_value(after))
+                }
+            };
+            let (changed, diff) = plan_diff(Some(&before), &after);
             if changed {
                 session.reporter.diff(self.name(), label, &diff);
             }
-            if changed {
+            self.overlay.put(object.key(), after.clone());
+            let action = if changed {
                 Action::Configured
             } else {
                 Action::Unchanged
-            }
-        } else if after
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            == before_version.as_deref()
-        {
-            Action::Unchanged
+            };
+            (action, after)
         } else {
-            Action::Configured
+            let live = object.read(self).await?.ok_or_else(missing)?;
+            let merge = Patch::Merge(patch);
+            let params = PatchParams::default();
+            let after = retry(
+                self.name(),
+                &format!("patch {label}"),
+                || api.patch(name, &params, &merge),
+                |e| api_error(self.name(), "patch", label, e),
+            )
+            .await?;
+            let unchanged = after.metadata.resource_version == live.metadata.resource_version;
+            let action = if unchanged {
+                Action::Unchanged
+            } else {
+                Action::Configured
+            };
+            (action, to_value(after))
         };
+        let (action, after) = action;
         session.reporter.object(
             self.name(),
             &resolved.resource.kind,

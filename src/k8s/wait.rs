@@ -9,8 +9,10 @@ use kube::runtime::WatchStreamExt;
 use serde_json::Value;
 
 use super::cluster::Cluster;
-use super::errors::object_label;
+use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
+use super::plan::{PlanKey, KNOWN_AFTER_APPLY};
+use super::retry::retry;
 use super::Session;
 use crate::error::{HostError, HostResult};
 
@@ -43,12 +45,23 @@ fn describe_state(last: &Option<Option<Value>>, last_error: &Option<String>) -> 
     }
 }
 
+/// The object a wait is about.
+struct Target<'a> {
+    resolved: &'a Resolved,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    what: &'a str,
+}
+
+/// The state a wait ends with, made from the object it starts from (dry runs only).
+type Settle<'a> = &'a (dyn Fn(&Value) -> Value + Sync);
+
 impl Cluster {
     /// Watches one object until `check` returns a result. `check` sees `None` while the object
     /// is absent; an error from it ends the wait.
     ///
-    /// A dry run does not wait: when the object is not there yet (it may only be planned), it
-    /// says what a real run would wait for and returns None.
+    /// A dry run does not wait: it checks the object as the run would find it (planned, or
+    /// live) once, and returns None when that does not pass (see `wait_settled`).
     #[allow(clippy::too_many_arguments)]
     pub async fn wait_for<T>(
         &self,
@@ -58,12 +71,42 @@ impl Cluster {
         name: &str,
         what: &str,
         timeout_secs: u64,
-        mut check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
+        check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
     ) -> HostResult<Option<T>> {
+        let target = Target {
+            resolved,
+            namespace,
+            name,
+            what,
+        };
+        self.wait_settled(session, target, timeout_secs, check, None)
+            .await
+    }
+
+    /// Like `wait_for`; in a dry run, `settle` turns an object the wait would see into the state
+    /// the wait ends with (a rolled-out Deployment, an Established CRD, a load balancer with an
+    /// address known after apply): the plan goes on as the run would, and later reads see it.
+    async fn wait_settled<T>(
+        &self,
+        session: &Session<'_>,
+        target: Target<'_>,
+        timeout_secs: u64,
+        mut check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
+        settle: Option<Settle<'_>>,
+    ) -> HostResult<Option<T>> {
+        if session.dry_run {
+            return self.plan_wait(session, target, &mut check, settle).await;
+        }
+        let Target {
+            resolved,
+            namespace,
+            name,
+            what,
+        } = target;
         let namespace = self.namespace_for(resolved, namespace);
         let label = object_label(&resolved.resource.kind, namespace.as_deref(), name);
         let subject = format!("{what} of {label} in {}", self.name());
-        let guard = (!session.dry_run).then(|| session.reporter.wait(&subject));
+        let guard = session.reporter.wait(&subject);
         let api = self.api(resolved, namespace.as_deref());
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut events = std::pin::pin!(watcher::watcher(api, config).default_backoff());
@@ -83,7 +126,6 @@ impl Cluster {
                         continue;
                     }
                     Ok(Event::InitDone) if !seen_in_init => None,
-                    Ok(Event::InitDone) if session.dry_run => return Ok(None),
                     Ok(Event::InitDone) => continue,
                     Err(e) => {
                         last_error = Some(HostError::from_error(&e).full_message());
@@ -94,7 +136,6 @@ impl Cluster {
                 last = Some(observed);
                 match done {
                     Ok(Some(result)) => return Ok(Some(result)),
-                    Ok(None) if session.dry_run && !seen_in_init => return Ok(None),
                     Ok(None) => {}
                     Err(e) => return Err(e),
                 }
@@ -103,18 +144,9 @@ impl Cluster {
         })
         .await;
         match outcome {
-            Ok(Ok(Some(result))) => {
-                if let Some(guard) = guard {
-                    guard.finish(true);
-                }
-                Ok(Some(result))
-            }
-            Ok(Ok(None)) => {
-                session.reporter.log(&format!(
-                    "dry run: not waiting for {subject} (now: {})",
-                    describe_state(&last, &last_error)
-                ));
-                Ok(None)
+            Ok(Ok(result)) => {
+                guard.finish(true);
+                Ok(result)
             }
             Ok(Err(e)) => Err(e.context(format!("{}: waiting for {what} of {label}", self.name()))),
             Err(_) => Err(HostError::new(format!(
@@ -123,6 +155,63 @@ impl Cluster {
                 describe_state(&last, &last_error)
             ))),
         }
+    }
+
+    /// A dry run's wait: one look at the object as the run would find it.
+    async fn plan_wait<T>(
+        &self,
+        session: &Session<'_>,
+        target: Target<'_>,
+        check: &mut impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
+        settle: Option<Settle<'_>>,
+    ) -> HostResult<Option<T>> {
+        let Target {
+            resolved,
+            namespace,
+            name,
+            what,
+        } = target;
+        let namespace = self.namespace_for(resolved, namespace);
+        let label = object_label(&resolved.resource.kind, namespace.as_deref(), name);
+        let subject = format!("{what} of {label} in {}", self.name());
+        let key = PlanKey::new(
+            &resolved.resource.group,
+            &resolved.resource.kind,
+            namespace.as_deref(),
+            name,
+        );
+        let current = match self.overlay.get(&key) {
+            Some(planned) => planned,
+            None => {
+                let api = self.api(resolved, namespace.as_deref());
+                retry(
+                    self.name(),
+                    &format!("read {label}"),
+                    || api.get_opt(name),
+                    |e| api_error(self.name(), "read", &label, e),
+                )
+                .await?
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            }
+        };
+        if let Some(result) = check(current.as_ref())? {
+            return Ok(Some(result));
+        }
+        if let (Some(object), Some(settle)) = (&current, settle) {
+            let settled = settle(object);
+            if let Some(result) = check(Some(&settled))? {
+                session.reporter.log(&format!(
+                    "dry run: not waiting for {subject}; the plan goes on as if it completed"
+                ));
+                self.overlay.put(key, settled);
+                return Ok(Some(result));
+            }
+        }
+        session.reporter.log(&format!(
+            "dry run: not waiting for {subject} (now: {})",
+            describe_state(&Some(current), &None)
+        ));
+        Ok(None)
     }
 
     /// Waits until `status.conditions` has `type` with `status`; returns the object.
@@ -139,18 +228,22 @@ impl Cluster {
     ) -> HostResult<Option<Value>> {
         let resolved = self.resolve(kind).await?;
         let what = format!("condition {condition}={status}");
-        self.wait_for(
+        let settle = |o: &Value| with_condition(o, condition, status);
+        self.wait_settled(
             session,
-            &resolved,
-            Some(namespace),
-            name,
-            &what,
+            Target {
+                resolved: &resolved,
+                namespace: Some(namespace),
+                name,
+                what: &what,
+            },
             timeout_secs,
             |object| {
                 Ok(object
                     .filter(|o| has_condition(o, condition, status))
                     .cloned())
             },
+            Some(&settle),
         )
         .await
     }
@@ -164,14 +257,17 @@ impl Cluster {
         timeout_secs: u64,
     ) -> HostResult<Option<Value>> {
         let resolved = self.resolve("apps/v1/Deployment").await?;
-        self.wait_for(
+        self.wait_settled(
             session,
-            &resolved,
-            Some(namespace),
-            name,
-            "rollout",
+            Target {
+                resolved: &resolved,
+                namespace: Some(namespace),
+                name,
+                what: "rollout",
+            },
             timeout_secs,
             |object| Ok(object.filter(|o| rollout_complete(o)).cloned()),
+            Some(&rolled_out),
         )
         .await
     }
@@ -187,7 +283,13 @@ impl Cluster {
     ) -> HostResult<Option<String>> {
         let resolved = self.resolve("v1/Service").await?;
         let cluster = self.name().to_string();
-        self.wait_for(session, &resolved, Some(namespace), name, "a load balancer IP", timeout_secs, |object| {
+        let target = Target {
+            resolved: &resolved,
+            namespace: Some(namespace),
+            name,
+            what: "a load balancer IP",
+        };
+        self.wait_settled(session, target, timeout_secs, |object| {
             let Some(object) = object else { return Ok(None) };
             let service_type = object.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
             if service_type != "LoadBalancer" {
@@ -210,7 +312,7 @@ impl Cluster {
                 .with_hint("Istio's remotePilotAddress needs an IP address: resolve the hostname to an IP, or use a load balancer that assigns IPs"));
             }
             Ok(None)
-        })
+        }, Some(&with_pending_address))
         .await
     }
 
@@ -224,18 +326,22 @@ impl Cluster {
         let resolved = self
             .resolve("apiextensions.k8s.io/v1/CustomResourceDefinition")
             .await?;
-        self.wait_for(
+        let settle = |o: &Value| with_condition(o, "Established", "True");
+        self.wait_settled(
             session,
-            &resolved,
-            None,
-            name,
-            "condition Established",
+            Target {
+                resolved: &resolved,
+                namespace: None,
+                name,
+                what: "condition Established",
+            },
             timeout_secs,
             |object| {
                 Ok(object
                     .filter(|o| has_condition(o, "Established", "True"))
                     .map(|_| ()))
             },
+            Some(&settle),
         )
         .await
     }
@@ -285,6 +391,66 @@ pub fn has_condition(object: &Value, condition: &str, status: &str) -> bool {
                         .is_some_and(|s| s.eq_ignore_ascii_case(status))
             })
         })
+}
+
+/// The object once a condition holds (what a wait for it ends with).
+fn with_condition(object: &Value, condition: &str, status: &str) -> Value {
+    let mut out = object.clone();
+    let mut conditions: Vec<Value> = out
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    conditions.retain(|c| c.get("type").and_then(Value::as_str) != Some(condition));
+    conditions.push(serde_json::json!({"type": condition, "status": status}));
+    set_status(&mut out, "conditions", Value::Array(conditions));
+    out
+}
+
+/// A Deployment once rolled out: every wanted replica updated and available.
+fn rolled_out(deployment: &Value) -> Value {
+    let mut out = deployment.clone();
+    let number = |path: &str| deployment.pointer(path).and_then(Value::as_i64);
+    let wanted = number("/spec/replicas").unwrap_or(1);
+    let generation = number("/metadata/generation").unwrap_or(1);
+    for (field, value) in [
+        ("observedGeneration", generation),
+        ("replicas", wanted),
+        ("updatedReplicas", wanted),
+        ("readyReplicas", wanted),
+        ("availableReplicas", wanted),
+    ] {
+        set_status(&mut out, field, Value::from(value));
+    }
+    out
+}
+
+/// A LoadBalancer Service once provisioned: its address is known after apply.
+fn with_pending_address(service: &Value) -> Value {
+    let mut out = service.clone();
+    if service.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") {
+        set_status(
+            &mut out,
+            "loadBalancer",
+            serde_json::json!({"ingress": [{"ip": KNOWN_AFTER_APPLY}]}),
+        );
+    }
+    out
+}
+
+fn set_status(object: &mut Value, field: &str, value: Value) {
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    let status = map
+        .entry("status")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !status.is_object() {
+        *status = Value::Object(Default::default());
+    }
+    if let Some(status) = status.as_object_mut() {
+        status.insert(field.to_string(), value);
+    }
 }
 
 pub fn rollout_complete(deployment: &Value) -> bool {

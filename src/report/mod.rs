@@ -4,6 +4,7 @@
 //! `--output json` prints one JSON event per line on stdout instead.
 
 pub mod human;
+mod plan;
 mod progress;
 mod recap;
 mod server_warning;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+pub use plan::{DiffMode, PlanRow};
 pub use progress::WaitGuard;
 pub use recap::{HostTally, Recap};
 
@@ -111,6 +113,13 @@ struct State {
     last_change: Option<std::time::SystemTime>,
     /// Changed objects of this run, per cluster (watch mode's summary).
     changed: BTreeMap<String, Changes>,
+    /// Local files and certificates a dry run would write.
+    planned_local: Vec<(String, Action)>,
+    /// Every object event of a dry run, in order.
+    planned: Vec<PlanRow>,
+    dry_run: bool,
+    /// Name, context and server of each cluster the run touched, in order.
+    target_list: Vec<(String, String, String)>,
 }
 
 pub struct Reporter {
@@ -123,6 +132,12 @@ pub struct Reporter {
     color: bool,
     state: Mutex<State>,
     started: Instant,
+    /// How much of a plan follows its table.
+    diff_mode: Mutex<DiffMode>,
+    /// A dry run's human output, held back until the plan's table is printed first.
+    held: Mutex<Option<Vec<plan::Buffered>>>,
+    /// Prints nothing: the plan made before a run's first write is shown by its caller.
+    silent: std::sync::atomic::AtomicBool,
 }
 
 impl Reporter {
@@ -139,6 +154,9 @@ impl Reporter {
             color: !no_color && std::io::stdout().is_terminal(),
             state: Mutex::new(State::default()),
             started: Instant::now(),
+            diff_mode: Mutex::new(DiffMode::default_for(std::io::stdout().is_terminal())),
+            held: Mutex::new(None),
+            silent: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -182,14 +200,71 @@ impl Reporter {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Collects a plan without printing anything (see `silent`).
+    pub fn set_silent(&self) {
+        self.silent
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_silent(&self) -> bool {
+        self.silent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The clusters the run touched: name, context and server.
+    pub fn targets(&self) -> Vec<(String, String, String)> {
+        self.state().target_list.clone()
+    }
+
     fn emit(&self, event: Value) {
+        if self.is_silent() {
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = serde_json::to_writer(&mut out, &event);
         let _ = out.write_all(b"\n");
         let _ = out.flush();
     }
 
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Vec<plan::Buffered>>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `--diff`: how much of a plan follows its table.
+    pub fn set_diff_mode(&self, mode: DiffMode) {
+        *self.diff_mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+    }
+
+    fn diff_mode(&self) -> DiffMode {
+        *self.diff_mode.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a dry run found anything to change (objects or local files).
+    pub fn changes_planned(&self) -> bool {
+        let state = self.state();
+        !state.planned_local.is_empty()
+            || plan::collapse(&state.planned)
+                .iter()
+                .any(|r| r.action.is_change())
+    }
+
+    /// The table a plan starts with.
+    pub fn plan_table(&self) -> String {
+        let state = self.state();
+        plan::table(&plan::collapse(&state.planned), &state.planned_local)
+    }
+
     fn line(&self, text: &str) {
+        if let Some(held) = self.held().as_mut() {
+            held.push(plan::Buffered::Line(text.to_string()));
+            return;
+        }
+        self.print_line(text);
+    }
+
+    fn print_line(&self, text: &str) {
+        if self.is_silent() {
+            return;
+        }
         let write = || {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{text}");
@@ -204,6 +279,9 @@ impl Reporter {
 
     /// A spinner with a message and the elapsed time, if stderr is a terminal.
     pub(crate) fn spinner(&self, message: String) -> Option<indicatif::ProgressBar> {
+        if self.is_silent() {
+            return None;
+        }
         let spinners = self.spinners.as_ref()?;
         let bar = spinners.add(indicatif::ProgressBar::new_spinner());
         if let Ok(style) = indicatif::ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
@@ -221,18 +299,30 @@ impl Reporter {
     }
 
     pub fn play_started(&self, playbook: &str, dry_run: bool) {
+        self.state().dry_run = dry_run;
         match self.mode {
             OutputMode::Json => self
                 .emit(json!({"event": "play_started", "playbook": playbook, "dry_run": dry_run})),
             OutputMode::Human if self.compact() => {}
-            OutputMode::Human => self.line(&human::play_header(playbook, dry_run, self.color)),
+            OutputMode::Human => {
+                self.line(&human::play_header(playbook, dry_run, self.color));
+                if dry_run {
+                    *self.held() = Some(Vec::new());
+                }
+            }
         }
     }
 
     /// Says which cluster a play is about to change, once per cluster.
     pub fn target(&self, cluster: &str, context: &str, server: &str) {
-        if !self.state().targets.insert(cluster.to_string()) {
-            return;
+        {
+            let mut state = self.state();
+            if !state.targets.insert(cluster.to_string()) {
+                return;
+            }
+            state
+                .target_list
+                .push((cluster.into(), context.into(), server.into()));
         }
         match self.mode {
             OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server})),
@@ -376,6 +466,15 @@ impl Reporter {
                 .entry(cluster.to_string())
                 .or_default()
                 .add(action);
+            if dry_run {
+                state.planned.push(PlanRow {
+                    cluster: cluster.to_string(),
+                    kind: kind.to_string(),
+                    namespace: namespace.map(str::to_string),
+                    name: name.to_string(),
+                    action,
+                });
+            }
             if let Some(frame) = state.steps.last_mut() {
                 frame.changes.add(action);
                 frame
@@ -427,6 +526,29 @@ impl Reporter {
         }
     }
 
+    /// What a dry run would do to a local file or certificate: `phrase` says it ("would write
+    /// file rendered/x.yaml"); nothing was written.
+    pub fn planned_local_change(&self, phrase: &str, what: &str, action: Action) {
+        {
+            let mut state = self.state();
+            if let Some(frame) = state.steps.last_mut() {
+                frame.local_change |= action.is_change();
+            }
+            if action.is_change() {
+                state.planned_local.push((what.to_string(), action));
+            }
+        }
+        match self.mode {
+            OutputMode::Json => self
+                .emit(json!({"event": "local", "what": what, "action": action, "dry_run": true})),
+            OutputMode::Human => {
+                if action.is_change() {
+                    self.line(&format!("  {phrase}"))
+                }
+            }
+        }
+    }
+
     pub fn warn(&self, message: &str) {
         match self.mode {
             OutputMode::Json => self
@@ -446,16 +568,40 @@ impl Reporter {
 
     /// Shows what a dry run would change in one object (Secret data already masked).
     pub fn diff(&self, cluster: &str, object: &str, diff: &str) {
+        if self.diff_mode() != DiffMode::Full {
+            return;
+        }
         match self.mode {
             OutputMode::Json => self
                 .emit(json!({"event": "diff", "cluster": cluster, "object": object, "diff": diff})),
             OutputMode::Human => {
-                self.line(&format!(
-                    "  --- {cluster} {object} (live)\n  +++ {cluster} {object} (planned)"
-                ));
+                let mut text =
+                    format!("  --- {cluster} {object} (live)\n  +++ {cluster} {object} (planned)");
                 for l in diff.lines() {
-                    self.line(&format!("  {l}"));
+                    text.push_str("\n  ");
+                    text.push_str(l);
                 }
+                match self.held().as_mut() {
+                    Some(held) => held.push(plan::Buffered::Diff(text)),
+                    None => self.print_line(&text),
+                }
+            }
+        }
+    }
+
+    /// Prints a dry run's table, then what `--diff` asks for of the output held back.
+    fn release_plan(&self) {
+        let Some(held) = self.held().take() else {
+            return;
+        };
+        self.print_line(&self.plan_table());
+        let mode = self.diff_mode();
+        if mode == DiffMode::None {
+            return;
+        }
+        for item in held {
+            match item {
+                plan::Buffered::Line(text) | plan::Buffered::Diff(text) => self.print_line(&text),
             }
         }
     }
@@ -479,6 +625,24 @@ impl Reporter {
             (state.recap.clone(), state.skipped)
         };
         let duration = self.started.elapsed();
+        self.release_plan();
+        if self.mode == OutputMode::Json && self.state().dry_run {
+            let (rows, local) = {
+                let state = self.state();
+                (plan::collapse(&state.planned), state.planned_local.clone())
+            };
+            let changes: Vec<&PlanRow> = rows.iter().filter(|r| r.action.is_change()).collect();
+            let local: Vec<Value> = local
+                .iter()
+                .map(|(what, action)| json!({"what": what, "action": action}))
+                .collect();
+            self.emit(json!({
+                "event": "plan",
+                "changes": changes,
+                "unchanged": rows.len() - changes.len(),
+                "local": local,
+            }));
+        }
         match self.mode {
             OutputMode::Json => self.emit(json!({
                 "event": "play_finished",

@@ -1,9 +1,9 @@
 //! `certs::` — the mesh's CA hierarchy, from `crate::certs`.
 //!
-//! Paths are relative to the project root. In a dry run nothing is written: existing CAs are
-//! read from a scratch copy and missing ones are created there, so the plan can go on.
+//! Paths are relative to the project root. In a dry run nothing is written anywhere: existing
+//! CAs are read where they are, missing ones are made in memory and forgotten at exit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, Map, Module};
@@ -107,10 +107,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         &mut module,
         "cacerts_secret(cluster_dir: &str) -> Map",
         "The `cacerts` Secret for istio-system with the four keys istiod reads, from a cluster's intermediate directory.",
-        move |dir: &str| -> RhaiResult<Map> {
-            let dir = c.certs_path(dir).into_rhai()?;
-            map_of(certs::cacerts_secret(&dir).map_err(host)).into_rhai()
-        },
+        move |dir: &str| -> RhaiResult<Map> { map_of(cacerts_secret(&c, dir)).into_rhai() },
     );
     register_in(
         &mut module,
@@ -147,43 +144,31 @@ fn options(map: Map) -> HostResult<CaOptions> {
         .map_err(|e| HostError::new(format!("invalid certificate options: {e}")))
 }
 
-impl PlayContext {
-    /// Where certificate files live for this run: the project path, or its dry-run scratch copy.
-    pub fn certs_path(&self, dir: &str) -> HostResult<PathBuf> {
-        let real = self.project.resolve(dir)?;
-        if !self.dry_run() {
-            return Ok(real);
-        }
-        let scratch = self
-            .scratch_dir()?
-            .join(real.strip_prefix(&self.project.root).unwrap_or(&real));
-        if real.exists() && !scratch.exists() {
-            copy_tree(&real, &scratch)?;
-        }
-        Ok(scratch)
+/// From the files, or from an intermediate this plan made in memory.
+fn cacerts_secret(ctx: &PlayContext, dir: &str) -> HostResult<Value> {
+    let path = ctx.project.resolve(dir)?;
+    let planned = ctx
+        .planned_certs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&path)
+        .cloned();
+    match planned {
+        Some(files) => certs::cacerts_secret_of(&path, &files),
+        None => certs::cacerts_secret(&path),
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) -> HostResult<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(to)?;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700))?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
+    .map_err(host)
 }
 
 fn root_ca(ctx: &PlayContext, dir: &str, options_map: Map) -> HostResult<RootCa> {
     let options = options(options_map)?;
-    let path = ctx.certs_path(dir)?;
-    let root = certs::root_ca(&path, &options).map_err(host)?;
+    let path = ctx.project.resolve(dir)?;
+    let root = if ctx.dry_run() {
+        certs::plan_root_ca(&path, &options)
+    } else {
+        certs::root_ca(&path, &options)
+    }
+    .map_err(host)?;
     let shown = format!(
         "root CA {}",
         ctx.project
@@ -196,8 +181,10 @@ fn root_ca(ctx: &PlayContext, dir: &str, options_map: Map) -> HostResult<RootCa>
         RootStatus::Created => Action::Created,
         RootStatus::Loaded => Action::Unchanged,
     };
-    ctx.reporter.local_change(&dry(ctx, &shown, action), action);
-    record_files(ctx, &[&root.cert_path, &root.key_path]);
+    report(ctx, &shown, action);
+    if !ctx.dry_run() {
+        record_files(ctx, &[&root.cert_path, &root.key_path]);
+    }
     Ok(root)
 }
 
@@ -210,13 +197,23 @@ fn intermediate(
     rotate: bool,
 ) -> HostResult<Map> {
     let options = options(options_map)?;
-    let path = ctx.certs_path(dir)?;
-    let ca = if rotate {
-        certs::rotate_intermediate(root, &path, cluster, &options)
-    } else {
-        certs::intermediate_ca(root, &path, cluster, &options)
-    }
-    .map_err(host)?;
+    let path = ctx.project.resolve(dir)?;
+    let (ca, planned) = match (ctx.dry_run(), rotate) {
+        (false, true) => (
+            certs::rotate_intermediate(root, &path, cluster, &options),
+            None,
+        ),
+        (false, false) => (certs::intermediate_ca(root, &path, cluster, &options), None),
+        (true, true) => match certs::plan_rotate_intermediate(root, &path, cluster, &options) {
+            Ok((ca, files)) => (Ok(ca), Some(files)),
+            Err(e) => (Err(e), None),
+        },
+        (true, false) => match certs::plan_intermediate_ca(root, &path, cluster, &options) {
+            Ok((ca, files)) => (Ok(ca), files),
+            Err(e) => (Err(e), None),
+        },
+    };
+    let ca = ca.map_err(host)?;
     for warning in &ca.warnings {
         ctx.reporter.warn(&format!("{cluster}: {warning}"));
     }
@@ -229,28 +226,45 @@ fn intermediate(
         "intermediate CA {}",
         ctx.project.show(&ctx.project.resolve(dir)?.join(cluster))
     );
-    ctx.reporter.local_change(&dry(ctx, &shown, action), action);
-    record_files(
-        ctx,
-        &[
-            &ca.ca_cert_path,
-            &ca.ca_key_path,
-            &ca.root_cert_path,
-            &ca.cert_chain_path,
-        ],
-    );
+    report(ctx, &shown, action);
     let mut map = map_of(Ok(&ca))?;
     // The certificates (never the key), so a playbook need not read files a dry run did not write.
-    for (key, path) in [
-        ("ca_cert_pem", &ca.ca_cert_path),
-        ("cert_chain_pem", &ca.cert_chain_path),
-    ] {
-        let pem = std::fs::read_to_string(path).map_err(|e| {
-            HostError::from_error(&e).context(format!("cannot read {}", path.display()))
-        })?;
-        map.insert(key.into(), Dynamic::from(pem));
+    match planned {
+        Some(files) => {
+            map.insert("ca_cert_pem".into(), Dynamic::from(files.ca_cert.clone()));
+            map.insert(
+                "cert_chain_pem".into(),
+                Dynamic::from(files.cert_chain.clone()),
+            );
+            ctx.planned_certs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(ca.dir.clone(), files);
+        }
+        None => {
+            if !ctx.dry_run() {
+                record_files(
+                    ctx,
+                    &[
+                        &ca.ca_cert_path,
+                        &ca.ca_key_path,
+                        &ca.root_cert_path,
+                        &ca.cert_chain_path,
+                    ],
+                );
+            }
+            for (key, path) in [
+                ("ca_cert_pem", &ca.ca_cert_path),
+                ("cert_chain_pem", &ca.cert_chain_path),
+            ] {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    HostError::from_error(&e).context(format!("cannot read {}", path.display()))
+                })?;
+                map.insert(key.into(), Dynamic::from(pem));
+            }
+        }
     }
-    // Playbooks address the cluster's directory as they named it, not the scratch copy.
+    // Playbooks address the cluster's directory as they named it.
     map.insert(
         "dir".into(),
         Dynamic::from(format!("{}/{}", dir.trim_end_matches('/'), cluster)),
@@ -258,11 +272,17 @@ fn intermediate(
     Ok(map)
 }
 
-fn dry(ctx: &PlayContext, what: &str, action: Action) -> String {
-    if ctx.dry_run() && action.is_change() {
-        format!("{what} (dry run: not written)")
+/// A created or rotated CA; a plan says what it would do, and writes nothing.
+fn report(ctx: &PlayContext, what: &str, action: Action) {
+    if ctx.dry_run() {
+        let verb = match action {
+            Action::Configured => "rotate",
+            _ => "create",
+        };
+        ctx.reporter
+            .planned_local_change(&format!("would {verb} {what}"), what, action);
     } else {
-        what.to_string()
+        ctx.reporter.local_change(what, action);
     }
 }
 

@@ -258,7 +258,19 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
         std::fs::write(&file, text)
             .map_err(|e| HostError::from_error(&e).context(format!("cannot write {shown}")))?;
     }
+    let what = format!("file {shown}");
+    if ctx.dry_run() {
+        if action.is_change() {
+            ctx.planned_files
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(file);
+        }
+        ctx.reporter
+            .planned_local_change(&format!("would write {what}"), &what, action);
+        return Ok(());
+    }
     ctx.record_written(file);
-    ctx.reporter.local_change(&format!("file {shown}"), action);
+    ctx.reporter.local_change(&what, action);
     Ok(())
 }

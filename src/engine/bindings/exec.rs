@@ -31,6 +31,11 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
 fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResult<Map> {
     let args: Vec<String> = args.into_iter().map(|a| a.to_string()).collect();
     let mut options = exec_options(ctx, &options, "exec")?;
+    if ctx.dry_run() {
+        ctx.reporter.log(&planned_command(ctx, program, &args));
+        ctx.skip_program();
+        return output_map(&crate::exec::ExecOutput::default());
+    }
     // Tools like istioctl must reach the clusters this run uses (the sandbox's, or
     // --kubeconfig's), never some other default; the playbook's own env still wins.
     if let Some(kubeconfig) = &ctx.options.kube.kubeconfig {
@@ -49,6 +54,25 @@ fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResu
         ))
         .into_rhai()?;
     output_map(&output)
+}
+
+/// What a dry run says instead of running a program; a file the plan would write first is
+/// named as such, since it does not exist yet.
+fn planned_command(ctx: &PlayContext, program: &str, args: &[String]) -> String {
+    let planned = ctx.planned_files.lock().unwrap_or_else(|p| p.into_inner());
+    let pending: Vec<String> = args
+        .iter()
+        .filter(|a| planned.contains(std::path::Path::new(a.as_str())))
+        .map(|a| ctx.project.show(std::path::Path::new(a.as_str())))
+        .collect();
+    let line = format!("would run: {}", crate::exec::command_line(program, args));
+    match pending.as_slice() {
+        [] => line,
+        files => format!(
+            "{line} (with {}, which the run writes first)",
+            files.join(", ")
+        ),
+    }
 }
 
 fn bad(function: &str, key: &str, expected: &str, got: &str) -> Box<rhai::EvalAltResult> {

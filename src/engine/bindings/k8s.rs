@@ -27,6 +27,7 @@ fn session(ctx: &PlayContext) -> Session<'_> {
         dry_run: ctx.dry_run(),
         ledger: ctx.ledger(),
         owner: ctx.owner(),
+        programs_skipped: ctx.programs_skipped(),
     }
 }
 
@@ -195,7 +196,7 @@ fn install_objects(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "get(c: Cluster, kind: &str, name: &str) -> ?",
-        "The object as a map, or () when absent; namespaced kinds use the context's namespace.",
+        "The object as a map, or () when absent; namespaced kinds use the context's namespace. In a dry run, objects the plan creates, changes or deletes read as planned.",
         move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<Dynamic> {
             optional(on(&c, h, async |cl, _| cl.get(kind, name, "").await)?)
         },
@@ -541,7 +542,7 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "wait_condition(c: Cluster, kind: &str, name: &str, namespace: &str, type: &str, status: &str) -> Map",
-        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object (a dry run does not wait and returns () when it is not so yet).",
+        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object (a dry run does not wait: it returns the object as planned, with the condition, or () when there is no such object).",
         move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, t: &str, st: &str| -> RhaiResult<Dynamic> {
             optional(on(&c, h, async |cl, s| cl.wait_condition(s, kind, name, ns, t, st, DEFAULT_WAIT_SECS as u64).await)?)
         },
@@ -560,7 +561,7 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "wait_rollout(c: Cluster, namespace: &str, deployment: &str) -> Map",
-        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it (a dry run does not wait and returns () when it is not yet).",
+        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it (a dry run does not wait: it returns the Deployment as planned, rolled out, or () when there is none).",
         move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<Dynamic> {
             optional(on(&c, h, async |cl, s| cl.wait_rollout(s, ns, name, DEFAULT_WAIT_SECS as u64).await)?)
         },
@@ -581,7 +582,7 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "wait_loadbalancer(c: Cluster, namespace: &str, service: &str) -> ?",
-        "Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error (a dry run does not wait and returns () when there is no IP yet).",
+        "Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error (a dry run does not wait: a planned Service's IP is \"(known after apply)\"; () when there is no such Service).",
         move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<Dynamic> {
             Ok(on(&c, h, async |cl, s| cl.wait_loadbalancer(s, ns, name, DEFAULT_WAIT_SECS as u64).await)?
                 .map(Dynamic::from)
@@ -626,7 +627,7 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "wait_until(c: Cluster, kind: &str, name: &str, namespace: &str, predicate: FnPtr, timeout_secs: i64) -> Map",
-        "Waits until `predicate(object)` returns true (it is not called while the object is absent); returns the object (a dry run does not wait and returns () instead).",
+        "Waits until `predicate(object)` returns true (it is not called while the object is absent); returns the object (a dry run does not wait: it returns the object as planned or live when the predicate holds, () otherwise).",
         move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, predicate: FnPtr, timeout: i64| -> RhaiResult<Dynamic> {
             let secs = seconds(timeout, "wait_until timeout")?;
             let found: Option<Value> = on(&c, h, async |cl, s| {
