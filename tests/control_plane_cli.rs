@@ -358,7 +358,7 @@ fn waiting_rehearsal(project: &Project) -> (std::process::Child, Vec<u32>) {
     let playbook = project.file(
         "playbooks/wait.rhai",
         r#"
-let c = cluster("cluster-1");
+let c = cluster("interrupted");
 print("waiting");
 c.wait_until("ConfigMap", "never", "default", |o| true, 60);
 "#,
@@ -395,7 +395,16 @@ fn interrupt(child: &std::process::Child) {
     }
 }
 
+/// No process of `components` and no directory of the `interrupted` cluster is left.
 fn assert_gone(components: &[u32], when: &str) {
+    let prefix = "runner-control-plane-interrupted-";
+    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "directories left {when}");
     for pid in components {
         assert!(
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
