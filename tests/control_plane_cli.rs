@@ -415,8 +415,8 @@ fn assert_gone(components: &[u32], when: &str) {
 }
 
 #[test]
-fn ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed() {
-    let test = "ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed";
+fn ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes() {
+    let test = "ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes";
     if real_assets(test).is_none() {
         return;
     }
@@ -442,4 +442,14 @@ fn ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed
     let status = play.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_gone(&components, "after two Ctrl-C");
+
+    // SIGTERM (a service manager, a CI job's timeout): the same, with 143.
+    let (mut play, components) = waiting_rehearsal(&project);
+    // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+    unsafe {
+        libc::kill(play.id() as i32, libc::SIGTERM);
+    }
+    let status = play.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert_gone(&components, "after SIGTERM");
 }
