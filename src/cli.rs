@@ -138,10 +138,18 @@ pub struct CheckArgs {
     /// Playbooks to check
     #[arg(required = true)]
     pub playbooks: Vec<PathBuf>,
+    /// Check with these variables files too (several allowed, later wins)
+    #[arg(long = "vars", value_name = "FILE")]
+    pub vars_files: Vec<PathBuf>,
+    /// Check with this variable set (as for `runner play`)
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct ApiArgs {
+    /// Only this function (for example `template` or `certs::root_ca`)
+    pub name: Option<String>,
     /// Print the reference as JSON
     #[arg(long)]
     pub json: bool,
@@ -209,9 +217,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// The defaults a playbook ships beside itself: `NAME.vars.yaml` next to `NAME.rhai`.
 pub fn defaults_file(playbook: &Path) -> Option<PathBuf> {
-    let stem = playbook.file_stem()?.to_str()?;
-    let file = playbook.with_file_name(format!("{stem}.vars.yaml"));
-    file.is_file().then_some(file)
+    vars::defaults_file(playbook)
 }
 
 fn parse_contexts(pairs: &[String]) -> Result<Vec<(String, String)>, HostError> {
@@ -272,21 +278,10 @@ pub fn prepare(
     Ok(ctx)
 }
 
-/// Variables in layers: the playbook's defaults file, then --vars files, then --var.
+/// Variables in layers: the playbook's defaults file, then --vars files, then --var; checked
+/// against the playbook's schema when it has one.
 pub fn load_vars(args: &PlayArgs) -> Result<serde_json::Value, HostError> {
-    for file in &args.vars_files {
-        if !file.is_file() {
-            return Err(HostError::new(format!(
-                "variables file {} not found",
-                file.display()
-            )));
-        }
-    }
-    vars::layer(
-        defaults_file(&args.playbook).as_deref(),
-        &args.vars_files,
-        &args.vars,
-    )
+    vars::for_playbook(&args.playbook, &args.vars_files, &args.vars).map(|v| v.value)
 }
 
 fn play_command(args: PlayArgs) -> ExitCode {
@@ -417,47 +412,7 @@ fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
 }
 
 fn check_command(args: CheckArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(rt) => rt,
-        Err(e) => return usage_error(HostError::new(format!("cannot start the runtime: {e}"))),
-    };
-    let mut failures = Vec::new();
-    for playbook in &args.playbooks {
-        if !playbook.exists() {
-            return usage_error(HostError::new(format!(
-                "playbook {} not found",
-                playbook.display()
-            )));
-        }
-        let project = match Project::discover(playbook, None) {
-            Ok(p) => p,
-            Err(e) => return usage_error(e),
-        };
-        let vars = serde_json::Value::Object(Default::default());
-        let ctx = PlayContext::new(
-            rt.handle().clone(),
-            Reporter::new(OutputMode::Human),
-            project,
-            PlayOptions::default(),
-            vars.clone(),
-        );
-        let engine = engine::build(&ctx);
-        failures.extend(play::check(&engine, playbook, &vars));
-    }
-    if failures.is_empty() {
-        let names: Vec<String> = args
-            .playbooks
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        println!("ok: {}", names.join(", "));
-        return ExitCode::SUCCESS;
-    }
-    for failure in &failures {
-        eprint!("{}", failure.render(color()));
-    }
-    eprintln!("{} error(s)", failures.len());
-    ExitCode::from(EXIT_FAILED)
+    crate::check::command(&args.playbooks, &args.vars_files, &args.vars, color())
 }
 
 fn api_command(args: ApiArgs) -> ExitCode {
@@ -473,7 +428,19 @@ fn api_command(args: ApiArgs) -> ExitCode {
         serde_json::Value::Object(Default::default()),
     );
     let engine = engine::build(&ctx);
-    let reference = crate::api_reference::collect(&engine);
+    let mut reference = crate::api_reference::collect(&engine);
+    if let Some(name) = &args.name {
+        let all: Vec<String> = reference.iter().map(|d| d.name.clone()).collect();
+        reference.retain(|d| &d.name == name);
+        if reference.is_empty() {
+            let hint = crate::vars::schema::closest(name, all.iter().map(String::as_str))
+                .map(|c| format!("; did you mean {c}?"))
+                .unwrap_or_default();
+            return usage_error(HostError::new(format!(
+                "no function named {name}{hint} (runner api lists every function)"
+            )));
+        }
+    }
     if args.json {
         println!(
             "{}",

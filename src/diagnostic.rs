@@ -111,6 +111,9 @@ impl Failure {
                 f
             }
             EvalAltResult::ErrorParsing(kind, _) => Failure::plain(format!("syntax error: {kind}")),
+            EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+                Failure::plain(crate::check::function_not_found(signature))
+            }
             other => Failure::plain(strip_position(&other.to_string())),
         };
         if failure.message == "interrupted" {
@@ -142,7 +145,10 @@ impl Failure {
         } else {
             GraphicalTheme::unicode_nocolor()
         };
-        let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+        // Wrapped lines are for a person at a terminal; logs and pipes get each message whole.
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_context_lines(1)
+            .with_wrap_lines(color);
         let report = Report::from(self);
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {

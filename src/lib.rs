@@ -6,6 +6,7 @@
 
 pub mod api_reference;
 pub mod certs;
+pub mod check;
 pub mod cli;
 pub mod confirm;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod exec;
 pub mod k8s;
 pub mod ledger;
 pub mod play;
+pub mod preflight;
 pub mod project;
 pub mod prune;
 pub mod rehearsal;

@@ -1,14 +1,13 @@
 //! Running a playbook from start to end, and checking one without running it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use rhai::{ASTNode, Engine, Expr, Scope, Stmt, AST};
+use rhai::{Engine, Scope, AST};
 
 use crate::context::PlayContext;
 use crate::diagnostic::Failure;
 use crate::engine::convert::to_dynamic;
-use crate::engine::resolver::PlaybookResolver;
 use crate::report::Recap;
 
 pub enum Outcome {
@@ -47,11 +46,21 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
     ctx.record_read(playbook.canonicalize().unwrap_or_else(|_| playbook.clone()));
     let mut scope = initial_scope(&ctx.vars());
     let result = compile(engine, &scope, &playbook).and_then(|ast| {
+        crate::check::before_run(engine, ctx, &ast)?;
         engine
             .run_ast_with_scope(&mut scope, &ast)
             .map_err(|e| Box::new(Failure::from_eval(&e, &playbook, ctx.max_operations())))
     });
     let result = result.and_then(|()| check_selection(ctx));
+    // Plays that declare their clusters had this checked in their preflight.
+    let result = result.and_then(|()| {
+        let used = ctx.clusters.names();
+        let used: Vec<&str> = used.iter().map(String::as_str).collect();
+        match crate::preflight::unused_context_flag(ctx, &used) {
+            Some(error) => Err(Box::new(Failure::from_host(error))),
+            None => Ok(()),
+        }
+    });
     match result {
         Ok(()) => Outcome::Success(ctx.reporter.play_finished(true, false)),
         Err(mut failure) => {
@@ -107,67 +116,4 @@ fn check_selection(ctx: &PlayContext) -> Result<(), Box<Failure>> {
         format!("steps of this play: {}", known.join(", "))
     });
     Err(Box::new(failure))
-}
-
-/// Compiles the playbook and every module it imports; returns every syntax error found.
-pub fn check(engine: &Engine, playbook: &Path, vars: &serde_json::Value) -> Vec<Failure> {
-    let resolver = PlaybookResolver::new(
-        playbook.parent().unwrap_or(Path::new(".")),
-        Default::default(),
-    );
-    let mut failures = Vec::new();
-    let mut seen: Vec<PathBuf> = Vec::new();
-    let mut queue = vec![(playbook.to_path_buf(), true)];
-    while let Some((file, is_main)) = queue.pop() {
-        let key = file.canonicalize().unwrap_or_else(|_| file.clone());
-        if seen.contains(&key) {
-            continue;
-        }
-        seen.push(key);
-        let scope = if is_main {
-            initial_scope(vars)
-        } else {
-            Scope::new()
-        };
-        match compile(engine, &scope, &file) {
-            Ok(ast) => {
-                let source = file.display().to_string();
-                for (import, line) in imports(&ast) {
-                    let target = resolver.file_for(Some(&source), &import);
-                    if target.is_file() {
-                        queue.push((target, false));
-                    } else {
-                        let mut failure = Failure::plain(format!(
-                            "module {import:?} not found (looked for {})",
-                            target.display()
-                        ));
-                        failure.location =
-                            line.map(|(line, column)| crate::diagnostic::ScriptLocation {
-                                file: file.clone(),
-                                line,
-                                column,
-                            });
-                        failures.push(failure);
-                    }
-                }
-            }
-            Err(failure) => failures.push(*failure),
-        }
-    }
-    failures
-}
-
-/// The constant paths of `import "..."` statements in a script.
-fn imports(ast: &AST) -> Vec<(String, Option<(usize, usize)>)> {
-    let mut found = Vec::new();
-    ast.walk(&mut |path: &[ASTNode]| {
-        if let Some(ASTNode::Stmt(Stmt::Import(import, pos))) = path.last() {
-            if let Expr::StringConstant(name, _) = &import.0 {
-                let at = pos.line().map(|l| (l, pos.position().unwrap_or(1)));
-                found.push((name.to_string(), at));
-            }
-        }
-        true
-    });
-    found
 }

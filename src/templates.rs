@@ -81,6 +81,22 @@ impl Templates {
         let template = env.get_template(name).map_err(|e| self.explain(name, &e))?;
         template
             .render(JValue::from(minijinja::value::Serde(context)))
+            .map_err(|e| {
+                let source = undefined_source(&env, &e);
+                self.explain(name, &e)
+                    .name_undefined(source.as_deref(), &e, context)
+            })
+    }
+
+    /// Loads and parses a template (and what it includes or extends when rendered) without
+    /// rendering it: syntax errors name the file and line.
+    pub fn parse(&self, name: &str) -> HostResult<()> {
+        let env = self
+            .env
+            .read()
+            .map_err(|_| HostError::new("template engine unavailable"))?;
+        env.get_template(name)
+            .map(drop)
             .map_err(|e| self.explain(name, &e))
     }
 
@@ -100,7 +116,10 @@ impl Templates {
             &source,
             JValue::from(minijinja::value::Serde(context)),
         )
-        .map_err(|e| self.explain_at(path, &e))
+        .map_err(|e| {
+            self.explain_at(path, &e)
+                .name_undefined(Some(&source), &e, context)
+        })
     }
 
     fn explain_at(&self, path: &Path, error: &minijinja::Error) -> HostError {
@@ -161,6 +180,106 @@ impl Templates {
         }
         err
     }
+}
+
+/// The context `template()` renders with: the play's variables at the top level and as
+/// `vars`, with the call's own context laid over them.
+pub fn context_of(vars: &serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    let mut context = vars.clone();
+    if !context.is_object() {
+        context = serde_json::Value::Object(Default::default());
+    }
+    if let serde_json::Value::Object(map) = &mut context {
+        map.insert("vars".into(), vars.clone());
+    }
+    if !extra.is_null() {
+        crate::vars::deep_merge(&mut context, extra);
+    }
+    context
+}
+
+/// The source of the template an undefined-value error happened in (an include, a parent).
+fn undefined_source(env: &Environment<'static>, error: &minijinja::Error) -> Option<String> {
+    let inner = innermost(error);
+    if inner.kind() != ErrorKind::UndefinedError {
+        return None;
+    }
+    let name = inner.name()?;
+    env.get_template(name).ok().map(|t| t.source().to_string())
+}
+
+fn innermost(error: &minijinja::Error) -> &minijinja::Error {
+    let mut inner: &minijinja::Error = error;
+    while let Some(next) =
+        std::error::Error::source(inner).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
+        inner = next;
+    }
+    inner
+}
+
+impl HostError {
+    /// An "undefined value" error says which key is missing and which keys exist beside it,
+    /// when the failing expression is a plain dotted name (`apps.backnd`).
+    fn name_undefined(
+        mut self,
+        source: Option<&str>,
+        error: &minijinja::Error,
+        context: &serde_json::Value,
+    ) -> Self {
+        let inner = innermost(error);
+        if inner.kind() != ErrorKind::UndefinedError {
+            return self;
+        }
+        let Some(text) = source.zip(inner.range()).and_then(|(s, r)| s.get(r)) else {
+            return self;
+        };
+        let Some(what) = missing_in(text.trim(), context) else {
+            return self;
+        };
+        if let Some(i) = self.message.find("undefined value") {
+            self.message.replace_range(i.., &what);
+        }
+        self
+    }
+}
+
+/// For `a.b.c` where `a.b` has no `c`: "a.b has no key c; did you mean ...? (keys: ...)".
+fn missing_in(expression: &str, context: &serde_json::Value) -> Option<String> {
+    let parts: Vec<&str> = expression.split('.').map(str::trim).collect();
+    let plain = |p: &&str| {
+        !p.is_empty()
+            && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+            && !p.starts_with(|c: char| c.is_ascii_digit())
+    };
+    if !parts.iter().all(plain) {
+        return None;
+    }
+    let mut current = context;
+    for (i, part) in parts.iter().enumerate() {
+        let serde_json::Value::Object(map) = current else {
+            return None;
+        };
+        match map.get(*part) {
+            Some(next) => current = next,
+            None => {
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                let suggestion = crate::vars::schema::closest(part, keys.iter().copied())
+                    .map(|c| format!("; did you mean {c}?"))
+                    .unwrap_or_default();
+                return Some(if i == 0 {
+                    format!("undefined variable {part}{suggestion}")
+                } else {
+                    format!(
+                        "{} has no key {part}{suggestion} (keys: {})",
+                        parts[..i].join("."),
+                        keys.join(", ")
+                    )
+                });
+            }
+        }
+    }
+    None
 }
 
 /// Joins a template name to the templates directory, refusing names that could leave it.

@@ -245,3 +245,139 @@ fn version_help_and_completions() {
         .stdout(predicate::str::contains("_runner()"));
     p.runner(&["nonsense"]).assert().code(2);
 }
+
+/// The lines of `runner check`'s report that carry a message (after miette's `×`).
+fn headlines(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("× "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn check_passes_the_shipped_flagship() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = Project::new();
+    common::copy_dir(&root.join("playbooks"), &p.path().join("playbooks"));
+    common::copy_dir(&root.join("templates"), &p.path().join("templates"));
+    p.runner(&["check", "playbooks/primary-remote.rhai"])
+        .assert()
+        .success()
+        .stdout("ok: playbooks/primary-remote.rhai\n");
+}
+
+#[test]
+fn check_finds_what_would_fail_at_run_time() {
+    let p = Project::new();
+    p.file(
+        "playbooks/lib/util.rhai",
+        "fn greet(name) { `hello ${name}` }\n",
+    );
+    p.file("templates/broken.yaml.j2", "a: {{ x }\n");
+    p.file(
+        "templates/app.yaml.j2",
+        "name: {{ app.name }}\nns: {{ apps.namespce }}\n",
+    );
+    p.file(
+        "playbooks/c.vars.yaml",
+        "apps:\n  namespace: prod\n  backend: {name: b}\n",
+    );
+    p.file(
+        "playbooks/c.rhai",
+        concat!(
+            "import \"lib/util\" as util;\n",
+            "print(util::gret(\"x\"));\n",
+            "write_fil(\"out\", \"x\");\n",
+            "let t = template(\"broken.yaml.j2\");\n",
+            "let a = template(\"app.yaml.j2\", #{ app: vars.apps.backend });\n",
+            "print(vars.apps.backnd);\n",
+        ),
+    );
+    let out = p.runner(&["check", "playbooks/c.rhai"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        headlines(&stderr),
+        [
+            "module util (playbooks/lib/util.rhai) has no function gret; did you mean util::greet?",
+            "no function named write_fil; did you mean write_file? (see: runner api write_file)",
+            "vars.apps has no key backnd; did you mean backend? (keys: namespace, backend)",
+            "template templates/broken.yaml.j2:1: syntax error: unexpected `}`, expected end of variable block",
+            "template templates/app.yaml.j2:2: apps has no key namespce; did you mean namespace? (keys: namespace, backend)",
+        ]
+    );
+    assert!(stderr.contains("[playbooks/c.rhai:3:1]"), "{stderr}");
+    assert!(
+        stderr.contains("called from playbooks/c.rhai:4:9"),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with("5 error(s)\n"), "{stderr}");
+    assert!(!p.exists("out"), "check ran the playbook");
+}
+
+#[test]
+fn check_validates_the_variables_it_is_given() {
+    let p = Project::new();
+    p.file(
+        "playbooks/s.vars.schema.yaml",
+        "type: object\nadditionalProperties: false\nproperties:\n  replicas: {type: integer, minimum: 1, description: a positive whole number}\n",
+    );
+    p.file("playbooks/s.rhai", "print(vars.replicas);\n");
+    p.file("mine.yaml", "replicas: 0\n");
+    p.runner(&["check", "playbooks/s.rhai"]).assert().success();
+    let out = p
+        .runner(&[
+            "check",
+            "playbooks/s.rhai",
+            "--vars",
+            "mine.yaml",
+            "--var",
+            "replica=2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        headlines(&stderr),
+        ["2 problems with the play's variables:"]
+    );
+    assert!(stderr.contains("  │   - mine.yaml:1: vars.replicas: expected a positive whole number, not a number (0)\n"), "{stderr}");
+    assert!(stderr.contains("  │   - --var replica=2: vars has no key replica; did you mean replicas? (keys: replicas)\n"), "{stderr}");
+}
+
+#[test]
+fn a_self_import_is_a_cycle_for_check_and_play() {
+    let p = Project::new();
+    p.file(
+        "playbooks/me.rhai",
+        "import \"me\" as me;\nwrite_file(\"out\", \"x\");\n",
+    );
+    for command in ["check", "play"] {
+        let out = p.runner(&[command, "playbooks/me.rhai"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            headlines(&stderr),
+            ["import cycle: playbooks/me.rhai → playbooks/me.rhai"],
+            "{command}"
+        );
+        assert!(!p.exists("out"));
+    }
+}
+
+#[test]
+fn api_name_shows_one_function_or_the_closest() {
+    let p = Project::new();
+    p.runner(&["api", "write_file"])
+        .assert()
+        .success()
+        .stdout("write_file(path: &str, text: &str)\n    Writes a text file relative to the project root (not in a dry run); unchanged content is not rewritten.\n");
+    p.runner(&["api", "write_fil"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+        "× no function named write_fil; did you mean write_file? (runner api lists every function)",
+    ));
+}

@@ -29,13 +29,14 @@ fn runtime_error_names_the_step_and_the_line() {
     let p = Project::new();
     p.file(
         "playbooks/r.rhai",
-        "step(\"cacerts\", || {\n    let x = 1;\n    let y = x + missing_fn(2);\n});\n",
+        "step(\"cacerts\", || {\n    let x = 1;\n    let y = x + template(2);\n});\n",
     );
     p.runner(&["play", "playbooks/r.rhai"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("step [cacerts] failed"))
-        .stderr(predicate::str::contains("missing_fn"))
+        .stderr(predicate::str::contains(
+            "step [cacerts] failed: no function template(integer): template takes other arguments (see: runner api template)",
+        ))
         .stderr(predicate::str::contains("playbooks/r.rhai:3:17"))
         .stderr(no_backtrace());
 }
@@ -205,4 +206,27 @@ fn interrupting_a_play_reports_the_step_and_exits_130() {
     assert_eq!(output.status.code(), Some(130));
     assert!(stdout.contains("interrupted"), "{stdout}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted in step [spin]"));
+}
+
+#[test]
+fn a_template_missing_a_key_names_it_and_the_keys_beside_it() {
+    let p = Project::new();
+    p.file(
+        "templates/svc.yaml.j2",
+        "kind: Service\nmetadata:\n  name: {{ app.nmae }}\n",
+    );
+    p.file(
+        "playbooks/t.rhai",
+        "let app = #{ name: \"web\", port: 80 };\nstep(\"render\", || {\n  write_file(\"out\", template(\"svc.yaml.j2\", #{ app: app }));\n});\n",
+    );
+    p.runner(&["play", "playbooks/t.rhai"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "× step [render] failed: template templates/svc.yaml.j2:3: app has no key nmae; did you mean name? (keys: name, port)\n",
+        ))
+        .stderr(predicate::str::contains(
+            "called from playbooks/t.rhai:3:21 in step [render]",
+        ));
+    assert!(!p.exists("out"));
 }

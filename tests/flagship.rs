@@ -262,10 +262,18 @@ fn one_primary_two_remotes_end_to_end(backend: Backend) {
                 "istio-sidecar-injector",
             ],
         );
+        // As the remote profile does: a service reference to istiod, backed by an
+        // EndpointSlice holding the primary's address (istiod's certificate has no IP SAN).
         assert_eq!(
-            webhook["webhooks"][0]["clientConfig"]["url"],
-            format!("https://{ip}:15017/inject/cluster/{remote}/net/network1")
+            webhook["webhooks"][0]["clientConfig"]["service"],
+            serde_json::json!({"name": "istiod", "namespace": "istio-system",
+                "path": format!("/inject/cluster/{remote}/net/network1"), "port": 443})
         );
+        let slice = mesh.kubectl(
+            remote,
+            &["get", "endpointslice", "istiod", "-n", "istio-system"],
+        );
+        assert_eq!(slice["endpoints"][0]["addresses"][0], ip.as_str());
     }
 
     // 6. Remote secrets exactly as istioctl lays them out, and they authenticate.

@@ -44,6 +44,14 @@ impl ModuleResolver for PlaybookResolver {
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let file = self.file_for(source, path);
         let shown = file.display().to_string();
+        // `runner play` refuses import cycles before running; this guard keeps any other way of
+        // resolving (eval, watch mode) from recursing until the stack overflows.
+        let _resolving = Resolving::enter(&file).map_err(|chain| {
+            Box::new(EvalAltResult::ErrorModuleNotFound(
+                format!("{path}: import cycle: {chain}"),
+                pos,
+            ))
+        })?;
         let text = std::fs::read_to_string(&file).map_err(|e| {
             Box::new(EvalAltResult::ErrorModuleNotFound(
                 format!("{path} (looked for {shown}: {e})"),
@@ -60,5 +68,41 @@ impl ModuleResolver for PlaybookResolver {
         let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown, e, pos)))?;
         Ok(module.into())
+    }
+}
+
+thread_local! {
+    /// The modules this thread is resolving, outermost first.
+    static RESOLVING: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks a module as being resolved until dropped.
+struct Resolving;
+
+impl Resolving {
+    /// Fails with the chain of files when `file` is already being resolved.
+    fn enter(file: &Path) -> Result<Resolving, String> {
+        let key = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        RESOLVING.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            if let Some(start) = stack.iter().position(|f| *f == key) {
+                let mut chain: Vec<String> = stack[start..]
+                    .iter()
+                    .map(|f| crate::vars::shown(f))
+                    .collect();
+                chain.push(crate::vars::shown(&key));
+                return Err(chain.join(" → "));
+            }
+            stack.push(key);
+            Ok(Resolving)
+        })
+    }
+}
+
+impl Drop for Resolving {
+    fn drop(&mut self) {
+        RESOLVING.with(|stack| {
+            stack.borrow_mut().pop();
+        });
     }
 }

@@ -55,6 +55,11 @@ impl Registry {
         &self.transports
     }
 
+    /// The playbook names of the clusters this run has used so far.
+    pub fn names(&self) -> Vec<String> {
+        self.state().clusters.keys().cloned().collect()
+    }
+
     pub fn set_provisioner(&self, provisioner: Provisioner) {
         self.state().provisioner = Some(provisioner);
     }

@@ -175,18 +175,7 @@ fn render(ctx: &PlayContext, name: &str, extra: Value) -> HostResult<String> {
 }
 
 fn template_context(ctx: &PlayContext, extra: Value) -> Value {
-    let vars = ctx.vars();
-    let mut context = vars.clone();
-    if !context.is_object() {
-        context = Value::Object(Default::default());
-    }
-    if let Value::Object(map) = &mut context {
-        map.insert("vars".into(), vars);
-    }
-    if !extra.is_null() {
-        deep_merge(&mut context, extra);
-    }
-    context
+    crate::templates::context_of(&ctx.vars(), extra)
 }
 
 fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<String> {

@@ -6,6 +6,7 @@ mod core;
 mod data;
 mod exec;
 mod k8s;
+mod preflight;
 mod steps;
 
 use std::sync::Arc;
@@ -22,4 +23,5 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     k8s::install(engine, ctx);
     exec::install(engine, ctx);
     access::install(engine, ctx);
+    preflight::install(engine, ctx);
 }

@@ -1,0 +1,229 @@
+//! Functions a playbook calls that exist nowhere, and Rhai's "Function not found" in playbook
+//! terms.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use rhai::{ASTNode, Engine, Expr, FnAccess, FnCallExpr, Position, Stmt, AST};
+
+use super::{location, show, Source};
+use crate::diagnostic::Failure;
+use crate::vars::schema::closest;
+
+/// Functions Rhai itself provides that no package lists.
+const BUILT_IN: &[&str] = &[
+    "print",
+    "debug",
+    "type_of",
+    "eval",
+    "Fn",
+    "call",
+    "curry",
+    "is_shared",
+    "is_def_fn",
+    "is_def_var",
+    "this",
+];
+
+/// Every function a playbook can call by name: registered, standard, built in.
+pub fn callable_names(engine: &Engine) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = engine
+        .gen_fn_signatures(true)
+        .iter()
+        .filter_map(|s| s.split('(').next())
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.extend(BUILT_IN.iter().map(|s| s.to_string()));
+    names
+}
+
+/// Calls of functions that exist nowhere: not registered, not in Rhai, not in the script.
+pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
+    let known = &names(engine).1;
+    let by_file: HashMap<&Path, &Source> = sources.iter().map(|s| (s.file.as_path(), s)).collect();
+    let mut failures = Vec::new();
+    for source in sources {
+        let own: BTreeSet<&str> = source.ast.iter_functions().map(|f| f.name).collect();
+        let variables = declared_names(&source.ast);
+        let mut calls: Vec<(FnCallExpr, Position)> = Vec::new();
+        source.ast.walk(&mut |path: &[ASTNode]| {
+            match path.last() {
+                Some(ASTNode::Expr(Expr::FnCall(call, pos) | Expr::MethodCall(call, pos)))
+                | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+                    calls.push(((**call).clone(), *pos));
+                }
+                _ => {}
+            }
+            true
+        });
+        for (call, pos) in calls {
+            let name = call.name.as_str();
+            if call.op_token.is_some() || !is_identifier(name) {
+                continue;
+            }
+            let problem = if call.namespace.is_empty() {
+                let found = own.contains(name) || known.contains(name) || variables.contains(name);
+                (!found).then(|| {
+                    let candidates = known
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|n| !n.contains("::"))
+                        .chain(own.iter().copied().filter(|n| !n.starts_with("anon$")));
+                    unknown_function_message(name, closest(name, candidates))
+                })
+            } else {
+                let module = call.namespace.to_string();
+                match source
+                    .imports
+                    .get(&module)
+                    .and_then(|f| by_file.get(f.as_path()))
+                {
+                    Some(imported) => {
+                        let public: Vec<&str> = imported
+                            .ast
+                            .iter_functions()
+                            .filter(|f| f.access != FnAccess::Private)
+                            .map(|f| f.name)
+                            .collect();
+                        (!public.contains(&name)).then(|| {
+                            let hint = closest(name, public.iter().copied())
+                                .map(|c| format!("; did you mean {module}::{c}?"))
+                                .unwrap_or_default();
+                            format!(
+                                "module {module} ({}) has no function {name}{hint}",
+                                show(&imported.file)
+                            )
+                        })
+                    }
+                    None if source.imports.contains_key(&module) => None,
+                    None => {
+                        let full = format!("{module}::{name}");
+                        (!known.contains(&full)).then(|| {
+                            let prefix = format!("{module}::");
+                            let suggestion = closest(
+                                &full,
+                                known
+                                    .iter()
+                                    .map(String::as_str)
+                                    .filter(|n| n.starts_with(&prefix)),
+                            );
+                            unknown_function_message(&full, suggestion)
+                        })
+                    }
+                }
+            };
+            if let Some(message) = problem {
+                let mut failure = Failure::plain(message);
+                failure.location = location(&source.file, pos);
+                failures.push(failure);
+            }
+        }
+    }
+    failures
+}
+
+/// The engine's function names: (documented in `runner api`, all callable). One engine per
+/// process registers the same functions, so they are collected once.
+static NAMES: std::sync::OnceLock<(BTreeSet<String>, BTreeSet<String>)> =
+    std::sync::OnceLock::new();
+
+fn names(engine: &Engine) -> &'static (BTreeSet<String>, BTreeSet<String>) {
+    NAMES.get_or_init(|| {
+        let documented = crate::api_reference::collect(engine)
+            .into_iter()
+            .map(|d| d.name)
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        (documented, callable_names(engine))
+    })
+}
+
+/// Remembers the engine's function names for the messages of errors raised while it runs.
+pub fn remember_names(engine: &Engine) {
+    names(engine);
+}
+
+/// Rhai's "Function not found: apply_template (Cluster, &str | ImmutableString | String, map)"
+/// in playbook terms, with the closest names and where to read about them.
+pub fn function_not_found(signature: &str) -> String {
+    let (name, args) = match signature.split_once(" (") {
+        Some((name, args)) => (name.trim(), args.trim_end_matches(')')),
+        None => (signature.trim(), ""),
+    };
+    let args: Vec<String> = args
+        .split(", ")
+        .filter(|a| !a.is_empty())
+        .map(playbook_type)
+        .collect();
+    let call = format!("{name}({})", args.join(", "));
+    let Some((documented, callable)) = NAMES.get() else {
+        return format!("no function {call}");
+    };
+    if documented.contains(name) {
+        return format!(
+            "no function {call}: {name} takes other arguments (see: runner api {name})"
+        );
+    }
+    if callable.contains(name) {
+        return format!("no function {call}: {name} takes other arguments");
+    }
+    let suggestion = closest(name, documented.iter().map(String::as_str))
+        .map(|c| format!("; did you mean {c}? (see: runner api {c})"))
+        .or_else(|| {
+            closest(name, callable.iter().map(String::as_str))
+                .map(|c| format!("; did you mean {c}?"))
+        })
+        .unwrap_or_else(|| " (see: runner api, which lists every function)".into());
+    format!("no function {call}{suggestion}")
+}
+
+/// A Rhai type name as a playbook author knows it.
+fn playbook_type(rhai_type: &str) -> String {
+    let t = rhai_type.trim();
+    let known = if t.contains("str") || t.contains("String") || t == "char" {
+        "string"
+    } else if t.eq_ignore_ascii_case("map") {
+        "map"
+    } else if t.eq_ignore_ascii_case("array") {
+        "array"
+    } else if t == "i64" || t == "int" {
+        "integer"
+    } else if t == "f64" || t == "float" {
+        "float"
+    } else if t == "Fn" || t.contains("FnPtr") {
+        "function"
+    } else {
+        return t.to_lowercase();
+    };
+    known.to_string()
+}
+
+/// `no function named apply_templat; did you mean apply_template? (see: runner api apply_template)`
+pub fn unknown_function_message(name: &str, suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(s) => format!("no function named {name}; did you mean {s}? (see: runner api {s})"),
+        None => format!("no function named {name} (see: runner api, which lists every function)"),
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Names a script declares (variables, constants, parameters): calling one calls a function
+/// pointer, not a function.
+fn declared_names(ast: &AST) -> HashSet<String> {
+    let mut names: HashSet<String> = ast
+        .iter_functions()
+        .flat_map(|f| f.params.into_iter().map(str::to_string))
+        .collect();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(ASTNode::Stmt(Stmt::Var(var, ..))) = path.last() {
+            names.insert(var.0.name.to_string());
+        }
+        true
+    });
+    names
+}

@@ -1,0 +1,65 @@
+//! `declare_clusters([...])`: a playbook names every cluster it will touch, up front, so the
+//! preflight checks them all before the first write.
+
+use std::sync::Arc;
+
+use rhai::{Array, Dynamic, Engine, Map};
+
+use super::k8s::ClusterHandle;
+use crate::context::PlayContext;
+use crate::engine::api::register;
+use crate::engine::convert::{throw, IntoRhai, RhaiResult};
+use crate::error::HostError;
+use crate::preflight::{self, Declared};
+
+pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+    let c = ctx.clone();
+    register(
+        engine,
+        "declare_clusters(clusters: Array) -> Array",
+        "Declares every cluster the play will touch (names, or maps #{name, context}) and runs the preflight: each context exists and is allowed, each API server answers and accepts its credentials; returns their Cluster handles. Call it before the first step.",
+        move |clusters: Array| -> RhaiResult<Array> {
+            let declared = clusters
+                .iter()
+                .map(declared)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(throw)?;
+            let handles = preflight::run(&c, &declared).into_rhai()?;
+            Ok(handles
+                .into_iter()
+                .map(|cluster| Dynamic::from(ClusterHandle(cluster)))
+                .collect())
+        },
+    );
+}
+
+fn declared(item: &Dynamic) -> Result<Declared, HostError> {
+    if let Some(name) = item.clone().try_cast::<rhai::ImmutableString>() {
+        return Ok(Declared {
+            name: name.to_string(),
+            context: None,
+        });
+    }
+    let Some(map) = item.clone().try_cast::<Map>() else {
+        return Err(HostError::new(format!(
+            "declare_clusters takes names or maps #{{name, context}}, not {}",
+            item.type_name()
+        )));
+    };
+    let text = |key: &str| -> Result<Option<String>, HostError> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_unit() => Ok(None),
+            Some(v) => v.clone().into_string().map(Some).map_err(|t| {
+                HostError::new(format!("declare_clusters: {key} must be a string, not {t}"))
+            }),
+        }
+    };
+    let name = text("name")?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| HostError::new("declare_clusters: every cluster needs a name"))?;
+    Ok(Declared {
+        name,
+        context: text("context")?,
+    })
+}
