@@ -67,9 +67,14 @@ fn load_balancer_status(service: &Service, hostname: bool) -> Option<Value> {
             Some(json!({"loadBalancer": {"ingress": [{"hostname": hostname}]}}))
         }
         (true, false) => {
-            let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
-            // 127.0.x.y beyond 127.0.0.x, as the built-in sandbox: loopback, routed nowhere.
-            let ip = format!("127.0.{}.{}", 10 + (n / 250) % 240, n % 250 + 1);
+            let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed) % 508;
+            // The documentation ranges of RFC 5737 (TEST-NET-2 and -3): routed nowhere, and
+            // unlike loopback addresses valid where a real API server checks them (the
+            // EndpointSlice an Istio remote makes for remotePilotAddress).
+            let ip = match n {
+                0..254 => format!("198.51.100.{}", n + 1),
+                _ => format!("203.0.113.{}", n - 254 + 1),
+            };
             Some(json!({"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}))
         }
         // No longer a load balancer: the address is released.
