@@ -21,6 +21,8 @@ pub const EXIT_USAGE: u8 = 2;
 /// `--dry-run --detailed-exitcode`: the plan has changes (0: nothing would change).
 pub const EXIT_CHANGES_PLANNED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// 128 + SIGTERM, as a shell reports a program SIGTERM ended.
+const EXIT_TERMINATED: i32 = 143;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -349,9 +351,17 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
     let task = play::run_on_blocking_thread(runner_ctx, engine);
     tokio::pin!(task);
     let mut interrupts = 0;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
         tokio::select! {
             outcome = &mut task => return outcome,
+            Some(()) = async { terminate.as_mut()?.recv().await } => {
+                eprintln!("runner: terminated, exiting now");
+                // As for a second Ctrl-C: no real control plane outlives runner.
+                crate::control_plane::stop_all_now();
+                std::process::exit(EXIT_TERMINATED);
+            }
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
                 if interrupts > 1 {
