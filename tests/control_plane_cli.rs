@@ -249,7 +249,7 @@ print(`ip ${ip.split(".")[0]}.${ip.split(".")[1]} available ${d.status.available
     );
     assert!(text.contains("rehearsal: true\n"), "{text}");
     assert!(
-        text.contains("ip 198.51 available 2 nodePort true\n"),
+        text.contains("ip 198.18 available 2 nodePort true\n"),
         "{text}"
     );
     let inventory = text

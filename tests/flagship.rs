@@ -72,13 +72,10 @@ impl Mesh {
         cmd
     }
 
-    /// Where load balancer addresses come from: loopback on the sandbox; documentation
-    /// addresses on real control planes, which refuse loopback ones in EndpointSlices.
+    /// Where load balancer addresses come from on both backends: 198.18.0.0/15, never routed,
+    /// and accepted by a real API server in the EndpointSlices that point at them.
     fn load_balancer_prefix(&self) -> &'static str {
-        match self._clusters.backend() {
-            Backend::Sandbox => "127.0.",
-            Backend::RealControlPlane => "198.51.100.",
-        }
+        "198.18."
     }
 
     /// PATH with an istioctl first that fails saying it should not have run.
