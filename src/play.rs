@@ -72,8 +72,7 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
                 }
             }
             let interrupted = failure.interrupted || ctx.is_cancelled();
-            ctx.reporter
-                .error(&failure.one_line(), failure.step.as_deref());
+            ctx.reporter.error(&failure);
             ctx.reporter.play_finished(false, interrupted);
             if interrupted {
                 failure.interrupted = true;

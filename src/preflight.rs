@@ -5,12 +5,9 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::context::PlayContext;
 use crate::error::{HostError, HostResult};
 use crate::k8s::Cluster;
-use crate::report::OutputMode;
 
 /// A cluster a playbook declares: its name, and the context its variables give (if any).
 #[derive(Clone, Debug, PartialEq)]
@@ -66,19 +63,8 @@ pub fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Clust
 }
 
 fn show(ctx: &PlayContext, cluster: &Cluster, ok: bool) {
-    match ctx.reporter.mode() {
-        OutputMode::Json => ctx.reporter.event(json!({
-            "event": "preflight", "cluster": cluster.name(), "context": cluster.context(),
-            "server": cluster.server(), "ok": ok,
-        })),
-        _ => ctx.reporter.say(&format!(
-            "PREFLIGHT {}  context={}  server={}  {}",
-            cluster.name(),
-            cluster.context(),
-            cluster.server(),
-            if ok { "ok" } else { "FAILED" }
-        )),
-    }
+    ctx.reporter
+        .target_checked(cluster.name(), cluster.context(), cluster.server(), ok);
 }
 
 /// A probe's error, said as what it means for the play.

@@ -137,11 +137,9 @@ fn next_change(
                 return Some(trigger);
             }
             Err(error) => {
-                ctx.reporter.error(&error.full_message(), None);
-                eprint!(
-                    "{}",
-                    crate::diagnostic::Failure::from_host(error).render(false)
-                );
+                let failure = crate::diagnostic::Failure::from_host(error);
+                ctx.reporter.error(&failure);
+                eprint!("{}", failure.render(false));
                 ctx.reporter.say("not run: waiting for the next change");
             }
         }

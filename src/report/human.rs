@@ -58,13 +58,17 @@ pub fn step_footer(
                 .join(", "),
         );
     }
-    let total = changes.created + changes.configured + changes.unchanged + changes.deleted;
-    if total > 0 {
-        parts.push(format!(
-            "created {} · configured {} · unchanged {} · deleted {}",
-            changes.created, changes.configured, changes.unchanged, changes.deleted
-        ));
-    }
+    let counters = [
+        ("created", changes.created),
+        ("configured", changes.configured),
+        ("unchanged", changes.unchanged),
+        ("deleted", changes.deleted),
+    ];
+    parts.extend(
+        (counters.iter())
+            .filter(|(_, n)| *n > 0)
+            .map(|(word, n)| format!("{word} {n}")),
+    );
     parts.push(format_duration(duration));
     format!("  => {}", parts.join(" · "))
 }
@@ -98,6 +102,16 @@ pub fn warning(message: &str, color: bool) -> String {
     )
 }
 
+/// A warning about something only real clusters have (a loopback address): expected in a
+/// rehearsal, and said so.
+pub fn expected_warning(message: &str, color: bool) -> String {
+    format!(
+        "  {} {message}",
+        paint("warning (expected in a sandbox):".into(), color, |s| s
+            .dim())
+    )
+}
+
 pub fn recap(recap: &Recap, skipped: u64, duration: Duration, color: bool) -> String {
     let mut out = format!(
         "\n{}",
@@ -116,8 +130,15 @@ pub fn recap(recap: &Recap, skipped: u64, duration: Duration, color: bool) -> St
         .max(8);
     for host in recap.hosts() {
         out.push_str(&format!(
-            "\n{:<width$} : ok={:<3} changed={:<3} failed={:<3} rescued={}",
-            host.host, host.ok, host.changed, host.failed, host.rescued
+            "\n{:<width$} : created={:<4} configured={:<4} unchanged={:<4} deleted={:<4} steps ok={:<3} failed={:<3} rescued={}",
+            host.host,
+            host.created,
+            host.configured,
+            host.unchanged,
+            host.deleted,
+            host.ok,
+            host.failed,
+            host.rescued
         ));
     }
     if recap.hosts().is_empty() {

@@ -100,6 +100,8 @@ struct StepFrame {
     changes: Changes,
     clusters: BTreeMap<String, Changes>,
     local_change: bool,
+    /// Local files and certificates, counted like objects.
+    local: Changes,
 }
 
 #[derive(Default)]
@@ -119,6 +121,8 @@ struct State {
     dry_run: bool,
     /// Name, context and server of each cluster the run touched, in order.
     target_list: Vec<(String, String, String)>,
+    /// Warnings already printed in this run: each is printed once.
+    warned: BTreeSet<String>,
 }
 
 pub struct Reporter {
@@ -183,6 +187,13 @@ impl Reporter {
         match self.mode {
             OutputMode::Json => self.emit(json!({"event": "log", "message": text})),
             OutputMode::Human => self.line(text),
+        }
+    }
+
+    /// Prints a line for people only; JSON output carries the same facts as an event.
+    pub fn say_human(&self, text: &str) {
+        if self.mode == OutputMode::Human {
+            self.line(text);
         }
     }
 
@@ -312,21 +323,41 @@ impl Reporter {
         }
     }
 
-    /// Says which cluster a play is about to change, once per cluster.
+    /// Lists a cluster the play declared, with its preflight's verdict, before the first step.
+    pub fn target_checked(&self, cluster: &str, context: &str, server: &str, ok: bool) {
+        self.register_target(cluster, context, server);
+        let verdict = if ok { "ok" } else { "failed" };
+        match self.mode {
+            OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server, "preflight": verdict})),
+            OutputMode::Human => self.line(&format!(
+                "TARGET {cluster}  context={context}  server={server}  preflight {}",
+                if ok { "ok" } else { "FAILED" }
+            )),
+        }
+    }
+
+    /// Says which cluster a play is about to change, once per cluster: clusters the preflight
+    /// listed are not listed again.
     pub fn target(&self, cluster: &str, context: &str, server: &str) {
-        {
-            let mut state = self.state();
-            if !state.targets.insert(cluster.to_string()) {
-                return;
-            }
-            state
-                .target_list
-                .push((cluster.into(), context.into(), server.into()));
+        if !self.register_target(cluster, context, server) {
+            return;
         }
         match self.mode {
-            OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server})),
+            OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server, "preflight": null})),
             OutputMode::Human => self.line(&format!("TARGET {cluster}  context={context}  server={server}")),
         }
+    }
+
+    /// Whether the cluster is new to this run's list of targets.
+    fn register_target(&self, cluster: &str, context: &str, server: &str) -> bool {
+        let mut state = self.state();
+        if !state.targets.insert(cluster.to_string()) {
+            return false;
+        }
+        state
+            .target_list
+            .push((cluster.into(), context.into(), server.into()));
+        true
     }
 
     pub fn step_started(&self, name: &str) {
@@ -338,6 +369,7 @@ impl Reporter {
                 changes: Changes::default(),
                 clusters: BTreeMap::new(),
                 local_change: false,
+                local: Changes::default(),
             });
             state.steps.len()
         };
@@ -394,9 +426,11 @@ impl Reporter {
             } else {
                 StepStatus::Ok
             };
-            state
-                .recap
-                .record_step(&frame.name, &frame.clusters, frame.local_change, &status);
+            state.recap.record_step(
+                &frame.clusters,
+                frame.local_change.then_some(&frame.local),
+                &status,
+            );
             // A nested step's work also belongs to the step around it.
             if let Some(parent) = state.steps.last_mut() {
                 for (cluster, changes) in &frame.clusters {
@@ -408,11 +442,16 @@ impl Reporter {
                     parent.changes.absorb(changes);
                 }
                 parent.local_change |= frame.local_change;
+                parent.local.absorb(&frame.local);
             }
             (frame, status)
         };
         let duration = frame.started.elapsed();
         let clusters: Vec<&String> = frame.clusters.keys().collect();
+        let changed_clusters: Vec<&String> = (frame.clusters.iter())
+            .filter(|(_, c)| c.changed() > 0)
+            .map(|(name, _)| name)
+            .collect();
         match self.mode {
             OutputMode::Json => self.emit(json!({
                 "event": "step_finished",
@@ -426,7 +465,7 @@ impl Reporter {
             OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&human::step_footer(
                 &status,
-                &clusters,
+                &changed_clusters,
                 &frame.changes,
                 duration,
                 self.color,
@@ -511,6 +550,9 @@ impl Reporter {
             let mut state = self.state();
             if let Some(frame) = state.steps.last_mut() {
                 frame.local_change |= action.is_change();
+                frame.local.add(action);
+            } else {
+                state.recap.record_loose_object(LOCAL_HOST, action);
             }
         }
         match self.mode {
@@ -532,6 +574,9 @@ impl Reporter {
             let mut state = self.state();
             if let Some(frame) = state.steps.last_mut() {
                 frame.local_change |= action.is_change();
+                frame.local.add(action);
+            } else {
+                state.recap.record_loose_object(LOCAL_HOST, action);
             }
             if action.is_change() {
                 state.planned_local.push((what.to_string(), action));
@@ -548,10 +593,31 @@ impl Reporter {
         }
     }
 
+    /// Reports a warning, once per run however often it is raised.
     pub fn warn(&self, message: &str) {
+        self.warn_as(message, false);
+    }
+
+    /// A warning that concerns real clusters only (a loopback address, an empty caBundle):
+    /// in a rehearsal it is expected, and said so.
+    pub fn warn_real_clusters(&self, message: &str, sandbox: bool) {
+        self.warn_as(message, sandbox);
+    }
+
+    fn warn_as(&self, message: &str, expected_in_sandbox: bool) {
+        if !self.state().warned.insert(message.to_string()) {
+            return;
+        }
         match self.mode {
-            OutputMode::Json => self
-                .emit(json!({"event": "warning", "step": self.current_step(), "message": message})),
+            OutputMode::Json => self.emit(json!({
+                "event": "warning",
+                "step": self.current_step(),
+                "message": message,
+                "expected_in_sandbox": expected_in_sandbox,
+            })),
+            OutputMode::Human if expected_in_sandbox => {
+                self.line(&human::expected_warning(message, self.color))
+            }
             OutputMode::Human => self.line(&human::warning(message, self.color)),
         }
     }
@@ -610,10 +676,20 @@ impl Reporter {
         WaitGuard::start(self, what)
     }
 
-    pub fn error(&self, report: &str, step: Option<&str>) {
-        if self.mode == OutputMode::Json {
-            self.emit(json!({"event": "error", "step": step, "message": report}));
+    /// The error event of `--output json`: the message, the step, and where in which file.
+    pub fn error(&self, failure: &crate::diagnostic::Failure) {
+        if self.mode != OutputMode::Json {
+            return;
         }
+        let (file, line, column) = failure.position();
+        self.emit(json!({
+            "event": "error",
+            "step": failure.step,
+            "message": failure.one_line(),
+            "file": file,
+            "line": line,
+            "column": column,
+        }));
     }
 
     /// Ends the play: prints the recap and returns it.
