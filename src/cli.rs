@@ -32,6 +32,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More detail on stderr: -v requests and retries, -vv also the client's and the sandbox's
+    /// debug logs (RUST_LOG=runner=debug works too; credentials are never logged)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -110,6 +114,13 @@ pub struct PlayArgs {
     /// Run only these steps (comma separated)
     #[arg(long, value_name = "STEP", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// List the playbook's steps in play order and exit, touching no cluster
+    #[arg(long)]
+    pub list_steps: bool,
+    /// Change only these of the play's clusters (comma separated); writes to the others are
+    /// skipped and reported as such (reads still reach every cluster)
+    #[arg(long, value_name = "CLUSTERS", value_delimiter = ',')]
+    pub limit: Vec<String>,
     /// After the run, watch every file it read and re-run on change
     #[arg(long)]
     pub watch: bool,
@@ -149,6 +160,7 @@ pub struct ApiArgs {
 pub fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
+    crate::verbosity::init(cli.verbose);
     match cli.command {
         Command::Play(args) => play_command(args),
         Command::Check(args) => check_command(args),
@@ -244,6 +256,7 @@ pub fn prepare(
         dry_run: args.dry_run,
         only: args.only.clone(),
         start_at: args.start_at.clone(),
+        limit: args.limit.clone(),
         max_operations: args.max_operations,
         kube: KubeOptions {
             // On sandboxes, never the user's clusters: only the sandbox kubeconfig.
@@ -256,6 +269,7 @@ pub fn prepare(
         },
     };
     let reporter = Reporter::new(args.output);
+    reporter.set_limit(&args.limit);
     if let Some(mode) = args.diff {
         reporter.set_diff_mode(mode);
     }
@@ -276,6 +290,15 @@ pub fn load_vars(args: &PlayArgs) -> Result<serde_json::Value, HostError> {
 }
 
 fn play_command(args: PlayArgs) -> ExitCode {
+    if args.list_steps {
+        if !args.playbook.exists() {
+            return usage_error(HostError::new(format!(
+                "playbook {} not found",
+                args.playbook.display()
+            )));
+        }
+        return crate::check::list_steps(&args.playbook, args.output, color());
+    }
     let rt = runtime();
     let rehearsal = if args.sandbox {
         match crate::rehearsal::Rehearsal::new(rt.handle().clone()) {

@@ -25,4 +25,5 @@ pub mod report;
 pub mod sandbox;
 pub mod templates;
 pub mod vars;
+pub mod verbosity;
 pub mod watch;

@@ -22,6 +22,9 @@ pub fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Clust
     if let Some(unused) = unused_context_flag(ctx, &names) {
         return Err(unused);
     }
+    if let Some(unknown) = unknown_limit(ctx, &names) {
+        return Err(unknown);
+    }
     let mut clusters = Vec::new();
     for spec in declared {
         if let Some(context) = spec.context.as_deref().filter(|c| !c.is_empty()) {
@@ -101,5 +104,24 @@ pub fn unused_context_flag(ctx: &PlayContext, used: &[&str]) -> Option<HostError
     Some(HostError::new(format!(
         "{}: this play has no cluster of that name ({uses})",
         unused.join(", ")
+    )))
+}
+
+/// A `--limit` name that is none of the play's clusters: the user meant another cluster.
+pub fn unknown_limit(ctx: &PlayContext, used: &[&str]) -> Option<HostError> {
+    let unknown: Vec<&str> = (ctx.options.limit.iter())
+        .map(String::as_str)
+        .filter(|name| !used.contains(name))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let mut names: Vec<&str> = used.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    Some(HostError::new(format!(
+        "--limit {}: this play has no cluster of that name (its clusters: {})",
+        unknown.join(","),
+        if names.is_empty() { "none".to_string() } else { names.join(", ") }
     )))
 }

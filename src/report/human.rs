@@ -95,6 +95,26 @@ pub fn object_line(
     format!("  {cluster:<12} {verb} {object}")
 }
 
+/// An object `--limit` kept the play from changing.
+pub fn skipped_object_line(
+    cluster: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    action: Action,
+    color: bool,
+) -> String {
+    let object = match namespace {
+        Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
+        _ => format!("{kind} {name}"),
+    };
+    let verb = paint(format!("{:<10}", "skipped"), color, |s| s.dim());
+    format!(
+        "  {cluster:<12} {verb} {object} (not in --limit; would be {})",
+        action.as_str()
+    )
+}
+
 pub fn warning(message: &str, color: bool) -> String {
     format!(
         "  {} {message}",
@@ -140,6 +160,12 @@ pub fn recap(recap: &Recap, skipped: u64, duration: Duration, color: bool) -> St
             host.failed,
             host.rescued
         ));
+        if host.skipped > 0 {
+            out.push_str(&format!(
+                "  (not in --limit: {} object(s) skipped)",
+                host.skipped
+            ));
+        }
     }
     if recap.hosts().is_empty() {
         out.push_str("\n(no steps ran)");

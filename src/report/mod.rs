@@ -141,6 +141,8 @@ pub struct Reporter {
     held: Mutex<Option<Vec<plan::Buffered>>>,
     /// Prints nothing: the plan made before a run's first write is shown by its caller.
     silent: std::sync::atomic::AtomicBool,
+    /// `--limit`: the clusters the play may change (empty: all).
+    limit: Mutex<Vec<String>>,
 }
 
 impl Reporter {
@@ -160,7 +162,18 @@ impl Reporter {
             diff_mode: Mutex::new(DiffMode::default_for(std::io::stdout().is_terminal())),
             held: Mutex::new(None),
             silent: std::sync::atomic::AtomicBool::new(false),
+            limit: Mutex::new(Vec::new()),
         }
+    }
+
+    /// `--limit`: objects of other clusters are reported as skipped, not as changes.
+    pub fn set_limit(&self, clusters: &[String]) {
+        *self.limit.lock().unwrap_or_else(|p| p.into_inner()) = clusters.to_vec();
+    }
+
+    fn outside_limit(&self, cluster: &str) -> bool {
+        let limit = self.limit.lock().unwrap_or_else(|p| p.into_inner());
+        !limit.is_empty() && !limit.iter().any(|c| c == cluster)
     }
 
     pub fn mode(&self) -> OutputMode {
@@ -494,6 +507,10 @@ impl Reporter {
         action: Action,
         dry_run: bool,
     ) {
+        if self.outside_limit(cluster) {
+            self.skipped_object(cluster, kind, namespace, name, action);
+            return;
+        }
         {
             let mut state = self.state();
             if action.is_change() && !dry_run {
@@ -541,6 +558,40 @@ impl Reporter {
                     ))
                 }
             }
+        }
+    }
+
+    /// An object of a cluster `--limit` leaves out: `action` is what the play would have done.
+    fn skipped_object(
+        &self,
+        cluster: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        action: Action,
+    ) {
+        {
+            let mut state = self.state();
+            state.recap.record_skipped(cluster, action);
+            if let Some(frame) = state.steps.last_mut() {
+                frame.clusters.entry(cluster.to_string()).or_default();
+            }
+        }
+        match self.mode {
+            OutputMode::Json => self.emit(json!({
+                "event": "object",
+                "cluster": cluster,
+                "kind": kind,
+                "namespace": namespace,
+                "name": name,
+                "action": "skipped",
+                "would_be": action,
+                "dry_run": false,
+            })),
+            OutputMode::Human if action.is_change() => self.line(&human::skipped_object_line(
+                cluster, kind, namespace, name, action, self.color,
+            )),
+            OutputMode::Human => {}
         }
     }
 
@@ -633,7 +684,7 @@ impl Reporter {
 
     /// Shows what a dry run would change in one object (Secret data already masked).
     pub fn diff(&self, cluster: &str, object: &str, diff: &str) {
-        if self.diff_mode() != DiffMode::Full {
+        if self.diff_mode() != DiffMode::Full || self.outside_limit(cluster) {
             return;
         }
         match self.mode {

@@ -22,6 +22,8 @@ pub struct HostTally {
     pub failed: u64,
     /// Steps that failed but whose error the playbook caught.
     pub rescued: u64,
+    /// Objects `--limit` kept the play from changing.
+    pub skipped: u64,
 }
 
 impl HostTally {
@@ -57,6 +59,13 @@ impl Recap {
 
     pub(super) fn touch(&mut self, cluster: &str) {
         self.host(cluster);
+    }
+
+    /// An object of a cluster `--limit` leaves out.
+    pub(super) fn record_skipped(&mut self, cluster: &str, action: Action) {
+        if action.is_change() {
+            self.host(cluster).skipped += 1;
+        }
     }
 
     /// An object changed outside any step.
