@@ -53,6 +53,13 @@ pub enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+    /// Start a project: an example playbook with its variables, schema and templates, a
+    /// .gitignore and a README (never overwrites a file)
+    Init {
+        /// Where (default: the current directory)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -168,6 +175,7 @@ pub fn main() -> ExitCode {
             command: SandboxCommand::Up(args),
         } => sandbox_up(args),
         Command::Api(args) => api_command(args),
+        Command::Init { dir } => crate::init::command(&dir),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "runner", &mut std::io::stdout());
             ExitCode::SUCCESS

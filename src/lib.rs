@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod init;
 pub mod k8s;
 pub mod ledger;
 pub mod play;

@@ -122,6 +122,10 @@ pub fn unknown_limit(ctx: &PlayContext, used: &[&str]) -> Option<HostError> {
     Some(HostError::new(format!(
         "--limit {}: this play has no cluster of that name (its clusters: {})",
         unknown.join(","),
-        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
     )))
 }

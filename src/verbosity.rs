@@ -43,11 +43,16 @@ pub fn directives(verbose: u8, rust_log: Option<&str>) -> Vec<String> {
             continue;
         }
         let own = target == "runner" || target.starts_with("runner::");
-        let client = target == "kube" || target.starts_with("kube_") || target.starts_with("kube::");
+        let client =
+            target == "kube" || target.starts_with("kube_") || target.starts_with("kube::");
         if own {
             out.push(format!("{target}={level}"));
         } else if client {
-            let capped = if level == "trace" { "debug" } else { level.as_str() };
+            let capped = if level == "trace" {
+                "debug"
+            } else {
+                level.as_str()
+            };
             out.push(format!("{target}={capped}"));
         }
     }
@@ -61,7 +66,10 @@ mod tests {
     #[test]
     fn only_runner_and_kube_targets_are_ever_enabled() {
         assert_eq!(
-            directives(0, Some("trace,h2=trace,hyper=debug,kube=trace,runner::http=debug,x[y]")),
+            directives(
+                0,
+                Some("trace,h2=trace,hyper=debug,kube=trace,runner::http=debug,x[y]")
+            ),
             vec!["runner=trace", "kube=debug", "runner::http=debug"]
         );
         assert_eq!(directives(1, None), vec!["runner=info"]);

@@ -190,11 +190,7 @@ fn location(file: &Path, pos: Position) -> Option<ScriptLocation> {
 }
 
 /// `runner play PLAYBOOK --list-steps`: the steps in play order, without touching a cluster.
-pub fn list_steps(
-    playbook: &Path,
-    mode: OutputMode,
-    color: bool,
-) -> std::process::ExitCode {
+pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::process::ExitCode {
     use std::process::ExitCode;
     let failed = |failure: Failure, code: u8| {
         eprint!("{}", failure.render(color));

@@ -50,7 +50,9 @@ where
                     "{method} {uri} -> {} ({ms} ms)",
                     answer.status().as_u16()
                 ),
-                Err(e) => tracing::info!(target: "runner::http", "{method} {uri} failed: {e} ({ms} ms)"),
+                Err(e) => {
+                    tracing::info!(target: "runner::http", "{method} {uri} failed: {e} ({ms} ms)")
+                }
             }
             result
         })
