@@ -73,7 +73,7 @@ pub fn run(
         ctx.reporter.set_compact(!first);
         if let Some(t) = &trigger {
             ctx.reporter
-                .say(&format!("\n▶ {} changed", ctx.project.show(&t.file)));
+                .say_human(&format!("\n▶ {} changed", ctx.project.show(&t.file)));
         }
         // Ctrl-C is handled by the watch loop, which cancels the context.
         let outcome = rt.block_on(crate::play::run_on_blocking_thread(
@@ -184,7 +184,7 @@ fn wait_for_change(
 }
 
 fn banner(ctx: &PlayContext, files: &BTreeSet<PathBuf>) {
-    ctx.reporter.say(&format!(
+    ctx.reporter.say_human(&format!(
         "\nwatching {} file(s); Ctrl-C to stop",
         files.len()
     ));
@@ -255,7 +255,7 @@ fn summarize(
     let timing = latency
         .map(|l| format!(" · {} from save to last apply", format_duration(l)))
         .unwrap_or_default();
-    ctx.reporter.say(&format!("  {status}: {what}{timing}"));
+    ctx.reporter.say_human(&format!("  {status}: {what}{timing}"));
     if !summary.orphans.is_empty() && !prune {
         for orphan in &summary.orphans {
             ctx.reporter.warn(&format!(

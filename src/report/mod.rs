@@ -318,7 +318,13 @@ impl Reporter {
 
     /// Forgets everything from a previous run (watch mode reuses the reporter).
     pub fn reset(&self) {
-        *self.state() = State::default();
+        let mut state = self.state();
+        // A watch re-run does not repeat the warnings an earlier run printed.
+        let warned = std::mem::take(&mut state.warned);
+        *state = State {
+            warned,
+            ..State::default()
+        };
     }
 
     pub fn play_started(&self, playbook: &str, dry_run: bool) {
@@ -341,6 +347,7 @@ impl Reporter {
         self.register_target(cluster, context, server);
         let verdict = if ok { "ok" } else { "failed" };
         match self.mode {
+            OutputMode::Human if self.compact() && ok => {}
             OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server, "preflight": verdict})),
             OutputMode::Human => self.line(&format!(
                 "TARGET {cluster}  context={context}  server={server}  preflight {}",
@@ -356,6 +363,7 @@ impl Reporter {
             return;
         }
         match self.mode {
+            OutputMode::Human if self.compact() => {}
             OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server, "preflight": null})),
             OutputMode::Human => self.line(&format!("TARGET {cluster}  context={context}  server={server}")),
         }
