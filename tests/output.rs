@@ -1,0 +1,244 @@
+//! What a play prints: targets first, quiet waits, summaries of what changed, warnings once and
+//! marked in a rehearsal, a recap of objects, `--limit`, `--only` errors, JSON error events.
+
+mod common;
+
+use common::Project;
+use serde_json::Value;
+
+/// Ports and durations vary from run to run: they are replaced by placeholders.
+fn normalized(text: &str) -> String {
+    let port = regex::Regex::new(r"127\.0\.0\.1:\d+").unwrap();
+    let duration = regex::Regex::new(r"\b\d+(\.\d+)?(ms|s)\b").unwrap();
+    let text = port.replace_all(text, "127.0.0.1:PORT");
+    duration.replace_all(&text, "TIME").into_owned()
+}
+
+const PLAYBOOK: &str = r#"let cs = declare_clusters(["cluster-1", "cluster-2"]);
+let one = cs[0];
+let config = #{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "a", namespace: "default" }, data: #{ k: "v" } };
+step("config", || {
+    one.apply(config);
+    cs[1].get("Namespace", "default");
+    warn("the same warning");
+});
+step("again", || {
+    warn("the same warning");
+    warn_real_clusters("cluster-2: a loopback address");
+    one.apply(config);
+    one.wait_until("ConfigMap", "a", "default", |o| o.data.k == "v", 5);
+});
+"#;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_play_lists_its_targets_first_and_prints_only_what_changed() {
+    let p = Project::new();
+    p.file("playbooks/out.rhai", PLAYBOOK);
+    let out = p
+        .runner(&["play", "playbooks/out.rhai", "--sandbox"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = normalized(&stdout(&out));
+    let play: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("SANDBOX"))
+        .collect();
+    assert_eq!(
+        play,
+        [
+            "PLAY playbooks/out.rhai",
+            "TARGET cluster-1  context=cluster-1  server=https://127.0.0.1:PORT  preflight ok",
+            "TARGET cluster-2  context=cluster-2  server=https://127.0.0.1:PORT  preflight ok",
+            "",
+            "STEP [config]",
+            "  cluster-1    created    ConfigMap default/a",
+            "  warning: the same warning",
+            "  => changed · cluster-1 · created 1 · TIME",
+            "",
+            "STEP [again]",
+            "  warning (expected in a sandbox): cluster-2: a loopback address",
+            "  => ok · unchanged 1 · TIME",
+            "",
+            "PLAY RECAP (TIME)",
+            "cluster-1 : created=1    configured=0    unchanged=1    deleted=0    steps ok=2   failed=0   rescued=0",
+            "cluster-2 : created=0    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0",
+            "",
+        ]
+    );
+}
+
+const BOTH: &str = r#"let cs = declare_clusters(["cluster-1", "cluster-2"]);
+step("config", || {
+    for c in cs {
+        c.apply(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "a", namespace: "default" }, data: #{ k: c.name() } });
+    }
+});
+step("read-back", || {
+    if cs[0].get("ConfigMap", "a", "default") == () { throw "the plan is not seen by later reads"; }
+});
+step("zeta", || {});
+step("alpha", || {});
+"#;
+
+#[test]
+fn limit_changes_only_the_named_clusters_and_reports_the_others_as_skipped() {
+    let p = Project::new();
+    p.file("playbooks/both.rhai", BOTH);
+    let out = p
+        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--limit", "cluster-2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = normalized(&stdout(&out));
+    let play: Vec<&str> = text.lines().take_while(|l| !l.starts_with("SANDBOX")).collect();
+    assert_eq!(
+        play[3..],
+        [
+            "",
+            "STEP [config]",
+            "  cluster-1    skipped    ConfigMap default/a (not in --limit; would be created)",
+            "  cluster-2    created    ConfigMap default/a",
+            "  => changed · cluster-2 · created 1 · TIME",
+            "",
+            "STEP [read-back]",
+            "  => ok · TIME",
+            "",
+            "STEP [zeta]",
+            "  => ok · TIME",
+            "",
+            "STEP [alpha]",
+            "  => ok · TIME",
+            "",
+            "PLAY RECAP (TIME)",
+            "cluster-1 : created=0    configured=0    unchanged=0    deleted=0    steps ok=2   failed=0   rescued=0  (not in --limit: 1 object(s) skipped)",
+            "cluster-2 : created=1    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0",
+            "local     : created=0    configured=0    unchanged=0    deleted=0    steps ok=2   failed=0   rescued=0",
+            "",
+        ]
+    );
+    // The sandbox inventory shows what is really there: nothing in cluster-1.
+    assert!(text.contains("cluster-2 (1 objects)\n  ConfigMap                        default/a\n"), "{text}");
+    assert!(!text.contains("cluster-1 (1 objects)"), "{text}");
+}
+
+#[test]
+fn a_limit_naming_no_cluster_of_the_play_fails_before_the_first_step() {
+    let p = Project::new();
+    p.file("playbooks/both.rhai", BOTH);
+    let out = p
+        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--limit", "cluster-9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stdout(&out).contains("STEP"), "{}", stdout(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some("  × --limit cluster-9: this play has no cluster of that name (its clusters: cluster-1, cluster-2)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn only_and_start_at_errors_list_the_steps_in_play_order_before_any_step_runs() {
+    let p = Project::new();
+    p.file("playbooks/both.rhai", BOTH);
+    let out = p
+        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--only", "alpah"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stdout(&out).contains("TARGET"), "{}", stdout(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines,
+        [
+            "  × no step named \"alpah\" in this play",
+            "  help: steps of this play, in play order: config, read-back, zeta, alpha",
+        ]
+    );
+    let out = p
+        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--start-at", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("help: steps of this play, in play order: config, read-back, zeta, alpha"));
+}
+
+fn events(output: &std::process::Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn json_error_events_carry_step_file_line_and_column() {
+    let p = Project::new();
+    p.file(
+        "playbooks/boom.rhai",
+        "step(\"first\", || {});\nstep(\"boom\", || {\n    let x = 1 + \"a\" - 2;\n});\n",
+    );
+    let out = p
+        .runner(&["play", "playbooks/boom.rhai", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let events = events(&out);
+    let errors: Vec<&Value> = events.iter().filter(|e| e["event"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{events:?}");
+    let error = errors[0];
+    assert_eq!(error["step"], "boom");
+    assert_eq!(error["file"], "playbooks/boom.rhai");
+    assert_eq!(error["line"], 3);
+    assert_eq!(error["column"], 21);
+    assert!(error["message"].as_str().unwrap().starts_with("no function"), "{error}");
+}
+
+#[test]
+fn json_output_prints_each_fact_once() {
+    let p = Project::new();
+    p.file("playbooks/out.rhai", PLAYBOOK);
+    let out = p
+        .runner(&["play", "playbooks/out.rhai", "--sandbox", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let kinds: Vec<String> = events(&out)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "play_started",
+            "target",
+            "target",
+            "step_started",
+            "object",
+            "warning",
+            "step_finished",
+            "step_started",
+            "warning",
+            "object",
+            "wait",
+            "step_finished",
+            "play_finished",
+            "sandbox_inventory",
+        ]
+    );
+    let events = events(&out);
+    assert_eq!(events[1]["preflight"], "ok");
+    assert_eq!(events[8]["expected_in_sandbox"], true);
+    assert_eq!(events[5]["expected_in_sandbox"], false);
+    let recap = &events[12]["recap"][0];
+    assert_eq!(recap["host"], "cluster-1");
+    assert_eq!((recap["created"].as_u64(), recap["unchanged"].as_u64()), (Some(1), Some(1)));
+}
