@@ -255,7 +255,8 @@ fn summarize(
     let timing = latency
         .map(|l| format!(" · {} from save to last apply", format_duration(l)))
         .unwrap_or_default();
-    ctx.reporter.say_human(&format!("  {status}: {what}{timing}"));
+    ctx.reporter
+        .say_human(&format!("  {status}: {what}{timing}"));
     if !summary.orphans.is_empty() && !prune {
         for orphan in &summary.orphans {
             ctx.reporter.warn(&format!(

@@ -2,6 +2,8 @@
 //! marked in a rehearsal, a recap of objects, `--limit`, `--only` errors, JSON error events.
 
 mod common;
+#[path = "common/sandbox.rs"]
+mod sandbox;
 
 use common::Project;
 use serde_json::Value;
@@ -90,12 +92,21 @@ fn limit_changes_only_the_named_clusters_and_reports_the_others_as_skipped() {
     let p = Project::new();
     p.file("playbooks/both.rhai", BOTH);
     let out = p
-        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--limit", "cluster-2"])
+        .runner(&[
+            "play",
+            "playbooks/both.rhai",
+            "--sandbox",
+            "--limit",
+            "cluster-2",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = normalized(&stdout(&out));
-    let play: Vec<&str> = text.lines().take_while(|l| !l.starts_with("SANDBOX")).collect();
+    let play: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("SANDBOX"))
+        .collect();
     assert_eq!(
         play[3..],
         [
@@ -122,7 +133,10 @@ fn limit_changes_only_the_named_clusters_and_reports_the_others_as_skipped() {
         ]
     );
     // The sandbox inventory shows what is really there: nothing in cluster-1.
-    assert!(text.contains("cluster-2 (1 objects)\n  ConfigMap                        default/a\n"), "{text}");
+    assert!(
+        text.contains("cluster-2 (1 objects)\n  ConfigMap                        default/a\n"),
+        "{text}"
+    );
     assert!(!text.contains("cluster-1 (1 objects)"), "{text}");
 }
 
@@ -131,7 +145,13 @@ fn a_limit_naming_no_cluster_of_the_play_fails_before_the_first_step() {
     let p = Project::new();
     p.file("playbooks/both.rhai", BOTH);
     let out = p
-        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--limit", "cluster-9"])
+        .runner(&[
+            "play",
+            "playbooks/both.rhai",
+            "--sandbox",
+            "--limit",
+            "cluster-9",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -149,7 +169,13 @@ fn only_and_start_at_errors_list_the_steps_in_play_order_before_any_step_runs() 
     let p = Project::new();
     p.file("playbooks/both.rhai", BOTH);
     let out = p
-        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--only", "alpah"])
+        .runner(&[
+            "play",
+            "playbooks/both.rhai",
+            "--sandbox",
+            "--only",
+            "alpah",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -164,7 +190,13 @@ fn only_and_start_at_errors_list_the_steps_in_play_order_before_any_step_runs() 
         ]
     );
     let out = p
-        .runner(&["play", "playbooks/both.rhai", "--sandbox", "--start-at", "nope"])
+        .runner(&[
+            "play",
+            "playbooks/both.rhai",
+            "--sandbox",
+            "--start-at",
+            "nope",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -199,7 +231,13 @@ fn json_error_events_carry_step_file_line_and_column() {
     assert_eq!(error["file"], "playbooks/boom.rhai");
     assert_eq!(error["line"], 3);
     assert_eq!(error["column"], 21);
-    assert!(error["message"].as_str().unwrap().starts_with("no function"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no function"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -207,7 +245,13 @@ fn json_output_prints_each_fact_once() {
     let p = Project::new();
     p.file("playbooks/out.rhai", PLAYBOOK);
     let out = p
-        .runner(&["play", "playbooks/out.rhai", "--sandbox", "--output", "json"])
+        .runner(&[
+            "play",
+            "playbooks/out.rhai",
+            "--sandbox",
+            "--output",
+            "json",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -240,5 +284,88 @@ fn json_output_prints_each_fact_once() {
     assert_eq!(events[5]["expected_in_sandbox"], false);
     let recap = &events[12]["recap"][0];
     assert_eq!(recap["host"], "cluster-1");
-    assert_eq!((recap["created"].as_u64(), recap["unchanged"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (recap["created"].as_u64(), recap["unchanged"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_output_logs_requests_and_never_a_token() {
+    let sandbox = sandbox::start(&["cluster-1"]).await;
+    let token = sandbox
+        .sandbox
+        .cluster("cluster-1")
+        .unwrap()
+        .admin_token()
+        .to_string();
+    let p = Project::new();
+    p.file(
+        "playbooks/v.rhai",
+        "let c = declare_clusters([\"cluster-1\"])[0];\nstep(\"s\", || { c.apply(#{ apiVersion: \"v1\", kind: \"ConfigMap\", metadata: #{ name: \"v\", namespace: \"default\" } }); });\n",
+    );
+    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let args = [
+        "-vv",
+        "play",
+        "playbooks/v.rhai",
+        "--kubeconfig",
+        &kubeconfig,
+        "--yes",
+    ];
+    // Whatever RUST_LOG asks for, the HTTP libraries' header logs stay off.
+    let out = p
+        .runner(&args)
+        .env(
+            "RUST_LOG",
+            "trace,h2=trace,hyper=trace,hyper_util=trace,rustls=trace,kube=trace",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let server = regex::Regex::new(r"https://127\.0\.0\.1:\d+").unwrap();
+    let logged: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains("runner::http"))
+        .map(|l| {
+            server
+                .replace_all(l.split_once("runner::http: ").unwrap().1, "SERVER")
+                .into_owned()
+        })
+        .map(|l| {
+            regex::Regex::new(r"\(\d+ ms\)")
+                .unwrap()
+                .replace_all(&l, "(T)")
+                .into_owned()
+        })
+        .collect();
+    assert!(
+        logged.starts_with(&[
+            "GET SERVER/api/v1/namespaces?&limit=1".to_string(),
+            "GET SERVER/api/v1/namespaces?&limit=1 -> 200 (T)".to_string(),
+        ]),
+        "{stderr}"
+    );
+    assert!(
+        logged.contains(
+            &"PATCH SERVER/api/v1/namespaces/default/configmaps/v?&fieldManager=runner -> 201 (T)"
+                .to_string()
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token), "the token leaked into -vv output");
+    assert!(!stderr.to_lowercase().contains("authorization"), "{stderr}");
+    assert!(
+        !stderr.contains("h2::") && !stderr.contains("hyper"),
+        "{stderr}"
+    );
+    // Without -v and RUST_LOG, nothing is logged.
+    let quiet = p
+        .runner(&args[1..])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }

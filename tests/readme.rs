@@ -120,7 +120,9 @@ async fn every_readme_command_and_playbook_runs_as_written() {
     assert_eq!(playbooks.len(), 1);
     for playbook in playbooks {
         let first = playbook.lines().next().unwrap();
-        let path = first.strip_prefix("// ").expect("a playbook block names its file");
+        let path = first
+            .strip_prefix("// ")
+            .expect("a playbook block names its file");
         std::fs::write(project.path().join(path), &playbook).unwrap();
         let out = Command::new(&runner)
             .args(["play", path, "--sandbox"])
@@ -137,7 +139,10 @@ async fn every_readme_command_and_playbook_runs_as_written() {
             .collect();
         assert_eq!(
             steps[..2],
-            ["STEP [config]", "  cluster-1    created    ConfigMap default/hello"]
+            [
+                "STEP [config]",
+                "  cluster-1    created    ConfigMap default/hello"
+            ]
         );
     }
 }

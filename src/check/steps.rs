@@ -90,7 +90,7 @@ pub fn selection_error(
     Some(failure)
 }
 
-/// Prints the steps (`--output json`: one `steps` event) and returns the exit code.
+/// Prints the steps (`--output json`: one `steps` event).
 pub fn print(playbook: &Path, steps: &[ListedStep], mode: crate::report::OutputMode) {
     if mode == crate::report::OutputMode::Json {
         let event = serde_json::json!({"event": "steps", "playbook": playbook, "steps": steps});
@@ -98,12 +98,10 @@ pub fn print(playbook: &Path, steps: &[ListedStep], mode: crate::report::OutputM
         return;
     }
     println!("STEPS of {} (in play order)", playbook.display());
-    let width = (steps.iter())
-        .map(|s| s.name.as_deref().map_or(0, str::len))
-        .max()
-        .unwrap_or(0);
+    let shown = |step: &ListedStep| step.name.clone().unwrap_or("(named at run time)".into());
+    let width = steps.iter().map(|s| shown(s).len()).max().unwrap_or(0);
     for (index, step) in steps.iter().enumerate() {
-        let name = step.name.as_deref().unwrap_or("(named at run time)");
+        let name = shown(step);
         let mut line = format!(
             "{:>3}. {name:<width$}  {}:{}",
             index + 1,
