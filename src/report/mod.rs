@@ -449,7 +449,7 @@ impl Reporter {
             };
             state.recap.record_step(
                 &frame.clusters,
-                frame.local_change.then_some(&frame.local),
+                (frame.local != Changes::default()).then_some(&frame.local),
                 &status,
             );
             // A nested step's work also belongs to the step around it.
