@@ -1,5 +1,7 @@
 //! The benchmark suite: runner against kubectl and openssl on the same work, in the same run,
 //! on the same sandbox. `cargo bench --bench suite` (BENCH_QUICK=1 for one run of each).
+//! With `KUBEBUILDER_ASSETS` set, the 500-object apply and the 1+1 play also run on real control
+//! planes (etcd, kube-apiserver, kube-controller-manager); without it they are skipped, saying so.
 //! Results: target/bench/results.json and target/bench/results.md.
 
 use std::io::{BufRead, BufReader, Write};
@@ -28,6 +30,15 @@ fn main() {
     let (plays, memory) = playbook(&out, runs, quick);
     results.extend(plays);
     results.push(memory);
+    match std::env::var_os("KUBEBUILDER_ASSETS").filter(|a| !a.is_empty()) {
+        Some(_) => {
+            results.extend(apply_real(&out, runs));
+            results.push(playbook_real(&out, runs));
+        }
+        None => println!(
+            "skipped: the real-control-plane benchmarks (500-object apply, 1+1 play): KUBEBUILDER_ASSETS is not set"
+        ),
+    }
     results.extend(watch(&out, if quick { 3 } else { 20 }));
     results.extend(certificates(&out));
 
@@ -151,6 +162,14 @@ fn timed(cmd: &mut Command) -> (Duration, u64) {
     (elapsed, usage.ru_maxrss as u64)
 }
 
+/// Which API servers `runner sandbox up` starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sandbox,
+    /// Real control planes from KUBEBUILDER_ASSETS.
+    Real,
+}
+
 /// A `runner sandbox up` process serving `clusters`, with its kubeconfig.
 struct SandboxProcess {
     child: Child,
@@ -159,22 +178,26 @@ struct SandboxProcess {
 
 impl SandboxProcess {
     fn start(dir: &Path, clusters: &[String]) -> Self {
+        Self::start_on(Backend::Sandbox, dir, clusters)
+    }
+
+    fn start_on(backend: Backend, dir: &Path, clusters: &[String]) -> Self {
         let kubeconfig = dir.join("sandbox.kubeconfig");
         let _ = std::fs::remove_file(&kubeconfig);
-        let child = Command::new(RUNNER)
-            .args([
-                "sandbox",
-                "up",
-                "--clusters",
-                &clusters.join(","),
-                "--kubeconfig",
-            ])
+        let mut command = Command::new(RUNNER);
+        command.args(["sandbox", "up", "--clusters", &clusters.join(",")]);
+        if backend == Backend::Real {
+            command.args(["--control-plane", "real"]);
+        }
+        let child = command
+            .arg("--kubeconfig")
             .arg(&kubeconfig)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("runner sandbox up");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // The kubeconfig is written once every cluster is ready.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while !kubeconfig.exists() {
             assert!(Instant::now() < deadline, "sandbox did not start");
             std::thread::sleep(Duration::from_millis(20));
@@ -186,7 +209,11 @@ impl SandboxProcess {
 
 impl Drop for SandboxProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, not SIGKILL: runner then stops the control planes it started.
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
         let _ = self.child.wait();
     }
 }
@@ -283,6 +310,99 @@ fn apply(out: &Path, runs: usize) -> Vec<Value> {
             "second apply; target ≥ 5× faster than kubectl",
         ),
     ]
+}
+
+/// The 500-object apply on real control planes: a fresh pair of clusters for each run (one for
+/// kubectl, one for runner), started before the clock and stopped after.
+fn apply_real(out: &Path, runs: usize) -> Vec<Value> {
+    let objects = out.join("apply-objects");
+    write_objects(&objects);
+    let (mut k_create, mut k_again, mut r_create, mut r_again) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..runs {
+        let clusters = ["kubectl".to_string(), "runner".to_string()];
+        let planes = SandboxProcess::start_on(Backend::Real, out, &clusters);
+        let mut kubectl = Command::new("kubectl");
+        kubectl
+            .arg("--kubeconfig")
+            .arg(&planes.kubeconfig)
+            .args(["--context", "kubectl", "apply", "--server-side", "-f"])
+            .arg(&objects);
+        let mut runner = Command::new(RUNNER);
+        runner
+            .current_dir(ROOT)
+            .args(["play", "benches/apply.rhai", "--kubeconfig"])
+            .arg(&planes.kubeconfig)
+            .args([
+                "--var",
+                "cluster=runner",
+                "--var",
+                "dir=target/bench/apply-objects",
+            ]);
+        k_create.push(ms(timed(&mut kubectl).0));
+        k_again.push(ms(timed(&mut kubectl).0));
+        r_create.push(ms(timed(&mut runner).0));
+        r_again.push(ms(timed(&mut runner).0));
+    }
+    let ratio = |runner: &[f64], kubectl: &[f64]| {
+        let median = |s: &[f64]| stats("", s, "")["median_ms"].as_f64().unwrap_or(f64::NAN);
+        (median(runner) / median(kubectl) * 100.0).round() / 100.0
+    };
+    vec![
+        stats(
+            "apply 500 objects: kubectl apply --server-side (real kube-apiserver)",
+            &k_create,
+            "fresh cluster",
+        ),
+        stats(
+            "apply 500 objects: runner (real kube-apiserver)",
+            &r_create,
+            &format!(
+                "fresh cluster; {}× kubectl's time; target ≤ 0.03×",
+                ratio(&r_create, &k_create)
+            ),
+        ),
+        stats(
+            "apply 500 unchanged objects: kubectl apply --server-side (real kube-apiserver)",
+            &k_again,
+            "second apply",
+        ),
+        stats(
+            "apply 500 unchanged objects: runner (real kube-apiserver)",
+            &r_again,
+            &format!(
+                "second apply; {}× kubectl's time",
+                ratio(&r_again, &k_again)
+            ),
+        ),
+    ]
+}
+
+/// The 1+1 play on a fresh pair of real control planes each run (started before the clock).
+fn playbook_real(out: &Path, runs: usize) -> Value {
+    let small = mesh_vars(out, 1);
+    let mut one = vec![];
+    for _ in 0..runs {
+        let clusters = ["cluster-1".to_string(), "cluster-2".to_string()];
+        let planes = SandboxProcess::start_on(Backend::Real, out, &clusters);
+        let mut play = Command::new(RUNNER);
+        play.current_dir(ROOT)
+            .args(["play", "playbooks/primary-remote.rhai", "--kubeconfig"])
+            .arg(&planes.kubeconfig)
+            .arg("--vars")
+            .arg(&small)
+            .args([
+                "--var",
+                "istio.installer=manifests",
+                "--var",
+                "certs.dir=target/bench/mesh-certs",
+            ]);
+        one.push(ms(timed(&mut play).0));
+    }
+    stats(
+        "primary-remote play, 1 primary + 1 remote (real kube-apiservers, manifests)",
+        &one,
+        "warm CA; fresh clusters; target ≤ 2000 ms",
+    )
 }
 
 fn mesh_vars(out: &Path, remotes: usize) -> PathBuf {

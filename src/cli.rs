@@ -103,6 +103,13 @@ pub struct PlayArgs {
     /// (never your kubeconfig's clusters); prints what ended up in each
     #[arg(long, conflicts_with_all = ["kubeconfig", "contexts", "allow_contexts"])]
     pub sandbox: bool,
+    /// With --sandbox: runner's built-in API server, or real Kubernetes control planes
+    #[arg(long, value_enum, default_value_t = crate::sandbox::cli::ControlPlaneKind::Builtin, requires = "sandbox")]
+    pub control_plane: crate::sandbox::cli::ControlPlaneKind,
+    /// With --control-plane real: the directory holding etcd, kube-apiserver and
+    /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
+    #[arg(long, value_name = "DIR", requires = "sandbox")]
+    pub assets: Option<PathBuf>,
     /// Map a playbook cluster name to a kubeconfig context
     #[arg(long = "context", value_name = "NAME=CONTEXT")]
     pub contexts: Vec<String>,
@@ -309,7 +316,9 @@ fn play_command(args: PlayArgs) -> ExitCode {
     }
     let rt = runtime();
     let rehearsal = if args.sandbox {
-        match crate::rehearsal::Rehearsal::new(rt.handle().clone()) {
+        match rehearsal_backend(&args)
+            .and_then(|backend| crate::rehearsal::Rehearsal::new(rt.handle().clone(), backend))
+        {
             Ok(r) => Some(r),
             Err(e) => return usage_error(e),
         }
@@ -352,6 +361,19 @@ fn play_command(args: PlayArgs) -> ExitCode {
     code
 }
 
+/// What `--sandbox` rehearses on; real control planes' binaries are found before the play starts.
+fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBackend, HostError> {
+    use crate::sandbox::cli::{check_assets_flag, ControlPlaneKind};
+    check_assets_flag(args.assets.as_deref(), args.control_plane)?;
+    Ok(match args.control_plane {
+        ControlPlaneKind::Builtin => crate::rehearsal::RehearsalBackend::Builtin,
+        ControlPlaneKind::Real => crate::rehearsal::RehearsalBackend::Real {
+            assets: crate::control_plane::find_assets(args.assets.as_deref())
+                .map_err(|e| HostError::from(&e))?,
+        },
+    })
+}
+
 /// Runs the play on a blocking thread; Ctrl-C cancels it (a second Ctrl-C exits at once).
 pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>) -> Outcome {
     let runner_ctx = ctx.clone();
@@ -365,6 +387,8 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
                 interrupts += 1;
                 if interrupts > 1 {
                     eprintln!("runner: interrupted twice, exiting now");
+                    // Exiting skips destructors: real control planes are stopped here instead.
+                    crate::control_plane::stop_all_now();
                     std::process::exit(EXIT_INTERRUPTED as i32);
                 }
                 eprintln!("runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)");
@@ -396,16 +420,13 @@ pub fn finish(outcome: Outcome) -> ExitCode {
 
 fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
     let rt = runtime();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match rt.block_on(crate::sandbox::cli::up(args, shutdown)) {
+    match rt.block_on(crate::sandbox::cli::up(
+        args,
+        crate::sandbox::cli::stop_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprint!(
-                "{}",
-                Failure::from_host(HostError::from_error(&e)).render(color())
-            );
+            eprint!("{}", Failure::from_host(e).render(color()));
             ExitCode::from(EXIT_FAILED)
         }
     }

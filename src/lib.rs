@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod confirm;
 pub mod context;
+pub mod control_plane;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;

@@ -1,21 +1,111 @@
-//! `runner play --sandbox`: sandbox clusters started in-process, on demand, for every cluster
-//! the playbook names, so a play can be rehearsed without touching a real cluster.
+//! `runner play --sandbox`: sandbox clusters started on demand for every cluster the playbook
+//! names, so a play can be rehearsed without touching a real cluster. They are runner's built-in
+//! sandbox (in-process), or with `--control-plane real` real control planes (etcd,
+//! kube-apiserver, kube-controller-manager) started from `--assets` or `KUBEBUILDER_ASSETS`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use kube::config::Kubeconfig;
 
+use crate::control_plane::{ControlPlaneOptions, ControlPlanes};
 use crate::error::{HostError, HostResult};
 use crate::k8s::Provisioner;
 use crate::report::Reporter;
-use crate::sandbox::{Sandbox, SandboxOptions};
+use crate::sandbox::{InventoryEntry, Sandbox, SandboxOptions};
+
+/// What a rehearsal's clusters are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RehearsalBackend {
+    /// runner's own API server, in-process.
+    Builtin,
+    /// Real control planes from this assets directory (checked before the play starts).
+    Real { assets: PathBuf },
+}
+
+/// One started rehearsal cluster.
+enum Started {
+    Sandbox(Sandbox),
+    Real {
+        planes: ControlPlanes,
+        /// What the cluster held when it was ready: reported as what every new cluster holds.
+        baseline: BTreeSet<InventoryEntry>,
+    },
+}
+
+impl Started {
+    async fn start(name: &str, backend: &RehearsalBackend) -> HostResult<Started> {
+        let failed = |e: &(dyn std::error::Error + 'static)| {
+            HostError::from_error(e).context(format!("cannot start sandbox cluster {name:?}"))
+        };
+        match backend {
+            RehearsalBackend::Builtin => {
+                let options = SandboxOptions {
+                    clusters: vec![name.to_string()],
+                    ..SandboxOptions::default()
+                };
+                Ok(Started::Sandbox(
+                    Sandbox::start(options).await.map_err(|e| failed(&e))?,
+                ))
+            }
+            RehearsalBackend::Real { assets } => {
+                let planes = ControlPlanes::start(ControlPlaneOptions {
+                    clusters: vec![name.to_string()],
+                    assets: Some(assets.clone()),
+                    ..ControlPlaneOptions::default()
+                })
+                .await
+                .map_err(|e| failed(&e))?;
+                let baseline = planes.inventory().await.map_err(|e| failed(&e))?;
+                Ok(Started::Real {
+                    planes,
+                    baseline: baseline.into_iter().collect(),
+                })
+            }
+        }
+    }
+
+    fn kubeconfig(&self) -> HostResult<Kubeconfig> {
+        match self {
+            Started::Sandbox(sandbox) => sandbox
+                .kubeconfig()
+                .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig")),
+            Started::Real { planes, .. } => Ok(planes.kubeconfig()),
+        }
+    }
+
+    /// What the play left, and how many objects every new cluster starts with.
+    async fn inventory(&self) -> HostResult<(Vec<InventoryEntry>, usize)> {
+        let (all, baseline) = match self {
+            Started::Sandbox(sandbox) => (sandbox.inventory(), None),
+            Started::Real { planes, baseline } => (
+                planes
+                    .inventory()
+                    .await
+                    .map_err(|e| HostError::from_error(&e))?,
+                Some(baseline),
+            ),
+        };
+        let (built_in, left): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|e| is_built_in(e) || baseline.is_some_and(|b| b.contains(e)));
+        Ok((left, built_in.len()))
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Started::Sandbox(sandbox) => sandbox.shutdown().await,
+            Started::Real { planes, .. } => planes.shutdown().await,
+        }
+    }
+}
 
 pub struct Rehearsal {
     runtime: tokio::runtime::Handle,
-    /// One sandbox per cluster name, started the first time the playbook names it.
-    sandboxes: Mutex<BTreeMap<String, Sandbox>>,
+    backend: RehearsalBackend,
+    /// One cluster per name, started the first time the playbook names it.
+    sandboxes: Mutex<BTreeMap<String, Started>>,
     /// Every started sandbox's kubeconfig, merged, and whether `kubeconfig` holds it yet.
     merged: Mutex<Merged>,
     /// The kubeconfig of every sandbox cluster, for external programs (istioctl, kubectl) the
@@ -34,7 +124,10 @@ const EMPTY_KUBECONFIG: &str =
     "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\npreferences: {}\n";
 
 impl Rehearsal {
-    pub fn new(runtime: tokio::runtime::Handle) -> HostResult<Arc<Self>> {
+    pub fn new(
+        runtime: tokio::runtime::Handle,
+        backend: RehearsalBackend,
+    ) -> HostResult<Arc<Self>> {
         let dir = tempfile::Builder::new()
             .prefix("runner-sandbox-")
             .tempdir()?;
@@ -42,6 +135,7 @@ impl Rehearsal {
         write_private(&kubeconfig, EMPTY_KUBECONFIG)?;
         Ok(Arc::new(Rehearsal {
             runtime,
+            backend,
             sandboxes: Mutex::new(BTreeMap::new()),
             merged: Mutex::new(Merged {
                 written: true,
@@ -76,27 +170,18 @@ impl Rehearsal {
 
     fn provision(&self, name: &str) -> HostResult<Kubeconfig> {
         if let Some(sandbox) = self.sandboxes().get(name) {
-            return kubeconfig_of(sandbox);
+            return sandbox.kubeconfig();
         }
         // Started without holding the lock, so that clusters named in parallel start in parallel.
-        let options = SandboxOptions {
-            clusters: vec![name.to_string()],
-            ..SandboxOptions::default()
-        };
-        let started = self
-            .runtime
-            .block_on(Sandbox::start(options))
-            .map_err(|e| {
-                HostError::from_error(&e).context(format!("cannot start sandbox cluster {name:?}"))
-            })?;
+        let started = self.runtime.block_on(Started::start(name, &self.backend))?;
         let mut sandboxes = self.sandboxes();
         if let Some(existing) = sandboxes.get(name) {
             // Another thread started it first: keep theirs.
-            let kubeconfig = kubeconfig_of(existing);
+            let kubeconfig = existing.kubeconfig();
             self.runtime.block_on(started.shutdown());
             return kubeconfig;
         }
-        let kubeconfig = kubeconfig_of(&started)?;
+        let kubeconfig = started.kubeconfig()?;
         sandboxes.insert(name.to_string(), started);
         let mut merged = self.merged.lock().unwrap_or_else(|p| p.into_inner());
         merged.kubeconfig = std::mem::take(&mut merged.kubeconfig)
@@ -106,7 +191,7 @@ impl Rehearsal {
         Ok(kubeconfig)
     }
 
-    fn sandboxes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Sandbox>> {
+    fn sandboxes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Started>> {
         self.sandboxes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -117,16 +202,25 @@ impl Rehearsal {
             reporter.say("\nSANDBOX: the play named no cluster");
             return;
         }
-        let mut lines = vec!["\nSANDBOX CLUSTERS (what the play left in each)".to_string()];
+        let title = match self.backend {
+            RehearsalBackend::Builtin => "SANDBOX CLUSTERS (what the play left in each)",
+            RehearsalBackend::Real { .. } => {
+                "SANDBOX CLUSTERS (real control planes; what the play left in each)"
+            }
+        };
+        let mut lines = vec![format!("\n{title}")];
         let mut entries = Vec::new();
         let mut built_in = 0;
         for sandbox in sandboxes.values() {
-            for entry in sandbox.inventory() {
-                if is_built_in(&entry) {
-                    built_in += 1;
-                } else {
-                    entries.push(entry);
+            match self.runtime.block_on(sandbox.inventory()) {
+                Ok((left, preexisting)) => {
+                    entries.extend(left);
+                    built_in += preexisting;
                 }
+                Err(e) => reporter.warn(&format!(
+                    "cannot list what the play left: {}",
+                    e.full_message()
+                )),
             }
         }
         let mut current = String::new();
@@ -158,13 +252,13 @@ impl Rehearsal {
     pub fn shutdown(&self) {
         let sandboxes =
             std::mem::take(&mut *self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()));
-        let stopping = sandboxes.into_values().map(Sandbox::shutdown);
+        let stopping = sandboxes.into_values().map(Started::shutdown);
         self.runtime.block_on(futures::future::join_all(stopping));
     }
 }
 
 /// What a fresh cluster already holds: system namespaces, default ServiceAccounts, root CA maps.
-fn is_built_in(entry: &crate::sandbox::InventoryEntry) -> bool {
+fn is_built_in(entry: &InventoryEntry) -> bool {
     const SYSTEM: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
     match (entry.kind.as_str(), entry.namespace.as_deref()) {
         ("Namespace", None) => SYSTEM.contains(&entry.name.as_str()),
@@ -173,12 +267,6 @@ fn is_built_in(entry: &crate::sandbox::InventoryEntry) -> bool {
         ("ConfigMap", Some(_)) => entry.name == "kube-root-ca.crt",
         _ => false,
     }
-}
-
-fn kubeconfig_of(sandbox: &Sandbox) -> HostResult<Kubeconfig> {
-    sandbox
-        .kubeconfig()
-        .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))
 }
 
 fn write_kubeconfig(path: &Path, merged: &Kubeconfig) -> HostResult<()> {

@@ -194,3 +194,37 @@ fn a_planned_rotation_moves_and_writes_nothing() {
     assert_eq!(entries.len(), 4, "no backup folder: {entries:?}");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn check_cacerts_names_a_bad_option_and_refuses_an_unsafe_directory() {
+    let p = Project::new();
+    p.file(
+        "playbooks/o.rhai",
+        "certs::check_cacerts(\"c1\", \"\", \"certs\", \"c1\", (), #{ rotate: true });",
+    );
+    p.runner(&["play", "playbooks/o.rhai"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "unknown or invalid check_cacerts option \"rotate\"",
+        ))
+        .stderr(predicate::str::contains(
+            "valid options: rotation (true or false)",
+        ));
+    p.file(
+        "playbooks/d.rhai",
+        "certs::check_cacerts(\"c1\", \"\", \"certs\", \"../c1\", (), #{});",
+    );
+    p.runner(&["play", "playbooks/d.rhai"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid cluster name \"../c1\""));
+    p.file(
+        "playbooks/a.rhai",
+        "let v = certs::check_cacerts(\"c1\", \"\", \"certs\", \"c1\", (), #{}); print(`${v.action} ${v.live} ${v.notes}`);",
+    );
+    p.runner(&["play", "playbooks/a.rhai"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("  apply  []\n"));
+}

@@ -1,49 +1,44 @@
-//! The flagship playbook end to end on sandbox clusters: 1 primary + 2 remotes, every step's
-//! objects checked afterwards with kubectl, idempotence, adding a remote, the istioctl path and
-//! a dry run.
+//! The flagship playbook end to end on both backends (the built-in sandbox and real control
+//! planes): 1 primary + 2 remotes, every step's objects checked afterwards with kubectl,
+//! idempotence, adding a remote, the istioctl path and a dry run.
 
 mod common;
 
+use common::backend::{Backend, Clusters};
 use common::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use predicates::prelude::*;
-use runner::sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
-/// Sandbox clusters served from this test's own runtime, and a copy of the repository's
-/// playbooks and templates, as a user who customises them would have.
+/// Clusters served from this test's own runtime, and a copy of the repository's playbooks and
+/// templates, as a user who customises them would have.
 struct Mesh {
+    // Dropped before the runtime: real control planes' stand-ins run on it.
+    _clusters: Clusters,
     _rt: tokio::runtime::Runtime,
-    _sandbox: Sandbox,
     project: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
 
 impl Mesh {
-    fn new(clusters: &[&str]) -> Mesh {
+    fn new(backend: Backend, clusters: &[&str]) -> Mesh {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let sandbox = rt
-            .block_on(Sandbox::start(SandboxOptions {
-                clusters: clusters.iter().map(|c| c.to_string()).collect(),
-                lb_delay: std::time::Duration::from_millis(20),
-                ..Default::default()
-            }))
-            .unwrap();
+        let started = rt.block_on(backend.start(clusters));
         let project = tempfile::tempdir().unwrap();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
         copy_dir(&repo.join("templates"), &project.path().join("templates"));
         let kubeconfig = project.path().join("kubeconfig");
-        sandbox.write_kubeconfig(&kubeconfig).unwrap();
+        started.write_kubeconfig(&kubeconfig);
         Mesh {
+            _clusters: started,
             _rt: rt,
-            _sandbox: sandbox,
             project,
             kubeconfig,
         }
@@ -75,6 +70,21 @@ impl Mesh {
             .arg(vars)
             .args(extra);
         cmd
+    }
+
+    /// PATH with an istioctl first that fails saying it should not have run.
+    fn failing_istioctl(&self) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.path("failing-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let istioctl = bin.join("istioctl");
+        std::fs::write(
+            &istioctl,
+            "#!/bin/sh\necho 'istioctl ran during a rehearsal' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&istioctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
     }
 
     fn kubectl(&self, context: &str, args: &[&str]) -> Value {
@@ -133,14 +143,13 @@ fn openssl_verify(root: &Path, chain: &str) {
     );
 }
 
-#[test]
-fn one_primary_two_remotes_end_to_end() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn one_primary_two_remotes_end_to_end(backend: Backend) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     let vars = mesh.vars(&["cluster-2", "cluster-3"]);
-    let first = mesh
-        .play(&vars, &["--var", "istio.installer=manifests"])
-        .assert()
-        .success();
+    // The installer is left at `auto`: on both backends the play must know it rehearses and use
+    // the stand-in manifests. An istioctl that fails proves it never runs.
+    let path = mesh.failing_istioctl();
+    let first = mesh.play(&vars, &[]).env("PATH", &path).assert().success();
     let stdout = String::from_utf8_lossy(&first.get_output().stdout).to_string();
     for step in [
         "ca",
@@ -253,10 +262,18 @@ fn one_primary_two_remotes_end_to_end() {
                 "istio-sidecar-injector",
             ],
         );
+        // As the remote profile does: a service reference to istiod, backed by an
+        // EndpointSlice holding the primary's address (istiod's certificate has no IP SAN).
         assert_eq!(
-            webhook["webhooks"][0]["clientConfig"]["url"],
-            format!("https://{ip}:15017/inject/cluster/{remote}/net/network1")
+            webhook["webhooks"][0]["clientConfig"]["service"],
+            serde_json::json!({"name": "istiod", "namespace": "istio-system",
+                "path": format!("/inject/cluster/{remote}/net/network1"), "port": 443})
         );
+        let slice = mesh.kubectl(
+            remote,
+            &["get", "endpointslice", "istiod", "-n", "istio-system"],
+        );
+        assert_eq!(slice["endpoints"][0]["addresses"][0], ip.as_str());
     }
 
     // 6. Remote secrets exactly as istioctl lays them out, and they authenticate.
@@ -406,7 +423,8 @@ fn one_primary_two_remotes_end_to_end() {
 
     // A second run changes nothing, and the certificates stay byte-identical.
     let cert = std::fs::read(mesh.path("certs/cluster-2/ca-cert.pem")).unwrap();
-    mesh.play(&vars, &["--var", "istio.installer=manifests"])
+    mesh.play(&vars, &[])
+        .env("PATH", &path)
         .assert()
         .success()
         .stdout(predicate::str::contains("nothing changed"))
@@ -419,9 +437,8 @@ fn one_primary_two_remotes_end_to_end() {
     );
 }
 
-#[test]
-fn adding_a_remote_onboards_only_that_remote() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn adding_a_remote_onboards_only_that_remote(backend: Backend) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     mesh.play(
         &mesh.vars(&["cluster-2"]),
         &[
@@ -466,9 +483,8 @@ fn adding_a_remote_onboards_only_that_remote() {
     assert!(mesh.path("certs/cluster-3/ca-cert.pem").exists());
 }
 
-#[test]
-fn the_istioctl_installer_runs_istioctl_with_the_rendered_operator() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn the_istioctl_installer_runs_istioctl_with_the_rendered_operator(backend: Backend) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2"]);
     let bin = mesh.path("bin");
     std::fs::create_dir_all(&bin).unwrap();
     // A stand-in istioctl: records its arguments and the IstioOperator, then creates what a
@@ -588,9 +604,8 @@ fi
     );
 }
 
-#[test]
-fn without_istioctl_the_play_stops_at_the_control_plane_with_a_clear_error() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn without_istioctl_the_play_stops_at_the_control_plane_with_a_clear_error(backend: Backend) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2"]);
     mesh.play(
         &mesh.vars(&["cluster-2"]),
         &["--var", "istio.installer=istioctl"],
@@ -602,9 +617,8 @@ fn without_istioctl_the_play_stops_at_the_control_plane_with_a_clear_error() {
     .stderr(predicate::str::contains("istioctl"));
 }
 
-#[test]
-fn a_dry_run_on_fresh_clusters_writes_nothing_and_shows_the_plan() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn a_dry_run_on_fresh_clusters_writes_nothing_and_shows_the_plan(backend: Backend) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2"]);
     let out = mesh
         .play(
             &mesh.vars(&["cluster-2"]),
@@ -628,3 +642,11 @@ fn a_dry_run_on_fresh_clusters_writes_nothing_and_shows_the_plan() {
     assert!(mesh.absent("cluster-1", &["get", "namespace", "istio-system"]));
     assert!(mesh.absent("cluster-2", &["get", "namespace", "istio-system"]));
 }
+
+on_both_backends!(
+    sync one_primary_two_remotes_end_to_end,
+    adding_a_remote_onboards_only_that_remote,
+    the_istioctl_installer_runs_istioctl_with_the_rendered_operator,
+    without_istioctl_the_play_stops_at_the_control_plane_with_a_clear_error,
+    a_dry_run_on_fresh_clusters_writes_nothing_and_shows_the_plan
+);

@@ -2,7 +2,7 @@
 
 mod k8s_support;
 
-use k8s_support::{start, stderr, stdout};
+use k8s_support::{start, stderr, stdout, Backend};
 
 const CRD_AND_CR: &str = r#"
 apiVersion: example.com/v1
@@ -30,9 +30,8 @@ spec:
         x-kubernetes-preserve-unknown-fields: true
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crd_and_its_custom_resource_in_one_stream() {
-    let env = start(&["cluster-1"]).await;
+async fn crd_and_its_custom_resource_in_one_stream(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     env.write("widgets.yaml", CRD_AND_CR);
     let play = r#"
         let c = cluster("cluster-1");
@@ -64,9 +63,8 @@ async fn crd_and_its_custom_resource_in_one_stream() {
     assert_eq!(cr["spec"]["size"], 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namespace_defined_after_its_objects() {
-    let env = start(&["cluster-1"]).await;
+async fn namespace_defined_after_its_objects(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = r#"
         let c = cluster("cluster-1");
         c.apply(`
@@ -95,9 +93,8 @@ metadata: {name: team-a}
         .is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn second_apply_is_unchanged_and_a_change_is_configured() {
-    let env = start(&["cluster-1"]).await;
+async fn second_apply_is_unchanged_and_a_change_is_configured(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = r#"
         let c = cluster("cluster-1");
         let objects = [];
@@ -135,9 +132,8 @@ async fn second_apply_is_unchanged_and_a_change_is_configured() {
     assert!(text.contains("ns=default"), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conflict_without_force_names_cluster_object_and_reason() {
-    let env = start(&["cluster-1"]).await;
+async fn conflict_without_force_names_cluster_object_and_reason(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let manifest = env.write(
         "other.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared, namespace: default}\ndata: {owner: other}\n",
@@ -186,9 +182,8 @@ async fn conflict_without_force_names_cluster_object_and_reason() {
     assert_eq!(cm["data"]["owner"], "runner");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dry_run_shows_a_masked_diff_and_writes_nothing() {
-    let env = start(&["cluster-1"]).await;
+async fn dry_run_shows_a_masked_diff_and_writes_nothing(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let setup = r#"
         let c = cluster("cluster-1");
         c.secret("default", "creds", #{password: "old-password-value-1"});
@@ -273,9 +268,8 @@ metadata: {name: inside, namespace: planned}
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_patches_labels_and_deletes() {
-    let env = start(&["cluster-1"]).await;
+async fn reads_patches_labels_and_deletes(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     env.write("ca.crt", "-----BEGIN CERTIFICATE-----\nabc\n");
     let play = r#"
         let c = cluster("cluster-1");
@@ -317,9 +311,8 @@ async fn reads_patches_labels_and_deletes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_documents_are_refused_with_their_position() {
-    let env = start(&["cluster-1"]).await;
+async fn bad_documents_are_refused_with_their_position(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = r#"cluster("cluster-1").apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n");"#;
     let out = env.runner("bad.rhai", play, &[]).output().unwrap();
     assert!(!out.status.success());
@@ -334,9 +327,8 @@ async fn bad_documents_are_refused_with_their_position() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_arguments_are_clear_errors() {
-    let env = start(&["cluster-1"]).await;
+async fn wrong_arguments_are_clear_errors(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     env.write("a/ca.crt", "x");
     env.write("b/ca.crt", "y");
     let play = r#"
@@ -366,7 +358,7 @@ async fn wrong_arguments_are_clear_errors() {
     for expected in [
         "error: apply takes YAML text, a map or an array of maps, not i64",
         "error: apply: force must be true or false, not string",
-        "error: apply: unknown option \"dryrun\" (options: force)",
+        "error: apply: unknown option \"dryrun\" (options: force, field_validation)",
         "error: YAML document 1 is not valid",
         "error: cluster-1: cannot apply Nothing x: the API server has no kind Nothing in example.com/v9",
         "error: wait_rollout timeout must be a positive number of seconds, not 0",
@@ -384,10 +376,10 @@ async fn wrong_arguments_are_clear_errors() {
 }
 
 /// The API server offers HTTP/2, as every kube-apiserver does: a large apply then travels over
-/// one multiplexed connection instead of one TLS handshake per concurrent request.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_apply_shares_one_connection() {
-    let env = start(&["cluster-1"]).await;
+/// one multiplexed connection instead of one TLS handshake per concurrent request. On a real
+/// server the test proves the same apply succeeds over HTTP/2.
+async fn a_large_apply_shares_one_connection(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let mut manifests = String::new();
     for i in 0..60 {
         manifests.push_str(&format!(
@@ -402,10 +394,132 @@ async fn a_large_apply_shares_one_connection() {
     let out = env.runner("many.rhai", play, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("applied 60"), "{}", stdout(&out));
-    let cluster = env.sandbox.cluster("cluster-1").unwrap();
+    // Only the sandbox counts its connections; a real server's are not observable from here.
+    if let Some(sandbox) = env.clusters.sandbox() {
+        let cluster = sandbox.cluster("cluster-1").unwrap();
+        assert_eq!(
+            cluster.connections(),
+            1,
+            "one connection carries every request"
+        );
+    }
+}
+
+/// A CRD whose v1beta1 is deprecated: the API server warns on every request for it.
+const DEPRECATED_VERSION: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  - name: v1beta1
+    served: true
+    storage: false
+    deprecated: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+async fn server_warnings_are_shown_under_their_object_in_human_and_json_output(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    env.write("gadgets.yaml", DEPRECATED_VERSION);
+    let play = r#"
+        let c = cluster("cluster-1");
+        c.apply(read_file("gadgets.yaml"));
+        c.apply(#{apiVersion: "example.com/v1beta1", kind: "Gadget", metadata: #{name: "old"}, spec: #{size: 1}},
+                #{field_validation: vars.validation});
+    "#;
+    let warning = "  warning: cluster-1: Gadget default/old: the API server warns: example.com/v1beta1 Gadget is deprecated; use example.com/v1 Gadget\n";
+    // Each directive is accepted; the deprecation is shown whatever the directive, also in a
+    // dry run and when nothing changes.
+    for (validation, extra, action) in [
+        ("Strict", None, "created"),
+        ("Warn", Some("--dry-run"), "unchanged"),
+        ("Ignore", None, "unchanged"),
+    ] {
+        let var = format!("validation={validation}");
+        let mut args = vec!["--var", var.as_str()];
+        args.extend(extra);
+        let out = env.runner("gadgets.rhai", play, &args).output().unwrap();
+        let text = stdout(&out);
+        assert!(out.status.success(), "{}\n{text}", stderr(&out));
+        assert_eq!(text.matches(warning).count(), 1, "{validation}:\n{text}");
+        if action == "created" {
+            let line = "  cluster-1    created    Gadget default/old\n";
+            let at = text.find(line).expect(&text);
+            assert!(text[at + line.len()..].starts_with(warning), "{text}");
+        }
+    }
+
+    let out = env
+        .runner(
+            "gadgets.rhai",
+            play,
+            &["--var", "validation=Strict", "--output", "json"],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "warning")
+        .collect();
     assert_eq!(
-        cluster.connections(),
-        1,
-        "one connection carries every request"
+        warnings,
+        vec![serde_json::json!({
+            "event": "warning", "step": null, "from": "api-server",
+            "cluster": "cluster-1", "kind": "Gadget", "namespace": "default", "name": "old",
+            "message": "example.com/v1beta1 Gadget is deprecated; use example.com/v1 Gadget",
+        })]
     );
 }
+
+async fn field_validation_must_name_a_directive(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    let play = r#"
+        let cm = #{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}};
+        for v in ["strict", 1] {
+            try { cluster("cluster-1").apply(cm, #{field_validation: v}); print("no error"); }
+            catch (e) { print(`error: ${e}`); }
+        }
+    "#;
+    let out = env.runner("fv.rhai", play, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  error: "))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not "strict""#,
+            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not 1"#,
+        ]
+    );
+    assert!(env.kubectl_get("cluster-1", &["configmap", "x"]).is_none());
+}
+
+on_both_backends!(
+    async crd_and_its_custom_resource_in_one_stream,
+    namespace_defined_after_its_objects,
+    second_apply_is_unchanged_and_a_change_is_configured,
+    conflict_without_force_names_cluster_object_and_reason,
+    dry_run_shows_a_masked_diff_and_writes_nothing,
+    reads_patches_labels_and_deletes,
+    bad_documents_are_refused_with_their_position,
+    wrong_arguments_are_clear_errors,
+    a_large_apply_shares_one_connection,
+    server_warnings_are_shown_under_their_object_in_human_and_json_output,
+    field_validation_must_name_a_directive
+);

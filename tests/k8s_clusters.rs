@@ -2,7 +2,7 @@
 
 mod k8s_support;
 
-use k8s_support::{start, stderr, stdout};
+use k8s_support::{start, stderr, stdout, Backend};
 
 const CONFIGMAP: &str = r#"#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "probe", namespace: "default"}, data: #{"who": WHO}}"#;
 
@@ -10,9 +10,8 @@ fn configmap(who: &str) -> String {
     CONFIGMAP.replace("WHO", &format!("{who:?}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_clusters_in_one_play() {
-    let env = start(&["cluster-1", "cluster-2"]).await;
+async fn two_clusters_in_one_play(backend: Backend) {
+    let env = start(backend, &["cluster-1", "cluster-2"]).await;
     let play = format!(
         r#"
         let one = cluster("cluster-1");
@@ -70,9 +69,8 @@ async fn two_clusters_in_one_play() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn context_flag_maps_a_playbook_name() {
-    let env = start(&["cluster-1", "cluster-2"]).await;
+async fn context_flag_maps_a_playbook_name(backend: Backend) {
+    let env = start(backend, &["cluster-1", "cluster-2"]).await;
     let play = format!(
         r#"let east = cluster("east"); east.apply({}); print(`east is ${{east.context()}}`);"#,
         configmap("east")
@@ -91,9 +89,8 @@ async fn context_flag_maps_a_playbook_name() {
         .is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_context_lists_the_ones_that_exist() {
-    let env = start(&["cluster-1", "cluster-2"]).await;
+async fn missing_context_lists_the_ones_that_exist(backend: Backend) {
+    let env = start(backend, &["cluster-1", "cluster-2"]).await;
     let out = env
         .runner("missing.rhai", r#"cluster("cluster-9");"#, &[])
         .output()
@@ -107,9 +104,8 @@ async fn missing_context_lists_the_ones_that_exist() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn playbook_allow_list_refuses_before_any_write() {
-    let env = start(&["cluster-1"]).await;
+async fn playbook_allow_list_refuses_before_any_write(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = format!(
         r#"allow_contexts(["prod-*"]); let c = cluster("cluster-1"); c.apply({});"#,
         configmap("x")
@@ -125,9 +121,8 @@ async fn playbook_allow_list_refuses_before_any_write() {
         .is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn command_line_allow_list_refuses_other_contexts() {
-    let env = start(&["cluster-1", "cluster-2"]).await;
+async fn command_line_allow_list_refuses_other_contexts(backend: Backend) {
+    let env = start(backend, &["cluster-1", "cluster-2"]).await;
     let play = format!(
         r#"cluster("cluster-1").apply({cm}); cluster("cluster-2").apply({cm});"#,
         cm = configmap("x")
@@ -152,9 +147,8 @@ async fn command_line_allow_list_refuses_other_contexts() {
         .is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_pod_runs_kubectl_with_this_clusters_context() {
-    let env = start(&["cluster-1", "cluster-2"]).await;
+async fn exec_pod_runs_kubectl_with_this_clusters_context(backend: Backend) {
+    let env = start(backend, &["cluster-1", "cluster-2"]).await;
     let play = r#"
         let c = cluster("cluster-2");
         try { c.exec_pod("default", "no-such-pod", "app", ["cat", "/etc/hostname"]); }
@@ -218,10 +212,9 @@ fn split_kubeconfig(yaml: &str, dir: &std::path::Path) -> Vec<std::path::PathBuf
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubeconfig_variable_with_several_files_is_merged() {
-    let env = start(&["cluster-1", "cluster-2"]).await;
-    let files = split_kubeconfig(&env.sandbox.kubeconfig_yaml(), env.dir.path());
+async fn kubeconfig_variable_with_several_files_is_merged(backend: Backend) {
+    let env = start(backend, &["cluster-1", "cluster-2"]).await;
+    let files = split_kubeconfig(&env.clusters.kubeconfig_yaml(), env.dir.path());
     assert_eq!(files.len(), 2);
     let joined = std::env::join_paths(&files).unwrap();
     let play = format!(
@@ -250,3 +243,13 @@ async fn kubeconfig_variable_with_several_files_is_merged() {
         "two"
     );
 }
+
+on_both_backends!(
+    async two_clusters_in_one_play,
+    context_flag_maps_a_playbook_name,
+    missing_context_lists_the_ones_that_exist,
+    playbook_allow_list_refuses_before_any_write,
+    command_line_allow_list_refuses_other_contexts,
+    exec_pod_runs_kubectl_with_this_clusters_context,
+    kubeconfig_variable_with_several_files_is_merged
+);

@@ -1,10 +1,12 @@
-//! Transient API failures: retried within a bound, then one clear error.
+//! Transient API failures: retried within a bound, then one clear error. Injected faults are a
+//! sandbox feature (a real kube-apiserver cannot be told to fail some requests), so those tests
+//! run on the sandbox only; a stopped server is tested on both backends.
 
 mod k8s_support;
 
 use std::time::Duration;
 
-use k8s_support::{start, stderr};
+use k8s_support::{start, stderr, Backend};
 use runner::sandbox::Faults;
 
 const MANY: &str = r#"
@@ -18,8 +20,8 @@ const MANY: &str = r#"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_succeeds_through_injected_500s_and_429s() {
-    let env = start(&["cluster-1"]).await;
-    env.sandbox
+    let env = start(Backend::Sandbox, &["cluster-1"]).await;
+    env.sandbox()
         .cluster("cluster-1")
         .unwrap()
         .set_faults(Faults {
@@ -28,7 +30,7 @@ async fn apply_succeeds_through_injected_500s_and_429s() {
             ..Default::default()
         });
     let out = env.runner("flaky.rhai", MANY, &[]).output().unwrap();
-    env.sandbox.cluster("cluster-1").unwrap().clear_faults();
+    env.sandbox().cluster("cluster-1").unwrap().clear_faults();
     assert!(out.status.success(), "{}", stderr(&out));
     let list = env
         .kubectl_get("cluster-1", &["configmaps", "-n", "default"])
@@ -45,8 +47,8 @@ async fn apply_succeeds_through_injected_500s_and_429s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_failure_gives_one_error_naming_the_cluster() {
-    let env = start(&["cluster-1"]).await;
-    env.sandbox
+    let env = start(Backend::Sandbox, &["cluster-1"]).await;
+    env.sandbox()
         .cluster("cluster-1")
         .unwrap()
         .set_faults(Faults {
@@ -54,7 +56,7 @@ async fn persistent_failure_gives_one_error_naming_the_cluster() {
             ..Default::default()
         });
     let out = env.runner("down.rhai", MANY, &[]).output().unwrap();
-    env.sandbox.cluster("cluster-1").unwrap().clear_faults();
+    env.sandbox().cluster("cluster-1").unwrap().clear_faults();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -66,8 +68,8 @@ async fn persistent_failure_gives_one_error_naming_the_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_requests_time_out_and_are_retried() {
-    let env = start(&["cluster-1"]).await;
-    env.sandbox
+    let env = start(Backend::Sandbox, &["cluster-1"]).await;
+    env.sandbox()
         .cluster("cluster-1")
         .unwrap()
         .set_faults(Faults {
@@ -80,17 +82,16 @@ async fn stalled_requests_time_out_and_are_retried() {
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "stall"}, data: #{a: "1"}});
     "#;
     let out = env.runner("stall.rhai", play, &[]).output().unwrap();
-    env.sandbox.cluster("cluster-1").unwrap().clear_faults();
+    env.sandbox().cluster("cluster-1").unwrap().clear_faults();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(env
         .kubectl_get("cluster-1", &["configmap", "stall"])
         .is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopped_server_is_reported_after_the_retries() {
-    let env = start(&["cluster-1"]).await;
-    env.sandbox.cluster("cluster-1").unwrap().stop().await;
+async fn stopped_server_is_reported_after_the_retries(backend: Backend) {
+    let mut env = start(backend, &["cluster-1"]).await;
+    env.clusters.stop().await;
     let play = r#"cluster("cluster-1").exists("ConfigMap", "x");"#;
     let out = env.runner("stopped.rhai", play, &[]).output().unwrap();
     assert!(!out.status.success());
@@ -100,3 +101,5 @@ async fn stopped_server_is_reported_after_the_retries() {
         "{err}"
     );
 }
+
+on_both_backends!(async stopped_server_is_reported_after_the_retries);

@@ -2,14 +2,13 @@
 
 mod k8s_support;
 
-use k8s_support::{start, stderr, stdout};
+use k8s_support::{start, stderr, stdout, Backend};
 
 const SERVICE: &str = r#"#{apiVersion: "v1", kind: "Service", metadata: #{name: "eastwest", namespace: "default"},
     spec: #{type: "LoadBalancer", selector: #{app: "gw"}, ports: [#{name: "tls", port: 15443}]}}"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crd_condition_and_load_balancer_waits_succeed() {
-    let env = start(&["cluster-1"]).await;
+async fn crd_condition_and_load_balancer_waits_succeed(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = format!(
         r#"
         let c = cluster("cluster-1");
@@ -51,13 +50,9 @@ async fn crd_condition_and_load_balancer_waits_succeed() {
     assert!(!text.contains("waiting for"), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostname_only_load_balancer_explains_istio_needs_an_ip() {
-    let env = start(&["cluster-1"]).await;
-    env.sandbox
-        .cluster("cluster-1")
-        .unwrap()
-        .set_lb_hostname(true);
+async fn hostname_only_load_balancer_explains_istio_needs_an_ip(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    env.clusters.set_lb_hostname("cluster-1", true);
     let play = format!(
         r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("default", "eastwest", 30);"#
     );
@@ -68,9 +63,8 @@ async fn hostname_only_load_balancer_explains_istio_needs_an_ip() {
     assert!(err.contains("remotePilotAddress needs an IP"), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_names_cluster_object_wait_and_last_state() {
-    let env = start(&["cluster-1"]).await;
+async fn timeout_names_cluster_object_wait_and_last_state(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = r#"
         let c = cluster("cluster-1");
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "never-ready"}, data: #{a: "1"}});
@@ -105,9 +99,8 @@ async fn timeout_names_cluster_object_wait_and_last_state() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_until_sees_a_change_made_while_waiting() {
-    let env = start(&["cluster-1"]).await;
+async fn wait_until_sees_a_change_made_while_waiting(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let setup = r#"cluster("cluster-1").apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "flag"}, data: #{ready: "no"}});"#;
     let out = env.runner("setup.rhai", setup, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -141,9 +134,8 @@ async fn wait_until_sees_a_change_made_while_waiting() {
     assert!(stdout(&out).contains("saw ready=yes"), "{}", stdout(&out));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_until_predicate_errors_end_the_wait() {
-    let env = start(&["cluster-1"]).await;
+async fn wait_until_predicate_errors_end_the_wait(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = r#"
         let c = cluster("cluster-1");
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}, data: #{a: "1"}});
@@ -165,9 +157,8 @@ const DEPLOYMENT: &str = r#"#{apiVersion: "apps/v1", kind: "Deployment", metadat
     spec: #{replicas: 2, selector: #{matchLabels: #{app: "web"}},
         template: #{metadata: #{labels: #{app: "web"}}, spec: #{containers: [#{name: "web", image: "nginx"}]}}}}"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollout_wait_returns_the_rolled_out_deployment() {
-    let env = start(&["cluster-1"]).await;
+async fn rollout_wait_returns_the_rolled_out_deployment(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = format!(
         r#"let c = cluster("cluster-1"); c.apply({DEPLOYMENT}); let d = c.wait_rollout("default", "web", 30); print(`available=${{d.status.availableReplicas}}`);"#
     );
@@ -176,9 +167,8 @@ async fn rollout_wait_returns_the_rolled_out_deployment() {
     assert!(stdout(&out).contains("available=2"), "{}", stdout(&out));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dry_run_waits_return_the_planned_state_without_waiting() {
-    let env = start(&["cluster-1"]).await;
+async fn dry_run_waits_return_the_planned_state_without_waiting(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
     let play = format!(
         r#"
         let c = cluster("cluster-1");
@@ -221,3 +211,13 @@ async fn dry_run_waits_return_the_planned_state_without_waiting() {
         .kubectl_get("cluster-1", &["deployment", "web"])
         .is_none());
 }
+
+on_both_backends!(
+    async crd_condition_and_load_balancer_waits_succeed,
+    hostname_only_load_balancer_explains_istio_needs_an_ip,
+    timeout_names_cluster_object_wait_and_last_state,
+    wait_until_sees_a_change_made_while_waiting,
+    wait_until_predicate_errors_end_the_wait,
+    rollout_wait_returns_the_rolled_out_deployment,
+    dry_run_waits_return_the_planned_state_without_waiting
+);

@@ -219,10 +219,10 @@ fn objects_of(run: &Run, cluster: &str) -> BTreeSet<(String, Option<String>, Str
 fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
     let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
     let (plan, run) = mesh.plan_then_run(&["cluster-2"], true);
-    // Every object once in the table: the 31 the run creates, istiod-external and the reader
+    // Every object once in the table: the 33 the run creates, istiod-external and the reader
     // RBAC included.
     let changes = plan.plan()["changes"].as_array().unwrap().clone();
-    assert_eq!(changes.len(), 31, "{changes:#?}");
+    assert_eq!(changes.len(), 33, "{changes:#?}");
     assert_eq!(plan.plan()["unchanged"], 0);
     for name in ["istiod-external", "istio-reader-service-account"] {
         assert_eq!(
@@ -253,15 +253,20 @@ fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
             "created root CA certs/root-cert.pem",
         ]
     );
-    assert_eq!(run.changed().len(), 31);
+    assert_eq!(run.changed().len(), 33);
     // What a later step needs and only the run can know is shown as known after apply.
     let logs: Vec<&str> = plan
         .of("log")
         .iter()
         .filter_map(|e| e["message"].as_str())
         .collect();
+    // The token controller fills the reader's token: the plan requests no expiring token.
     assert!(
-        logs.contains(&"cluster-2: would request a 31536000s token for istio-system/istio-reader-service-account"),
+        logs.contains(&"dry run: not waiting for the wait_until predicate of Secret istio-system/istio-reader-service-account-istio-remote-secret-token in cluster-2 (now: exists, without status)"),
+        "{logs:#?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.contains("would request")),
         "{logs:#?}"
     );
     let remote_server = plan
@@ -315,7 +320,7 @@ fn a_converged_mesh_plans_no_change_not_even_the_remote_secret() {
         lines[..2],
         [
             "PLAY playbooks/primary-remote.rhai (dry run: nothing is written)",
-            "PLAN: no changes (31 objects unchanged)"
+            "PLAN: no changes (33 objects unchanged)"
         ],
         "{stdout}"
     );

@@ -594,7 +594,8 @@ async fn invalid_names_and_secret_type_changes_are_422() {
     let causes = err.details.unwrap().causes;
     assert_eq!(causes[0].field, "metadata.name");
     let svc: Service = serde_json::from_value(
-        json!({"metadata": {"name": "1svc"}, "spec": {"ports": [{"port": 80}]}}),
+        // kube-apiserver v1.36 takes RFC 1123 labels ("1svc" included); an underscore is not one.
+        json!({"metadata": {"name": "svc_1"}, "spec": {"ports": [{"port": 80}]}}),
     )
     .unwrap();
     let err = api_error(
@@ -660,7 +661,8 @@ async fn status_is_a_subresource() {
     )
     .unwrap();
     svcs.create(&PostParams::default(), &svc).await.unwrap();
-    let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.9.9"}]}}, "spec": {"ports": [{"port": 81}]}});
+    // kube-apiserver v1.36 requires ipMode beside an ingress ip.
+    let status = json!({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.9.9", "ipMode": "VIP"}]}}, "spec": {"ports": [{"port": 81}]}});
     let main = svcs
         .patch("s", &PatchParams::default(), &Patch::Merge(status.clone()))
         .await

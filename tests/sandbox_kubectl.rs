@@ -417,7 +417,113 @@ async fn client_side_apply_merges_containers_by_name() {
     let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
     assert_eq!(
         spec["containers"],
-        serde_json::json!([{"name": "app", "image": "nginx:2", "ports": [{"containerPort": 8080}]}]),
+        serde_json::json!([{
+            "name": "app", "image": "nginx:2", "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+            // Defaults a real kube-apiserver fills in, as the sandbox now does.
+            "resources": {}, "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent",
+        }]),
         "image changed, ports kept, removed container gone, no patch directives stored"
+    );
+}
+
+/// `kubectl create role|rolebinding|clusterrole|clusterrolebinding` send protobuf bodies; a
+/// ServiceAccount granted access that way then lists Secrets with its token.
+#[tokio::test]
+async fn kubectl_creates_rbac_objects_and_a_token_uses_them() {
+    let ts = support::start(&["cluster-1"]).await;
+    run(&ts, &["create", "serviceaccount", "reader"]).await;
+    let token = run(&ts, &["create", "token", "reader"]).await;
+    let denied = kubectl(&ts, &["--token", token.trim(), "get", "secrets"]).await;
+    assert!(!denied.success);
+    assert_eq!(
+        denied.stderr.trim(),
+        "Error from server (Forbidden): secrets is forbidden: User \"system:serviceaccount:default:reader\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\""
+    );
+    run(
+        &ts,
+        &[
+            "create",
+            "role",
+            "read-secrets",
+            "--verb=list,get",
+            "--resource=secrets",
+            "--resource-name=x",
+        ],
+    )
+    .await;
+    let rules = run(
+        &ts,
+        &["get", "role", "read-secrets", "-o", "jsonpath={.rules}"],
+    )
+    .await;
+    assert_eq!(
+        rules,
+        r#"[{"apiGroups":[""],"resourceNames":["x"],"resources":["secrets"],"verbs":["list","get"]}]"#
+    );
+    run(
+        &ts,
+        &[
+            "create",
+            "role",
+            "list-secrets",
+            "--verb=list",
+            "--resource=secrets",
+        ],
+    )
+    .await;
+    run(
+        &ts,
+        &[
+            "create",
+            "rolebinding",
+            "list-secrets",
+            "--role=list-secrets",
+            "--serviceaccount=default:reader",
+        ],
+    )
+    .await;
+    let subjects = run(
+        &ts,
+        &[
+            "get",
+            "rolebinding",
+            "list-secrets",
+            "-o",
+            "jsonpath={.subjects}{.roleRef}",
+        ],
+    )
+    .await;
+    assert_eq!(
+        subjects,
+        r#"[{"kind":"ServiceAccount","name":"reader","namespace":"default"}]{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"list-secrets"}"#
+    );
+    run(
+        &ts,
+        &[
+            "create",
+            "clusterrole",
+            "health",
+            "--verb=get",
+            "--non-resource-url=/healthz",
+        ],
+    )
+    .await;
+    run(
+        &ts,
+        &[
+            "create",
+            "clusterrolebinding",
+            "health",
+            "--clusterrole=health",
+            "--user=alice",
+        ],
+    )
+    .await;
+    let allowed = kubectl(&ts, &["--token", token.trim(), "get", "secrets"]).await;
+    assert!(allowed.success, "{}", allowed.stderr);
+    assert_eq!(
+        allowed.stderr.trim(),
+        "No resources found in default namespace."
     );
 }

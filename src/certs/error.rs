@@ -40,6 +40,14 @@ pub enum CertError {
     #[error("{0}")]
     ForeignRoot(String),
 
+    /// A live `cacerts` holds an intermediate other than ours (same root).
+    #[error("{0}")]
+    IntermediateDiffers(String),
+
+    /// A live `cacerts` istiod cannot use, or that the play will not touch.
+    #[error("{0}")]
+    LiveCacerts(String),
+
     #[error("certificate chain is invalid: {0}")]
     InvalidChain(String),
 

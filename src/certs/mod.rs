@@ -13,6 +13,7 @@ mod files;
 mod info;
 mod intermediate;
 mod key_type;
+mod live;
 mod options;
 mod pem;
 mod profile;
@@ -29,6 +30,7 @@ pub use intermediate::{
     intermediate_ca, plan_intermediate_ca, IntermediateCa, IntermediateStatus, PlannedFiles,
 };
 pub use key_type::KeyType;
+pub use live::{check_cacerts, inspect_cacerts, CacertsVerdict, LiveCacerts, Ours, Target};
 pub use options::CaOptions;
 pub use root::{plan_root_ca, root_ca, RootCa, RootStatus};
 pub use rotate::{plan_rotate_intermediate, rotate_intermediate};

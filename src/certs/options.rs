@@ -9,8 +9,8 @@ use super::KeyType;
 #[serde(default)]
 pub struct CaOptions {
     pub key_type: KeyType,
-    /// Validity in days; `None` means 3650 for the root and 730 for an intermediate
-    /// (`ROOTCA_DAYS` / `INTERMEDIATE_DAYS` in Istio's common.mk).
+    /// Validity in days; `None` means 3650 days for both the root and an intermediate
+    /// (`ROOTCA_DAYS` / `INTERMEDIATE_DAYS` in Istio's tools/certs/common.mk since Istio 1.18).
     pub validity_days: Option<u32>,
     pub organization: String,
     /// `None` means `Root CA` / `Intermediate CA`.
@@ -25,7 +25,7 @@ pub struct CaOptions {
 
 impl CaOptions {
     pub const ROOT_DAYS: u32 = 3650;
-    pub const INTERMEDIATE_DAYS: u32 = 730;
+    pub const INTERMEDIATE_DAYS: u32 = 3650;
     pub const ROOT_CN: &'static str = "Root CA";
     pub const INTERMEDIATE_CN: &'static str = "Intermediate CA";
     pub const ORGANIZATION: &'static str = "Istio";

@@ -132,7 +132,11 @@ pub(crate) fn intermediate_params(
     params.not_before = not_before;
     params.not_after = not_after;
     let mut warning = None;
-    if not_after.unix_timestamp() > root_not_after {
+    // An intermediate made with a root of the same validity (Istio's defaults: 3650 days both)
+    // ends seconds after it, as Istio's Makefile makes it; it is kept so. Only a longer excess
+    // is cut to the root's expiry, with a word: the chain is worthless past it anyway.
+    const SAME_DAY_SECONDS: i64 = 86_400;
+    if not_after.unix_timestamp() - root_not_after > SAME_DAY_SECONDS {
         params.not_after = OffsetDateTime::from_unix_timestamp(root_not_after)
             .map_err(|e| CertError::crypto("reading the root's expiry", e))?;
         warning = Some(format!(

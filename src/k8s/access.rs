@@ -113,6 +113,56 @@ pub fn kubeconfig_server(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// When a bearer token stops working, read from its JWT `exp` claim (the signature is the
+/// server's business: this only tells a user when to renew).
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct TokenExpiry {
+    /// False for tokens without an `exp` claim (the token controller's Secrets).
+    pub expires: bool,
+    /// RFC 3339, UTC; "" when it does not expire.
+    pub expires_at: String,
+    /// Days until then, a day begun counting as one (a token requested for 40 days has 40
+    /// left all through its first day); negative once expired, 0 when it does not expire.
+    pub days_left: i64,
+}
+
+/// Reads the `exp` claim of a JWT bearer token; a token that is not a JWT is an error.
+pub fn token_expiry(token: &str, now_unix: i64) -> HostResult<TokenExpiry> {
+    use base64::Engine as _;
+    let not_jwt = || HostError::new("the token is not a JWT: its expiry cannot be read");
+    let payload = token.trim().split('.').nth(1).ok_or_else(not_jwt)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| not_jwt())?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_jwt())?;
+    let Some(exp) = claims.get("exp") else {
+        return Ok(TokenExpiry {
+            expires: false,
+            expires_at: String::new(),
+            days_left: 0,
+        });
+    };
+    let exp = exp
+        .as_i64()
+        .ok_or_else(|| HostError::new("the token's exp claim is not a number"))?;
+    let expires_at = time::OffsetDateTime::from_unix_timestamp(exp)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .ok_or_else(|| HostError::new("the token's exp claim is out of range"))?;
+    Ok(TokenExpiry {
+        expires: true,
+        expires_at,
+        days_left: if exp > now_unix {
+            (exp - now_unix + 86_399).div_euclid(86_400)
+        } else {
+            (exp - now_unix).div_euclid(86_400)
+        },
+    })
+}
+
 fn failed(server: &str, error: String) -> Probe {
     Probe {
         ok: false,
@@ -122,11 +172,51 @@ fn failed(server: &str, error: String) -> Probe {
 }
 
 impl Cluster {
-    /// Whether the API server is a runner sandbox (it says so in its version).
+    /// Whether the API server is a runner sandbox (it says so in its version), or a real one
+    /// runner started for a rehearsal (its kubeconfig says so).
     pub async fn is_sandbox(&self) -> bool {
+        if crate::control_plane::is_rehearsal(self.kubeconfig()) {
+            return true;
+        }
         match self.client.apiserver_version().await {
             Ok(info) => info.git_version.ends_with("-sandbox"),
             Err(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn jwt(claims: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#), b64(claims))
+    }
+
+    #[test]
+    fn expiry_counts_a_begun_day_and_goes_negative_once_expired() {
+        let now = 1_000_000;
+        let in_40_days =
+            token_expiry(&jwt(&format!("{{\"exp\":{}}}", now + 40 * 86_400)), now).unwrap();
+        assert_eq!((in_40_days.expires, in_40_days.days_left), (true, 40));
+        let almost =
+            token_expiry(&jwt(&format!("{{\"exp\":{}}}", now + 40 * 86_400 - 1)), now).unwrap();
+        assert_eq!(almost.days_left, 40);
+        let expired = token_expiry(&jwt(&format!("{{\"exp\":{}}}", now - 1)), now).unwrap();
+        assert_eq!(expired.days_left, -1);
+        assert_eq!(expired.expires_at, "1970-01-12T13:46:39Z");
+    }
+
+    #[test]
+    fn a_token_without_exp_does_not_expire_and_a_non_jwt_is_an_error() {
+        let forever = token_expiry(&jwt(r#"{"sub":"system:serviceaccount:a:b"}"#), 0).unwrap();
+        assert_eq!((forever.expires, forever.expires_at.as_str()), (false, ""));
+        let err = token_expiry("opaque-token", 0).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the token is not a JWT: its expiry cannot be read"
+        );
     }
 }

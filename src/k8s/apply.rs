@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures::stream::{self, StreamExt};
-use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams, ValidationDirective};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -17,6 +17,7 @@ use super::plan::{
     as_stored, fill_unknowns, holds_unknowns, substitute, PlanKey, KNOWN_AFTER_APPLY, STAND_IN,
 };
 use super::retry::retry;
+use super::transport::with_warnings;
 use super::Session;
 use crate::error::{HostError, HostResult};
 use crate::ledger::{content_hash, ObjectKey};
@@ -33,6 +34,43 @@ const CRD_TIMEOUT_SECS: u64 = 60;
 pub struct ApplyOptions {
     /// Take over fields other managers own instead of failing with a conflict.
     pub force: bool,
+    /// What the server does with fields the object's type does not have.
+    pub field_validation: FieldValidation,
+}
+
+/// The `fieldValidation` an apply sends. Strict by default, as kubectl: a field the type does
+/// not have is a mistake to stop at, not something to drop silently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Refuse the object (HTTP 400) naming every unknown or duplicate field.
+    #[default]
+    Strict,
+    /// Drop them, and say so in a `Warning` per field.
+    Warn,
+    /// Drop them silently.
+    Ignore,
+}
+
+impl FieldValidation {
+    pub const NAMES: [&'static str; 3] = ["Strict", "Warn", "Ignore"];
+
+    /// The directive named as the API names it (`Strict`, `Warn`, `Ignore`).
+    pub fn from_name(name: &str) -> Option<FieldValidation> {
+        match name {
+            "Strict" => Some(FieldValidation::Strict),
+            "Warn" => Some(FieldValidation::Warn),
+            "Ignore" => Some(FieldValidation::Ignore),
+            _ => None,
+        }
+    }
+
+    fn directive(self) -> ValidationDirective {
+        match self {
+            FieldValidation::Strict => ValidationDirective::Strict,
+            FieldValidation::Warn => ValidationDirective::Warn,
+            FieldValidation::Ignore => ValidationDirective::Ignore,
+        }
+    }
 }
 
 /// What apply did to one object.
@@ -70,6 +108,8 @@ type Versions = Vec<(usize, Option<String>)>;
 struct Outcome {
     index: usize,
     result: HostResult<(Applied, Option<String>)>,
+    /// What the API server's `Warning` headers said about the object.
+    warnings: Vec<String>,
 }
 
 /// What a dry run would have created so far in this run: later objects in those namespaces
@@ -310,14 +350,17 @@ impl Cluster {
             .map(|item| Outcome {
                 index: item.index,
                 result: Ok((self.applied(item, Action::Unchanged), None)),
+                warnings: Vec::new(),
             })
             .collect();
         if session.dry_run {
             let planned: Vec<Outcome> = stream::iter(pending)
                 .map(|item| async move {
+                    let (result, warnings) = with_warnings(self.plan_one(session, item, options)).await;
                     Outcome {
                         index: item.index,
-                        result: self.plan_one(session, item, options).await,
+                        result,
+                        warnings,
                     }
                 })
                 .buffer_unordered(CONCURRENCY)
@@ -356,6 +399,7 @@ impl Cluster {
                         done.action,
                         session.dry_run,
                     );
+                    self.report_warnings(session, &done, &outcome.warnings);
                     applied.push((outcome.index, done));
                 }
                 Err(e) => errors.push(e),
@@ -393,6 +437,7 @@ impl Cluster {
                 Err(e) => outcomes.push(Outcome {
                     index: item.index,
                     result: Err(e),
+                    warnings: Vec::new(),
                 }),
             }
         }
@@ -404,14 +449,15 @@ impl Cluster {
                     let client = client.clone();
                     let cluster = cluster.clone();
                     async move {
-                        let answer: HostResult<VersionOnly> = retry(
+                        let (answer, warnings) = with_warnings(retry(
                             &cluster,
                             &format!("apply {label}"),
                             || client.request::<VersionOnly>(clone_request(&request)),
                             |e| api_error(&cluster, "apply", &label, e),
-                        )
+                        ))
                         .await;
-                        (index, answer.map(|a| a.metadata.resource_version))
+                        let answer: HostResult<VersionOnly> = answer;
+                        (index, answer.map(|a| a.metadata.resource_version), warnings)
                     }
                 })
                 .buffer_unordered(CONCURRENCY)
@@ -420,7 +466,7 @@ impl Cluster {
         });
         let answers = AbortOnDrop(task).await?;
         let by_index: HashMap<usize, &Item> = batch.iter().map(|i| (i.index, *i)).collect();
-        for (index, answer) in answers {
+        for (index, answer, warnings) in answers {
             let item = by_index[&index];
             let result = answer.map(|after| {
                 let action = match before.get(&index).cloned().flatten() {
@@ -430,7 +476,11 @@ impl Cluster {
                 };
                 (self.applied(item, action), None)
             });
-            outcomes.push(Outcome { index, result });
+            outcomes.push(Outcome {
+                index,
+                result,
+                warnings,
+            });
         }
         Ok(outcomes)
     }
@@ -450,6 +500,7 @@ impl Cluster {
         })?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = options.force;
+        params.field_validation = Some(options.field_validation.directive());
         let patch = Patch::Apply(&item.object);
         // Only the resourceVersion of the answer matters: reading just that spares decoding
         // every applied object in full.
@@ -499,6 +550,7 @@ impl Cluster {
                 };
                 let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
                 params.force = options.force;
+                params.field_validation = Some(options.field_validation.directive());
                 let patch = Patch::Apply(&item.object);
                 let invalid = std::sync::atomic::AtomicBool::new(false);
                 let answer: HostResult<DynamicObject> = retry(
@@ -553,6 +605,19 @@ impl Cluster {
         };
         self.overlay.put(key, planned);
         Ok((self.applied(item, action), Some(diff)))
+    }
+
+    /// Shows what the API server warned about one object (a deprecated API, a dropped field).
+    fn report_warnings(&self, session: &Session<'_>, done: &Applied, warnings: &[String]) {
+        for warning in warnings {
+            session.reporter.server_warning(
+                self.name(),
+                &done.kind,
+                done.namespace.as_deref(),
+                &done.name,
+                warning,
+            );
+        }
     }
 
     fn applied(&self, item: &Item, action: Action) -> Applied {

@@ -22,8 +22,8 @@ mod secrets;
 mod transport;
 mod wait;
 
-pub use access::{kubeconfig_server, probe_kubeconfig, Probe};
-pub use apply::{Applied, ApplyOptions};
+pub use access::{kubeconfig_server, probe_kubeconfig, token_expiry, Probe, TokenExpiry};
+pub use apply::{Applied, ApplyOptions, FieldValidation};
 pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig};
 pub use diff::{mask_secret, plan_diff};

@@ -10,9 +10,12 @@
 //! its connection: probing a remote secret that trusts the same CA as runner's own kubeconfig
 //! is then one request with the secret's token, not another TLS handshake. Whether the server
 //! is trusted depends on nothing else, so the probe still tests what its reader would see.
+//!
+//! The stack also hands the API server's `Warning` headers (deprecated APIs, unknown fields
+//! under `fieldValidation=Warn`) to whoever awaits the request inside `with_warnings`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_rustls::HttpsConnector;
@@ -94,6 +97,7 @@ impl Transports {
             None => http_client(&config)?,
         };
         let service = ServiceBuilder::new()
+            .map_response(record_warnings)
             .layer(config.base_uri_layer())
             .option_layer(config.auth_layer()?)
             .layer(config.extra_headers_layer()?)
@@ -139,4 +143,100 @@ fn http_client(config: &Config) -> Result<HttpClient, kube::Error> {
     connector.set_write_timeout(config.write_timeout);
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
     Ok(hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector))
+}
+
+tokio::task_local! {
+    /// The `Warning`s of the latest answer to a request awaited inside `with_warnings`.
+    static WARNINGS: Arc<Mutex<Vec<String>>>;
+}
+
+/// Runs `request` and returns its output with the `Warning`s of the last answer it got (a
+/// retried request reports what the answer that counted said, once).
+pub async fn with_warnings<F: std::future::Future>(request: F) -> (F::Output, Vec<String>) {
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    let output = WARNINGS.scope(sink.clone(), request).await;
+    let warnings = std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()));
+    (output, warnings)
+}
+
+fn record_warnings<B>(response: http::Response<B>) -> http::Response<B> {
+    // Outside `with_warnings` there is no one to tell: the headers are not even parsed.
+    let _ = WARNINGS.try_with(|sink| {
+        let warnings = response
+            .headers()
+            .get_all(http::header::WARNING)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(parse_warning_header)
+            .collect();
+        *sink.lock().unwrap_or_else(|p| p.into_inner()) = warnings;
+    });
+    response
+}
+
+/// The texts of one `Warning` header value (RFC 9111: `code agent "text" ["date"]`, comma
+/// separated), as kube-apiserver sends them: `299 - "unknown field \"spec.x\""`.
+fn parse_warning_header(value: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut rest = value.trim();
+    while !rest.is_empty() {
+        // Skip the code and the agent, up to the opening quote of the text.
+        let Some(open) = rest.find('"') else { break };
+        let mut text = String::new();
+        let mut chars = rest[open + 1..].char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, escaped)) = chars.next() {
+                        text.push(escaped);
+                    }
+                }
+                '"' => {
+                    end = Some(open + 1 + i + 1);
+                    break;
+                }
+                c => text.push(c),
+            }
+        }
+        let Some(end) = end else { break };
+        texts.push(text);
+        rest = rest[end..].trim_start();
+        // An optional quoted date, then a comma before the next warning.
+        if rest.starts_with('"') {
+            match rest[1..].find('"') {
+                Some(close) => rest = rest[close + 2..].trim_start(),
+                None => break,
+            }
+        }
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+    }
+    texts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_warning_header;
+
+    #[test]
+    fn warning_headers_give_their_unescaped_texts() {
+        assert_eq!(
+            parse_warning_header(r#"299 - "unknown field \"spec.foo\"""#),
+            vec![r#"unknown field "spec.foo""#]
+        );
+        assert_eq!(
+            parse_warning_header(
+                r#"299 - "policy/v1beta1 PodSecurityPolicy is deprecated", 299 - "second" "Sat, 01 Jan 2000 00:00:00 GMT""#
+            ),
+            vec!["policy/v1beta1 PodSecurityPolicy is deprecated", "second"]
+        );
+        assert_eq!(
+            parse_warning_header("299 - no quotes"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            parse_warning_header(r#"299 - "unterminated"#),
+            Vec::<String>::new()
+        );
+    }
 }

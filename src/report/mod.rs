@@ -7,6 +7,7 @@ pub mod human;
 mod plan;
 mod progress;
 mod recap;
+mod server_warning;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

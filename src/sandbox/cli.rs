@@ -1,8 +1,20 @@
-//! `runner sandbox up`.
-use super::{Sandbox, SandboxError, SandboxOptions};
+//! `runner sandbox up`: the built-in sandbox, or real control planes (`--control-plane real`).
+use super::{Sandbox, SandboxOptions};
+use crate::control_plane::{ControlPlaneOptions, ControlPlanes};
+use crate::error::HostError;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Which API servers a rehearsal runs against.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ControlPlaneKind {
+    /// runner's own API server, in-process: nothing to download
+    #[default]
+    Builtin,
+    /// Real etcd, kube-apiserver and kube-controller-manager from --assets or KUBEBUILDER_ASSETS
+    Real,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct UpArgs {
@@ -12,46 +24,151 @@ pub struct UpArgs {
     /// Where to write the kubeconfig [default: ./sandbox.kubeconfig]
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
-    /// Keep objects, certificates and tokens in this directory across restarts.
+    /// Keep objects, certificates and tokens in this directory across restarts (built-in only).
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// Milliseconds before a LoadBalancer Service gets its address.
+    /// Milliseconds before a LoadBalancer Service gets its address (built-in only).
     #[arg(long, default_value_t = 50)]
     pub lb_delay_ms: u64,
     /// Give load balancers hostnames instead of IPs.
     #[arg(long)]
     pub lb_hostname: bool,
-    /// Let ServiceAccount tokens do anything (no RBAC checks).
+    /// Let ServiceAccount tokens do anything (no RBAC checks; built-in only).
     #[arg(long)]
     pub no_rbac: bool,
+    /// Which API servers to start: runner's built-in sandbox, or real Kubernetes control planes.
+    #[arg(long, value_enum, default_value_t = ControlPlaneKind::Builtin)]
+    pub control_plane: ControlPlaneKind,
+    /// With --control-plane real: the directory holding etcd, kube-apiserver and
+    /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
+    #[arg(long, value_name = "DIR")]
+    pub assets: Option<PathBuf>,
 }
 
-/// Starts the sandbox, writes its kubeconfig, tells how to use it, and serves until `shutdown`.
-pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), SandboxError> {
-    let sandbox = Sandbox::start(SandboxOptions {
-        clusters: args.clusters,
-        state_dir: args.state,
-        lb_delay: Duration::from_millis(args.lb_delay_ms),
-        lb_hostname: args.lb_hostname,
-        rbac: !args.no_rbac,
-    })
-    .await?;
+/// Starts the clusters, writes their kubeconfig, tells how to use them, and serves until
+/// `shutdown`; then stops everything it started.
+pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
+    check_flags(&args)?;
     let path = args
         .kubeconfig
+        .clone()
         .unwrap_or_else(|| PathBuf::from("sandbox.kubeconfig"));
-    sandbox.write_kubeconfig(&path)?;
-    println!("{}", instructions(&sandbox, &path));
-    shutdown.await;
-    sandbox.shutdown().await;
+    match args.control_plane {
+        ControlPlaneKind::Builtin => {
+            let sandbox = Sandbox::start(SandboxOptions {
+                clusters: args.clusters,
+                state_dir: args.state,
+                lb_delay: Duration::from_millis(args.lb_delay_ms),
+                lb_hostname: args.lb_hostname,
+                rbac: !args.no_rbac,
+            })
+            .await
+            .map_err(|e| HostError::from_error(&e))?;
+            sandbox
+                .write_kubeconfig(&path)
+                .map_err(|e| HostError::from_error(&e))?;
+            let servers: Vec<(String, String)> = sandbox
+                .clusters()
+                .map(|c| (c.name().to_string(), c.server_url().to_string()))
+                .collect();
+            println!(
+                "{}",
+                instructions("Sandbox clusters are up", &servers, &path)
+            );
+            shutdown.await;
+            sandbox.shutdown().await;
+        }
+        ControlPlaneKind::Real => {
+            let starting = ControlPlanes::start(ControlPlaneOptions {
+                clusters: args.clusters,
+                assets: args.assets,
+                ..ControlPlaneOptions::default()
+            });
+            // Stopping while they start drops the half-started clusters, which stops them.
+            let mut shutdown = std::pin::pin!(shutdown);
+            let planes = tokio::select! {
+                started = starting => started.map_err(|e| HostError::from(&e))?,
+                () = &mut shutdown => return Ok(()),
+            };
+            planes.set_lb_hostname(args.lb_hostname);
+            let written = planes.write_kubeconfig(&path);
+            if let Err(e) = written {
+                planes.shutdown().await;
+                return Err(HostError::from_error(&e));
+            }
+            let servers: Vec<(String, String)> = planes
+                .names()
+                .map(|n| (n.to_string(), planes.server_url(n).unwrap_or_default()))
+                .collect();
+            println!(
+                "{}",
+                instructions(
+                    "Real control planes are up (etcd, kube-apiserver, kube-controller-manager)",
+                    &servers,
+                    &path
+                )
+            );
+            shutdown.await;
+            planes.shutdown().await;
+        }
+    }
     Ok(())
 }
 
-fn instructions(sandbox: &Sandbox, path: &std::path::Path) -> String {
-    let mut out = String::from("Sandbox clusters are up:\n");
-    for c in sandbox.clusters() {
-        out.push_str(&format!("  {:<16} {}\n", c.name(), c.server_url()));
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: either stops what `up` started.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    let first = sandbox.clusters().next().map(|c| c.name()).unwrap_or("");
+}
+
+/// Flags that only the built-in sandbox understands are refused with real control planes, and
+/// `--assets` without them, before anything starts.
+fn check_flags(args: &UpArgs) -> Result<(), HostError> {
+    let builtin_only = [
+        ("--state", args.state.is_some()),
+        ("--no-rbac", args.no_rbac),
+    ];
+    match args.control_plane {
+        ControlPlaneKind::Real => {
+            if let Some((flag, _)) = builtin_only.iter().find(|(_, given)| *given) {
+                return Err(HostError::new(format!(
+                    "{flag} works with the built-in sandbox only, not with --control-plane real"
+                ))
+                .with_hint(format!("drop {flag}, or leave out --control-plane real")));
+            }
+        }
+        ControlPlaneKind::Builtin => check_assets_flag(args.assets.as_deref(), args.control_plane)?,
+    }
+    Ok(())
+}
+
+/// `--assets` names binaries only real control planes use.
+pub fn check_assets_flag(assets: Option<&Path>, kind: ControlPlaneKind) -> Result<(), HostError> {
+    if assets.is_some() && kind == ControlPlaneKind::Builtin {
+        return Err(
+            HostError::new("--assets is used only with --control-plane real")
+                .with_hint("add --control-plane real to rehearse on real API servers"),
+        );
+    }
+    Ok(())
+}
+
+fn instructions(title: &str, servers: &[(String, String)], path: &Path) -> String {
+    let mut out = format!("{title}:\n");
+    for (name, url) in servers {
+        out.push_str(&format!("  {name:<16} {url}\n"));
+    }
+    let first = servers.first().map(|(n, _)| n.as_str()).unwrap_or("");
     out.push_str(&format!(
         "\nUse them with:\n  export KUBECONFIG={}\n  kubectl --context {first} get ns\n\nPress Ctrl-C to stop.",
         path.display()

@@ -29,6 +29,15 @@ pub async fn run(core: Arc<ClusterCore>, mut tasks: mpsc::UnboundedReceiver<Cont
             ControllerTask::Crd { name } => {
                 controller_update(&core, CRD_KEY, "", &name, crd_status)
             }
+            ControllerTask::NamespaceCleanup { name } => {
+                let core = core.clone();
+                tokio::spawn(async move {
+                    // Content held by finalizers keeps the namespace Terminating until released.
+                    while !super::ops::finish_namespace(&core, &name) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+            }
             ControllerTask::ServiceAccountTokenSecret { namespace, name } => {
                 let core = core.clone();
                 tokio::spawn(async move {

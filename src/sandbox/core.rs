@@ -20,6 +20,7 @@ pub enum ControllerTask {
     Deployment { namespace: String, name: String },
     Crd { name: String },
     ServiceAccountTokenSecret { namespace: String, name: String },
+    NamespaceCleanup { name: String },
 }
 
 pub struct Inner {

@@ -2,14 +2,21 @@
 //!
 //! A path is a list of fieldsV1 keys: `f:NAME` for a map field, `k:{"key":value}` for an item of an
 //! associative list, and a trailing `.` for ownership of a list item itself.
-use serde_json::{Map, Value};
+use super::schema::builtin::{self, Shape};
+use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub type Path = Vec<String>;
 pub type FieldSet = BTreeSet<Path>;
 
 /// Metadata fields a field manager can own; the rest belong to the server.
-const MANAGED_METADATA: [&str; 4] = ["labels", "annotations", "finalizers", "ownerReferences"];
+const MANAGED_METADATA: [&str; 5] = [
+    "generateName",
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+];
 
 /// The merge key of a list known to be associative, or None for an atomic list.
 pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
@@ -41,12 +48,6 @@ pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
         .then_some(key)
 }
 
-fn item_key(key: &str, item: &Value) -> String {
-    let mut m = Map::new();
-    m.insert(key.to_string(), item[key].clone());
-    format!("k:{}", Value::Object(m))
-}
-
 /// Which part of an object a write may touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -58,11 +59,50 @@ pub enum Scope {
     Status,
 }
 
-/// Every owned leaf path of `obj` with its value (list-item markers map to null).
+/// Every owned leaf path of `obj` with its value (list-item markers map to null), as an apply
+/// owns them.
 pub fn leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
-    let mut out = BTreeMap::new();
+    owned(obj, scope, false)
+}
+
+/// What an update (create, replace, patch) owns: the leaves and, as the real server records it,
+/// every non-empty map and associative list itself (a `.` marker; structs get none).
+pub fn update_leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
+    owned(obj, scope, true)
+}
+
+/// The shape of the field at `path`; for kinds without a Go type (custom resources) every
+/// object is a map and lists are associative by the conventional keys.
+fn shape_of(obj: &Value, path: &Path, name: &str, value: &Value) -> Shape {
+    let api_version = obj["apiVersion"].as_str().unwrap_or("");
+    let kind = obj["kind"].as_str().unwrap_or("");
+    if let Some(shape) = builtin::shape(api_version, kind, path) {
+        return shape;
+    }
+    match value {
+        Value::Object(_) => Shape::Map,
+        Value::Array(items) => match list_key(name, items) {
+            Some(key) => Shape::Keyed(vec![key.to_string()]),
+            None => Shape::Atomic,
+        },
+        _ => Shape::Atomic,
+    }
+}
+
+struct Owned<'a> {
+    root: &'a Value,
+    markers: bool,
+    out: BTreeMap<Path, Value>,
+}
+
+fn owned(obj: &Value, scope: Scope, markers: bool) -> BTreeMap<Path, Value> {
+    let mut owned = Owned {
+        root: obj,
+        markers,
+        out: BTreeMap::new(),
+    };
     let Some(map) = obj.as_object() else {
-        return out;
+        return owned.out;
     };
     for (name, value) in map {
         let wanted = match name.as_str() {
@@ -80,60 +120,113 @@ pub fn leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
                     if MANAGED_METADATA.contains(&field.as_str()) {
                         let mut p = path.clone();
                         p.push(format!("f:{field}"));
-                        walk(field, v, p, &mut out);
+                        owned.walk(field, v, p);
                     }
                 }
             }
             continue;
         }
-        walk(name, value, path, &mut out);
+        owned.walk(name, value, path);
     }
-    out
+    owned.out
 }
 
-fn walk(name: &str, value: &Value, path: Path, out: &mut BTreeMap<Path, Value>) {
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, v) in map {
-                let mut p = path.clone();
-                p.push(format!("f:{k}"));
-                walk(k, v, p, out);
-            }
+/// An item's value for a list-map key; `protocol` keys default to TCP, as every Go type having
+/// one defaults it.
+fn key_value(item: &Value, key: &str) -> Option<Value> {
+    match item.get(key).filter(|v| !v.is_null()) {
+        Some(v) => Some(v.clone()),
+        None if key == "protocol" => Some(json!("TCP")),
+        None => None,
+    }
+}
+
+/// The fieldsV1 key of an associative list's item: `k:{"port":80,"protocol":"TCP"}`.
+fn item_key(keys: &[String], item: &Value) -> String {
+    let mut m = Map::new();
+    for key in keys {
+        if let Some(v) = key_value(item, key) {
+            m.insert(key.clone(), v);
         }
-        Value::Array(items) if !items.is_empty() => match list_key(name, items) {
-            Some(key) => {
+    }
+    format!("k:{}", Value::Object(m))
+}
+
+impl Owned<'_> {
+    /// An update owns a map, list or pointer struct it adds as well as what is inside.
+    fn marker(&mut self, path: &Path) {
+        let api_version = self.root["apiVersion"].as_str().unwrap_or("");
+        let kind = self.root["kind"].as_str().unwrap_or("");
+        let in_zero = builtin::present_in_zero(api_version, kind, path).unwrap_or(false);
+        if self.markers && !in_zero {
+            let mut marker = path.clone();
+            marker.push(".".into());
+            self.out.insert(marker, Value::Null);
+        }
+    }
+
+    fn walk(&mut self, name: &str, value: &Value, path: Path) {
+        let empty = match value {
+            Value::Object(m) => m.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            _ => true,
+        };
+        if empty {
+            self.out.insert(path, value.clone());
+            return;
+        }
+        match (shape_of(self.root, &path, name, value), value) {
+            (Shape::Map | Shape::Struct, Value::Object(map)) => {
+                self.marker(&path);
+                for (k, v) in map {
+                    let mut p = path.clone();
+                    p.push(format!("f:{k}"));
+                    self.walk(k, v, p);
+                }
+            }
+            (Shape::Set, Value::Array(items)) => {
+                self.marker(&path);
                 for item in items {
                     let mut p = path.clone();
-                    p.push(item_key(key, item));
+                    p.push(format!("v:{item}"));
+                    self.out.insert(p, item.clone());
+                }
+            }
+            (Shape::Keyed(keys), Value::Array(items)) => {
+                self.marker(&path);
+                for item in items {
+                    let mut p = path.clone();
+                    p.push(item_key(&keys, item));
                     let mut marker = p.clone();
                     marker.push(".".into());
-                    out.insert(marker, Value::Null);
+                    self.out.insert(marker, Value::Null);
                     if let Some(fields) = item.as_object() {
                         for (k, v) in fields {
                             let mut fp = p.clone();
                             fp.push(format!("f:{k}"));
-                            walk(k, v, fp, out);
+                            self.walk(k, v, fp);
                         }
                     }
                 }
             }
-            None => {
-                out.insert(path, value.clone());
+            _ => {
+                self.out.insert(path, value.clone());
             }
-        },
-        _ => {
-            out.insert(path, value.clone());
         }
     }
 }
 
 fn find_item(items: &[Value], step: &str) -> Option<usize> {
+    if let Some(value) = step.strip_prefix("v:") {
+        let value: Value = serde_json::from_str(value).ok()?;
+        return items.iter().position(|item| *item == value);
+    }
     let wanted: Value = serde_json::from_str(step.strip_prefix("k:")?).ok()?;
     let wanted = wanted.as_object()?;
     items.iter().position(|item| {
         wanted
             .iter()
-            .all(|(k, v)| item.get(k).is_some_and(|iv| iv == v))
+            .all(|(k, v)| key_value(item, k).is_some_and(|iv| iv == *v))
     })
 }
 
@@ -188,18 +281,32 @@ pub fn remove_at(obj: &mut Value, path: &[String]) {
             map.remove(field);
         }
     }
+    if last.starts_with("v:") {
+        if let Some(Value::Array(items)) = value_at_mut(obj, parent) {
+            if let Some(idx) = find_item(items, last) {
+                items.remove(idx);
+            }
+        }
+    }
 }
 
-/// Merges an applied configuration into the live object: maps recursively, associative lists by key,
-/// everything else replaced.
+/// Merges an applied configuration into the live object: maps and structs recursively,
+/// associative lists by their keys, atomic fields replaced.
 pub fn merge_applied(live: &mut Value, applied: &Value) {
+    let root = json!({"apiVersion": applied["apiVersion"], "kind": applied["kind"]});
+    merge_object(&root, &Vec::new(), live, applied);
+}
+
+fn merge_object(root: &Value, path: &Path, live: &mut Value, applied: &Value) {
     let (Some(live_map), Some(applied_map)) = (live.as_object_mut(), applied.as_object()) else {
         *live = applied.clone();
         return;
     };
     for (k, v) in applied_map {
+        let mut p = path.clone();
+        p.push(format!("f:{k}"));
         match live_map.get_mut(k) {
-            Some(existing) => merge_field(k, existing, v),
+            Some(existing) => merge_field(root, &p, k, existing, v),
             None => {
                 live_map.insert(k.clone(), v.clone());
             }
@@ -207,22 +314,35 @@ pub fn merge_applied(live: &mut Value, applied: &Value) {
     }
 }
 
-fn merge_field(name: &str, live: &mut Value, applied: &Value) {
-    if live.is_object() && applied.is_object() {
-        merge_applied(live, applied);
+fn merge_field(root: &Value, path: &Path, name: &str, live: &mut Value, applied: &Value) {
+    let shape = shape_of(root, path, name, applied);
+    if live.is_object() && applied.is_object() && shape != Shape::Atomic {
+        merge_object(root, path, live, applied);
         return;
     }
-    if let (Some(live_items), Some(applied_items)) = (live.as_array_mut(), applied.as_array()) {
-        let key = list_key(name, applied_items).filter(|_| list_key(name, live_items).is_some());
-        if let Some(key) = key {
-            for item in applied_items {
-                match live_items.iter_mut().find(|l| l.get(key) == item.get(key)) {
-                    Some(existing) => merge_applied(existing, item),
-                    None => live_items.push(item.clone()),
-                }
+    if let (Some(live_items), Some(applied_items), Shape::Keyed(keys)) =
+        (live.as_array_mut(), applied.as_array(), &shape)
+    {
+        let same = |a: &Value, b: &Value| keys.iter().all(|k| key_value(a, k) == key_value(b, k));
+        for item in applied_items {
+            let mut p = path.clone();
+            p.push(item_key(keys, item));
+            match live_items.iter_mut().find(|l| same(l, item)) {
+                Some(existing) => merge_object(root, &p, existing, item),
+                None => live_items.push(item.clone()),
             }
-            return;
         }
+        return;
+    }
+    if let (Some(live_items), Some(applied_items), Shape::Set) =
+        (live.as_array_mut(), applied.as_array(), &shape)
+    {
+        for item in applied_items {
+            if !live_items.contains(item) {
+                live_items.push(item.clone());
+            }
+        }
+        return;
     }
     *live = applied.clone();
 }

@@ -28,7 +28,25 @@ fn parse(obj: &Value) -> Vec<ManagedEntry> {
         .collect()
 }
 
-fn write(obj: &mut Value, entries: Vec<ManagedEntry>) {
+/// Writes the entries in the real server's order: by operation (Apply first), time (to the
+/// second; entries without one first), manager, apiVersion, subresource.
+fn write(obj: &mut Value, mut entries: Vec<ManagedEntry>) {
+    entries.sort_by(|a, b| {
+        (
+            &a.operation,
+            &a.time,
+            &a.manager,
+            &a.api_version,
+            &a.subresource,
+        )
+            .cmp(&(
+                &b.operation,
+                &b.time,
+                &b.manager,
+                &b.api_version,
+                &b.subresource,
+            ))
+    });
     let list: Vec<Value> = entries
         .into_iter()
         .filter(|e| !e.fields.is_empty())
@@ -41,6 +59,11 @@ fn write(obj: &mut Value, entries: Vec<ManagedEntry>) {
                 "fieldsType": "FieldsV1",
                 "fieldsV1": fields::to_fields_v1(&e.fields),
             });
+            if e.time.is_empty() {
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("time");
+                }
+            }
             if let Some(sub) = e.subresource {
                 v["subresource"] = json!(sub);
             }
@@ -54,6 +77,14 @@ fn write(obj: &mut Value, entries: Vec<ManagedEntry>) {
             meta.insert("managedFields".into(), Value::Array(list));
         }
     }
+}
+
+fn strip_managed(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    v
 }
 
 fn subresource_of(scope: Scope) -> Option<String> {
@@ -170,17 +201,25 @@ pub fn apply(
         }
     }
 
+    // An apply that changes nothing leaves its manager's time as it was (none, if new).
+    let changed = strip_managed(&merged) != strip_managed(live_obj);
     match entries.iter_mut().find(|e| is_mine(e)) {
         Some(mine) => {
             mine.fields = applied_set;
-            mine.time = req.now.to_string();
+            if changed {
+                mine.time = req.now.to_string();
+            }
             mine.api_version = req.api_version.to_string();
         }
         None => entries.push(ManagedEntry {
             manager: req.manager.to_string(),
             operation: "Apply".into(),
             api_version: req.api_version.to_string(),
-            time: req.now.to_string(),
+            time: if changed {
+                req.now.to_string()
+            } else {
+                String::new()
+            },
             subresource,
             fields: applied_set,
         }),
@@ -200,9 +239,17 @@ pub fn record_update(
 ) {
     let empty = json!({});
     let old_obj = old.unwrap_or(&empty);
+    // An object whose managedFields are gone (none recorded, or cleared by a client) is not
+    // tracked again by updates, as the real server does.
+    if old.is_some() && old_obj["metadata"]["managedFields"].is_null() {
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        return;
+    }
     let mut entries = parse(old_obj);
-    let before = fields::leaves(old_obj, scope);
-    let after = fields::leaves(new, scope);
+    let before = fields::update_leaves(old_obj, scope);
+    let after = fields::update_leaves(new, scope);
     let changed: FieldSet = after
         .iter()
         .filter(|(p, v)| before.get(*p) != Some(*v))

@@ -70,12 +70,9 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// A real server stores `stringData` as base64 `data` (stringData wins per key) and never
-/// returns `stringData`; a Secret without `type` is Opaque.
-fn secret_defaults(obj: &mut Value) {
+/// returns `stringData`.
+fn secret_string_data(obj: &mut Value) {
     use base64::Engine as _;
-    if obj["type"].is_null() {
-        obj["type"] = json!("Opaque");
-    }
     let Some(map) = obj.as_object_mut() else {
         return;
     };
@@ -95,15 +92,12 @@ fn secret_defaults(obj: &mut Value) {
     }
 }
 
-/// Defaults the real server fills in on create (and keeps on update).
+/// Everything the real server fills in on create (and keeps on update): the decoder's defaults
+/// and what the kind's strategy sets.
 pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Value>) {
+    decode_defaults(group, kind, obj);
     match (group, kind) {
         ("", "Namespace") => {
-            let name = obj["metadata"]["name"].clone();
-            if !obj["metadata"]["labels"].is_object() {
-                obj["metadata"]["labels"] = json!({});
-            }
-            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
             if obj["spec"]["finalizers"].is_null() {
                 obj["spec"]["finalizers"] = json!(["kubernetes"]);
             }
@@ -111,34 +105,154 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
                 obj["status"]["phase"] = json!("Active");
             }
         }
-        ("", "Secret") => secret_defaults(obj),
-        ("", "Service") => service_defaults(obj, old),
-        ("apps", "Deployment") => {
-            if obj["spec"]["replicas"].is_null() {
-                obj["spec"]["replicas"] = json!(1);
-            }
-            if obj["spec"]["strategy"].is_null() {
-                obj["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
-            }
-            if obj["spec"]["revisionHistoryLimit"].is_null() {
-                obj["spec"]["revisionHistoryLimit"] = json!(10);
-            }
-            if obj["spec"]["progressDeadlineSeconds"].is_null() {
-                obj["spec"]["progressDeadlineSeconds"] = json!(600);
-            }
-        }
+        ("", "Service") => service_allocations(obj, old),
+        ("apps", "Deployment") | ("", "ResourceQuota") => fill(obj, "status", json!({})),
         _ => {}
     }
 }
 
-fn service_defaults(obj: &mut Value, old: Option<&Value>) {
-    if obj["spec"]["type"].is_null() {
-        obj["spec"]["type"] = json!("ClusterIP");
+/// The Go defaulters, which run while a body is decoded: what they fill in is recorded in
+/// managedFields as the writer's, as the real server records it.
+pub fn decode_defaults(group: &str, kind: &str, obj: &mut Value) {
+    match (group, kind) {
+        ("", "Namespace") => {
+            let name = obj["metadata"]["name"].clone();
+            if !obj["metadata"]["labels"].is_object() {
+                obj["metadata"]["labels"] = json!({});
+            }
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+        }
+        ("", "Secret") => {
+            fill(obj, "type", json!("Opaque"));
+            secret_string_data(obj);
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            for endpoint in items(obj, "endpoints") {
+                fill(endpoint, "conditions", json!({}));
+            }
+            for port in items(obj, "ports") {
+                fill(port, "protocol", json!("TCP"));
+            }
+        }
+        ("", "Service") => service_defaults(obj),
+        ("apps", "Deployment") => {
+            let spec = &mut obj["spec"];
+            fill(spec, "replicas", json!(1));
+            fill(
+                spec,
+                "strategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+            );
+            fill(spec, "revisionHistoryLimit", json!(10));
+            fill(spec, "progressDeadlineSeconds", json!(600));
+            if let Some(template) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
+                pod_spec_defaults(template);
+            }
+        }
+        ("", "Pod") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                pod_spec_defaults(spec);
+            }
+        }
+        ("admissionregistration.k8s.io", kind) => webhook_defaults(kind, obj),
+        _ => {}
     }
-    if obj["spec"]["sessionAffinity"].is_null() {
-        obj["spec"]["sessionAffinity"] = json!("None");
+}
+
+fn fill(obj: &mut Value, field: &str, value: Value) {
+    if obj.is_object() && obj.get(field).is_none_or(Value::is_null) {
+        obj[field] = value;
     }
-    if obj["spec"]["clusterIP"].is_null() {
+}
+
+/// Each item of the array at `obj[field]`, if there is one (never adds the field).
+fn items<'a>(obj: &'a mut Value, field: &str) -> impl Iterator<Item = &'a mut Value> {
+    obj.get_mut(field)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
+/// What the real server fills into a pod spec (of a Pod or a workload's template).
+fn pod_spec_defaults(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    fill(spec, "restartPolicy", json!("Always"));
+    fill(spec, "terminationGracePeriodSeconds", json!(30));
+    fill(spec, "dnsPolicy", json!("ClusterFirst"));
+    fill(spec, "securityContext", json!({}));
+    fill(spec, "schedulerName", json!("default-scheduler"));
+    for list in ["containers", "initContainers"] {
+        for c in items(spec, list) {
+            fill(c, "resources", json!({}));
+            fill(c, "terminationMessagePath", json!("/dev/termination-log"));
+            fill(c, "terminationMessagePolicy", json!("File"));
+            let image = c["image"].as_str().unwrap_or("");
+            let last = image.rsplit('/').next().unwrap_or("");
+            let tagged = last.contains(':') && !last.ends_with(":latest");
+            let policy = if tagged || image.contains('@') {
+                "IfNotPresent"
+            } else {
+                "Always"
+            };
+            fill(c, "imagePullPolicy", json!(policy));
+            for port in items(c, "ports") {
+                fill(port, "protocol", json!("TCP"));
+            }
+            for env in items(c, "env") {
+                if let Some(field_ref) =
+                    env.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef"))
+                {
+                    fill(field_ref, "apiVersion", json!("v1"));
+                }
+            }
+        }
+    }
+    for volume in items(spec, "volumes") {
+        for source in ["configMap", "secret", "projected", "downwardAPI"] {
+            if let Some(source) = volume.get_mut(source).filter(|s| s.is_object()) {
+                fill(source, "defaultMode", json!(420));
+            }
+        }
+    }
+}
+
+/// The Service defaulter: type, session affinity, port protocols and target ports, traffic
+/// policies.
+fn service_defaults(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) else {
+        return;
+    };
+    fill(spec, "type", json!("ClusterIP"));
+    fill(spec, "sessionAffinity", json!("None"));
+    for port in items(spec, "ports") {
+        fill(port, "protocol", json!("TCP"));
+        let number = port["port"].clone();
+        fill(port, "targetPort", number);
+    }
+    if spec["type"] == "ExternalName" {
+        return;
+    }
+    fill(spec, "internalTrafficPolicy", json!("Cluster"));
+    if matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer")) {
+        fill(spec, "externalTrafficPolicy", json!("Cluster"));
+    }
+    if spec["type"] == "LoadBalancer" {
+        fill(spec, "allocateLoadBalancerNodePorts", json!(true));
+    }
+}
+
+/// What the Service strategy allocates: a cluster IP (kept across updates) and its family.
+fn service_allocations(obj: &mut Value, old: Option<&Value>) {
+    if obj["status"]["loadBalancer"].is_null() {
+        obj["status"]["loadBalancer"] = json!({});
+    }
+    let spec = &mut obj["spec"];
+    if spec["type"] == "ExternalName" {
+        return;
+    }
+    if spec["clusterIP"].is_null() {
         let ip = old
             .map(|o| o["spec"]["clusterIP"].clone())
             .filter(|ip| ip.is_string())
@@ -146,20 +260,35 @@ fn service_defaults(obj: &mut Value, old: Option<&Value>) {
                 let b: [u8; 2] = rand::random();
                 json!(format!("10.96.{}.{}", b[0], b[1].max(2)))
             });
-        obj["spec"]["clusterIP"] = ip.clone();
-        obj["spec"]["clusterIPs"] = json!([ip]);
+        spec["clusterIP"] = ip.clone();
+        spec["clusterIPs"] = json!([ip]);
     }
-    if let Some(ports) = obj["spec"]["ports"].as_array_mut() {
-        for port in ports {
-            if port["protocol"].is_null() {
-                port["protocol"] = json!("TCP");
-            }
-            if port["targetPort"].is_null() {
-                port["targetPort"] = port["port"].clone();
-            }
+    let ip = spec["clusterIP"].clone();
+    fill(spec, "clusterIPs", json!([ip]));
+    fill(spec, "ipFamilies", json!(["IPv4"]));
+    fill(spec, "ipFamilyPolicy", json!("SingleStack"));
+}
+
+/// What the real server fills into each webhook of a (Mutating|Validating)WebhookConfiguration.
+fn webhook_defaults(kind: &str, obj: &mut Value) {
+    for hook in items(obj, "webhooks") {
+        fill(hook, "failurePolicy", json!("Fail"));
+        fill(hook, "matchPolicy", json!("Equivalent"));
+        fill(hook, "namespaceSelector", json!({}));
+        fill(hook, "objectSelector", json!({}));
+        fill(hook, "timeoutSeconds", json!(10));
+        if kind == "MutatingWebhookConfiguration" {
+            fill(hook, "reinvocationPolicy", json!("Never"));
         }
-    }
-    if obj["status"]["loadBalancer"].is_null() {
-        obj["status"]["loadBalancer"] = json!({});
+        if let Some(service) = hook
+            .get_mut("clientConfig")
+            .and_then(|c| c.get_mut("service"))
+            .filter(|s| s.is_object())
+        {
+            fill(service, "port", json!(443));
+        }
+        for rule in items(hook, "rules") {
+            fill(rule, "scope", json!("*"));
+        }
     }
 }

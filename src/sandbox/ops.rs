@@ -4,10 +4,11 @@ use super::fields::Scope;
 use super::managed::{self, ApplyRequest};
 use super::meta;
 use super::resources::ResourceType;
+use super::schema::{self, FieldValidation};
 use super::selectors::{FieldSelector, LabelSelector};
-use super::status::ApiError;
+use super::status::{ApiError, FieldError};
 use super::store::ObjKey;
-use super::validate;
+use super::validation as validate;
 use serde_json::{json, Value};
 
 /// What a request addresses.
@@ -47,6 +48,53 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     pub force: bool,
     pub user_agent: String,
+    pub field_validation: FieldValidation,
+}
+
+/// What a write answers: the object, whether it was created, and the `Warning`s to send.
+#[derive(Debug)]
+pub struct Written {
+    pub object: Value,
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Decodes a body as the real server's codec does for this kind: built-ins against their Go
+/// types, custom resources against their CRD's structural schema (pruned and defaulted).
+/// The defaults a decoded object gets (before an update's managedFields are recorded): the Go
+/// defaulters for built-ins, the schema's `default`s for custom resources.
+fn decode_defaults(rt: &ResourceType, obj: &mut Value) {
+    match &rt.schema {
+        Some(structural) => schema::structural::default(structural, obj),
+        None => meta::decode_defaults(&rt.group, &rt.kind, obj),
+    }
+}
+
+/// `body` is the raw request body, for fields given twice (JSON only; empty for patches).
+fn decode(
+    t: &Target,
+    obj: &mut Value,
+    body: &[u8],
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let rt = &t.rt;
+    let duplicate = match body.first() {
+        Some(b'{') => schema::duplicates::find(body),
+        _ => Vec::new(),
+    };
+    match &rt.schema {
+        Some(structural) => schema::structural::decode(
+            structural,
+            &rt.version,
+            &rt.kind,
+            obj,
+            duplicate,
+            validation,
+        ),
+        None => {
+            schema::builtin::decode(&rt.group, &rt.version, &rt.kind, obj, duplicate, validation)
+        }
+    }
 }
 
 impl WriteOptions {
@@ -80,26 +128,96 @@ pub fn get(core: &ClusterCore, t: &Target) -> Result<Value, ApiError> {
     Ok(present(&t.rt, entry.value.clone()))
 }
 
+/// A page of a list: at most `limit` items (all when None), from where `continue` says.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+}
+
+/// The continue token: where the next page starts (namespace/name), as the real server's opaque
+/// base64 JSON token does.
+fn continue_token(rv: u64, namespace: &str, name: &str) -> String {
+    let token =
+        json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{namespace}/{name}\u{0}")});
+    base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE,
+        token.to_string(),
+    )
+}
+
+fn continue_start(token: &str) -> Result<(String, String), ApiError> {
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE, token)
+        .map_err(|_| bad())?;
+    let value: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let start = value["start"].as_str().ok_or_else(bad)?;
+    let start = start.trim_end_matches('\u{0}');
+    let (namespace, name) = start.split_once('/').ok_or_else(bad)?;
+    Ok((namespace.to_string(), name.to_string()))
+}
+
 pub fn list(
     core: &ClusterCore,
     t: &Target,
     labels: &LabelSelector,
     fields: &FieldSelector,
+    page: &Page,
 ) -> Result<Value, ApiError> {
     let storage_key = t.rt.storage_key();
+    let start = page
+        .continue_token
+        .as_deref()
+        .map(continue_start)
+        .transpose()?;
     let inner = core.lock();
-    let items: Vec<Value> = inner
+    let rv = inner.store.resource_version();
+    let mut matching = inner
         .store
         .list(&storage_key, t.namespace.as_deref())
-        .filter(|e| labels.matches(&e.value) && fields.matches(&e.value))
-        .map(|e| present(&t.rt, e.value.clone()))
+        .filter(|e| {
+            let ns = e.value["metadata"]["namespace"].as_str().unwrap_or("");
+            let name = e.value["metadata"]["name"].as_str().unwrap_or("");
+            start
+                .as_ref()
+                .is_none_or(|(sn, sname)| (ns, name) >= (sn.as_str(), sname.as_str()))
+        })
+        .filter(|e| labels.matches(&e.value) && fields.matches(&e.value));
+    let limit = page.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let items: Vec<Value> = matching
+        .by_ref()
+        .take(limit)
+        .map(|e| list_item(&t.rt, &e.value))
         .collect();
+    let rest: Vec<&Value> = matching.map(|e| &e.value).collect();
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some(next) = rest.first() {
+        let ns = next["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = next["metadata"]["name"].as_str().unwrap_or("");
+        metadata["continue"] = json!(continue_token(rv, ns, name));
+        metadata["remainingItemCount"] = json!(rest.len());
+    }
     Ok(json!({
         "kind": format!("{}List", t.rt.kind),
         "apiVersion": t.rt.api_version(),
-        "metadata": {"resourceVersion": inner.store.resource_version().to_string()},
+        "metadata": metadata,
         "items": items,
     }))
+}
+
+/// Items of a built-in kind's list carry no apiVersion and kind (the list says them); custom
+/// resources keep theirs, as on a real server.
+fn list_item(rt: &ResourceType, stored: &Value) -> Value {
+    let mut item = present(rt, stored.clone());
+    if !rt.custom {
+        if let Some(m) = item.as_object_mut() {
+            m.remove("apiVersion");
+            m.remove("kind");
+        }
+    }
+    item
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -158,18 +276,25 @@ fn bind_identity(t: &Target, obj: &mut Value) -> Result<String, ApiError> {
     Ok(obj["metadata"]["name"].as_str().unwrap_or("").to_string())
 }
 
-fn require_namespace(inner: &Inner, t: &Target) -> Result<(), ApiError> {
-    if let Some(ns) = &t.namespace {
-        if t.rt.namespaced
-            && inner
-                .store
-                .get(&("/namespaces".to_string(), String::new(), ns.clone()))
-                .is_none()
-        {
-            return Err(ApiError::not_found("", "namespaces", ns));
-        }
+/// New objects need a namespace that exists and is not being deleted, as the real
+/// NamespaceLifecycle admission plugin enforces.
+fn require_namespace(inner: &Inner, t: &Target, name: &str) -> Result<(), ApiError> {
+    let Some(ns) = t.namespace.as_ref().filter(|_| t.rt.namespaced) else {
+        return Ok(());
+    };
+    let key = ("/namespaces".to_string(), String::new(), ns.clone());
+    let Some(namespace) = inner.store.get(&key) else {
+        return Err(ApiError::not_found("", "namespaces", ns));
+    };
+    if namespace.value["metadata"]["deletionTimestamp"].is_null() {
+        return Ok(());
     }
-    Ok(())
+    Err(ApiError::namespace_terminating(
+        &t.rt.group,
+        &t.rt.plural,
+        name,
+        ns,
+    ))
 }
 
 /// Everything but metadata and status; a change here bumps generation.
@@ -265,7 +390,17 @@ fn commit(
         }
     }
     meta::apply_defaults(&rt.group, &rt.kind, &mut new, old);
+    if let Some(structural) = &rt.schema {
+        schema::structural::default(structural, &mut new);
+    }
+    if rt.group.is_empty() && rt.kind == "Service" {
+        allocate_node_ports(inner, &mut new, old);
+    }
     validate::metadata(rt, &new)?;
+    validate::object(rt, &new, old)?;
+    if let Some(structural) = &rt.schema {
+        schema::structural::validate(structural, &rt.group, &rt.kind, &new)?;
+    }
     // A real server skips writes that change nothing: same resourceVersion, no event.
     if let Some(old) = old {
         if unchanged(old, &new) {
@@ -326,6 +461,54 @@ fn commit(
     Ok(present(rt, stored))
 }
 
+/// NodePort and LoadBalancer Services get a node port per port from 30000-32767, unique in the
+/// cluster, as the real allocator hands them out; other types hold none.
+fn allocate_node_ports(inner: &Inner, svc: &mut Value, old: Option<&Value>) {
+    let wants = matches!(
+        svc["spec"]["type"].as_str(),
+        Some("NodePort" | "LoadBalancer")
+    ) && svc["spec"]["allocateLoadBalancerNodePorts"] != false;
+    let Some(ports) = svc["spec"]["ports"].as_array_mut() else {
+        return;
+    };
+    if !wants {
+        return;
+    }
+    // An update that leaves a port's nodePort out keeps the one it had.
+    let previous = old.and_then(|o| o["spec"]["ports"].as_array());
+    for port in ports.iter_mut().filter(|p| p["nodePort"].is_null()) {
+        let kept = previous
+            .into_iter()
+            .flatten()
+            .find(|p| p["port"] == port["port"] && p["protocol"] == port["protocol"]);
+        if let Some(kept) = kept.filter(|p| p["nodePort"].is_i64()) {
+            port["nodePort"] = kept["nodePort"].clone();
+        }
+    }
+    let mut taken: std::collections::HashSet<i64> = inner
+        .store
+        .list("/services", None)
+        .flat_map(|e| {
+            e.value["spec"]["ports"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|p| p["nodePort"].as_i64())
+        .collect();
+    taken.extend(ports.iter().filter_map(|p| p["nodePort"].as_i64()));
+    for port in ports.iter_mut().filter(|p| p["nodePort"].is_null()) {
+        let start = 30000 + rand::random::<i64>().rem_euclid(2768);
+        let free = (0..2768)
+            .map(|i| 30000 + (start - 30000 + i) % 2768)
+            .find(|p| !taken.contains(p));
+        if let Some(free) = free {
+            taken.insert(free);
+            port["nodePort"] = json!(free);
+        }
+    }
+}
+
 /// Every namespace gets a `default` ServiceAccount and the cluster CA ConfigMap, as real controllers add.
 pub fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
     let now = meta::now_rfc3339();
@@ -339,6 +522,12 @@ pub fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
             "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
         "data": {"ca.crt": core.pki.ca_pem},
     });
+    let mut cm = cm;
+    cm["metadata"]["managedFields"] = json!([{
+        "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:data": {".": {}, "f:ca.crt": {}}, "f:metadata": {"f:annotations": {".": {}, "f:kubernetes.io/description": {}}}},
+    }]);
     for (key, obj) in [("/serviceaccounts", sa), ("/configmaps", cm)] {
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         if inner
@@ -356,21 +545,25 @@ pub fn create(
     t: &Target,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
+    let warnings = decode(t, &mut obj, body, opts.field_validation)?;
+    obj["apiVersion"] = json!(t.rt.api_version());
+    obj["kind"] = json!(t.rt.kind);
     let target = Target {
         name: None,
         ..t.clone()
     };
     let name = bind_identity(&target, &mut obj)?;
     let mut inner = core.lock();
-    require_namespace(&inner, t)?;
+    require_namespace(&inner, t, &name)?;
     if inner.store.get(&t.key(&name)).is_some() {
         return Err(ApiError::already_exists(&t.rt.group, &t.rt.plural, &name));
     }
     if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("managedFields");
     }
+    decode_defaults(&t.rt, &mut obj);
     managed::record_update(
         None,
         &mut obj,
@@ -379,7 +572,11 @@ pub fn create(
         &meta::now_rfc3339(),
         t.scope(),
     );
-    commit(core, &mut inner, t, None, obj, opts.dry_run)
+    Ok(Written {
+        object: commit(core, &mut inner, t, None, obj, opts.dry_run)?,
+        created: true,
+        warnings,
+    })
 }
 
 /// Replaces the part of `old` that `t` addresses with the same part of `new`.
@@ -415,8 +612,11 @@ pub fn update(
     t: &Target,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Written, ApiError> {
     let mut obj = parse_body(body)?;
+    let warnings = decode(t, &mut obj, body, opts.field_validation)?;
+    obj["apiVersion"] = json!(t.rt.api_version());
+    obj["kind"] = json!(t.rt.kind);
     let name = bind_identity(t, &mut obj)?;
     let mut inner = core.lock();
     let old = inner
@@ -428,9 +628,22 @@ pub fn update(
         if rv.parse::<u64>().ok() != Some(old.rv) {
             return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
         }
+    } else if t.rt.custom {
+        // Custom resources allow no unconditional update, unlike most built-in kinds.
+        return Err(ApiError::invalid(
+            &t.rt.group,
+            &t.rt.kind,
+            &name,
+            vec![FieldError {
+                reason: "FieldValueInvalid",
+                field: "metadata.resourceVersion".into(),
+                message: "Invalid value: 0x0: must be specified for an update".into(),
+            }],
+        ));
     }
     let mut new = scoped_replacement(t, &old.value, obj);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
+    decode_defaults(&t.rt, &mut new);
     managed::record_update(
         Some(&old.value),
         &mut new,
@@ -439,7 +652,11 @@ pub fn update(
         &meta::now_rfc3339(),
         t.scope(),
     );
-    commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)
+    Ok(Written {
+        object: commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)?,
+        created: false,
+        warnings,
+    })
 }
 
 pub enum PatchKind {
@@ -469,7 +686,7 @@ pub fn patch(
     kind: PatchKind,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<(Value, bool), ApiError> {
+) -> Result<Written, ApiError> {
     let name = t.name.clone().unwrap_or_default();
     if let PatchKind::Apply = kind {
         return apply(core, t, body, opts);
@@ -511,9 +728,23 @@ pub fn patch(
             return Err(ApiError::conflict(&t.rt.group, &t.rt.plural, &name));
         }
     }
+    // The real server reports a patched object it cannot decode against the patch.
+    let warnings = decode(t, &mut patched, &[], opts.field_validation).map_err(|e| {
+        ApiError::invalid(
+            &t.rt.group,
+            &t.rt.kind,
+            &name,
+            vec![FieldError::invalid(
+                "patch",
+                &String::from_utf8_lossy(body),
+                &e.message,
+            )],
+        )
+    })?;
     bind_identity(t, &mut patched)?;
     let mut new = scoped_replacement(t, &old.value, patched);
     new["metadata"]["managedFields"] = old.value["metadata"]["managedFields"].clone();
+    decode_defaults(&t.rt, &mut new);
     managed::record_update(
         Some(&old.value),
         &mut new,
@@ -522,10 +753,11 @@ pub fn patch(
         &meta::now_rfc3339(),
         t.scope(),
     );
-    Ok((
-        commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)?,
-        false,
-    ))
+    Ok(Written {
+        object: commit(core, &mut inner, t, Some(&old.value), new, opts.dry_run)?,
+        created: false,
+        warnings,
+    })
 }
 
 fn apply(
@@ -533,16 +765,41 @@ fn apply(
     t: &Target,
     body: &[u8],
     opts: &WriteOptions,
-) -> Result<(Value, bool), ApiError> {
+) -> Result<Written, ApiError> {
     let Some(manager) = opts.field_manager.clone() else {
-        return Err(ApiError::bad_request(
-            "PATCH, application/apply-patch+yaml requires fieldManager to be set",
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            vec![FieldError::required_because(
+                "fieldManager",
+                "is required for apply patch",
+            )],
         ));
     };
     if let Some(unchanged) = repeated_apply(core, t, body, &manager, opts) {
-        return Ok((unchanged, false));
+        return Ok(Written {
+            object: unchanged,
+            created: false,
+            warnings: Vec::new(),
+        });
     }
     let mut applied = parse_body(body)?;
+    // An applied configuration must fit the type exactly, whatever fieldValidation says: the
+    // real server cannot build its typed patch otherwise (and answers 500).
+    let warnings = decode(t, &mut applied, body, FieldValidation::Strict).map_err(|e| {
+        // Named as the real server names the patch object: its own namespace (usually none),
+        // its name and its GroupVersionKind.
+        ApiError::typed_patch(&format!(
+            "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {}",
+            applied["metadata"]["namespace"].as_str().unwrap_or(""),
+            t.name.as_deref().unwrap_or(""),
+            t.rt.group,
+            t.rt.version,
+            t.rt.kind,
+            e.message
+        ))
+    })?;
     let name = bind_identity(t, &mut applied)?;
     if applied["apiVersion"].as_str() != Some(&t.rt.api_version())
         || applied["kind"].as_str() != Some(&t.rt.kind)
@@ -556,7 +813,7 @@ fn apply(
     let mut inner = core.lock();
     let old = inner.store.get(&t.key(&name)).cloned();
     if old.is_none() {
-        require_namespace(&inner, t)?;
+        require_namespace(&inner, t, &name)?;
     }
     let now = meta::now_rfc3339();
     let api_version = t.rt.api_version();
@@ -596,7 +853,11 @@ fn apply(
         }
         _ => {}
     }
-    Ok((obj, created))
+    Ok(Written {
+        object: obj,
+        created,
+        warnings,
+    })
 }
 
 /// The live object, when this apply repeats the last one exactly and nothing changed since.
@@ -634,6 +895,12 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
     if opts.dry_run {
         return Ok(deleted_status(t, &existing));
     }
+    if t.rt.group.is_empty() && t.rt.kind == "Namespace" {
+        return Ok(present(
+            &t.rt,
+            terminate_namespace(core, &mut inner, existing),
+        ));
+    }
     if has_finalizers(&existing) {
         // Deletion waits for the finalizers to be removed; until then the object is "terminating".
         if !existing["metadata"]["deletionTimestamp"].is_null() {
@@ -646,48 +913,82 @@ pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Val
         core.changed.notify_one();
         return Ok(present(&t.rt, stored));
     }
-    match (t.rt.group.as_str(), t.rt.kind.as_str()) {
-        ("", "Namespace") => {
-            let doomed: Vec<ObjKey> = inner
-                .store
-                .all()
-                .filter(|((_, ns, _), _)| *ns == name)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in doomed {
-                inner.store.remove(&k);
-            }
+    if t.rt.storage_key() == CRD_KEY {
+        let storage = format!(
+            "{}/{}",
+            existing["spec"]["group"].as_str().unwrap_or(""),
+            existing["spec"]["names"]["plural"].as_str().unwrap_or("")
+        );
+        let doomed: Vec<ObjKey> = inner
+            .store
+            .all()
+            .filter(|((k, _, _), _)| *k == storage)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            inner.store.remove(&k);
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            let storage = format!(
-                "{}/{}",
-                existing["spec"]["group"].as_str().unwrap_or(""),
-                existing["spec"]["names"]["plural"].as_str().unwrap_or("")
-            );
-            let doomed: Vec<ObjKey> = inner
-                .store
-                .all()
-                .filter(|((k, _, _), _)| *k == storage)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in doomed {
-                inner.store.remove(&k);
-            }
-        }
-        _ => {}
     }
     let removed = inner.store.remove(&key).unwrap_or(existing);
     if t.rt.storage_key() == CRD_KEY {
         inner.rebuild_registry();
     }
     core.changed.notify_one();
-    if t.rt.kind == "Namespace" {
-        let mut ns = present(&t.rt, removed);
-        ns["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
-        ns["status"]["phase"] = json!("Terminating");
-        return Ok(ns);
-    }
     Ok(deleted_status(t, &removed))
+}
+
+/// Marks a namespace Terminating; the namespace controller then deletes what it holds and, once
+/// that is gone (finalizers included), the namespace itself. Until then new content is refused.
+fn terminate_namespace(core: &ClusterCore, inner: &mut Inner, mut ns: Value) -> Value {
+    if !ns["metadata"]["deletionTimestamp"].is_null() {
+        return ns;
+    }
+    ns["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+    ns["status"]["phase"] = json!("Terminating");
+    let name = ns["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let stored = inner.store.put("/namespaces", ns);
+    core.queue(vec![ControllerTask::NamespaceCleanup { name }]);
+    core.changed.notify_one();
+    stored
+}
+
+/// One pass of the namespace controller: deletes the namespace's content (objects with
+/// finalizers are marked instead) and, when nothing is left, the namespace. Returns whether the
+/// namespace is gone (or was never terminating).
+pub fn finish_namespace(core: &ClusterCore, name: &str) -> bool {
+    let mut inner = core.lock();
+    let key = ("/namespaces".to_string(), String::new(), name.to_string());
+    let Some(ns) = inner.store.get(&key).map(|e| e.value.clone()) else {
+        return true;
+    };
+    if ns["metadata"]["deletionTimestamp"].is_null() {
+        return true;
+    }
+    let content: Vec<(ObjKey, Value)> = inner
+        .store
+        .all()
+        .filter(|((_, ns_of, _), _)| ns_of == name)
+        .map(|(k, e)| (k.clone(), e.value.clone()))
+        .collect();
+    let mut left = 0;
+    for (k, obj) in content {
+        if has_finalizers(&obj) {
+            left += 1;
+            if obj["metadata"]["deletionTimestamp"].is_null() {
+                let mut marked = obj;
+                marked["metadata"]["deletionTimestamp"] = json!(meta::now_rfc3339());
+                marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                inner.store.put(&k.0, marked);
+            }
+        } else {
+            inner.store.remove(&k);
+        }
+    }
+    if left == 0 && !has_finalizers(&ns) {
+        inner.store.remove(&key);
+    }
+    core.changed.notify_one();
+    left == 0 && !has_finalizers(&ns)
 }
 
 fn has_finalizers(obj: &Value) -> bool {
@@ -715,7 +1016,7 @@ pub fn delete_collection(
     fields: &FieldSelector,
     opts: &WriteOptions,
 ) -> Result<Value, ApiError> {
-    let listed = list(core, t, labels, fields)?;
+    let listed = list(core, t, labels, fields, &Page::default())?;
     for item in listed["items"].as_array().into_iter().flatten() {
         let name = item["metadata"]["name"].as_str().unwrap_or("").to_string();
         let one = Target {

@@ -91,7 +91,10 @@ fn without_deletes(items: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// Items the patch adds go before the existing ones, as the real server orders them when the
+/// patch carries no `$setElementOrder`.
 fn merge_list(key: &str, existing: &mut Vec<Value>, items: &[Value]) {
+    let mut added = Vec::new();
     for item in items {
         let id = item.get(key);
         let position = existing.iter().position(|e| e.get(key) == id);
@@ -103,9 +106,10 @@ fn merge_list(key: &str, existing: &mut Vec<Value>, items: &[Value]) {
             (Some("delete"), None) => {}
             (Some("replace"), Some(p)) => existing[p] = strip_directives(item),
             (_, Some(p)) => strategic_merge(&mut existing[p], item),
-            (_, None) => existing.push(strip_directives(item)),
+            (_, None) => added.push(strip_directives(item)),
         }
     }
+    existing.splice(0..0, added);
 }
 
 fn strip_directives(v: &Value) -> Value {

@@ -1,5 +1,6 @@
 //! Decoding of the Kubernetes protobuf envelope for the built-in kinds kubectl creates through typed
-//! clients (`kubectl create ns|configmap|secret|serviceaccount|token|deployment|service`), which send
+//! clients (`kubectl create ns|configmap|secret|serviceaccount|token|deployment|service|role|
+//! rolebinding|clusterrole|clusterrolebinding`), which send
 //! protobuf bodies. Fields outside these schemas are skipped.
 //! Field numbers follow the upstream `generated.proto` files.
 use base64::engine::general_purpose::STANDARD;
@@ -164,6 +165,37 @@ const SERVICE: &[Field] = &[
             (2, "selector", Kind::MapStr),
             (3, "clusterIP", Kind::Str),
             (4, "type", Kind::Str),
+        ]),
+    ),
+];
+
+const POLICY_RULE: &[Field] = &[
+    (1, "verbs", Kind::Repeated(&Kind::Str)),
+    (2, "apiGroups", Kind::Repeated(&Kind::Str)),
+    (3, "resources", Kind::Repeated(&Kind::Str)),
+    (4, "resourceNames", Kind::Repeated(&Kind::Str)),
+    (5, "nonResourceURLs", Kind::Repeated(&Kind::Str)),
+];
+const ROLE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "rules", Kind::Repeated(&Kind::Msg(POLICY_RULE))),
+];
+const SUBJECT: &[Field] = &[
+    (1, "kind", Kind::Str),
+    (2, "apiGroup", Kind::Str),
+    (3, "name", Kind::Str),
+    (4, "namespace", Kind::Str),
+];
+const ROLE_BINDING: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "subjects", Kind::Repeated(&Kind::Msg(SUBJECT))),
+    (
+        3,
+        "roleRef",
+        Kind::Msg(&[
+            (1, "apiGroup", Kind::Str),
+            (2, "kind", Kind::Str),
+            (3, "name", Kind::Str),
         ]),
     ),
 ];
@@ -342,6 +374,8 @@ pub fn decode(body: &[u8]) -> Option<Value> {
         ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
         ("v1", "Service") => SERVICE,
         ("apps/v1", "Deployment") => DEPLOYMENT,
+        ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
         _ => return None,
     };
     let mut obj = message(schema, raw)?;

@@ -18,6 +18,8 @@ pub struct ResourceType {
     pub custom: bool,
     /// A CRD version's additionalPrinterColumns, for `kubectl get` tables.
     pub printer_columns: Vec<PrinterColumn>,
+    /// A CRD version's structural schema (`openAPIV3Schema`), which its objects must satisfy.
+    pub schema: Option<Arc<Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +89,7 @@ fn builtin(
         generation,
         custom: false,
         printer_columns: Vec::new(),
+        schema: None,
     }
 }
 
@@ -153,7 +156,7 @@ pub fn builtins() -> Vec<ResourceType> {
             true,
             &[],
             false,
-            false,
+            true,
         ),
         builtin(
             "rbac.authorization.k8s.io",
@@ -289,6 +292,9 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                     })
                 })
                 .collect(),
+            schema: version["schema"]["openAPIV3Schema"]
+                .is_object()
+                .then(|| Arc::new(version["schema"]["openAPIV3Schema"].clone())),
         });
     }
     out

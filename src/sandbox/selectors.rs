@@ -71,8 +71,42 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    /// A `metav1.LabelSelector` object (matchLabels and matchExpressions).
+    pub fn from_object(selector: &Value) -> LabelSelector {
+        let mut reqs = Vec::new();
+        for (k, v) in selector["matchLabels"].as_object().into_iter().flatten() {
+            reqs.push(Requirement::Equals(
+                k.clone(),
+                v.as_str().unwrap_or("").into(),
+            ));
+        }
+        for e in selector["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let key = e["key"].as_str().unwrap_or("").to_string();
+            let values: Vec<String> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            reqs.push(match e["operator"].as_str().unwrap_or("") {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                _ => Requirement::NotExists(key),
+            });
+        }
+        LabelSelector(reqs)
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
-        let labels = &obj["metadata"]["labels"];
+        self.matches_labels(&obj["metadata"]["labels"])
+    }
+
+    pub fn matches_labels(&self, labels: &Value) -> bool {
         let get = |k: &str| labels.get(k).and_then(Value::as_str);
         self.0.iter().all(|r| match r {
             Requirement::Equals(k, v) => get(k) == Some(v.as_str()),

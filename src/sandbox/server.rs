@@ -3,13 +3,15 @@ use super::core::ClusterCore;
 use super::discovery;
 use super::error::SandboxError;
 use super::faults::Decision;
+use super::negotiate::{self, Answer};
 use super::openapi;
-use super::ops::{self, PatchKind, WriteOptions};
+use super::ops::{self, PatchKind, WriteOptions, Written};
 use super::protobuf;
 use super::rbac::{self, ServiceAccountUser};
 use super::routes::{route, Route};
+use super::schema::FieldValidation;
 use super::selectors::{FieldSelector, LabelSelector};
-use super::status::ApiError;
+use super::status::{ApiError, FieldError};
 use super::table;
 use super::tokens;
 use super::watch::{self, WatchParams};
@@ -96,6 +98,19 @@ fn json_response(code: u16, value: &Value) -> Response {
         .into_response()
 }
 
+/// 201 for a creation, 200 otherwise, with one `Warning: 299 - "..."` header per warning.
+fn written_response(written: Written) -> Response {
+    let code = if written.created { 201 } else { 200 };
+    let mut response = json_response(code, &written.object);
+    for warning in &written.warnings {
+        let quoted = format!("299 - {}", serde_json::Value::from(warning.as_str()));
+        if let Ok(value) = header::HeaderValue::from_str(&quoted) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
+}
+
 fn error_response(err: &ApiError) -> Response {
     let mut response = json_response(err.code, &err.to_status());
     if err.code == 429 {
@@ -169,10 +184,15 @@ async fn handle(
     } else {
         body
     };
-    match dispatch(&core, user.as_ref(), &method, &uri, &headers, &body) {
+    let deprecation = super::deprecation::warning(&core, uri.path());
+    let mut response = match dispatch(&core, user.as_ref(), &method, &uri, &headers, &body) {
         Ok(response) => response,
         Err(err) => error_response(&err),
+    };
+    if let Some(warning) = deprecation {
+        super::deprecation::add_header(&mut response, &warning);
     }
+    response
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
@@ -264,15 +284,38 @@ fn dispatch(
             .ok()
             .and_then(|v| v["dryRun"].as_array().cloned())
             .is_some_and(|d| d.iter().any(|x| x == "All"));
+    let options_kind = match *method {
+        Method::PUT => "UpdateOptions",
+        Method::PATCH => "PatchOptions",
+        Method::DELETE => "DeleteOptions",
+        _ => "CreateOptions",
+    };
+    if let Some(other) = query.get("dryRun").filter(|v| *v != "All") {
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            options_kind,
+            "",
+            vec![FieldError::not_supported(
+                "dryRun",
+                &Value::from(other.as_str()),
+                &["All"],
+            )],
+        ));
+    }
     let opts = WriteOptions {
         dry_run: body_dry_run || query.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: query.get("fieldManager").cloned(),
         force: query.get("force").is_some_and(|v| v == "true"),
         user_agent: header_str(headers, header::USER_AGENT).to_string(),
+        field_validation: FieldValidation::parse(
+            query.get("fieldValidation").map(String::as_str),
+            options_kind,
+        )?,
     };
     let labels = LabelSelector::parse(query.get("labelSelector").map_or("", |s| s))?;
     let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", |s| s))?;
-    let as_table = table::wants_table(header_str(headers, header::ACCEPT));
+    let answer = negotiate::choose(header_str(headers, header::ACCEPT))?;
+    let as_table = answer == Answer::Table;
     let t = &target;
     match (method.clone(), t.name.is_some(), t.subresource.as_deref()) {
         (Method::GET, false, _) => {
@@ -299,7 +342,14 @@ fn dispatch(
                     .body(stream)
                     .unwrap_or_else(|_| Response::new(Body::empty())));
             }
-            let list = ops::list(core, t, &labels, &fields)?;
+            let page = ops::Page {
+                limit: query.get("limit").and_then(|l| l.parse().ok()),
+                continue_token: query.get("continue").filter(|c| !c.is_empty()).cloned(),
+            };
+            let list = ops::list(core, t, &labels, &fields, &page)?;
+            if answer == Answer::Metadata {
+                return Ok(json_response(200, &negotiate::metadata_list(list)));
+            }
             if as_table {
                 let items = list["items"].as_array().cloned().unwrap_or_default();
                 let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("");
@@ -309,6 +359,9 @@ fn dispatch(
         }
         (Method::GET, true, _) => {
             let obj = ops::get(core, t)?;
+            if answer == Answer::Metadata {
+                return Ok(json_response(200, &negotiate::metadata_only(&obj)));
+            }
             if as_table {
                 let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
                 return Ok(json_response(
@@ -318,7 +371,7 @@ fn dispatch(
             }
             Ok(json_response(200, &obj))
         }
-        (Method::POST, false, None) => Ok(json_response(201, &ops::create(core, t, body, &opts)?)),
+        (Method::POST, false, None) => Ok(written_response(ops::create(core, t, body, &opts)?)),
         (Method::POST, true, Some("token")) => {
             let ns = t.namespace.as_deref().unwrap_or("");
             let name = t.name.as_deref().unwrap_or("");
@@ -328,14 +381,13 @@ fn dispatch(
             ))
         }
         (Method::PUT, true, None | Some("status")) => {
-            Ok(json_response(200, &ops::update(core, t, body, &opts)?))
+            Ok(written_response(ops::update(core, t, body, &opts)?))
         }
         (Method::PATCH, true, None | Some("status")) => {
             let content_type = header_str(headers, header::CONTENT_TYPE);
             let kind = PatchKind::from_content_type(content_type)
                 .ok_or_else(|| ApiError::unsupported_patch(content_type))?;
-            let (obj, created) = ops::patch(core, t, kind, body, &opts)?;
-            Ok(json_response(if created { 201 } else { 200 }, &obj))
+            Ok(written_response(ops::patch(core, t, kind, body, &opts)?))
         }
         (Method::DELETE, true, None) => Ok(json_response(200, &ops::delete(core, t, &opts)?)),
         (Method::DELETE, false, None) => Ok(json_response(

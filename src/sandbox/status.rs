@@ -23,6 +23,11 @@ impl ApiError {
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
+        if self.reason.is_empty() {
+            if let Some(m) = status.as_object_mut() {
+                m.remove("reason");
+            }
+        }
         status
     }
 
@@ -144,6 +149,40 @@ impl ApiError {
         Self::new(403, "Forbidden", message, Some(details))
     }
 
+    /// 403 from the NamespaceLifecycle admission plugin: the namespace is being deleted.
+    pub fn namespace_terminating(group: &str, plural: &str, name: &str, namespace: &str) -> Self {
+        let mut details = json!({
+            "name": name,
+            "kind": plural,
+            "causes": [{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {namespace} is being terminated"),
+                "field": "metadata.namespace",
+            }],
+        });
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                qualified(group, plural)
+            ),
+            Some(details),
+        )
+    }
+
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf".into(),
+            None,
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             405,
@@ -168,7 +207,7 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - the sandbox decodes {content_type} only for Namespace, ConfigMap, Secret, ServiceAccount, Service, Deployment and TokenRequest; send application/json or application/yaml"),
+            format!("the body of the request was in an unknown format - the sandbox decodes {content_type} only for Namespace, ConfigMap, Secret, ServiceAccount, Service, Deployment, TokenRequest and RBAC roles and bindings; send application/json or application/yaml"),
             None,
         )
     }
@@ -180,6 +219,11 @@ impl ApiError {
             format!("too old resource version: {requested} ({oldest})"),
             None,
         )
+    }
+
+    /// The 500 (without a reason) a real server answers for an apply it cannot type.
+    pub fn typed_patch(message: &str) -> Self {
+        Self::new(500, "", message.into(), None)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -210,6 +254,43 @@ impl FieldError {
             reason: "FieldValueInvalid",
             field: field.into(),
             message: format!("Invalid value: \"{value}\": {why}"),
+        }
+    }
+
+    /// An invalid value rendered as the real server renders it: numbers bare, maps as JSON.
+    pub fn invalid_value(field: &str, value: &Value, why: &str) -> Self {
+        FieldError {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message: format!("Invalid value: {value}: {why}"),
+        }
+    }
+
+    pub fn required_because(field: &str, why: &str) -> Self {
+        FieldError {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message: format!("Required value: {why}"),
+        }
+    }
+
+    pub fn duplicate(field: &str, value: &str) -> Self {
+        FieldError {
+            reason: "FieldValueDuplicate",
+            field: field.into(),
+            message: format!("Duplicate value: {value}"),
+        }
+    }
+
+    pub fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Self {
+        let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
+        FieldError {
+            reason: "FieldValueNotSupported",
+            field: field.into(),
+            message: format!(
+                "Unsupported value: {value}: supported values: {}",
+                list.join(", ")
+            ),
         }
     }
 

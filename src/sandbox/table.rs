@@ -4,13 +4,6 @@ use super::meta::age_of;
 use super::resources::ResourceType;
 use serde_json::{json, Value};
 
-pub fn wants_table(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("as=Table"))
-}
-
 fn column(name: &str, kind: &str, format: &str, description: &str) -> Value {
     json!({"name": name, "type": kind, "format": format, "description": description, "priority": 0})
 }

@@ -58,3 +58,5 @@ impl Project {
         cmd
     }
 }
+
+pub mod backend;

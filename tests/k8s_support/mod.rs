@@ -1,39 +1,48 @@
-//! Sandbox clusters for end-to-end tests: started in-process, kubeconfig in a temp dir, and
-//! the built `runner` binary driven on small playbooks. kubectl checks results independently.
+//! Clusters for end-to-end tests, on either backend (the built-in sandbox or real control
+//! planes): started in-process, kubeconfig in a temp dir, and the built `runner` binary driven
+//! on small playbooks. kubectl checks results independently.
 #![allow(dead_code)]
+
+#[path = "../common/backend.rs"]
+pub mod backend;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
-use runner::sandbox::{Sandbox, SandboxOptions};
+pub use backend::{Backend, Clusters};
+use runner::sandbox::Sandbox;
 
 pub struct Env {
-    pub sandbox: Sandbox,
+    pub clusters: Clusters,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
 }
 
-pub async fn start(clusters: &[&str]) -> Env {
-    let sandbox = Sandbox::start(SandboxOptions {
-        clusters: clusters.iter().map(|c| c.to_string()).collect(),
-        ..Default::default()
-    })
-    .await
-    .expect("sandbox starts");
+pub async fn start(backend: Backend, names: &[&str]) -> Env {
+    let clusters = backend.start(names).await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    sandbox
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
+    clusters.write_kubeconfig(&kubeconfig);
     Env {
-        sandbox,
+        clusters,
         dir,
         kubeconfig,
     }
 }
 
 impl Env {
+    /// The sandbox, for tests of what only it offers.
+    pub fn sandbox(&self) -> &Sandbox {
+        self.clusters
+            .sandbox()
+            .expect("this test runs on the built-in sandbox only")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.clusters.backend()
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

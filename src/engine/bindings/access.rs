@@ -10,7 +10,10 @@ use crate::engine::api::register;
 use crate::engine::convert::{to_dynamic, IntoRhai, RhaiResult};
 use crate::error::HostError;
 
-use crate::k8s::KNOWN_AFTER_APPLY;
+use crate::k8s::{Session, KNOWN_AFTER_APPLY};
+
+/// The annotation `kubectl rollout restart` sets on a Deployment's pod template.
+const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
@@ -76,6 +79,53 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
             let probe = c.block_on(async { Ok(crate::k8s::probe_kubeconfig(&text, transports).await) }).into_rhai()?;
             let json = serde_json::to_value(probe).map_err(|e| HostError::new(e.to_string())).into_rhai()?;
             to_dynamic(&json)?.try_cast::<Map>().ok_or_else(|| crate::engine::convert::throw(HostError::new("probe result")))
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "token_expiry(token: &str) -> Map",
+        "When a bearer token expires, from its JWT exp claim: #{expires, expires_at (RFC 3339), days_left}; a token without exp does not expire. \"(known after apply)\" in a dry run reads as () fields.",
+        move |token: &str| -> RhaiResult<Map> {
+            let mut map = Map::new();
+            if c.dry_run() && token.contains(KNOWN_AFTER_APPLY) {
+                map.insert("expires".into(), rhai::Dynamic::UNIT);
+                map.insert("expires_at".into(), KNOWN_AFTER_APPLY.into());
+                map.insert("days_left".into(), rhai::Dynamic::UNIT);
+                return Ok(map);
+            }
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let expiry = crate::k8s::token_expiry(token, now).into_rhai()?;
+            map.insert("expires".into(), expiry.expires.into());
+            map.insert("expires_at".into(), expiry.expires_at.into());
+            map.insert("days_left".into(), expiry.days_left.into());
+            Ok(map)
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "rollout_restart(c: Cluster, namespace: &str, deployment: &str) -> Map",
+        "Restarts a Deployment's pods as `kubectl rollout restart` does (the pod template's kubectl.kubernetes.io/restartedAt annotation set to now); returns the Deployment. Await it with wait_rollout.",
+        move |cluster: &mut ClusterHandle, namespace: &str, deployment: &str| -> RhaiResult<rhai::Dynamic> {
+            let now = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| HostError::new(e.to_string()))
+                .into_rhai()?;
+            let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});
+            c.reporter.touch(cluster.0.name());
+            let session = Session {
+                reporter: &c.reporter,
+                dry_run: c.dry_run(),
+                ledger: c.ledger(),
+                owner: c.owner(),
+                programs_skipped: c.programs_skipped(),
+            };
+            let cl = cluster.0.clone();
+            let after = c
+                .block_on(async { cl.patch(&session, "Deployment", deployment, namespace, &patch).await })
+                .into_rhai()?;
+            to_dynamic(&after)
         },
     );
 }

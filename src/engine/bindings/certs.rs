@@ -115,7 +115,88 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "Compares our root certificate with a cluster's (for example the root-cert.pem of its cacerts): #{same, message, ...}.",
         |ours: &str, live: &str| -> RhaiResult<Map> { map_of(certs::compare_roots(ours, live).map_err(host)).into_rhai() },
     );
+    let c = ctx.clone();
+    register_in(
+        &mut module,
+        "check_cacerts(cluster: &str, context: &str, certs_dir: &str, cert_dir: &str, live: ?, options: Map) -> Map",
+        "Whether our cacerts (root in certs_dir, intermediate in certs_dir/cert_dir, which may not exist yet) may be written over a cluster's live cacerts data (read_secret's result, or ()): #{action: \"apply\"|\"keep\", live, notes}. Throws, with the ways forward, on a foreign root in either layout istiod reads and on an intermediate other than ours; options: rotation (true: another intermediate under our root may be replaced). Reads files only.",
+        move |cluster: &str, context: &str, certs_dir: &str, cert_dir: &str, live: Dynamic, options: Map| -> RhaiResult<Map> {
+            map_of(check_cacerts(&c, cluster, context, certs_dir, cert_dir, live, options)).into_rhai()
+        },
+    );
+    register_in(
+        &mut module,
+        "inspect_cacerts(cluster: &str, live: Map) -> Map",
+        "What a live cacerts Secret's data (read_secret's result) makes istiod use, in either layout (tls.crt/tls.key/ca.crt first, as istiod): #{layout, keys, intermediate: #{subject, fingerprint_sha256, not_after}, roots: [...]}.",
+        |cluster: &str, live: Map| -> RhaiResult<Map> {
+            let data = string_map(live).into_rhai()?;
+            map_of(certs::inspect_cacerts(cluster, &data).map_err(host)).into_rhai()
+        },
+    );
     engine.register_static_module("certs", module.into());
+}
+
+fn string_map(map: Map) -> HostResult<std::collections::BTreeMap<String, String>> {
+    map.into_iter()
+        .map(|(k, v)| {
+            let key = k.to_string();
+            v.into_string()
+                .map(|text| (key.clone(), text))
+                .map_err(|_| HostError::new(format!("cacerts key {key:?} is not text")))
+        })
+        .collect()
+}
+
+/// Reads our root and intermediate from the files, or from what this plan made in memory.
+fn check_cacerts(
+    ctx: &PlayContext,
+    cluster: &str,
+    context: &str,
+    certs_dir: &str,
+    cert_dir: &str,
+    live: Dynamic,
+    options_map: Map,
+) -> HostResult<certs::CacertsVerdict> {
+    let mut rotation = false;
+    for (key, value) in options_map {
+        match (key.as_str(), value.as_bool()) {
+            ("rotation", Ok(flag)) => rotation = flag,
+            _ => {
+                return Err(HostError::new(format!(
+                    "unknown or invalid check_cacerts option {key:?}"
+                ))
+                .with_hint("valid options: rotation (true or false)"))
+            }
+        }
+    }
+    certs::validate_cluster_name(cert_dir).map_err(host)?;
+    let path = ctx.project.resolve(certs_dir)?;
+    let mut ours = certs::Ours::read(&path, cert_dir).map_err(host)?;
+    if let Some(planned) = ctx
+        .planned_certs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&path.join(cert_dir))
+    {
+        ours.root_pem = Some(planned.root_cert.clone());
+        ours.intermediate_pem = Some(planned.ca_cert.clone());
+    }
+    let live = if live.is_unit() {
+        None
+    } else {
+        let map = live
+            .try_cast::<Map>()
+            .ok_or_else(|| HostError::new("check_cacerts: live must be a map or ()"))?;
+        Some(string_map(map)?)
+    };
+    let shown = format!("{}/{}", certs_dir.trim_end_matches('/'), cert_dir);
+    let target = certs::Target {
+        cluster,
+        context,
+        shown_certs_dir: certs_dir.trim_end_matches('/'),
+        shown_dir: &shown,
+    };
+    certs::check_cacerts(&target, &ours, live.as_ref(), rotation).map_err(host)
 }
 
 fn host(error: certs::CertError) -> HostError {

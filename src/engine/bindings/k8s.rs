@@ -11,7 +11,9 @@ use crate::context::PlayContext;
 use crate::engine::api::register;
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::error::{HostError, HostResult};
-use crate::k8s::{parse_documents, Applied, ApplyOptions, Cluster, DeleteOptions, Session};
+use crate::k8s::{
+    parse_documents, Applied, ApplyOptions, Cluster, DeleteOptions, FieldValidation, Session,
+};
 
 const DEFAULT_WAIT_SECS: i64 = 300;
 
@@ -188,7 +190,7 @@ fn install_objects(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register(
         engine,
         "apply(c: Cluster, objects: ?, options: Map) -> Array",
-        "Like apply(objects); options: force (take over fields other managers own).",
+        "Like apply(objects); options: force (take over fields other managers own), field_validation (\"Strict\", the default as in kubectl: fields the type lacks are an error; \"Warn\": dropped with the server's warning shown; \"Ignore\").",
         move |h: &mut ClusterHandle, objects: Dynamic, options: Map| -> RhaiResult<Array> {
             apply(&c, h, &objects, options)
         },
@@ -382,7 +384,7 @@ fn apply(
     objects: &Dynamic,
     options: Map,
 ) -> RhaiResult<Array> {
-    check_keys(&options, &["force"], "apply")?;
+    check_keys(&options, &["force", "field_validation"], "apply")?;
     let force = match options.get("force") {
         None => false,
         Some(v) => v.as_bool().map_err(|t| {
@@ -391,10 +393,26 @@ fn apply(
             )))
         })?,
     };
+    let field_validation = match options.get("field_validation") {
+        None => FieldValidation::default(),
+        Some(v) => v
+            .clone()
+            .into_string()
+            .ok()
+            .and_then(|name| FieldValidation::from_name(&name))
+            .ok_or_else(|| {
+                throw(HostError::new(format!(
+                    "apply: field_validation must be one of {}, not {v:?}",
+                    FieldValidation::NAMES.map(|n| format!("{n:?}")).join(", ")
+                )))
+            })?,
+    };
     let manifests = manifests(objects).into_rhai()?;
-    let applied = on(ctx, h, async |cl, s| {
-        cl.apply(s, manifests, &ApplyOptions { force }).await
-    })?;
+    let options = ApplyOptions {
+        force,
+        field_validation,
+    };
+    let applied = on(ctx, h, async |cl, s| cl.apply(s, manifests, &options).await)?;
     applied.iter().map(applied_map).collect()
 }
 

@@ -1,10 +1,60 @@
-//! Object validation that a real API server does and users run into.
+//! Object validation as kube-apiserver's strategies do it, one file per kind family; names,
+//! labels and annotations for every kind here.
+mod config;
+mod deployment;
+mod pod;
+pub mod quantity;
+mod rbac;
+mod service;
+mod webhook;
+
 use super::resources::ResourceType;
 use super::status::{ApiError, FieldError};
 use serde_json::Value;
 
+const PORT_RANGE_MSG: &str = "must be between 1 and 65535, inclusive";
+
+/// The kind's own checks on a (defaulted) object; `old` is the stored object on update.
+pub fn object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("apps", "Deployment") => deployment::validate(obj, &mut causes),
+        ("", "Pod") => pod::spec(&obj["spec"], "spec", false, &mut causes),
+        ("", "Service") => service::validate(obj, &mut causes),
+        ("", "ConfigMap") => config::keys(obj, &["data", "binaryData"], &mut causes),
+        ("", "Secret") => config::keys(obj, &["data"], &mut causes),
+        ("admissionregistration.k8s.io", _) => webhook::validate(obj, &mut causes),
+        ("discovery.k8s.io", "EndpointSlice") => match obj["addressType"].as_str() {
+            None => causes.push(FieldError::required("addressType")),
+            Some("IPv4" | "IPv6" | "FQDN") => {}
+            Some(other) => causes.push(FieldError::not_supported(
+                "addressType",
+                &Value::from(other),
+                &["FQDN", "IPv4", "IPv6"],
+            )),
+        },
+        ("rbac.authorization.k8s.io", "Role") => rbac::role(obj, true, &mut causes),
+        ("rbac.authorization.k8s.io", "ClusterRole") => rbac::role(obj, false, &mut causes),
+        ("rbac.authorization.k8s.io", kind @ ("RoleBinding" | "ClusterRoleBinding")) => {
+            rbac::binding(obj, kind == "RoleBinding", &mut causes);
+            if let Some(old) = old {
+                rbac::binding_update(old, obj, &mut causes);
+            }
+        }
+        _ => {}
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        &rt.group,
+        &rt.kind,
+        obj["metadata"]["name"].as_str().unwrap_or(""),
+        causes,
+    ))
+}
+
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
 fn is_label(s: &str) -> bool {
@@ -20,10 +70,6 @@ fn is_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_label)
 }
 
-fn is_dns1035(s: &str) -> bool {
-    is_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
-}
-
 /// Checks the name of `obj` (of type `rt`) as the real server's strategies do.
 pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
@@ -36,8 +82,8 @@ pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
         ));
     }
     let problem = match rt.kind.as_str() {
-        "Namespace" if !is_label(name) => Some(LABEL_MSG),
-        "Service" if !is_dns1035(name) => Some(DNS1035_MSG),
+        // Service names are RFC 1123 labels since v1.34 (RelaxedServiceNameValidation).
+        "Namespace" | "Service" if !is_label(name) => Some(LABEL_MSG),
         // RBAC objects allow path-segment names; everything else is a subdomain.
         "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding" => {
             (name.contains('/') || name.contains('%') || name == "." || name == "..")

@@ -1,0 +1,175 @@
+//! A control-plane component: a child process in its own process group, its output in a log
+//! file, killed with its whole group when stopped or dropped (also while a panic unwinds).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::ControlPlaneError;
+
+pub struct Component {
+    pub name: &'static str,
+    cluster: String,
+    child: tokio::process::Child,
+    /// The child's pid, which is also its process group's id; None once it has been reaped.
+    pid: Option<u32>,
+    log: PathBuf,
+}
+
+impl Component {
+    pub fn spawn(
+        cluster: &str,
+        name: &'static str,
+        binary: &Path,
+        args: &[String],
+        log: PathBuf,
+    ) -> Result<Component, ControlPlaneError> {
+        let io = |action: String| {
+            let cluster = cluster.to_string();
+            move |source| ControlPlaneError::Io {
+                cluster,
+                action,
+                source,
+            }
+        };
+        let out = std::fs::File::create(&log).map_err(io(format!("create {}", log.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(io(format!("open {}", log.display())))?;
+        let child = tokio::process::Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            // Its own group, so stopping it also stops anything it started; and a Ctrl-C in the
+            // terminal reaches runner alone, which then stops the group in order.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io(format!("start {}", binary.display())))?;
+        let pid = child.id();
+        if let Some(pid) = pid {
+            live().insert(pid);
+        }
+        Ok(Component {
+            name,
+            cluster: cluster.to_string(),
+            child,
+            pid,
+            log,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// An error when the process has exited, naming how, with the end of its log.
+    pub fn check_running(&mut self) -> Result<(), ControlPlaneError> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                if let Some(pid) = self.pid.take() {
+                    live().remove(&pid);
+                }
+                Err(ControlPlaneError::Exited {
+                    cluster: self.cluster.clone(),
+                    component: self.name,
+                    status: status.to_string(),
+                    log_tail: self.log_tail(),
+                })
+            }
+            Ok(None) => Ok(()),
+            Err(source) => Err(ControlPlaneError::Io {
+                cluster: self.cluster.clone(),
+                action: format!("check on {}", self.name),
+                source,
+            }),
+        }
+    }
+
+    /// The last lines the component logged, for errors.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(15);
+        lines[start..]
+            .iter()
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Kills the process group and waits for the process to be reaped.
+    pub async fn stop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            live().remove(&pid);
+            kill_group(pid);
+            let _ = self.child.wait().await;
+        }
+    }
+
+    /// Kills the process group and reaps the process without an async context (Drop).
+    fn stop_now(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            live().remove(&pid);
+            kill_group(pid);
+            // SIGKILL cannot be ignored: the process is gone within milliseconds. Reaping it here
+            // leaves no zombie behind for the rest of this process's life.
+            for _ in 0..500 {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+impl Drop for Component {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// The process groups of every component running in this process.
+static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kills every component's process group at once and reaps them, for a program about to exit
+/// without running destructors (`std::process::exit`).
+pub fn stop_all_now() {
+    let pids = std::mem::take(&mut *live());
+    for &pid in &pids {
+        kill_group(pid);
+    }
+    for pid in pids {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            continue;
+        };
+        // SIGKILL cannot be ignored: each is gone within milliseconds. Bounded all the same.
+        for _ in 0..500 {
+            // SAFETY: waitpid(2) on a child of this process, with no status pointer.
+            let reaped = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            // The pid (reaped now) or -1 (reaped already, by tokio's child handling).
+            if reaped != 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(pgid) = i32::try_from(pid) {
+        // SAFETY: kill(2) takes plain integers; a negative pid names the process group that
+        // `process_group(0)` made for this child, and only that group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
