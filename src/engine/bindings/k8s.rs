@@ -24,7 +24,7 @@ pub struct ClusterHandle(pub(crate) Arc<Cluster>);
 /// A cluster that `--limit` leaves out is worked on as in a dry run: its writes are checked by
 /// its API server and never stored, and later reads see them, so the rest of the play goes on as
 /// it would; the reporter says each was skipped.
-fn session<'a>(ctx: &'a PlayContext, cluster: &Cluster) -> Session<'a> {
+pub(super) fn session<'a>(ctx: &'a PlayContext, cluster: &Cluster) -> Session<'a> {
     Session {
         reporter: &ctx.reporter,
         dry_run: ctx.dry_run() || ctx.outside_limit(cluster.name()),
