@@ -481,3 +481,107 @@ fn list_steps_prints_the_steps_in_play_order_without_any_cluster() {
         .code(2)
         .stderr("  × playbook playbooks/none.rhai not found\n");
 }
+
+#[test]
+fn sandbox_up_prints_an_absolute_kubeconfig_refuses_to_replace_a_running_one_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let p = Project::new();
+    let mut up = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .current_dir(p.path())
+        .args([
+            "sandbox",
+            "up",
+            "--clusters",
+            "one",
+            "--kubeconfig",
+            "sb.kubeconfig",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(Some(up.id()));
+    let mut stdout = BufReader::new(up.stdout.take().unwrap());
+    let mut said = String::new();
+    while !said.ends_with("Press Ctrl-C to stop.\n") {
+        let mut line = String::new();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "up ended early: {said}"
+        );
+        said.push_str(&line);
+    }
+    let kubeconfig = std::path::absolute(p.path().join("sb.kubeconfig")).unwrap();
+    let url = regex::Regex::new(r"https://127\.0\.0\.1:\d+").unwrap();
+    assert_eq!(
+        url.replace_all(&said, "URL"),
+        format!(
+            "Sandbox clusters are up:\n  one              URL\n\nUse them with:\n  export KUBECONFIG={}\n  kubectl --context one get ns\n\nPress Ctrl-C to stop.\n",
+            kubeconfig.display()
+        )
+    );
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+
+    // A second sandbox may not take over the running one's kubeconfig.
+    let second = p
+        .runner(&[
+            "sandbox",
+            "up",
+            "--clusters",
+            "one",
+            "--kubeconfig",
+            "sb.kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let server = url.find(&said).unwrap().as_str();
+    assert_eq!(
+        String::from_utf8_lossy(&second.stderr).lines().next(),
+        Some(
+            format!(
+                "  × {} belongs to sandbox clusters that are still running ({server} answers)",
+                kubeconfig.display()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&kubeconfig).unwrap(), written);
+
+    // SAFETY: kill(2) on the pid of the child this test started and has not reaped.
+    unsafe {
+        libc::kill(up.id() as i32, libc::SIGINT);
+    }
+    let status = up.wait().unwrap();
+    std::mem::forget(guard);
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(
+        rest,
+        format!(
+            "\nStopping the sandbox clusters.\nStopped; removed {}.\n",
+            kubeconfig.display()
+        )
+    );
+    assert!(
+        !kubeconfig.exists(),
+        "the kubeconfig of stopped clusters is left behind"
+    );
+}
+
+/// Stops a child the test started if an assertion fails before the test stops it.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+}
