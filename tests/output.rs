@@ -369,3 +369,48 @@ async fn verbose_output_logs_requests_and_never_a_token() {
     assert_eq!(quiet.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_prints_one_line_only_when_it_lasted_more_than_a_second() {
+    // The sandbox gives load balancers their address 1.5 s after they are asked for.
+    let sandbox = sandbox::start_with(runner::sandbox::SandboxOptions {
+        clusters: vec!["cluster-1".into()],
+        lb_delay: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    })
+    .await;
+    let p = Project::new();
+    p.file(
+        "playbooks/lb.rhai",
+        r#"let c = declare_clusters(["cluster-1"])[0];
+step("lb", || {
+    c.apply(#{ apiVersion: "v1", kind: "Service", metadata: #{ name: "edge", namespace: "default" },
+               spec: #{ type: "LoadBalancer", ports: [#{ port: 443 }] } });
+    c.wait_loadbalancer("default", "edge", 30);
+    c.wait_loadbalancer("default", "edge", 30);
+});
+"#,
+    );
+    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let out = p
+        .runner(&["play", "playbooks/lb.rhai", "--kubeconfig", &kubeconfig])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = normalized(&stdout(&out));
+    let step: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP"))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    // The second wait found the address at once: no line.
+    assert_eq!(
+        step,
+        [
+            "STEP [lb]",
+            "  cluster-1    created    Service default/edge",
+            "  waited TIME for a load balancer IP of Service default/edge in cluster-1",
+            "  => changed · cluster-1 · created 1 · TIME",
+        ]
+    );
+}
