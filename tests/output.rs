@@ -349,7 +349,7 @@ async fn verbose_output_logs_requests_and_never_a_token() {
     );
     assert!(
         logged.contains(
-            &"PATCH SERVER/api/v1/namespaces/default/configmaps/v?&fieldManager=runner -> 201 (T)"
+            &"PATCH SERVER/api/v1/namespaces/default/configmaps/v?&fieldManager=runner&fieldValidation=Strict -> 201 (T)"
                 .to_string()
         ),
         "{stderr}"

@@ -683,7 +683,7 @@ fn diff_chooses_how_much_of_the_plan_follows_its_table() {
         none[6..],
         [
             "",
-            "cluster-1 : created=2    configured=1    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0"
+            "cluster-1 : created=3    configured=1    unchanged=0    deleted=1    steps ok=2   failed=0   rescued=0"
         ]
     );
     let summary = human("summary");

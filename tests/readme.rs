@@ -45,6 +45,9 @@ fn not_run(command: &str) -> Option<&'static str> {
     if command.starts_with("cargo bench") {
         return Some("the benchmark suite takes minutes; CI runs it in quick mode");
     }
+    if command.starts_with("export KUBEBUILDER_ASSETS=") {
+        return Some("unpacks real Kubernetes control-plane binaries from outside the repository, for cargo test");
+    }
     if command.contains("--allow-context 'prod-*'") {
         return Some("applies to production contexts (prod-*); a test has only sandboxes");
     }
@@ -109,6 +112,9 @@ async fn every_readme_command_and_playbook_runs_as_written() {
         skipped,
         vec![
             "cargo test --locked",
+            "export KUBEBUILDER_ASSETS=\"$(../shared/envtest/unpack \"$PWD/target/envtest-bin\")\"  # or any envtest directory",
+            "cargo test                                   # both backends",
+            "cargo test --test flagship -- real_control_plane   # one backend",
             "cargo install --path . --locked                          # the dependencies the lockfile pins and CI tests",
             "runner play playbooks/primary-remote.rhai --vars my-mesh.yaml --allow-context 'prod-*'",
             "cargo bench            # the whole suite; BENCH_QUICK=1 for one run of each",
