@@ -414,3 +414,29 @@ step("lb", || {
         ]
     );
 }
+
+#[test]
+fn local_files_are_counted_in_the_step_summary_and_the_recap_and_a_second_run_says_nothing_changed()
+{
+    let p = Project::new();
+    p.file(
+        "playbooks/files.rhai",
+        "step(\"files\", || { write_file(\"out/a\", \"x\"); });\n",
+    );
+    let run = || {
+        let out = p
+            .runner(&["play", "playbooks/files.rhai"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        normalized(&stdout(&out))
+    };
+    assert_eq!(
+        run(),
+        "PLAY playbooks/files.rhai\n\nSTEP [files]\n  created    file out/a\n  => changed · local · created 1 · TIME\n\nPLAY RECAP (TIME)\nlocal    : created=1    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0\n"
+    );
+    assert_eq!(
+        run(),
+        "PLAY playbooks/files.rhai\n\nSTEP [files]\n  => ok · unchanged 1 · TIME\n\nPLAY RECAP (TIME)\nlocal    : created=0    configured=0    unchanged=1    deleted=0    steps ok=1   failed=0   rescued=0\nnothing changed\n"
+    );
+}

@@ -470,10 +470,17 @@ impl Reporter {
         };
         let duration = frame.started.elapsed();
         let clusters: Vec<&String> = frame.clusters.keys().collect();
-        let changed_clusters: Vec<&String> = (frame.clusters.iter())
+        // What a person reads: the hosts it changed, `local` included, and their counters.
+        let local = LOCAL_HOST.to_string();
+        let mut changed_hosts: Vec<&String> = (frame.clusters.iter())
             .filter(|(_, c)| c.changed() > 0)
             .map(|(name, _)| name)
             .collect();
+        if frame.local.changed() > 0 {
+            changed_hosts.push(&local);
+        }
+        let mut counted = frame.changes;
+        counted.absorb(&frame.local);
         match self.mode {
             OutputMode::Json => self.emit(json!({
                 "event": "step_finished",
@@ -487,8 +494,8 @@ impl Reporter {
             OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&human::step_footer(
                 &status,
-                &changed_clusters,
-                &frame.changes,
+                &changed_hosts,
+                &counted,
                 duration,
                 self.color,
             )),
