@@ -440,3 +440,48 @@ fn local_files_are_counted_in_the_step_summary_and_the_recap_and_a_second_run_sa
         "PLAY playbooks/files.rhai\n\nSTEP [files]\n  => ok · unchanged 1 · TIME\n\nPLAY RECAP (TIME)\nlocal    : created=0    configured=0    unchanged=1    deleted=0    steps ok=1   failed=0   rescued=0\nnothing changed\n"
     );
 }
+
+#[test]
+fn limit_does_not_run_a_program_that_names_a_cluster_left_out() {
+    let p = Project::new();
+    p.file(
+        "playbooks/e.rhai",
+        r#"let cs = declare_clusters(["cluster-1", "cluster-2"]);
+step("programs", || {
+    for c in cs {
+        exec("sh", ["-c", "echo ran > out-$2", "sh", "--context", c.context()]);
+    }
+});
+"#,
+    );
+    let out = p
+        .runner(&[
+            "play",
+            "playbooks/e.rhai",
+            "--sandbox",
+            "--limit",
+            "cluster-2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = normalized(&stdout(&out));
+    let step: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP"))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        step,
+        [
+            "STEP [programs]",
+            "  not in --limit (cluster-1): would run: sh -c 'echo ran > out-$2' sh --context cluster-1",
+            "  => ok · TIME",
+        ]
+    );
+    assert!(
+        !p.exists("out-cluster-1"),
+        "a program changed a cluster --limit left out"
+    );
+    assert_eq!(p.read("out-cluster-2"), "ran\n");
+}
