@@ -485,3 +485,34 @@ step("programs", || {
     );
     assert_eq!(p.read("out-cluster-2"), "ran\n");
 }
+
+#[test]
+fn very_verbose_output_shows_what_the_sandbox_served() {
+    let p = Project::new();
+    p.file(
+        "playbooks/v.rhai",
+        "let c = declare_clusters([\"cluster-1\"])[0];\nstep(\"s\", || { c.get(\"Namespace\", \"default\"); });\n",
+    );
+    let out = p
+        .runner(&["-vv", "play", "playbooks/v.rhai", "--sandbox"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let server = regex::Regex::new(r"https://127\.0\.0\.1:\d+").unwrap();
+    let served: Vec<String> = stderr
+        .lines()
+        .filter_map(|l| l.split_once("runner::sandbox: "))
+        .map(|(_, l)| server.replace_all(l, "SERVER").into_owned())
+        .collect();
+    assert_eq!(
+        served,
+        [
+            "cluster-1: GET SERVER/api/v1/namespaces?&limit=1 -> 200",
+            "cluster-1: GET SERVER/api/v1 -> 200",
+            "cluster-1: GET SERVER/api/v1/namespaces/default -> 200",
+        ],
+        "{stderr}"
+    );
+    assert!(!stderr.to_lowercase().contains("bearer"), "{stderr}");
+}
