@@ -199,7 +199,9 @@ impl Reporter {
     /// Prints a line as it is (watch mode's summaries).
     pub fn say(&self, text: &str) {
         match self.mode {
-            OutputMode::Json => self.emit(json!({"event": "log", "message": text})),
+            OutputMode::Json => {
+                self.emit(json!({"event": "log", "step": self.current_step(), "message": text}))
+            }
             OutputMode::Human => self.line(text),
         }
     }
