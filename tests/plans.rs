@@ -673,7 +673,10 @@ fn diff_chooses_how_much_of_the_plan_follows_its_table() {
     assert_eq!(none[..6], table);
     assert_eq!(
         none[6..],
-        ["", "cluster-1 : ok=0   changed=2   failed=0   rescued=0"]
+        [
+            "",
+            "cluster-1 : created=3    configured=1    unchanged=0    deleted=1    steps ok=2   failed=0   rescued=0"
+        ]
     );
     let summary = human("summary");
     assert_eq!(summary[..6], table);
