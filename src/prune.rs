@@ -119,7 +119,8 @@ fn finish_cluster(
             }
         }
     }
-    if ctx.dry_run() {
+    // A dry run, and a cluster --limit leaves out, only plan: their inventory stays as it is.
+    if ctx.dry_run() || ctx.outside_limit(name) {
         return Ok(());
     }
     let forgotten_ids: BTreeSet<_> = forgotten.iter().map(ObjectKey::identity).collect();
@@ -196,10 +197,11 @@ fn handle_orphan(
     }
     let session = Session {
         reporter: &ctx.reporter,
-        dry_run: ctx.dry_run(),
+        dry_run: ctx.dry_run() || ctx.outside_limit(cluster.name()),
         ledger: None,
         owner: ctx.owner(),
         programs_skipped: false,
+        limited_out: ctx.outside_limit(cluster.name()),
     };
     ctx.block_on(cluster.delete(
         &session,
