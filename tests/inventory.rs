@@ -425,19 +425,6 @@ fn namespaces_are_pruned_only_with_their_flag(backend: Backend) {
     assert_eq!(again.warnings(), Vec::<&str>::new());
 }
 
-// The flagship's stand-in cannot run on a real control plane yet (its EndpointSlice holds the
-// load balancer's 127.0.x.y address, which kube-apiserver refuses): sandbox only, and the plain
-// playbook below covers the same rules on both backends.
-#[test]
-fn removing_a_remote_lists_then_prunes_exactly_its_objects_on_the_sandbox() {
-    removing_a_remote_lists_then_prunes_exactly_its_objects(Backend::Sandbox);
-}
-
-#[test]
-fn namespaces_are_pruned_only_with_their_flag_on_the_sandbox() {
-    namespaces_are_pruned_only_with_their_flag(Backend::Sandbox);
-}
-
 const APP: &str = r#"
 let c = cluster("c1");
 step("apply", || {
@@ -626,7 +613,11 @@ fn prune_across_runs_of_a_plain_playbook(backend: Backend) {
     drop(clusters);
 }
 
-on_both_backends!(sync prune_across_runs_of_a_plain_playbook);
+on_both_backends!(
+    sync removing_a_remote_lists_then_prunes_exactly_its_objects,
+    namespaces_are_pruned_only_with_their_flag,
+    prune_across_runs_of_a_plain_playbook
+);
 
 /// One sandbox cluster `c1` and a registry of it, as a play has.
 fn one_cluster() -> (

@@ -1,4 +1,4 @@
-//! playbooks/offboard-remote.rhai on sandbox clusters: after the flagship onboarded two
+//! playbooks/offboard-remote.rhai on both backends: after the flagship onboarded two
 //! remotes, one is detached in order (remote secret, data plane, reader RBAC, cacerts,
 //! annotation), each step saying what it removed; a second run removes nothing and says so;
 //! the other remote and the primary are untouched.
@@ -126,9 +126,8 @@ fn said(run: &Run) -> Vec<&str> {
 
 const OFFBOARD: &str = "playbooks/offboard-remote.rhai";
 
-#[test]
-fn offboarding_a_remote_removes_its_pieces_in_order_and_then_nothing() {
-    let mesh = Mesh::new(Backend::Sandbox);
+fn offboarding_a_remote_removes_its_pieces_in_order_and_then_nothing(backend: Backend) {
+    let mesh = Mesh::new(backend);
     let onboard = mesh.play("playbooks/primary-remote.rhai", &[]);
     assert_eq!(onboard.code, 0, "{}", onboard.stderr);
 
@@ -262,9 +261,8 @@ fn offboarding_a_remote_removes_its_pieces_in_order_and_then_nothing() {
     );
 }
 
-#[test]
-fn a_plan_of_offboarding_changes_nothing_and_shows_the_deletions() {
-    let mesh = Mesh::new(Backend::Sandbox);
+fn a_plan_of_offboarding_changes_nothing_and_shows_the_deletions(backend: Backend) {
+    let mesh = Mesh::new(backend);
     assert_eq!(mesh.play("playbooks/primary-remote.rhai", &[]).code, 0);
     let plan = mesh.play(
         OFFBOARD,
@@ -328,3 +326,8 @@ fn without_a_remote_or_naming_the_primary_nothing_runs() {
     );
     assert!(!primary.stdout.contains("STEP ["), "{}", primary.stdout);
 }
+
+on_both_backends!(
+    sync offboarding_a_remote_removes_its_pieces_in_order_and_then_nothing,
+    a_plan_of_offboarding_changes_nothing_and_shows_the_deletions
+);
