@@ -511,6 +511,8 @@ fn very_verbose_output_shows_what_the_sandbox_served() {
             "cluster-1: GET SERVER/api/v1/namespaces?&limit=1 -> 200",
             "cluster-1: GET SERVER/api/v1 -> 200",
             "cluster-1: GET SERVER/api/v1/namespaces/default -> 200",
+            // The end of the run reads the cluster's inventory (none yet: nothing was applied).
+            "cluster-1: GET SERVER/api/v1/namespaces/kube-system/configmaps/runner-inventory-v -> 404",
         ],
         "{stderr}"
     );
