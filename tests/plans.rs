@@ -420,6 +420,7 @@ fn each_step_alone_after_a_full_run_changes_nothing() {
         "expose-istiod",
         "remote-data-planes",
         "attach-remotes",
+        "alerts",
         "demo-apps",
         "traffic",
         "verify",
@@ -468,6 +469,7 @@ fn start_at_remote_data_planes_completes_a_run_that_stopped_there() {
         [
             "remote-data-planes",
             "attach-remotes",
+            "alerts",
             "demo-apps",
             "traffic",
             "verify"
