@@ -3,11 +3,12 @@
 //! remote alerting when `sum(pilot_xds_pushes{cluster="<remote>"}) == 0` for the vars'
 //! duration; without it, no rule and a line saying so.
 
-mod istio_support;
+mod common;
 mod lifecycle_support;
 
-use istio_support::Mesh;
-use lifecycle_support::{absent, changed, messages, row, rows, steps};
+use common::backend::Backend;
+
+use lifecycle_support::{Mesh, absent, changed, messages, row, rows, steps};
 use serde_json::{json, Value};
 
 const MESH: &str = "\
@@ -46,7 +47,8 @@ fn group(remote: &str, duration: &str) -> Value {
 
 #[test]
 fn without_the_operators_crd_no_rule_is_applied_and_the_play_says_so() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+    let backend = Backend::Sandbox;
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     let run = mesh.flagship(MESH, &["--output", "json"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(steps(&run.stdout).contains(&"alerts".to_string()));
@@ -59,9 +61,8 @@ fn without_the_operators_crd_no_rule_is_applied_and_the_play_says_so() {
     assert!(absent(&mesh, "cluster-1", &["get", "crd", CRD]));
 }
 
-#[test]
-fn with_the_crd_one_group_per_remote_alerts_on_zero_xds_pushes() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn with_the_crd_one_group_per_remote_alerts_on_zero_xds_pushes(backend: Backend) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     let run = mesh.flagship(MESH, &[]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     // The operator's CRD appears (here the rehearsal stand-in, created by hand).
@@ -123,7 +124,8 @@ fn with_the_crd_one_group_per_remote_alerts_on_zero_xds_pushes() {
 
 #[test]
 fn a_rehearsal_can_install_the_stand_in_crd_and_the_plan_shows_it() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+    let backend = Backend::Sandbox;
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2"]);
     let vars = "alerts:\n  xds_pushes_zero_for: 1m\n  install_stand_in_crd: true\n";
     let plan = mesh.flagship(vars, &["--dry-run", "--output", "json"]);
     assert_eq!(plan.code, Some(0), "{}\n{}", plan.stdout, plan.stderr);
@@ -153,3 +155,5 @@ fn a_rehearsal_can_install_the_stand_in_crd_and_the_plan_shows_it() {
          not a string (\"soon\")"
     );
 }
+
+on_both_backends!(sync with_the_crd_one_group_per_remote_alerts_on_zero_xds_pushes);

@@ -4,11 +4,12 @@
 //! single-network shape stays as it was. `access.load_balancer_source_ranges` reaches the
 //! Services that expose the control plane.
 
-mod istio_support;
+mod common;
 mod lifecycle_support;
 
-use istio_support::Mesh;
-use lifecycle_support::{absent, changed, error_event, lb_ip, messages, row, rows, steps};
+use common::backend::Backend;
+
+use lifecycle_support::{Mesh, absent, changed, error_event, lb_ip, messages, row, rows, steps};
 use serde_json::{json, Value};
 
 const THREE_CLUSTERS: &[&str] = &["cluster-1", "cluster-2", "cluster-3"];
@@ -37,9 +38,8 @@ fn ports(service: &Value) -> Vec<(String, i64)> {
         .collect()
 }
 
-#[test]
-fn different_networks_follow_istios_multi_network_procedure() {
-    let mesh = Mesh::new(THREE_CLUSTERS);
+fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
+    let mesh = Mesh::new(backend, THREE_CLUSTERS);
 
     // The plan equals the run.
     let plan = mesh.flagship(TWO_NETWORKS, &["--dry-run", "--output", "json"]);
@@ -250,7 +250,8 @@ fn different_networks_follow_istios_multi_network_procedure() {
 
 #[test]
 fn verify_refuses_a_network_label_that_disagrees_with_the_injection_path() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+    let backend = Backend::Sandbox;
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2"]);
     let vars = "remotes:\n  - {name: cluster-2, context: cluster-2, network: network2}\n";
     let run = mesh.flagship(vars, &[]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
@@ -272,7 +273,8 @@ fn verify_refuses_a_network_label_that_disagrees_with_the_injection_path() {
 
 #[test]
 fn one_network_keeps_istiod_external_which_takes_the_source_ranges() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+    let backend = Backend::Sandbox;
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2"]);
     let vars = "access:\n  load_balancer_source_ranges: [192.168.10.0/24]\n";
     let run = mesh.flagship(vars, &["--output", "json"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
@@ -306,3 +308,5 @@ fn one_network_keeps_istiod_external_which_takes_the_source_ranges() {
          not a string (\"everyone\")"
     );
 }
+
+on_both_backends!(sync different_networks_follow_istios_multi_network_procedure);

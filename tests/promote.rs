@@ -3,11 +3,12 @@
 //! there, the other remotes' remote secrets on it, their remotePilotAddress and
 //! controlPlaneClusters annotation pointing at it. A second run changes nothing.
 
-mod istio_support;
+mod common;
 mod lifecycle_support;
 
-use istio_support::Mesh;
-use lifecycle_support::{absent, changed, decode, error_event, lb_ip, messages, rows, steps};
+use common::backend::Backend;
+
+use lifecycle_support::{Mesh, absent, changed, decode, error_event, lb_ip, messages, rows, steps};
 use serde_json::json;
 
 const PROMOTE: &str = "playbooks/promote-remote.rhai";
@@ -36,8 +37,8 @@ fn server_of(mesh: &Mesh, cluster: &str) -> String {
         .unwrap()
 }
 
-fn promoted(mesh_vars: &str, networks: &[(&str, &str)]) -> (Mesh, String) {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn promoted(backend: Backend, mesh_vars: &str, networks: &[(&str, &str)]) -> (Mesh, String) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     let mut vars = format!("{mesh_vars}remotes:\n");
     for (name, network) in networks {
         vars.push_str(&format!(
@@ -83,9 +84,8 @@ fn assert_holds_remote_secret(mesh: &Mesh, primary: &str, remote: &str) {
     );
 }
 
-#[test]
-fn a_remote_becomes_the_primary_when_the_primary_has_failed() {
-    let (mesh, vars) = promoted("", &[("cluster-2", "network1"), ("cluster-3", "network1")]);
+fn a_remote_becomes_the_primary_when_the_primary_has_failed(backend: Backend) {
+    let (mesh, vars) = promoted(backend, "", &[("cluster-2", "network1"), ("cluster-3", "network1")]);
 
     let plan = mesh.play(
         PROMOTE,
@@ -153,9 +153,8 @@ fn a_remote_becomes_the_primary_when_the_primary_has_failed() {
     assert!(changed(&again.stdout).is_empty(), "{:?}", changed(&again.stdout));
 }
 
-#[test]
-fn on_several_networks_the_remotes_follow_the_new_primarys_gateway() {
-    let (mesh, vars) = promoted("", &[("cluster-2", "network2"), ("cluster-3", "network3")]);
+fn on_several_networks_the_remotes_follow_the_new_primarys_gateway(backend: Backend) {
+    let (mesh, vars) = promoted(backend, "", &[("cluster-2", "network2"), ("cluster-3", "network3")]);
     let run = mesh.play(PROMOTE, &vars, &["--var", "new_primary=cluster-2", "--output", "json"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     // istiod behind the new primary's east-west gateway; cluster-3 reaches it there.
@@ -185,7 +184,8 @@ fn on_several_networks_the_remotes_follow_the_new_primarys_gateway() {
 
 #[test]
 fn only_a_remote_of_the_vars_can_be_promoted() {
-    let (mesh, vars) = promoted("", &[("cluster-2", "network1"), ("cluster-3", "network1")]);
+    let backend = Backend::Sandbox;
+    let (mesh, vars) = promoted(backend, "", &[("cluster-2", "network1"), ("cluster-3", "network1")]);
     let before = mesh.cluster_snapshot("cluster-2");
     for (arg, shown) in [
         ("new_primary=cluster-9", "cluster-9"),
@@ -206,3 +206,5 @@ fn only_a_remote_of_the_vars_can_be_promoted() {
     );
     assert_eq!(mesh.cluster_snapshot("cluster-2"), before);
 }
+
+on_both_backends!(sync a_remote_becomes_the_primary_when_the_primary_has_failed, on_several_networks_the_remotes_follow_the_new_primarys_gateway);

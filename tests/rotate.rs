@@ -2,11 +2,12 @@
 //! for one cluster or all, the previous files kept in a dated backup, cacerts updated, istiod
 //! restarted through its pod template and awaited, verify showing the new intermediate live.
 
-mod istio_support;
+mod common;
 mod lifecycle_support;
 
-use istio_support::{fingerprint, Mesh};
-use lifecycle_support::{changed, decode, error_event, messages, row, rows, steps};
+use common::backend::Backend;
+
+use lifecycle_support::{fingerprint, Mesh, changed, decode, error_event, messages, row, rows, steps};
 use serde_json::Value;
 
 const ROTATE: &str = "playbooks/rotate-intermediate.rhai";
@@ -16,8 +17,8 @@ remotes:
   - {name: cluster-3, context: cluster-3, network: network1}
 ";
 
-fn converged() -> Mesh {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn converged(backend: Backend) -> Mesh {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     let run = mesh.flagship(MESH, &[]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     mesh
@@ -57,7 +58,8 @@ fn restarted_at(mesh: &Mesh) -> Value {
 
 #[test]
 fn one_cluster_is_rotated_and_the_others_are_left_alone() {
-    let mesh = converged();
+    let backend = Backend::Sandbox;
+    let mesh = converged(backend);
     let old = mesh.read("certs/cluster-2/ca-cert.pem");
     let old_key = mesh.read("certs/cluster-2/ca-key.pem");
     let others = [
@@ -102,7 +104,7 @@ fn one_cluster_is_rotated_and_the_others_are_left_alone() {
     let new = mesh.read("certs/cluster-2/ca-cert.pem");
     assert_ne!(new, old);
     // Same root: openssl checks the new intermediate against it.
-    istio_support::openssl(
+    lifecycle_support::openssl(
         &["verify", "-CAfile", "certs/root-cert.pem", "certs/cluster-2/ca-cert.pem"],
         &mesh.path(""),
     );
@@ -133,9 +135,8 @@ fn one_cluster_is_rotated_and_the_others_are_left_alone() {
     assert!(changed(&again.stdout).is_empty(), "{:?}", changed(&again.stdout));
 }
 
-#[test]
-fn every_cluster_is_rotated_and_istiod_restarted() {
-    let mesh = converged();
+fn every_cluster_is_rotated_and_istiod_restarted(backend: Backend) {
+    let mesh = converged(backend);
     assert_eq!(restarted_at(&mesh), Value::Null);
     let old: Vec<String> = ["cluster-1", "cluster-2", "cluster-3"]
         .iter()
@@ -186,7 +187,8 @@ fn every_cluster_is_rotated_and_istiod_restarted() {
 
 #[test]
 fn an_unknown_cluster_is_refused_before_anything_moves() {
-    let mesh = converged();
+    let backend = Backend::Sandbox;
+    let mesh = converged(backend);
     let disk = mesh.disk_snapshot();
     let before = mesh.cluster_snapshot("cluster-1");
     let run = mesh.play(ROTATE, MESH, &["--var", "cluster=cluster-9", "--output", "json"]);
@@ -198,3 +200,5 @@ fn an_unknown_cluster_is_refused_before_anything_moves() {
     assert_eq!(mesh.disk_snapshot(), disk);
     assert_eq!(mesh.cluster_snapshot("cluster-1"), before);
 }
+
+on_both_backends!(sync every_cluster_is_rotated_and_istiod_restarted);

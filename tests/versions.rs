@@ -2,11 +2,12 @@
 //! Istio version than the primary (read as verify reads it), before anything is written, unless
 //! the vars allow the skew.
 
-mod istio_support;
+mod common;
 mod lifecycle_support;
 
-use istio_support::Mesh;
-use lifecycle_support::{error_event, messages};
+use common::backend::Backend;
+
+use lifecycle_support::{Mesh, error_event, messages};
 
 const ADD_CLUSTER_3: &str = "\
 remotes:
@@ -30,9 +31,8 @@ fn older_istio_on_cluster_3(mesh: &Mesh) {
     );
 }
 
-#[test]
-fn a_remote_on_another_version_stops_the_play_before_anything_is_written_to_it() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn a_remote_on_another_version_stops_the_play_before_anything_is_written_to_it(backend: Backend) {
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     let first = mesh.flagship("", &[]);
     assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
     older_istio_on_cluster_3(&mesh);
@@ -73,7 +73,8 @@ fn a_remote_on_another_version_stops_the_play_before_anything_is_written_to_it()
 
 #[test]
 fn before_the_primary_is_installed_the_vars_version_is_the_primarys() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+    let backend = Backend::Sandbox;
+    let mesh = Mesh::new(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     older_istio_on_cluster_3(&mesh);
     let before = mesh.cluster_snapshot("cluster-1");
     let run = mesh.flagship(ADD_CLUSTER_3, &["--output", "json"]);
@@ -91,3 +92,5 @@ fn before_the_primary_is_installed_the_vars_version_is_the_primarys() {
     let run = mesh.flagship(&same, &[]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
 }
+
+on_both_backends!(sync a_remote_on_another_version_stops_the_play_before_anything_is_written_to_it);
