@@ -505,7 +505,7 @@ fn a_template_with_a_syntax_error_fails_the_play_before_the_first_step() {
         "template templates/istio/control-plane-quota.yaml.j2:2: syntax error: unexpected `}`, expected end of variable block"
     );
     assert!(
-        stderr.contains("called from playbooks/primary-remote.rhai:36:19"),
+        stderr.contains("called from playbooks/primary-remote.rhai:41:19"),
         "{stderr}"
     );
     mesh.assert_untouched(&stdout);
