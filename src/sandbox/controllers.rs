@@ -74,9 +74,8 @@ fn assign_load_balancer(core: &ClusterCore, namespace: &str, name: &str) {
             json!({"hostname": format!("{name}.{namespace}.lb.sandbox.invalid")})
         } else {
             let n = core.lb_counter.fetch_add(1, Ordering::Relaxed);
-            // 198.18.0.0/15, the benchmarking range: routed nowhere, and (unlike loopback) an
-            // address the real server accepts in an EndpointSlice, as remote profiles put it there.
-            json!({"ip": format!("198.18.{}.{}", (n / 250) % 256, n % 250 + 1), "ipMode": "VIP"})
+            // 127.0.x.y beyond 127.0.0.x: loopback, so nothing is ever routed anywhere.
+            json!({"ip": format!("127.0.{}.{}", 10 + (n / 250) % 240, n % 250 + 1), "ipMode": "VIP"})
         };
         svc["status"]["loadBalancer"] = json!({"ingress": [ingress]});
         true
