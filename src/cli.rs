@@ -21,6 +21,8 @@ pub const EXIT_USAGE: u8 = 2;
 /// `--dry-run --detailed-exitcode`: the plan has changes (0: nothing would change).
 pub const EXIT_CHANGES_PLANNED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// 128 + SIGTERM, as a shell reports a program SIGTERM ended.
+const EXIT_TERMINATED: i32 = 143;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +34,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More detail on stderr: -v requests and retries, -vv also the client's and the sandbox's
+    /// debug logs (RUST_LOG=runner=debug works too; credentials are never logged)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -48,6 +54,13 @@ pub enum Command {
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
+    },
+    /// Start a project: an example playbook with its variables, schema and templates, a
+    /// .gitignore and a README (never overwrites a file)
+    Init {
+        /// Where (default: the current directory)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
     /// Print a shell completion script
     Completions {
@@ -117,6 +130,13 @@ pub struct PlayArgs {
     /// Run only these steps (comma separated)
     #[arg(long, value_name = "STEP", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// List the playbook's steps in play order and exit, touching no cluster
+    #[arg(long)]
+    pub list_steps: bool,
+    /// Change only these of the play's clusters (comma separated); writes to the others are
+    /// skipped and reported as such (reads still reach every cluster)
+    #[arg(long, value_name = "CLUSTERS", value_delimiter = ',')]
+    pub limit: Vec<String>,
     /// After the run, watch every file it read and re-run on change
     #[arg(long)]
     pub watch: bool,
@@ -156,6 +176,7 @@ pub struct ApiArgs {
 pub fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
+    crate::verbosity::init(cli.verbose);
     match cli.command {
         Command::Play(args) => play_command(args),
         Command::Check(args) => check_command(args),
@@ -163,6 +184,7 @@ pub fn main() -> ExitCode {
             command: SandboxCommand::Up(args),
         } => sandbox_up(args),
         Command::Api(args) => api_command(args),
+        Command::Init { dir } => crate::init::command(&dir),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "runner", &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -251,6 +273,7 @@ pub fn prepare(
         dry_run: args.dry_run,
         only: args.only.clone(),
         start_at: args.start_at.clone(),
+        limit: args.limit.clone(),
         max_operations: args.max_operations,
         kube: KubeOptions {
             // On sandboxes, never the user's clusters: only the sandbox kubeconfig.
@@ -263,6 +286,7 @@ pub fn prepare(
         },
     };
     let reporter = Reporter::new(args.output);
+    reporter.set_limit(&args.limit);
     if let Some(mode) = args.diff {
         reporter.set_diff_mode(mode);
     }
@@ -283,6 +307,15 @@ pub fn load_vars(args: &PlayArgs) -> Result<serde_json::Value, HostError> {
 }
 
 fn play_command(args: PlayArgs) -> ExitCode {
+    if args.list_steps {
+        if !args.playbook.exists() {
+            return usage_error(HostError::new(format!(
+                "playbook {} not found",
+                args.playbook.display()
+            )));
+        }
+        return crate::check::list_steps(&args.playbook, args.output, color());
+    }
     let rt = runtime();
     let rehearsal = if args.sandbox {
         match rehearsal_backend(&args)
@@ -349,9 +382,17 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
     let task = play::run_on_blocking_thread(runner_ctx, engine);
     tokio::pin!(task);
     let mut interrupts = 0;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
         tokio::select! {
             outcome = &mut task => return outcome,
+            Some(()) = async { terminate.as_mut()?.recv().await } => {
+                eprintln!("runner: terminated, exiting now");
+                // As for a second Ctrl-C: no real control plane outlives runner.
+                crate::control_plane::stop_all_now();
+                std::process::exit(EXIT_TERMINATED);
+            }
             _ = tokio::signal::ctrl_c() => {
                 interrupts += 1;
                 if interrupts > 1 {

@@ -22,6 +22,8 @@ pub struct PlayOptions {
     pub only: Vec<String>,
     /// `--start-at`: skip the steps before this one.
     pub start_at: Option<String>,
+    /// `--limit`: the clusters the play may change (empty: all of them).
+    pub limit: Vec<String>,
     pub max_operations: u64,
     pub kube: KubeOptions,
 }
@@ -41,7 +43,8 @@ pub struct KubeOptions {
 #[derive(Debug, Default)]
 pub struct StepSelection {
     pub started: bool,
-    pub seen: BTreeSet<String>,
+    /// In the order they were met.
+    pub seen: indexmap::IndexSet<String>,
 }
 
 pub struct PlayContext {
@@ -188,6 +191,11 @@ impl PlayContext {
 
     pub fn dry_run(&self) -> bool {
         self.options.dry_run
+    }
+
+    /// Whether `--limit` leaves this cluster out: its writes are planned, not made.
+    pub fn outside_limit(&self, cluster: &str) -> bool {
+        !self.options.limit.is_empty() && !self.options.limit.iter().any(|c| c == cluster)
     }
 
     /// Records that a dry run did not run a program.

@@ -128,6 +128,22 @@ impl Failure {
         failure
     }
 
+    /// Where the failure is, for machines: the script position when there is one, else the
+    /// other file's line (a template's, a vars file's), whose column is not known.
+    pub fn position(&self) -> (Option<String>, Option<usize>, Option<usize>) {
+        if let Some(at) = &self.location {
+            return (
+                Some(at.file.display().to_string()),
+                Some(at.line),
+                Some(at.column),
+            );
+        }
+        match &self.extra_location {
+            Some(at) => (Some(at.path.display().to_string()), Some(at.line), None),
+            None => (None, None, None),
+        }
+    }
+
     /// The message followed by its causes, on one line.
     pub fn one_line(&self) -> String {
         let mut out = self.message.clone();

@@ -56,7 +56,9 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
     let result = result.and_then(|()| {
         let used = ctx.clusters.names();
         let used: Vec<&str> = used.iter().map(String::as_str).collect();
-        match crate::preflight::unused_context_flag(ctx, &used) {
+        match crate::preflight::unused_context_flag(ctx, &used)
+            .or_else(|| crate::preflight::unknown_limit(ctx, &used))
+        {
             Some(error) => Err(Box::new(Failure::from_host(error))),
             None => Ok(()),
         }
@@ -72,8 +74,7 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
                 }
             }
             let interrupted = failure.interrupted || ctx.is_cancelled();
-            ctx.reporter
-                .error(&failure.one_line(), failure.step.as_deref());
+            ctx.reporter.error(&failure);
             ctx.reporter.play_finished(false, interrupted);
             if interrupted {
                 failure.interrupted = true;
@@ -95,25 +96,13 @@ pub async fn run_on_blocking_thread(ctx: Arc<PlayContext>, engine: Arc<Engine>) 
     })
 }
 
-/// `--only` and `--start-at` must name steps that exist.
+/// `--only` and `--start-at` must name steps that exist (steps named at run time are only
+/// known now).
 fn check_selection(ctx: &PlayContext) -> Result<(), Box<Failure>> {
     let steps = ctx.steps.lock().unwrap_or_else(|p| p.into_inner());
-    let mut wanted: Vec<&String> = ctx.options.only.iter().collect();
-    wanted.extend(ctx.options.start_at.iter());
-    let missing: Vec<&&String> = wanted
-        .iter()
-        .filter(|w| !steps.seen.contains(w.as_str()))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<String> = missing.iter().map(|m| format!("{m:?}")).collect();
-    let mut failure = Failure::plain(format!("no step named {} in this play", names.join(", ")));
     let known: Vec<&str> = steps.seen.iter().map(String::as_str).collect();
-    failure.hint = Some(if known.is_empty() {
-        "this play has no steps".to_string()
-    } else {
-        format!("steps of this play: {}", known.join(", "))
-    });
-    Err(Box::new(failure))
+    match crate::check::selection_error(&ctx.options, &known) {
+        Some(failure) => Err(Box::new(failure)),
+        None => Ok(()),
+    }
 }

@@ -5,12 +5,9 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::context::PlayContext;
 use crate::error::{HostError, HostResult};
 use crate::k8s::Cluster;
-use crate::report::OutputMode;
 
 /// A cluster a playbook declares: its name, and the context its variables give (if any).
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +21,9 @@ pub fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Clust
     let names: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
     if let Some(unused) = unused_context_flag(ctx, &names) {
         return Err(unused);
+    }
+    if let Some(unknown) = unknown_limit(ctx, &names) {
+        return Err(unknown);
     }
     let mut clusters = Vec::new();
     for spec in declared {
@@ -66,19 +66,8 @@ pub fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Clust
 }
 
 fn show(ctx: &PlayContext, cluster: &Cluster, ok: bool) {
-    match ctx.reporter.mode() {
-        OutputMode::Json => ctx.reporter.event(json!({
-            "event": "preflight", "cluster": cluster.name(), "context": cluster.context(),
-            "server": cluster.server(), "ok": ok,
-        })),
-        _ => ctx.reporter.say(&format!(
-            "PREFLIGHT {}  context={}  server={}  {}",
-            cluster.name(),
-            cluster.context(),
-            cluster.server(),
-            if ok { "ok" } else { "FAILED" }
-        )),
-    }
+    ctx.reporter
+        .target_checked(cluster.name(), cluster.context(), cluster.server(), ok);
 }
 
 /// A probe's error, said as what it means for the play.
@@ -115,5 +104,28 @@ pub fn unused_context_flag(ctx: &PlayContext, used: &[&str]) -> Option<HostError
     Some(HostError::new(format!(
         "{}: this play has no cluster of that name ({uses})",
         unused.join(", ")
+    )))
+}
+
+/// A `--limit` name that is none of the play's clusters: the user meant another cluster.
+pub fn unknown_limit(ctx: &PlayContext, used: &[&str]) -> Option<HostError> {
+    let unknown: Vec<&str> = (ctx.options.limit.iter())
+        .map(String::as_str)
+        .filter(|name| !used.contains(name))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let mut names: Vec<&str> = used.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    Some(HostError::new(format!(
+        "--limit {}: this play has no cluster of that name (its clusters: {})",
+        unknown.join(","),
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
     )))
 }

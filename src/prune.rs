@@ -41,6 +41,7 @@ fn prune_one(ctx: &PlayContext, key: &ObjectKey) -> HostResult<bool> {
         ledger: ctx.ledger(),
         owner: ctx.owner(),
         programs_skipped: false,
+        limited_out: false,
     };
     ctx.block_on(async {
         let Some(live) = cluster.get(&kind, &key.name, &namespace).await? else {

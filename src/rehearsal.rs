@@ -239,7 +239,7 @@ impl Rehearsal {
         lines.push(format!(
             "(not listed: {built_in} objects every new cluster starts with)"
         ));
-        reporter.say(&lines.join("\n"));
+        reporter.say_human(&lines.join("\n"));
         reporter.event(serde_json::json!({
             "event": "sandbox_inventory",
             "objects": entries.iter().map(|e| serde_json::json!({

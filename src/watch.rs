@@ -73,7 +73,7 @@ pub fn run(
         ctx.reporter.set_compact(!first);
         if let Some(t) = &trigger {
             ctx.reporter
-                .say(&format!("\n▶ {} changed", ctx.project.show(&t.file)));
+                .say_human(&format!("\n▶ {} changed", ctx.project.show(&t.file)));
         }
         // Ctrl-C is handled by the watch loop, which cancels the context.
         let outcome = rt.block_on(crate::play::run_on_blocking_thread(
@@ -137,11 +137,9 @@ fn next_change(
                 return Some(trigger);
             }
             Err(error) => {
-                ctx.reporter.error(&error.full_message(), None);
-                eprint!(
-                    "{}",
-                    crate::diagnostic::Failure::from_host(error).render(false)
-                );
+                let failure = crate::diagnostic::Failure::from_host(error);
+                ctx.reporter.error(&failure);
+                eprint!("{}", failure.render(false));
                 ctx.reporter.say("not run: waiting for the next change");
             }
         }
@@ -186,7 +184,7 @@ fn wait_for_change(
 }
 
 fn banner(ctx: &PlayContext, files: &BTreeSet<PathBuf>) {
-    ctx.reporter.say(&format!(
+    ctx.reporter.say_human(&format!(
         "\nwatching {} file(s); Ctrl-C to stop",
         files.len()
     ));
@@ -257,7 +255,8 @@ fn summarize(
     let timing = latency
         .map(|l| format!(" · {} from save to last apply", format_duration(l)))
         .unwrap_or_default();
-    ctx.reporter.say(&format!("  {status}: {what}{timing}"));
+    ctx.reporter
+        .say_human(&format!("  {status}: {what}{timing}"));
     if !summary.orphans.is_empty() && !prune {
         for orphan in &summary.orphans {
             ctx.reporter.warn(&format!(

@@ -92,7 +92,7 @@ fn a_dry_run_writes_no_certificate() {
             "  would write file out/cluster-2-keys",
             "  would write file out/root-subject",
             "",
-            "local    : ok=0   changed=1   failed=0   rescued=0",
+            "local    : created=6    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0",
         ],
         "{stdout}"
     );

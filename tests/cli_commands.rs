@@ -317,6 +317,30 @@ fn check_finds_what_would_fail_at_run_time() {
 }
 
 #[test]
+fn check_lets_a_playbook_ask_whether_an_optional_variable_is_set() {
+    let p = Project::new();
+    p.file("playbooks/o.vars.yaml", "replicas: 1\n");
+    p.file(
+        "playbooks/o.rhai",
+        concat!(
+            "let target = if vars.cluster == () { \"all\" } else { vars.cluster };\n",
+            "let only = vars.only ?? [];\n",
+            "if vars.skip != () { print(\"skip\"); }\n",
+            "print(vars.replica);\n",
+        ),
+    );
+    let out = p.runner(&["check", "playbooks/o.rhai"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        headlines(&stderr),
+        ["vars has no key replica; did you mean replicas? (keys: replicas)"]
+    );
+    assert!(stderr.contains("[playbooks/o.rhai:4:"), "{stderr}");
+    assert!(stderr.ends_with("1 error(s)\n"), "{stderr}");
+}
+
+#[test]
 fn check_validates_the_variables_it_is_given() {
     let p = Project::new();
     p.file(
@@ -380,4 +404,208 @@ fn api_name_shows_one_function_or_the_closest() {
         .stderr(predicate::str::contains(
         "× no function named write_fil; did you mean write_file? (runner api lists every function)",
     ));
+}
+
+#[test]
+fn init_scaffolds_a_project_that_plays_on_the_sandbox_at_once_and_never_overwrites() {
+    let p = Project::new();
+    let out = p.runner(&["init", "mesh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "created mesh/playbooks/hello.rhai\n\
+         created mesh/playbooks/hello.vars.yaml\n\
+         created mesh/playbooks/hello.vars.schema.yaml\n\
+         created mesh/templates/hello/namespace.yaml.j2\n\
+         created mesh/templates/hello/configmap.yaml.j2\n\
+         created mesh/.gitignore\n\
+         created mesh/README.md\n\
+         next: cd mesh && runner play playbooks/hello.rhai --sandbox\n"
+    );
+    let ignored = p.read("mesh/.gitignore");
+    assert!(ignored.lines().any(|l| l == "/certs/") && ignored.lines().any(|l| l == "/rendered/"));
+
+    let mut play = p.runner(&["play", "playbooks/hello.rhai", "--sandbox"]);
+    let out = play.current_dir(p.path().join("mesh")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let changes: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("created    "))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "  cluster-1    created    Namespace hello",
+            "  cluster-1    created    ConfigMap hello/greeting"
+        ]
+    );
+    let mut check = p.runner(&["check", "playbooks/hello.rhai"]);
+    check
+        .current_dir(p.path().join("mesh"))
+        .assert()
+        .code(0)
+        .stdout("ok: playbooks/hello.rhai\n");
+
+    // A second init writes nothing, and says which files are in the way.
+    std::fs::write(p.path().join("mesh/README.md"), "mine\n").unwrap();
+    let out = p.runner(&["init", "mesh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.stdout, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some("  × runner init would overwrite mesh/playbooks/hello.rhai, mesh/playbooks/hello.vars.yaml, mesh/playbooks/hello.vars.schema.yaml, mesh/templates/hello/namespace.yaml.j2, mesh/templates/hello/configmap.yaml.j2, mesh/.gitignore, mesh/README.md"),
+        "{stderr}"
+    );
+    assert_eq!(p.read("mesh/README.md"), "mine\n");
+}
+
+#[test]
+fn list_steps_prints_the_steps_in_play_order_without_any_cluster() {
+    let p = Project::new();
+    p.file(
+        "playbooks/lib/m.rhai",
+        "fn later() { step(\"in-module\", || {}); }\n",
+    );
+    p.file(
+        "playbooks/steps.rhai",
+        "import \"lib/m\" as m;\nlet c = cluster(\"nowhere\");\nstep(\"zeta\", || { c.apply(#{}); });\nif vars.len() > 0 {\n    step(\"alpha\", || {});\n}\nfor name in [\"x\"] { step(name, || {}); }\nm::later();\n",
+    );
+    // No KUBECONFIG, no cluster: listing touches none.
+    p.runner(&["play", "playbooks/steps.rhai", "--list-steps"])
+        .assert()
+        .code(0)
+        .stdout(
+            "STEPS of playbooks/steps.rhai (in play order)\n  \
+             1. zeta                 playbooks/steps.rhai:3\n  \
+             2. alpha                playbooks/steps.rhai:5  (runs when its condition holds)\n  \
+             3. (named at run time)  playbooks/steps.rhai:7\n  \
+             4. in-module            playbooks/lib/m.rhai:1\n",
+        );
+    let out = p
+        .runner(&[
+            "play",
+            "playbooks/steps.rhai",
+            "--list-steps",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["event"], "steps");
+    assert_eq!(event["steps"][1]["name"], "alpha");
+    assert_eq!(event["steps"][1]["conditional"], true);
+    assert_eq!(event["steps"][2]["name"], serde_json::Value::Null);
+
+    p.runner(&["play", "playbooks/none.rhai", "--list-steps"])
+        .assert()
+        .code(2)
+        .stderr("  × playbook playbooks/none.rhai not found\n");
+}
+
+#[test]
+fn sandbox_up_prints_an_absolute_kubeconfig_refuses_to_replace_a_running_one_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let p = Project::new();
+    let mut up = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .current_dir(p.path())
+        .args([
+            "sandbox",
+            "up",
+            "--clusters",
+            "one",
+            "--kubeconfig",
+            "sb.kubeconfig",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(Some(up.id()));
+    let mut stdout = BufReader::new(up.stdout.take().unwrap());
+    let mut said = String::new();
+    while !said.ends_with("Press Ctrl-C to stop.\n") {
+        let mut line = String::new();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "up ended early: {said}"
+        );
+        said.push_str(&line);
+    }
+    let kubeconfig = std::path::absolute(p.path().join("sb.kubeconfig")).unwrap();
+    let url = regex::Regex::new(r"https://127\.0\.0\.1:\d+").unwrap();
+    assert_eq!(
+        url.replace_all(&said, "URL"),
+        format!(
+            "Sandbox clusters are up:\n  one              URL\n\nUse them with:\n  export KUBECONFIG={}\n  kubectl --context one get ns\n\nPress Ctrl-C to stop.\n",
+            kubeconfig.display()
+        )
+    );
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+
+    // A second sandbox may not take over the running one's kubeconfig.
+    let second = p
+        .runner(&[
+            "sandbox",
+            "up",
+            "--clusters",
+            "one",
+            "--kubeconfig",
+            "sb.kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let server = url.find(&said).unwrap().as_str();
+    assert_eq!(
+        String::from_utf8_lossy(&second.stderr).lines().next(),
+        Some(
+            format!(
+                "  × {} belongs to sandbox clusters that are still running ({server} answers)",
+                kubeconfig.display()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&kubeconfig).unwrap(), written);
+
+    // SAFETY: kill(2) on the pid of the child this test started and has not reaped.
+    unsafe {
+        libc::kill(up.id() as i32, libc::SIGINT);
+    }
+    let status = up.wait().unwrap();
+    std::mem::forget(guard);
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(
+        rest,
+        format!(
+            "\nStopping the sandbox clusters.\nStopped; removed {}.\n",
+            kubeconfig.display()
+        )
+    );
+    assert!(
+        !kubeconfig.exists(),
+        "the kubeconfig of stopped clusters is left behind"
+    );
+}
+
+/// Stops a child the test started if an assertion fails before the test stops it.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
 }

@@ -249,7 +249,7 @@ print(`ip ${ip.split(".")[0]}.${ip.split(".")[1]} available ${d.status.available
     );
     assert!(text.contains("rehearsal: true\n"), "{text}");
     assert!(
-        text.contains("ip 127.0 available 2 nodePort true\n"),
+        text.contains("ip 198.18 available 2 nodePort true\n"),
         "{text}"
     );
     let inventory = text
@@ -358,7 +358,7 @@ fn waiting_rehearsal(project: &Project) -> (std::process::Child, Vec<u32>) {
     let playbook = project.file(
         "playbooks/wait.rhai",
         r#"
-let c = cluster("cluster-1");
+let c = cluster("interrupted");
 print("waiting");
 c.wait_until("ConfigMap", "never", "default", |o| true, 60);
 "#,
@@ -395,7 +395,16 @@ fn interrupt(child: &std::process::Child) {
     }
 }
 
+/// No process of `components` and no directory of the `interrupted` cluster is left.
 fn assert_gone(components: &[u32], when: &str) {
+    let prefix = "runner-control-plane-interrupted-";
+    let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "directories left {when}");
     for pid in components {
         assert!(
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
@@ -406,8 +415,8 @@ fn assert_gone(components: &[u32], when: &str) {
 }
 
 #[test]
-fn ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed() {
-    let test = "ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed";
+fn ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes() {
+    let test = "ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes";
     if real_assets(test).is_none() {
         return;
     }
@@ -433,4 +442,14 @@ fn ctrl_c_during_a_real_rehearsal_stops_its_control_planes_once_or_twice_pressed
     let status = play.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_gone(&components, "after two Ctrl-C");
+
+    // SIGTERM (a service manager, a CI job's timeout): the same, with 143.
+    let (mut play, components) = waiting_rehearsal(&project);
+    // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+    unsafe {
+        libc::kill(play.id() as i32, libc::SIGTERM);
+    }
+    let status = play.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert_gone(&components, "after SIGTERM");
 }

@@ -72,6 +72,12 @@ impl Mesh {
         cmd
     }
 
+    /// Where load balancer addresses come from on both backends: 198.18.0.0/15, never routed,
+    /// and accepted by a real API server in the EndpointSlices that point at them.
+    fn load_balancer_prefix(&self) -> &'static str {
+        "198.18."
+    }
+
     /// PATH with an istioctl first that fails saying it should not have run.
     fn failing_istioctl(&self) -> String {
         use std::os::unix::fs::PermissionsExt;
@@ -250,7 +256,7 @@ fn one_primary_two_remotes_end_to_end(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(ip.starts_with("127."));
+    assert!(ip.starts_with(mesh.load_balancer_prefix()), "{ip}");
 
     // 5. Each remote's injector points at the primary with the remote's identity in the path.
     for remote in ["cluster-2", "cluster-3"] {
@@ -428,7 +434,9 @@ fn one_primary_two_remotes_end_to_end(backend: Backend) {
         .assert()
         .success()
         .stdout(predicate::str::contains("nothing changed"))
-        .stdout(predicate::str::is_match(r"(?m)^cluster-1\s+: ok=\d+\s+changed=0").unwrap());
+        .stdout(predicate::str::contains(
+            "\ncluster-1 : created=0    configured=0    unchanged=23   deleted=0    steps ok=9   failed=0   rescued=0\n",
+        ));
     assert_eq!(
         std::fs::read(mesh.path("certs/cluster-2/ca-cert.pem")).unwrap(),
         cert
@@ -578,7 +586,7 @@ fi
     assert!(remote["spec"]["values"]["global"]["remotePilotAddress"]
         .as_str()
         .unwrap()
-        .starts_with("127."));
+        .starts_with(mesh.load_balancer_prefix()));
 
     // A second run does not install again.
     mesh.play(

@@ -46,12 +46,8 @@ async fn crd_condition_and_load_balancer_waits_succeed(backend: Backend) {
         .kubectl_get("cluster-1", &["service", "eastwest"])
         .unwrap();
     assert_eq!(svc["status"]["loadBalancer"]["ingress"][0]["ip"], ip);
-    assert!(
-        text.contains(
-            "done waiting for a load balancer IP of Service default/eastwest in cluster-1"
-        ),
-        "{text}"
-    );
+    // The address came within a second: the wait prints nothing.
+    assert!(!text.contains("waiting for"), "{text}");
 }
 
 async fn hostname_only_load_balancer_explains_istio_needs_an_ip(backend: Backend) {

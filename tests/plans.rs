@@ -7,8 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use common::backend::{Backend, Clusters};
 use common::copy_dir;
-use runner::sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
 type Row = (String, String, Option<String>, String, String);
@@ -16,7 +16,7 @@ type Row = (String, String, Option<String>, String, String);
 /// Sandbox clusters served from this test's runtime and a copy of the playbooks and templates.
 struct Mesh {
     _rt: tokio::runtime::Runtime,
-    _sandbox: Sandbox,
+    _clusters: Clusters,
     project: tempfile::TempDir,
     kubeconfig: PathBuf,
     /// TMPDIR of every run: a plan leaves nothing here.
@@ -77,27 +77,26 @@ fn row(cluster: &str, kind: &str, namespace: Option<&str>, name: &str, action: &
 
 impl Mesh {
     fn new(clusters: &[&str]) -> Mesh {
+        Mesh::on(Backend::Sandbox, clusters)
+    }
+
+    /// The mesh's clusters on `backend`: the built-in sandbox or real control planes.
+    fn on(backend: Backend, clusters: &[&str]) -> Mesh {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let sandbox = rt
-            .block_on(Sandbox::start(SandboxOptions {
-                clusters: clusters.iter().map(|c| c.to_string()).collect(),
-                lb_delay: std::time::Duration::from_millis(20),
-                ..Default::default()
-            }))
-            .unwrap();
+        let started = rt.block_on(backend.start(clusters));
         let project = tempfile::tempdir().unwrap();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
         copy_dir(&repo.join("templates"), &project.path().join("templates"));
         let kubeconfig = project.path().join("kubeconfig");
-        sandbox.write_kubeconfig(&kubeconfig).unwrap();
+        started.write_kubeconfig(&kubeconfig);
         Mesh {
             _rt: rt,
-            _sandbox: sandbox,
+            _clusters: started,
             project,
             kubeconfig,
             tmp: tempfile::tempdir().unwrap(),
@@ -215,9 +214,8 @@ fn objects_of(run: &Run, cluster: &str) -> BTreeSet<(String, Option<String>, Str
         .collect()
 }
 
-#[test]
-fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run(backend: Backend) {
+    let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
     let (plan, run) = mesh.plan_then_run(&["cluster-2"], true);
     // Every object once in the table: the 33 the run creates, istiod-external and the reader
     // RBAC included.
@@ -282,9 +280,8 @@ fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run() {
     assert_eq!(finished[0]["status"], "ok");
 }
 
-#[test]
-fn a_converged_mesh_plans_no_change_not_even_the_remote_secret() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn a_converged_mesh_plans_no_change_not_even_the_remote_secret(backend: Backend) {
+    let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
     assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
     let (plan, run) = mesh.plan_then_run(&["cluster-2"], false);
     assert!(run.changed().is_empty());
@@ -326,9 +323,8 @@ fn a_converged_mesh_plans_no_change_not_even_the_remote_secret() {
     );
 }
 
-#[test]
-fn adding_a_remote_plans_exactly_its_objects() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn adding_a_remote_plans_exactly_its_objects(backend: Backend) {
+    let mesh = Mesh::on(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
     let (plan, run) = mesh.plan_then_run(&["cluster-2", "cluster-3"], true);
     let changed_clusters: BTreeSet<String> = run.changed().into_iter().map(|r| r.0).collect();
@@ -366,9 +362,8 @@ fn adding_a_remote_plans_exactly_its_objects() {
     );
 }
 
-#[test]
-fn a_template_edit_plans_exactly_the_objects_it_changes() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn a_template_edit_plans_exactly_the_objects_it_changes(backend: Backend) {
+    let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
     assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
     let template = mesh.path("templates/apps/service.yaml.j2");
     let text = std::fs::read_to_string(&template).unwrap();
@@ -400,18 +395,16 @@ fn a_template_edit_plans_exactly_the_objects_it_changes() {
     );
 }
 
-#[test]
-fn removing_a_remote_plans_what_the_run_does() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2", "cluster-3"]);
+fn removing_a_remote_plans_what_the_run_does(backend: Backend) {
+    let mesh = Mesh::on(backend, &["cluster-1", "cluster-2", "cluster-3"]);
     assert_eq!(mesh.flagship(&["cluster-2", "cluster-3"], &[]).code, 0);
     // The playbook never detaches a remote by itself: neither the plan nor the run touch it.
     let (plan, _) = mesh.plan_then_run(&["cluster-2"], false);
     assert!(objects_of(&plan, "cluster-3").is_empty());
 }
 
-#[test]
-fn each_step_alone_after_a_full_run_changes_nothing() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn each_step_alone_after_a_full_run_changes_nothing(backend: Backend) {
+    let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
     assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
     for step in [
         "ca",
@@ -442,9 +435,8 @@ fn each_step_alone_after_a_full_run_changes_nothing() {
     }
 }
 
-#[test]
-fn start_at_remote_data_planes_completes_a_run_that_stopped_there() {
-    let mesh = Mesh::new(&["cluster-1", "cluster-2"]);
+fn start_at_remote_data_planes_completes_a_run_that_stopped_there(backend: Backend) {
+    let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
     let first = mesh.flagship(
         &["cluster-2"],
         &["--only", "ca,istio-system,control-plane,expose-istiod"],
@@ -683,7 +675,10 @@ fn diff_chooses_how_much_of_the_plan_follows_its_table() {
     assert_eq!(none[..6], table);
     assert_eq!(
         none[6..],
-        ["", "cluster-1 : ok=0   changed=2   failed=0   rescued=0"]
+        [
+            "",
+            "cluster-1 : created=3    configured=1    unchanged=0    deleted=1    steps ok=2   failed=0   rescued=0"
+        ]
     );
     let summary = human("summary");
     assert_eq!(summary[..6], table);
@@ -934,3 +929,13 @@ fn a_plan_that_fails_before_the_question_writes_nothing() {
     assert!(!text.contains("Apply these changes?"));
     assert!(!asked_exists(&mesh));
 }
+
+on_both_backends!(
+    sync on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run,
+    a_converged_mesh_plans_no_change_not_even_the_remote_secret,
+    adding_a_remote_plans_exactly_its_objects,
+    a_template_edit_plans_exactly_the_objects_it_changes,
+    removing_a_remote_plans_what_the_run_does,
+    each_step_alone_after_a_full_run_changes_nothing,
+    start_at_remote_data_planes_completes_a_run_that_stopped_there
+);

@@ -341,13 +341,10 @@ fn the_preflight_shows_every_cluster_before_the_first_step() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let preflight: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("PREFLIGHT"))
-        .collect();
+    let preflight: Vec<&str> = stdout.lines().filter(|l| l.starts_with("TARGET")).collect();
     assert_eq!(preflight.len(), 2, "{stdout}");
     let line = regex::Regex::new(
-        r"^PREFLIGHT (cluster-[12])  context=(cluster-[12])  server=https://127\.0\.0\.1:\d+  ok$",
+        r"^TARGET (cluster-[12])  context=(cluster-[12])  server=https://127\.0\.0\.1:\d+  preflight ok$",
     )
     .unwrap();
     for (i, l) in preflight.iter().enumerate() {
@@ -356,7 +353,9 @@ fn the_preflight_shows_every_cluster_before_the_first_step() {
         assert_eq!(&caps[1], &caps[2]);
     }
     let first_step = stdout.find("STEP [").unwrap();
-    assert!(stdout.find("PREFLIGHT").unwrap() < first_step);
+    // Listed once, before the first step, never again in a step.
+    assert!(stdout.find("TARGET").unwrap() < first_step);
+    assert_eq!(stdout.matches("TARGET").count(), 2, "{stdout}");
 }
 
 #[test]
@@ -380,8 +379,9 @@ fn a_cluster_whose_server_does_not_answer_stops_the_play_before_any_write() {
         "{message}"
     );
     assert!(
-        stdout
-            .contains("PREFLIGHT cluster-2  context=cluster-2  server=https://127.0.0.1:1  FAILED"),
+        stdout.contains(
+            "TARGET cluster-2  context=cluster-2  server=https://127.0.0.1:1  preflight FAILED"
+        ),
         "{stdout}"
     );
     mesh.assert_untouched(&stdout);
@@ -429,16 +429,17 @@ fn an_import_cycle_is_named_as_a_chain_by_play_and_check() {
     let mesh = Mesh::new();
     let module = mesh.path("playbooks/lib/mesh.rhai");
     let text = std::fs::read_to_string(&module).unwrap();
-    std::fs::write(&module, format!("import \"../primary-remote\" as again;\n{text}")).unwrap();
+    std::fs::write(
+        &module,
+        format!("import \"../primary-remote\" as again;\n{text}"),
+    )
+    .unwrap();
     let (stdout, stderr) = mesh.fails(&[], 1);
     assert_eq!(
         headline(&stderr),
         "import cycle: playbooks/primary-remote.rhai → playbooks/lib/mesh.rhai → playbooks/primary-remote.rhai"
     );
-    assert!(
-        stderr.contains("[playbooks/lib/mesh.rhai:1:1]"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[playbooks/lib/mesh.rhai:1:1]"), "{stderr}");
     mesh.assert_untouched(&stdout);
     let out = mesh
         .runner(&["check", "playbooks/primary-remote.rhai"])
@@ -504,8 +505,15 @@ fn a_template_with_a_syntax_error_fails_the_play_before_the_first_step() {
         headline(&stderr),
         "template templates/istio/control-plane-quota.yaml.j2:2: syntax error: unexpected `}`, expected end of variable block"
     );
+    let playbook = std::fs::read_to_string(mesh.path("playbooks/primary-remote.rhai")).unwrap();
+    let line = 1 + playbook
+        .lines()
+        .position(|l| l.contains("istio/control-plane-quota.yaml.j2"))
+        .unwrap();
     assert!(
-        stderr.contains("called from playbooks/primary-remote.rhai:41:19"),
+        stderr.contains(&format!(
+            "called from playbooks/primary-remote.rhai:{line}:19"
+        )),
         "{stderr}"
     );
     mesh.assert_untouched(&stdout);

@@ -38,6 +38,11 @@ struct Watcher {
 
 impl Watcher {
     fn start() -> Watcher {
+        Watcher::start_with("json")
+    }
+
+    /// `output` is `json` (events) or `human` (each line as a JSON string).
+    fn start_with(output: &str) -> Watcher {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -69,7 +74,7 @@ impl Watcher {
                 "--watch",
                 "--prune",
                 "--output",
-                "json",
+                output,
                 "--vars",
                 "vars.yaml",
                 "--kubeconfig",
@@ -84,8 +89,13 @@ impl Watcher {
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(event);
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(event) if event.is_object() => {
+                        let _ = tx.send(event);
+                    }
+                    _ => {
+                        let _ = tx.send(Value::String(line));
+                    }
                 }
             }
         });
@@ -97,8 +107,29 @@ impl Watcher {
             child,
             events,
         };
-        watcher.until("watching");
+        if output == "json" {
+            watcher.until("watching");
+        } else {
+            watcher.lines_until("watching ");
+        }
         watcher
+    }
+
+    /// Human lines up to and including the first that starts with `prefix`.
+    fn lines_until(&mut self, prefix: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .events
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no line starting with {prefix:?}; saw {seen:?}"));
+            let line = line.as_str().unwrap_or_default().to_string();
+            let done = line.starts_with(prefix);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -338,4 +369,25 @@ fn template_and_variables_errors_are_reported_and_watching_goes_on() {
     let events = w.until("watch_run");
     assert_eq!(events.last().unwrap()["status"], "applied", "{events:?}");
     assert_eq!(w.json(&["get", "deployment", "web"])["spec"]["replicas"], 4);
+}
+
+#[test]
+fn a_rerun_prints_the_file_that_changed_the_objects_it_changed_and_the_time_from_save() {
+    let mut w = Watcher::start_with("human");
+    w.save("templates/app.yaml.j2", &template(3, "blue", true));
+    let lines = w.lines_until("  applied:");
+    let time = regex::Regex::new(r"\b\d+(\.\d+)?(ms|s)\b").unwrap();
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| time.replace_all(l, "TIME").into_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "",
+            "▶ templates/app.yaml.j2 changed",
+            "  c1           configured Deployment default/web",
+            "  applied: c1: 1 changed · TIME from save to last apply",
+        ]
+    );
 }

@@ -7,6 +7,7 @@
 
 mod functions;
 mod modules;
+mod steps;
 mod templates;
 mod var_keys;
 
@@ -25,6 +26,7 @@ use crate::vars::schema::Schema;
 pub use functions::{callable_names, function_not_found, remember_names, unknown_functions};
 use modules::load_from;
 pub use modules::{load, Program, Source};
+pub use steps::{listed_steps, selection_error, ListedStep};
 pub use templates::templates;
 pub use var_keys::unknown_var_keys;
 
@@ -143,6 +145,12 @@ pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result
     {
         return Err(Box::new(first));
     }
+    let listed = listed_steps(playbook, &program.sources);
+    if let Some(known) = steps::known_names(&listed) {
+        if let Some(failure) = selection_error(&ctx.options, &known) {
+            return Err(Box::new(failure));
+        }
+    }
     if let Some(first) = templates(ctx, &program.sources, &Value::Null, false)
         .into_iter()
         .next()
@@ -179,4 +187,39 @@ fn location(file: &Path, pos: Position) -> Option<ScriptLocation> {
         line: pos.line()?,
         column: pos.position().unwrap_or(1),
     })
+}
+
+/// `runner play PLAYBOOK --list-steps`: the steps in play order, without touching a cluster.
+pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let failed = |failure: Failure, code: u8| {
+        eprint!("{}", failure.render(color));
+        ExitCode::from(code)
+    };
+    let project = match Project::discover(playbook, None) {
+        Ok(project) => project,
+        Err(e) => return failed(Failure::from_host(e), crate::cli::EXIT_USAGE),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let failure = Failure::plain(format!("cannot start the runtime: {e}"));
+            return failed(failure, crate::cli::EXIT_FAILED);
+        }
+    };
+    let vars = Value::Object(Default::default());
+    let ctx = PlayContext::new(
+        rt.handle().clone(),
+        Reporter::new(OutputMode::Human),
+        project,
+        PlayOptions::default(),
+        vars.clone(),
+    );
+    let engine = crate::engine::build(&ctx);
+    let mut program = load(&engine, playbook, &initial_scope(&vars));
+    if !program.failures.is_empty() {
+        return failed(program.failures.remove(0), crate::cli::EXIT_FAILED);
+    }
+    steps::print(playbook, &listed_steps(playbook, &program.sources), mode);
+    ExitCode::SUCCESS
 }

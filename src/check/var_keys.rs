@@ -35,6 +35,22 @@ pub(super) fn property_chain(expr: &Expr) -> Vec<(String, Position)> {
     }
 }
 
+/// Whether the read at the end of `path` only asks if an optional key is there:
+/// `vars.x == ()`, `vars.x != ()` or `vars.x ?? fallback`. Such keys need no schema entry.
+fn is_presence_test(path: &[ASTNode]) -> bool {
+    let Some(ASTNode::Expr(parent)) = path.len().checked_sub(2).map(|i| &path[i]) else {
+        return false;
+    };
+    match parent {
+        Expr::Coalesce(..) => true,
+        Expr::FnCall(call, ..) => {
+            (call.name == "==" || call.name == "!=")
+                && call.args.iter().any(|arg| matches!(arg, Expr::Unit(..)))
+        }
+        _ => false,
+    }
+}
+
 /// How many links a `.` chain has, whatever they are (properties, calls, indexing).
 pub(super) fn chain_length(expr: &Expr) -> usize {
     match expr {
@@ -50,11 +66,18 @@ pub fn unknown_var_keys(sources: &[Source], vars: &Value, schema: Option<&Schema
     for source in sources {
         let mut own_vars = false;
         let mut reads: Vec<Vec<(String, Position)>> = Vec::new();
+        // Keys the file asks about (`vars.x == ()`, `vars.x ?? y`) are optional everywhere in it.
+        let mut optional: Vec<Vec<String>> = Vec::new();
         source.ast.walk(&mut |path: &[ASTNode]| {
             match path.last() {
                 Some(ASTNode::Stmt(Stmt::Var(var, ..))) if var.0.name == "vars" => own_vars = true,
                 Some(ASTNode::Expr(Expr::Dot(binary, ..))) if is_vars(&binary.lhs) => {
-                    reads.push(property_chain(&binary.rhs));
+                    let chain = property_chain(&binary.rhs);
+                    if is_presence_test(path) {
+                        optional.push(chain.into_iter().map(|(key, _)| key).collect());
+                    } else {
+                        reads.push(chain);
+                    }
                 }
                 _ => {}
             }
@@ -63,6 +86,11 @@ pub fn unknown_var_keys(sources: &[Source], vars: &Value, schema: Option<&Schema
         if own_vars {
             continue;
         }
+        reads.retain(|chain| {
+            !optional.iter().any(|keys| {
+                keys.len() <= chain.len() && keys.iter().zip(chain).all(|(k, (c, _))| k == c)
+            })
+        });
         for chain in reads {
             if let Some((message, pos)) = missing_key(&chain, vars, schema) {
                 let mut failure = Failure::plain(message);

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::assets::Assets;
 use super::pki::{Pki, FRONT_PROXY_CLIENT};
-use super::process::Component;
+use super::process::{Component, PrivateDir};
 use super::ControlPlaneError;
 
 /// The Service IP range; its first address becomes the `kubernetes` Service's.
@@ -46,7 +46,7 @@ pub struct Cluster {
     /// Stopped in reverse start order; each one is also killed when dropped.
     components: Vec<Component>,
     // Dropped after the components (fields drop in declaration order): nothing still writes here.
-    _dir: tempfile::TempDir,
+    dir: PrivateDir,
 }
 
 impl Cluster {
@@ -90,9 +90,9 @@ impl Cluster {
             admin_cert_pem: pki.admin.cert_pem.clone(),
             admin_key_pem: pki.admin.key_pem.clone(),
             components: Vec::new(),
-            _dir: dir,
+            dir: PrivateDir::new(dir),
         };
-        let dir = cluster._dir.path().to_path_buf();
+        let dir = cluster.dir.path().to_path_buf();
         let with_cm = controller_manager && assets.controller_manager.is_some();
 
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -217,7 +217,7 @@ impl Cluster {
 
     /// The API server's audit log (written only when started with `audit`).
     pub fn audit_log(&self) -> PathBuf {
-        self._dir.path().join(AUDIT_LOG)
+        self.dir.path().join(AUDIT_LOG)
     }
 
     /// The process ids of the running components (etcd, kube-apiserver, kube-controller-manager).

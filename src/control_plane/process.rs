@@ -135,13 +135,40 @@ impl Drop for Component {
 
 /// The process groups of every component running in this process.
 static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+/// The private directories of every control plane of this process.
+static DIRECTORIES: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
     LIVE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Kills every component's process group at once and reaps them, for a program about to exit
-/// without running destructors (`std::process::exit`).
+fn directories() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    DIRECTORIES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A control plane's temporary directory (0700), removed when dropped, or by `stop_all_now`.
+pub struct PrivateDir(tempfile::TempDir);
+
+impl PrivateDir {
+    pub fn new(dir: tempfile::TempDir) -> PrivateDir {
+        directories().insert(dir.path().to_path_buf());
+        PrivateDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        directories().remove(self.0.path());
+        // The TempDir field removes the directory next.
+    }
+}
+
+/// Kills every component's process group at once, reaps them and removes their directories,
+/// for a program about to exit without running destructors (`std::process::exit`).
 pub fn stop_all_now() {
     let pids = std::mem::take(&mut *live());
     for &pid in &pids {
@@ -161,6 +188,9 @@ pub fn stop_all_now() {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+    for dir in std::mem::take(&mut *directories()) {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

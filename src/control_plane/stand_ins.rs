@@ -68,8 +68,9 @@ fn load_balancer_status(service: &Service, hostname: bool) -> Option<Value> {
         }
         (true, false) => {
             let n = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
-            // 127.0.x.y beyond 127.0.0.x, as the built-in sandbox: loopback, routed nowhere.
-            let ip = format!("127.0.{}.{}", 10 + (n / 250) % 240, n % 250 + 1);
+            // From 198.18.0.0/15 (RFC 2544, never routed), as the built-in sandbox: the real
+            // server refuses loopback addresses in the EndpointSlices that point at them.
+            let ip = format!("198.18.{}.{}", (n / 250) % 256, n % 250 + 1);
             Some(json!({"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}))
         }
         // No longer a load balancer: the address is released.

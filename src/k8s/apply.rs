@@ -356,7 +356,8 @@ impl Cluster {
         if session.dry_run {
             let planned: Vec<Outcome> = stream::iter(pending)
                 .map(|item| async move {
-                    let (result, warnings) = with_warnings(self.plan_one(session, item, options)).await;
+                    let (result, warnings) =
+                        with_warnings(self.plan_one(session, item, options)).await;
                     Outcome {
                         index: item.index,
                         result,
@@ -731,7 +732,7 @@ impl Cluster {
         planned: &mut Planned,
     ) -> HostResult<()> {
         let actions: HashMap<usize, Action> = applied.iter().map(|(i, a)| (*i, a.action)).collect();
-        let mut crds: Vec<(&str, &str)> = Vec::new();
+        let mut crds: Vec<(&str, &str, &Value)> = Vec::new();
         for item in batch {
             let action = actions
                 .get(&item.index)
@@ -752,18 +753,43 @@ impl Cluster {
                 }
                 continue;
             }
-            crds.push((item.id.name.as_str(), group));
+            crds.push((item.id.name.as_str(), group, &item.object));
         }
         let waits: Vec<HostResult<Option<()>>> = stream::iter(crds.iter())
-            .map(|(name, _)| self.wait_crd(session, name, CRD_TIMEOUT_SECS))
+            .map(|(name, _, _)| self.wait_crd(session, name, CRD_TIMEOUT_SECS))
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         for result in waits {
             result?;
         }
-        for (_, group) in crds {
+        for (_, group, _) in &crds {
             self.kinds.forget_group(group);
+        }
+        // Established is not yet served: later objects of these kinds need discovery to know them.
+        let served: Vec<(String, &str)> = crds
+            .iter()
+            .filter_map(|(_, group, crd)| {
+                let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str)?;
+                Some((group, crd, kind))
+            })
+            .flat_map(|(group, crd, kind)| {
+                crd.pointer("/spec/versions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| v["served"] == true)
+                    .filter_map(move |v| Some((format!("{group}/{}", v["name"].as_str()?), kind)))
+            })
+            .collect();
+        let timeout = std::time::Duration::from_secs(CRD_TIMEOUT_SECS);
+        let waits: Vec<HostResult<()>> = stream::iter(served.iter())
+            .map(|(api_version, kind)| self.kinds.wait_served(api_version, kind, timeout))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for result in waits {
+            result?;
         }
         Ok(())
     }

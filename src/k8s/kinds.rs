@@ -173,6 +173,37 @@ impl Kinds {
         }
     }
 
+    /// Waits until discovery serves `kind` in `api_version`. A real API server publishes a new
+    /// CRD's resources shortly after the CRD reports Established, not at the same moment.
+    pub async fn wait_served(
+        &self,
+        api_version: &str,
+        kind: &str,
+        timeout: std::time::Duration,
+    ) -> HostResult<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(mut versions) = self.versions.lock() {
+                versions.remove(api_version);
+            }
+            let served = self
+                .version(api_version)
+                .await?
+                .is_some_and(|entries| entries.iter().any(|e| e.resolved.resource.kind == kind));
+            if served {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(HostError::new(format!(
+                    "{}: {kind} in {api_version} is established but discovery does not serve it after {} s",
+                    self.cluster,
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The resources of one group/version, or None when the server does not serve it.
     async fn version(&self, api_version: &str) -> HostResult<Option<Arc<Vec<Entry>>>> {
         if let Some(cached) = self

@@ -16,6 +16,7 @@ mod order;
 mod plan;
 mod pod_exec;
 mod registry;
+mod request_log;
 mod retry;
 mod secrets;
 mod transport;
@@ -47,6 +48,8 @@ pub struct Session<'a> {
     /// A dry run skipped a program (istioctl, helm) that may install kinds the plan then
     /// applies: those are planned without the server's judgement instead of failing.
     pub programs_skipped: bool,
+    /// `--limit` leaves this cluster out: `dry_run` is set so that nothing is written to it.
+    pub limited_out: bool,
 }
 
 /// The label that marks objects a playbook applied; `--prune` deletes only objects carrying it.

@@ -74,7 +74,7 @@ where
                     "the API server of {cluster} is unreachable or overloaded; check it and run the play again"
                 )));
         }
-        tracing::debug!(cluster, what, attempt, "transient failure, retrying");
+        tracing::info!(cluster, what, attempt, "transient failure, retrying");
         tokio::time::sleep(backoff).await;
         backoff *= 2;
         attempt += 1;

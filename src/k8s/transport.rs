@@ -101,6 +101,7 @@ impl Transports {
             .layer(config.base_uri_layer())
             .option_layer(config.auth_layer()?)
             .layer(config.extra_headers_layer()?)
+            .layer(super::request_log::RequestLog)
             .map_err(tower::BoxError::from)
             .service(http);
         Ok(Client::new(service, config.default_namespace))

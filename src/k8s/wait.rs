@@ -197,18 +197,23 @@ impl Cluster {
         if let Some(result) = check(current.as_ref())? {
             return Ok(Some(result));
         }
+        let (why, goes_on) = if session.limited_out {
+            ("not in --limit", "play")
+        } else {
+            ("dry run", "plan")
+        };
         if let (Some(object), Some(settle)) = (&current, settle) {
             let settled = settle(object);
             if let Some(result) = check(Some(&settled))? {
                 session.reporter.log(&format!(
-                    "dry run: not waiting for {subject}; the plan goes on as if it completed"
+                    "{why}: not waiting for {subject}; the {goes_on} goes on as if it completed"
                 ));
                 self.overlay.put(key, settled);
                 return Ok(Some(result));
             }
         }
         session.reporter.log(&format!(
-            "dry run: not waiting for {subject} (now: {})",
+            "{why}: not waiting for {subject} (now: {})",
             describe_state(&Some(current), &None)
         ));
         Ok(None)

@@ -58,13 +58,17 @@ pub fn step_footer(
                 .join(", "),
         );
     }
-    let total = changes.created + changes.configured + changes.unchanged + changes.deleted;
-    if total > 0 {
-        parts.push(format!(
-            "created {} · configured {} · unchanged {} · deleted {}",
-            changes.created, changes.configured, changes.unchanged, changes.deleted
-        ));
-    }
+    let counters = [
+        ("created", changes.created),
+        ("configured", changes.configured),
+        ("unchanged", changes.unchanged),
+        ("deleted", changes.deleted),
+    ];
+    parts.extend(
+        (counters.iter())
+            .filter(|(_, n)| *n > 0)
+            .map(|(word, n)| format!("{word} {n}")),
+    );
     parts.push(format_duration(duration));
     format!("  => {}", parts.join(" · "))
 }
@@ -91,10 +95,40 @@ pub fn object_line(
     format!("  {cluster:<12} {verb} {object}")
 }
 
+/// An object `--limit` kept the play from changing.
+pub fn skipped_object_line(
+    cluster: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    action: Action,
+    color: bool,
+) -> String {
+    let object = match namespace {
+        Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
+        _ => format!("{kind} {name}"),
+    };
+    let verb = paint(format!("{:<10}", "skipped"), color, |s| s.dim());
+    format!(
+        "  {cluster:<12} {verb} {object} (not in --limit; would be {})",
+        action.as_str()
+    )
+}
+
 pub fn warning(message: &str, color: bool) -> String {
     format!(
         "  {} {message}",
         paint("warning:".into(), color, |s| s.yellow().bold())
+    )
+}
+
+/// A warning about something only real clusters have (a loopback address): expected in a
+/// rehearsal, and said so.
+pub fn expected_warning(message: &str, color: bool) -> String {
+    format!(
+        "  {} {message}",
+        paint("warning (expected in a sandbox):".into(), color, |s| s
+            .dim())
     )
 }
 
@@ -116,9 +150,22 @@ pub fn recap(recap: &Recap, skipped: u64, duration: Duration, color: bool) -> St
         .max(8);
     for host in recap.hosts() {
         out.push_str(&format!(
-            "\n{:<width$} : ok={:<3} changed={:<3} failed={:<3} rescued={}",
-            host.host, host.ok, host.changed, host.failed, host.rescued
+            "\n{:<width$} : created={:<4} configured={:<4} unchanged={:<4} deleted={:<4} steps ok={:<3} failed={:<3} rescued={}",
+            host.host,
+            host.created,
+            host.configured,
+            host.unchanged,
+            host.deleted,
+            host.ok,
+            host.failed,
+            host.rescued
         ));
+        if host.skipped > 0 {
+            out.push_str(&format!(
+                "  (not in --limit: {} object(s) skipped)",
+                host.skipped
+            ));
+        }
     }
     if recap.hosts().is_empty() {
         out.push_str("\n(no steps ran)");

@@ -101,6 +101,8 @@ struct StepFrame {
     changes: Changes,
     clusters: BTreeMap<String, Changes>,
     local_change: bool,
+    /// Local files and certificates, counted like objects.
+    local: Changes,
 }
 
 #[derive(Default)]
@@ -120,6 +122,8 @@ struct State {
     dry_run: bool,
     /// Name, context and server of each cluster the run touched, in order.
     target_list: Vec<(String, String, String)>,
+    /// Warnings already printed in this run: each is printed once.
+    warned: BTreeSet<String>,
 }
 
 pub struct Reporter {
@@ -138,6 +142,8 @@ pub struct Reporter {
     held: Mutex<Option<Vec<plan::Buffered>>>,
     /// Prints nothing: the plan made before a run's first write is shown by its caller.
     silent: std::sync::atomic::AtomicBool,
+    /// `--limit`: the clusters the play may change (empty: all).
+    limit: Mutex<Vec<String>>,
 }
 
 impl Reporter {
@@ -157,7 +163,18 @@ impl Reporter {
             diff_mode: Mutex::new(DiffMode::default_for(std::io::stdout().is_terminal())),
             held: Mutex::new(None),
             silent: std::sync::atomic::AtomicBool::new(false),
+            limit: Mutex::new(Vec::new()),
         }
+    }
+
+    /// `--limit`: objects of other clusters are reported as skipped, not as changes.
+    pub fn set_limit(&self, clusters: &[String]) {
+        *self.limit.lock().unwrap_or_else(|p| p.into_inner()) = clusters.to_vec();
+    }
+
+    fn outside_limit(&self, cluster: &str) -> bool {
+        let limit = self.limit.lock().unwrap_or_else(|p| p.into_inner());
+        !limit.is_empty() && !limit.iter().any(|c| c == cluster)
     }
 
     pub fn mode(&self) -> OutputMode {
@@ -182,8 +199,17 @@ impl Reporter {
     /// Prints a line as it is (watch mode's summaries).
     pub fn say(&self, text: &str) {
         match self.mode {
-            OutputMode::Json => self.emit(json!({"event": "log", "message": text})),
+            OutputMode::Json => {
+                self.emit(json!({"event": "log", "step": self.current_step(), "message": text}))
+            }
             OutputMode::Human => self.line(text),
+        }
+    }
+
+    /// Prints a line for people only; JSON output carries the same facts as an event.
+    pub fn say_human(&self, text: &str) {
+        if self.mode == OutputMode::Human {
+            self.line(text);
         }
     }
 
@@ -295,7 +321,13 @@ impl Reporter {
 
     /// Forgets everything from a previous run (watch mode reuses the reporter).
     pub fn reset(&self) {
-        *self.state() = State::default();
+        let mut state = self.state();
+        // A watch re-run does not repeat the warnings an earlier run printed.
+        let warned = std::mem::take(&mut state.warned);
+        *state = State {
+            warned,
+            ..State::default()
+        };
     }
 
     pub fn play_started(&self, playbook: &str, dry_run: bool) {
@@ -313,21 +345,43 @@ impl Reporter {
         }
     }
 
-    /// Says which cluster a play is about to change, once per cluster.
+    /// Lists a cluster the play declared, with its preflight's verdict, before the first step.
+    pub fn target_checked(&self, cluster: &str, context: &str, server: &str, ok: bool) {
+        self.register_target(cluster, context, server);
+        let verdict = if ok { "ok" } else { "failed" };
+        match self.mode {
+            OutputMode::Human if self.compact() && ok => {}
+            OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server, "preflight": verdict})),
+            OutputMode::Human => self.line(&format!(
+                "TARGET {cluster}  context={context}  server={server}  preflight {}",
+                if ok { "ok" } else { "FAILED" }
+            )),
+        }
+    }
+
+    /// Says which cluster a play is about to change, once per cluster: clusters the preflight
+    /// listed are not listed again.
     pub fn target(&self, cluster: &str, context: &str, server: &str) {
-        {
-            let mut state = self.state();
-            if !state.targets.insert(cluster.to_string()) {
-                return;
-            }
-            state
-                .target_list
-                .push((cluster.into(), context.into(), server.into()));
+        if !self.register_target(cluster, context, server) {
+            return;
         }
         match self.mode {
-            OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server})),
+            OutputMode::Human if self.compact() => {}
+            OutputMode::Json => self.emit(json!({"event": "target", "cluster": cluster, "context": context, "server": server, "preflight": null})),
             OutputMode::Human => self.line(&format!("TARGET {cluster}  context={context}  server={server}")),
         }
+    }
+
+    /// Whether the cluster is new to this run's list of targets.
+    fn register_target(&self, cluster: &str, context: &str, server: &str) -> bool {
+        let mut state = self.state();
+        if !state.targets.insert(cluster.to_string()) {
+            return false;
+        }
+        state
+            .target_list
+            .push((cluster.into(), context.into(), server.into()));
+        true
     }
 
     pub fn step_started(&self, name: &str) {
@@ -339,6 +393,7 @@ impl Reporter {
                 changes: Changes::default(),
                 clusters: BTreeMap::new(),
                 local_change: false,
+                local: Changes::default(),
             });
             state.steps.len()
         };
@@ -395,9 +450,11 @@ impl Reporter {
             } else {
                 StepStatus::Ok
             };
-            state
-                .recap
-                .record_step(&frame.name, &frame.clusters, frame.local_change, &status);
+            state.recap.record_step(
+                &frame.clusters,
+                (frame.local != Changes::default()).then_some(&frame.local),
+                &status,
+            );
             // A nested step's work also belongs to the step around it.
             if let Some(parent) = state.steps.last_mut() {
                 for (cluster, changes) in &frame.clusters {
@@ -409,11 +466,23 @@ impl Reporter {
                     parent.changes.absorb(changes);
                 }
                 parent.local_change |= frame.local_change;
+                parent.local.absorb(&frame.local);
             }
             (frame, status)
         };
         let duration = frame.started.elapsed();
         let clusters: Vec<&String> = frame.clusters.keys().collect();
+        // What a person reads: the hosts it changed, `local` included, and their counters.
+        let local = LOCAL_HOST.to_string();
+        let mut changed_hosts: Vec<&String> = (frame.clusters.iter())
+            .filter(|(_, c)| c.changed() > 0)
+            .map(|(name, _)| name)
+            .collect();
+        if frame.local.changed() > 0 {
+            changed_hosts.push(&local);
+        }
+        let mut counted = frame.changes;
+        counted.absorb(&frame.local);
         match self.mode {
             OutputMode::Json => self.emit(json!({
                 "event": "step_finished",
@@ -427,8 +496,8 @@ impl Reporter {
             OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&human::step_footer(
                 &status,
-                &clusters,
-                &frame.changes,
+                &changed_hosts,
+                &counted,
                 duration,
                 self.color,
             )),
@@ -456,6 +525,10 @@ impl Reporter {
         action: Action,
         dry_run: bool,
     ) {
+        if self.outside_limit(cluster) {
+            self.skipped_object(cluster, kind, namespace, name, action);
+            return;
+        }
         {
             let mut state = self.state();
             if action.is_change() && !dry_run {
@@ -506,12 +579,49 @@ impl Reporter {
         }
     }
 
+    /// An object of a cluster `--limit` leaves out: `action` is what the play would have done.
+    fn skipped_object(
+        &self,
+        cluster: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        action: Action,
+    ) {
+        {
+            let mut state = self.state();
+            state.recap.record_skipped(cluster, action);
+            if let Some(frame) = state.steps.last_mut() {
+                frame.clusters.entry(cluster.to_string()).or_default();
+            }
+        }
+        match self.mode {
+            OutputMode::Json => self.emit(json!({
+                "event": "object",
+                "cluster": cluster,
+                "kind": kind,
+                "namespace": namespace,
+                "name": name,
+                "action": "skipped",
+                "would_be": action,
+                "dry_run": false,
+            })),
+            OutputMode::Human if action.is_change() => self.line(&human::skipped_object_line(
+                cluster, kind, namespace, name, action, self.color,
+            )),
+            OutputMode::Human => {}
+        }
+    }
+
     /// Records a local change (a file or certificate written) in the current step.
     pub fn local_change(&self, what: &str, action: Action) {
         {
             let mut state = self.state();
             if let Some(frame) = state.steps.last_mut() {
                 frame.local_change |= action.is_change();
+                frame.local.add(action);
+            } else {
+                state.recap.record_loose_object(LOCAL_HOST, action);
             }
         }
         match self.mode {
@@ -533,6 +643,9 @@ impl Reporter {
             let mut state = self.state();
             if let Some(frame) = state.steps.last_mut() {
                 frame.local_change |= action.is_change();
+                frame.local.add(action);
+            } else {
+                state.recap.record_loose_object(LOCAL_HOST, action);
             }
             if action.is_change() {
                 state.planned_local.push((what.to_string(), action));
@@ -549,10 +662,31 @@ impl Reporter {
         }
     }
 
+    /// Reports a warning, once per run however often it is raised.
     pub fn warn(&self, message: &str) {
+        self.warn_as(message, false);
+    }
+
+    /// A warning that concerns real clusters only (a loopback address, an empty caBundle):
+    /// in a rehearsal it is expected, and said so.
+    pub fn warn_real_clusters(&self, message: &str, sandbox: bool) {
+        self.warn_as(message, sandbox);
+    }
+
+    fn warn_as(&self, message: &str, expected_in_sandbox: bool) {
+        if !self.state().warned.insert(message.to_string()) {
+            return;
+        }
         match self.mode {
-            OutputMode::Json => self
-                .emit(json!({"event": "warning", "step": self.current_step(), "message": message})),
+            OutputMode::Json => self.emit(json!({
+                "event": "warning",
+                "step": self.current_step(),
+                "message": message,
+                "expected_in_sandbox": expected_in_sandbox,
+            })),
+            OutputMode::Human if expected_in_sandbox => {
+                self.line(&human::expected_warning(message, self.color))
+            }
             OutputMode::Human => self.line(&human::warning(message, self.color)),
         }
     }
@@ -568,7 +702,7 @@ impl Reporter {
 
     /// Shows what a dry run would change in one object (Secret data already masked).
     pub fn diff(&self, cluster: &str, object: &str, diff: &str) {
-        if self.diff_mode() != DiffMode::Full {
+        if self.diff_mode() != DiffMode::Full || self.outside_limit(cluster) {
             return;
         }
         match self.mode {
@@ -611,10 +745,20 @@ impl Reporter {
         WaitGuard::start(self, what)
     }
 
-    pub fn error(&self, report: &str, step: Option<&str>) {
-        if self.mode == OutputMode::Json {
-            self.emit(json!({"event": "error", "step": step, "message": report}));
+    /// The error event of `--output json`: the message, the step, and where in which file.
+    pub fn error(&self, failure: &crate::diagnostic::Failure) {
+        if self.mode != OutputMode::Json {
+            return;
         }
+        let (file, line, column) = failure.position();
+        self.emit(json!({
+            "event": "error",
+            "step": failure.step,
+            "message": failure.one_line(),
+            "file": file,
+            "line": line,
+            "column": column,
+        }));
     }
 
     /// Ends the play: prints the recap and returns it.

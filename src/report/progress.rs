@@ -1,4 +1,5 @@
-//! Progress for waits: a spinner with the elapsed time on a terminal, plain lines otherwise.
+//! Progress for waits, quiet like kubectl's: a spinner with the elapsed time on a terminal;
+//! otherwise one line when the wait ends, only if it lasted more than a second or gave up.
 
 use std::time::Instant;
 
@@ -6,6 +7,9 @@ use indicatif::ProgressBar;
 use serde_json::json;
 
 use super::{human::format_duration, OutputMode, Reporter};
+
+/// A wait shorter than this is not worth a line in a log.
+const NOTICEABLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct WaitGuard<'a> {
     reporter: &'a Reporter,
@@ -18,12 +22,6 @@ pub struct WaitGuard<'a> {
 impl<'a> WaitGuard<'a> {
     pub(super) fn start(reporter: &'a Reporter, what: &str) -> Self {
         let spinner = reporter.spinner(format!("waiting for {what}"));
-        if spinner.is_none() {
-            match reporter.mode {
-                OutputMode::Json => reporter.emit(json!({"event": "wait_started", "what": what})),
-                OutputMode::Human => reporter.line(&format!("  waiting for {what}")),
-            }
-        }
         WaitGuard {
             reporter,
             what: what.to_string(),
@@ -44,22 +42,29 @@ impl<'a> WaitGuard<'a> {
         }
         self.finished = true;
         let elapsed = self.started.elapsed();
-        if let Some(bar) = self.spinner.take() {
-            bar.finish_and_clear();
-        }
-        let outcome = if ok { "done" } else { "gave up" };
+        let shown = self
+            .spinner
+            .take()
+            .map(|bar| bar.finish_and_clear())
+            .is_some();
         match self.reporter.mode {
             OutputMode::Json => self.reporter.emit(json!({
-                "event": "wait_finished",
+                "event": "wait",
                 "what": self.what,
                 "ok": ok,
                 "duration_ms": elapsed.as_millis() as u64,
             })),
-            OutputMode::Human => self.reporter.line(&format!(
-                "  {outcome} waiting for {} ({})",
+            OutputMode::Human if !ok => self.reporter.line(&format!(
+                "  gave up waiting for {} ({})",
                 self.what,
                 format_duration(elapsed)
             )),
+            OutputMode::Human if !shown && elapsed > NOTICEABLE => self.reporter.line(&format!(
+                "  waited {} for {}",
+                format_duration(elapsed),
+                self.what
+            )),
+            OutputMode::Human => {}
         }
     }
 }

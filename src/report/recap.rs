@@ -1,4 +1,7 @@
-//! The per-cluster tally printed at the end of a play, in the spirit of Ansible's PLAY RECAP.
+//! The tally printed at the end of a play, like Ansible's PLAY RECAP and kapp's summary: per
+//! cluster, the objects created, configured, unchanged and deleted, and the steps that ended ok,
+//! failed, or failed with the error caught. The `local` row counts files and certificates
+//! written on this machine, and steps that touched no cluster.
 
 use std::collections::BTreeMap;
 
@@ -9,14 +12,32 @@ use super::{Action, Changes, StepStatus, LOCAL_HOST};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HostTally {
     pub host: String,
-    /// Steps that used this cluster and changed nothing in it.
+    pub created: u64,
+    pub configured: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    /// Steps that used this host and ended without an error.
     pub ok: u64,
-    /// Steps that changed something in this cluster.
-    pub changed: u64,
-    /// Steps that failed while working on this cluster.
+    /// Steps that failed while working on this host.
     pub failed: u64,
     /// Steps that failed but whose error the playbook caught.
     pub rescued: u64,
+    /// Objects `--limit` kept the play from changing.
+    pub skipped: u64,
+}
+
+impl HostTally {
+    fn count(&mut self, changes: &Changes) {
+        self.created += changes.created;
+        self.configured += changes.configured;
+        self.unchanged += changes.unchanged;
+        self.deleted += changes.deleted;
+    }
+
+    /// Objects (or local files) this host had created, configured or deleted.
+    pub fn changed(&self) -> u64 {
+        self.created + self.configured + self.deleted
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -40,37 +61,44 @@ impl Recap {
         self.host(cluster);
     }
 
-    pub(super) fn record_loose_object(&mut self, cluster: &str, action: Action) {
-        let host = self.host(cluster);
+    /// An object of a cluster `--limit` leaves out.
+    pub(super) fn record_skipped(&mut self, cluster: &str, action: Action) {
         if action.is_change() {
-            host.changed += 1;
-        } else {
-            host.ok += 1;
+            self.host(cluster).skipped += 1;
         }
     }
 
+    /// An object changed outside any step.
+    pub(super) fn record_loose_object(&mut self, cluster: &str, action: Action) {
+        let mut changes = Changes::default();
+        changes.add(action);
+        self.host(cluster).count(&changes);
+    }
+
+    /// A finished top-level or nested step: its objects per cluster, its local files when it
+    /// changed any, and how it ended.
     pub(super) fn record_step(
         &mut self,
-        _step: &str,
         clusters: &BTreeMap<String, Changes>,
-        local_change: bool,
+        local: Option<&Changes>,
         status: &StepStatus,
     ) {
         let mut hosts: Vec<String> = clusters.keys().cloned().collect();
-        if hosts.is_empty() || local_change {
+        if hosts.is_empty() || local.is_some() {
             hosts.push(LOCAL_HOST.to_string());
         }
         let failed = matches!(status, StepStatus::Failed | StepStatus::Interrupted);
         for name in &hosts {
-            let changed = match clusters.get(name) {
-                Some(changes) => changes.changed() > 0,
-                None => local_change,
+            let changes = match clusters.get(name) {
+                Some(changes) => Some(changes),
+                None => local,
             };
             let host = self.host(name);
+            if let Some(changes) = changes {
+                host.count(changes);
+            }
             if failed {
                 host.failed += 1;
-            } else if changed {
-                host.changed += 1;
             } else {
                 host.ok += 1;
             }
@@ -97,8 +125,11 @@ impl Recap {
         }
     }
 
+    /// Clusters by name, then `local`.
     pub fn hosts(&self) -> Vec<&HostTally> {
-        self.hosts.values().collect()
+        let (local, clusters): (Vec<&HostTally>, Vec<&HostTally>) =
+            self.hosts.values().partition(|h| h.host == LOCAL_HOST);
+        clusters.into_iter().chain(local).collect()
     }
 
     pub fn host_tally(&self, name: &str) -> Option<&HostTally> {
@@ -106,6 +137,6 @@ impl Recap {
     }
 
     pub fn total_changed(&self) -> u64 {
-        self.hosts.values().map(|h| h.changed).sum()
+        self.hosts.values().map(HostTally::changed).sum()
     }
 }

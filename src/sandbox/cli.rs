@@ -53,6 +53,8 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
         .kubeconfig
         .clone()
         .unwrap_or_else(|| PathBuf::from("sandbox.kubeconfig"));
+    let mut claim = super::kubeconfig_claim::KubeconfigClaim::claim(&path).await?;
+    let path = claim.path().to_path_buf();
     match args.control_plane {
         ControlPlaneKind::Builtin => {
             let sandbox = Sandbox::start(SandboxOptions {
@@ -67,6 +69,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
             sandbox
                 .write_kubeconfig(&path)
                 .map_err(|e| HostError::from_error(&e))?;
+            claim.written();
             let servers: Vec<(String, String)> = sandbox
                 .clusters()
                 .map(|c| (c.name().to_string(), c.server_url().to_string()))
@@ -76,7 +79,10 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
                 instructions("Sandbox clusters are up", &servers, &path)
             );
             shutdown.await;
-            sandbox.shutdown().await;
+            println!("\nStopping the sandbox clusters.");
+            // Open watches would hold a graceful shutdown; the process is ending anyway.
+            let _ = tokio::time::timeout(Duration::from_millis(200), sandbox.shutdown()).await;
+            println!("Stopped; {}.", claim.release());
         }
         ControlPlaneKind::Real => {
             let starting = ControlPlanes::start(ControlPlaneOptions {
@@ -96,6 +102,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
                 planes.shutdown().await;
                 return Err(HostError::from_error(&e));
             }
+            claim.written();
             let servers: Vec<(String, String)> = planes
                 .names()
                 .map(|n| (n.to_string(), planes.server_url(n).unwrap_or_default()))
@@ -109,7 +116,9 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
                 )
             );
             shutdown.await;
+            println!("\nStopping the control planes.");
             planes.shutdown().await;
+            println!("Stopped; {}.", claim.release());
         }
     }
     Ok(())

@@ -74,8 +74,10 @@ fn assign_load_balancer(core: &ClusterCore, namespace: &str, name: &str) {
             json!({"hostname": format!("{name}.{namespace}.lb.sandbox.invalid")})
         } else {
             let n = core.lb_counter.fetch_add(1, Ordering::Relaxed);
-            // 127.0.x.y beyond 127.0.0.x: loopback, so nothing is ever routed anywhere.
-            json!({"ip": format!("127.0.{}.{}", 10 + (n / 250) % 240, n % 250 + 1), "ipMode": "VIP"})
+            // 198.18.0.0/15 is set aside for benchmarking (RFC 2544): never routed, nothing listens,
+            // and unlike loopback a real API server accepts it as an endpoint (Istio's remote
+            // istiod Service points an EndpointSlice at this address).
+            json!({"ip": format!("198.18.{}.{}", (n / 250) % 256, n % 250 + 1), "ipMode": "VIP"})
         };
         svc["status"]["loadBalancer"] = json!({"ingress": [ingress]});
         true

@@ -166,6 +166,10 @@ impl Owned<'_> {
     }
 
     fn walk(&mut self, name: &str, value: &Value, path: Path) {
+        // A null is an unset field (a Go list without omitempty), owned by nobody.
+        if value.is_null() {
+            return;
+        }
         let empty = match value {
             Value::Object(m) => m.is_empty(),
             Value::Array(a) => a.is_empty(),

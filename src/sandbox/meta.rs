@@ -127,11 +127,15 @@ pub fn decode_defaults(group: &str, kind: &str, obj: &mut Value) {
             secret_string_data(obj);
         }
         ("discovery.k8s.io", "EndpointSlice") => {
+            // Go's lists without omitempty: an absent list is stored and answered as null.
+            fill(obj, "endpoints", Value::Null);
+            fill(obj, "ports", Value::Null);
             for endpoint in items(obj, "endpoints") {
                 fill(endpoint, "conditions", json!({}));
             }
             for port in items(obj, "ports") {
                 fill(port, "protocol", json!("TCP"));
+                fill(port, "name", json!(""));
             }
         }
         ("", "Service") => service_defaults(obj),

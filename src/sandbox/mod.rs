@@ -36,6 +36,7 @@ mod error;
 mod faults;
 mod fields;
 mod jsonpath;
+mod kubeconfig_claim;
 mod managed;
 mod meta;
 mod negotiate;

@@ -163,7 +163,11 @@ async fn handle(
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     if let Some(faults) = faults {
-        match faults.decide() {
+        let decision = faults.decide();
+        if !matches!(decision, Decision::Pass) {
+            tracing::info!(target: "runner::sandbox", "{}: injected fault for {method} {uri}: {decision:?}", core.name);
+        }
+        match decision {
             Decision::Fail500 => {
                 return error_response(&ApiError::internal("injected fault: internal error"))
             }
@@ -192,6 +196,7 @@ async fn handle(
     if let Some(warning) = deprecation {
         super::deprecation::add_header(&mut response, &warning);
     }
+    tracing::debug!(target: "runner::sandbox", "{}: {method} {uri} -> {}", core.name, response.status().as_u16());
     response
 }
 

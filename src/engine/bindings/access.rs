@@ -10,7 +10,7 @@ use crate::engine::api::register;
 use crate::engine::convert::{to_dynamic, IntoRhai, RhaiResult};
 use crate::error::HostError;
 
-use crate::k8s::{Session, KNOWN_AFTER_APPLY};
+use crate::k8s::KNOWN_AFTER_APPLY;
 
 /// The annotation `kubectl rollout restart` sets on a Deployment's pod template.
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
@@ -114,13 +114,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
                 .into_rhai()?;
             let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});
             c.reporter.touch(cluster.0.name());
-            let session = Session {
-                reporter: &c.reporter,
-                dry_run: c.dry_run(),
-                ledger: c.ledger(),
-                owner: c.owner(),
-                programs_skipped: c.programs_skipped(),
-            };
+            let session = super::k8s::session(&c, &cluster.0);
             let cl = cluster.0.clone();
             let after = c
                 .block_on(async { cl.patch(&session, "Deployment", deployment, namespace, &patch).await })

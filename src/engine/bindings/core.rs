@@ -131,6 +131,13 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
+        "warn_real_clusters(message: &str)",
+        "Reports a warning that only concerns real clusters (a loopback API server address, an empty caBundle); in a rehearsal (--sandbox) it is printed as expected there. The play goes on.",
+        move |message: &str| c.reporter.warn_real_clusters(message, c.is_sandbox()),
+    );
+    let c = ctx.clone();
+    register(
+        engine,
         "dry_run() -> bool",
         "Whether this run is a dry run (--dry-run): nothing is written anywhere.",
         move || c.dry_run(),

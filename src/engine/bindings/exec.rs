@@ -36,6 +36,14 @@ fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResu
         ctx.skip_program();
         return output_map(&crate::exec::ExecOutput::default());
     }
+    if let Some(cluster) = limited_out_context(ctx, &args) {
+        ctx.reporter.log(&format!(
+            "not in --limit ({cluster}): {}",
+            planned_command(ctx, program, &args)
+        ));
+        ctx.skip_program();
+        return output_map(&crate::exec::ExecOutput::default());
+    }
     // Tools like istioctl must reach the clusters this run uses (the sandbox's, or
     // --kubeconfig's), never some other default; the playbook's own env still wins.
     if let Some(kubeconfig) = &ctx.options.kube.kubeconfig {
@@ -54,6 +62,30 @@ fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResu
         ))
         .into_rhai()?;
     output_map(&output)
+}
+
+/// The cluster outside `--limit` whose context the arguments name (`--context X`,
+/// `--context=X`): the program would change it, so it is not run.
+fn limited_out_context(ctx: &PlayContext, args: &[String]) -> Option<String> {
+    if ctx.options.limit.is_empty() {
+        return None;
+    }
+    let named: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a.strip_prefix("--context=") {
+            Some(context) => Some(context),
+            None if a == "--context" => args.get(i + 1).map(String::as_str),
+            None => None,
+        })
+        .collect();
+    (ctx.clusters.names().into_iter())
+        .filter(|name| ctx.outside_limit(name))
+        .find(|name| {
+            ctx.clusters
+                .cluster(name)
+                .is_ok_and(|c| named.contains(&c.context()))
+        })
 }
 
 /// What a dry run says instead of running a program; a file the plan would write first is

@@ -21,13 +21,17 @@ const DEFAULT_WAIT_SECS: i64 = 300;
 #[derive(Clone)]
 pub struct ClusterHandle(pub(crate) Arc<Cluster>);
 
-fn session(ctx: &PlayContext) -> Session<'_> {
+/// A cluster that `--limit` leaves out is worked on as in a dry run: its writes are checked by
+/// its API server and never stored, and later reads see them, so the rest of the play goes on as
+/// it would; the reporter says each was skipped.
+pub(super) fn session<'a>(ctx: &'a PlayContext, cluster: &Cluster) -> Session<'a> {
     Session {
         reporter: &ctx.reporter,
-        dry_run: ctx.dry_run(),
+        dry_run: ctx.dry_run() || ctx.outside_limit(cluster.name()),
         ledger: ctx.ledger(),
         owner: ctx.owner(),
         programs_skipped: ctx.programs_skipped(),
+        limited_out: ctx.outside_limit(cluster.name()),
     }
 }
 
@@ -38,7 +42,7 @@ fn on<T>(
     op: impl AsyncFnOnce(&Cluster, &Session<'_>) -> HostResult<T>,
 ) -> RhaiResult<T> {
     ctx.reporter.touch(handle.0.name());
-    let session = session(ctx);
+    let session = session(ctx, &handle.0);
     ctx.block_on(op(&handle.0, &session)).into_rhai()
 }
 

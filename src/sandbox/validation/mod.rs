@@ -2,6 +2,7 @@
 //! labels and annotations for every kind here.
 mod config;
 mod deployment;
+mod endpoint_slice;
 mod pod;
 pub mod quantity;
 mod rbac;
@@ -24,15 +25,7 @@ pub fn object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(),
         ("", "ConfigMap") => config::keys(obj, &["data", "binaryData"], &mut causes),
         ("", "Secret") => config::keys(obj, &["data"], &mut causes),
         ("admissionregistration.k8s.io", _) => webhook::validate(obj, &mut causes),
-        ("discovery.k8s.io", "EndpointSlice") => match obj["addressType"].as_str() {
-            None => causes.push(FieldError::required("addressType")),
-            Some("IPv4" | "IPv6" | "FQDN") => {}
-            Some(other) => causes.push(FieldError::not_supported(
-                "addressType",
-                &Value::from(other),
-                &["FQDN", "IPv4", "IPv6"],
-            )),
-        },
+        ("discovery.k8s.io", "EndpointSlice") => endpoint_slice::validate(obj, &mut causes),
         ("rbac.authorization.k8s.io", "Role") => rbac::role(obj, true, &mut causes),
         ("rbac.authorization.k8s.io", "ClusterRole") => rbac::role(obj, false, &mut causes),
         ("rbac.authorization.k8s.io", kind @ ("RoleBinding" | "ClusterRoleBinding")) => {
