@@ -8,7 +8,7 @@ mod lifecycle_support;
 
 use common::backend::Backend;
 
-use lifecycle_support::{Mesh, absent, changed, messages, row, rows, steps};
+use lifecycle_support::{absent, changed, messages, row, rows, steps, Mesh};
 use serde_json::{json, Value};
 
 const MESH: &str = "\
@@ -22,7 +22,13 @@ const CRD: &str = "prometheusrules.monitoring.coreos.com";
 fn rule(mesh: &Mesh) -> Value {
     mesh.kubectl(
         "cluster-1",
-        &["get", CRD, "istio-remote-control-plane", "-n", "istio-system"],
+        &[
+            "get",
+            CRD,
+            "istio-remote-control-plane",
+            "-n",
+            "istio-system",
+        ],
     )
 }
 
@@ -68,7 +74,11 @@ fn with_the_crd_one_group_per_remote_alerts_on_zero_xds_pushes(backend: Backend)
     // The operator's CRD appears (here the rehearsal stand-in, created by hand).
     mesh.kubectl_ok(
         "cluster-1",
-        &["apply", "-f", "playbooks/rehearsal/monitoring/prometheusrules-crd.yaml"],
+        &[
+            "apply",
+            "-f",
+            "playbooks/rehearsal/monitoring/prometheusrules-crd.yaml",
+        ],
     );
     mesh.kubectl_ok(
         "cluster-1",
@@ -100,7 +110,11 @@ fn with_the_crd_one_group_per_remote_alerts_on_zero_xds_pushes(backend: Backend)
     // The whole play again changes nothing; a new duration changes the rule.
     let again = mesh.flagship(MESH, &["--output", "json"]);
     assert_eq!(again.code, Some(0), "{}\n{}", again.stdout, again.stderr);
-    assert!(changed(&again.stdout).is_empty(), "{:?}", changed(&again.stdout));
+    assert!(
+        changed(&again.stdout).is_empty(),
+        "{:?}",
+        changed(&again.stdout)
+    );
     let longer = format!("{MESH}alerts:\n  xds_pushes_zero_for: 15m\n");
     let run = mesh.flagship(&longer, &["--only", "alerts", "--output", "json"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
@@ -133,7 +147,13 @@ fn a_rehearsal_can_install_the_stand_in_crd_and_the_plan_shows_it() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(rows(&plan.stdout), rows(&run.stdout));
     for r in [
-        row("cluster-1", "CustomResourceDefinition", None, CRD, "created"),
+        row(
+            "cluster-1",
+            "CustomResourceDefinition",
+            None,
+            CRD,
+            "created",
+        ),
         row(
             "cluster-1",
             "PrometheusRule",

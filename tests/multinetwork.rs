@@ -9,7 +9,7 @@ mod lifecycle_support;
 
 use common::backend::Backend;
 
-use lifecycle_support::{Mesh, absent, changed, error_event, lb_ip, messages, row, rows, steps};
+use lifecycle_support::{absent, changed, error_event, lb_ip, messages, row, rows, steps, Mesh};
 use serde_json::{json, Value};
 
 const THREE_CLUSTERS: &[&str] = &["cluster-1", "cluster-2", "cluster-3"];
@@ -91,10 +91,19 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
         ("cluster-3", "network3"),
     ] {
         let ns = mesh.kubectl(cluster, &["get", "namespace", "istio-system"]);
-        assert_eq!(ns["metadata"]["labels"]["topology.istio.io/network"], network);
+        assert_eq!(
+            ns["metadata"]["labels"]["topology.istio.io/network"],
+            network
+        );
         let gateway = mesh.kubectl(
             cluster,
-            &["get", "service", "istio-eastwestgateway", "-n", "istio-system"],
+            &[
+                "get",
+                "service",
+                "istio-eastwestgateway",
+                "-n",
+                "istio-system",
+            ],
         );
         assert_eq!(gateway["spec"]["type"], "LoadBalancer");
         assert_eq!(
@@ -120,7 +129,13 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
         );
         let deployment = mesh.kubectl(
             cluster,
-            &["get", "deployment", "istio-eastwestgateway", "-n", "istio-system"],
+            &[
+                "get",
+                "deployment",
+                "istio-eastwestgateway",
+                "-n",
+                "istio-system",
+            ],
         );
         assert_eq!(
             deployment["spec"]["template"]["metadata"]["labels"]["topology.istio.io/network"],
@@ -128,7 +143,13 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
         );
         let exposed = mesh.kubectl(
             cluster,
-            &["get", "gateways.networking.istio.io", "cross-network-gateway", "-n", "istio-system"],
+            &[
+                "get",
+                "gateways.networking.istio.io",
+                "cross-network-gateway",
+                "-n",
+                "istio-system",
+            ],
         );
         assert_eq!(
             exposed["spec"],
@@ -152,7 +173,13 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
     ));
     let istiod_gateway = mesh.kubectl(
         "cluster-1",
-        &["get", "gateways.networking.istio.io", "istiod-gateway", "-n", "istio-system"],
+        &[
+            "get",
+            "gateways.networking.istio.io",
+            "istiod-gateway",
+            "-n",
+            "istio-system",
+        ],
     );
     let servers: Vec<(i64, String, String)> = istiod_gateway["spec"]["servers"]
         .as_array()
@@ -175,7 +202,13 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
     );
     let routes = mesh.kubectl(
         "cluster-1",
-        &["get", "virtualservices.networking.istio.io", "istiod-vs", "-n", "istio-system"],
+        &[
+            "get",
+            "virtualservices.networking.istio.io",
+            "istiod-vs",
+            "-n",
+            "istio-system",
+        ],
     );
     assert_eq!(routes["spec"]["gateways"], json!(["istiod-gateway"]));
     let routed: Vec<(i64, String, i64)> = routes["spec"]["tls"]
@@ -185,13 +218,21 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
         .map(|r| {
             (
                 r["match"][0]["port"].as_i64().unwrap(),
-                r["route"][0]["destination"]["host"].as_str().unwrap().to_string(),
-                r["route"][0]["destination"]["port"]["number"].as_i64().unwrap(),
+                r["route"][0]["destination"]["host"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                r["route"][0]["destination"]["port"]["number"]
+                    .as_i64()
+                    .unwrap(),
             )
         })
         .collect();
     let istiod = "istiod.istio-system.svc.cluster.local".to_string();
-    assert_eq!(routed, [(15012, istiod.clone(), 15012), (15017, istiod, 443)]);
+    assert_eq!(
+        routed,
+        [(15012, istiod.clone(), 15012), (15017, istiod, 443)]
+    );
 
     // The remotes reach istiod at the primary gateway's address (remotePilotAddress: the
     // stand-in's istiod endpoints), with their network in the injector's path.
@@ -204,7 +245,11 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
         assert_eq!(endpoints["endpoints"][0]["addresses"], json!([address]));
         let webhook = mesh.kubectl(
             remote,
-            &["get", "mutatingwebhookconfiguration", "istio-sidecar-injector"],
+            &[
+                "get",
+                "mutatingwebhookconfiguration",
+                "istio-sidecar-injector",
+            ],
         );
         for hook in webhook["webhooks"].as_array().unwrap() {
             assert_eq!(
@@ -245,7 +290,11 @@ fn different_networks_follow_istios_multi_network_procedure(backend: Backend) {
     // Again: nothing changes.
     let again = mesh.flagship(TWO_NETWORKS, &["--output", "json"]);
     assert_eq!(again.code, Some(0), "{}\n{}", again.stdout, again.stderr);
-    assert!(changed(&again.stdout).is_empty(), "{:?}", changed(&again.stdout));
+    assert!(
+        changed(&again.stdout).is_empty(),
+        "{:?}",
+        changed(&again.stdout)
+    );
 }
 
 #[test]
@@ -257,7 +306,13 @@ fn verify_refuses_a_network_label_that_disagrees_with_the_injection_path() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     mesh.kubectl_ok(
         "cluster-2",
-        &["label", "namespace", "istio-system", "topology.istio.io/network=network1", "--overwrite"],
+        &[
+            "label",
+            "namespace",
+            "istio-system",
+            "topology.istio.io/network=network1",
+            "--overwrite",
+        ],
     );
     let verify = mesh.flagship(vars, &["--only", "verify", "--output", "json"]);
     assert_eq!(verify.code, Some(1), "{}\n{}", verify.stdout, verify.stderr);
@@ -288,19 +343,25 @@ fn one_network_keeps_istiod_external_which_takes_the_source_ranges() {
         json!(["192.168.10.0/24"])
     );
     let ns = mesh.kubectl("cluster-1", &["get", "namespace", "istio-system"]);
-    assert_eq!(ns["metadata"]["labels"].get("topology.istio.io/network"), None);
+    assert_eq!(
+        ns["metadata"]["labels"].get("topology.istio.io/network"),
+        None
+    );
     for cluster in ["cluster-1", "cluster-2"] {
         assert!(absent(
             &mesh,
             cluster,
-            &["get", "service", "istio-eastwestgateway", "-n", "istio-system"]
+            &[
+                "get",
+                "service",
+                "istio-eastwestgateway",
+                "-n",
+                "istio-system"
+            ]
         ));
     }
     // A range that is not a CIDR is refused before anything runs, naming the key.
-    let bad = mesh.flagship(
-        "access:\n  load_balancer_source_ranges: [everyone]\n",
-        &[],
-    );
+    let bad = mesh.flagship("access:\n  load_balancer_source_ranges: [everyone]\n", &[]);
     assert_eq!(bad.code, Some(2), "{}\n{}", bad.stdout, bad.stderr);
     assert_eq!(
         bad.stderr.lines().next().unwrap_or_default().trim(),

@@ -8,7 +8,7 @@ mod lifecycle_support;
 
 use common::backend::Backend;
 
-use lifecycle_support::{Mesh, absent, changed, decode, error_event, lb_ip, messages, rows, steps};
+use lifecycle_support::{absent, changed, decode, error_event, lb_ip, messages, rows, steps, Mesh};
 use serde_json::json;
 
 const PROMOTE: &str = "playbooks/promote-remote.rhai";
@@ -69,7 +69,13 @@ fn assert_follows(mesh: &Mesh, remote: &str, primary: &str, address: &str) {
 fn assert_holds_remote_secret(mesh: &Mesh, primary: &str, remote: &str) {
     let secret = mesh.kubectl(
         primary,
-        &["get", "secret", &format!("istio-remote-secret-{remote}"), "-n", "istio-system"],
+        &[
+            "get",
+            "secret",
+            &format!("istio-remote-secret-{remote}"),
+            "-n",
+            "istio-system",
+        ],
     );
     assert_eq!(secret["metadata"]["labels"]["istio/multiCluster"], "true");
     assert_eq!(
@@ -79,21 +85,37 @@ fn assert_holds_remote_secret(mesh: &Mesh, primary: &str, remote: &str) {
     let kubeconfig: serde_yaml::Value =
         serde_yaml::from_str(&decode(&secret["data"][remote])).unwrap();
     assert_eq!(
-        kubeconfig["clusters"][0]["cluster"]["server"].as_str().unwrap(),
+        kubeconfig["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .unwrap(),
         server_of(mesh, remote)
     );
 }
 
 fn a_remote_becomes_the_primary_when_the_primary_has_failed(backend: Backend) {
-    let (mesh, vars) = promoted(backend, "", &[("cluster-2", "network1"), ("cluster-3", "network1")]);
+    let (mesh, vars) = promoted(
+        backend,
+        "",
+        &[("cluster-2", "network1"), ("cluster-3", "network1")],
+    );
 
     let plan = mesh.play(
         PROMOTE,
         &vars,
-        &["--var", "new_primary=cluster-2", "--dry-run", "--output", "json"],
+        &[
+            "--var",
+            "new_primary=cluster-2",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
     );
     assert_eq!(plan.code, Some(0), "{}\n{}", plan.stdout, plan.stderr);
-    let run = mesh.play(PROMOTE, &vars, &["--var", "new_primary=cluster-2", "--output", "json"]);
+    let run = mesh.play(
+        PROMOTE,
+        &vars,
+        &["--var", "new_primary=cluster-2", "--output", "json"],
+    );
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(rows(&plan.stdout), rows(&run.stdout));
     assert_eq!(
@@ -115,13 +137,21 @@ fn a_remote_becomes_the_primary_when_the_primary_has_failed(backend: Backend) {
         "cluster-2",
         &["get", "deployment", "istiod", "-n", "istio-system"],
     );
-    assert_eq!(istiod["status"]["availableReplicas"], istiod["spec"]["replicas"]);
+    assert_eq!(
+        istiod["status"]["availableReplicas"],
+        istiod["spec"]["replicas"]
+    );
     assert_eq!(
         istiod["spec"]["template"]["spec"]["containers"][0]["env"][0],
         json!({"name": "CLUSTER_ID", "value": "cluster-2"})
     );
     let ns = mesh.kubectl("cluster-2", &["get", "namespace", "istio-system"]);
-    assert_eq!(ns["metadata"].get("annotations").and_then(|a| a.get("topology.istio.io/controlPlaneClusters")), None);
+    assert_eq!(
+        ns["metadata"]
+            .get("annotations")
+            .and_then(|a| a.get("topology.istio.io/controlPlaneClusters")),
+        None
+    );
     assert!(absent(
         &mesh,
         "cluster-2",
@@ -129,9 +159,16 @@ fn a_remote_becomes_the_primary_when_the_primary_has_failed(backend: Backend) {
     ));
     let webhook = mesh.kubectl(
         "cluster-2",
-        &["get", "mutatingwebhookconfiguration", "istio-sidecar-injector"],
+        &[
+            "get",
+            "mutatingwebhookconfiguration",
+            "istio-sidecar-injector",
+        ],
     );
-    assert_eq!(webhook["webhooks"][0]["clientConfig"]["service"]["path"], "/inject");
+    assert_eq!(
+        webhook["webhooks"][0]["clientConfig"]["service"]["path"],
+        "/inject"
+    );
     let address = lb_ip(&mesh, "cluster-2", "istiod-external");
 
     // cluster-3's remote secret is on the new primary, and cluster-3 follows it.
@@ -139,7 +176,13 @@ fn a_remote_becomes_the_primary_when_the_primary_has_failed(backend: Backend) {
     assert!(absent(
         &mesh,
         "cluster-2",
-        &["get", "secret", "istio-remote-secret-cluster-2", "-n", "istio-system"]
+        &[
+            "get",
+            "secret",
+            "istio-remote-secret-cluster-2",
+            "-n",
+            "istio-system"
+        ]
     ));
     assert_follows(&mesh, "cluster-3", "cluster-2", &address);
     assert_eq!(
@@ -148,44 +191,87 @@ fn a_remote_becomes_the_primary_when_the_primary_has_failed(backend: Backend) {
     );
 
     // Again: nothing changes.
-    let again = mesh.play(PROMOTE, &vars, &["--var", "new_primary=cluster-2", "--output", "json"]);
+    let again = mesh.play(
+        PROMOTE,
+        &vars,
+        &["--var", "new_primary=cluster-2", "--output", "json"],
+    );
     assert_eq!(again.code, Some(0), "{}\n{}", again.stdout, again.stderr);
-    assert!(changed(&again.stdout).is_empty(), "{:?}", changed(&again.stdout));
+    assert!(
+        changed(&again.stdout).is_empty(),
+        "{:?}",
+        changed(&again.stdout)
+    );
 }
 
 fn on_several_networks_the_remotes_follow_the_new_primarys_gateway(backend: Backend) {
-    let (mesh, vars) = promoted(backend, "", &[("cluster-2", "network2"), ("cluster-3", "network3")]);
-    let run = mesh.play(PROMOTE, &vars, &["--var", "new_primary=cluster-2", "--output", "json"]);
+    let (mesh, vars) = promoted(
+        backend,
+        "",
+        &[("cluster-2", "network2"), ("cluster-3", "network3")],
+    );
+    let run = mesh.play(
+        PROMOTE,
+        &vars,
+        &["--var", "new_primary=cluster-2", "--output", "json"],
+    );
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     // istiod behind the new primary's east-west gateway; cluster-3 reaches it there.
     for name in ["istiod-gateway", "cross-network-gateway"] {
         mesh.kubectl(
             "cluster-2",
-            &["get", "gateways.networking.istio.io", name, "-n", "istio-system"],
+            &[
+                "get",
+                "gateways.networking.istio.io",
+                name,
+                "-n",
+                "istio-system",
+            ],
         );
     }
     mesh.kubectl(
         "cluster-2",
-        &["get", "virtualservices.networking.istio.io", "istiod-vs", "-n", "istio-system"],
+        &[
+            "get",
+            "virtualservices.networking.istio.io",
+            "istiod-vs",
+            "-n",
+            "istio-system",
+        ],
     );
     let address = lb_ip(&mesh, "cluster-2", "istio-eastwestgateway");
     assert_follows(&mesh, "cluster-3", "cluster-2", &address);
     assert_holds_remote_secret(&mesh, "cluster-2", "cluster-3");
     let ns = mesh.kubectl("cluster-2", &["get", "namespace", "istio-system"]);
-    assert_eq!(ns["metadata"]["labels"]["topology.istio.io/network"], "network2");
+    assert_eq!(
+        ns["metadata"]["labels"]["topology.istio.io/network"],
+        "network2"
+    );
     assert!(messages(&run.stdout, "log").contains(
         &"cluster-3: network network3 matches the injector's path /inject/cluster/cluster-3/net/network3"
             .to_string()
     ));
-    let again = mesh.play(PROMOTE, &vars, &["--var", "new_primary=cluster-2", "--output", "json"]);
+    let again = mesh.play(
+        PROMOTE,
+        &vars,
+        &["--var", "new_primary=cluster-2", "--output", "json"],
+    );
     assert_eq!(again.code, Some(0), "{}\n{}", again.stdout, again.stderr);
-    assert!(changed(&again.stdout).is_empty(), "{:?}", changed(&again.stdout));
+    assert!(
+        changed(&again.stdout).is_empty(),
+        "{:?}",
+        changed(&again.stdout)
+    );
 }
 
 #[test]
 fn only_a_remote_of_the_vars_can_be_promoted() {
     let backend = Backend::Sandbox;
-    let (mesh, vars) = promoted(backend, "", &[("cluster-2", "network1"), ("cluster-3", "network1")]);
+    let (mesh, vars) = promoted(
+        backend,
+        "",
+        &[("cluster-2", "network1"), ("cluster-3", "network1")],
+    );
     let before = mesh.cluster_snapshot("cluster-2");
     for (arg, shown) in [
         ("new_primary=cluster-9", "cluster-9"),

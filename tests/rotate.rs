@@ -7,7 +7,9 @@ mod lifecycle_support;
 
 use common::backend::Backend;
 
-use lifecycle_support::{fingerprint, Mesh, changed, decode, error_event, messages, row, rows, steps};
+use lifecycle_support::{
+    changed, decode, error_event, fingerprint, messages, row, rows, steps, Mesh,
+};
 use serde_json::Value;
 
 const ROTATE: &str = "playbooks/rotate-intermediate.rhai";
@@ -71,21 +73,37 @@ fn one_cluster_is_rotated_and_the_others_are_left_alone() {
     let plan = mesh.play(
         ROTATE,
         MESH,
-        &["--var", "cluster=cluster-2", "--dry-run", "--output", "json"],
+        &[
+            "--var",
+            "cluster=cluster-2",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
     );
     assert_eq!(plan.code, Some(0), "{}\n{}", plan.stdout, plan.stderr);
     assert_eq!(mesh.disk_snapshot(), disk, "a plan writes nothing");
 
-    let run = mesh.play(ROTATE, MESH, &["--var", "cluster=cluster-2", "--output", "json"]);
+    let run = mesh.play(
+        ROTATE,
+        MESH,
+        &["--var", "cluster=cluster-2", "--output", "json"],
+    );
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(rows(&plan.stdout), rows(&run.stdout));
     assert_eq!(steps(&run.stdout), ["rotate", "verify"]);
     // A remote runs no istiod: only its cacerts changes.
     assert_eq!(
         changed(&run.stdout),
-        [row("cluster-2", "Secret", Some("istio-system"), "cacerts", "configured")]
-            .into_iter()
-            .collect()
+        [row(
+            "cluster-2",
+            "Secret",
+            Some("istio-system"),
+            "cacerts",
+            "configured"
+        )]
+        .into_iter()
+        .collect()
     );
 
     // The previous files in one dated backup folder, 0600 for the key; the new ones beside it.
@@ -105,34 +123,64 @@ fn one_cluster_is_rotated_and_the_others_are_left_alone() {
     assert_ne!(new, old);
     // Same root: openssl checks the new intermediate against it.
     lifecycle_support::openssl(
-        &["verify", "-CAfile", "certs/root-cert.pem", "certs/cluster-2/ca-cert.pem"],
+        &[
+            "verify",
+            "-CAfile",
+            "certs/root-cert.pem",
+            "certs/cluster-2/ca-cert.pem",
+        ],
         &mesh.path(""),
     );
 
     // Live in cacerts, and reported by verify.
-    assert_eq!(decode(&cacerts(&mesh, "cluster-2")["data"]["ca-cert.pem"]), new);
+    assert_eq!(
+        decode(&cacerts(&mesh, "cluster-2")["data"]["ca-cert.pem"]),
+        new
+    );
     let logs = messages(&run.stdout, "log");
     assert!(logs.contains(&verify_line(&mesh, "cluster-2")), "{logs:?}");
 
     // The others keep theirs.
     assert_eq!(mesh.read("certs/cluster-1/ca-cert.pem"), others[0]);
     assert_eq!(mesh.read("certs/cluster-3/ca-cert.pem"), others[1]);
-    assert_eq!(decode(&cacerts(&mesh, "cluster-3")["data"]["ca-cert.pem"]), others[1]);
+    assert_eq!(
+        decode(&cacerts(&mesh, "cluster-3")["data"]["ca-cert.pem"]),
+        others[1]
+    );
     assert!(backups(&mesh, "cluster-1").is_empty());
 
     // The flagship accepts the rotated intermediate: it only takes the secret's ownership
     // label back, then changes nothing.
     let flagship = mesh.flagship(MESH, &["--output", "json"]);
-    assert_eq!(flagship.code, Some(0), "{}\n{}", flagship.stdout, flagship.stderr);
+    assert_eq!(
+        flagship.code,
+        Some(0),
+        "{}\n{}",
+        flagship.stdout,
+        flagship.stderr
+    );
     assert_eq!(
         changed(&flagship.stdout),
-        [row("cluster-2", "Secret", Some("istio-system"), "cacerts", "configured")]
-            .into_iter()
-            .collect()
+        [row(
+            "cluster-2",
+            "Secret",
+            Some("istio-system"),
+            "cacerts",
+            "configured"
+        )]
+        .into_iter()
+        .collect()
     );
-    assert_eq!(decode(&cacerts(&mesh, "cluster-2")["data"]["ca-cert.pem"]), new);
+    assert_eq!(
+        decode(&cacerts(&mesh, "cluster-2")["data"]["ca-cert.pem"]),
+        new
+    );
     let again = mesh.flagship(MESH, &["--output", "json"]);
-    assert!(changed(&again.stdout).is_empty(), "{:?}", changed(&again.stdout));
+    assert!(
+        changed(&again.stdout).is_empty(),
+        "{:?}",
+        changed(&again.stdout)
+    );
 }
 
 fn every_cluster_is_rotated_and_istiod_restarted(backend: Backend) {
@@ -151,10 +199,34 @@ fn every_cluster_is_rotated_and_istiod_restarted(backend: Backend) {
     assert_eq!(
         changed(&run.stdout),
         [
-            row("cluster-1", "Deployment", Some("istio-system"), "istiod", "configured"),
-            row("cluster-1", "Secret", Some("istio-system"), "cacerts", "configured"),
-            row("cluster-2", "Secret", Some("istio-system"), "cacerts", "configured"),
-            row("cluster-3", "Secret", Some("istio-system"), "cacerts", "configured"),
+            row(
+                "cluster-1",
+                "Deployment",
+                Some("istio-system"),
+                "istiod",
+                "configured"
+            ),
+            row(
+                "cluster-1",
+                "Secret",
+                Some("istio-system"),
+                "cacerts",
+                "configured"
+            ),
+            row(
+                "cluster-2",
+                "Secret",
+                Some("istio-system"),
+                "cacerts",
+                "configured"
+            ),
+            row(
+                "cluster-3",
+                "Secret",
+                Some("istio-system"),
+                "cacerts",
+                "configured"
+            ),
         ]
         .into_iter()
         .collect()
@@ -179,7 +251,10 @@ fn every_cluster_is_rotated_and_istiod_restarted(backend: Backend) {
         "cluster-1",
         &["get", "deployment", "istiod", "-n", "istio-system"],
     );
-    assert_eq!(istiod["status"]["updatedReplicas"], istiod["spec"]["replicas"]);
+    assert_eq!(
+        istiod["status"]["updatedReplicas"],
+        istiod["spec"]["replicas"]
+    );
     assert!(messages(&run.stdout, "log")
         .iter()
         .any(|l| l.starts_with("verified: 3 cluster(s) share one root")));
@@ -191,7 +266,11 @@ fn an_unknown_cluster_is_refused_before_anything_moves() {
     let mesh = converged(backend);
     let disk = mesh.disk_snapshot();
     let before = mesh.cluster_snapshot("cluster-1");
-    let run = mesh.play(ROTATE, MESH, &["--var", "cluster=cluster-9", "--output", "json"]);
+    let run = mesh.play(
+        ROTATE,
+        MESH,
+        &["--var", "cluster=cluster-9", "--output", "json"],
+    );
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         error_event(&run.stdout),

@@ -7,7 +7,7 @@ mod lifecycle_support;
 
 use common::backend::Backend;
 
-use lifecycle_support::{Mesh, error_event, messages};
+use lifecycle_support::{error_event, messages, Mesh};
 
 const ADD_CLUSTER_3: &str = "\
 remotes:
@@ -67,7 +67,13 @@ fn a_remote_on_another_version_stops_the_play_before_anything_is_written_to_it(b
     ));
     mesh.kubectl(
         "cluster-1",
-        &["get", "secret", "istio-remote-secret-cluster-3", "-n", "istio-system"],
+        &[
+            "get",
+            "secret",
+            "istio-remote-secret-cluster-3",
+            "-n",
+            "istio-system",
+        ],
     );
 }
 

@@ -64,7 +64,11 @@ impl Mesh {
     /// then `extra` arguments.
     pub fn play(&self, playbook: &str, vars_yaml: &str, extra: &[&str]) -> Run {
         let vars = self.path("test-vars.yaml");
-        std::fs::write(&vars, format!("certs:\n  key_type: ecdsa-p256\n{vars_yaml}")).unwrap();
+        std::fs::write(
+            &vars,
+            format!("certs:\n  key_type: ecdsa-p256\n{vars_yaml}"),
+        )
+        .unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_runner"))
             .current_dir(self.project.path())
             .env("NO_COLOR", "1")
@@ -172,7 +176,14 @@ pub fn openssl(args: &[&str], cwd: &Path) -> String {
 /// A certificate's SHA-256 fingerprint as openssl prints it (AA:BB:...).
 pub fn fingerprint(cert: &Path) -> String {
     let text = openssl(
-        &["x509", "-noout", "-fingerprint", "-sha256", "-in", cert.to_str().unwrap()],
+        &[
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            cert.to_str().unwrap(),
+        ],
         Path::new("."),
     );
     text.trim()
