@@ -120,7 +120,10 @@ async fn every_readme_command_and_playbook_runs_as_written() {
             "cargo bench            # the whole suite; BENCH_QUICK=1 for one run of each",
         ]
     );
-    assert_eq!(ran, 3, "the quickstart's play, the cp and the dry run");
+    assert_eq!(
+        ran, 7,
+        "the quickstart's play, the cp, the dry run, the mesh, two rotations and the promotion"
+    );
 
     let playbooks = blocks("rhai");
     assert_eq!(playbooks.len(), 1);
