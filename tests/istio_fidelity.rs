@@ -303,20 +303,57 @@ fn a_rotated_intermediate_is_rolled_out_and_istiod_restarted() {
     assert_eq!(mesh.disk_snapshot(), disk);
     assert_eq!(mesh.cluster_snapshot("cluster-1"), cluster);
 
-    let run = mesh.play("playbooks/rotate.rhai", "", &[]);
+    let run = mesh.play("playbooks/rotate.rhai", "", &["--output", "json"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    for line in [
-        "  configured intermediate CA certs/cluster-1",
-        "  cluster-1    configured Secret istio-system/cacerts",
-        "  cluster-1    configured Deployment istio-system/istiod",
-        "  done waiting for rollout of Deployment istio-system/istiod in cluster-1",
-    ] {
-        assert!(
-            run.stdout.lines().any(|l| l.starts_with(line)),
-            "{line}\n{}",
-            run.stdout
-        );
-    }
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let objects: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| e["event"] == "object" && e["cluster"] == "cluster-1")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (
+                s("kind"),
+                format!("{}/{}", s("namespace"), s("name")),
+                s("action"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            (
+                "Secret".into(),
+                "istio-system/cacerts".into(),
+                "configured".into()
+            ),
+            (
+                "Deployment".into(),
+                "istio-system/istiod".into(),
+                "configured".into()
+            ),
+        ],
+        "{}",
+        run.stdout
+    );
+    // The restart is awaited, not only requested.
+    let waits: Vec<(&str, bool)> = events
+        .iter()
+        .filter(|e| e["event"] == "wait")
+        .map(|e| (e["what"].as_str().unwrap(), e["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        waits,
+        [(
+            "rollout of Deployment istio-system/istiod in cluster-1",
+            true
+        )],
+        "{}",
+        run.stdout
+    );
     let new = mesh.read("certs/cluster-1/ca-cert.pem");
     assert_ne!(new, old);
     let secret = mesh.kubectl(

@@ -192,7 +192,7 @@ async fn create_label_annotate_and_delete() {
     .await;
     let svc = run(&ts, &["-n", "demo", "get", "svc", "gw"]).await;
     assert!(
-        svc.contains("LoadBalancer") && svc.contains("127.0.") && svc.contains("15443"),
+        svc.contains("LoadBalancer") && svc.contains("198.18.0.") && svc.contains("15443"),
         "{svc}"
     );
 
