@@ -435,7 +435,7 @@ fn one_primary_two_remotes_end_to_end(backend: Backend) {
         .success()
         .stdout(predicate::str::contains("nothing changed"))
         .stdout(predicate::str::contains(
-            "\ncluster-1 : created=0    configured=0    unchanged=23   deleted=0    steps ok=9   failed=0   rescued=0\n",
+            "\ncluster-1 : created=0    configured=0    unchanged=23   deleted=0    steps ok=10  failed=0   rescued=0\n",
         ));
     assert_eq!(
         std::fs::read(mesh.path("certs/cluster-2/ca-cert.pem")).unwrap(),

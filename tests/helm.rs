@@ -321,3 +321,23 @@ on_both_backends!(
     offboarding_a_helm_remote_uninstalls_its_releases_once,
     a_plan_with_helm_runs_nothing_and_names_the_commands
 );
+
+#[test]
+fn helm_on_several_networks_is_refused_before_the_first_step() {
+    let mesh = Mesh::new(Backend::Sandbox);
+    std::fs::write(
+        mesh.file("my-mesh.yaml"),
+        "certs:\n  key_type: ecdsa-p256\ndemo_apps: false\nistio:\n  installer: helm\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network2\n    api_server: \"\"\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = mesh.play(&[]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.lines().next().unwrap_or(""),
+        "  × installer helm does not install east-west gateways yet, and the clusters' networks differ; use installer istioctl or manifests for a multi-network mesh",
+        "{stderr}"
+    );
+    assert!(!stdout.contains("STEP ["), "no step ran:\n{stdout}");
+    assert_eq!(mesh.calls(), Vec::<String>::new());
+    assert!(!mesh.file("certs").exists(), "nothing written:\n{stdout}");
+}

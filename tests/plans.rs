@@ -413,6 +413,7 @@ fn each_step_alone_after_a_full_run_changes_nothing(backend: Backend) {
         "expose-istiod",
         "remote-data-planes",
         "attach-remotes",
+        "alerts",
         "demo-apps",
         "traffic",
         "verify",
@@ -460,6 +461,7 @@ fn start_at_remote_data_planes_completes_a_run_that_stopped_there(backend: Backe
         [
             "remote-data-planes",
             "attach-remotes",
+            "alerts",
             "demo-apps",
             "traffic",
             "verify"

@@ -121,8 +121,8 @@ async fn every_readme_command_and_playbook_runs_as_written() {
         ]
     );
     assert_eq!(
-        ran, 4,
-        "the quickstart's play, the cp, the dry run and offboarding a remote"
+        ran, 8,
+        "the quickstart's play, the cp, the dry run, offboarding a remote, the mesh, two rotations and the promotion"
     );
 
     let playbooks = blocks("rhai");

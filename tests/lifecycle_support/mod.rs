@@ -1,0 +1,288 @@
+//! The mesh-lifecycle tests' workplace (multi-network, rotation, promotion, alerts, versions):
+//! clusters of either backend served from the test's own runtime, a copy of the repository's
+//! playbooks and templates, the built binary run in it, and what the tests read from a play's
+//! `--output json` events and, through kubectl and openssl, from the clusters and the disk.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::common::backend::{Backend, Clusters};
+use crate::common::copy_dir;
+
+pub struct Mesh {
+    // Dropped before the runtime: real control planes' stand-ins run on it.
+    _clusters: Clusters,
+    _rt: tokio::runtime::Runtime,
+    project: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+/// What a run printed and how it ended.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Mesh {
+    pub fn new(backend: Backend, clusters: &[&str]) -> Mesh {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = rt.block_on(backend.start(clusters));
+        let project = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
+        copy_dir(&repo.join("templates"), &project.path().join("templates"));
+        let kubeconfig = project.path().join("kubeconfig");
+        started.write_kubeconfig(&kubeconfig);
+        Mesh {
+            _clusters: started,
+            _rt: rt,
+            project,
+            kubeconfig,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.project.path().join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Runs a playbook with the flagship's vars, then `vars_yaml` (ECDSA keys, to stay quick),
+    /// then `extra` arguments.
+    pub fn play(&self, playbook: &str, vars_yaml: &str, extra: &[&str]) -> Run {
+        let vars = self.path("test-vars.yaml");
+        std::fs::write(
+            &vars,
+            format!("certs:\n  key_type: ecdsa-p256\n{vars_yaml}"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_runner"))
+            .current_dir(self.project.path())
+            .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG")
+            .args(["play", playbook, "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .args(["--vars", "playbooks/primary-remote.vars.yaml", "--vars"])
+            .arg(&vars)
+            .args(extra)
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn flagship(&self, vars_yaml: &str, extra: &[&str]) -> Run {
+        self.play("playbooks/primary-remote.rhai", vars_yaml, extra)
+    }
+
+    pub fn kubectl_raw(&self, context: &str, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["--context", context])
+            .args(args)
+            .current_dir(self.project.path())
+            .output()
+            .unwrap()
+    }
+
+    pub fn kubectl_ok(&self, context: &str, args: &[&str]) -> String {
+        let out = self.kubectl_raw(context, args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn kubectl(&self, context: &str, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.kubectl_ok(context, &all)).unwrap()
+    }
+
+    /// Every object a play could have touched in a cluster, with its resourceVersion: equal
+    /// snapshots mean nothing was written.
+    pub fn cluster_snapshot(&self, context: &str) -> String {
+        self.kubectl_ok(
+            context,
+            &[
+                "get",
+                "namespaces,secrets,serviceaccounts,configmaps,services,deployments,resourcequotas,\
+                 clusterroles,clusterrolebindings,mutatingwebhookconfigurations,\
+                 validatingwebhookconfigurations,endpointslices",
+                "-A",
+                "-o",
+                "custom-columns=KIND:.kind,NS:.metadata.namespace,NAME:.metadata.name,RV:.metadata.resourceVersion",
+            ],
+        )
+    }
+
+    /// SHA-256 of every file in the project, by relative path (the vars file each `play`
+    /// writes for itself aside).
+    pub fn disk_snapshot(&self) -> BTreeMap<String, String> {
+        let mut sums = BTreeMap::new();
+        checksums(self.project.path(), self.project.path(), &mut sums);
+        sums.remove("test-vars.yaml");
+        sums
+    }
+}
+
+fn checksums(root: &Path, dir: &Path, sums: &mut BTreeMap<String, String>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            checksums(root, &path, sums);
+        } else {
+            let digest = Sha256::digest(std::fs::read(&path).unwrap());
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            sums.insert(rel, hex::encode(digest));
+        }
+    }
+}
+
+/// openssl run in `cwd`; its stdout.
+pub fn openssl(args: &[&str], cwd: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A certificate's SHA-256 fingerprint as openssl prints it (AA:BB:...).
+pub fn fingerprint(cert: &Path) -> String {
+    let text = openssl(
+        &[
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            cert.to_str().unwrap(),
+        ],
+        Path::new("."),
+    );
+    text.trim()
+        .split_once('=')
+        .map(|(_, fp)| fp.to_string())
+        .unwrap()
+}
+
+/// (cluster, kind, namespace, name, action) of an object event.
+pub type Row = (String, String, Option<String>, String, String);
+
+pub fn events(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+pub fn rows(stdout: &str) -> BTreeSet<Row> {
+    events(stdout)
+        .iter()
+        .filter(|e| e["event"] == "object")
+        .map(|e| {
+            (
+                e["cluster"].as_str().unwrap().to_string(),
+                e["kind"].as_str().unwrap().to_string(),
+                e["namespace"].as_str().map(str::to_string),
+                e["name"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The object events that changed something.
+pub fn changed(stdout: &str) -> BTreeSet<Row> {
+    rows(stdout)
+        .into_iter()
+        .filter(|r| r.4 != "unchanged")
+        .collect()
+}
+
+pub fn row(cluster: &str, kind: &str, namespace: Option<&str>, name: &str, action: &str) -> Row {
+    (
+        cluster.into(),
+        kind.into(),
+        namespace.map(str::to_string),
+        name.into(),
+        action.into(),
+    )
+}
+
+/// The messages a play printed (`print`) and warned, in order.
+pub fn messages(stdout: &str, event: &str) -> Vec<String> {
+    events(stdout)
+        .iter()
+        .filter(|e| e["event"] == event)
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The message of the play's `error` event.
+pub fn error_event(stdout: &str) -> String {
+    events(stdout)
+        .iter()
+        .find(|e| e["event"] == "error")
+        .and_then(|e| e["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no error event in {stdout}"))
+}
+
+/// The names of the steps that finished, in order.
+pub fn steps(stdout: &str) -> Vec<String> {
+    events(stdout)
+        .iter()
+        .filter(|e| e["event"] == "step_finished")
+        .map(|e| e["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn decode(value: &Value) -> String {
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The load balancer IP a Service got, read with kubectl.
+pub fn lb_ip(mesh: &Mesh, context: &str, service: &str) -> String {
+    let svc = mesh.kubectl(context, &["get", "service", service, "-n", "istio-system"]);
+    svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{context}: {service} has no load balancer IP: {svc}"))
+        .to_string()
+}
+
+/// Whether kubectl says the object does not exist.
+pub fn absent(mesh: &Mesh, context: &str, args: &[&str]) -> bool {
+    let out = mesh.kubectl_raw(context, args);
+    !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound")
+}
