@@ -97,7 +97,9 @@ async fn stopped_server_is_reported_after_the_retries(backend: Backend) {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("cluster-1:") && err.contains("kept failing") && err.contains("gave up after 8 tries"),
+        err.contains("cluster-1:")
+            && err.contains("kept failing")
+            && err.contains("gave up after 8 tries"),
         "{err}"
     );
 }

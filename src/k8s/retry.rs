@@ -110,7 +110,15 @@ enum Safety {
 
 fn safety(request: &Request<Body>) -> Safety {
     let method = request.method();
-    if [Method::GET, Method::HEAD, Method::OPTIONS, Method::PUT, Method::DELETE].contains(method) {
+    if [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+    {
         return Safety::Idempotent;
     }
     let query = request.uri().query().unwrap_or("");
@@ -352,11 +360,7 @@ mod tests {
             .unwrap()
     }
 
-    async fn status_after(
-        failures: u32,
-        status: u16,
-        request: Request<Body>,
-    ) -> (StatusCode, u32) {
+    async fn status_after(failures: u32, status: u16, request: Request<Body>) -> (StatusCode, u32) {
         let calls = Arc::new(AtomicU32::new(0));
         let mut service = RetryLayer::new(policy()).layer(server(failures, status, calls.clone()));
         let response = service.ready().await.unwrap().call(request).await.unwrap();
