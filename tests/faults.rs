@@ -47,3 +47,84 @@ async fn a_wait_on_a_dead_server_fails_with_the_connection_error() {
     );
     assert!(!err.contains("timed out after 300s"), "{err}");
 }
+
+/// A project holding the flagship playbook, its templates and a one-remote vars file.
+fn flagship_project() -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["playbooks", "templates"] {
+        copy_dir(&repo.join(dir), &project.path().join(dir));
+    }
+    std::fs::write(
+        project.path().join("mesh.yaml"),
+        "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
+    )
+    .unwrap();
+    project
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The flagship under 20% injected faults (10% 500s, 10% 429s), 20 runs with the fixed seeds
+/// 1 to 20, each on fresh sandboxes and a fresh CA: every run completes, with the same recap.
+/// (Four run at once: each spends most of its ~18 s in backoff.)
+#[test]
+fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
+    let seeds: Vec<u64> = (1..=20).collect();
+    let mut failures = Vec::new();
+    for round in seeds.chunks(4) {
+        let runs: Vec<_> = round
+            .iter()
+            .map(|seed| {
+                let project = flagship_project();
+                let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+                    .current_dir(project.path())
+                    .env("NO_COLOR", "1")
+                    .env_remove("KUBECONFIG")
+                    .args(["play", "playbooks/primary-remote.rhai", "--sandbox"])
+                    .args(["--vars", "mesh.yaml", "--faults"])
+                    .arg(format!("5xx=0.1,429=0.1,seed={seed}"))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                (seed, project, child)
+            })
+            .collect();
+        for (seed, _project, child) in runs {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let lines: Vec<&str> = stdout.lines().collect();
+            let complete = out.status.code() == Some(0)
+                && lines.contains(&"cluster-1 : ok=4   changed=5   failed=0   rescued=0")
+                && lines.contains(&"cluster-2 : ok=2   changed=4   failed=0   rescued=0")
+                && lines.contains(
+                    &"  verified: 2 cluster(s) share one root; istiod is exposed; every remote is attached",
+                );
+            if !complete {
+                failures.push(format!(
+                    "seed {seed}: exit {:?}\n{stdout}\n{}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 20 runs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

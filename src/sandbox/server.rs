@@ -162,8 +162,8 @@ async fn handle(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    if let Some(faults) = faults {
-        match faults.decide() {
+    if let Some(injector) = faults {
+        match injector.decide() {
             Decision::Fail500 => {
                 return error_response(&ApiError::internal("injected fault: internal error"))
             }
