@@ -23,6 +23,14 @@ struct Watched {
     lines: mpsc::Receiver<String>,
 }
 
+/// A test that fails still stops what it started.
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Watched {
     fn spawn(mut cmd: Command) -> Watched {
         let mut child = cmd.spawn().unwrap();
@@ -102,6 +110,26 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The object `name` stored under a key ending in `/resource` in a saved objects.json.
+fn saved_object(path: &Path, resource: &str, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    saved["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| {
+            o["key"].as_str().is_some_and(|k| k.ends_with(&format!("/{resource}")))
+                && o["object"]["metadata"]["name"] == name
+        })
+        .map(|o| o["object"].clone())
+        .unwrap_or_default()
+}
+
+fn holds(path: &Path, resource: &str, name: &str) -> bool {
+    !saved_object(path, resource, name).is_null()
+}
+
 fn recap_lines(stdout: &str) -> Vec<&str> {
     stdout
         .lines()
@@ -118,15 +146,51 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
     let mut first = sandbox_up(dir, &state, 3_600_000);
     let mut interrupted = Watched::spawn(play(dir));
     interrupted.wait_for("  waiting for a load balancer IP of Service istio-system/istiod-external");
+    // The sandbox saves a moment after each change: kill it once what the play wrote is saved.
+    let saved = state.join("cluster-1/objects.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !holds(&saved, "services", "istiod-external") || !holds(&saved, "deployments", "istiod") {
+        assert!(std::time::Instant::now() < deadline, "the state was never saved");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let service = saved_object(&saved, "services", "istiod-external");
+    assert_eq!(
+        service["status"]["loadBalancer"],
+        serde_json::json!({}),
+        "saved without an address"
+    );
     first.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
     first.child.wait().unwrap();
-    let out = interrupted.child.wait_with_output().unwrap();
+    let out = std::mem::replace(&mut interrupted.child, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("Connection refused"), "{err}");
 
-    // Restarted with addresses given out again: the saved Service gets its IP on start.
-    let mut second = sandbox_up(dir, &state, 50);
+    // Restarted with addresses given out again: the saved Service gets its IP on start, and
+    // the Deployments saved mid-rollout become available, before any client writes anything.
+    let second = sandbox_up(dir, &state, 50);
+    for (what, condition) in [
+        (
+            "service/istiod-external",
+            "--for=jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ),
+        ("deployment/istiod", "--for=condition=Available"),
+    ] {
+        let waited = Command::new("kubectl")
+            .current_dir(dir)
+            .args(["--kubeconfig", "kubeconfig", "--context", "cluster-1"])
+            .args(["wait", "-n", "istio-system", what, condition, "--timeout=30s"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            waited.status.code(),
+            Some(0),
+            "{what}: {}",
+            String::from_utf8_lossy(&waited.stderr)
+        );
+    }
     let rerun = play(dir).output().unwrap();
     let stdout = String::from_utf8_lossy(&rerun.stdout);
     assert_eq!(
@@ -159,6 +223,5 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
         })
         .collect();
     assert_eq!(writes, Vec::<&str>::new(), "{stdout}");
-    second.child.kill().unwrap();
-    second.child.wait().unwrap();
+    drop(second);
 }
