@@ -128,3 +128,46 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
         failures.join("\n")
     );
 }
+
+/// A bad `--faults` is refused before anything starts, saying what is wrong.
+#[test]
+fn a_bad_faults_spec_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("runner")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["sandbox", "up", "--faults", "5xx=2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(
+        "invalid value '5xx=2' for '--faults <SPEC>': 5xx=2: a share of requests is a number from 0 to 1"
+    ), "{}", stderr(&out));
+    let out = run(&["sandbox", "up", "--faults", "boom=0.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown fault \"boom\"; known: 5xx, 429, stall, stall_ms, seed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["play", "p.rhai", "--faults", "5xx=0.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the following required arguments were not provided:\n  --sandbox"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["sandbox", "up", "--control-plane", "real", "--faults", "5xx=0.1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "--faults works with the built-in sandbox only, not with --control-plane real"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

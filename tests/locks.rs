@@ -131,3 +131,38 @@ fn a_waiting_runner_goes_on_once_the_holder_is_done() {
         "the lock file names its last holder"
     );
 }
+
+/// Two sandboxes on one `--state` directory would fight over its ports and objects: the
+/// second is refused at once, naming the first.
+#[test]
+fn a_second_sandbox_on_the_same_state_is_refused_naming_the_first() {
+    let p = Project::new();
+    let up = |kubeconfig: &str| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runner"));
+        cmd.current_dir(p.path())
+            .args(["sandbox", "up", "--state", "state", "--kubeconfig", kubeconfig])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut first = up("first.kubeconfig").spawn().unwrap();
+    let mut stdout = BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "Sandbox clusters are up:\n");
+    let second = up("second.kubeconfig").output();
+    let _ = first.kill();
+    let _ = first.wait();
+    let second = second.unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "another runner holds state/ (pid {}); stop it first, or use another --state directory",
+            first.id()
+        )),
+        "{err}"
+    );
+    assert!(!p.exists("second.kubeconfig"), "nothing written");
+}
