@@ -339,10 +339,10 @@ fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBacke
     use crate::sandbox::cli::{check_assets_flag, ControlPlaneKind};
     check_assets_flag(args.assets.as_deref(), args.control_plane)?;
     if args.faults.is_some() && args.control_plane == ControlPlaneKind::Real {
-        return Err(
-            HostError::new("--faults works with the built-in sandbox only, not with --control-plane real")
-                .with_hint("drop --faults, or leave out --control-plane real"),
-        );
+        return Err(HostError::new(
+            "--faults works with the built-in sandbox only, not with --control-plane real",
+        )
+        .with_hint("drop --faults, or leave out --control-plane real"));
     }
     Ok(match args.control_plane {
         ControlPlaneKind::Builtin => crate::rehearsal::RehearsalBackend::Builtin {

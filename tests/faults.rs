@@ -161,7 +161,14 @@ fn a_bad_faults_spec_is_one_clear_error() {
         "{}",
         stderr(&out)
     );
-    let out = run(&["sandbox", "up", "--control-plane", "real", "--faults", "5xx=0.1"]);
+    let out = run(&[
+        "sandbox",
+        "up",
+        "--control-plane",
+        "real",
+        "--faults",
+        "5xx=0.1",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(

@@ -140,7 +140,14 @@ fn a_second_sandbox_on_the_same_state_is_refused_naming_the_first() {
     let up = |kubeconfig: &str| {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runner"));
         cmd.current_dir(p.path())
-            .args(["sandbox", "up", "--state", "state", "--kubeconfig", kubeconfig])
+            .args([
+                "sandbox",
+                "up",
+                "--state",
+                "state",
+                "--kubeconfig",
+                kubeconfig,
+            ])
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -119,7 +119,9 @@ fn saved_object(path: &Path, resource: &str, name: &str) -> serde_json::Value {
         .into_iter()
         .flatten()
         .find(|o| {
-            o["key"].as_str().is_some_and(|k| k.ends_with(&format!("/{resource}")))
+            o["key"]
+                .as_str()
+                .is_some_and(|k| k.ends_with(&format!("/{resource}")))
                 && o["object"]["metadata"]["name"] == name
         })
         .map(|o| o["object"].clone())
@@ -145,12 +147,16 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
     // state holds a LoadBalancer Service saved without its IP.
     let mut first = sandbox_up(dir, &state, 3_600_000);
     let mut interrupted = Watched::spawn(play(dir));
-    interrupted.wait_for("  waiting for a load balancer IP of Service istio-system/istiod-external");
+    interrupted
+        .wait_for("  waiting for a load balancer IP of Service istio-system/istiod-external");
     // The sandbox saves a moment after each change: kill it once what the play wrote is saved.
     let saved = state.join("cluster-1/objects.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !holds(&saved, "services", "istiod-external") || !holds(&saved, "deployments", "istiod") {
-        assert!(std::time::Instant::now() < deadline, "the state was never saved");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the state was never saved"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let service = saved_object(&saved, "services", "istiod-external");
@@ -161,9 +167,12 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
     );
     first.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
     first.child.wait().unwrap();
-    let out = std::mem::replace(&mut interrupted.child, Command::new("true").spawn().unwrap())
-        .wait_with_output()
-        .unwrap();
+    let out = std::mem::replace(
+        &mut interrupted.child,
+        Command::new("true").spawn().unwrap(),
+    )
+    .wait_with_output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("Connection refused"), "{err}");
@@ -181,7 +190,14 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
         let waited = Command::new("kubectl")
             .current_dir(dir)
             .args(["--kubeconfig", "kubeconfig", "--context", "cluster-1"])
-            .args(["wait", "-n", "istio-system", what, condition, "--timeout=30s"])
+            .args([
+                "wait",
+                "-n",
+                "istio-system",
+                what,
+                condition,
+                "--timeout=30s",
+            ])
             .output()
             .unwrap();
         assert_eq!(

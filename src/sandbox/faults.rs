@@ -56,11 +56,9 @@ impl Injector {
     pub fn new(faults: Faults, salt: &str) -> Self {
         let rng = match faults.seed {
             Some(seed) => {
-                let salt = salt
-                    .bytes()
-                    .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-                    });
+                let salt = salt.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                });
                 StdRng::seed_from_u64(seed ^ salt)
             }
             None => StdRng::from_entropy(),
@@ -72,11 +70,7 @@ impl Injector {
     }
 
     pub fn decide(&self) -> Decision {
-        let roll: f64 = self
-            .rng
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .gen();
+        let roll: f64 = self.rng.lock().unwrap_or_else(|p| p.into_inner()).gen();
         let f = &self.faults;
         if roll < f.error_500 {
             return Decision::Fail500;
@@ -107,7 +101,9 @@ impl FromStr for Faults {
             let share = || -> Result<f64, String> {
                 match value.trim().parse::<f64>() {
                     Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-                    _ => Err(format!("{key}={value}: a share of requests is a number from 0 to 1")),
+                    _ => Err(format!(
+                        "{key}={value}: a share of requests is a number from 0 to 1"
+                    )),
                 }
             };
             let whole = || -> Result<u64, String> {
@@ -148,7 +144,9 @@ mod tests {
 
     #[test]
     fn a_spec_parses_and_bad_ones_say_why() {
-        let f: Faults = "5xx=0.1, 429=0.2,stall=0.01,stall_ms=500,seed=7".parse().unwrap();
+        let f: Faults = "5xx=0.1, 429=0.2,stall=0.01,stall_ms=500,seed=7"
+            .parse()
+            .unwrap();
         assert_eq!(
             f,
             Faults {
