@@ -178,3 +178,47 @@ fn a_bad_faults_spec_is_one_clear_error() {
         stderr(&out)
     );
 }
+
+/// Sandbox detection goes through the retry layer: a few failures are retried through, and a
+/// server that keeps failing is an error naming it, never "not a sandbox" (which would switch
+/// the installer to istioctl).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_sandbox_retries_and_reports_a_server_that_keeps_failing() {
+    use runner::k8s::{Cluster, RetryPolicy, Transports};
+    use runner::sandbox::Faults;
+    let env = start(Backend::Sandbox, &["cluster-1"]).await;
+    let transports = Transports::with_retry(RetryPolicy {
+        attempts: 8,
+        first_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(4),
+        attempt_timeout: Duration::from_secs(10),
+    });
+    let kubeconfig = env.sandbox().kubeconfig().unwrap();
+    let cluster = Cluster::connect("cluster-1", "cluster-1", kubeconfig, &transports)
+        .await
+        .unwrap();
+    let sandbox = env.sandbox().cluster("cluster-1").unwrap();
+    // Half the answers fail (a fixed sequence): ten asks, each retried through to the answer.
+    sandbox.set_faults(Faults {
+        error_500: 0.5,
+        seed: Some(3),
+        ..Default::default()
+    });
+    for _ in 0..10 {
+        assert!(cluster.is_sandbox().await.unwrap());
+    }
+    sandbox.set_faults(Faults {
+        error_500: 1.0,
+        ..Default::default()
+    });
+    let err = cluster.is_sandbox().await.unwrap_err();
+    sandbox.clear_faults();
+    assert_eq!(
+        err.full_message(),
+        "cluster-1: reading the server version (is it a sandbox?) kept failing: HTTP 500 InternalError: injected fault: internal error"
+    );
+    assert_eq!(
+        err.hint.as_deref(),
+        Some("the API server of cluster-1 is unreachable or overloaded; check it and run the play again")
+    );
+}

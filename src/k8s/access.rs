@@ -184,7 +184,13 @@ impl Cluster {
             &name,
             "reading the server version (is it a sandbox?)",
             || self.client.apiserver_version(),
-            |e| HostError::from_error(e),
+            |e| match e {
+                kube::Error::Api(status) => HostError::new(format!(
+                    "HTTP {} {}: {}",
+                    status.code, status.reason, status.message
+                )),
+                other => HostError::from_error(other),
+            },
         )
         .await?;
         Ok(info.git_version.ends_with("-sandbox"))

@@ -31,6 +31,8 @@ pub use kinds::Resolved;
 pub use objects::DeleteOptions;
 pub use plan::KNOWN_AFTER_APPLY;
 pub use registry::{Provisioner, Registry};
+pub use retry::RetryPolicy;
+pub use transport::Transports;
 
 use crate::report::Reporter;
 
