@@ -112,6 +112,10 @@ pub struct PlayArgs {
     /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
     #[arg(long, value_name = "DIR", requires = "sandbox")]
     pub assets: Option<PathBuf>,
+    /// With --sandbox: answer some requests with injected faults, to rehearse against a flaky
+    /// API server (e.g. 5xx=0.1,429=0.1,stall=0.01,seed=7; see `runner sandbox up --help`)
+    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::sandbox::cli::parse_faults)]
+    pub faults: Option<crate::sandbox::Faults>,
     /// Map a playbook cluster name to a kubeconfig context
     #[arg(long = "context", value_name = "NAME=CONTEXT")]
     pub contexts: Vec<String>,
@@ -373,8 +377,16 @@ fn play_command(args: PlayArgs) -> ExitCode {
 fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBackend, HostError> {
     use crate::sandbox::cli::{check_assets_flag, ControlPlaneKind};
     check_assets_flag(args.assets.as_deref(), args.control_plane)?;
+    if args.faults.is_some() && args.control_plane == ControlPlaneKind::Real {
+        return Err(HostError::new(
+            "--faults works with the built-in sandbox only, not with --control-plane real",
+        )
+        .with_hint("drop --faults, or leave out --control-plane real"));
+    }
     Ok(match args.control_plane {
-        ControlPlaneKind::Builtin => crate::rehearsal::RehearsalBackend::Builtin,
+        ControlPlaneKind::Builtin => crate::rehearsal::RehearsalBackend::Builtin {
+            faults: args.faults.clone(),
+        },
         ControlPlaneKind::Real => crate::rehearsal::RehearsalBackend::Real {
             assets: crate::control_plane::find_assets(args.assets.as_deref())
                 .map_err(|e| HostError::from(&e))?,

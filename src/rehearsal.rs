@@ -16,10 +16,12 @@ use crate::report::Reporter;
 use crate::sandbox::{InventoryEntry, Sandbox, SandboxOptions};
 
 /// What a rehearsal's clusters are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RehearsalBackend {
-    /// runner's own API server, in-process.
-    Builtin,
+    /// runner's own API server, in-process, answering with `faults` when given (`--faults`).
+    Builtin {
+        faults: Option<crate::sandbox::Faults>,
+    },
     /// Real control planes from this assets directory (checked before the play starts).
     Real { assets: PathBuf },
 }
@@ -40,9 +42,10 @@ impl Started {
             HostError::from_error(e).context(format!("cannot start sandbox cluster {name:?}"))
         };
         match backend {
-            RehearsalBackend::Builtin => {
+            RehearsalBackend::Builtin { faults } => {
                 let options = SandboxOptions {
                     clusters: vec![name.to_string()],
+                    faults: faults.clone(),
                     ..SandboxOptions::default()
                 };
                 Ok(Started::Sandbox(
@@ -203,7 +206,7 @@ impl Rehearsal {
             return;
         }
         let title = match self.backend {
-            RehearsalBackend::Builtin => "SANDBOX CLUSTERS (what the play left in each)",
+            RehearsalBackend::Builtin { .. } => "SANDBOX CLUSTERS (what the play left in each)",
             RehearsalBackend::Real { .. } => {
                 "SANDBOX CLUSTERS (real control planes; what the play left in each)"
             }

@@ -37,6 +37,14 @@ pub enum CertError {
         hint: String,
     },
 
+    /// Another process holds the CA directory's advisory lock.
+    #[error("another runner holds {}/ (pid {pid}); waited {waited_secs}s for it. Let it finish (or stop it) and run again", dir.display())]
+    Locked {
+        dir: PathBuf,
+        pid: String,
+        waited_secs: u64,
+    },
+
     #[error("{0}")]
     ForeignRoot(String),
 

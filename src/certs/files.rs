@@ -2,7 +2,7 @@
 
 use std::fs::{self, DirBuilder, File};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use super::{CertError, Result};
@@ -91,4 +91,83 @@ pub(crate) fn key_mode_warning(path: &Path) -> Option<String> {
             mode & 0o777
         )
     })
+}
+
+/// The advisory lock file of a CA directory: it holds the pid of the runner that has it.
+const LOCK_FILE: &str = ".runner.lock";
+
+/// CA directories this process holds, until it exits (the kernel releases a lock with its
+/// holder, `kill -9` included, so a stale lock file never blocks anyone).
+static HELD: std::sync::Mutex<Vec<(std::path::PathBuf, File)>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes this process the one runner working with the CA in `dir` (created 0700 when missing):
+/// another one holding it is waited for, up to `wait`, with a message, then refused with its
+/// pid. Two first runs at once thus create one root, and the second loads it.
+pub(crate) fn lock_ca_dir(dir: &Path, wait: std::time::Duration) -> Result<Vec<String>> {
+    use std::io::{Read, Seek};
+    use std::os::unix::io::AsRawFd;
+    let warnings = ensure_private_dir(dir)?;
+    let canonical = fs::canonicalize(dir).map_err(|e| CertError::io(dir, e))?;
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    if held.iter().any(|(path, _)| *path == canonical) {
+        return Ok(warnings);
+    }
+    let path = dir.join(LOCK_FILE);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(KEY_MODE)
+        .open(&path)
+        .map_err(|e| CertError::io(&path, e))?;
+    let deadline = std::time::Instant::now() + wait;
+    let mut told = false;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; it blocks nothing (LOCK_NB).
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if locked {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(CertError::io(&path, error));
+        }
+        let mut holder = String::new();
+        let _ = file
+            .rewind()
+            .and_then(|()| file.read_to_string(&mut holder));
+        let holder = holder.trim().to_string();
+        if std::time::Instant::now() >= deadline {
+            return Err(CertError::Locked {
+                dir: shown(dir),
+                pid: holder,
+                waited_secs: wait.as_secs(),
+            });
+        }
+        if !told {
+            eprintln!(
+                "waiting for another runner that holds {}/ (pid {holder}), up to {}s",
+                shown(dir).display(),
+                wait.as_secs()
+            );
+            told = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| CertError::io(&path, e))?;
+    held.push((canonical, file));
+    Ok(warnings)
+}
+
+/// `dir` as the user named it: relative to the working directory when under it.
+fn shown(dir: &Path) -> std::path::PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| dir.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| dir.to_path_buf())
 }

@@ -21,6 +21,8 @@ pub struct CaOptions {
     pub locality: Option<String>,
     /// Results carry a warning when a CA has fewer days left than this.
     pub expiry_warn_days: u32,
+    /// How long to wait for another runner holding the CA directory before giving up.
+    pub lock_wait_secs: u32,
 }
 
 impl CaOptions {
@@ -30,6 +32,7 @@ impl CaOptions {
     pub const INTERMEDIATE_CN: &'static str = "Intermediate CA";
     pub const ORGANIZATION: &'static str = "Istio";
     pub const EXPIRY_WARN_DAYS: u32 = 90;
+    pub const LOCK_WAIT_SECS: u32 = 120;
 }
 
 impl Default for CaOptions {
@@ -43,6 +46,7 @@ impl Default for CaOptions {
             state: None,
             locality: None,
             expiry_warn_days: Self::EXPIRY_WARN_DAYS,
+            lock_wait_secs: Self::LOCK_WAIT_SECS,
         }
     }
 }

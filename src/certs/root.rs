@@ -83,6 +83,13 @@ pub fn root_ca(dir: impl AsRef<Path>, options: &CaOptions) -> Result<RootCa> {
     let dir = dir.as_ref();
     let cert_path = dir.join(ROOT_CERT);
     let key_path = dir.join(ROOT_KEY);
+    // Bad options are refused before the directory is created (to hold the lock).
+    profile::root_params(options)?;
+    // Held until this process exits: every later write under `dir` is this runner's alone.
+    files::lock_ca_dir(
+        dir,
+        std::time::Duration::from_secs(options.lock_wait_secs.into()),
+    )?;
     match (exists(&cert_path)?, exists(&key_path)?) {
         (true, true) => load(dir, cert_path, key_path, options),
         (false, false) => make(dir, cert_path, key_path, options, Write::Files),

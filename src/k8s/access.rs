@@ -78,19 +78,18 @@ pub async fn probe_kubeconfig(text: &str, transports: &Transports) -> Probe {
     };
     let namespaces: Api<Namespace> = Api::all(client);
     let params = ListParams::default().limit(1);
-    let request = namespaces.list_metadata(&params);
-    match tokio::time::timeout(std::time::Duration::from_secs(10), request).await {
-        Ok(Ok(_)) => Probe {
+    // The client's retry layer bounds this request and retries what is transient.
+    match namespaces.list_metadata(&params).await {
+        Ok(_) => Probe {
             ok: true,
             server,
             error: String::new(),
         },
-        Ok(Err(kube::Error::Api(status))) => failed(
+        Err(kube::Error::Api(status)) => failed(
             &server,
             format!("HTTP {} {}: {}", status.code, status.reason, status.message),
         ),
-        Ok(Err(e)) => failed(&server, HostError::from_error(&e).full_message()),
-        Err(_) => failed(&server, "no answer within 10 s".to_string()),
+        Err(e) => failed(&server, HostError::from_error(&e).full_message()),
     }
 }
 
@@ -173,15 +172,28 @@ fn failed(server: &str, error: String) -> Probe {
 
 impl Cluster {
     /// Whether the API server is a runner sandbox (it says so in its version), or a real one
-    /// runner started for a rehearsal (its kubeconfig says so).
-    pub async fn is_sandbox(&self) -> bool {
+    /// runner started for a rehearsal (its kubeconfig says so). A server that cannot say
+    /// (after the client's retries) is an error, never taken for "not a sandbox": that would
+    /// switch the installer.
+    pub async fn is_sandbox(&self) -> HostResult<bool> {
         if crate::control_plane::is_rehearsal(self.kubeconfig()) {
-            return true;
+            return Ok(true);
         }
-        match self.client.apiserver_version().await {
-            Ok(info) => info.git_version.ends_with("-sandbox"),
-            Err(_) => false,
-        }
+        let name = self.name().to_string();
+        let info = super::retry::request(
+            &name,
+            "reading the server version (is it a sandbox?)",
+            || self.client.apiserver_version(),
+            |e| match e {
+                kube::Error::Api(status) => HostError::new(format!(
+                    "HTTP {} {}: {}",
+                    status.code, status.reason, status.message
+                )),
+                other => HostError::from_error(other),
+            },
+        )
+        .await?;
+        Ok(info.git_version.ends_with("-sandbox"))
     }
 }
 

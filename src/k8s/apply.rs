@@ -16,7 +16,7 @@ use super::order::rank;
 use super::plan::{
     as_stored, fill_unknowns, holds_unknowns, substitute, PlanKey, KNOWN_AFTER_APPLY, STAND_IN,
 };
-use super::retry::retry;
+use super::retry::request as api_request;
 use super::transport::with_warnings;
 use super::Session;
 use crate::error::{HostError, HostResult};
@@ -449,7 +449,7 @@ impl Cluster {
                     let client = client.clone();
                     let cluster = cluster.clone();
                     async move {
-                        let (answer, warnings) = with_warnings(retry(
+                        let (answer, warnings) = with_warnings(api_request(
                             &cluster,
                             &format!("apply {label}"),
                             || client.request::<VersionOnly>(clone_request(&request)),
@@ -539,7 +539,7 @@ impl Cluster {
                 let label = item.label();
                 let before = match earlier {
                     Some(planned) => planned,
-                    None => retry(
+                    None => api_request(
                         self.name(),
                         &format!("read {label}"),
                         || api.get_opt(&item.id.name),
@@ -553,7 +553,7 @@ impl Cluster {
                 params.field_validation = Some(options.field_validation.directive());
                 let patch = Patch::Apply(&item.object);
                 let invalid = std::sync::atomic::AtomicBool::new(false);
-                let answer: HostResult<DynamicObject> = retry(
+                let answer: HostResult<DynamicObject> = api_request(
                     self.name(),
                     &format!("dry-run apply {label}"),
                     || api.patch(&item.id.name, &params, &patch),
@@ -574,7 +574,7 @@ impl Cluster {
                     {
                         let stand_in = substitute(&item.object, KNOWN_AFTER_APPLY, STAND_IN);
                         let patch = Patch::Apply(&stand_in);
-                        let judged: DynamicObject = retry(
+                        let judged: DynamicObject = api_request(
                             self.name(),
                             &format!("dry-run apply {label}"),
                             || api.patch(&item.id.name, &params, &patch),
@@ -677,7 +677,7 @@ impl Cluster {
             let mut out = Vec::new();
             for item in members {
                 let label = item.label();
-                let live = retry(
+                let live = api_request(
                     self.name(),
                     &format!("read {label}"),
                     || api.get_opt(&item.id.name),
@@ -701,7 +701,7 @@ impl Cluster {
             .map_err(|e| {
                 HostError::from_error(&e).context(format!("{}: cannot list {what}", self.name()))
             })?;
-        let list: NamesAndVersions = retry(
+        let list: NamesAndVersions = api_request(
             self.name(),
             &format!("list {what}"),
             || {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster::Cluster;
 use super::errors::{api_error, status_code};
-use super::retry::retry;
+use super::retry::request as api_request;
 use crate::error::{HostError, HostResult};
 use crate::ledger::ObjectKey;
 
@@ -63,7 +63,7 @@ impl Cluster {
         let api = self.inventory_api();
         let name = inventory_name(owner);
         let label = Self::inventory_label(owner);
-        let stored = retry(
+        let stored = api_request(
             self.name(),
             &format!("read {label}"),
             || api.get_opt(&name),

@@ -10,7 +10,7 @@ use kube::discovery::ApiResource;
 use kube::Client;
 
 use super::errors::{api_error, is_not_found};
-use super::retry::retry;
+use super::retry::request as api_request;
 use crate::error::{HostError, HostResult};
 
 /// A resource the API server serves.
@@ -216,7 +216,7 @@ impl Kinds {
         }
         let (group, version) = split_api_version(api_version);
         let what = format!("discovery of {api_version}");
-        let list = retry(
+        let list = api_request(
             &self.cluster,
             &what,
             || async move {
@@ -245,7 +245,7 @@ impl Kinds {
         if let Some(cached) = self.groups.lock().ok().and_then(|g| g.clone()) {
             return Ok(cached);
         }
-        let list = retry(
+        let list = api_request(
             &self.cluster,
             "list API groups",
             || self.client.list_api_groups(),

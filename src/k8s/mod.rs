@@ -35,6 +35,8 @@ pub use objects::DeleteOptions;
 pub use order::rank as apply_rank;
 pub use plan::KNOWN_AFTER_APPLY;
 pub use registry::{Provisioner, Registry};
+pub use retry::RetryPolicy;
+pub use transport::Transports;
 
 use crate::report::Reporter;
 

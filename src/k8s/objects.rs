@@ -9,7 +9,7 @@ use super::cluster::Cluster;
 use super::diff::plan_diff;
 use super::errors::{api_error, is_not_found, object_label};
 use super::plan::{has_labels, PlanKey};
-use super::retry::retry;
+use super::retry::request as api_request;
 use super::Session;
 use crate::error::{HostError, HostResult};
 use crate::report::Action;
@@ -60,7 +60,7 @@ impl Located {
 
     /// The live object, or None when it does not exist.
     async fn read(&self, cluster: &Cluster) -> HostResult<Option<kube::api::DynamicObject>> {
-        retry(
+        api_request(
             cluster.name(),
             &format!("read {}", self.label),
             || self.api.get_opt(&self.name),
@@ -125,7 +125,7 @@ impl Cluster {
             Some(ns) => format!("{} in namespace {ns}", resolved.resource.plural),
             None => resolved.resource.plural.clone(),
         };
-        let list = retry(
+        let list = api_request(
             self.name(),
             &format!("list {what}"),
             || api.list(&params),
@@ -210,7 +210,7 @@ impl Cluster {
         let Some(live) = live else {
             return Ok(false);
         };
-        retry(
+        api_request(
             self.name(),
             &format!("delete {label}"),
             || async {
@@ -283,7 +283,7 @@ impl Cluster {
                         ..Default::default()
                     };
                     let merge = Patch::Merge(patch);
-                    let after = retry(
+                    let after = api_request(
                         self.name(),
                         &format!("dry-run patch {label}"),
                         || api.patch(name, &params, &merge),
@@ -308,7 +308,7 @@ impl Cluster {
             let live = object.read(self).await?.ok_or_else(missing)?;
             let merge = Patch::Merge(patch);
             let params = PatchParams::default();
-            let after = retry(
+            let after = api_request(
                 self.name(),
                 &format!("patch {label}"),
                 || api.patch(name, &params, &merge),

@@ -1,22 +1,288 @@
-//! Bounded retries of transient API failures: connection errors, timeouts, 429 and 5xx.
+//! One retry policy for every request to an API server: a tower layer under each cluster's
+//! `kube::Client` (see `transport.rs`), so probes, discovery, sandbox detection, reads, applies
+//! and the requests behind waits all retry the same way, within the same bound.
+//!
+//! Which answers are retried depends on whether repeating the request is safe:
+//! - idempotent requests (GET, HEAD, PUT, server-side apply and merge PATCHes, DELETE, and the
+//!   POSTs that persist nothing: reviews, TokenRequests, dry runs) on 429, 5xx (but 501), a
+//!   connection error and an attempt that got no answer in time;
+//! - other requests (a POST that creates, a JSON patch) only when the server cannot have acted
+//!   on them: the connection was never made, or it answered 429.
+//!
+//! Backoff doubles from `first_backoff` up to `max_backoff`, with up to 50% jitter; a
+//! `Retry-After` header is honoured within the same cap.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use kube::client::Body;
+use tower::{BoxError, Layer, Service, ServiceExt};
 
 use crate::error::{HostError, HostResult};
 
-const ATTEMPTS: u32 = 5;
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-/// One request may not take longer than this (watches are not retried here).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Why one attempt failed.
-pub enum Failure {
-    Api(kube::Error),
-    TimedOut,
+/// How often and how patiently one request is tried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries of one request, the first included.
+    pub attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long one try may wait for the answer's headers (a watch's events are not bounded).
+    pub attempt_timeout: Duration,
 }
 
-fn is_transient(error: &kube::Error) -> bool {
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // 8 tries: under 20% failing answers, one request in ~400,000 still fails. The
+        // backoff totals about 8 s, so a dead server is reported within ~10 s.
+        RetryPolicy {
+            attempts: 8,
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let doubled = self
+            .first_backoff
+            .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX));
+        let base = retry_after.unwrap_or(doubled).min(self.max_backoff);
+        let jitter: f64 = rand::random::<f64>() * 0.5;
+        base + base.mul_f64(jitter)
+    }
+}
+
+/// The layer that retries by a `RetryPolicy`.
+#[derive(Clone)]
+pub struct RetryLayer {
+    policy: RetryPolicy,
+}
+
+impl RetryLayer {
+    pub fn new(policy: RetryPolicy) -> Self {
+        RetryLayer { policy }
+    }
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = Retry<S>;
+    fn layer(&self, inner: S) -> Retry<S> {
+        Retry {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Retry<S> {
+    inner: S,
+    policy: RetryPolicy,
+}
+
+/// The last try of a request failed for a reason worth retrying, and no try is left.
+#[derive(Debug, thiserror::Error)]
+#[error("gave up after {attempts} tries")]
+pub struct RetriesSpent {
+    pub attempts: u32,
+    #[source]
+    pub last: BoxError,
+}
+
+/// One try got no answer within the policy's `attempt_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {}s", .0.as_secs())]
+pub struct NoAnswer(pub Duration);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Safety {
+    /// Repeating it changes nothing the first did not.
+    Idempotent,
+    /// Retried only when the server cannot have acted on it.
+    BeforeProcessing,
+}
+
+fn safety(request: &Request<Body>) -> Safety {
+    let method = request.method();
+    if [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+    {
+        return Safety::Idempotent;
+    }
+    let query = request.uri().query().unwrap_or("");
+    if query.split('&').any(|pair| pair == "dryRun=All") {
+        return Safety::Idempotent;
+    }
+    if *method == Method::PATCH {
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // A JSON patch may test and move; the others state an outcome.
+        return if content_type.starts_with("application/json-patch") {
+            Safety::BeforeProcessing
+        } else {
+            Safety::Idempotent
+        };
+    }
+    let path = request.uri().path();
+    let persists_nothing = path.ends_with("/token")
+        || path.ends_with("reviews")
+        || path.contains("/apis/authorization.k8s.io/")
+        || path.contains("/apis/authentication.k8s.io/");
+    if *method == Method::POST && persists_nothing {
+        return Safety::Idempotent;
+    }
+    Safety::BeforeProcessing
+}
+
+fn retryable_status(status: StatusCode, safety: Safety) -> bool {
+    match safety {
+        _ if status == StatusCode::TOO_MANY_REQUESTS => true,
+        Safety::Idempotent => status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED,
+        Safety::BeforeProcessing => false,
+    }
+}
+
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// Whether a transport error is worth another try of a request of `safety`.
+fn retryable_error(error: &BoxError, safety: Safety) -> bool {
+    if is_tls_rejection(error.as_ref()) {
+        return false;
+    }
+    if error.is::<NoAnswer>() {
+        return safety == Safety::Idempotent;
+    }
+    let connect = error
+        .downcast_ref::<hyper_util::client::legacy::Error>()
+        .is_some_and(|e| e.is_connect());
+    connect || safety == Safety::Idempotent
+}
+
+/// A certificate the client rejects will be rejected again: not worth retrying.
+fn is_tls_rejection(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.to_string().to_ascii_lowercase().contains("certificate") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+impl<S, B> Service<Request<Body>> for Retry<S>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The readied service serves the first try; clones serve the retries.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let safety = safety(&request);
+            let (parts, body) = request.into_parts();
+            // A streamed body cannot be sent twice: such a request gets one try.
+            let replayable = body.try_clone();
+            let attempts = if replayable.is_some() {
+                policy.attempts.max(1)
+            } else {
+                1
+            };
+            let mut body = Some(body);
+            let mut attempt = 1;
+            let mut first = true;
+            loop {
+                let this_body = match &replayable {
+                    Some(replay) => replay.try_clone(),
+                    None => body.take(),
+                }
+                .unwrap_or_else(Body::empty);
+                let try_request = Request::from_parts(parts.clone(), this_body);
+                if !first {
+                    inner.ready().await.map_err(Into::into)?;
+                }
+                first = false;
+                let answer =
+                    match tokio::time::timeout(policy.attempt_timeout, inner.call(try_request))
+                        .await
+                    {
+                        Ok(Ok(response)) => Ok(response),
+                        Ok(Err(error)) => Err(error.into()),
+                        Err(_) => Err(BoxError::from(NoAnswer(policy.attempt_timeout))),
+                    };
+                let wait_hint = match &answer {
+                    Ok(response) if retryable_status(response.status(), safety) => {
+                        Some(retry_after(response.headers()))
+                    }
+                    Ok(_) => None,
+                    Err(error) if retryable_error(error, safety) => Some(None),
+                    Err(_) => None,
+                };
+                let Some(wait_hint) = wait_hint else {
+                    return answer;
+                };
+                if attempt >= attempts {
+                    // A failing answer is the API server's word (kube turns its Status into the
+                    // error); a transport failure says how many tries it took.
+                    return answer.map_err(|last| {
+                        BoxError::from(RetriesSpent {
+                            attempts: attempt,
+                            last,
+                        })
+                    });
+                }
+                // Shown with -v, beside the request log's line for each try.
+                tracing::info!(
+                    method = %parts.method,
+                    path = parts.uri.path(),
+                    attempt,
+                    "transient failure, retrying"
+                );
+                tokio::time::sleep(policy.backoff(attempt - 1, wait_hint)).await;
+                attempt += 1;
+            }
+        })
+    }
+}
+
+/// Whether `error` is one the layer retries: when a call site sees one, its retries are spent.
+pub fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => {
             status.code == 429 || (500..=599).contains(&status.code) && status.code != 501
@@ -26,58 +292,26 @@ fn is_transient(error: &kube::Error) -> bool {
     }
 }
 
-/// A certificate the client rejects will be rejected again: not worth retrying.
-fn is_tls_rejection(error: &kube::Error) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string().to_ascii_lowercase();
-        if text.contains("certificate") {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
-
-/// Runs `op` until it succeeds, fails for good, or `ATTEMPTS` transient failures pass
-/// (about 4 s of backoff). `describe` turns the final error into the message.
-pub async fn retry<T, F, Fut>(
+/// Awaits one request (the layer below has retried it) and explains its failure with
+/// `describe`; a transient one also says that retrying did not help.
+pub async fn request<T, F, Fut>(
     cluster: &str,
     what: &str,
-    mut op: F,
+    op: F,
     describe: impl Fn(&kube::Error) -> HostError,
 ) -> HostResult<T>
 where
-    F: FnMut() -> Fut,
+    F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
-    let mut backoff = FIRST_BACKOFF;
-    let mut attempt = 1;
-    loop {
-        let failure = match tokio::time::timeout(REQUEST_TIMEOUT, op()).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) if !is_transient(&error) => return Err(describe(&error)),
-            Ok(Err(error)) => Failure::Api(error),
-            Err(_) => Failure::TimedOut,
-        };
-        if attempt >= ATTEMPTS {
-            let last = match &failure {
-                Failure::Api(error) => describe(error),
-                Failure::TimedOut => HostError::new(format!(
-                    "{cluster}: {what}: no answer within {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                )),
-            };
-            return Err(last
-                .context(format!("{cluster}: {what} failed {ATTEMPTS} times in a row"))
-                .with_hint(format!(
-                    "the API server of {cluster} is unreachable or overloaded; check it and run the play again"
-                )));
-        }
-        tracing::info!(cluster, what, attempt, "transient failure, retrying");
-        tokio::time::sleep(backoff).await;
-        backoff *= 2;
-        attempt += 1;
+    match op().await {
+        Ok(value) => Ok(value),
+        Err(error) if is_transient(&error) => Err(describe(&error)
+            .context(format!("{cluster}: {what} kept failing"))
+            .with_hint(format!(
+                "the API server of {cluster} is unreachable or overloaded; check it and run the play again"
+            ))),
+        Err(error) => Err(describe(&error)),
     }
 }
 
@@ -85,75 +319,151 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
 
-    fn status(code: u16) -> kube::Error {
-        kube::Error::Api(Box::new(kube::core::Status {
-            code,
-            message: format!("code {code}"),
-            ..Default::default()
-        }))
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 4,
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(5),
+        }
     }
 
-    #[tokio::test]
-    async fn transient_errors_are_retried_until_success() {
-        let calls = AtomicU32::new(0);
-        let value = retry(
-            "c1",
-            "get x",
-            || {
-                let n = calls.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    if n < 2 {
-                        Err(status(503))
-                    } else {
-                        Ok(7)
-                    }
-                }
-            },
-            |e| HostError::from_error(e),
-        )
-        .await
-        .unwrap();
-        assert_eq!((value, calls.load(Ordering::SeqCst)), (7, 3));
+    /// A server that answers the first `failures` requests with `status`, then 200.
+    fn server(
+        failures: u32,
+        status: u16,
+        calls: Arc<AtomicU32>,
+    ) -> impl Service<
+        Request<Body>,
+        Response = Response<String>,
+        Error = BoxError,
+        Future = impl Future<Output = Result<Response<String>, BoxError>> + Send,
+    > + Clone {
+        tower::service_fn(move |_request: Request<Body>| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let code = if n < failures { status } else { 200 };
+                let mut response = Response::new(String::new());
+                *response.status_mut() = StatusCode::from_u16(code)?;
+                Ok::<_, BoxError>(response)
+            }
+        })
     }
 
-    #[tokio::test]
-    async fn bound_gives_one_clear_error() {
-        let calls = AtomicU32::new(0);
-        let err = retry::<(), _, _>(
-            "c1",
-            "get x",
-            || {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Err(status(500)) }
-            },
-            |e| HostError::from_error(e),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
-        assert!(
-            err.message.contains("c1: get x failed 5 times"),
-            "{}",
-            err.full_message()
+    fn request(method: Method, content_type: &str) -> Request<Body> {
+        Request::builder()
+            .method(method)
+            .uri("https://cluster/api/v1/namespaces")
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(Body::from(b"{}".to_vec()))
+            .unwrap()
+    }
+
+    async fn status_after(failures: u32, status: u16, request: Request<Body>) -> (StatusCode, u32) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let mut service = RetryLayer::new(policy()).layer(server(failures, status, calls.clone()));
+        let response = service.ready().await.unwrap().call(request).await.unwrap();
+        (response.status(), calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idempotent_requests_are_retried_on_5xx_and_429_until_success() {
+        let get = request(Method::GET, "application/json");
+        assert_eq!(status_after(3, 503, get).await, (StatusCode::OK, 4));
+        let apply = request(Method::PATCH, "application/apply-patch+yaml");
+        assert_eq!(status_after(2, 500, apply).await, (StatusCode::OK, 3));
+        let create = request(Method::POST, "application/json");
+        assert_eq!(status_after(2, 429, create).await, (StatusCode::OK, 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_create_is_not_repeated_after_a_5xx_and_501_is_final() {
+        let create = request(Method::POST, "application/json");
+        assert_eq!(
+            status_after(1, 500, create).await,
+            (StatusCode::INTERNAL_SERVER_ERROR, 1)
+        );
+        let json_patch = request(Method::PATCH, "application/json-patch+json");
+        assert_eq!(
+            status_after(1, 503, json_patch).await,
+            (StatusCode::SERVICE_UNAVAILABLE, 1)
+        );
+        let get = request(Method::GET, "application/json");
+        assert_eq!(
+            status_after(1, 501, get).await,
+            (StatusCode::NOT_IMPLEMENTED, 1)
         );
     }
 
-    #[tokio::test]
-    async fn client_errors_are_not_retried() {
-        let calls = AtomicU32::new(0);
-        let err = retry::<(), _, _>(
-            "c1",
-            "get x",
-            || {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Err(status(422)) }
-            },
-            |e| HostError::from_error(e),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(err.full_message().contains("code 422"));
+    #[tokio::test(start_paused = true)]
+    async fn the_bound_returns_the_last_answer_after_bounded_backoff() {
+        let started = tokio::time::Instant::now();
+        let get = request(Method::GET, "application/json");
+        assert_eq!(
+            status_after(100, 500, get).await,
+            (StatusCode::INTERNAL_SERVER_ERROR, 4)
+        );
+        // Backoffs of 100, 200 and 400 ms, each with up to 50% jitter.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(700) && waited <= Duration::from_millis(1050),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_within_the_cap() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let inner = tower::service_fn(move |_request: Request<Body>| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let mut response = Response::new(String::new());
+                if n == 0 {
+                    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                    response
+                        .headers_mut()
+                        .insert(http::header::RETRY_AFTER, "30".parse()?);
+                }
+                Ok::<_, BoxError>(response)
+            }
+        });
+        let mut service = RetryLayer::new(policy()).layer(inner);
+        let started = tokio::time::Instant::now();
+        let get = request(Method::GET, "application/json");
+        let response = service.ready().await.unwrap().call(get).await.unwrap();
+        assert_eq!(
+            (response.status(), calls.load(Ordering::SeqCst)),
+            (StatusCode::OK, 2)
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited <= Duration::from_millis(1500),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_try_times_out_and_the_spent_bound_says_so() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let inner = tower::service_fn(move |_request: Request<Body>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok::<_, BoxError>(Response::new(String::new()))
+            }
+        });
+        let mut service = RetryLayer::new(policy()).layer(inner);
+        let get = request(Method::GET, "application/json");
+        let error = service.ready().await.unwrap().call(get).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        let spent = error.downcast_ref::<RetriesSpent>().unwrap();
+        assert_eq!(
+            (spent.to_string(), spent.last.to_string()),
+            ("gave up after 4 tries".into(), "no answer within 5s".into())
+        );
     }
 }

@@ -11,6 +11,9 @@
 //! is then one request with the secret's token, not another TLS handshake. Whether the server
 //! is trusted depends on nothing else, so the probe still tests what its reader would see.
 //!
+//! Every request goes through one retry policy (`retry.rs`), below authentication so that a
+//! retried request carries a fresh token.
+//!
 //! The stack also hands the API server's `Warning` headers (deprecated APIs, unknown fields
 //! under `fieldValidation=Warn`) to whoever awaits the request inside `with_warnings`.
 
@@ -26,6 +29,8 @@ use kube::client::ConfigExt;
 use kube::{Client, Config};
 use tower::ServiceBuilder;
 
+use super::retry::{RetryLayer, RetryPolicy};
+
 type HttpClient = hyper_util::client::legacy::Client<
     TimeoutConnector<HttpsConnector<HttpConnector>>,
     kube::client::Body,
@@ -35,6 +40,7 @@ type HttpClient = hyper_util::client::legacy::Client<
 #[derive(Default)]
 pub struct Transports {
     shared: Mutex<HashMap<Trust, HttpClient>>,
+    retry: RetryPolicy,
 }
 
 /// Everything an HTTP client's connections depend on. Clients with a client certificate (or an
@@ -76,10 +82,19 @@ impl Trust {
 }
 
 impl Transports {
+    /// Transports whose clients retry by `retry` rather than the default policy.
+    pub fn with_retry(retry: RetryPolicy) -> Self {
+        Transports {
+            shared: Mutex::default(),
+            retry,
+        }
+    }
+
     /// A client for `config`, over the HTTP client of an earlier one that trusts its server the
     /// same way, or over a new one.
     pub fn client(&self, config: Config) -> Result<Client, kube::Error> {
         if config.proxy_url.is_some() {
+            // kube's own stack knows the proxy kinds (and does not retry: a known gap).
             return Client::try_from(config);
         }
         let http = match Trust::of(&config) {
@@ -96,13 +111,18 @@ impl Transports {
             }
             None => http_client(&config)?,
         };
+        self.over(http, config)
+    }
+
+    fn over(&self, http: HttpClient, config: Config) -> Result<Client, kube::Error> {
         let service = ServiceBuilder::new()
             .map_response(record_warnings)
             .layer(config.base_uri_layer())
             .option_layer(config.auth_layer()?)
             .layer(config.extra_headers_layer()?)
+            // Each try is logged (-v), so retries show as the requests they are.
+            .layer(RetryLayer::new(self.retry.clone()))
             .layer(super::request_log::RequestLog)
-            .map_err(tower::BoxError::from)
             .service(http);
         Ok(Client::new(service, config.default_namespace))
     }

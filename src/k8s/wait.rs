@@ -12,7 +12,7 @@ use super::cluster::Cluster;
 use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
 use super::plan::{PlanKey, KNOWN_AFTER_APPLY};
-use super::retry::retry;
+use super::retry::{is_transient, request as api_request};
 use super::Session;
 use crate::error::{HostError, HostResult};
 
@@ -127,6 +127,18 @@ impl Cluster {
                     }
                     Ok(Event::InitDone) if !seen_in_init => None,
                     Ok(Event::InitDone) => continue,
+                    // A list or watch the retry layer could not get through: waiting longer
+                    // only hides why. Other errors (a watch cut mid-stream) the watcher resumes.
+                    Err(
+                        watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e),
+                    ) if is_transient(&e) => {
+                        return Err(HostError::from_error(&e)
+                            .context("the API server cannot be reached")
+                            .with_hint(format!(
+                                "the API server of {} is unreachable or overloaded; check it and run the play again",
+                                self.name()
+                            )));
+                    }
                     Err(e) => {
                         last_error = Some(HostError::from_error(&e).full_message());
                         continue;
@@ -184,7 +196,7 @@ impl Cluster {
             Some(planned) => planned,
             None => {
                 let api = self.api(resolved, namespace.as_deref());
-                retry(
+                api_request(
                     self.name(),
                     &format!("read {label}"),
                     || api.get_opt(name),

@@ -39,6 +39,11 @@ pub struct UpArgs {
     /// Which API servers to start: runner's built-in sandbox, or real Kubernetes control planes.
     #[arg(long, value_enum, default_value_t = ControlPlaneKind::Builtin)]
     pub control_plane: ControlPlaneKind,
+    /// Answer some requests with injected faults, to rehearse against a flaky API server:
+    /// shares of 5xx, 429 and stalled answers, and a seed to repeat a run
+    /// (e.g. 5xx=0.1,429=0.1,stall=0.01,seed=7; built-in only).
+    #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
+    pub faults: Option<super::Faults>,
     /// With --control-plane real: the directory holding etcd, kube-apiserver and
     /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
     #[arg(long, value_name = "DIR")]
@@ -63,6 +68,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
                 lb_delay: Duration::from_millis(args.lb_delay_ms),
                 lb_hostname: args.lb_hostname,
                 rbac: !args.no_rbac,
+                faults: args.faults,
             })
             .await
             .map_err(|e| HostError::from_error(&e))?;
@@ -124,6 +130,11 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
     Ok(())
 }
 
+/// `--faults SPEC`, checked before anything starts.
+pub fn parse_faults(spec: &str) -> Result<super::Faults, String> {
+    spec.parse()
+}
+
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM: either stops what `up` started.
 pub async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -146,6 +157,7 @@ fn check_flags(args: &UpArgs) -> Result<(), HostError> {
     let builtin_only = [
         ("--state", args.state.is_some()),
         ("--no-rbac", args.no_rbac),
+        ("--faults", args.faults.is_some()),
     ];
     match args.control_plane {
         ControlPlaneKind::Real => {

@@ -54,6 +54,39 @@ pub async fn run(core: Arc<ClusterCore>, mut tasks: mpsc::UnboundedReceiver<Cont
     }
 }
 
+/// What the controllers must look at again after a restart from `--state`: every object they
+/// act on, as if it had just been written. A state saved mid-play (a LoadBalancer without its
+/// address, a Deployment not yet available, a namespace half deleted) thus converges.
+pub fn resume(core: &ClusterCore) {
+    let tasks: Vec<ControllerTask> = {
+        let inner = core.lock();
+        inner
+            .store
+            .all()
+            .filter_map(|((storage_key, namespace, name), entry)| {
+                let (namespace, name) = (namespace.clone(), name.clone());
+                let object = &entry.value;
+                match storage_key.as_str() {
+                    "/services" => Some(ControllerTask::LoadBalancer { namespace, name }),
+                    "apps/deployments" => Some(ControllerTask::Deployment { namespace, name }),
+                    CRD_KEY => Some(ControllerTask::Crd { name }),
+                    "/namespaces" if !object["metadata"]["deletionTimestamp"].is_null() => {
+                        Some(ControllerTask::NamespaceCleanup { name })
+                    }
+                    "/secrets"
+                        if object["type"] == "kubernetes.io/service-account-token"
+                            && object["data"]["token"].is_null() =>
+                    {
+                        Some(ControllerTask::ServiceAccountTokenSecret { namespace, name })
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    core.queue(tasks);
+}
+
 fn assign_load_balancer(core: &ClusterCore, namespace: &str, name: &str) {
     let hostname = core.lb_hostname.load(Ordering::Relaxed);
     controller_update(core, "/services", namespace, name, |svc| {

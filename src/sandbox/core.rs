@@ -1,13 +1,13 @@
 //! The shared state of one sandbox cluster, independent of whether its server is listening.
 use super::auth::TokenSigner;
-use super::faults::Faults;
+use super::faults::Injector;
 use super::resources::Registry;
 use super::store::{ObjKey, Store};
 use super::tls::Pki;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
@@ -56,7 +56,7 @@ pub struct ClusterCore {
     pub signer: TokenSigner,
     pub pki: Pki,
     pub admin_token: String,
-    pub faults: Mutex<Option<Faults>>,
+    pub faults: Mutex<Option<Arc<Injector>>>,
     pub lb_hostname: AtomicBool,
     pub lb_delay: Duration,
     pub lb_counter: AtomicU32,

@@ -20,6 +20,8 @@ pub enum SandboxError {
     Certificate { cluster: String, message: String },
     #[error("cannot read sandbox state {path}: {message}")]
     StateRead { path: PathBuf, message: String },
+    #[error("another runner holds {}/ (pid {pid}); stop it first, or use another --state directory", dir.display())]
+    StateLocked { dir: PathBuf, pid: String },
     #[error("cannot write sandbox state {path}: {source}")]
     StateWrite {
         path: PathBuf,

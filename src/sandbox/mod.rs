@@ -91,6 +91,8 @@ pub struct SandboxOptions {
     pub lb_hostname: bool,
     /// Enforce RBAC for ServiceAccount tokens, as a real cluster does (default on).
     pub rbac: bool,
+    /// Answer some requests with 500, 429 or a stall (`--faults`), from the start.
+    pub faults: Option<Faults>,
 }
 
 impl Default for SandboxOptions {
@@ -101,6 +103,7 @@ impl Default for SandboxOptions {
             lb_delay: Duration::from_millis(50),
             lb_hostname: false,
             rbac: true,
+            faults: None,
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct SandboxCluster {
 
 pub struct Sandbox {
     clusters: Vec<SandboxCluster>,
+    /// Held while the sandbox serves its `--state` directory.
+    _state_lock: Option<std::fs::File>,
 }
 
 fn valid_cluster_name(name: &str) -> bool {
@@ -149,11 +154,18 @@ impl Sandbox {
                 return Err(SandboxError::DuplicateCluster(name.clone()));
             }
         }
+        let state_lock = match &opts.state_dir {
+            Some(root) => Some(state::lock(root)?),
+            None => None,
+        };
         let mut clusters = Vec::new();
         for name in &opts.clusters {
             clusters.push(SandboxCluster::start(name, &opts).await?);
         }
-        Ok(Sandbox { clusters })
+        Ok(Sandbox {
+            clusters,
+            _state_lock: state_lock,
+        })
     }
 
     pub fn kubeconfig_yaml(&self) -> String {
@@ -299,7 +311,11 @@ impl SandboxCluster {
             signer,
             pki,
             admin_token,
-            faults: Mutex::new(None),
+            faults: Mutex::new(
+                opts.faults
+                    .clone()
+                    .map(|f| Arc::new(faults::Injector::new(f, name))),
+            ),
             lb_hostname: AtomicBool::new(opts.lb_hostname),
             lb_delay: opts.lb_delay,
             lb_counter: AtomicU32::new(0),
@@ -311,6 +327,8 @@ impl SandboxCluster {
         });
         if fresh {
             bootstrap(&core);
+        } else {
+            controllers::resume(&core);
         }
         let mut background = vec![tokio::spawn(controllers::run(core.clone(), tasks_rx))];
         if let Some(dir) = &dir {
@@ -353,7 +371,8 @@ impl SandboxCluster {
 
     /// From now on, answer the given shares of requests with 500, 429 or a stall.
     pub fn set_faults(&self, f: Faults) {
-        *self.core.faults.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+        let injector = Arc::new(faults::Injector::new(f, &self.core.name));
+        *self.core.faults.lock().unwrap_or_else(|e| e.into_inner()) = Some(injector);
     }
 
     pub fn clear_faults(&self) {

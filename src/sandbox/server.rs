@@ -162,8 +162,8 @@ async fn handle(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    if let Some(faults) = faults {
-        let decision = faults.decide();
+    if let Some(injector) = faults {
+        let decision = injector.decide();
         if !matches!(decision, Decision::Pass) {
             tracing::info!(target: "runner::sandbox", "{}: injected fault for {method} {uri}: {decision:?}", core.name);
         }

@@ -19,6 +19,49 @@ pub struct Loaded {
     pub objects: Vec<(String, Value)>,
 }
 
+/// Makes this process the one sandbox serving the state in `root` (created 0700 when missing):
+/// two would fight over its ports and overwrite each other's objects. The lock goes with the
+/// returned file, and with the process (`kill -9` included).
+pub fn lock(root: &Path) -> Result<fs::File, SandboxError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|source| SandboxError::StateWrite {
+            path: root.to_path_buf(),
+            source,
+        })?;
+    let path = root.join(".runner.lock");
+    let write_err = |source| SandboxError::StateWrite {
+        path: path.clone(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(write_err)?;
+    // SAFETY: flock on a descriptor owned here; LOCK_NB never blocks.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        return Err(SandboxError::StateLocked {
+            dir: root.to_path_buf(),
+            pid: holder.trim().to_string(),
+        });
+    }
+    file.set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(write_err)?;
+    Ok(file)
+}
+
 pub fn cluster_dir(root: &Path, cluster: &str) -> PathBuf {
     root.join(cluster)
 }

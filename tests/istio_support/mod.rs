@@ -153,11 +153,12 @@ impl Mesh {
     }
 
     /// SHA-256 of every file in the project, by relative path (the vars file each `play`
-    /// writes for itself aside).
+    /// writes for itself, and the CA directory's lock, which names its last runner, aside).
     pub fn disk_snapshot(&self) -> BTreeMap<String, String> {
         let mut sums = BTreeMap::new();
         checksums(self.project.path(), self.project.path(), &mut sums);
         sums.remove("test-vars.yaml");
+        sums.remove("certs/.runner.lock");
         sums
     }
 }

@@ -38,7 +38,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
                 return Ok(true);
             }
             let cluster = cluster.0.clone();
-            c.block_on(async move { Ok(cluster.is_sandbox().await) }).into_rhai()
+            c.block_on(async move { cluster.is_sandbox().await }).into_rhai()
         },
     );
     let c = ctx.clone();

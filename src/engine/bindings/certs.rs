@@ -25,6 +25,7 @@ const OPTION_KEYS: &[&str] = &[
     "state",
     "locality",
     "expiry_warn_days",
+    "lock_wait_secs",
 ];
 
 pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {

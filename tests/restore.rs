@@ -1,0 +1,243 @@
+//! `kill -9` of `runner sandbox up --state DIR` in the middle of a play, a restart, and a
+//! re-run: the restored clusters converge (their controllers reconcile what was saved), the
+//! re-run completes, and the run after it changes nothing. Real processes throughout.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+fn runner(dir: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runner"));
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// A child whose stdout lines arrive on a channel, so a test waits for what it prints.
+struct Watched {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+/// A test that fails still stops what it started.
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Watched {
+    fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watched { child, lines }
+    }
+
+    /// Blocks until a line starting with `prefix` is printed; panics if the child ends first.
+    fn wait_for(&mut self, prefix: &str) {
+        for line in self.lines.iter() {
+            if line.starts_with(prefix) {
+                return;
+            }
+        }
+        let status = self.child.wait().unwrap();
+        panic!("ended ({status}) without printing {prefix:?}");
+    }
+}
+
+fn sandbox_up(dir: &Path, state: &Path, lb_delay_ms: u64) -> Watched {
+    let mut cmd = runner(dir);
+    cmd.args(["sandbox", "up", "--kubeconfig", "kubeconfig", "--state"])
+        .arg(state)
+        .arg("--lb-delay-ms")
+        .arg(lb_delay_ms.to_string());
+    let mut up = Watched::spawn(cmd);
+    up.wait_for("Sandbox clusters are up:");
+    up
+}
+
+fn play(dir: &Path) -> Command {
+    let mut cmd = runner(dir);
+    cmd.args([
+        "play",
+        "playbooks/primary-remote.rhai",
+        "--kubeconfig",
+        "kubeconfig",
+        "--vars",
+        "mesh.yaml",
+    ]);
+    cmd
+}
+
+fn project() -> (tempfile::TempDir, PathBuf) {
+    let project = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["playbooks", "templates"] {
+        copy_dir(&repo.join(dir), &project.path().join(dir));
+    }
+    std::fs::write(
+        project.path().join("mesh.yaml"),
+        "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
+    )
+    .unwrap();
+    let state = project.path().join("state");
+    (project, state)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The object `name` stored under a key ending in `/resource` in a saved objects.json.
+fn saved_object(path: &Path, resource: &str, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    saved["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| {
+            o["key"]
+                .as_str()
+                .is_some_and(|k| k.ends_with(&format!("/{resource}")))
+                && o["object"]["metadata"]["name"] == name
+        })
+        .map(|o| o["object"].clone())
+        .unwrap_or_default()
+}
+
+fn holds(path: &Path, resource: &str, name: &str) -> bool {
+    !saved_object(path, resource, name).is_null()
+}
+
+fn recap_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("cluster-") && l.contains(" : ok="))
+        .collect()
+}
+
+#[test]
+fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
+    let (project, state) = project();
+    let dir = project.path();
+    // Load balancers that never get an address: the play is stopped waiting for one, and the
+    // state holds a LoadBalancer Service saved without its IP.
+    let mut first = sandbox_up(dir, &state, 3_600_000);
+    let mut interrupted = Watched::spawn(play(dir));
+    interrupted
+        .wait_for("  waiting for a load balancer IP of Service istio-system/istiod-external");
+    // The sandbox saves a moment after each change: kill it once what the play wrote is saved.
+    let saved = state.join("cluster-1/objects.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !holds(&saved, "services", "istiod-external") || !holds(&saved, "deployments", "istiod") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the state was never saved"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let service = saved_object(&saved, "services", "istiod-external");
+    assert_eq!(
+        service["status"]["loadBalancer"],
+        serde_json::json!({}),
+        "saved without an address"
+    );
+    first.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    first.child.wait().unwrap();
+    let out = std::mem::replace(
+        &mut interrupted.child,
+        Command::new("true").spawn().unwrap(),
+    )
+    .wait_with_output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+
+    // Restarted with addresses given out again: the saved Service gets its IP on start, and
+    // the Deployments saved mid-rollout become available, before any client writes anything.
+    let second = sandbox_up(dir, &state, 50);
+    for (what, condition) in [
+        (
+            "service/istiod-external",
+            "--for=jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ),
+        ("deployment/istiod", "--for=condition=Available"),
+    ] {
+        let waited = Command::new("kubectl")
+            .current_dir(dir)
+            .args(["--kubeconfig", "kubeconfig", "--context", "cluster-1"])
+            .args([
+                "wait",
+                "-n",
+                "istio-system",
+                what,
+                condition,
+                "--timeout=30s",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            waited.status.code(),
+            Some(0),
+            "{what}: {}",
+            String::from_utf8_lossy(&waited.stderr)
+        );
+    }
+    let rerun = play(dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&rerun.stdout);
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    assert!(stdout.lines().any(|l| {
+        l == "  verified: 2 cluster(s) share one root; istiod is exposed; every remote is attached"
+    }));
+
+    let again = play(dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        recap_lines(&stdout),
+        vec![
+            "cluster-1 : ok=9   changed=0   failed=0   rescued=0",
+            "cluster-2 : ok=6   changed=0   failed=0   rescued=0",
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l == "nothing changed"), "{stdout}");
+    let writes: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() > 1 && ["created", "configured", "deleted"].contains(&words[1])
+        })
+        .collect();
+    assert_eq!(writes, Vec::<&str>::new(), "{stdout}");
+    drop(second);
+}
