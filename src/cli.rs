@@ -202,6 +202,10 @@ pub fn usage_error(error: HostError) -> ExitCode {
 pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Rhai compares, prints, clones and drops nested values recursively, and a script can
+        // nest a map as deep as its operations limit allows. Address space is reserved, not
+        // used: only pages a deep recursion touches cost memory.
+        .thread_stack_size(crate::bounds::SCRIPT_STACK_BYTES)
         .enable_all()
         .build()
     {

@@ -5,6 +5,7 @@
 //! and `engine::bindings` is the thin layer that exposes them to playbooks.
 
 pub mod api_reference;
+pub mod bounds;
 pub mod certs;
 pub mod check;
 pub mod cli;

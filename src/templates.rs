@@ -22,6 +22,9 @@ impl Templates {
     pub fn new(dir: &Path, files_read: FilesRead) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A template is data from the project, not a program: bound its work and its depth.
+        env.set_fuel(Some(crate::bounds::TEMPLATE_FUEL));
+        env.set_recursion_limit(crate::bounds::TEMPLATE_RECURSION);
         // Manifests are YAML, not HTML: never escape.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
@@ -165,6 +168,10 @@ impl Templates {
         let what = match inner.kind() {
             ErrorKind::UndefinedError => format!("undefined value: {detail}"),
             ErrorKind::SyntaxError => format!("syntax error: {detail}"),
+            ErrorKind::OutOfFuel => format!(
+                "the template ran more than {} instructions (loops too long?); rendering stopped",
+                crate::bounds::TEMPLATE_FUEL
+            ),
             _ => detail,
         };
         let mut err = HostError::new(format!("template {}{at}: {what}", display_rel(&path)));

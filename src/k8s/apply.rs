@@ -356,7 +356,8 @@ impl Cluster {
         if session.dry_run {
             let planned: Vec<Outcome> = stream::iter(pending)
                 .map(|item| async move {
-                    let (result, warnings) = with_warnings(self.plan_one(session, item, options)).await;
+                    let (result, warnings) =
+                        with_warnings(self.plan_one(session, item, options)).await;
                     Outcome {
                         index: item.index,
                         result,

@@ -8,6 +8,8 @@ use crate::error::{HostError, HostResult};
 /// Parses YAML text with any number of documents; empty documents are skipped.
 pub fn parse_documents(text: &str) -> HostResult<Vec<Value>> {
     let mut out = Vec::new();
+    crate::bounds::check_flow_nesting(text)
+        .map_err(|deep| HostError::new(format!("YAML is not valid: {deep}")))?;
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(document).map_err(|e| {
             HostError::new(format!("YAML document {} is not valid: {e}", index + 1))

@@ -79,6 +79,8 @@ pub fn install(engine: &mut Engine) {
 /// Parses multi-document YAML; empty documents are skipped.
 pub fn parse_yaml_documents(text: &str) -> HostResult<Vec<Value>> {
     let mut documents = Vec::new();
+    crate::bounds::check_flow_nesting(text)
+        .map_err(|deep| HostError::new(format!("invalid YAML at {deep}")))?;
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(document).map_err(|e| {
             let at = e
