@@ -36,6 +36,7 @@ impl Templates {
             env.set_syntax(syntax);
         }
         let base = dir.to_path_buf();
+        let real_base = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         env.set_loader(move |name| {
             let Some(path) = safe_join(&base, name) else {
                 return Err(minijinja::Error::new(
@@ -43,6 +44,11 @@ impl Templates {
                     format!("template name {name:?} may not contain '..', '\\' or hidden parts"),
                 ));
             };
+            // A link under templates/ may point anywhere; only what really lies inside renders.
+            if let Err(outside) = crate::project::confine(&real_base, &path) {
+                let refused = outside.explain(name, &real_base);
+                return Err(minijinja::Error::new(ErrorKind::InvalidOperation, refused.message));
+            }
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     if let Ok(mut read) = files_read.lock() {

@@ -34,7 +34,8 @@ pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     engine.set_module_resolver(resolver::PlaybookResolver::new(
         &base,
         ctx.files_read.clone(),
-    ));
+    )
+    .confined_to(&ctx.project.root));
 
     let printer = ctx.clone();
     engine.on_print(move |text| printer.reporter.log(text));
