@@ -429,16 +429,17 @@ fn an_import_cycle_is_named_as_a_chain_by_play_and_check() {
     let mesh = Mesh::new();
     let module = mesh.path("playbooks/lib/mesh.rhai");
     let text = std::fs::read_to_string(&module).unwrap();
-    std::fs::write(&module, format!("import \"../primary-remote\" as again;\n{text}")).unwrap();
+    std::fs::write(
+        &module,
+        format!("import \"../primary-remote\" as again;\n{text}"),
+    )
+    .unwrap();
     let (stdout, stderr) = mesh.fails(&[], 1);
     assert_eq!(
         headline(&stderr),
         "import cycle: playbooks/primary-remote.rhai → playbooks/lib/mesh.rhai → playbooks/primary-remote.rhai"
     );
-    assert!(
-        stderr.contains("[playbooks/lib/mesh.rhai:1:1]"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[playbooks/lib/mesh.rhai:1:1]"), "{stderr}");
     mesh.assert_untouched(&stdout);
     let out = mesh
         .runner(&["check", "playbooks/primary-remote.rhai"])
