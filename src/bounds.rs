@@ -12,8 +12,23 @@ pub const MAX_NESTING: usize = 128;
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest playbook or module source runner compiles. The flagship is under 40 KB; Rhai's
-/// compile time grows faster than linearly with very long scripts.
-pub const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
+/// compile time grows with the square of the number of variables a script declares (10,000
+/// `let`s take 3 s in a debug build), so a script of a million lines would never compile.
+pub const MAX_SCRIPT_BYTES: usize = 256 * 1024;
+
+/// Reads a playbook or module, refusing one larger than `MAX_SCRIPT_BYTES` before compiling.
+pub fn read_script(file: &std::path::Path) -> Result<String, String> {
+    let size = std::fs::metadata(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+        .len();
+    if size > MAX_SCRIPT_BYTES as u64 {
+        return Err(format!(
+            "{}: the script is {size} bytes, more than runner compiles ({MAX_SCRIPT_BYTES}); split it into modules",
+            file.display()
+        ));
+    }
+    std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+}
 
 /// Template instructions one render may execute (minijinja fuel): far above any manifest,
 /// far below a render that would run for minutes.

@@ -87,7 +87,10 @@ impl Outside {
                 link.display(),
                 target.display()
             ),
-            (None, _) => format!("path {path:?} is outside the project root {}", root.display()),
+            (None, _) => format!(
+                "path {path:?} is outside the project root {}",
+                root.display()
+            ),
         };
         HostError::new(message).with_hint(
             "playbooks may only read and write files inside their project; use a path relative to the project root",
@@ -140,7 +143,11 @@ pub fn confine(root: &Path, path: &Path) -> Result<PathBuf, Outside> {
                 links += 1;
                 let target = std::fs::read_link(&candidate).unwrap_or_default();
                 if links > MAX_LINKS {
-                    return Err(Outside { real: candidate, link: first_link, too_many_links: true });
+                    return Err(Outside {
+                        real: candidate,
+                        link: first_link,
+                        too_many_links: true,
+                    });
                 }
                 // Name the link a user can do something about: the one that left the root.
                 let leaves = !normalize(&real.join(&target)).starts_with(root);
@@ -156,7 +163,11 @@ pub fn confine(root: &Path, path: &Path) -> Result<PathBuf, Outside> {
         Ok(real)
     } else {
         let link = first_link.filter(|(link, _)| link.starts_with(root));
-        Err(Outside { real, link, too_many_links: false })
+        Err(Outside {
+            real,
+            link,
+            too_many_links: false,
+        })
     }
 }
 

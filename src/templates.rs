@@ -47,7 +47,10 @@ impl Templates {
             // A link under templates/ may point anywhere; only what really lies inside renders.
             if let Err(outside) = crate::project::confine(&real_base, &path) {
                 let refused = outside.explain(name, &real_base);
-                return Err(minijinja::Error::new(ErrorKind::InvalidOperation, refused.message));
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    refused.message,
+                ));
             }
             match std::fs::read_to_string(&path) {
                 Ok(text) => {

@@ -25,12 +25,7 @@ pub struct Program {
 }
 
 fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failure>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Box::new(Failure::plain(format!(
-            "cannot read {}: {e}",
-            file.display()
-        )))
-    })?;
+    let text = crate::bounds::read_script(file).map_err(|why| Box::new(Failure::plain(why)))?;
     let mut ast = engine
         .compile_with_scope(scope, &text)
         .map_err(|e| Box::new(Failure::from_parse(&e, file)))?;

@@ -69,9 +69,9 @@ impl ModuleResolver for PlaybookResolver {
                 pos,
             ))
         })?;
-        let text = std::fs::read_to_string(&file).map_err(|e| {
+        let text = crate::bounds::read_script(&file).map_err(|why| {
             Box::new(EvalAltResult::ErrorModuleNotFound(
-                format!("{path} (looked for {shown}: {e})"),
+                format!("{path} (looked for {shown}: {why})"),
                 pos,
             ))
         })?;

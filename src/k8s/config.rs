@@ -85,7 +85,10 @@ fn where_invalid(text: &str) -> String {
     for document in serde_yaml::Deserializer::from_str(text) {
         let parsed: Result<Kubeconfig, _> = serde::Deserialize::deserialize(document);
         if let Err(e) = parsed {
-            return located(e, "a field has the wrong type or an unknown shape for a kubeconfig");
+            return located(
+                e,
+                "a field has the wrong type or an unknown shape for a kubeconfig",
+            );
         }
     }
     " not a kubeconfig".to_string()
