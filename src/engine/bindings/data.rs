@@ -1,6 +1,6 @@
 //! `yaml::` and `json::` — parsing and printing data.
 
-use rhai::{Array, Dynamic, Engine, Module};
+use rhai::{Array, Dynamic, Engine, Module, NativeCallContext};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -26,8 +26,8 @@ pub fn install(engine: &mut Engine) {
         &mut yaml,
         "dump(value: Dynamic) -> String",
         "Prints a value as one YAML document.",
-        |value: Dynamic| -> RhaiResult<String> {
-            dump_yaml(&to_json(&value).into_rhai()?).into_rhai()
+        |call: NativeCallContext, value: Dynamic| -> RhaiResult<String> {
+            dump_yaml(&to_json(&value).map_err(|e| at_call(&call, e))?).into_rhai()
         },
     );
     register_in(
@@ -67,13 +67,18 @@ pub fn install(engine: &mut Engine) {
         &mut json,
         "dump(value: Dynamic) -> String",
         "Prints a value as pretty JSON.",
-        |value: Dynamic| -> RhaiResult<String> {
-            serde_json::to_string_pretty(&to_json(&value).into_rhai()?)
+        |call: NativeCallContext, value: Dynamic| -> RhaiResult<String> {
+            serde_json::to_string_pretty(&to_json(&value).map_err(|e| at_call(&call, e))?)
                 .map_err(|e| HostError::new(e.to_string()))
                 .into_rhai()
         },
     );
     engine.register_static_module("json", json.into());
+}
+
+/// A host error placed at the call: Rhai leaves qualified (`json::dump`) calls unplaced.
+fn at_call(call: &NativeCallContext, error: HostError) -> Box<rhai::EvalAltResult> {
+    rhai::EvalAltResult::ErrorRuntime(Dynamic::from(error), call.call_position()).into()
 }
 
 /// Parses multi-document YAML; empty documents are skipped.
