@@ -10,6 +10,7 @@ mod config;
 mod diff;
 mod documents;
 mod errors;
+mod exec_plugin;
 mod kinds;
 mod objects;
 mod order;
