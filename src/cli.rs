@@ -356,7 +356,7 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
     loop {
         tokio::select! {
             outcome = &mut task => return outcome,
-            _ = tokio::signal::ctrl_c() => {
+            _ = crate::signals::interrupted() => {
                 interrupts += 1;
                 if interrupts > 1 {
                     eprintln!("runner: interrupted twice, exiting now");

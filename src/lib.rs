@@ -25,6 +25,7 @@ pub mod prune;
 pub mod rehearsal;
 pub mod report;
 pub mod sandbox;
+pub mod signals;
 pub mod templates;
 pub mod vars;
 pub mod watch;
