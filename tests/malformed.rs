@@ -68,6 +68,7 @@ struct Outcome {
 }
 
 /// Runs the binary and waits for it with wait4, so the rusage is the child's own.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std's Child does not know about
 fn run(case: &Path, work: &Path) -> Outcome {
     let args: Vec<String> = fs::read_to_string(case.join("args"))
         .unwrap()
