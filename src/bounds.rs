@@ -119,6 +119,23 @@ pub fn check_flow_nesting(text: &str) -> Result<(), TooDeep> {
     Ok(())
 }
 
+/// The line and column of the first control character YAML forbids (all but tab, CR, LF), which
+/// serde_yaml reports by byte offset only.
+pub fn first_control_char(text: &str) -> Option<(usize, usize, char)> {
+    let mut line = 1;
+    let mut column = 0;
+    for c in text.chars() {
+        column += 1;
+        if c == '\n' {
+            line += 1;
+            column = 0;
+        } else if c.is_control() && c != '\t' && c != '\r' {
+            return Some((line, column, c));
+        }
+    }
+    None
+}
+
 /// Whether a script value nests maps and arrays no deeper than `limit`. Stops descending at
 /// the limit, so the check itself cannot exhaust the stack.
 pub fn dynamic_within(value: &Dynamic, limit: usize) -> bool {

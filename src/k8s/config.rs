@@ -67,6 +67,11 @@ pub fn parse(text: &str) -> Result<Kubeconfig, String> {
             crate::bounds::MAX_NESTING
         ));
     }
+    if let Some((line, column, _)) = crate::bounds::first_control_char(text) {
+        return Err(format!(
+            "{line}:{column}: a control character is not allowed"
+        ));
+    }
     Kubeconfig::from_yaml(text).map_err(|_| where_invalid(text))
 }
 
@@ -91,7 +96,8 @@ fn where_invalid(text: &str) -> String {
             );
         }
     }
-    " not a kubeconfig".to_string()
+    // Well-formed and well-typed, yet refused by kube (a kind other than Config, an empty name).
+    " not a kubeconfig (kube refused it: check apiVersion: v1, kind: Config and that every entry has a name)".to_string()
 }
 
 /// Whether `context` matches one of the glob `patterns`.

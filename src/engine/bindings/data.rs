@@ -86,6 +86,11 @@ pub fn parse_yaml_documents(text: &str) -> HostResult<Vec<Value>> {
     let mut documents = Vec::new();
     crate::bounds::check_flow_nesting(text)
         .map_err(|deep| HostError::new(format!("invalid YAML at {deep}")))?;
+    if let Some((line, column, c)) = crate::bounds::first_control_char(text) {
+        return Err(HostError::new(format!(
+            "invalid YAML at line {line} column {column}: control character {c:?} is not allowed"
+        )));
+    }
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(document).map_err(|e| {
             let at = e
