@@ -22,7 +22,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CHANGES_PLANNED: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 /// 128 + SIGTERM, as a shell reports a program SIGTERM ended.
-const EXIT_TERMINATED: i32 = 143;
+const EXIT_TERMINATED: u8 = 143;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -232,6 +232,10 @@ pub fn usage_error(error: HostError) -> ExitCode {
 pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Rhai compares, prints, clones and drops nested values recursively, and a script can
+        // nest a map as deep as its operations limit allows. Address space is reserved, not
+        // used: only pages a deep recursion touches cost memory.
+        .thread_stack_size(crate::bounds::SCRIPT_STACK_BYTES)
         .enable_all()
         .build()
     {
@@ -400,29 +404,30 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
     let task = play::run_on_blocking_thread(runner_ctx, engine);
     tokio::pin!(task);
     let mut interrupts = 0;
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
         tokio::select! {
             outcome = &mut task => return outcome,
-            Some(()) = async { terminate.as_mut()?.recv().await } => {
-                eprintln!("runner: terminated, exiting now");
-                // As for a second Ctrl-C: no real control plane outlives runner.
-                crate::control_plane::stop_all_now();
-                std::process::exit(EXIT_TERMINATED);
-            }
-            _ = tokio::signal::ctrl_c() => {
+            _ = crate::signals::interrupted() => {
                 interrupts += 1;
                 if interrupts > 1 {
                     eprintln!("runner: interrupted twice, exiting now");
                     // Exiting skips destructors: real control planes are stopped here instead.
                     crate::control_plane::stop_all_now();
-                    std::process::exit(EXIT_INTERRUPTED as i32);
+                    std::process::exit(interrupted_exit_code() as i32);
                 }
                 eprintln!("runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)");
                 ctx.cancel();
             }
         }
+    }
+}
+
+/// 130 after Ctrl-C, 143 after SIGTERM: either way the play was abandoned the same way.
+fn interrupted_exit_code() -> u8 {
+    if crate::signals::terminated() {
+        EXIT_TERMINATED
+    } else {
+        EXIT_INTERRUPTED
     }
 }
 
@@ -441,7 +446,7 @@ pub fn finish(outcome: Outcome) -> ExitCode {
                 .map(|s| format!(" in step [{s}]"))
                 .unwrap_or_default();
             eprintln!("runner: interrupted{step}");
-            ExitCode::from(EXIT_INTERRUPTED)
+            ExitCode::from(interrupted_exit_code())
         }
     }
 }

@@ -5,6 +5,7 @@
 //! and `engine::bindings` is the thin layer that exposes them to playbooks.
 
 pub mod api_reference;
+pub mod bounds;
 pub mod certs;
 pub mod check;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod prune;
 pub mod rehearsal;
 pub mod report;
 pub mod sandbox;
+pub mod signals;
 pub mod templates;
 pub mod vars;
 pub mod verbosity;

@@ -26,12 +26,7 @@ fn initial_scope(vars: &serde_json::Value) -> Scope<'static> {
 
 /// Compiles a script file, naming it as its source so errors point at it.
 fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failure>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Box::new(Failure::plain(format!(
-            "cannot read {}: {e}",
-            file.display()
-        )))
-    })?;
+    let text = crate::bounds::read_script(file).map_err(|why| Box::new(Failure::plain(why)))?;
     let mut ast = engine
         .compile_with_scope(scope, &text)
         .map_err(|e| Box::new(Failure::from_parse(&e, file)))?;

@@ -131,8 +131,10 @@ impl Rehearsal {
         runtime: tokio::runtime::Handle,
         backend: RehearsalBackend,
     ) -> HostResult<Arc<Self>> {
+        // It holds an admin kubeconfig: only its owner may enter it.
         let dir = tempfile::Builder::new()
             .prefix("runner-sandbox-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
         let kubeconfig = dir.path().join("sandbox.kubeconfig");
         write_private(&kubeconfig, EMPTY_KUBECONFIG)?;

@@ -22,6 +22,9 @@ impl Templates {
     pub fn new(dir: &Path, files_read: FilesRead) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A template is data from the project, not a program: bound its work and its depth.
+        env.set_fuel(Some(crate::bounds::TEMPLATE_FUEL));
+        env.set_recursion_limit(crate::bounds::TEMPLATE_RECURSION);
         // Manifests are YAML, not HTML: never escape.
         env.set_auto_escape_callback(|_| AutoEscape::None);
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
@@ -33,6 +36,7 @@ impl Templates {
             env.set_syntax(syntax);
         }
         let base = dir.to_path_buf();
+        let real_base = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         env.set_loader(move |name| {
             let Some(path) = safe_join(&base, name) else {
                 return Err(minijinja::Error::new(
@@ -40,6 +44,14 @@ impl Templates {
                     format!("template name {name:?} may not contain '..', '\\' or hidden parts"),
                 ));
             };
+            // A link under templates/ may point anywhere; only what really lies inside renders.
+            if let Err(outside) = crate::project::confine(&real_base, &path) {
+                let refused = outside.explain(name, &real_base);
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    refused.message,
+                ));
+            }
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     if let Ok(mut read) = files_read.lock() {
@@ -165,6 +177,10 @@ impl Templates {
         let what = match inner.kind() {
             ErrorKind::UndefinedError => format!("undefined value: {detail}"),
             ErrorKind::SyntaxError => format!("syntax error: {detail}"),
+            ErrorKind::OutOfFuel => format!(
+                "the template ran more than {} instructions (loops too long?); rendering stopped",
+                crate::bounds::TEMPLATE_FUEL
+            ),
             _ => detail,
         };
         let mut err = HostError::new(format!("template {}{at}: {what}", display_rel(&path)));

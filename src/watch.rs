@@ -45,7 +45,8 @@ pub fn run(
     {
         let (tx, stop, ctx) = (tx.clone(), stop.clone(), ctx.clone());
         rt.spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            loop {
+                crate::signals::interrupted().await;
                 stop.store(true, Ordering::SeqCst);
                 ctx.cancel();
                 let _ = tx.send(Wake::Stop);

@@ -25,12 +25,7 @@ pub struct Program {
 }
 
 fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failure>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Box::new(Failure::plain(format!(
-            "cannot read {}: {e}",
-            file.display()
-        )))
-    })?;
+    let text = crate::bounds::read_script(file).map_err(|why| Box::new(Failure::plain(why)))?;
     let mut ast = engine
         .compile_with_scope(scope, &text)
         .map_err(|e| Box::new(Failure::from_parse(&e, file)))?;
@@ -57,6 +52,9 @@ pub(super) fn load_from(engine: &Engine, playbook: &Path, main: AST) -> Program 
     let mut loader = Loader {
         engine,
         resolver,
+        root: crate::project::Project::discover(playbook, None)
+            .ok()
+            .map(|project| project.root),
         program: Program {
             sources: Vec::new(),
             failures: Vec::new(),
@@ -71,6 +69,8 @@ pub(super) fn load_from(engine: &Engine, playbook: &Path, main: AST) -> Program 
 struct Loader<'e> {
     engine: &'e Engine,
     resolver: PlaybookResolver,
+    /// The project root every module must really lie in.
+    root: Option<PathBuf>,
     program: Program,
     done: HashSet<PathBuf>,
     /// The files being imported, outermost first: a file met again here closes a cycle.
@@ -100,6 +100,18 @@ impl Loader<'_> {
         for (name, alias, pos) in import_statements(&ast) {
             let target = self.resolver.file_for(Some(&source), &name);
             let at = location(file, pos);
+            if let Some(root) = &self.root {
+                if let Err(outside) = crate::project::confine(root, &target) {
+                    let shown = target.display().to_string();
+                    let refused = outside.explain(&shown, root);
+                    let mut failure =
+                        Failure::plain(format!("module {name:?}: {}", refused.message));
+                    failure.hint = refused.hint;
+                    failure.location = at;
+                    self.program.failures.push(failure);
+                    continue;
+                }
+            }
             if !target.is_file() {
                 let mut failure = Failure::plain(format!(
                     "module {name:?} not found (looked for {})",

@@ -12,6 +12,13 @@ pub fn to_dynamic(value: &Value) -> RhaiResult<Dynamic> {
 }
 
 pub fn to_json(value: &Dynamic) -> Result<Value, HostError> {
+    if !crate::bounds::dynamic_within(value, crate::bounds::MAX_NESTING) {
+        return Err(HostError::new(format!(
+            "cannot convert a {} to data: it is nested deeper than {} levels",
+            value.type_name(),
+            crate::bounds::MAX_NESTING
+        )));
+    }
     rhai::serde::from_dynamic::<Value>(value).map_err(|e| {
         HostError::new(format!(
             "cannot convert a {} to data: {e}",

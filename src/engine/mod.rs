@@ -31,10 +31,10 @@ pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    engine.set_module_resolver(resolver::PlaybookResolver::new(
-        &base,
-        ctx.files_read.clone(),
-    ));
+    engine.set_module_resolver(
+        resolver::PlaybookResolver::new(&base, ctx.files_read.clone())
+            .confined_to(&ctx.project.root),
+    );
 
     let printer = ctx.clone();
     engine.on_print(move |text| printer.reporter.log(text));

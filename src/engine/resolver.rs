@@ -10,6 +10,8 @@ pub struct PlaybookResolver {
     /// Directory of the playbook, for imports from the playbook itself.
     base: PathBuf,
     files_read: FilesRead,
+    /// The project root (a real path) every module must really lie in; `None` for `check`.
+    root: Option<PathBuf>,
 }
 
 impl PlaybookResolver {
@@ -17,7 +19,14 @@ impl PlaybookResolver {
         PlaybookResolver {
             base: base.to_path_buf(),
             files_read,
+            root: None,
         }
+    }
+
+    /// Refuses modules whose real path is outside `root` (absolute imports, links out).
+    pub fn confined_to(mut self, root: &Path) -> Self {
+        self.root = Some(root.to_path_buf());
+        self
     }
 
     /// The file an import path names, seen from the script whose source is `source`.
@@ -44,6 +53,14 @@ impl ModuleResolver for PlaybookResolver {
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let file = self.file_for(source, path);
         let shown = file.display().to_string();
+        if let Some(root) = &self.root {
+            crate::project::confine(root, &file).map_err(|outside| {
+                Box::new(EvalAltResult::ErrorModuleNotFound(
+                    format!("{path}: {}", outside.explain(&shown, root).message),
+                    pos,
+                ))
+            })?;
+        }
         // `runner play` refuses import cycles before running; this guard keeps any other way of
         // resolving (eval, watch mode) from recursing until the stack overflows.
         let _resolving = Resolving::enter(&file).map_err(|chain| {
@@ -52,9 +69,9 @@ impl ModuleResolver for PlaybookResolver {
                 pos,
             ))
         })?;
-        let text = std::fs::read_to_string(&file).map_err(|e| {
+        let text = crate::bounds::read_script(&file).map_err(|why| {
             Box::new(EvalAltResult::ErrorModuleNotFound(
-                format!("{path} (looked for {shown}: {e})"),
+                format!("{path} (looked for {shown}: {why})"),
                 pos,
             ))
         })?;

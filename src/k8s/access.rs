@@ -61,9 +61,9 @@ pub struct Probe {
 /// and makes one authenticated request (listing namespaces). The request may go over a
 /// connection of `transports` that verified the same server with the same CA.
 pub async fn probe_kubeconfig(text: &str, transports: &Transports) -> Probe {
-    let kubeconfig = match Kubeconfig::from_yaml(text) {
+    let kubeconfig = match crate::k8s::config::parse(text) {
         Ok(k) => k,
-        Err(e) => return failed("", format!("not a kubeconfig: {e}")),
+        Err(why) => return failed("", format!("not a kubeconfig: line {why}")),
     };
     let server = server_of(&kubeconfig);
     let config =

@@ -45,6 +45,10 @@ impl Cluster {
         kubeconfig: Kubeconfig,
         transports: &Transports,
     ) -> HostResult<Cluster> {
+        let mut kubeconfig = kubeconfig;
+        super::exec_plugin::resolve(&mut kubeconfig, context)
+            .await
+            .map_err(|e| e.context(format!("cluster {name:?}: cannot get credentials")))?;
         let options = KubeConfigOptions {
             context: Some(context.to_string()),
             cluster: None,

@@ -46,9 +46,58 @@ fn home_kubeconfig() -> Option<PathBuf> {
 }
 
 fn read_file(file: &Path) -> HostResult<Kubeconfig> {
-    Kubeconfig::read_from(file).map_err(|e| {
+    let text = std::fs::read_to_string(file).map_err(|e| {
         HostError::from_error(&e).context(format!("cannot read kubeconfig {}", file.display()))
+    })?;
+    parse(&text).map_err(|why| {
+        HostError::new(format!("kubeconfig {}:{why}", file.display()))
+            .with_hint("fix the file at that line (kubectl config view shows what it reads)")
     })
+}
+
+/// Parses a kubeconfig; the error says where it is wrong (`LINE:COLUMN: what`) and never
+/// quotes the text: parser messages show the values around a fault, and a kubeconfig's
+/// values are tokens, passwords and keys.
+pub fn parse(text: &str) -> Result<Kubeconfig, String> {
+    if let Err(deep) = crate::bounds::check_flow_nesting(text) {
+        return Err(format!(
+            "{}:{}: nested deeper than {} levels",
+            deep.line,
+            deep.column,
+            crate::bounds::MAX_NESTING
+        ));
+    }
+    if let Some((line, column, _)) = crate::bounds::first_control_char(text) {
+        return Err(format!(
+            "{line}:{column}: a control character is not allowed"
+        ));
+    }
+    Kubeconfig::from_yaml(text).map_err(|_| where_invalid(text))
+}
+
+fn where_invalid(text: &str) -> String {
+    let located = |e: serde_yaml::Error, what: &str| match e.location() {
+        Some(at) => format!("{}:{}: {what}", at.line(), at.column()),
+        None => format!(" {what}"),
+    };
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = match serde::Deserialize::deserialize(document) {
+            Ok(value) => value,
+            Err(e) => return located(e, "not valid YAML"),
+        };
+        let _: serde_yaml::Value = value;
+    }
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let parsed: Result<Kubeconfig, _> = serde::Deserialize::deserialize(document);
+        if let Err(e) = parsed {
+            return located(
+                e,
+                "a field has the wrong type or an unknown shape for a kubeconfig",
+            );
+        }
+    }
+    // Well-formed and well-typed, yet refused by kube (a kind other than Config, an empty name).
+    " not a kubeconfig (kube refused it: check apiVersion: v1, kind: Config and that every entry has a name)".to_string()
 }
 
 /// Whether `context` matches one of the glob `patterns`.

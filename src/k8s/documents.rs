@@ -8,9 +8,20 @@ use crate::error::{HostError, HostResult};
 /// Parses YAML text with any number of documents; empty documents are skipped.
 pub fn parse_documents(text: &str) -> HostResult<Vec<Value>> {
     let mut out = Vec::new();
+    crate::bounds::check_flow_nesting(text)
+        .map_err(|deep| HostError::new(format!("YAML is not valid: {deep}")))?;
+    if let Some((line, column, c)) = crate::bounds::first_control_char(text) {
+        return Err(HostError::new(format!(
+            "YAML is not valid: line {line} column {column}: control character {c:?} is not allowed"
+        )));
+    }
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(document).map_err(|e| {
-            HostError::new(format!("YAML document {} is not valid: {e}", index + 1))
+            let at = e
+                .location()
+                .map(|l| format!(" (line {} column {})", l.line(), l.column()))
+                .unwrap_or_default();
+            HostError::new(format!("YAML document {} is not valid{at}: {e}", index + 1))
         })?;
         push_expanded(&mut out, value);
     }

@@ -48,6 +48,12 @@ pub fn parse_assignment(text: &str) -> Result<(Vec<String>, Value), String> {
             "invalid --var {text:?}: no value after '='; for an empty string write --var \"{key}=''\""
         ));
     }
+    if let Err(deep) = crate::bounds::check_flow_nesting(value) {
+        return Err(format!(
+            "invalid --var {key}=…: the value is nested too deeply (at {deep}); pass at most {} levels",
+            crate::bounds::MAX_NESTING
+        ));
+    }
     let parsed = serde_yaml::from_str::<Value>(value).map_err(|e| {
         format!(
             "invalid --var {text:?}: the value is not valid YAML ({}); to pass it as text, quote it: --var \"{key}='{value}'\"",
@@ -192,6 +198,16 @@ pub fn load_file(path: &Path) -> HostResult<(Value, Origins)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         HostError::from_error(&e).context(format!("cannot read variables file {}", path.display()))
     })?;
+    if let Err(deep) = crate::bounds::check_flow_nesting(&text) {
+        return Err(HostError::new(format!(
+            "{}:{}:{}: values nested deeper than {} levels",
+            path.display(),
+            deep.line,
+            deep.column,
+            crate::bounds::MAX_NESTING
+        ))
+        .with_hint("flatten the value; no variable needs that depth"));
+    }
     let value: Value = serde_yaml::from_str(&text).map_err(|e| {
         let at = e
             .location()

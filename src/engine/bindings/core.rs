@@ -210,6 +210,7 @@ fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<Stri
     let context = template_context(ctx, extra);
     let mut out = String::new();
     for file in files {
+        ctx.project.confine(&file)?;
         let text = if file.extension().is_some_and(|e| e == "j2") {
             ctx.templates.render_file(&file, &context)?
         } else {

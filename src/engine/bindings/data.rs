@@ -1,6 +1,6 @@
 //! `yaml::` and `json::` — parsing and printing data.
 
-use rhai::{Array, Dynamic, Engine, Module};
+use rhai::{Array, Dynamic, Engine, Module, NativeCallContext};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -26,8 +26,8 @@ pub fn install(engine: &mut Engine) {
         &mut yaml,
         "dump(value: Dynamic) -> String",
         "Prints a value as one YAML document.",
-        |value: Dynamic| -> RhaiResult<String> {
-            dump_yaml(&to_json(&value).into_rhai()?).into_rhai()
+        |call: NativeCallContext, value: Dynamic| -> RhaiResult<String> {
+            dump_yaml(&to_json(&value).map_err(|e| at_call(&call, e))?).into_rhai()
         },
     );
     register_in(
@@ -67,8 +67,8 @@ pub fn install(engine: &mut Engine) {
         &mut json,
         "dump(value: Dynamic) -> String",
         "Prints a value as pretty JSON.",
-        |value: Dynamic| -> RhaiResult<String> {
-            serde_json::to_string_pretty(&to_json(&value).into_rhai()?)
+        |call: NativeCallContext, value: Dynamic| -> RhaiResult<String> {
+            serde_json::to_string_pretty(&to_json(&value).map_err(|e| at_call(&call, e))?)
                 .map_err(|e| HostError::new(e.to_string()))
                 .into_rhai()
         },
@@ -76,9 +76,21 @@ pub fn install(engine: &mut Engine) {
     engine.register_static_module("json", json.into());
 }
 
+/// A host error placed at the call: Rhai leaves qualified (`json::dump`) calls unplaced.
+fn at_call(call: &NativeCallContext, error: HostError) -> Box<rhai::EvalAltResult> {
+    rhai::EvalAltResult::ErrorRuntime(Dynamic::from(error), call.call_position()).into()
+}
+
 /// Parses multi-document YAML; empty documents are skipped.
 pub fn parse_yaml_documents(text: &str) -> HostResult<Vec<Value>> {
     let mut documents = Vec::new();
+    crate::bounds::check_flow_nesting(text)
+        .map_err(|deep| HostError::new(format!("invalid YAML at {deep}")))?;
+    if let Some((line, column, c)) = crate::bounds::first_control_char(text) {
+        return Err(HostError::new(format!(
+            "invalid YAML at line {line} column {column}: control character {c:?} is not allowed"
+        )));
+    }
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(document).map_err(|e| {
             let at = e

@@ -44,6 +44,10 @@ fn run_parallel(
         items: Array,
         next: AtomicUsize,
         results: Vec<Slot>,
+        /// What the results hold so far; a plain loop collecting them fails at the same size.
+        size: Mutex<crate::bounds::DataSize>,
+        /// Set once the results went over a limit: no further item is started.
+        over_limit: Mutex<Option<String>>,
     }
     let internal = |what: &str| {
         crate::engine::convert::throw(crate::error::HostError::new(format!(
@@ -58,6 +62,8 @@ fn run_parallel(
         results: items.iter().map(|_| Mutex::new(None)).collect(),
         items,
         next: AtomicUsize::new(0),
+        size: Mutex::new(crate::bounds::DataSize::default()),
+        over_limit: Mutex::new(None),
     });
     let store = call.store_data();
     let handles: Vec<_> = (0..workers)
@@ -71,12 +77,27 @@ fn run_parallel(
             ctx.runtime.spawn_blocking(move || {
                 let context = store.create_context(&engine);
                 loop {
+                    if work.over_limit.lock().map_or(true, |over| over.is_some()) {
+                        break;
+                    }
                     let index = work.next.fetch_add(1, Ordering::SeqCst);
                     let Some(item) = work.items.get(index) else {
                         break;
                     };
                     let item = item.flatten_clone();
                     let result = body.call_within_context::<Dynamic>(&context, (item,));
+                    if let Ok(value) = &result {
+                        let grown = crate::bounds::DataSize::of(value);
+                        if let Ok(mut size) = work.size.lock() {
+                            size.array_items += 1;
+                            size.add(grown);
+                            if let Some(what) = size.exceeded(&engine) {
+                                if let Ok(mut over) = work.over_limit.lock() {
+                                    over.get_or_insert(what);
+                                }
+                            }
+                        }
+                    }
                     if let Ok(mut slot) = work.results[index].lock() {
                         *slot = Some(result);
                     }
@@ -87,6 +108,19 @@ fn run_parallel(
     let joined = ctx.runtime.block_on(futures::future::join_all(handles));
     if joined.iter().any(Result::is_err) {
         return Err(internal("a parallel task stopped unexpectedly"));
+    }
+    if let Some(what) = work.over_limit.lock().ok().and_then(|mut over| over.take()) {
+        return Err(crate::engine::convert::throw(
+            crate::error::HostError::new(format!(
+                "parallel(): the results grew past {what}; stopped after {} of {} calls",
+                work.results
+                    .iter()
+                    .filter(|slot| slot.lock().is_ok_and(|s| s.is_some()))
+                    .count(),
+                work.items.len()
+            ))
+            .with_hint("return less from each call, or process the items in smaller batches"),
+        ));
     }
     work.results
         .iter()

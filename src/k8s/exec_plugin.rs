@@ -1,0 +1,230 @@
+//! Kubeconfig exec plugins (`users[].user.exec`), run by runner rather than by kube.
+//!
+//! kube-client runs the plugin with `std::process::Command::output()`: no timeout, and on a
+//! blocking call inside the async runtime, so a plugin that never answers hangs the play and a
+//! second Ctrl-C leaves it running. runner runs it once per connection, in its own process
+//! group, bounded in time; on timeout or cancellation the whole group is killed. The
+//! credential it prints is handed to kube as a static token or client certificate.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use kube::config::{AuthInfo, ExecConfig, Kubeconfig};
+
+use crate::error::{HostError, HostResult};
+
+/// How long a plugin may take to print a credential (cloud CLIs answer in a few seconds).
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Replaces the exec plugin of `context`'s user, if it has one, by the credential it prints.
+pub async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostResult<()> {
+    let Some(user) = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone())
+    else {
+        return Ok(());
+    };
+    let Some(auth) = kubeconfig
+        .auth_infos
+        .iter_mut()
+        .find(|a| a.name == user)
+        .and_then(|a| a.auth_info.as_mut())
+    else {
+        return Ok(());
+    };
+    let Some(exec) = auth.exec.take() else {
+        return Ok(());
+    };
+    let credential = run(&exec, &user, EXEC_TIMEOUT).await?;
+    apply(auth, credential);
+    Ok(())
+}
+
+struct Credential {
+    token: Option<String>,
+    certificate: Option<String>,
+    key: Option<String>,
+}
+
+fn apply(auth: &mut AuthInfo, credential: Credential) {
+    let encode = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    if let Some(token) = credential.token {
+        auth.token = Some(token.into());
+    }
+    if let (Some(cert), Some(key)) = (credential.certificate, credential.key) {
+        auth.client_certificate_data = Some(encode(cert));
+        auth.client_key_data = Some(encode(key).into());
+    }
+}
+
+/// Kills the plugin's process group unless it finished: on timeout, error and cancellation.
+struct GroupGuard {
+    pgid: Option<libc::pid_t>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid {
+            // SAFETY: signals the process group runner created for the plugin.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+async fn run(exec: &ExecConfig, user: &str, timeout: Duration) -> HostResult<Credential> {
+    let command = exec.command.clone().unwrap_or_default();
+    let what = format!("kubeconfig user {user:?}: exec plugin {command:?}");
+    if command.is_empty() {
+        return Err(HostError::new(format!("{what}: no command given")));
+    }
+    let mut cmd = tokio::process::Command::new(&command);
+    cmd.args(exec.args.iter().flatten());
+    for pair in exec.env.iter().flatten() {
+        if let (Some(name), Some(value)) = (pair.get("name"), pair.get("value")) {
+            cmd.env(name, value);
+        }
+    }
+    for name in exec.drop_env.iter().flatten() {
+        cmd.env_remove(name);
+    }
+    let api_version = exec
+        .api_version
+        .clone()
+        .unwrap_or_else(|| "client.authentication.k8s.io/v1".to_string());
+    cmd.env(
+        "KUBERNETES_EXEC_INFO",
+        serde_json::json!({
+            "apiVersion": api_version,
+            "kind": "ExecCredential",
+            "spec": {"interactive": false},
+        })
+        .to_string(),
+    );
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| HostError::from_error(&e).context(format!("{what}: cannot start")))?;
+    let mut guard = GroupGuard {
+        pgid: child.id().map(|id| id as libc::pid_t),
+    };
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(output) => output.map_err(|e| HostError::from_error(&e).context(what.clone()))?,
+        Err(_) => {
+            return Err(HostError::new(format!(
+                "{what} printed no credential within {timeout:?}; runner killed it and its process group"
+            ))
+            .with_hint("run the plugin by hand to see what it waits for (a login prompt?)"));
+        }
+    };
+    // The plugin exited; what it left running in its group goes with the guard.
+    if let Some(pgid) = guard.pgid.take() {
+        // SAFETY: signals the process group runner created for the plugin.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    if !output.status.success() {
+        return Err(HostError::new(format!("{what} failed ({})", output.status)));
+    }
+    // Never quote the output: it is a credential.
+    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| {
+        HostError::new(format!(
+            "{what} printed something that is not an ExecCredential (JSON error at line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let status = parsed.get("status");
+    let field = |name: &str| {
+        status
+            .and_then(|s| s.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let credential = Credential {
+        token: field("token"),
+        certificate: field("clientCertificateData"),
+        key: field("clientKeyData"),
+    };
+    if credential.token.is_none() && (credential.certificate.is_none() || credential.key.is_none())
+    {
+        return Err(HostError::new(format!(
+            "{what} printed an ExecCredential without status.token or status.clientCertificateData and clientKeyData"
+        )));
+    }
+    Ok(credential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(script: &str) -> ExecConfig {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "sh",
+            "args": ["-c", script],
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_plugin_that_never_answers_is_killed_with_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("grandchild.pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", marker.display());
+        let error = run(&plugin(&script), "u", Duration::from_millis(500))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.message,
+            "kubeconfig user \"u\": exec plugin \"sh\" printed no credential within 500ms; runner killed it and its process group"
+        );
+        let grandchild: libc::pid_t = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The sleeping grandchild got SIGKILL with its group; once reaped by init it is gone.
+        let mut gone = false;
+        for _ in 0..100 {
+            // SAFETY: signal 0 only checks existence.
+            let alive = unsafe { libc::kill(grandchild, 0) } == 0;
+            let zombie = std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true);
+            if !alive || zombie {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone, "the plugin's child {grandchild} still runs");
+    }
+
+    #[tokio::test]
+    async fn a_token_is_handed_over_and_output_is_never_quoted() {
+        let ok = run(
+            &plugin(r#"echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t0k3n"}}'"#),
+            "u",
+            EXEC_TIMEOUT,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ok.token.as_deref(), Some("t0k3n"));
+        let bad = run(&plugin("echo not-json-secret-value"), "u", EXEC_TIMEOUT)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            bad.message,
+            "kubeconfig user \"u\": exec plugin \"sh\" printed something that is not an ExecCredential (JSON error at line 1 column 2)"
+        );
+    }
+}
