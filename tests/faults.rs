@@ -107,8 +107,8 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
             let stdout = String::from_utf8_lossy(&out.stdout);
             let lines: Vec<&str> = stdout.lines().collect();
             let complete = out.status.code() == Some(0)
-                && lines.contains(&"cluster-1 : ok=4   changed=5   failed=0   rescued=0")
-                && lines.contains(&"cluster-2 : ok=2   changed=4   failed=0   rescued=0")
+                && lines.contains(&"cluster-1 : created=21   configured=0    unchanged=1    deleted=0    steps ok=10  failed=0   rescued=0")
+                && lines.contains(&"cluster-2 : created=12   configured=0    unchanged=0    deleted=0    steps ok=6   failed=0   rescued=0")
                 && lines.contains(
                     &"  verified: 2 cluster(s) share one root; istiod is exposed; every remote is attached",
                 );

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster::Cluster;
 use super::errors::{api_error, status_code};
-use super::retry::request as api_request;
+use super::retry::{is_transient, request as api_request};
 use crate::error::{HostError, HostResult};
 use crate::ledger::ObjectKey;
 
@@ -137,6 +137,11 @@ impl Cluster {
                 Ok(_) => return Ok(true),
                 // Another run wrote first (Conflict) or created it first (AlreadyExists).
                 Err(e) if status_code(&e) == Some(409) => {
+                    read = self.read_inventory(owner).await?;
+                }
+                // The retry layer does not repeat a create (it may have landed); this one can
+                // be, since a create that did land answers AlreadyExists the next time.
+                Err(e) if read.resource_version.is_none() && is_transient(&e) => {
                     read = self.read_inventory(owner).await?;
                 }
                 Err(e) => return Err(api_error(self.name(), "write", &label, &e)),
