@@ -114,7 +114,9 @@ pub struct Rehearsal {
     /// The kubeconfig of every sandbox cluster, for external programs (istioctl, kubectl) the
     /// play runs: written before each program starts, when sandboxes were added since.
     kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
+    /// Removed by `shutdown`, not left to the last reference: the play's context (and with it
+    /// this rehearsal) can outlive the exit in a thread that is still winding down.
+    dir: Mutex<Option<tempfile::TempDir>>,
 }
 
 #[derive(Default)]
@@ -147,7 +149,7 @@ impl Rehearsal {
                 ..Merged::default()
             }),
             kubeconfig,
-            _dir: dir,
+            dir: Mutex::new(Some(dir)),
         }))
     }
 
@@ -259,6 +261,10 @@ impl Rehearsal {
             std::mem::take(&mut *self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()));
         let stopping = sandboxes.into_values().map(Started::shutdown);
         self.runtime.block_on(futures::future::join_all(stopping));
+        // The directory holds the kubeconfig with every cluster's admin credentials.
+        if let Some(dir) = self.dir.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = dir.close();
+        }
     }
 }
 
