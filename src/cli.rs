@@ -10,17 +10,15 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::context::{KubeOptions, PlayContext, PlayOptions};
 use crate::diagnostic::Failure;
 use crate::engine::{self, DEFAULT_MAX_OPERATIONS};
-use crate::error::HostError;
+use crate::error::{ErrorKind, HostError};
 use crate::play::{self, Outcome};
 use crate::project::Project;
 use crate::report::{OutputMode, Reporter};
 use crate::vars;
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
 /// `--dry-run --detailed-exitcode`: the plan has changes (0: nothing would change).
 pub const EXIT_CHANGES_PLANNED: u8 = 3;
-pub const EXIT_INTERRUPTED: u8 = 130;
 /// 128 + SIGTERM, as a shell reports a program SIGTERM ended.
 const EXIT_TERMINATED: u8 = 143;
 
@@ -223,10 +221,11 @@ fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
 
-/// Prints a usage error (bad arguments, missing files) and returns exit code 2.
+/// Prints an error found before anything ran (bad arguments, missing files) as a usage error.
 pub fn usage_error(error: HostError) -> ExitCode {
-    eprint!("{}", Failure::from_host(error).render(color()));
-    ExitCode::from(EXIT_USAGE)
+    let failure = Failure::from_host(error.with_kind(ErrorKind::Usage));
+    eprint!("{}", failure.render(color()));
+    ExitCode::from(failure.exit_code())
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -437,12 +436,11 @@ pub fn finish(outcome: Outcome) -> ExitCode {
         Outcome::Success(_) => ExitCode::SUCCESS,
         Outcome::Failed(failure) => {
             eprint!("{}", failure.render(color()));
-            ExitCode::from(EXIT_FAILED)
+            ExitCode::from(failure.exit_code())
         }
         Outcome::Interrupted(failure) => {
             let step = failure
-                .step
-                .as_deref()
+                .step()
                 .map(|s| format!(" in step [{s}]"))
                 .unwrap_or_default();
             eprintln!("runner: interrupted{step}");
@@ -459,8 +457,9 @@ fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprint!("{}", Failure::from_host(e).render(color()));
-            ExitCode::from(EXIT_FAILED)
+            let failure = Failure::from_host(e);
+            eprint!("{}", failure.render(color()));
+            ExitCode::from(failure.exit_code())
         }
     }
 }

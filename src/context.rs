@@ -76,8 +76,9 @@ pub struct PlayContext {
     owner: String,
     /// Whether the clusters are sandbox clusters (`--sandbox`).
     sandbox: std::sync::atomic::AtomicBool,
-    /// The innermost step that failed, for the error report.
-    pub failed_step: Mutex<Option<(String, String)>>,
+    /// The innermost step that ended with a script error (host errors carry their step), and
+    /// where in the script that error is (see `play::step_failed`).
+    pub failed_step: Mutex<Option<(String, Option<crate::diagnostic::ScriptLocation>)>>,
     /// The clusters this run uses, by playbook name.
     pub clusters: crate::k8s::Registry,
     /// The engine the play runs in, for work handed to other threads (`parallel`).
@@ -297,11 +298,5 @@ fn owner_label(playbook: &std::path::Path) -> String {
         "playbook".to_string()
     } else {
         trimmed.to_string()
-    }
-}
-
-impl HostError {
-    pub fn interrupted() -> Self {
-        HostError::new("interrupted")
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
 use rhai::{EvalAltResult, ParseError, Position};
 
-use crate::error::{HostError, SourceLocation};
+use crate::error::{ErrorKind, HostError, SourceLocation};
 
 /// A place in a script.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,43 +19,67 @@ pub struct ScriptLocation {
 /// Everything the report says about a failure.
 #[derive(Clone, Debug)]
 pub struct Failure {
+    /// What failed; the exit code, the step and whether the play was interrupted follow from it.
+    pub kind: ErrorKind,
     pub message: String,
     pub causes: Vec<String>,
     pub hint: Option<String>,
     pub location: Option<ScriptLocation>,
     pub extra_location: Option<SourceLocation>,
-    pub step: Option<String>,
-    pub interrupted: bool,
 }
 
 impl Failure {
-    pub fn plain(message: impl Into<String>) -> Self {
+    pub fn plain(kind: ErrorKind, message: impl Into<String>) -> Self {
         Failure {
+            kind,
             message: message.into(),
             causes: Vec::new(),
             hint: None,
             location: None,
             extra_location: None,
-            step: None,
-            interrupted: false,
         }
     }
 
     pub fn from_host(error: HostError) -> Self {
         Failure {
+            kind: error.kind,
             message: error.message,
             causes: error.causes,
             hint: error.hint,
             location: None,
             extra_location: error.location.map(|l| *l),
-            step: None,
-            interrupted: false,
         }
+    }
+
+    /// The innermost step the failure happened in.
+    pub fn step(&self) -> Option<&str> {
+        self.kind.step()
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.kind.is_interrupted()
+    }
+
+    /// Says that the failure ended step `step` (an outer step keeps the inner one's name).
+    pub fn in_step(&mut self, step: &str) {
+        let cause = std::mem::replace(&mut self.kind, ErrorKind::Internal);
+        self.kind = ErrorKind::StepFailed {
+            step: step.to_string(),
+            cause: Box::new(cause),
+        };
+    }
+
+    /// The exit code the README documents for this failure.
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
     }
 
     /// A syntax error in `file` (the playbook or a module).
     pub fn from_parse(error: &ParseError, file: &Path) -> Self {
-        let mut failure = Failure::plain(format!("syntax error: {}", error.err_type()));
+        let mut failure = Failure::plain(
+            ErrorKind::Playbook,
+            format!("syntax error: {}", error.err_type()),
+        );
         failure.location = location_of(file, error.position());
         failure
     }
@@ -94,10 +118,10 @@ impl Failure {
         let mut failure = match current {
             EvalAltResult::ErrorRuntime(value, _) => match value.clone().try_cast::<HostError>() {
                 Some(host) => Failure::from_host(host),
-                None => Failure::plain(value.to_string()),
+                None => Failure::plain(ErrorKind::Playbook, value.to_string()),
             },
             EvalAltResult::ErrorTooManyOperations(_) => {
-                let mut f = Failure::plain(format!(
+                let mut f = Failure::plain(ErrorKind::Playbook, format!(
                     "the playbook ran more than {max_operations} operations and was stopped"
                 ));
                 f.hint = Some(
@@ -105,20 +129,16 @@ impl Failure {
                 );
                 f
             }
-            EvalAltResult::ErrorTerminated(..) => {
-                let mut f = Failure::plain("interrupted");
-                f.interrupted = true;
-                f
+            EvalAltResult::ErrorTerminated(..) => Failure::from_host(HostError::interrupted()),
+            EvalAltResult::ErrorParsing(kind, _) => {
+                Failure::plain(ErrorKind::Playbook, format!("syntax error: {kind}"))
             }
-            EvalAltResult::ErrorParsing(kind, _) => Failure::plain(format!("syntax error: {kind}")),
-            EvalAltResult::ErrorFunctionNotFound(signature, _) => {
-                Failure::plain(crate::check::function_not_found(signature))
-            }
-            other => Failure::plain(strip_position(&other.to_string())),
+            EvalAltResult::ErrorFunctionNotFound(signature, _) => Failure::plain(
+                ErrorKind::Playbook,
+                crate::check::function_not_found(signature),
+            ),
+            other => Failure::plain(ErrorKind::Playbook, strip_position(&other.to_string())),
         };
-        if failure.message == "interrupted" {
-            failure.interrupted = true;
-        }
         let leaf_position = current.position();
         failure.location = if !leaf_position.is_none() {
             location_of(&source, leaf_position)
@@ -172,11 +192,6 @@ impl Failure {
         }
         out
     }
-}
-
-/// The innermost message of a Rhai error: what the step reports as its failure.
-pub fn leaf_message(error: &EvalAltResult, max_operations: u64) -> String {
-    Failure::from_eval(error, Path::new(""), max_operations).one_line()
 }
 
 fn location_of(file: &Path, position: Position) -> Option<ScriptLocation> {
@@ -243,8 +258,7 @@ impl From<&Failure> for Report {
         let mut message = failure.message.clone();
         if let (Some(_), Some(call)) = (&failure.extra_location, &failure.location) {
             let step = failure
-                .step
-                .as_deref()
+                .step()
                 .map(|s| format!(" in step [{s}]"))
                 .unwrap_or_default();
             let called = format!(
@@ -259,7 +273,7 @@ impl From<&Failure> for Report {
             });
             return Report::template_first(failure, message, cause);
         }
-        if let Some(step) = &failure.step {
+        if let Some(step) = failure.step() {
             message = format!("step [{step}] failed: {message}");
         }
         let (source_code, span) = match &failure.location {
@@ -280,7 +294,7 @@ impl From<&Failure> for Report {
             },
             None => (None, None),
         };
-        let label = match &failure.step {
+        let label = match failure.step() {
             Some(step) => format!("in step [{step}]"),
             None => "here".to_string(),
         };
@@ -316,7 +330,7 @@ impl From<&Failure> for Report {
 impl Report {
     /// For a template error the template line gets the caret; the playbook call is a cause.
     fn template_first(failure: &Failure, mut message: String, cause: Option<Cause>) -> Report {
-        if let Some(step) = &failure.step {
+        if let Some(step) = failure.step() {
             message = format!("step [{step}] failed: {message}");
         }
         let mut report = Report {

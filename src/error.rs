@@ -1,6 +1,92 @@
-//! Errors raised by host functions and the report a user sees when a play fails.
+//! runner's one error type: what went wrong (its kind), the message with its causes, a hint,
+//! and where. Decisions (the exit code, whether a play was interrupted, which step failed) are
+//! made on the kind, never on the message.
 
 use std::fmt;
+
+/// What kind of failure an error is. The exit code and the report follow from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Ctrl-C or SIGTERM abandoned the work (exit 130, or 143 after SIGTERM).
+    Interrupted,
+    /// The command line, or a file it names, is wrong; nothing ran (exit 2).
+    Usage,
+    /// A step of the play failed; `cause` is the kind of what failed inside it.
+    StepFailed { step: String, cause: Box<ErrorKind> },
+    /// An API server answered a request about `object` in `cluster` with an error Status.
+    ApiStatus {
+        cluster: String,
+        object: String,
+        code: u16,
+    },
+    /// Reaching a cluster failed: its kubeconfig, the connection, TLS, credentials.
+    Cluster,
+    /// A template failed to load or render.
+    Template,
+    /// The play's variables (vars files, --var, the schema) are wrong.
+    Variables,
+    /// Creating, reading or checking certificates failed.
+    Certificates,
+    /// Reading or writing a file failed.
+    Io,
+    /// The playbook itself: a script error, a bad argument, a thrown value, a limit reached.
+    Playbook,
+    /// A bug in runner.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind beneath any step: what actually failed.
+    pub fn root(&self) -> &ErrorKind {
+        match self {
+            ErrorKind::StepFailed { cause, .. } => cause.root(),
+            other => other,
+        }
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        *self.root() == ErrorKind::Interrupted
+    }
+
+    /// The innermost failed step, when the error happened in one.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            ErrorKind::StepFailed { step, cause } => cause.step().or(Some(step)),
+            _ => None,
+        }
+    }
+
+    /// The exit code the README documents: 2 usage, 130 interrupted, 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self.root() {
+            ErrorKind::Usage => EXIT_USAGE,
+            ErrorKind::Interrupted => EXIT_INTERRUPTED,
+            _ => EXIT_FAILED,
+        }
+    }
+
+    /// A short name for machines (`--output json`).
+    pub fn name(&self) -> &'static str {
+        match self.root() {
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Usage => "usage",
+            ErrorKind::StepFailed { .. } => "step-failed",
+            ErrorKind::ApiStatus { .. } => "api-status",
+            ErrorKind::Cluster => "cluster",
+            ErrorKind::Template => "template",
+            ErrorKind::Variables => "variables",
+            ErrorKind::Certificates => "certificates",
+            ErrorKind::Io => "io",
+            ErrorKind::Playbook => "playbook",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// An error raised by a runtime capability (Kubernetes, certificates, templates, files).
 ///
@@ -8,8 +94,11 @@ use std::fmt;
 /// message, and the final report can still show the whole cause chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostError {
+    pub kind: ErrorKind,
     pub message: String,
+    /// The messages of its causes, outermost first; each said once.
     pub causes: Vec<String>,
+    /// What to do about it (miette's `help`).
     pub hint: Option<String>,
     /// A place in a file other than the playbook (a template line) that the report should show.
     pub location: Option<Box<SourceLocation>>,
@@ -26,8 +115,14 @@ pub struct SourceLocation {
 pub type HostResult<T> = Result<T, HostError>;
 
 impl HostError {
+    /// An error of the playbook's own making (most failures a host function reports).
     pub fn new(message: impl Into<String>) -> Self {
+        HostError::of(ErrorKind::Playbook, message)
+    }
+
+    pub fn of(kind: ErrorKind, message: impl Into<String>) -> Self {
         HostError {
+            kind,
             message: message.into(),
             causes: Vec::new(),
             hint: None,
@@ -35,33 +130,88 @@ impl HostError {
         }
     }
 
-    /// Builds a host error from any error, keeping each message of its source chain once.
+    pub fn usage(message: impl Into<String>) -> Self {
+        HostError::of(ErrorKind::Usage, message)
+    }
+
+    pub fn interrupted() -> Self {
+        HostError::of(ErrorKind::Interrupted, "interrupted")
+    }
+
+    pub fn template(message: impl Into<String>) -> Self {
+        HostError::of(ErrorKind::Template, message)
+    }
+
+    pub fn variables(message: impl Into<String>) -> Self {
+        HostError::of(ErrorKind::Variables, message)
+    }
+
+    pub fn certificates(message: impl Into<String>) -> Self {
+        HostError::of(ErrorKind::Certificates, message)
+    }
+
+    pub fn cluster(message: impl Into<String>) -> Self {
+        HostError::of(ErrorKind::Cluster, message)
+    }
+
+    pub fn io(message: impl Into<String>) -> Self {
+        HostError::of(ErrorKind::Io, message)
+    }
+
+    /// The API server refused a request about `object` in `cluster` with HTTP `code`.
+    pub fn api_status(
+        cluster: impl Into<String>,
+        object: impl Into<String>,
+        code: u16,
+        message: impl Into<String>,
+    ) -> Self {
+        let kind = ErrorKind::ApiStatus {
+            cluster: cluster.into(),
+            object: object.into(),
+            code,
+        };
+        HostError::of(kind, message)
+    }
+
+    /// Builds a host error from any error, keeping each message of its source chain once; the
+    /// kind follows the error's type (an I/O error is `Io`, a certificate error `Certificates`).
     pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let kind = kind_of(error);
         let mut messages: Vec<String> = Vec::new();
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(e) = current {
-            push_unique(&mut messages, e.to_string());
+            let message = e.to_string();
+            let message = message.trim();
+            // Some libraries (kube, hyper) print their source inside their own message too.
+            let said = messages.iter().any(|m| m.ends_with(message));
+            if !message.is_empty() && !said {
+                messages.push(message.to_string());
+            }
             current = e.source();
         }
-        let message = messages.remove(0);
+        let message = if messages.is_empty() {
+            String::new()
+        } else {
+            messages.remove(0)
+        };
         HostError {
-            message,
             causes: messages,
-            hint: None,
-            location: None,
+            ..HostError::of(kind, message)
         }
     }
 
-    /// Puts `context` in front: the current message becomes the first cause.
+    /// Puts `context` in front: the current message becomes the first cause. The kind stays.
     pub fn context(mut self, context: impl Into<String>) -> Self {
-        let previous = std::mem::replace(&mut self.message, context.into());
-        let mut causes = vec![previous];
-        causes.append(&mut self.causes);
-        self.causes = Vec::new();
-        for cause in causes {
-            push_unique(&mut self.causes, cause);
+        let context = context.into();
+        let previous = std::mem::replace(&mut self.message, context);
+        if previous != self.message && !self.causes.contains(&previous) {
+            self.causes.insert(0, previous);
         }
-        self.causes.retain(|c| c != &self.message);
+        self
+    }
+
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
         self
     }
 
@@ -86,19 +236,25 @@ impl HostError {
     }
 }
 
-/// Adds `message` unless it is already said: equal to, or contained in, the message before it.
-fn push_unique(messages: &mut Vec<String>, message: String) {
-    let message = message.trim().to_string();
-    if message.is_empty() {
-        return;
-    }
-    if messages
-        .iter()
-        .any(|m| m == &message || m.ends_with(&message))
+/// The kind of a library's error, by its type.
+fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
+    if let Some(host) = error.downcast_ref::<HostError>() {
+        host.kind.clone()
+    } else if error.is::<std::io::Error>() {
+        ErrorKind::Io
+    } else if error.is::<crate::certs::CertError>() {
+        ErrorKind::Certificates
+    } else if error.is::<crate::sandbox::SandboxError>()
+        || error.is::<crate::control_plane::ControlPlaneError>()
     {
-        return;
+        ErrorKind::Cluster
+    } else if error.is::<minijinja::Error>() {
+        ErrorKind::Template
+    } else if error.is::<kube::Error>() || error.is::<kube::config::KubeconfigError>() {
+        ErrorKind::Cluster
+    } else {
+        ErrorKind::Playbook
     }
-    messages.push(message);
 }
 
 impl fmt::Display for HostError {
@@ -111,6 +267,12 @@ impl std::error::Error for HostError {}
 
 impl From<std::io::Error> for HostError {
     fn from(e: std::io::Error) -> Self {
+        HostError::from_error(&e)
+    }
+}
+
+impl From<crate::certs::CertError> for HostError {
+    fn from(e: crate::certs::CertError) -> Self {
         HostError::from_error(&e)
     }
 }
@@ -144,11 +306,41 @@ mod tests {
             err.full_message(),
             "step cacerts: reading templates/a.yaml.j2: no such file"
         );
+        assert_eq!(err.kind, ErrorKind::Io);
     }
 
     #[test]
     fn repeated_cause_is_said_once() {
         let err = HostError::new("connection refused").context("connection refused");
         assert_eq!(err.full_message(), "connection refused");
+    }
+
+    #[test]
+    fn a_certificate_error_says_its_io_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let err = HostError::from(crate::certs::CertError::Io {
+            path: "certs/root-key.pem".into(),
+            source: io,
+        });
+        assert_eq!(err.kind, ErrorKind::Certificates);
+        assert_eq!(err.message, "certs/root-key.pem");
+        assert_eq!(err.causes, vec!["permission denied".to_string()]);
+    }
+
+    #[test]
+    fn kinds_decide_exit_codes_and_steps() {
+        let inner = ErrorKind::StepFailed {
+            step: "inner".into(),
+            cause: Box::new(ErrorKind::Interrupted),
+        };
+        let outer = ErrorKind::StepFailed {
+            step: "outer".into(),
+            cause: Box::new(inner),
+        };
+        assert_eq!(outer.step(), Some("inner"));
+        assert!(outer.is_interrupted());
+        assert_eq!(outer.exit_code(), EXIT_INTERRUPTED);
+        assert_eq!(ErrorKind::Usage.exit_code(), EXIT_USAGE);
+        assert_eq!(ErrorKind::Template.exit_code(), EXIT_FAILED);
     }
 }

@@ -3,11 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rhai::{Engine, Scope, AST};
+use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
 
 use crate::context::PlayContext;
 use crate::diagnostic::Failure;
 use crate::engine::convert::to_dynamic;
+use crate::error::{ErrorKind, HostError};
 use crate::report::Recap;
 
 pub enum Outcome {
@@ -26,7 +27,8 @@ fn initial_scope(vars: &serde_json::Value) -> Scope<'static> {
 
 /// Compiles a script file, naming it as its source so errors point at it.
 fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failure>> {
-    let text = crate::bounds::read_script(file).map_err(|why| Box::new(Failure::plain(why)))?;
+    let text = crate::bounds::read_script(file)
+        .map_err(|why| Box::new(Failure::plain(ErrorKind::Io, why)))?;
     let mut ast = engine
         .compile_with_scope(scope, &text)
         .map_err(|e| Box::new(Failure::from_parse(&e, file)))?;
@@ -62,22 +64,70 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
     match result {
         Ok(()) => Outcome::Success(ctx.reporter.play_finished(true, false)),
         Err(mut failure) => {
-            if let Ok(failed) = ctx.failed_step.lock() {
-                if let Some((step, message)) = failed.as_ref() {
-                    if *message == failure.one_line() {
-                        failure.step = Some(step.clone());
-                    }
-                }
-            }
-            let interrupted = failure.interrupted || ctx.is_cancelled();
+            blame_script_error(ctx, &mut failure);
+            let interrupted = failure.is_interrupted() || ctx.is_cancelled();
             ctx.reporter.error(&failure);
             ctx.reporter.play_finished(false, interrupted);
             if interrupted {
-                failure.interrupted = true;
                 Outcome::Interrupted(failure)
             } else {
                 Outcome::Failed(failure)
             }
+        }
+    }
+}
+
+/// Step `step` ended with `error`: returns what the step reports as its failure, and the error
+/// to pass on. A host error is marked with the step itself (kind `StepFailed`; an outer step
+/// keeps the inner one's mark), so a playbook that catches it and fails otherwise is not
+/// blamed on the step. Rhai's own errors cannot carry a mark: the innermost step that ended
+/// with one is remembered with the error's place in the script.
+pub fn step_failed(
+    ctx: &PlayContext,
+    step: &str,
+    mut error: Box<EvalAltResult>,
+) -> (String, Box<EvalAltResult>) {
+    let failure = Failure::from_eval(&error, &ctx.project.playbook, ctx.max_operations());
+    let message = failure.one_line();
+    if let EvalAltResult::ErrorRuntime(value, _) = innermost(&mut error) {
+        if let Some(mut host) = value.clone().try_cast::<HostError>() {
+            if host.kind.step().is_none() {
+                let cause = Box::new(host.kind);
+                host.kind = ErrorKind::StepFailed {
+                    step: step.to_string(),
+                    cause,
+                };
+            }
+            *value = Dynamic::from(host);
+            return (message, error);
+        }
+    }
+    let mut failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
+    if failed.as_ref().is_none_or(|(_, at)| *at != failure.location) {
+        *failed = Some((step.to_string(), failure.location));
+    }
+    (message, error)
+}
+
+/// The error Rhai reports beneath the function calls and modules it passed through.
+fn innermost(error: &mut EvalAltResult) -> &mut EvalAltResult {
+    match error {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+/// A script error (not a host error, which carries its step) that ended a step at the same
+/// place in the script is that step's failure.
+fn blame_script_error(ctx: &PlayContext, failure: &mut Failure) {
+    if failure.step().is_some() {
+        return;
+    }
+    let failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((step, at)) = failed.as_ref() {
+        if *at == failure.location {
+            failure.in_step(step);
         }
     }
 }
@@ -111,7 +161,9 @@ fn finish_run(ctx: &PlayContext, result: Result<(), Box<Failure>>) -> Result<(),
 pub async fn run_on_blocking_thread(ctx: Arc<PlayContext>, engine: Arc<Engine>) -> Outcome {
     let task = tokio::task::spawn_blocking(move || run(&ctx, &engine));
     task.await.unwrap_or_else(|e| {
-        Outcome::Failed(Box::new(Failure::plain(format!(
+        Outcome::Failed(Box::new(Failure::plain(
+            ErrorKind::Internal,
+            format!(
             "internal error: the play stopped unexpectedly: {e}"
         ))))
     })

@@ -52,12 +52,12 @@ pub fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Clust
     }
     for (cluster, probe) in clusters.iter().zip(probes) {
         if !probe.ok {
-            return Err(HostError::new(format!(
+            return Err(HostError::cluster(format!(
                 "preflight: cluster {:?} (context {}, {}): {}",
                 cluster.name(),
                 cluster.context(),
                 cluster.server(),
-                what_failed(&probe.error)
+                what_failed(&probe)
             ))
             .with_hint("nothing was changed; fix the cluster's access (kubeconfig, context, network) and run again"));
         }
@@ -71,15 +71,13 @@ fn show(ctx: &PlayContext, cluster: &Cluster, ok: bool) {
 }
 
 /// A probe's error, said as what it means for the play.
-fn what_failed(error: &str) -> String {
-    if error.starts_with("HTTP 401") {
-        format!("the API server rejected the credentials ({error})")
-    } else if error.starts_with("HTTP 403") {
-        format!("the credentials may not list namespaces ({error})")
-    } else if error.starts_with("HTTP ") {
-        format!("the API server answered with an error ({error})")
-    } else {
-        format!("the API server does not answer: {error}")
+fn what_failed(probe: &crate::k8s::Probe) -> String {
+    let error = &probe.error;
+    match probe.status {
+        Some(401) => format!("the API server rejected the credentials ({error})"),
+        Some(403) => format!("the credentials may not list namespaces ({error})"),
+        Some(_) => format!("the API server answered with an error ({error})"),
+        None => format!("the API server does not answer: {error}"),
     }
 }
 

@@ -89,7 +89,7 @@ impl Templates {
         let env = self
             .env
             .read()
-            .map_err(|_| HostError::new("template engine unavailable"))?;
+            .map_err(|_| HostError::template("template engine unavailable"))?;
         let template = env.get_template(name).map_err(|e| self.explain(name, &e))?;
         template
             .render(JValue::from(minijinja::value::Serde(context)))
@@ -106,7 +106,7 @@ impl Templates {
         let env = self
             .env
             .read()
-            .map_err(|_| HostError::new("template engine unavailable"))?;
+            .map_err(|_| HostError::template("template engine unavailable"))?;
         env.get_template(name)
             .map(drop)
             .map_err(|e| self.explain(name, &e))
@@ -121,7 +121,7 @@ impl Templates {
         let env = self
             .env
             .read()
-            .map_err(|_| HostError::new("template engine unavailable"))?;
+            .map_err(|_| HostError::template("template engine unavailable"))?;
         let name = path.display().to_string();
         env.render_named_str(
             &name,
@@ -148,7 +148,7 @@ impl Templates {
     fn explain(&self, requested: &str, error: &minijinja::Error) -> HostError {
         if error.kind() == ErrorKind::TemplateNotFound {
             let name = error.name().unwrap_or(requested);
-            let err = HostError::new(format!(
+            let err = HostError::template(format!(
                 "template {name:?} not found in {}",
                 self.dir.display()
             ))
@@ -183,7 +183,7 @@ impl Templates {
             ),
             _ => detail,
         };
-        let mut err = HostError::new(format!("template {}{at}: {what}", display_rel(&path)));
+        let mut err = HostError::template(format!("template {}{at}: {what}", display_rel(&path)));
         if inner.kind() == ErrorKind::UndefinedError {
             err = err.with_hint("define the value in the play's variables (vars file or --var) or pass it in the template() context");
         }

@@ -13,7 +13,7 @@ pub enum CertError {
     #[error("invalid cluster name {name:?}: {reason}")]
     InvalidClusterName { name: String, reason: String },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]

@@ -1,6 +1,7 @@
 //! Functions a playbook calls that exist nowhere, and Rhai's "Function not found" in playbook
 //! terms.
 
+use crate::error::ErrorKind;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
@@ -113,7 +114,7 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
                 }
             };
             if let Some(message) = problem {
-                let mut failure = Failure::plain(message);
+                let mut failure = Failure::plain(ErrorKind::Playbook, message);
                 failure.location = location(&source.file, pos);
                 failures.push(failure);
             }

@@ -11,6 +11,7 @@ mod steps;
 mod templates;
 mod var_keys;
 
+use crate::error::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -203,7 +204,7 @@ pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::proces
     let rt = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
         Err(e) => {
-            let failure = Failure::plain(format!("cannot start the runtime: {e}"));
+            let failure = Failure::plain(ErrorKind::Internal, format!("cannot start the runtime: {e}"));
             return failed(failure, crate::cli::EXIT_FAILED);
         }
     };

@@ -1,6 +1,7 @@
 //! `runner play PLAYBOOK --list-steps`: the steps a playbook names, in play order, found in its
 //! scripts without running them (like `ansible-playbook --list-tasks`), so no cluster is touched.
 
+use crate::error::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use rhai::{ASTNode, Expr, Stmt};
@@ -78,7 +79,7 @@ pub fn selection_error(
     if missing.is_empty() {
         return None;
     }
-    let mut failure = crate::diagnostic::Failure::plain(format!(
+    let mut failure = crate::diagnostic::Failure::plain(ErrorKind::Playbook, format!(
         "no step named {} in this play",
         missing.join(", ")
     ));

@@ -1,5 +1,6 @@
 //! `vars.a.b` reads of keys the variables do not have and their schema does not allow.
 
+use crate::error::ErrorKind;
 use rhai::{ASTNode, Expr, Position, Stmt};
 use serde_json::Value;
 
@@ -93,7 +94,7 @@ pub fn unknown_var_keys(sources: &[Source], vars: &Value, schema: Option<&Schema
         });
         for chain in reads {
             if let Some((message, pos)) = missing_key(&chain, vars, schema) {
-                let mut failure = Failure::plain(message);
+                let mut failure = Failure::plain(ErrorKind::Playbook, message);
                 failure.location = location(&source.file, pos);
                 failures.push(failure);
             }

@@ -37,7 +37,7 @@ pub enum ControlPlaneError {
     InvalidClusterName(String),
     #[error("cluster {cluster}: cannot create certificates: {message}")]
     Certificate { cluster: String, message: String },
-    #[error("cluster {cluster}: cannot {action}: {source}")]
+    #[error("cluster {cluster}: cannot {action}")]
     Io {
         cluster: String,
         action: String,
@@ -61,7 +61,7 @@ pub enum ControlPlaneError {
     },
     #[error("cluster {cluster}: cannot list what it holds: {message}")]
     Inventory { cluster: String, message: String },
-    #[error("cannot write kubeconfig {path}: {source}")]
+    #[error("cannot write kubeconfig {path}")]
     Kubeconfig {
         path: PathBuf,
         #[source]

@@ -55,6 +55,9 @@ pub struct Probe {
     pub ok: bool,
     pub server: String,
     pub error: String,
+    /// The HTTP status the API server refused the request with (none when it did not answer).
+    #[serde(skip)]
+    pub status: Option<u16>,
 }
 
 /// Uses a kubeconfig exactly as its reader would: its current context, its CA and its token,
@@ -84,11 +87,15 @@ pub async fn probe_kubeconfig(text: &str, transports: &Transports) -> Probe {
             ok: true,
             server,
             error: String::new(),
+            status: None,
         },
-        Err(kube::Error::Api(status)) => failed(
-            &server,
-            format!("HTTP {} {}: {}", status.code, status.reason, status.message),
-        ),
+        Err(kube::Error::Api(status)) => Probe {
+            status: Some(status.code),
+            ..failed(
+                &server,
+                format!("HTTP {} {}: {}", status.code, status.reason, status.message),
+            )
+        },
         Err(e) => failed(&server, HostError::from_error(&e).full_message()),
     }
 }
@@ -167,6 +174,7 @@ fn failed(server: &str, error: String) -> Probe {
         ok: false,
         server: server.to_string(),
         error,
+        status: None,
     }
 }
 

@@ -14,7 +14,7 @@ pub fn load_kubeconfig(options: &KubeOptions) -> HostResult<Kubeconfig> {
     if let Some(file) = &options.kubeconfig {
         if !file.is_file() {
             return Err(
-                HostError::new(format!("kubeconfig {} not found", file.display()))
+                HostError::cluster(format!("kubeconfig {} not found", file.display()))
                     .with_hint("--kubeconfig must name an existing kubeconfig file"),
             );
         }
@@ -50,7 +50,7 @@ fn read_file(file: &Path) -> HostResult<Kubeconfig> {
         HostError::from_error(&e).context(format!("cannot read kubeconfig {}", file.display()))
     })?;
     parse(&text).map_err(|why| {
-        HostError::new(format!("kubeconfig {}:{why}", file.display()))
+        HostError::cluster(format!("kubeconfig {}:{why}", file.display()))
             .with_hint("fix the file at that line (kubectl config view shows what it reads)")
     })
 }
@@ -104,7 +104,7 @@ fn where_invalid(text: &str) -> String {
 pub fn context_allowed(context: &str, patterns: &[String]) -> HostResult<bool> {
     for pattern in patterns {
         let glob = glob::Pattern::new(pattern)
-            .map_err(|e| HostError::new(format!("invalid context pattern {pattern:?}: {e}")))?;
+            .map_err(|e| HostError::cluster(format!("invalid context pattern {pattern:?}: {e}")))?;
         if glob.matches(context) {
             return Ok(true);
         }
@@ -119,7 +119,7 @@ pub fn check_allowed(cluster: &str, context: &str, lists: &[(&str, &[String])]) 
         if patterns.is_empty() || context_allowed(context, patterns)? {
             continue;
         }
-        return Err(HostError::new(format!(
+        return Err(HostError::cluster(format!(
             "cluster {cluster:?} (context {context:?}) is not allowed by {source}: allowed contexts are {}",
             patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
         ))

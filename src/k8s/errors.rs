@@ -1,6 +1,6 @@
 //! API server errors as messages that name the cluster, the object and the server's reason.
 
-use crate::error::HostError;
+use crate::error::{ErrorKind, HostError};
 
 /// `Kind namespace/name` or `Kind name`.
 pub fn object_label(kind: &str, namespace: Option<&str>, name: &str) -> String {
@@ -36,7 +36,8 @@ pub fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::Error) -
             } else {
                 format!("reason {}, HTTP {}", status.reason, status.code)
             };
-            let mut err = HostError::new(format!("{head}: {detail} ({reason})"));
+            let message = format!("{head}: {detail} ({reason})");
+            let mut err = HostError::api_status(cluster, object, status.code, message);
             if status.code == 409 && status.reason == "Conflict" && verb == "apply" {
                 err = err.with_hint(
                     "another field manager owns these fields; pass #{force: true} to apply to take them over",
@@ -44,7 +45,7 @@ pub fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::Error) -
             }
             err
         }
-        other => HostError::from_error(other).context(head),
+        other => HostError::from_error(other).context(head).with_kind(ErrorKind::Cluster),
     }
 }
 
@@ -69,6 +70,14 @@ mod tests {
         assert_eq!(
             err.full_message(),
             "cluster-1: cannot apply ConfigMap default/cfg: Apply failed with 1 conflict: conflict with \"kubectl\" (reason Conflict, HTTP 409)"
+        );
+        assert_eq!(
+            err.kind,
+            ErrorKind::ApiStatus {
+                cluster: "cluster-1".into(),
+                object: "ConfigMap default/cfg".into(),
+                code: 409
+            }
         );
         assert!(err.hint.unwrap().contains("force: true"));
     }

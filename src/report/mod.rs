@@ -753,7 +753,7 @@ impl Reporter {
         let (file, line, column) = failure.position();
         self.emit(json!({
             "event": "error",
-            "step": failure.step,
+            "step": failure.step(),
             "message": failure.one_line(),
             "file": file,
             "line": line,

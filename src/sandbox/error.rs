@@ -9,7 +9,7 @@ pub enum SandboxError {
     DuplicateCluster(String),
     #[error("cluster name {0:?} is not a valid kubeconfig context name (use lowercase letters, digits and '-')")]
     InvalidClusterName(String),
-    #[error("cluster {cluster}: cannot listen on {addr}: {source}")]
+    #[error("cluster {cluster}: cannot listen on {addr}")]
     Bind {
         cluster: String,
         addr: String,
@@ -22,13 +22,13 @@ pub enum SandboxError {
     StateRead { path: PathBuf, message: String },
     #[error("another runner holds {}/ (pid {pid}); stop it first, or use another --state directory", dir.display())]
     StateLocked { dir: PathBuf, pid: String },
-    #[error("cannot write sandbox state {path}: {source}")]
+    #[error("cannot write sandbox state {path}")]
     StateWrite {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write kubeconfig {path}: {source}")]
+    #[error("cannot write kubeconfig {path}")]
     Kubeconfig {
         path: PathBuf,
         #[source]
@@ -38,4 +38,18 @@ pub enum SandboxError {
     KubeconfigShape(String),
     #[error("cluster {cluster}: TLS setup failed: {message}")]
     Tls { cluster: String, message: String },
+}
+
+impl SandboxError {
+    /// The message followed by its causes, for a log line (the message itself leaves them out).
+    pub fn with_causes(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        out
+    }
 }

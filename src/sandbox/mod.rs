@@ -405,7 +405,12 @@ impl SandboxCluster {
     fn flush_state(&self) {
         if let Some(dir) = &self.state_dir {
             if let Err(e) = state::save_objects(&self.core, dir, u64::MAX) {
-                tracing::warn!("sandbox cluster {}: {e}", self.name());
+                tracing::warn!(
+                    target: "runner::sandbox",
+                    "sandbox cluster {}: {}",
+                    self.name(),
+                    e.with_causes()
+                );
             }
         }
     }

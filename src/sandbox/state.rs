@@ -203,7 +203,12 @@ pub async fn persist_loop(core: Arc<ClusterCore>, dir: PathBuf) {
         let (c, d) = (core.clone(), dir.clone());
         match tokio::task::spawn_blocking(move || save_objects(&c, &d, written)).await {
             Ok(Ok(generation)) => written = generation,
-            Ok(Err(e)) => tracing::warn!("sandbox cluster {}: {e}", core.name),
+            Ok(Err(e)) => tracing::warn!(
+                target: "runner::sandbox",
+                "sandbox cluster {}: {}",
+                core.name,
+                e.with_causes()
+            ),
             Err(_) => return,
         }
     }

@@ -199,7 +199,7 @@ pub fn load_file(path: &Path) -> HostResult<(Value, Origins)> {
         HostError::from_error(&e).context(format!("cannot read variables file {}", path.display()))
     })?;
     if let Err(deep) = crate::bounds::check_flow_nesting(&text) {
-        return Err(HostError::new(format!(
+        return Err(HostError::variables(format!(
             "{}:{}:{}: values nested deeper than {} levels",
             path.display(),
             deep.line,
@@ -213,13 +213,13 @@ pub fn load_file(path: &Path) -> HostResult<(Value, Origins)> {
             .location()
             .map(|l| format!(":{}:{}", l.line(), l.column()))
             .unwrap_or_default();
-        HostError::new(format!("{}{at}: invalid YAML", path.display())).context_cause(e.to_string())
+        HostError::variables(format!("{}{at}: invalid YAML", path.display())).context_cause(e.to_string())
     })?;
     let origins = positions::lines_of(&text, path)?;
     match value {
         Value::Object(_) => Ok((value, origins)),
         Value::Null => Ok((Value::Object(Map::new()), origins)),
-        _ => Err(HostError::new(format!(
+        _ => Err(HostError::variables(format!(
             "{}: a variables file must be a mapping of names to values",
             path.display()
         ))),
@@ -256,9 +256,9 @@ pub fn layer(
         deep_merge(&mut layered.value, value);
     }
     for assignment in assignments {
-        let (path, value) = parse_assignment(assignment).map_err(HostError::new)?;
+        let (path, value) = parse_assignment(assignment).map_err(HostError::variables)?;
         set_path(&mut layered.value, &path, value)
-            .map_err(|why| HostError::new(format!("invalid --var {assignment:?}: {why}")))?;
+            .map_err(|why| HostError::variables(format!("invalid --var {assignment:?}: {why}")))?;
         layered.origins.assigned(&layered.value, &path, assignment);
     }
     Ok(layered)
@@ -273,7 +273,7 @@ pub fn for_playbook(
 ) -> HostResult<Layered> {
     for file in files {
         if !file.is_file() {
-            return Err(HostError::new(format!(
+            return Err(HostError::variables(format!(
                 "variables file {} not found",
                 file.display()
             )));

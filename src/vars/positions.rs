@@ -53,7 +53,7 @@ impl Lines<'_> {
                         if let Some(first) = seen.insert(text.clone(), line) {
                             let mut full = parent.clone();
                             full.push(Segment::Key(text.clone()));
-                            return NodeRole::Duplicate(HostError::new(format!(
+                            return NodeRole::Duplicate(HostError::variables(format!(
                                 "{}:{line}: {} is given twice, at lines {first} and {line}; keep one",
                                 super::origins::shown(file),
                                 show_path(&full)

@@ -50,11 +50,11 @@ impl Schema {
                 .location()
                 .map(|l| format!(":{}:{}", l.line(), l.column()))
                 .unwrap_or_default();
-            HostError::new(format!("{}{at}: invalid YAML", shown(file)))
+            HostError::variables(format!("{}{at}: invalid YAML", shown(file)))
                 .context_cause(e.to_string())
         })?;
         let validator = jsonschema::validator_for(&raw).map_err(|e| {
-            HostError::new(format!("{}: not a valid JSON Schema: {e}", shown(file)))
+            HostError::variables(format!("{}: not a valid JSON Schema: {e}", shown(file)))
         })?;
         Ok(Schema {
             file: file.to_path_buf(),
@@ -101,7 +101,7 @@ impl Schema {
                     .join("\n")
             )
         };
-        Err(HostError::new(message).with_hint(format!(
+        Err(HostError::variables(message).with_hint(format!(
             "the variables are described by {}",
             shown(&self.file)
         )))
