@@ -179,22 +179,16 @@ fn run_step(
         return Ok(Dynamic::UNIT);
     }
     ctx.reporter.step_started(name);
-    let result = body.call_within_context::<Dynamic>(call, ());
-    match &result {
-        Ok(_) => {
+    match body.call_within_context::<Dynamic>(call, ()) {
+        Ok(value) => {
             ctx.reporter.step_finished(None, false);
+            Ok(value)
         }
         Err(error) => {
             let interrupted = ctx.is_cancelled();
-            let message = crate::diagnostic::leaf_message(error, ctx.max_operations());
-            let mut failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
-            // The innermost step finishes first: keep it as the one to blame.
-            if failed.as_ref().is_none_or(|(_, m)| m != &message) {
-                *failed = Some((name.to_string(), message.clone()));
-            }
-            drop(failed);
+            let (message, error) = crate::play::step_failed(ctx, name, error);
             ctx.reporter.step_finished(Some(&message), interrupted);
+            Err(error)
         }
     }
-    result
 }
