@@ -121,9 +121,12 @@ impl Failure {
                 None => Failure::plain(ErrorKind::Playbook, value.to_string()),
             },
             EvalAltResult::ErrorTooManyOperations(_) => {
-                let mut f = Failure::plain(ErrorKind::Playbook, format!(
-                    "the playbook ran more than {max_operations} operations and was stopped"
-                ));
+                let mut f = Failure::plain(
+                    ErrorKind::Playbook,
+                    format!(
+                        "the playbook ran more than {max_operations} operations and was stopped"
+                    ),
+                );
                 f.hint = Some(
                     "look for a loop that never ends; a playbook that really needs more can raise the limit with --max-operations".into(),
                 );

@@ -103,7 +103,10 @@ pub fn step_failed(
         }
     }
     let mut failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
-    if failed.as_ref().is_none_or(|(_, at)| *at != failure.location) {
+    if failed
+        .as_ref()
+        .is_none_or(|(_, at)| *at != failure.location)
+    {
         *failed = Some((step.to_string(), failure.location));
     }
     (message, error)
@@ -163,9 +166,8 @@ pub async fn run_on_blocking_thread(ctx: Arc<PlayContext>, engine: Arc<Engine>) 
     task.await.unwrap_or_else(|e| {
         Outcome::Failed(Box::new(Failure::plain(
             ErrorKind::Internal,
-            format!(
-            "internal error: the play stopped unexpectedly: {e}"
-        ))))
+            format!("internal error: the play stopped unexpectedly: {e}"),
+        )))
     })
 }
 

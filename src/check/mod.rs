@@ -204,7 +204,10 @@ pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::proces
     let rt = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
         Err(e) => {
-            let failure = Failure::plain(ErrorKind::Internal, format!("cannot start the runtime: {e}"));
+            let failure = Failure::plain(
+                ErrorKind::Internal,
+                format!("cannot start the runtime: {e}"),
+            );
             return failed(failure, crate::cli::EXIT_FAILED);
         }
     };

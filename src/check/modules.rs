@@ -26,7 +26,8 @@ pub struct Program {
 }
 
 fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failure>> {
-    let text = crate::bounds::read_script(file).map_err(|why| Box::new(Failure::plain(ErrorKind::Io, why)))?;
+    let text = crate::bounds::read_script(file)
+        .map_err(|why| Box::new(Failure::plain(ErrorKind::Io, why)))?;
     let mut ast = engine
         .compile_with_scope(scope, &text)
         .map_err(|e| Box::new(Failure::from_parse(&e, file)))?;
@@ -105,8 +106,10 @@ impl Loader<'_> {
                 if let Err(outside) = crate::project::confine(root, &target) {
                     let shown = target.display().to_string();
                     let refused = outside.explain(&shown, root);
-                    let mut failure =
-                        Failure::plain(ErrorKind::Playbook, format!("module {name:?}: {}", refused.message));
+                    let mut failure = Failure::plain(
+                        ErrorKind::Playbook,
+                        format!("module {name:?}: {}", refused.message),
+                    );
                     failure.hint = refused.hint;
                     failure.location = at;
                     self.program.failures.push(failure);
@@ -114,10 +117,13 @@ impl Loader<'_> {
                 }
             }
             if !target.is_file() {
-                let mut failure = Failure::plain(ErrorKind::Playbook, format!(
-                    "module {name:?} not found (looked for {})",
-                    target.display()
-                ));
+                let mut failure = Failure::plain(
+                    ErrorKind::Playbook,
+                    format!(
+                        "module {name:?} not found (looked for {})",
+                        target.display()
+                    ),
+                );
                 failure.location = at;
                 self.program.failures.push(failure);
                 continue;
@@ -126,7 +132,10 @@ impl Loader<'_> {
             if let Some(start) = self.chain.iter().position(|f| *f == target_key) {
                 let mut names: Vec<String> = self.chain[start..].iter().map(|f| show(f)).collect();
                 names.push(show(&target_key));
-                let mut failure = Failure::plain(ErrorKind::Playbook, format!("import cycle: {}", names.join(" → ")));
+                let mut failure = Failure::plain(
+                    ErrorKind::Playbook,
+                    format!("import cycle: {}", names.join(" → ")),
+                );
                 failure.hint = Some(
                     "a module may not import, directly or through others, a module that imports it; move what both need into a third module".into(),
                 );

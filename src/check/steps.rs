@@ -79,10 +79,10 @@ pub fn selection_error(
     if missing.is_empty() {
         return None;
     }
-    let mut failure = crate::diagnostic::Failure::plain(ErrorKind::Playbook, format!(
-        "no step named {} in this play",
-        missing.join(", ")
-    ));
+    let mut failure = crate::diagnostic::Failure::plain(
+        ErrorKind::Playbook,
+        format!("no step named {} in this play", missing.join(", ")),
+    );
     failure.hint = Some(if known.is_empty() {
         "this play has no steps".to_string()
     } else {

@@ -45,7 +45,9 @@ pub fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::Error) -
             }
             err
         }
-        other => HostError::from_error(other).context(head).with_kind(ErrorKind::Cluster),
+        other => HostError::from_error(other)
+            .context(head)
+            .with_kind(ErrorKind::Cluster),
     }
 }
 

@@ -213,7 +213,8 @@ pub fn load_file(path: &Path) -> HostResult<(Value, Origins)> {
             .location()
             .map(|l| format!(":{}:{}", l.line(), l.column()))
             .unwrap_or_default();
-        HostError::variables(format!("{}{at}: invalid YAML", path.display())).context_cause(e.to_string())
+        HostError::variables(format!("{}{at}: invalid YAML", path.display()))
+            .context_cause(e.to_string())
     })?;
     let origins = positions::lines_of(&text, path)?;
     match value {
