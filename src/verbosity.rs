@@ -9,13 +9,11 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
-/// Starts logging for the process; nothing is logged without `-v` or RUST_LOG.
+/// Starts logging for the process: runner's warnings (a sandbox that cannot save its state)
+/// always, more with `-v` or RUST_LOG.
 pub fn init(verbose: u8) {
     let from_env = std::env::var("RUST_LOG").ok();
     let directives = directives(verbose, from_env.as_deref());
-    if directives.is_empty() {
-        return;
-    }
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::OFF.into())
         .parse_lossy(directives.join(","));
@@ -26,8 +24,9 @@ pub fn init(verbose: u8) {
         .try_init();
 }
 
-/// The filter's directives: `-v` runner at info, `-vv` runner and kube at debug; RUST_LOG's
-/// directives for runner and kube are added (a bare level means runner's), any other dropped.
+/// The filter's directives: runner's warnings, `-v` runner at info, `-vv` runner and kube at
+/// debug; RUST_LOG's directives for runner and kube are added (a bare level means runner's),
+/// any other dropped.
 pub fn directives(verbose: u8, rust_log: Option<&str>) -> Vec<String> {
     let mut out: Vec<String> = match verbose {
         0 => Vec::new(),
@@ -56,6 +55,9 @@ pub fn directives(verbose: u8, rust_log: Option<&str>) -> Vec<String> {
             out.push(format!("{target}={capped}"));
         }
     }
+    if !out.iter().any(|d| d.starts_with("runner=")) {
+        out.insert(0, "runner=warn".into());
+    }
     out
 }
 
@@ -74,6 +76,11 @@ mod tests {
         );
         assert_eq!(directives(1, None), vec!["runner=info"]);
         assert_eq!(directives(2, Some("")), vec!["runner=debug", "kube=debug"]);
-        assert!(directives(0, None).is_empty());
+        assert_eq!(
+            directives(0, Some("kube=info")),
+            vec!["runner=warn", "kube=info"]
+        );
+        assert_eq!(directives(0, Some("runner=off")), vec!["runner=off"]);
+        assert_eq!(directives(0, None), vec!["runner=warn"]);
     }
 }
