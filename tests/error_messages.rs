@@ -1,0 +1,356 @@
+//! Every kind of error, pinned caret for caret: the real binary on real bad input, its exit
+//! status and its whole stderr.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Project;
+
+/// Runs `runner ARGS` in the project and asserts the exit status and the whole stderr.
+#[track_caller]
+fn assert_error(project: &Project, args: &[&str], status: i32, stderr: &str) {
+    let output = project.runner(args).output().expect("runner runs");
+    let actual = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        actual, stderr,
+        "stderr of runner {args:?}:\n{actual}\nexpected:\n{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(status), "{actual}");
+}
+
+#[test]
+fn usage_a_playbook_that_does_not_exist() {
+    let p = Project::new();
+    assert_error(
+        &p,
+        &["play", "playbooks/missing.rhai"],
+        2,
+        "  × playbook playbooks/missing.rhai not found
+  help: pass the path of a .rhai playbook, for example playbooks/primary-remote.rhai
+",
+    );
+}
+
+#[test]
+fn usage_a_context_flag_without_a_cluster_name() {
+    let p = Project::new();
+    p.file("playbooks/p.rhai", "print(1);\n");
+    assert_error(
+        &p,
+        &["play", "playbooks/p.rhai", "--context", "prod-east"],
+        2,
+        "  × invalid --context \"prod-east\": expected NAME=CONTEXT, for example --context cluster-1=prod-east
+",
+    );
+}
+
+#[test]
+fn variables_a_vars_file_that_is_not_yaml() {
+    let p = Project::new();
+    p.file("playbooks/p.rhai", "print(vars);\n");
+    p.file("bad.vars.yaml", "replicas: [1\n");
+    assert_error(
+        &p,
+        &["play", "playbooks/p.rhai", "--vars", "bad.vars.yaml"],
+        2,
+        "  × bad.vars.yaml:2:1: invalid YAML
+  ╰─▶ did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 11
+",
+    );
+}
+
+#[test]
+fn template_an_undefined_variable_points_at_the_template_line() {
+    let p = Project::new();
+    p.file(
+        "templates/svc.yaml.j2",
+        "kind: Service\nmetadata:\n  name: {{ service_name }}\n",
+    );
+    p.file(
+        "playbooks/t.rhai",
+        "step(\"render\", || {\n    template(\"svc.yaml.j2\");\n});\n",
+    );
+    assert_error(
+        &p,
+        &["play", "playbooks/t.rhai"],
+        1,
+        "  × step [render] failed: template templates/svc.yaml.j2:3: undefined variable service_name
+  ╰─▶ called from playbooks/t.rhai:2:5 in step [render]
+   ╭─[templates/svc.yaml.j2:3:12]
+ 2 │ metadata:
+ 3 │   name: {{ service_name }}
+   ·            ──────┬─────
+   ·                  ╰── here
+   ╰────
+  help: define the value in the play's variables (vars file or --var) or pass it in the template() context
+",
+    );
+}
+
+#[test]
+fn io_a_missing_file_says_its_cause_once() {
+    let p = Project::new();
+    p.file(
+        "playbooks/io.rhai",
+        "step(\"load\", || {\n    let text = read_file(\"missing.txt\");\n});\n",
+    );
+    assert_error(
+        &p,
+        &["play", "playbooks/io.rhai"],
+        1,
+        "  × step [load] failed: cannot read missing.txt
+  ╰─▶ No such file or directory (os error 2)
+   ╭─[playbooks/io.rhai:2:16]
+ 1 │ step(\"load\", || {
+ 2 │     let text = read_file(\"missing.txt\");
+   ·                ────┬────
+   ·                    ╰── in step [load]
+ 3 │ });
+   ╰────
+",
+    );
+}
+
+#[test]
+fn step_failed_the_innermost_step_is_blamed() {
+    let p = Project::new();
+    p.file(
+        "playbooks/nested.rhai",
+        "step(\"outer\", || {\n    step(\"inner\", || {\n        let ports = [80, 443];\n        let port = ports[2];\n    });\n});\n",
+    );
+    assert_error(
+        &p,
+        &["play", "playbooks/nested.rhai"],
+        1,
+        "  × step [inner] failed: Array index 2 out of bounds: only 2 elements in array
+   ╭─[playbooks/nested.rhai:4:26]
+ 3 │         let ports = [80, 443];
+ 4 │         let port = ports[2];
+   ·                          ┬
+   ·                          ╰── in step [inner]
+ 5 │     });
+   ╰────
+",
+    );
+}
+
+#[test]
+fn step_failed_an_outer_step_that_fails_otherwise_is_blamed_itself() {
+    let p = Project::new();
+    p.file(
+        "playbooks/outer.rhai",
+        "step(\"outer\", || {\n    try {\n        step(\"inner\", || read_file(\"missing.txt\"));\n    } catch {\n        throw \"the inner step failed\";\n    }\n});\n",
+    );
+    assert_error(
+        &p,
+        &["play", "playbooks/outer.rhai"],
+        1,
+        "  × step [outer] failed: the inner step failed
+   ╭─[playbooks/outer.rhai:5:9]
+ 4 │     } catch {
+ 5 │         throw \"the inner step failed\";
+   ·         ──┬──
+   ·           ╰── in step [outer]
+ 6 │     }
+   ╰────
+",
+    );
+}
+
+#[test]
+fn step_failed_a_caught_step_error_is_not_blamed_for_a_later_failure() {
+    let p = Project::new();
+    p.file(
+        "playbooks/caught.rhai",
+        "try {\n    step(\"load\", || read_file(\"missing.txt\"));\n} catch (e) {\n    print(`caught: ${e}`);\n}\nread_file(\"missing.txt\");\n",
+    );
+    assert_error(
+        &p,
+        &["play", "playbooks/caught.rhai"],
+        1,
+        "  × cannot read missing.txt
+  ╰─▶ No such file or directory (os error 2)
+   ╭─[playbooks/caught.rhai:6:1]
+ 5 │ }
+ 6 │ read_file(\"missing.txt\");
+   · ────┬────
+   ·     ╰── here
+   ╰────
+",
+    );
+}
+
+#[test]
+fn playbook_a_thrown_value() {
+    let p = Project::new();
+    p.file("playbooks/throw.rhai", "let a = 1;\nthrow \"gave up\";\n");
+    assert_error(
+        &p,
+        &["play", "playbooks/throw.rhai"],
+        1,
+        "  × gave up
+   ╭─[playbooks/throw.rhai:2:1]
+ 1 │ let a = 1;
+ 2 │ throw \"gave up\";
+   · ──┬──
+   ·   ╰── here
+   ╰────
+",
+    );
+}
+
+#[test]
+fn certificates_an_unknown_key_type() {
+    let p = Project::new();
+    p.file(
+        "playbooks/ca.rhai",
+        "step(\"ca\", || {\n    certs::root_ca(\"certs\", #{ key_type: \"rsa-1024\" });\n});\n",
+    );
+    assert_error(
+        &p,
+        &["play", "playbooks/ca.rhai"],
+        1,
+        "  × step [ca] failed: invalid certificate options: unknown key type \"rsa-1024\"; valid key types: rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+   ╭─[playbooks/ca.rhai:1:1]
+ 1 │ step(\"ca\", || {
+   · ──┬─
+   ·   ╰── in step [ca]
+ 2 │     certs::root_ca(\"certs\", #{ key_type: \"rsa-1024\" });
+   ╰────
+",
+    );
+    assert!(!p.exists("certs"), "nothing is created for refused options");
+}
+
+#[test]
+fn certificates_a_file_that_cannot_be_read_says_why_once() {
+    let p = Project::new();
+    p.file(
+        "playbooks/inspect.rhai",
+        "step(\"inspect\", || {\n    certs::inspect_file(\"certs/missing.pem\");\n});\n",
+    );
+    let missing = p.path().join("certs/missing.pem");
+    let expected = format!(
+        "  × step [inspect] failed: {}
+  ╰─▶ No such file or directory (os error 2)
+   ╭─[playbooks/inspect.rhai:1:1]
+ 1 │ step(\"inspect\", || {{
+   · ──┬─
+   ·   ╰── in step [inspect]
+ 2 │     certs::inspect_file(\"certs/missing.pem\");
+   ╰────
+",
+        missing.display()
+    );
+    assert_error(&p, &["play", "playbooks/inspect.rhai"], 1, &expected);
+}
+
+#[test]
+fn cluster_a_kubeconfig_that_does_not_exist() {
+    let p = Project::new();
+    p.file("playbooks/kc.rhai", "let c = cluster(\"east\");\n");
+    assert_error(
+        &p,
+        &["play", "playbooks/kc.rhai", "--kubeconfig", "nope.yaml"],
+        1,
+        "  × kubeconfig nope.yaml not found
+   ╭─[playbooks/kc.rhai:1:9]
+ 1 │ let c = cluster(\"east\");
+   ·         ───┬───
+   ·            ╰── here
+   ╰────
+  help: --kubeconfig must name an existing kubeconfig file
+",
+    );
+}
+
+#[test]
+fn api_status_names_the_cluster_and_the_object() {
+    let p = Project::new();
+    p.file(
+        "playbooks/api.rhai",
+        r#"let c = cluster("east");
+step("config", || {
+    apply(c, #{
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: #{ name: "Bad_Name", namespace: "default" },
+    });
+});
+"#,
+    );
+    assert_error(
+        &p,
+        &["play", "playbooks/api.rhai", "--sandbox"],
+        1,
+        r#"  × step [config] failed: east: cannot apply ConfigMap default/Bad_Name: ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*') (reason Invalid, HTTP 422)
+   ╭─[playbooks/api.rhai:3:5]
+ 2 │ step("config", || {
+ 3 │     apply(c, #{
+   ·     ──┬──
+   ·       ╰── in step [config]
+ 4 │         apiVersion: "v1",
+   ╰────
+"#,
+    );
+}
+
+#[test]
+fn interrupted_ctrl_c_names_the_step() {
+    let p = Project::new();
+    p.file(
+        "playbooks/spin.rhai",
+        "step(\"spin\", || {\n    write_file(\"ready\", \"\");\n    loop { }\n});\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["play", "playbooks/spin.rhai"])
+        .current_dir(p.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The file is the event that says the step is running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !p.exists("ready") {
+        assert!(Instant::now() < deadline, "the step never started");
+        assert!(child.try_wait().unwrap().is_none(), "runner ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)
+runner: interrupted in step [spin]
+"
+    );
+    assert_eq!(output.status.code(), Some(130));
+}
+
+#[test]
+fn json_output_says_the_step_once_and_the_message_whole() {
+    let p = Project::new();
+    p.file(
+        "playbooks/io.rhai",
+        "step(\"load\", || {\n    let text = read_file(\"missing.txt\");\n});\n",
+    );
+    let output = p
+        .runner(&["play", "playbooks/io.rhai", "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let error = stdout
+        .lines()
+        .find(|l| l.contains(r#""event":"error""#))
+        .unwrap_or_else(|| panic!("no error event in {stdout}"));
+    assert_eq!(
+        error,
+        r#"{"event":"error","step":"load","message":"cannot read missing.txt: No such file or directory (os error 2)","file":"playbooks/io.rhai","line":2,"column":16}"#
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
