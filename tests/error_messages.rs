@@ -298,6 +298,46 @@ step("config", || {
 }
 
 #[test]
+fn api_status_in_json_names_the_cluster_the_object_and_the_status() {
+    let p = Project::new();
+    p.file(
+        "playbooks/api.rhai",
+        r#"let c = cluster("east");
+apply(c, #{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "Bad_Name", namespace: "default" } });
+"#,
+    );
+    let output = p
+        .runner(&["play", "playbooks/api.rhai", "--sandbox", "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let error: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "error")
+        .unwrap_or_else(|| panic!("no error event in {stdout}"));
+    assert_eq!(
+        (
+            &error["kind"],
+            &error["step"],
+            &error["cluster"],
+            &error["object"],
+            &error["http_status"],
+            &error["line"],
+        ),
+        (
+            &serde_json::json!("api-status"),
+            &serde_json::Value::Null,
+            &serde_json::json!("east"),
+            &serde_json::json!("ConfigMap default/Bad_Name"),
+            &serde_json::json!(422),
+            &serde_json::json!(2),
+        )
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
 fn interrupted_ctrl_c_names_the_step() {
     let p = Project::new();
     p.file(
@@ -350,7 +390,7 @@ fn json_output_says_the_step_once_and_the_message_whole() {
         .unwrap_or_else(|| panic!("no error event in {stdout}"));
     assert_eq!(
         error,
-        r#"{"event":"error","step":"load","message":"cannot read missing.txt: No such file or directory (os error 2)","file":"playbooks/io.rhai","line":2,"column":16}"#
+        r#"{"event":"error","kind":"io","step":"load","message":"cannot read missing.txt: No such file or directory (os error 2)","file":"playbooks/io.rhai","line":2,"column":16,"cluster":null,"object":null,"http_status":null}"#
     );
     assert_eq!(output.status.code(), Some(1));
 }

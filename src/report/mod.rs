@@ -751,13 +751,25 @@ impl Reporter {
             return;
         }
         let (file, line, column) = failure.position();
+        let (cluster, object, code) = match failure.kind.root() {
+            crate::error::ErrorKind::ApiStatus {
+                cluster,
+                object,
+                code,
+            } => (Some(cluster), Some(object), Some(code)),
+            _ => (None, None, None),
+        };
         self.emit(json!({
             "event": "error",
+            "kind": failure.kind.name(),
             "step": failure.step(),
             "message": failure.one_line(),
             "file": file,
             "line": line,
             "column": column,
+            "cluster": cluster,
+            "object": object,
+            "http_status": code,
         }));
     }
 
