@@ -14,12 +14,8 @@ pub enum ErrorKind {
     Usage,
     /// A step of the play failed; `cause` is the kind of what failed inside it.
     StepFailed { step: String, cause: Box<ErrorKind> },
-    /// An API server answered a request about `object` in `cluster` with an error Status.
-    ApiStatus {
-        cluster: String,
-        object: String,
-        code: u16,
-    },
+    /// An API server answered a request with an error Status.
+    ApiStatus(Box<ApiStatus>),
     /// Reaching a cluster failed: its kubeconfig, the connection, TLS, credentials.
     Cluster,
     /// A template failed to load or render.
@@ -72,7 +68,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Usage => "usage",
             ErrorKind::StepFailed { .. } => "step-failed",
-            ErrorKind::ApiStatus { .. } => "api-status",
+            ErrorKind::ApiStatus(_) => "api-status",
             ErrorKind::Cluster => "cluster",
             ErrorKind::Template => "template",
             ErrorKind::Variables => "variables",
@@ -82,6 +78,15 @@ impl ErrorKind {
             ErrorKind::Internal => "internal",
         }
     }
+}
+
+/// What an API server refused: a request about `object` (`Kind namespace/name`) in `cluster`,
+/// answered with HTTP `code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiStatus {
+    pub cluster: String,
+    pub object: String,
+    pub code: u16,
 }
 
 pub const EXIT_FAILED: u8 = 1;
@@ -165,11 +170,11 @@ impl HostError {
         code: u16,
         message: impl Into<String>,
     ) -> Self {
-        let kind = ErrorKind::ApiStatus {
+        let kind = ErrorKind::ApiStatus(Box::new(ApiStatus {
             cluster: cluster.into(),
             object: object.into(),
             code,
-        };
+        }));
         HostError::of(kind, message)
     }
 

@@ -307,7 +307,13 @@ apply(c, #{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "Bad_Name", 
 "#,
     );
     let output = p
-        .runner(&["play", "playbooks/api.rhai", "--sandbox", "--output", "json"])
+        .runner(&[
+            "play",
+            "playbooks/api.rhai",
+            "--sandbox",
+            "--output",
+            "json",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -54,6 +54,7 @@ pub fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::Error) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ApiStatus;
 
     #[test]
     fn api_error_names_cluster_object_and_reason() {
@@ -75,11 +76,11 @@ mod tests {
         );
         assert_eq!(
             err.kind,
-            ErrorKind::ApiStatus {
+            ErrorKind::ApiStatus(Box::new(ApiStatus {
                 cluster: "cluster-1".into(),
                 object: "ConfigMap default/cfg".into(),
                 code: 409
-            }
+            }))
         );
         assert!(err.hint.unwrap().contains("force: true"));
     }

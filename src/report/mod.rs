@@ -752,11 +752,11 @@ impl Reporter {
         }
         let (file, line, column) = failure.position();
         let (cluster, object, code) = match failure.kind.root() {
-            crate::error::ErrorKind::ApiStatus {
-                cluster,
-                object,
-                code,
-            } => (Some(cluster), Some(object), Some(code)),
+            crate::error::ErrorKind::ApiStatus(status) => (
+                Some(&status.cluster),
+                Some(&status.object),
+                Some(status.code),
+            ),
             _ => (None, None, None),
         };
         self.emit(json!({
