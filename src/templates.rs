@@ -95,8 +95,8 @@ impl Templates {
             .render(JValue::from(minijinja::value::Serde(context)))
             .map_err(|e| {
                 let source = undefined_source(&env, &e);
-                self.explain(name, &e)
-                    .name_undefined(source.as_deref(), &e, context)
+                let undefined = name_undefined(source.as_deref(), &e, context);
+                self.explain_undefined(name, &e, undefined)
             })
     }
 
@@ -128,14 +128,16 @@ impl Templates {
             &source,
             JValue::from(minijinja::value::Serde(context)),
         )
-        .map_err(|e| {
-            self.explain_at(path, &e)
-                .name_undefined(Some(&source), &e, context)
-        })
+        .map_err(|e| self.explain_at(path, &e, name_undefined(Some(&source), &e, context)))
     }
 
-    fn explain_at(&self, path: &Path, error: &minijinja::Error) -> HostError {
-        let mut err = self.explain(&path.display().to_string(), error);
+    fn explain_at(
+        &self,
+        path: &Path,
+        error: &minijinja::Error,
+        undefined: Option<String>,
+    ) -> HostError {
+        let mut err = self.explain_undefined(&path.display().to_string(), error, undefined);
         if let Some(location) = err.location.as_mut() {
             location.path = path.to_path_buf();
         }
@@ -146,6 +148,17 @@ impl Templates {
     }
 
     fn explain(&self, requested: &str, error: &minijinja::Error) -> HostError {
+        self.explain_undefined(requested, error, None)
+    }
+
+    /// `undefined` says what an undefined value is, better than minijinja can (see
+    /// `name_undefined`).
+    fn explain_undefined(
+        &self,
+        requested: &str,
+        error: &minijinja::Error,
+        undefined: Option<String>,
+    ) -> HostError {
         if error.kind() == ErrorKind::TemplateNotFound {
             let name = error.name().unwrap_or(requested);
             let err = HostError::template(format!(
@@ -175,7 +188,9 @@ impl Templates {
             .unwrap_or_else(|| inner.kind().to_string());
         let at = line.map(|l| format!(":{l}")).unwrap_or_default();
         let what = match inner.kind() {
-            ErrorKind::UndefinedError => format!("undefined value: {detail}"),
+            ErrorKind::UndefinedError => {
+                undefined.unwrap_or_else(|| format!("undefined value: {detail}"))
+            }
             ErrorKind::SyntaxError => format!("syntax error: {detail}"),
             ErrorKind::OutOfFuel => format!(
                 "the template ran more than {} instructions (loops too long?); rendering stopped",
@@ -234,30 +249,19 @@ fn innermost(error: &minijinja::Error) -> &minijinja::Error {
     inner
 }
 
-impl HostError {
-    /// An "undefined value" error says which key is missing and which keys exist beside it,
-    /// when the failing expression is a plain dotted name (`apps.backnd`).
-    fn name_undefined(
-        mut self,
-        source: Option<&str>,
-        error: &minijinja::Error,
-        context: &serde_json::Value,
-    ) -> Self {
-        let inner = innermost(error);
-        if inner.kind() != ErrorKind::UndefinedError {
-            return self;
-        }
-        let Some(text) = source.zip(inner.range()).and_then(|(s, r)| s.get(r)) else {
-            return self;
-        };
-        let Some(what) = missing_in(text.trim(), context) else {
-            return self;
-        };
-        if let Some(i) = self.message.find("undefined value") {
-            self.message.replace_range(i.., &what);
-        }
-        self
+/// Which key an "undefined value" error misses and which keys exist beside it, when the
+/// failing expression is a plain dotted name (`apps.backnd`).
+fn name_undefined(
+    source: Option<&str>,
+    error: &minijinja::Error,
+    context: &serde_json::Value,
+) -> Option<String> {
+    let inner = innermost(error);
+    if inner.kind() != ErrorKind::UndefinedError {
+        return None;
     }
+    let text = source.zip(inner.range()).and_then(|(s, r)| s.get(r))?;
+    missing_in(text.trim(), context)
 }
 
 /// For `a.b.c` where `a.b` has no `c`: "a.b has no key c; did you mean ...? (keys: ...)".
