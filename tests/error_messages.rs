@@ -400,3 +400,46 @@ fn json_output_says_the_step_once_and_the_message_whole() {
     );
     assert_eq!(output.status.code(), Some(1));
 }
+
+#[test]
+fn cluster_a_sandbox_state_directory_that_is_a_file() {
+    let p = Project::new();
+    p.file("state", "not a directory\n");
+    assert_error(
+        &p,
+        &["sandbox", "up", "--clusters", "a", "--state", "state"],
+        1,
+        "  × cannot write sandbox state state
+  ╰─▶ File exists (os error 17)
+",
+    );
+}
+
+#[test]
+fn cluster_a_sandbox_kubeconfig_in_a_missing_directory() {
+    let p = Project::new();
+    let output = p
+        .runner(&[
+            "sandbox",
+            "up",
+            "--clusters",
+            "a",
+            "--kubeconfig",
+            "nodir/kc.yaml",
+        ])
+        .output()
+        .unwrap();
+    let dir = p.path().display().to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).replace(&dir, "DIR");
+    // The temporary file the kubeconfig is written through has a random name.
+    let stderr = regex::Regex::new(r"\.tmp[A-Za-z0-9]+")
+        .unwrap()
+        .replace_all(&stderr, ".tmpRANDOM");
+    assert_eq!(
+        stderr,
+        "  × cannot write kubeconfig DIR/nodir/kc.yaml
+  ╰─▶ No such file or directory (os error 2) at path \"DIR/nodir/.tmpRANDOM\"
+"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
