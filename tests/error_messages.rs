@@ -346,8 +346,8 @@ apply(c, #{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "Bad_Name", 
     assert_eq!(output.status.code(), Some(1));
 }
 
-#[test]
-fn interrupted_ctrl_c_names_the_step() {
+/// Runs a playbook whose step spins until `signal` arrives; returns stderr and the exit code.
+fn interrupt_spinning_step(signal: libc::c_int) -> (String, Option<i32>) {
     let p = Project::new();
     p.file(
         "playbooks/spin.rhai",
@@ -370,15 +370,33 @@ fn interrupted_ctrl_c_names_the_step() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // SAFETY: signals our own child.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stderr),
-        "runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)
+    (
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.code(),
+    )
+}
+
+const INTERRUPTED_IN_SPIN: &str =
+    "runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)
 runner: interrupted in step [spin]
-"
+";
+
+#[test]
+fn interrupted_ctrl_c_names_the_step() {
+    assert_eq!(
+        interrupt_spinning_step(libc::SIGINT),
+        (INTERRUPTED_IN_SPIN.to_string(), Some(130))
     );
-    assert_eq!(output.status.code(), Some(130));
+}
+
+#[test]
+fn interrupted_sigterm_takes_the_same_way_out_with_143() {
+    assert_eq!(
+        interrupt_spinning_step(libc::SIGTERM),
+        (INTERRUPTED_IN_SPIN.to_string(), Some(143))
+    );
 }
 
 #[test]
