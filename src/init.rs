@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::error::HostError;
+use crate::error::{Context, HostError};
 
 /// Each file of the scaffold: its path in the project and its content.
 const FILES: [(&str, &str); 7] = [
@@ -49,10 +49,10 @@ pub fn scaffold(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| HostError::new(format!("cannot create {}: {e}", parent.display())))?;
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(&target, content)
-            .map_err(|e| HostError::new(format!("cannot write {}: {e}", target.display())))?;
+            .with_context(|| format!("cannot write {}", target.display()))?;
         written.push(target);
     }
     Ok(written)

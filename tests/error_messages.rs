@@ -464,3 +464,17 @@ fn cluster_a_sandbox_kubeconfig_in_a_missing_directory() {
     );
     assert_eq!(output.status.code(), Some(1));
 }
+
+#[test]
+fn io_init_below_a_file_says_what_it_could_not_create_and_why() {
+    let p = Project::new();
+    p.file("taken", "a file, not a directory\n");
+    assert_error(
+        &p,
+        &["init", "taken/mesh"],
+        2,
+        "  × cannot create taken/mesh/playbooks
+  ╰─▶ Not a directory (os error 20)
+",
+    );
+}
