@@ -1,6 +1,6 @@
 //! `runner check`, `runner api`, completions and version.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use predicates::prelude::*;

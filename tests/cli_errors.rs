@@ -1,6 +1,6 @@
 //! Every error path of the core: one clear report, the right exit code, no panic, no backtrace.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use predicates::prelude::*;

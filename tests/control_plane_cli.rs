@@ -1,7 +1,7 @@
 //! `runner sandbox up --control-plane real` and `runner play --sandbox --control-plane real`:
 //! real API servers for users, with the node-side parts played by runner, stopped on Ctrl-C,
 //! and one clear error when the binaries are missing.
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Faults a user can rehearse, and what runner does under them: the retry layer under every
 //! request, waits that fail fast on a dead server, and the flagship under injected faults.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use std::time::Duration;
 

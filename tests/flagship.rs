@@ -2,7 +2,7 @@
 //! planes): 1 primary + 2 remotes, every step's objects checked afterwards with kubectl,
 //! idempotence, adding a remote, the istioctl path and a dry run.
 
-mod common;
+use crate::common;
 
 use common::backend::{Backend, Clusters};
 use common::copy_dir;

@@ -2,7 +2,7 @@
 //! values files it is given, then creates what a real install would need for the play to go on
 //! (istiod on the primary). Istio's chart repository is never contacted.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

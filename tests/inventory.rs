@@ -3,7 +3,7 @@
 //! deletes them in reverse dependency order (and plans the same), namespaces need their own
 //! flag, and objects that only look like ours are never touched.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

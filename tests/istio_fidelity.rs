@@ -2,7 +2,7 @@
 //! reads, root bundles and rotation, reader tokens, the reader's RBAC, the rehearsal stand-in's
 //! shapes and version skew. kubectl and openssl check what the play did.
 
-mod istio_support;
+use crate::istio_support;
 
 use base64::Engine as _;
 use istio_support::{fingerprint, openssl, Mesh};

@@ -1,6 +1,6 @@
 //! Server-side apply through playbooks: ordering, CRDs, conflicts, idempotence, dry runs, secrets.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use k8s_support::{start, stderr, stdout, Backend};
 

@@ -1,6 +1,6 @@
 //! Clusters by kubeconfig context: several in one play, mapping, missing contexts, allow-lists.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use k8s_support::{start, stderr, stdout, Backend};
 

@@ -1,6 +1,6 @@
 //! Waits: success, timeouts that say what was seen last, hostname-only load balancers.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use k8s_support::{start, stderr, stdout, Backend};
 

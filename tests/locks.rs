@@ -1,7 +1,7 @@
 //! One runner at a time per CA: the advisory lock on the certificate directory, with real
 //! processes on both sides.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::io::AsRawFd;

@@ -3,7 +3,7 @@
 //! annotation), each step saying what it removed; a second run removes nothing and says so;
 //! the other remote and the primary are untouched.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

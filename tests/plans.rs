@@ -2,7 +2,7 @@
 //! name, action) events equal what the following real run reports, on sandbox clusters reached
 //! through a kubeconfig (not `--sandbox`, so these are the paths real clusters take).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use runner::sandbox::{Sandbox, SandboxOptions};
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
 struct Mesh {

@@ -5,9 +5,8 @@
 //! `not_run` lists, each with its reason; the test fails if the README gains a command that
 //! is neither run nor listed.
 
-mod common;
-#[path = "common/sandbox.rs"]
-mod sandbox;
+use crate::common;
+use crate::common::sandbox;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! `runner play --sandbox`: the rehearsal path of the README's quickstart, through the binary.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,8 +2,8 @@
 //! for one cluster or all, the previous files kept in a dated backup, cacerts updated, istiod
 //! restarted through its pod template and awaited, verify showing the new intermediate live.
 
-mod common;
-mod lifecycle_support;
+use crate::common;
+use crate::lifecycle_support;
 
 use common::backend::Backend;
 

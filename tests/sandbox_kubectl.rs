@@ -1,6 +1,5 @@
 //! kubectl against the sandbox, with a kubeconfig the sandbox wrote.
-#[path = "common/sandbox.rs"]
-mod support;
+use crate::common::sandbox as support;
 
 use std::process::Stdio;
 use support::{kubectl, kubectl_stdin, KubectlOutput, TestSandbox};

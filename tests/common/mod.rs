@@ -59,4 +59,6 @@ impl Project {
     }
 }
 
+#[macro_use]
 pub mod backend;
+pub mod sandbox;

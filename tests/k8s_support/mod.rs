@@ -3,8 +3,7 @@
 //! on small playbooks. kubectl checks results independently.
 #![allow(dead_code)]
 
-#[path = "../common/backend.rs"]
-pub mod backend;
+pub use crate::common::backend;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
