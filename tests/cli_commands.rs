@@ -509,9 +509,9 @@ fn list_steps_prints_the_steps_in_play_order_without_any_cluster() {
 #[test]
 fn sandbox_up_prints_an_absolute_kubeconfig_refuses_to_replace_a_running_one_and_stops_cleanly() {
     use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let p = Project::new();
-    let mut up = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let mut up = crate::common::runner()
         .current_dir(p.path())
         .args([
             "sandbox",

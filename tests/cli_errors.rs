@@ -183,7 +183,7 @@ fn interrupting_a_play_reports_the_step_and_exits_130() {
     use std::io::{BufRead, BufReader};
     let p = Project::new();
     p.file("playbooks/i.rhai", "step(\"spin\", || { loop { } });");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let mut child = crate::common::runner()
         .args(["play", "playbooks/i.rhai", "--max-operations", "0"])
         .current_dir(p.path())
         .stdout(std::process::Stdio::piped())

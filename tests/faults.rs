@@ -88,7 +88,7 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
             .iter()
             .map(|seed| {
                 let project = flagship_project();
-                let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+                let child = crate::common::runner()
                     .current_dir(project.path())
                     .env("NO_COLOR", "1")
                     .env_remove("KUBECONFIG")
@@ -134,8 +134,7 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
 fn a_bad_faults_spec_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        assert_cmd::Command::cargo_bin("runner")
-            .unwrap()
+        crate::common::runner()
             .current_dir(dir.path())
             .env("NO_COLOR", "1")
             .args(args)

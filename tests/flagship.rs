@@ -60,8 +60,8 @@ impl Mesh {
         file
     }
 
-    fn play(&self, vars: &Path, extra: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("runner").unwrap();
+    fn play(&self, vars: &Path, extra: &[&str]) -> crate::common::Runner {
+        let mut cmd = crate::common::runner();
         cmd.current_dir(self.project.path())
             .env("NO_COLOR", "1")
             .args(["play", "playbooks/primary-remote.rhai", "--kubeconfig"])

@@ -83,7 +83,7 @@ fi
     }
 
     fn play(&self, extra: &[&str]) -> (i32, String, String) {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        let out = crate::common::runner()
             .current_dir(self.project.path())
             .env("NO_COLOR", "1")
             .env("PATH", &self.path)
@@ -268,7 +268,7 @@ fn offboarding_a_helm_remote_uninstalls_its_releases_once(backend: Backend) {
     let (code, _, stderr) = mesh.play(&[]);
     assert_eq!(code, 0, "{stderr}");
     let offboard = |extra: &[&str]| {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        let out = crate::common::runner()
             .current_dir(mesh.project.path())
             .env("NO_COLOR", "1")
             .env("PATH", &mesh.path)

@@ -100,7 +100,7 @@ impl Mesh {
     }
 
     fn play(&self, remotes: &[&str], extra: &[&str]) -> Run {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        let out = crate::common::runner()
             .current_dir(self.project.path())
             .env("NO_COLOR", "1")
             .args([
@@ -461,7 +461,7 @@ spec:
 "#;
 
 fn play_app(project: &Path, kubeconfig: &Path, extra: &[&str]) -> Run {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let out = crate::common::runner()
         .current_dir(project)
         .env("NO_COLOR", "1")
         .args([
@@ -730,7 +730,7 @@ fn an_inventory_runner_did_not_write_stops_the_run_with_the_way_out() {
         .output()
         .unwrap();
     assert!(created.status.success());
-    let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let out = crate::common::runner()
         .current_dir(project.path())
         .env("NO_COLOR", "1")
         .args(["play", "playbooks/app.rhai", "--kubeconfig"])

@@ -223,8 +223,7 @@ async fn kubeconfig_variable_with_several_files_is_merged(backend: Backend) {
         configmap("two")
     );
     let file = env.write("merged.rhai", &play);
-    let out = assert_cmd::Command::cargo_bin("runner")
-        .unwrap()
+    let out = crate::common::runner()
         .current_dir(env.dir.path())
         .env("HOME", env.dir.path())
         .env("KUBECONFIG", &joined)

@@ -57,7 +57,7 @@ impl Mesh {
     }
 
     fn play(&self, playbook: &str, extra: &[&str]) -> Run {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        let out = crate::common::runner()
             .current_dir(self.project.path())
             .env("NO_COLOR", "1")
             .args(["play", playbook, "--yes", "--kubeconfig"])

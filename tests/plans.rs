@@ -119,8 +119,8 @@ impl Mesh {
         name
     }
 
-    fn command(&self, playbook: &str, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"));
+    fn command(&self, playbook: &str, args: &[&str]) -> crate::common::Runner {
+        let mut cmd = crate::common::runner();
         cmd.current_dir(self.project.path())
             .env("NO_COLOR", "1")
             .env("TMPDIR", self.tmp.path())
@@ -739,6 +739,7 @@ fn under_terminal(mesh: &Mesh, playbook: &str, args: &[&str], answer: &str) -> (
         .write_all(answer.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    crate::common::run::record(&out);
     let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
     // The terminal echoes the answer whenever it arrives, before or after the question.
     (

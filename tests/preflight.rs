@@ -57,8 +57,8 @@ impl Mesh {
         std::fs::write(self.path(rel), text.replacen(from, to, 1)).unwrap();
     }
 
-    fn runner(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("runner").unwrap();
+    fn runner(&self, args: &[&str]) -> crate::common::Runner {
+        let mut cmd = crate::common::runner();
         cmd.current_dir(self.project.path())
             .env("NO_COLOR", "1")
             .env_remove("KUBECONFIG")
@@ -67,7 +67,7 @@ impl Mesh {
     }
 
     /// The flagship with the sandbox's kubeconfig and the manifests installer.
-    fn play(&self, extra: &[&str]) -> assert_cmd::Command {
+    fn play(&self, extra: &[&str]) -> crate::common::Runner {
         let mut cmd = self.runner(&["play", "playbooks/primary-remote.rhai", "--kubeconfig"]);
         cmd.arg(&self.kubeconfig)
             .args([

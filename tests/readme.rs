@@ -93,6 +93,7 @@ async fn every_readme_command_and_playbook_runs_as_written() {
                 .env("NO_COLOR", "1")
                 .output()
                 .unwrap();
+            crate::common::run::record(&out);
             assert_eq!(
                 out.status.code(),
                 Some(0),
@@ -132,7 +133,7 @@ async fn every_readme_command_and_playbook_runs_as_written() {
             .strip_prefix("// ")
             .expect("a playbook block names its file");
         std::fs::write(project.path().join(path), &playbook).unwrap();
-        let out = Command::new(&runner)
+        let out = crate::common::runner()
             .args(["play", path, "--sandbox"])
             .current_dir(project.path())
             .env("NO_COLOR", "1")

@@ -8,7 +8,7 @@ use common::{copy_dir, Project};
 use predicates::prelude::*;
 
 /// `runner` in the project, with no kubeconfig anywhere in reach.
-fn runner(project: &Project, args: &[&str]) -> assert_cmd::Command {
+fn runner(project: &Project, args: &[&str]) -> crate::common::Runner {
     let mut cmd = project.runner(args);
     cmd.env("HOME", project.path());
     cmd

@@ -3,7 +3,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::common::run::RunningRunner;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ struct Watcher {
     _sandbox: Sandbox,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
-    child: Child,
+    child: RunningRunner,
     events: mpsc::Receiver<Value>,
 }
 
@@ -66,7 +68,7 @@ impl Watcher {
         )
         .unwrap();
         std::fs::write(dir.path().join("vars.yaml"), "team: blue\n").unwrap();
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        let mut child = crate::common::runner()
             .current_dir(dir.path())
             .args([
                 "play",

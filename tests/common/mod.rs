@@ -49,8 +49,8 @@ impl Project {
     }
 
     /// The built binary, run in the project directory, with no terminal and no colors.
-    pub fn runner(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("runner").expect("runner binary");
+    pub fn runner(&self, args: &[&str]) -> Runner {
+        let mut cmd = runner();
         cmd.current_dir(self.dir.path())
             .args(args)
             .env("NO_COLOR", "1")
@@ -61,4 +61,8 @@ impl Project {
 
 #[macro_use]
 pub mod backend;
+pub mod leaks;
+pub mod run;
 pub mod sandbox;
+
+pub use run::{runner, Runner};

@@ -86,7 +86,7 @@ impl Mesh {
             "test-vars.yaml",
             &format!("certs:\n  key_type: ecdsa-p256\n{vars_yaml}"),
         );
-        let out = Command::new(env!("CARGO_BIN_EXE_runner"))
+        let out = crate::common::runner()
             .current_dir(self.project.path())
             .env("NO_COLOR", "1")
             .env_remove("KUBECONFIG")

@@ -8,7 +8,6 @@ pub use crate::common::backend;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 pub use backend::{Backend, Clusters};
 use runner::sandbox::Sandbox;
 
@@ -56,13 +55,13 @@ impl Env {
     }
 
     /// `runner play --kubeconfig K <playbook> <args>`, with no other kubeconfig in reach.
-    pub fn runner(&self, playbook: &str, text: &str, args: &[&str]) -> Command {
-        Command::from_std(self.runner_std(playbook, text, args))
+    pub fn runner(&self, playbook: &str, text: &str, args: &[&str]) -> crate::common::Runner {
+        self.runner_std(playbook, text, args)
     }
 
-    pub fn runner_std(&self, playbook: &str, text: &str, args: &[&str]) -> std::process::Command {
+    pub fn runner_std(&self, playbook: &str, text: &str, args: &[&str]) -> crate::common::Runner {
         let file = self.write(playbook, text);
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"));
+        let mut cmd = crate::common::runner();
         cmd.current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env_remove("KUBECONFIG")
