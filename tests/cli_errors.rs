@@ -51,10 +51,9 @@ fn strict_variables_catch_typos_before_running() {
     p.runner(&["play", "playbooks/t.rhai"])
         .assert()
         .code(1)
-        .stderr(
-            predicate::str::contains("Undefined variable: b")
-                .or(predicate::str::contains("Variable not found: b")),
-        )
+        .stderr(predicate::str::contains(
+            "syntax error: Undefined variable: b",
+        ))
         .stderr(predicate::str::contains("playbooks/t.rhai:3:7"));
     assert!(
         !p.exists("x"),
