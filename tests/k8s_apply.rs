@@ -261,6 +261,7 @@ metadata: {name: inside, namespace: planned}
         )
         .output()
         .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("pw=old-password-value-1"),
         "{}",

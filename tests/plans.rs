@@ -772,7 +772,9 @@ fn at_a_terminal_the_targets_and_plan_come_before_the_question_and_no_writes_not
     std::fs::write(mesh.path("playbooks/cm.rhai"), ONE_MAP).unwrap();
     let (code, text) = under_terminal(&mesh, "playbooks/cm.rhai", &[], "n\n");
     assert_eq!(code, 1, "{text}");
-    let server = mesh.run("playbooks/cm.rhai", &["--dry-run"]).of("target")[0]["server"]
+    let plan = mesh.run("playbooks/cm.rhai", &["--dry-run"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let server = plan.of("target")[0]["server"]
         .as_str()
         .unwrap()
         .to_string();

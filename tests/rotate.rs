@@ -176,6 +176,7 @@ fn one_cluster_is_rotated_and_the_others_are_left_alone() {
         new
     );
     let again = mesh.flagship(MESH, &["--output", "json"]);
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert!(
         changed(&again.stdout).is_empty(),
         "{:?}",
