@@ -257,10 +257,8 @@ fn headlines(stderr: &str) -> Vec<String> {
 
 #[test]
 fn check_passes_the_shipped_flagship() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let p = Project::new();
-    common::copy_dir(&root.join("playbooks"), &p.path().join("playbooks"));
-    common::copy_dir(&root.join("templates"), &p.path().join("templates"));
+    crate::common::copy_shipped(p.path());
     p.runner(&["check", "playbooks/primary-remote.rhai"])
         .assert()
         .success()

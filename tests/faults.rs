@@ -51,29 +51,13 @@ async fn a_wait_on_a_dead_server_fails_with_the_connection_error() {
 /// A project holding the flagship playbook, its templates and a one-remote vars file.
 fn flagship_project() -> tempfile::TempDir {
     let project = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["playbooks", "templates"] {
-        copy_dir(&repo.join(dir), &project.path().join(dir));
-    }
+    crate::common::copy_shipped(project.path());
     std::fs::write(
         project.path().join("mesh.yaml"),
         "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
     )
     .unwrap();
     project
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The flagship under 20% injected faults (10% 500s, 10% 429s), 20 runs with the fixed seeds

@@ -121,7 +121,10 @@ async fn wait_until_sees_a_change_made_while_waiting(backend: Backend) {
     loop {
         let mut line = String::new();
         let read = std::io::BufRead::read_line(&mut log, &mut line).unwrap();
-        assert!(read > 0, "the play ended before it watched the ConfigMap:\n{seen}");
+        assert!(
+            read > 0,
+            "the play ended before it watched the ConfigMap:\n{seen}"
+        );
         seen.push_str(&line);
         if line.contains("/configmaps?&watch=true") && line.contains("-> 200") {
             break;

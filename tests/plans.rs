@@ -774,10 +774,7 @@ fn at_a_terminal_the_targets_and_plan_come_before_the_question_and_no_writes_not
     assert_eq!(code, 1, "{text}");
     let plan = mesh.run("playbooks/cm.rhai", &["--dry-run"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let server = plan.of("target")[0]["server"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server = plan.of("target")[0]["server"].as_str().unwrap().to_string();
     let expected = format!(
         "Targets:\n  cluster-1  context=cluster-1  server={server}\n\
          PLAN: 1 to create, 0 to change, 0 to delete (0 unchanged)\n  \

@@ -2,9 +2,7 @@
 
 use crate::common;
 
-use std::path::Path;
-
-use common::{copy_dir, Project};
+use common::Project;
 use predicates::prelude::*;
 
 /// `runner` in the project, with no kubeconfig anywhere in reach.
@@ -17,9 +15,7 @@ fn runner(project: &Project, args: &[&str]) -> crate::common::Runner {
 #[test]
 fn the_flagship_playbook_rehearses_on_sandboxes_and_verifies() {
     let project = Project::new();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-    copy_dir(&repo.join("templates"), &project.path().join("templates"));
+    crate::common::copy_shipped(project.path());
     runner(
         &project,
         &["play", "playbooks/primary-remote.rhai", "--sandbox"],

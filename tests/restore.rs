@@ -87,10 +87,7 @@ fn play(dir: &Path) -> Runner {
 
 fn project() -> (tempfile::TempDir, PathBuf) {
     let project = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["playbooks", "templates"] {
-        copy_dir(&repo.join(dir), &project.path().join(dir));
-    }
+    crate::common::copy_shipped(project.path());
     std::fs::write(
         project.path().join("mesh.yaml"),
         "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
@@ -98,19 +95,6 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     .unwrap();
     let state = project.path().join("state");
     (project, state)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The object `name` stored under a key ending in `/resource` in a saved objects.json.

@@ -16,6 +16,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Copies the repository's `playbooks/` and `templates/` into `project`.
+pub fn copy_shipped(project: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["playbooks", "templates"] {
+        copy_dir(&repo.join(dir), &project.join(dir));
+    }
+}
+
 pub struct Project {
     dir: tempfile::TempDir,
 }
@@ -61,8 +69,10 @@ impl Project {
 
 #[macro_use]
 pub mod backend;
+pub mod fixture;
 pub mod leaks;
 pub mod run;
 pub mod sandbox;
 
+pub use fixture::Fixture;
 pub use run::{runner, Runner};
