@@ -9,14 +9,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::backend::{Backend, Clusters};
-use common::copy_dir;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 use serde_json::Value;
 
 struct Mesh {
-    _clusters: Clusters,
-    _rt: tokio::runtime::Runtime,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
 }
 
@@ -64,24 +63,12 @@ impl Run {
 
 impl Mesh {
     fn new(backend: Backend) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(&["cluster-1", "cluster-2", "cluster-3"]));
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
-        Mesh {
-            _clusters: started,
-            _rt: rt,
-            project,
-            kubeconfig,
-        }
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, &["cluster-1", "cluster-2", "cluster-3"])
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        Mesh { env, kubeconfig }
     }
 
     fn vars(&self, remotes: &[&str]) -> PathBuf {
@@ -91,17 +78,14 @@ impl Mesh {
                 "  - name: {r}\n    context: {r}\n    network: network1\n    api_server: \"\"\n"
             ));
         }
-        let file = self
-            .project
-            .path()
-            .join(format!("mesh-{}.yaml", remotes.join("-")));
+        let file = self.env.path(&format!("mesh-{}.yaml", remotes.join("-")));
         std::fs::write(&file, text).unwrap();
         file
     }
 
     fn play(&self, remotes: &[&str], extra: &[&str]) -> Run {
         let out = crate::common::runner()
-            .current_dir(self.project.path())
+            .current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .args([
                 "play",

@@ -5,19 +5,18 @@
 use crate::common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::backend::{Backend, Clusters};
-use common::copy_dir;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 use serde_json::Value;
 
 type Row = (String, String, Option<String>, String, String);
 
 /// Sandbox clusters served from this test's runtime and a copy of the playbooks and templates.
 struct Mesh {
-    _rt: tokio::runtime::Runtime,
-    _clusters: Clusters,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
     /// TMPDIR of every run: a plan leaves nothing here.
     tmp: tempfile::TempDir,
@@ -82,29 +81,20 @@ impl Mesh {
 
     /// The mesh's clusters on `backend`: the built-in sandbox or real control planes.
     fn on(backend: Backend, clusters: &[&str]) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(clusters));
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, clusters)
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
         Mesh {
-            _rt: rt,
-            _clusters: started,
-            project,
+            env,
             kubeconfig,
             tmp: tempfile::tempdir().unwrap(),
         }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
+        self.env.dir().join(rel)
     }
 
     fn vars(&self, remotes: &[&str]) -> String {
@@ -121,7 +111,7 @@ impl Mesh {
 
     fn command(&self, playbook: &str, args: &[&str]) -> crate::common::Runner {
         let mut cmd = crate::common::runner();
-        cmd.current_dir(self.project.path())
+        cmd.current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .env("TMPDIR", self.tmp.path())
             .env_remove("KUBECONFIG")
@@ -628,7 +618,7 @@ fn the_istioctl_path_plans_the_files_and_commands_it_would_write_and_run() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let root = mesh.project.path().canonicalize().unwrap();
+    let root = mesh.env.dir().canonicalize().unwrap();
     for line in [
         "  would write file rendered/cluster-1/istio-primary.yaml".to_string(),
         format!(
@@ -724,7 +714,7 @@ fn under_terminal(mesh: &Mesh, playbook: &str, args: &[&str], answer: &str) -> (
     }
     let mut child = std::process::Command::new("script")
         .args(["-qec", &line, "/dev/null"])
-        .current_dir(mesh.project.path())
+        .current_dir(mesh.env.dir())
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")
         .stdin(std::process::Stdio::piped())
