@@ -485,19 +485,14 @@ fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> bool {
 }
 
 fn prune_across_runs_of_a_plain_playbook(backend: Backend) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let clusters = rt.block_on(backend.start(&["c1"]));
-    let project = common::Project::new();
-    project.file("playbooks/app.rhai", APP);
-    project.file("playbooks/app.vars.yaml", "team: true\n");
-    project.file("templates/app.yaml.j2", APP_TEMPLATE);
-    let kubeconfig = project.path().join("kubeconfig");
-    clusters.write_kubeconfig(&kubeconfig);
-    let play = |extra: &[&str]| play_app(project.path(), &kubeconfig, extra);
+    let env = Fixture::new()
+        .file("playbooks/app.rhai", APP)
+        .file("playbooks/app.vars.yaml", "team: true\n")
+        .file("templates/app.yaml.j2", APP_TEMPLATE)
+        .clusters(backend, &["c1"])
+        .build();
+    let kubeconfig = env.kubeconfig().to_path_buf();
+    let play = |extra: &[&str]| play_app(env.dir(), &kubeconfig, extra);
 
     let first = play(&[]);
     assert_eq!(first.code, 0, "{}", first.stderr);
@@ -594,7 +589,6 @@ fn prune_across_runs_of_a_plain_playbook(backend: Backend) {
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert_eq!(third.changed(), Vec::<String>::new());
     assert_eq!(third.warnings(), Vec::<&str>::new());
-    drop(clusters);
 }
 
 on_both_backends!(
@@ -604,36 +598,16 @@ on_both_backends!(
 );
 
 /// One sandbox cluster `c1` and a registry of it, as a play has.
-fn one_cluster() -> (
-    tokio::runtime::Runtime,
-    runner::sandbox::Sandbox,
-    tempfile::TempDir,
-    runner::k8s::Registry,
-) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sandbox = rt
-        .block_on(runner::sandbox::Sandbox::start(
-            runner::sandbox::SandboxOptions {
-                clusters: vec!["c1".into()],
-                ..Default::default()
-            },
-        ))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sandbox.write_kubeconfig(&kubeconfig).unwrap();
+fn one_cluster() -> (Env, runner::k8s::Registry) {
+    let env = Fixture::new().clusters(Backend::Sandbox, &["c1"]).build();
     let registry = runner::k8s::Registry::new(
         runner::context::KubeOptions {
-            kubeconfig: Some(kubeconfig),
+            kubeconfig: Some(env.kubeconfig().to_path_buf()),
             ..Default::default()
         },
-        rt.handle().clone(),
+        env.runtime().handle().clone(),
     );
-    (rt, sandbox, dir, registry)
+    (env, registry)
 }
 
 fn config_map(name: &str) -> runner::ledger::ObjectKey {
@@ -648,7 +622,8 @@ fn config_map(name: &str) -> runner::ledger::ObjectKey {
 
 #[test]
 fn concurrent_runs_keep_each_others_records() {
-    let (rt, _sandbox, _dir, registry) = one_cluster();
+    let (env, registry) = one_cluster();
+    let rt = env.runtime();
     let c1 = registry.cluster("c1").unwrap();
     let names = |inventory: &runner::k8s::Inventory| -> Vec<String> {
         inventory.objects.iter().map(|k| k.name.clone()).collect()
@@ -693,8 +668,8 @@ fn concurrent_runs_keep_each_others_records() {
 
 #[test]
 fn an_inventory_runner_did_not_write_stops_the_run_with_the_way_out() {
-    let (_rt, _sandbox, dir, _registry) = one_cluster();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let (env, _registry) = one_cluster();
+    let kubeconfig = env.kubeconfig().to_path_buf();
     let project = common::Project::new();
     project.file(
         "playbooks/app.rhai",
