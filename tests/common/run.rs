@@ -5,6 +5,7 @@
 use std::ffi::OsStr;
 use std::io::{self, BufRead as _, BufReader, Read, Write as _};
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -129,7 +130,7 @@ impl Runner {
     }
 }
 
-/// A pipe carrying what `from` carries, line by line, each line checked for secrets first.
+/// A stream carrying what `from` carries, line by line, each line checked for secrets first.
 /// When the test closes its end, so does the recorder, and the runner sees a closed pipe as
 /// before.
 fn tee(
@@ -137,7 +138,8 @@ fn tee(
     from: impl Read + Send + 'static,
     leaks: &Arc<Mutex<Vec<String>>>,
 ) -> io::Result<OwnedFd> {
-    let (reader, mut writer) = io::pipe()?;
+    // A socket pair rather than a pipe: std's pipe() is newer than the crate's rust-version.
+    let (reader, mut writer) = UnixStream::pair()?;
     let leaks = Arc::clone(leaks);
     std::thread::spawn(move || {
         let mut from = BufReader::new(from);
