@@ -176,6 +176,17 @@ impl Env {
         self.clusters.as_mut().expect("a fixture with clusters")
     }
 
+    /// Its clusters (of an async test: `start`), project directory and kubeconfig, for helpers
+    /// that keep them as fields of their own.
+    pub fn into_async_parts(mut self) -> (Clusters, tempfile::TempDir, PathBuf) {
+        assert!(
+            self.runtime.is_none(),
+            "clusters of `build` need their runtime"
+        );
+        let clusters = self.clusters.take().expect("a fixture with clusters");
+        (clusters, self.project, self.kubeconfig)
+    }
+
     /// The runtime serving the clusters of a plain test.
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         self.runtime

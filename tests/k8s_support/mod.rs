@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub use crate::common::backend;
+use crate::common::Fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,10 +19,11 @@ pub struct Env {
 }
 
 pub async fn start(backend: Backend, names: &[&str]) -> Env {
-    let clusters = backend.start(names).await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    clusters.write_kubeconfig(&kubeconfig);
+    let (clusters, dir, kubeconfig) = Fixture::new()
+        .clusters(backend, names)
+        .start()
+        .await
+        .into_async_parts();
     Env {
         clusters,
         dir,
