@@ -3,8 +3,8 @@
 //! remote alerting when `sum(pilot_xds_pushes{cluster="<remote>"}) == 0` for the vars'
 //! duration; without it, no rule and a line saying so.
 
-mod common;
-mod lifecycle_support;
+use crate::common;
+use crate::lifecycle_support;
 
 use common::backend::Backend;
 

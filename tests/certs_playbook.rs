@@ -1,6 +1,6 @@
 //! The certs:: functions through the binary: creation, reuse, dry run, and refusals.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use predicates::prelude::*;

@@ -1,6 +1,6 @@
 //! `runner check`, `runner api`, completions and version.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use predicates::prelude::*;
@@ -257,10 +257,8 @@ fn headlines(stderr: &str) -> Vec<String> {
 
 #[test]
 fn check_passes_the_shipped_flagship() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let p = Project::new();
-    common::copy_dir(&root.join("playbooks"), &p.path().join("playbooks"));
-    common::copy_dir(&root.join("templates"), &p.path().join("templates"));
+    crate::common::copy_shipped(p.path());
     p.runner(&["check", "playbooks/primary-remote.rhai"])
         .assert()
         .success()
@@ -509,9 +507,9 @@ fn list_steps_prints_the_steps_in_play_order_without_any_cluster() {
 #[test]
 fn sandbox_up_prints_an_absolute_kubeconfig_refuses_to_replace_a_running_one_and_stops_cleanly() {
     use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let p = Project::new();
-    let mut up = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let mut up = crate::common::runner()
         .current_dir(p.path())
         .args([
             "sandbox",

@@ -1,6 +1,6 @@
 //! End-to-end: the built `runner` binary on small playbooks in temporary projects.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use predicates::prelude::*;

@@ -1,7 +1,7 @@
 //! The real control planes runner starts (src/control_plane): started from KUBEBUILDER_ASSETS,
 //! checked with kubectl through the kubeconfig runner writes, and gone, processes and files,
 //! once shut down or dropped.
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

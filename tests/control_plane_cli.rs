@@ -1,7 +1,7 @@
 //! `runner sandbox up --control-plane real` and `runner play --sandbox --control-plane real`:
 //! real API servers for users, with the node-side parts played by runner, stopped on Ctrl-C,
 //! and one clear error when the binaries are missing.
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -47,7 +47,7 @@ fn sandbox_up_real_serves_kubectl_until_ctrl_c_and_then_leaves_nothing_running()
     };
     let project = Project::new();
     let kubeconfig = project.path().join("real.kubeconfig");
-    let mut up = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let mut up = crate::common::runner()
         .current_dir(project.path())
         .env("NO_COLOR", "1")
         .env_remove("KUBEBUILDER_ASSETS")
@@ -354,7 +354,7 @@ for (v, i) in ["", "Warn", "Ignore", "Strict"] {
 
 /// Starts `runner play --sandbox --control-plane real` on a play that waits for a minute, and
 /// returns it once its cluster is up, with the control plane's processes.
-fn waiting_rehearsal(project: &Project) -> (std::process::Child, Vec<u32>) {
+fn waiting_rehearsal(project: &Project) -> (crate::common::run::RunningRunner, Vec<u32>) {
     let playbook = project.file(
         "playbooks/wait.rhai",
         r#"
@@ -363,7 +363,7 @@ print("waiting");
 c.wait_until("ConfigMap", "never", "default", |o| true, 60);
 "#,
     );
-    let mut play = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let mut play = crate::common::runner()
         .current_dir(project.path())
         .env("NO_COLOR", "1")
         .args(["play", "--sandbox", "--control-plane", "real"])

@@ -7,7 +7,6 @@
 //! A difference either is fixed in the sandbox or is listed, with its reason, in
 //! `tests/differential/known-differences.yaml`; an unexplained difference fails with both
 //! answers, and so does a listed difference that no longer reproduces.
-#[path = "differential/harness.rs"]
 mod harness;
 
 use harness::{Known, Outcome, Scenario};

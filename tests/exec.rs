@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn playbook(dir: &Path, text: &str) -> PathBuf {
@@ -11,8 +10,8 @@ fn playbook(dir: &Path, text: &str) -> PathBuf {
     file
 }
 
-fn runner(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("runner").unwrap();
+fn runner(dir: &Path) -> crate::common::Runner {
+    let mut cmd = crate::common::runner();
     cmd.current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")

@@ -1,7 +1,7 @@
 //! Faults a user can rehearse, and what runner does under them: the retry layer under every
 //! request, waits that fail fast on a dead server, and the flagship under injected faults.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use std::time::Duration;
 
@@ -51,29 +51,13 @@ async fn a_wait_on_a_dead_server_fails_with_the_connection_error() {
 /// A project holding the flagship playbook, its templates and a one-remote vars file.
 fn flagship_project() -> tempfile::TempDir {
     let project = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["playbooks", "templates"] {
-        copy_dir(&repo.join(dir), &project.path().join(dir));
-    }
+    crate::common::copy_shipped(project.path());
     std::fs::write(
         project.path().join("mesh.yaml"),
         "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
     )
     .unwrap();
     project
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The flagship under 20% injected faults (10% 500s, 10% 429s), 20 runs with the fixed seeds
@@ -88,7 +72,7 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
             .iter()
             .map(|seed| {
                 let project = flagship_project();
-                let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+                let child = crate::common::runner()
                     .current_dir(project.path())
                     .env("NO_COLOR", "1")
                     .env_remove("KUBECONFIG")
@@ -134,8 +118,7 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
 fn a_bad_faults_spec_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        assert_cmd::Command::cargo_bin("runner")
-            .unwrap()
+        crate::common::runner()
             .current_dir(dir.path())
             .env("NO_COLOR", "1")
             .args(args)

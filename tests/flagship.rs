@@ -2,10 +2,11 @@
 //! planes): 1 primary + 2 remotes, every step's objects checked afterwards with kubectl,
 //! idempotence, adding a remote, the istioctl path and a dry run.
 
-mod common;
+use crate::common;
 
-use common::backend::{Backend, Clusters};
-use common::copy_dir;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,37 +16,22 @@ use serde_json::Value;
 /// Clusters served from this test's own runtime, and a copy of the repository's playbooks and
 /// templates, as a user who customises them would have.
 struct Mesh {
-    // Dropped before the runtime: real control planes' stand-ins run on it.
-    _clusters: Clusters,
-    _rt: tokio::runtime::Runtime,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
 }
 
 impl Mesh {
     fn new(backend: Backend, clusters: &[&str]) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(clusters));
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
-        Mesh {
-            _clusters: started,
-            _rt: rt,
-            project,
-            kubeconfig,
-        }
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, clusters)
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        Mesh { env, kubeconfig }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
+        self.env.dir().join(rel)
     }
 
     fn vars(&self, remotes: &[&str]) -> PathBuf {
@@ -60,9 +46,9 @@ impl Mesh {
         file
     }
 
-    fn play(&self, vars: &Path, extra: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("runner").unwrap();
-        cmd.current_dir(self.project.path())
+    fn play(&self, vars: &Path, extra: &[&str]) -> crate::common::Runner {
+        let mut cmd = crate::common::runner();
+        cmd.current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .args(["play", "playbooks/primary-remote.rhai", "--kubeconfig"])
             .arg(&self.kubeconfig)
@@ -510,7 +496,7 @@ else
 fi
 "#,
         log = log.display(),
-        dir = mesh.project.path().display()
+        dir = mesh.env.dir().display()
     );
     std::fs::write(bin.join("istioctl"), script).unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -2,40 +2,32 @@
 //! values files it is given, then creates what a real install would need for the play to go on
 //! (istiod on the primary). Istio's chart repository is never contacted.
 
-mod common;
+use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::backend::{Backend, Clusters};
-use common::copy_dir;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 use serde_json::Value;
 
 const REPO: &str = "https://istio-release.storage.googleapis.com/charts";
 
 struct Mesh {
-    _clusters: Clusters,
-    _rt: tokio::runtime::Runtime,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
     path: String,
 }
 
 impl Mesh {
     fn new(backend: Backend) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(&["cluster-1", "cluster-2"]));
-        let project = tempfile::tempdir().unwrap();
-        let dir = project.path();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &dir.join("playbooks"));
-        copy_dir(&repo.join("templates"), &dir.join("templates"));
-        let kubeconfig = dir.join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, &["cluster-1", "cluster-2"])
+            .build();
+        let dir = env.dir();
+        let kubeconfig = env.kubeconfig().to_path_buf();
         std::fs::write(
             dir.join("my-mesh.yaml"),
             "certs:\n  key_type: ecdsa-p256\ndemo_apps: false\nistio:\n  installer: helm\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
@@ -70,21 +62,19 @@ fi
         .unwrap();
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
         Mesh {
-            _clusters: started,
-            _rt: rt,
-            project,
+            env,
             kubeconfig,
             path,
         }
     }
 
     fn file(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
+        self.env.dir().join(rel)
     }
 
     fn play(&self, extra: &[&str]) -> (i32, String, String) {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
-            .current_dir(self.project.path())
+        let out = crate::common::runner()
+            .current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .env("PATH", &self.path)
             .env("KUBECONFIG", &self.kubeconfig)
@@ -268,8 +258,8 @@ fn offboarding_a_helm_remote_uninstalls_its_releases_once(backend: Backend) {
     let (code, _, stderr) = mesh.play(&[]);
     assert_eq!(code, 0, "{stderr}");
     let offboard = |extra: &[&str]| {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
-            .current_dir(mesh.project.path())
+        let out = crate::common::runner()
+            .current_dir(mesh.env.dir())
             .env("NO_COLOR", "1")
             .env("PATH", &mesh.path)
             .args([

@@ -3,20 +3,19 @@
 //! deletes them in reverse dependency order (and plans the same), namespaces need their own
 //! flag, and objects that only look like ours are never touched.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::backend::{Backend, Clusters};
-use common::copy_dir;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 use serde_json::Value;
 
 struct Mesh {
-    _clusters: Clusters,
-    _rt: tokio::runtime::Runtime,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
 }
 
@@ -64,24 +63,12 @@ impl Run {
 
 impl Mesh {
     fn new(backend: Backend) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(&["cluster-1", "cluster-2", "cluster-3"]));
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
-        Mesh {
-            _clusters: started,
-            _rt: rt,
-            project,
-            kubeconfig,
-        }
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, &["cluster-1", "cluster-2", "cluster-3"])
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        Mesh { env, kubeconfig }
     }
 
     fn vars(&self, remotes: &[&str]) -> PathBuf {
@@ -91,17 +78,14 @@ impl Mesh {
                 "  - name: {r}\n    context: {r}\n    network: network1\n    api_server: \"\"\n"
             ));
         }
-        let file = self
-            .project
-            .path()
-            .join(format!("mesh-{}.yaml", remotes.join("-")));
+        let file = self.env.path(&format!("mesh-{}.yaml", remotes.join("-")));
         std::fs::write(&file, text).unwrap();
         file
     }
 
     fn play(&self, remotes: &[&str], extra: &[&str]) -> Run {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
-            .current_dir(self.project.path())
+        let out = crate::common::runner()
+            .current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .args([
                 "play",
@@ -461,7 +445,7 @@ spec:
 "#;
 
 fn play_app(project: &Path, kubeconfig: &Path, extra: &[&str]) -> Run {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let out = crate::common::runner()
         .current_dir(project)
         .env("NO_COLOR", "1")
         .args([
@@ -501,19 +485,14 @@ fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> bool {
 }
 
 fn prune_across_runs_of_a_plain_playbook(backend: Backend) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let clusters = rt.block_on(backend.start(&["c1"]));
-    let project = common::Project::new();
-    project.file("playbooks/app.rhai", APP);
-    project.file("playbooks/app.vars.yaml", "team: true\n");
-    project.file("templates/app.yaml.j2", APP_TEMPLATE);
-    let kubeconfig = project.path().join("kubeconfig");
-    clusters.write_kubeconfig(&kubeconfig);
-    let play = |extra: &[&str]| play_app(project.path(), &kubeconfig, extra);
+    let env = Fixture::new()
+        .file("playbooks/app.rhai", APP)
+        .file("playbooks/app.vars.yaml", "team: true\n")
+        .file("templates/app.yaml.j2", APP_TEMPLATE)
+        .clusters(backend, &["c1"])
+        .build();
+    let kubeconfig = env.kubeconfig().to_path_buf();
+    let play = |extra: &[&str]| play_app(env.dir(), &kubeconfig, extra);
 
     let first = play(&[]);
     assert_eq!(first.code, 0, "{}", first.stderr);
@@ -610,7 +589,6 @@ fn prune_across_runs_of_a_plain_playbook(backend: Backend) {
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert_eq!(third.changed(), Vec::<String>::new());
     assert_eq!(third.warnings(), Vec::<&str>::new());
-    drop(clusters);
 }
 
 on_both_backends!(
@@ -620,36 +598,16 @@ on_both_backends!(
 );
 
 /// One sandbox cluster `c1` and a registry of it, as a play has.
-fn one_cluster() -> (
-    tokio::runtime::Runtime,
-    runner::sandbox::Sandbox,
-    tempfile::TempDir,
-    runner::k8s::Registry,
-) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sandbox = rt
-        .block_on(runner::sandbox::Sandbox::start(
-            runner::sandbox::SandboxOptions {
-                clusters: vec!["c1".into()],
-                ..Default::default()
-            },
-        ))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sandbox.write_kubeconfig(&kubeconfig).unwrap();
+fn one_cluster() -> (Env, runner::k8s::Registry) {
+    let env = Fixture::new().clusters(Backend::Sandbox, &["c1"]).build();
     let registry = runner::k8s::Registry::new(
         runner::context::KubeOptions {
-            kubeconfig: Some(kubeconfig),
+            kubeconfig: Some(env.kubeconfig().to_path_buf()),
             ..Default::default()
         },
-        rt.handle().clone(),
+        env.runtime().handle().clone(),
     );
-    (rt, sandbox, dir, registry)
+    (env, registry)
 }
 
 fn config_map(name: &str) -> runner::ledger::ObjectKey {
@@ -664,7 +622,8 @@ fn config_map(name: &str) -> runner::ledger::ObjectKey {
 
 #[test]
 fn concurrent_runs_keep_each_others_records() {
-    let (rt, _sandbox, _dir, registry) = one_cluster();
+    let (env, registry) = one_cluster();
+    let rt = env.runtime();
     let c1 = registry.cluster("c1").unwrap();
     let names = |inventory: &runner::k8s::Inventory| -> Vec<String> {
         inventory.objects.iter().map(|k| k.name.clone()).collect()
@@ -709,8 +668,8 @@ fn concurrent_runs_keep_each_others_records() {
 
 #[test]
 fn an_inventory_runner_did_not_write_stops_the_run_with_the_way_out() {
-    let (_rt, _sandbox, dir, _registry) = one_cluster();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let (env, _registry) = one_cluster();
+    let kubeconfig = env.kubeconfig().to_path_buf();
     let project = common::Project::new();
     project.file(
         "playbooks/app.rhai",
@@ -730,7 +689,7 @@ fn an_inventory_runner_did_not_write_stops_the_run_with_the_way_out() {
         .output()
         .unwrap();
     assert!(created.status.success());
-    let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
+    let out = crate::common::runner()
         .current_dir(project.path())
         .env("NO_COLOR", "1")
         .args(["play", "playbooks/app.rhai", "--kubeconfig"])

@@ -2,7 +2,7 @@
 //! reads, root bundles and rotation, reader tokens, the reader's RBAC, the rehearsal stand-in's
 //! shapes and version skew. kubectl and openssl check what the play did.
 
-mod istio_support;
+use crate::istio_support;
 
 use base64::Engine as _;
 use istio_support::{fingerprint, openssl, Mesh};
@@ -388,6 +388,7 @@ fn a_rotated_intermediate_is_rolled_out_and_istiod_restarted() {
         "primary-remote"
     );
     let third = mesh.flagship("", &[]);
+    assert_eq!(third.code, Some(0), "{}", third.stderr);
     assert!(third.stdout.contains("nothing changed"), "{}", third.stdout);
 }
 
@@ -511,6 +512,7 @@ fn an_expiring_token_is_used_only_when_asked_reported_and_renewed() {
     );
     assert!(renewed.has_line(&line), "{line}\n{}", renewed.stdout);
     let unchanged = mesh.flagship(&settings(90, 45), &[]);
+    assert_eq!(unchanged.code, Some(0), "{}", unchanged.stderr);
     assert!(
         unchanged.stdout.contains("nothing changed"),
         "{}",
@@ -820,6 +822,7 @@ fn verify_warns_when_clusters_run_different_istio_versions() {
         ],
     );
     let skew = mesh.flagship("", &["--only", "verify"]);
+    assert_eq!(skew.code, Some(0), "{}", skew.stderr);
     let line = "  warning: clusters run different Istio versions: cluster-1 1.30.3 (istiod image), cluster-2 1.28.10 \
                 (istio-sidecar-injector ConfigMap); upgrade the primary's control plane first, then the remotes, to one version";
     assert!(skew.has_line(line), "{line}\n{}", skew.stdout);

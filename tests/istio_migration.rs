@@ -2,7 +2,7 @@
 //! certs/cluster1 and certs/cluster2, `kubectl create secret generic cacerts` in contexts
 //! cluster-1 and cluster-2 — meets the flagship with its default cluster names.
 
-mod istio_support;
+use crate::istio_support;
 
 use istio_support::{fingerprint, istio_makefile_certs, Mesh};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Server-side apply through playbooks: ordering, CRDs, conflicts, idempotence, dry runs, secrets.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use k8s_support::{start, stderr, stdout, Backend};
 
@@ -261,6 +261,7 @@ metadata: {name: inside, namespace: planned}
         )
         .output()
         .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("pw=old-password-value-1"),
         "{}",

@@ -1,6 +1,6 @@
 //! Clusters by kubeconfig context: several in one play, mapping, missing contexts, allow-lists.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use k8s_support::{start, stderr, stdout, Backend};
 
@@ -223,8 +223,7 @@ async fn kubeconfig_variable_with_several_files_is_merged(backend: Backend) {
         configmap("two")
     );
     let file = env.write("merged.rhai", &play);
-    let out = assert_cmd::Command::cargo_bin("runner")
-        .unwrap()
+    let out = crate::common::runner()
         .current_dir(env.dir.path())
         .env("HOME", env.dir.path())
         .env("KUBECONFIG", &joined)

@@ -2,7 +2,7 @@
 //! sandbox feature (a real kube-apiserver cannot be told to fail some requests), so those tests
 //! run on the sandbox only; a stopped server is tested on both backends.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use std::time::Duration;
 

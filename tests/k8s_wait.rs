@@ -1,6 +1,6 @@
 //! Waits: success, timeouts that say what was seen last, hostname-only load balancers.
 
-mod k8s_support;
+use crate::k8s_support;
 
 use k8s_support::{start, stderr, stdout, Backend};
 
@@ -109,14 +109,29 @@ async fn wait_until_sees_a_change_made_while_waiting(backend: Backend) {
         let seen = c.wait_until("cm", "flag", "default", |o| o.data.ready == "yes", 60);
         print(`saw ready=${seen.data.ready}`);
     "#;
-    let child = env
-        .runner_std("until.rhai", play, &[])
+    // `-v` logs each request as it is answered: the change is made once the watch is open.
+    let mut child = env
+        .runner_std("until.rhai", play, &["-v"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Change the object only once the playbook is waiting on it.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut log, &mut line).unwrap();
+        assert!(
+            read > 0,
+            "the play ended before it watched the ConfigMap:\n{seen}"
+        );
+        seen.push_str(&line);
+        if line.contains("/configmaps?&watch=true") && line.contains("-> 200") {
+            break;
+        }
+    }
+    // The rest of the log, read while the play waits, so that it never blocks on a full pipe.
+    let rest = std::thread::spawn(move || std::io::read_to_string(log).unwrap());
     let patched = env.kubectl(
         "cluster-1",
         &[
@@ -130,7 +145,8 @@ async fn wait_until_sees_a_change_made_while_waiting(backend: Backend) {
     );
     assert!(patched.status.success(), "{}", stderr(&patched));
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let log = seen + rest.join().unwrap().as_str();
+    assert!(out.status.success(), "{log}");
     assert!(stdout(&out).contains("saw ready=yes"), "{}", stdout(&out));
 }
 

@@ -1,11 +1,11 @@
 //! One runner at a time per CA: the advisory lock on the certificate directory, with real
 //! processes on both sides.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::io::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::Project;
 
@@ -20,8 +20,8 @@ fn play(p: &Project, wait_secs: u32) {
     );
 }
 
-fn runner(p: &Project) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runner"));
+fn runner(p: &Project) -> crate::common::Runner {
+    let mut cmd = crate::common::runner();
     cmd.current_dir(p.path())
         .args(["play", "playbooks/root.rhai"])
         .env("NO_COLOR", "1")
@@ -138,7 +138,7 @@ fn a_waiting_runner_goes_on_once_the_holder_is_done() {
 fn a_second_sandbox_on_the_same_state_is_refused_naming_the_first() {
     let p = Project::new();
     let up = |kubeconfig: &str| {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runner"));
+        let mut cmd = crate::common::runner();
         cmd.current_dir(p.path())
             .args([
                 "sandbox",

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,7 @@ fn run(case: &Path, work: &Path) -> Outcome {
     let out_path = work.join(".stdout");
     let err_path = work.join(".stderr");
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_runner"))
+    let child = crate::common::runner()
         .args(&args)
         .current_dir(work)
         .env_remove("KUBECONFIG")

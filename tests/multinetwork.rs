@@ -4,8 +4,8 @@
 //! single-network shape stays as it was. `access.load_balancer_source_ranges` reaches the
 //! Services that expose the control plane.
 
-mod common;
-mod lifecycle_support;
+use crate::common;
+use crate::lifecycle_support;
 
 use common::backend::Backend;
 

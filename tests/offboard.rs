@@ -3,18 +3,17 @@
 //! annotation), each step saying what it removed; a second run removes nothing and says so;
 //! the other remote and the primary are untouched.
 
-mod common;
+use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::backend::{Backend, Clusters};
-use common::copy_dir;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 
 struct Mesh {
-    _clusters: Clusters,
-    _rt: tokio::runtime::Runtime,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
     vars: PathBuf,
 }
@@ -27,19 +26,12 @@ struct Run {
 
 impl Mesh {
     fn new(backend: Backend) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(&["cluster-1", "cluster-2", "cluster-3"]));
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
-        let vars = project.path().join("my-mesh.yaml");
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, &["cluster-1", "cluster-2", "cluster-3"])
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        let vars = env.path("my-mesh.yaml");
         let mut text = String::from("certs:\n  key_type: ecdsa-p256\nremotes:\n");
         for r in ["cluster-2", "cluster-3"] {
             text.push_str(&format!(
@@ -48,17 +40,15 @@ impl Mesh {
         }
         std::fs::write(&vars, text).unwrap();
         Mesh {
-            _clusters: started,
-            _rt: rt,
-            project,
+            env,
             kubeconfig,
             vars,
         }
     }
 
     fn play(&self, playbook: &str, extra: &[&str]) -> Run {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("runner"))
-            .current_dir(self.project.path())
+        let out = crate::common::runner()
+            .current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .args(["play", playbook, "--yes", "--kubeconfig"])
             .arg(&self.kubeconfig)

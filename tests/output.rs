@@ -1,9 +1,8 @@
 //! What a play prints: targets first, quiet waits, summaries of what changed, warnings once and
 //! marked in a rehearsal, a recap of objects, `--limit`, `--only` errors, JSON error events.
 
-mod common;
-#[path = "common/sandbox.rs"]
-mod sandbox;
+use crate::common;
+use crate::common::sandbox;
 
 use common::Project;
 use serde_json::Value;

@@ -2,22 +2,21 @@
 //! name, action) events equal what the following real run reports, on sandbox clusters reached
 //! through a kubeconfig (not `--sandbox`, so these are the paths real clusters take).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::backend::{Backend, Clusters};
-use common::copy_dir;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 use serde_json::Value;
 
 type Row = (String, String, Option<String>, String, String);
 
 /// Sandbox clusters served from this test's runtime and a copy of the playbooks and templates.
 struct Mesh {
-    _rt: tokio::runtime::Runtime,
-    _clusters: Clusters,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
     /// TMPDIR of every run: a plan leaves nothing here.
     tmp: tempfile::TempDir,
@@ -82,29 +81,20 @@ impl Mesh {
 
     /// The mesh's clusters on `backend`: the built-in sandbox or real control planes.
     fn on(backend: Backend, clusters: &[&str]) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(clusters));
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, clusters)
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
         Mesh {
-            _rt: rt,
-            _clusters: started,
-            project,
+            env,
             kubeconfig,
             tmp: tempfile::tempdir().unwrap(),
         }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
+        self.env.dir().join(rel)
     }
 
     fn vars(&self, remotes: &[&str]) -> String {
@@ -119,9 +109,9 @@ impl Mesh {
         name
     }
 
-    fn command(&self, playbook: &str, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"));
-        cmd.current_dir(self.project.path())
+    fn command(&self, playbook: &str, args: &[&str]) -> crate::common::Runner {
+        let mut cmd = crate::common::runner();
+        cmd.current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .env("TMPDIR", self.tmp.path())
             .env_remove("KUBECONFIG")
@@ -628,7 +618,7 @@ fn the_istioctl_path_plans_the_files_and_commands_it_would_write_and_run() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let root = mesh.project.path().canonicalize().unwrap();
+    let root = mesh.env.dir().canonicalize().unwrap();
     for line in [
         "  would write file rendered/cluster-1/istio-primary.yaml".to_string(),
         format!(
@@ -724,7 +714,7 @@ fn under_terminal(mesh: &Mesh, playbook: &str, args: &[&str], answer: &str) -> (
     }
     let mut child = std::process::Command::new("script")
         .args(["-qec", &line, "/dev/null"])
-        .current_dir(mesh.project.path())
+        .current_dir(mesh.env.dir())
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")
         .stdin(std::process::Stdio::piped())
@@ -739,6 +729,7 @@ fn under_terminal(mesh: &Mesh, playbook: &str, args: &[&str], answer: &str) -> (
         .write_all(answer.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    crate::common::run::record(&out);
     let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
     // The terminal echoes the answer whenever it arrives, before or after the question.
     (
@@ -771,10 +762,9 @@ fn at_a_terminal_the_targets_and_plan_come_before_the_question_and_no_writes_not
     std::fs::write(mesh.path("playbooks/cm.rhai"), ONE_MAP).unwrap();
     let (code, text) = under_terminal(&mesh, "playbooks/cm.rhai", &[], "n\n");
     assert_eq!(code, 1, "{text}");
-    let server = mesh.run("playbooks/cm.rhai", &["--dry-run"]).of("target")[0]["server"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let plan = mesh.run("playbooks/cm.rhai", &["--dry-run"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let server = plan.of("target")[0]["server"].as_str().unwrap().to_string();
     let expected = format!(
         "Targets:\n  cluster-1  context=cluster-1  server={server}\n\
          PLAN: 1 to create, 0 to change, 0 to delete (0 unchanged)\n  \

@@ -32,9 +32,9 @@ impl Env {
         }
     }
 
-    fn play(&self, body: &str, extra: &[&str]) -> assert_cmd::Command {
+    fn play(&self, body: &str, extra: &[&str]) -> crate::common::Runner {
         std::fs::write(self.dir.path().join("playbooks/p.rhai"), body).unwrap();
-        let mut cmd = assert_cmd::Command::cargo_bin("runner").unwrap();
+        let mut cmd = crate::common::runner();
         cmd.current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .args(["play", "playbooks/p.rhai", "--kubeconfig", "kubeconfig"])

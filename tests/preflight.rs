@@ -3,51 +3,32 @@
 //! first step. Each case runs the flagship (a copy, as a user has it) against sandbox clusters
 //! and checks the exact message, the exit code, and that no cluster and no file was written.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use runner::sandbox::{Sandbox, SandboxOptions};
-
-mod common;
-use common::copy_dir;
+use crate::common;
+use common::backend::Backend;
+use common::fixture::Env;
+use common::Fixture;
 
 struct Mesh {
-    _rt: tokio::runtime::Runtime,
-    _sandbox: Sandbox,
-    project: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
 }
 
 impl Mesh {
     fn new() -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(Backend::Sandbox, &["cluster-1", "cluster-2"])
             .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sandbox = rt
-            .block_on(Sandbox::start(SandboxOptions {
-                clusters: vec!["cluster-1".into(), "cluster-2".into()],
-                lb_delay: std::time::Duration::from_millis(20),
-                ..Default::default()
-            }))
-            .unwrap();
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        sandbox.write_kubeconfig(&kubeconfig).unwrap();
-        Mesh {
-            _rt: rt,
-            _sandbox: sandbox,
-            project,
-            kubeconfig,
-        }
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        Mesh { env, kubeconfig }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
+        self.env.dir().join(rel)
     }
 
     /// Replaces `from` by `to` in a file of the project copy (exactly once).
@@ -57,9 +38,9 @@ impl Mesh {
         std::fs::write(self.path(rel), text.replacen(from, to, 1)).unwrap();
     }
 
-    fn runner(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("runner").unwrap();
-        cmd.current_dir(self.project.path())
+    fn runner(&self, args: &[&str]) -> crate::common::Runner {
+        let mut cmd = crate::common::runner();
+        cmd.current_dir(self.env.dir())
             .env("NO_COLOR", "1")
             .env_remove("KUBECONFIG")
             .args(args);
@@ -67,7 +48,7 @@ impl Mesh {
     }
 
     /// The flagship with the sandbox's kubeconfig and the manifests installer.
-    fn play(&self, extra: &[&str]) -> assert_cmd::Command {
+    fn play(&self, extra: &[&str]) -> crate::common::Runner {
         let mut cmd = self.runner(&["play", "playbooks/primary-remote.rhai", "--kubeconfig"]);
         cmd.arg(&self.kubeconfig)
             .args([

@@ -3,8 +3,8 @@
 //! there, the other remotes' remote secrets on it, their remotePilotAddress and
 //! controlPlaneClusters annotation pointing at it. A second run changes nothing.
 
-mod common;
-mod lifecycle_support;
+use crate::common;
+use crate::lifecycle_support;
 
 use common::backend::Backend;
 

@@ -5,14 +5,10 @@
 //! `not_run` lists, each with its reason; the test fails if the README gains a command that
 //! is neither run nor listed.
 
-mod common;
-#[path = "common/sandbox.rs"]
-mod sandbox;
+use crate::common::sandbox;
 
 use std::path::Path;
 use std::process::Command;
-
-use common::copy_dir;
 
 const README: &str = include_str!("../README.md");
 
@@ -72,9 +68,7 @@ fn as_run(command: &str, runner: &Path) -> String {
 async fn every_readme_command_and_playbook_runs_as_written() {
     let sandbox = sandbox::start(&["cluster-1", "cluster-2"]).await;
     let project = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&root.join("playbooks"), &project.path().join("playbooks"));
-    copy_dir(&root.join("templates"), &project.path().join("templates"));
+    crate::common::copy_shipped(project.path());
     let runner = assert_cmd::cargo::cargo_bin("runner");
 
     let mut skipped = Vec::new();
@@ -94,6 +88,7 @@ async fn every_readme_command_and_playbook_runs_as_written() {
                 .env("NO_COLOR", "1")
                 .output()
                 .unwrap();
+            crate::common::run::record(&out);
             assert_eq!(
                 out.status.code(),
                 Some(0),
@@ -106,7 +101,7 @@ async fn every_readme_command_and_playbook_runs_as_written() {
     }
     let skipped: Vec<&str> = skipped
         .iter()
-        .map(|s| s.split_once(": ").unwrap().0)
+        .map(|s| s.rsplit_once(": ").unwrap().0)
         .collect();
     assert_eq!(
         skipped,
@@ -114,7 +109,8 @@ async fn every_readme_command_and_playbook_runs_as_written() {
             "cargo test --locked",
             "export KUBEBUILDER_ASSETS=\"$(../shared/envtest/unpack \"$PWD/target/envtest-bin\")\"  # or any envtest directory",
             "cargo test                                   # both backends",
-            "cargo test --test flagship -- real_control_plane   # one backend",
+            "cargo test --test main -- flagship::        # one area (tests/flagship.rs)",
+            "cargo test --test main -- real_control_plane # one backend",
             "cargo install --path . --locked                          # the dependencies the lockfile pins and CI tests",
             "runner play playbooks/primary-remote.rhai --vars my-mesh.yaml --allow-context 'prod-*'",
             "cargo bench            # the whole suite; BENCH_QUICK=1 for one run of each",
@@ -133,7 +129,7 @@ async fn every_readme_command_and_playbook_runs_as_written() {
             .strip_prefix("// ")
             .expect("a playbook block names its file");
         std::fs::write(project.path().join(path), &playbook).unwrap();
-        let out = Command::new(&runner)
+        let out = crate::common::runner()
             .args(["play", path, "--sandbox"])
             .current_dir(project.path())
             .env("NO_COLOR", "1")

@@ -1,14 +1,12 @@
 //! `runner play --sandbox`: the rehearsal path of the README's quickstart, through the binary.
 
-mod common;
+use crate::common;
 
-use std::path::Path;
-
-use common::{copy_dir, Project};
+use common::Project;
 use predicates::prelude::*;
 
 /// `runner` in the project, with no kubeconfig anywhere in reach.
-fn runner(project: &Project, args: &[&str]) -> assert_cmd::Command {
+fn runner(project: &Project, args: &[&str]) -> crate::common::Runner {
     let mut cmd = project.runner(args);
     cmd.env("HOME", project.path());
     cmd
@@ -17,9 +15,7 @@ fn runner(project: &Project, args: &[&str]) -> assert_cmd::Command {
 #[test]
 fn the_flagship_playbook_rehearses_on_sandboxes_and_verifies() {
     let project = Project::new();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-    copy_dir(&repo.join("templates"), &project.path().join("templates"));
+    crate::common::copy_shipped(project.path());
     runner(
         &project,
         &["play", "playbooks/primary-remote.rhai", "--sandbox"],

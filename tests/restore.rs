@@ -4,11 +4,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::common::run::RunningRunner;
+use crate::common::Runner;
 use std::sync::mpsc;
 
-fn runner(dir: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("runner"));
+fn runner(dir: &Path) -> crate::common::Runner {
+    let mut cmd = crate::common::runner();
     cmd.current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")
@@ -19,7 +22,7 @@ fn runner(dir: &Path) -> Command {
 
 /// A child whose stdout lines arrive on a channel, so a test waits for what it prints.
 struct Watched {
-    child: Child,
+    child: RunningRunner,
     lines: mpsc::Receiver<String>,
 }
 
@@ -32,7 +35,7 @@ impl Drop for Watched {
 }
 
 impl Watched {
-    fn spawn(mut cmd: Command) -> Watched {
+    fn spawn(mut cmd: Runner) -> Watched {
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
@@ -69,7 +72,7 @@ fn sandbox_up(dir: &Path, state: &Path, lb_delay_ms: u64) -> Watched {
     up
 }
 
-fn play(dir: &Path) -> Command {
+fn play(dir: &Path) -> Runner {
     let mut cmd = runner(dir);
     cmd.args([
         "play",
@@ -84,10 +87,7 @@ fn play(dir: &Path) -> Command {
 
 fn project() -> (tempfile::TempDir, PathBuf) {
     let project = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["playbooks", "templates"] {
-        copy_dir(&repo.join(dir), &project.path().join(dir));
-    }
+    crate::common::copy_shipped(project.path());
     std::fs::write(
         project.path().join("mesh.yaml"),
         "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
@@ -95,19 +95,6 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     .unwrap();
     let state = project.path().join("state");
     (project, state)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The object `name` stored under a key ending in `/resource` in a saved objects.json.
@@ -167,12 +154,7 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
     );
     first.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
     first.child.wait().unwrap();
-    let out = std::mem::replace(
-        &mut interrupted.child,
-        Command::new("true").spawn().unwrap(),
-    )
-    .wait_with_output()
-    .unwrap();
+    let out = interrupted.child.collect_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("Connection refused"), "{err}");

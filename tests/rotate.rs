@@ -2,8 +2,8 @@
 //! for one cluster or all, the previous files kept in a dated backup, cacerts updated, istiod
 //! restarted through its pod template and awaited, verify showing the new intermediate live.
 
-mod common;
-mod lifecycle_support;
+use crate::common;
+use crate::lifecycle_support;
 
 use common::backend::Backend;
 
@@ -176,6 +176,7 @@ fn one_cluster_is_rotated_and_the_others_are_left_alone() {
         new
     );
     let again = mesh.flagship(MESH, &["--output", "json"]);
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert!(
         changed(&again.stdout).is_empty(),
         "{:?}",

@@ -1,6 +1,5 @@
 //! The sandbox API server as kube's client sees it over HTTPS.
-#[path = "common/sandbox.rs"]
-mod support;
+use crate::common::sandbox as support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};

@@ -1,6 +1,5 @@
 //! Starting, stopping, restarting, persisting and failing sandbox clusters.
-#[path = "common/sandbox.rs"]
-mod support;
+use crate::common::sandbox as support;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};

@@ -1,8 +1,7 @@
 //! What the sandbox refuses, warns about and fills in, as kube-apiserver v1.36 does (each answer
 //! here was checked against the real server; the differential suite keeps checking it when
 //! KUBEBUILDER_ASSETS is set). These run without a real control plane.
-#[path = "common/sandbox.rs"]
-mod support;
+use crate::common::sandbox as support;
 
 use serde_json::{json, Value};
 use support::client_for;

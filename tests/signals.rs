@@ -2,7 +2,7 @@
 //! the temporary directory, and while it runs that kubeconfig is private (0700 dir, 0600 file).
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -16,7 +16,7 @@ fn sigterm_during_sandbox_watch_removes_the_admin_kubeconfig() {
     )
     .unwrap();
     let stderr_path = project.path().join("output");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
+    let mut child = crate::common::runner()
         .args(["play", "playbooks/w.rhai", "--sandbox", "--watch"])
         .current_dir(project.path())
         .env("TMPDIR", tmp.path())

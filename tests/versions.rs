@@ -2,8 +2,8 @@
 //! Istio version than the primary (read as verify reads it), before anything is written, unless
 //! the vars allow the skew.
 
-mod common;
-mod lifecycle_support;
+use crate::common;
+use crate::lifecycle_support;
 
 use common::backend::Backend;
 

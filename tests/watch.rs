@@ -3,11 +3,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::common::run::RunningRunner;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use runner::sandbox::{Sandbox, SandboxOptions};
+use crate::common::backend::Backend;
+use crate::common::fixture::Env;
+use crate::common::Fixture;
 use serde_json::Value;
 
 const PLAYBOOK: &str = r#"
@@ -28,11 +32,9 @@ fn template(replicas: u32, team: &str, with_b: bool) -> String {
 }
 
 struct Watcher {
-    _rt: tokio::runtime::Runtime,
-    _sandbox: Sandbox,
-    dir: tempfile::TempDir,
+    env: Env,
     kubeconfig: PathBuf,
-    child: Child,
+    child: RunningRunner,
     events: mpsc::Receiver<Value>,
 }
 
@@ -43,31 +45,15 @@ impl Watcher {
 
     /// `output` is `json` (events) or `human` (each line as a JSON string).
     fn start_with(output: &str) -> Watcher {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sandbox = rt
-            .block_on(Sandbox::start(SandboxOptions {
-                clusters: vec!["c1".into()],
-                ..Default::default()
-            }))
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        sandbox.write_kubeconfig(&kubeconfig).unwrap();
-        std::fs::create_dir_all(dir.path().join("playbooks")).unwrap();
-        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-        std::fs::write(dir.path().join("playbooks/app.rhai"), PLAYBOOK).unwrap();
-        std::fs::write(
-            dir.path().join("templates/app.yaml.j2"),
-            template(1, "blue", true),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("vars.yaml"), "team: blue\n").unwrap();
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("runner"))
-            .current_dir(dir.path())
+        let env = Fixture::new()
+            .file("playbooks/app.rhai", PLAYBOOK)
+            .file("templates/app.yaml.j2", &template(1, "blue", true))
+            .file("vars.yaml", "team: blue\n")
+            .clusters(Backend::Sandbox, &["c1"])
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        let mut child = crate::common::runner()
+            .current_dir(env.dir())
             .args([
                 "play",
                 "playbooks/app.rhai",
@@ -100,9 +86,7 @@ impl Watcher {
             }
         });
         let mut watcher = Watcher {
-            _rt: rt,
-            _sandbox: sandbox,
-            dir,
+            env,
             kubeconfig,
             child,
             events,
@@ -133,7 +117,7 @@ impl Watcher {
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.env.path(rel)
     }
 
     /// Events up to and including the first of `kind`.

@@ -54,7 +54,7 @@ impl Backend {
     /// `on_both_backends!` wrappers skip the real one when its binaries are not there).
     pub async fn start(self, names: &[&str]) -> Clusters {
         let clusters: Vec<String> = names.iter().map(|c| c.to_string()).collect();
-        match self {
+        let started = match self {
             Backend::Sandbox => Clusters::Sandbox(
                 Sandbox::start(SandboxOptions {
                     clusters,
@@ -77,7 +77,9 @@ impl Backend {
                     _slots: slots,
                 }
             }
-        }
+        };
+        super::leaks::register_kubeconfig(&started.kubeconfig_yaml());
+        started
     }
 }
 

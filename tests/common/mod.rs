@@ -16,6 +16,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Copies the repository's `playbooks/` and `templates/` into `project`.
+pub fn copy_shipped(project: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["playbooks", "templates"] {
+        copy_dir(&repo.join(dir), &project.join(dir));
+    }
+}
+
 pub struct Project {
     dir: tempfile::TempDir,
 }
@@ -49,8 +57,8 @@ impl Project {
     }
 
     /// The built binary, run in the project directory, with no terminal and no colors.
-    pub fn runner(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("runner").expect("runner binary");
+    pub fn runner(&self, args: &[&str]) -> Runner {
+        let mut cmd = runner();
         cmd.current_dir(self.dir.path())
             .args(args)
             .env("NO_COLOR", "1")
@@ -59,4 +67,12 @@ impl Project {
     }
 }
 
+#[macro_use]
 pub mod backend;
+pub mod fixture;
+pub mod leaks;
+pub mod run;
+pub mod sandbox;
+
+pub use fixture::Fixture;
+pub use run::{runner, Runner};

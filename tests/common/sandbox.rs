@@ -22,6 +22,7 @@ pub async fn start(clusters: &[&str]) -> TestSandbox {
 
 pub async fn start_with(opts: SandboxOptions) -> TestSandbox {
     let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
+    super::leaks::register_kubeconfig(&sandbox.kubeconfig_yaml());
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     sandbox

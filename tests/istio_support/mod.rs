@@ -7,23 +7,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use runner::sandbox::{Sandbox, SandboxOptions};
+use crate::common::backend::Backend;
+use crate::common::fixture::Env;
+use crate::common::Fixture;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub struct Mesh {
-    _rt: tokio::runtime::Runtime,
-    _sandbox: Sandbox,
-    project: tempfile::TempDir,
+    env: Env,
     pub kubeconfig: PathBuf,
 }
 
-/// What a run printed and how it ended.
-pub struct Run {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use crate::common::fixture::Run;
 
 impl Run {
     /// Output lines without the step durations and the recap's timing, which vary.
@@ -38,34 +33,16 @@ impl Run {
 
 impl Mesh {
     pub fn new(clusters: &[&str]) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sandbox = rt
-            .block_on(Sandbox::start(SandboxOptions {
-                clusters: clusters.iter().map(|c| c.to_string()).collect(),
-                lb_delay: std::time::Duration::from_millis(20),
-                ..Default::default()
-            }))
-            .unwrap();
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        sandbox.write_kubeconfig(&kubeconfig).unwrap();
-        Mesh {
-            _rt: rt,
-            _sandbox: sandbox,
-            project,
-            kubeconfig,
-        }
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(Backend::Sandbox, clusters)
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        Mesh { env, kubeconfig }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
+        self.env.dir().join(rel)
     }
 
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
@@ -86,22 +63,16 @@ impl Mesh {
             "test-vars.yaml",
             &format!("certs:\n  key_type: ecdsa-p256\n{vars_yaml}"),
         );
-        let out = Command::new(env!("CARGO_BIN_EXE_runner"))
-            .current_dir(self.project.path())
-            .env("NO_COLOR", "1")
-            .env_remove("KUBECONFIG")
-            .args(["play", playbook, "--kubeconfig"])
+        let out = self
+            .env
+            .runner(&["play", playbook, "--kubeconfig"])
             .arg(&self.kubeconfig)
             .args(["--vars", "playbooks/primary-remote.vars.yaml", "--vars"])
             .arg(&vars)
             .args(extra)
             .output()
             .unwrap();
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 
     pub fn flagship(&self, vars_yaml: &str, extra: &[&str]) -> Run {
@@ -109,14 +80,7 @@ impl Mesh {
     }
 
     pub fn kubectl_raw(&self, context: &str, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(["--context", context])
-            .args(args)
-            .current_dir(self.project.path())
-            .output()
-            .unwrap()
+        self.env.kubectl(context, args)
     }
 
     pub fn kubectl_ok(&self, context: &str, args: &[&str]) -> String {
@@ -156,7 +120,7 @@ impl Mesh {
     /// writes for itself, and the CA directory's lock, which names its last runner, aside).
     pub fn disk_snapshot(&self) -> BTreeMap<String, String> {
         let mut sums = BTreeMap::new();
-        checksums(self.project.path(), self.project.path(), &mut sums);
+        checksums(self.env.dir(), self.env.dir(), &mut sums);
         sums.remove("test-vars.yaml");
         sums.remove("certs/.runner.lock");
         sums
@@ -172,18 +136,6 @@ fn checksums(root: &Path, dir: &Path, sums: &mut BTreeMap<String, String>) {
             let digest = Sha256::digest(std::fs::read(&path).unwrap());
             let rel = path.strip_prefix(root).unwrap().display().to_string();
             sums.insert(rel, hex::encode(digest));
-        }
-    }
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
         }
     }
 }

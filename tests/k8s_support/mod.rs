@@ -3,13 +3,12 @@
 //! on small playbooks. kubectl checks results independently.
 #![allow(dead_code)]
 
-#[path = "../common/backend.rs"]
-pub mod backend;
+pub use crate::common::backend;
+use crate::common::Fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 pub use backend::{Backend, Clusters};
 use runner::sandbox::Sandbox;
 
@@ -20,10 +19,11 @@ pub struct Env {
 }
 
 pub async fn start(backend: Backend, names: &[&str]) -> Env {
-    let clusters = backend.start(names).await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    clusters.write_kubeconfig(&kubeconfig);
+    let (clusters, dir, kubeconfig) = Fixture::new()
+        .clusters(backend, names)
+        .start()
+        .await
+        .into_async_parts();
     Env {
         clusters,
         dir,
@@ -57,13 +57,13 @@ impl Env {
     }
 
     /// `runner play --kubeconfig K <playbook> <args>`, with no other kubeconfig in reach.
-    pub fn runner(&self, playbook: &str, text: &str, args: &[&str]) -> Command {
-        Command::from_std(self.runner_std(playbook, text, args))
+    pub fn runner(&self, playbook: &str, text: &str, args: &[&str]) -> crate::common::Runner {
+        self.runner_std(playbook, text, args)
     }
 
-    pub fn runner_std(&self, playbook: &str, text: &str, args: &[&str]) -> std::process::Command {
+    pub fn runner_std(&self, playbook: &str, text: &str, args: &[&str]) -> crate::common::Runner {
         let file = self.write(playbook, text);
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"));
+        let mut cmd = crate::common::runner();
         cmd.current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env_remove("KUBECONFIG")

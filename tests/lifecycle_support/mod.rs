@@ -12,48 +12,29 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::backend::{Backend, Clusters};
-use crate::common::copy_dir;
+use crate::common::backend::Backend;
+use crate::common::fixture::Env;
+use crate::common::Fixture;
 
 pub struct Mesh {
-    // Dropped before the runtime: real control planes' stand-ins run on it.
-    _clusters: Clusters,
-    _rt: tokio::runtime::Runtime,
-    project: tempfile::TempDir,
+    env: Env,
     pub kubeconfig: PathBuf,
 }
 
-/// What a run printed and how it ended.
-pub struct Run {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use crate::common::fixture::Run;
 
 impl Mesh {
     pub fn new(backend: Backend, clusters: &[&str]) -> Mesh {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let started = rt.block_on(backend.start(clusters));
-        let project = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-        copy_dir(&repo.join("templates"), &project.path().join("templates"));
-        let kubeconfig = project.path().join("kubeconfig");
-        started.write_kubeconfig(&kubeconfig);
-        Mesh {
-            _clusters: started,
-            _rt: rt,
-            project,
-            kubeconfig,
-        }
+        let env = Fixture::new()
+            .shipped_playbooks()
+            .clusters(backend, clusters)
+            .build();
+        let kubeconfig = env.kubeconfig().to_path_buf();
+        Mesh { env, kubeconfig }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.project.path().join(rel)
+        self.env.dir().join(rel)
     }
 
     pub fn read(&self, rel: &str) -> String {
@@ -69,22 +50,16 @@ impl Mesh {
             format!("certs:\n  key_type: ecdsa-p256\n{vars_yaml}"),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_runner"))
-            .current_dir(self.project.path())
-            .env("NO_COLOR", "1")
-            .env_remove("KUBECONFIG")
-            .args(["play", playbook, "--kubeconfig"])
+        let out = self
+            .env
+            .runner(&["play", playbook, "--kubeconfig"])
             .arg(&self.kubeconfig)
             .args(["--vars", "playbooks/primary-remote.vars.yaml", "--vars"])
             .arg(&vars)
             .args(extra)
             .output()
             .unwrap();
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 
     pub fn flagship(&self, vars_yaml: &str, extra: &[&str]) -> Run {
@@ -92,14 +67,7 @@ impl Mesh {
     }
 
     pub fn kubectl_raw(&self, context: &str, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(["--context", context])
-            .args(args)
-            .current_dir(self.project.path())
-            .output()
-            .unwrap()
+        self.env.kubectl(context, args)
     }
 
     pub fn kubectl_ok(&self, context: &str, args: &[&str]) -> String {
@@ -139,7 +107,7 @@ impl Mesh {
     /// writes for itself aside).
     pub fn disk_snapshot(&self) -> BTreeMap<String, String> {
         let mut sums = BTreeMap::new();
-        checksums(self.project.path(), self.project.path(), &mut sums);
+        checksums(self.env.dir(), self.env.dir(), &mut sums);
         sums.remove("test-vars.yaml");
         sums
     }
