@@ -1,9 +1,9 @@
 //! Every kind of error, pinned caret for caret: the real binary on real bad input, its exit
 //! status and its whole stderr.
 
-mod common;
+use crate::common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Project;
@@ -353,7 +353,7 @@ fn interrupt_spinning_step(signal: libc::c_int) -> (String, Option<i32>) {
         "playbooks/spin.rhai",
         "step(\"spin\", || {\n    write_file(\"ready\", \"\");\n    loop { }\n});\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
+    let mut child = common::runner()
         .args(["play", "playbooks/spin.rhai"])
         .current_dir(p.path())
         .env("NO_COLOR", "1")

@@ -1,7 +1,7 @@
 //! `-vv` and `RUST_LOG` show what the sandbox and the Kubernetes client log, on stderr, and
 //! never a credential, however much RUST_LOG asks for; stdout stays the run's output.
 
-mod common;
+use crate::common;
 
 use common::Project;
 
