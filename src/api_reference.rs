@@ -55,18 +55,14 @@ fn collect_functions(content: &Value, module: Option<&str>, docs: &mut Vec<Funct
                     .map(|p| {
                         let n = p.get("name").and_then(Value::as_str).unwrap_or("_");
                         match p.get("type").and_then(Value::as_str) {
-                            Some(t) => format!("{n}: {t}"),
+                            Some(t) => format!("{n}: {}", alternatives(t)),
                             None => n.to_string(),
                         }
                     })
                     .collect()
             })
             .unwrap_or_default();
-        let returns = f
-            .get("returnType")
-            .and_then(Value::as_str)
-            .unwrap_or("()")
-            .to_string();
+        let returns = alternatives(f.get("returnType").and_then(Value::as_str).unwrap_or("()"));
         let doc = f
             .get("docComments")
             .and_then(Value::as_array)
@@ -87,6 +83,12 @@ fn collect_functions(content: &Value, module: Option<&str>, docs: &mut Vec<Funct
             doc,
         });
     }
+}
+
+/// Signatures write alternative types as `Map|()` (Rhai's metadata drops spaces in types);
+/// the reference reads `Map or ()`.
+fn alternatives(type_name: &str) -> String {
+    type_name.replace('|', " or ")
 }
 
 pub fn render(docs: &[FunctionDoc]) -> String {

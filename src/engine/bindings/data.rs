@@ -12,7 +12,7 @@ pub fn install(engine: &mut Engine) {
     let mut yaml = Module::new();
     register_in(
         &mut yaml,
-        "parse(text: &str) -> Array",
+        "parse(text: String) -> Array",
         "Parses YAML text into an array of documents (multi-document; empty documents skipped).",
         |text: &str| -> RhaiResult<Array> {
             parse_yaml_documents(text)
@@ -48,7 +48,7 @@ pub fn install(engine: &mut Engine) {
     let mut json = Module::new();
     register_in(
         &mut json,
-        "parse(text: &str) -> Dynamic",
+        "parse(text: String) -> Dynamic",
         "Parses JSON text.",
         |text: &str| -> RhaiResult<Dynamic> {
             let value: Value = serde_json::from_str(text)

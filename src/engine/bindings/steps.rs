@@ -11,7 +11,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "step(name: &str, body: FnPtr) -> Dynamic",
+        "step(name: String, body: FnPtr) -> Dynamic",
         "Runs `body` as a named step: reports what it changed in which cluster and how long it took; returns what `body` returns.",
         move |call: NativeCallContext, name: &str, body: FnPtr| run_step(&c, &call, name, body),
     );
