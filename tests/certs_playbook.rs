@@ -7,9 +7,9 @@ use predicates::prelude::*;
 
 const PLAY: &str = r#"
 step("ca", || {
-    let root = certs::root_ca("certs", #{ key_type: "ecdsa-p256" });
+    let root = certs::ensure_root_ca("certs", #{ key_type: "ecdsa-p256" });
     for cluster in ["cluster-1", "cluster-2"] {
-        let ca = certs::intermediate_ca(root, "certs", cluster, #{ key_type: "ecdsa-p256" });
+        let ca = certs::ensure_intermediate_ca(root, "certs", cluster, #{ key_type: "ecdsa-p256" });
         certs::verify_chain(ca.cert_chain_pem, root.cert_pem);
         let secret = certs::cacerts_secret(ca.dir);
         write_file(`out/${cluster}-keys`, `${secret.data.keys()}`);
@@ -147,7 +147,7 @@ fn an_unknown_option_is_named() {
     let p = Project::new();
     p.file(
         "playbooks/o.rhai",
-        "certs::root_ca(\"certs\", #{ keytype: \"rsa-2048\" });",
+        "certs::ensure_root_ca(\"certs\", #{ keytype: \"rsa-2048\" });",
     );
     p.runner(&["play", "playbooks/o.rhai"])
         .assert()
@@ -168,7 +168,7 @@ fn a_planned_rotation_moves_and_writes_nothing() {
     p.file(
         "playbooks/rotate.rhai",
         r#"
-        let root = certs::root_ca("certs", #{ key_type: "ecdsa-p256" });
+        let root = certs::ensure_root_ca("certs", #{ key_type: "ecdsa-p256" });
         let ca = certs::rotate_intermediate(root, "certs", "cluster-1", #{ key_type: "ecdsa-p256" });
         certs::verify_chain(ca.cert_chain_pem, root.cert_pem);
         let secret = certs::cacerts_secret(ca.dir);

@@ -39,7 +39,7 @@ async fn crd_and_its_custom_resource_in_one_stream(backend: Backend) {
         for r in done { print(`applied ${r.kind} ${r.name} ${r.action}`); }
         let w = c.get("wdg", "gizmo");
         print(`size=${w.spec.size}`);
-        print(`by group: ${c.exists("widgets.example.com", "gizmo", "default")}`);
+        print(`by group: ${c.exists("widgets.example.com", "gizmo", #{ namespace: "default" })}`);
     "#;
     let out = env.runner("crd.rhai", play, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -186,7 +186,7 @@ async fn dry_run_shows_a_masked_diff_and_writes_nothing(backend: Backend) {
     let env = start(backend, &["cluster-1"]).await;
     let setup = r#"
         let c = cluster("cluster-1");
-        c.secret("default", "creds", #{password: "old-password-value-1"});
+        c.apply_secret("creds", #{password: "old-password-value-1"}, #{ namespace: "default" });
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "cfg"}, data: #{level: "info"}});
     "#;
     let out = env.runner("setup.rhai", setup, &[]).output().unwrap();
@@ -194,7 +194,7 @@ async fn dry_run_shows_a_masked_diff_and_writes_nothing(backend: Backend) {
 
     let plan = r#"
         let c = cluster("cluster-1");
-        let s = c.secret("default", "creds", #{password: "new-password-value-2"});
+        let s = c.apply_secret("creds", #{password: "new-password-value-2"}, #{ namespace: "default" });
         print(`secret would be ${s.action}`);
         let r = c.apply(`
 apiVersion: v1
@@ -211,12 +211,12 @@ kind: ConfigMap
 metadata: {name: inside, namespace: planned}
 `);
         print(`actions=${r.map(|x| x.action)}`);
-        let later = c.secret("planned", "later", #{token: "later-token-value-3"});
+        let later = c.apply_secret("later", #{token: "later-token-value-3"}, #{ namespace: "planned" });
         print(`later secret would be ${later.action}`);
-        print(`read back: ${c.read_secret("default", "creds").password.len()}`);
+        print(`read back: ${c.read_secret("creds", #{ namespace: "default" }).password.len()}`);
         // A plan sees its own delete, as the run would: label first.
-        c.label("ConfigMap", "cfg", "default", #{team: "a"});
-        c.delete("ConfigMap", "cfg", "default");
+        c.label("ConfigMap", "cfg", #{team: "a"}, #{ namespace: "default" });
+        c.delete("ConfigMap", "cfg", #{ namespace: "default" });
     "#;
     let out = env
         .runner("plan.rhai", plan, &["--dry-run"])
@@ -256,7 +256,7 @@ metadata: {name: inside, namespace: planned}
     let out = env
         .runner(
             "check.rhai",
-            r#"print(`pw=${cluster("cluster-1").read_secret("default", "creds").password}`);"#,
+            r#"print(`pw=${cluster("cluster-1").read_secret("creds", #{ namespace: "default" }).password}`);"#,
             &[],
         )
         .output()
@@ -276,20 +276,20 @@ async fn reads_patches_labels_and_deletes(backend: Backend) {
         c.apply(#{apiVersion: "apps/v1", kind: "Deployment", metadata: #{name: "web", labels: #{app: "web"}},
             spec: #{replicas: 1, selector: #{matchLabels: #{app: "web"}},
                 template: #{metadata: #{labels: #{app: "web"}}, spec: #{containers: [#{name: "web", image: "nginx"}]}}}});
-        print(`kinds: ${c.exists("deploy", "web")} ${c.exists("Deployment.apps", "web", "default")} ${c.exists("apps/v1/Deployment", "web", "default")} ${c.exists("deployments", "nope")}`);
+        print(`kinds: ${c.exists("deploy", "web")} ${c.exists("Deployment.apps", "web", #{ namespace: "default" })} ${c.exists("apps/v1/Deployment", "web", #{ namespace: "default" })} ${c.exists("deployments", "nope")}`);
         print(`absent: ${type_of(c.get("cm", "nope"))}`);
-        c.label("deployment", "web", "default", #{tier: "front"});
-        c.annotate("deployment", "web", "default", #{note: "hi"});
-        c.patch("deployment", "web", "default", #{spec: #{replicas: 2}});
-        let found = c.list("Deployment", "default", #{tier: "front"});
+        c.label("deployment", "web", #{tier: "front"}, #{ namespace: "default" });
+        c.annotate("deployment", "web", #{note: "hi"}, #{ namespace: "default" });
+        c.patch("deployment", "web", #{spec: #{replicas: 2}}, #{ namespace: "default" });
+        let found = c.list("Deployment", #{ namespace: "default", labels: #{tier: "front"} });
         print(`listed: ${found.len()} ${found[0].metadata.annotations.note} ${found[0].spec.replicas}`);
-        print(`none: ${c.list("Deployment", #{tier: "back"}).len()}`);
-        c.secret_from_files("default", "ca", ["ca.crt"]);
-        print(`ca: ${c.read_secret("default", "ca")["ca.crt"].len()} missing: ${type_of(c.read_secret("default", "nope"))}`);
-        print(`deleted: ${c.delete("Deployment", "web", "default", #{wait: true, timeout: 30})} again: ${c.delete("Deployment", "web")}`);
+        print(`none: ${c.list("Deployment", #{ labels: #{tier: "back"} }).len()}`);
+        c.apply_secret_from_files("ca", ["ca.crt"], #{ namespace: "default" });
+        print(`ca: ${c.read_secret("ca", #{ namespace: "default" })["ca.crt"].len()} missing: ${type_of(c.read_secret("nope", #{ namespace: "default" }))}`);
+        print(`deleted: ${c.delete("Deployment", "web", #{ namespace: "default", wait: true, timeout: 30})} again: ${c.delete("Deployment", "web")}`);
         print(`gone: ${c.exists("deploy", "web")}`);
         try { c.get("Gadget", "x"); } catch (e) { print(`unknown: ${e}`); }
-        try { c.patch("cm", "nope", "default", #{data: #{a: "b"}}); } catch (e) { print(`patch: ${e}`); }
+        try { c.patch("cm", "nope", #{data: #{a: "b"}}, #{ namespace: "default" }); } catch (e) { print(`patch: ${e}`); }
     "#;
     let out = env.runner("objects.rhai", play, &[]).output().unwrap();
     let text = stdout(&out);
@@ -339,13 +339,13 @@ async fn wrong_arguments_are_clear_errors(backend: Backend) {
             || c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}}, #{dryrun: true}),
             || c.apply("kind: [unclosed"),
             || c.apply(#{apiVersion: "example.com/v9", kind: "Nothing", metadata: #{name: "x"}}),
-            || c.wait_rollout("default", "web", 0),
-            || c.delete("cm", "x", "default", #{wait: true, timeout: -1}),
-            || c.delete("cm", "x", "default", #{grace: 1}),
-            || c.secret("default", "s", #{n: 1}),
-            || c.secret_from_files("default", "s", ["a/ca.crt", "b/ca.crt"]),
-            || c.secret_from_files("default", "s", ["../outside"]),
-            || c.list("cm", #{app: 1}),
+            || c.wait_rollout("web", #{ namespace: "default", timeout: 0 }),
+            || c.delete("cm", "x", #{ namespace: "default", wait: true, timeout: -1}),
+            || c.delete("cm", "x", #{ namespace: "default", grace: 1}),
+            || c.apply_secret("s", #{n: 1}, #{ namespace: "default" }),
+            || c.apply_secret_from_files("s", ["a/ca.crt", "b/ca.crt"], #{ namespace: "default" }),
+            || c.apply_secret_from_files("s", ["../outside"], #{ namespace: "default" }),
+            || c.list("cm", #{ labels: #{app: 1} }),
             || allow_contexts(["["]),
         ];
         for f in attempts {

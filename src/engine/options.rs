@@ -224,6 +224,10 @@ mod tests {
         };
         assert_eq!(scope(&[]), Ok(Scope::ContextNamespace));
         assert_eq!(
+            scope(&[("namespace", Dynamic::UNIT)]),
+            Ok(Scope::ContextNamespace)
+        );
+        assert_eq!(
             scope(&[("namespace", "a".into())]),
             Ok(Scope::Namespace("a".into()))
         );
