@@ -357,17 +357,17 @@ async fn wrong_arguments_are_clear_errors(backend: Backend) {
     assert!(out.status.success(), "{}\n{text}", stderr(&out));
     for expected in [
         "error: apply takes YAML text, a map or an array of maps, not i64",
-        "error: apply: force must be true or false, not string",
+        "error: apply: option force must be true or false, not string",
         "error: apply: unknown option \"dryrun\" (options: force, field_validation)",
         "error: YAML document 1 is not valid",
         "error: cluster-1: cannot apply Nothing x: the API server has no kind Nothing in example.com/v9",
-        "error: wait_rollout timeout must be a positive number of seconds, not 0",
-        "error: delete timeout must be a positive number of seconds, not -1",
-        "error: delete: unknown option \"grace\" (options: wait, timeout)",
-        "error: secret: value of \"n\" must be a string, not i64",
-        "error: secret_from_files: two files are named \"ca.crt\"",
+        "error: wait_rollout: option timeout must be a positive number of seconds, not 0",
+        "error: delete: option timeout must be a positive number of seconds, not -1",
+        "error: delete: unknown option \"grace\" (options: namespace, wait, timeout)",
+        "error: apply_secret: value of \"n\" must be a string, not i64",
+        "error: apply_secret_from_files: two files are named \"ca.crt\"",
         "error: path \"../outside\" is outside the project root",
-        "error: list labels: value of \"app\" must be a string, not i64",
+        "error: list: option labels.app must be a string, not i64",
         "error: invalid context pattern \"[\"",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
@@ -503,8 +503,8 @@ async fn field_validation_must_name_a_directive(backend: Backend) {
     assert_eq!(
         errors,
         [
-            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not "strict""#,
-            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not 1"#,
+            r#"  error: apply: option field_validation must be one of "Strict", "Warn", "Ignore", not "strict""#,
+            r#"  error: apply: option field_validation must be a string, not i64"#,
         ]
     );
     assert!(env.kubectl_get("cluster-1", &["configmap", "x"]).is_none());

@@ -18,11 +18,11 @@ async fn crd_condition_and_load_balancer_waits_succeed(backend: Backend) {
                 names: #{{plural: "gadgets", singular: "gadget", kind: "Gadget"}},
                 versions: [#{{name: "v1", served: true, storage: true,
                     schema: #{{openAPIV3Schema: #{{type: "object", "x-kubernetes-preserve-unknown-fields": true}}}}}}]}}}});
-        c.wait_crd("gadgets.example.com", #{ timeout: 30 });
-        let crd = c.wait_condition("crd", "gadgets.example.com", "Established", "True", #{ timeout: 30 });
+        c.wait_crd("gadgets.example.com", #{{ timeout: 30 }});
+        let crd = c.wait_condition("crd", "gadgets.example.com", "Established", "True", #{{ timeout: 30 }});
         print(`crd established: ${{crd.metadata.name}}`);
         c.apply({SERVICE});
-        let ip = c.wait_loadbalancer("eastwest", #{ namespace: "default", timeout: 30 });
+        let ip = c.wait_loadbalancer("eastwest", #{{ namespace: "default", timeout: 30 }});
         print(`ip=${{ip}}`);
         "#
     );
@@ -54,7 +54,7 @@ async fn hostname_only_load_balancer_explains_istio_needs_an_ip(backend: Backend
     let env = start(backend, &["cluster-1"]).await;
     env.clusters.set_lb_hostname("cluster-1", true);
     let play = format!(
-        r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("eastwest", #{ namespace: "default", timeout: 30 });"#
+        r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("eastwest", #{{ namespace: "default", timeout: 30 }});"#
     );
     let out = env.runner("lb.rhai", &play, &[]).output().unwrap();
     assert!(!out.status.success());
@@ -160,7 +160,7 @@ const DEPLOYMENT: &str = r#"#{apiVersion: "apps/v1", kind: "Deployment", metadat
 async fn rollout_wait_returns_the_rolled_out_deployment(backend: Backend) {
     let env = start(backend, &["cluster-1"]).await;
     let play = format!(
-        r#"let c = cluster("cluster-1"); c.apply({DEPLOYMENT}); let d = c.wait_rollout("web", #{ namespace: "default", timeout: 30 }); print(`available=${{d.status.availableReplicas}}`);"#
+        r#"let c = cluster("cluster-1"); c.apply({DEPLOYMENT}); let d = c.wait_rollout("web", #{{ namespace: "default", timeout: 30 }}); print(`available=${{d.status.availableReplicas}}`);"#
     );
     let out = env.runner("rollout.rhai", &play, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -173,11 +173,11 @@ async fn dry_run_waits_return_the_planned_state_without_waiting(backend: Backend
         r#"
         let c = cluster("cluster-1");
         c.apply({DEPLOYMENT});
-        let d = c.wait_rollout("web", #{ namespace: "default", timeout: 300 });
+        let d = c.wait_rollout("web", #{{ namespace: "default", timeout: 300 }});
         print(`rollout available=${{d.status.availableReplicas}}`);
         c.apply({SERVICE});
-        print(`ip=${{c.wait_loadbalancer("eastwest", #{ namespace: "default", timeout: 300 })}}`);
-        print(`absent=${{c.wait_rollout("nowhere", #{ namespace: "default", timeout: 300 })}}`);
+        print(`ip=${{c.wait_loadbalancer("eastwest", #{{ namespace: "default", timeout: 300 }})}}`);
+        print(`absent=${{c.wait_rollout("nowhere", #{{ namespace: "default", timeout: 300 }})}}`);
         "#
     );
     let out = env
