@@ -50,6 +50,8 @@ impl Options {
                 allowed.join(", ")
             ))));
         }
+        // A captured variable arrives shared; its value is what is checked.
+        let map = map.into_iter().map(|(k, v)| (k, v.flatten())).collect();
         Ok(Options {
             function,
             allowed,
@@ -66,13 +68,15 @@ impl Options {
         }
     }
 
+    /// An option set to () counts as left out, so `#{ namespace: object?.metadata?.namespace }`
+    /// reads naturally.
     fn value(&self, key: &str) -> Option<&Dynamic> {
         debug_assert!(
             self.allowed.contains(&key),
             "{key} is not an option of {}",
             self.function
         );
-        self.map.get(key)
+        self.map.get(key).filter(|v| !v.is_unit())
     }
 
     fn wrong(&self, key: &str, expected: &str, got: &str) -> Box<rhai::EvalAltResult> {
