@@ -510,6 +510,145 @@ async fn field_validation_must_name_a_directive(backend: Backend) {
     assert!(env.kubectl_get("cluster-1", &["configmap", "x"]).is_none());
 }
 
+/// Every options map refuses an unknown key and a value of the wrong type, naming the function,
+/// the key and the keys it takes; a namespace is never "", and "all namespaces" is said only
+/// where it means something. Nothing reaches the cluster.
+async fn every_option_map_is_checked(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        let cm = #{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}};
+        let attempts = [
+            || cluster("cluster-1", #{ctx: "x"}),
+            || cluster("cluster-1", #{context: 1}),
+            || c.apply(cm, #{force: 1}),
+            || c.get("cm", "x", #{ns: "a"}),
+            || c.get("cm", "x", #{namespace: ""}),
+            || c.get("cm", "x", #{namespace: 1}),
+            || c.get("cm", "x", #{all_namespaces: true}),
+            || c.exists("cm", "x", #{namespace: ""}),
+            || c.list("cm", #{namespace: ""}),
+            || c.list("cm", #{namespace: "a", all_namespaces: true}),
+            || c.list("cm", #{all_namespaces: "yes"}),
+            || c.list("cm", #{labels: "app=x"}),
+            || c.list("cm", #{label: #{}}),
+            || c.delete("cm", "x", #{wait: "yes"}),
+            || c.delete("cm", "x", #{timeout: "30s"}),
+            || c.patch("cm", "x", #{}, #{timeout: 1}),
+            || c.label("cm", "x", #{}, #{namespaces: "a"}),
+            || c.annotate("cm", "x", #{}, #{namespace: 7}),
+            || c.apply_secret("s", #{}, #{name: "s"}),
+            || c.apply_secret_from_files("s", [1], #{}),
+            || c.read_secret("s", #{namespace: ""}),
+            || c.wait_rollout("d", #{timeout: 1.5}),
+            || c.wait_condition("cm", "x", "Ready", "True", #{wait: true}),
+            || c.wait_loadbalancer("s", #{timeout: 0}),
+            || c.wait_crd("x.example.com", #{namespace: "a"}),
+            || c.wait_until("cm", "x", |o| true, #{timeout: -5}),
+            || c.rollout_restart("d", #{timeout: 1}),
+            || c.create_token("sa", 600, #{audience: "x"}),
+            || c.create_token("sa", 0),
+            || c.exec_pod("p", ["ls", 1]),
+            || c.exec_pod("p", ["ls"], #{env: #{}}),
+            || c.exec_pod("p", ["ls"], #{container: 1}),
+            || exec("true", [1]),
+            || exec("true", [], #{timeout: 0.5}),
+            || exec("true", [], #{env: #{A: 1}}),
+            || exec("true", [], #{check: "no"}),
+            || exec("true", [], #{shell: true}),
+            || allow_contexts([1]),
+            || certs::ensure_root_ca("certs", #{keytype: "rsa-2048"}),
+            || certs::check_cacerts("c1", "", "certs", "c1", (), #{rotation: "yes"}),
+        ];
+        for f in attempts {
+            try { f.call(); print("no error"); } catch (e) { print(`error: ${e}`); }
+        }
+    "#;
+    let out = env.runner("options.rhai", play, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  error: ") || l.starts_with("  no error"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            r#"  error: cluster: unknown option "ctx" (options: context)"#,
+            r#"  error: cluster: option context must be a string, not i64"#,
+            r#"  error: apply: option force must be true or false, not i64"#,
+            r#"  error: get: unknown option "ns" (options: namespace)"#,
+            r#"  error: get: option namespace must not be empty"#,
+            r#"  error: get: option namespace must be a string, not i64"#,
+            r#"  error: get: unknown option "all_namespaces" (options: namespace)"#,
+            r#"  error: exists: option namespace must not be empty"#,
+            r#"  error: list: option namespace must not be empty"#,
+            r#"  error: list: give either namespace or all_namespaces: true, not both"#,
+            r#"  error: list: option all_namespaces must be true or false, not string"#,
+            r#"  error: list: option labels must be a map of strings, not string"#,
+            r#"  error: list: unknown option "label" (options: namespace, all_namespaces, labels)"#,
+            r#"  error: delete: option wait must be true or false, not string"#,
+            r#"  error: delete: option timeout must be a number of seconds, not string"#,
+            r#"  error: patch: unknown option "timeout" (options: namespace)"#,
+            r#"  error: label: unknown option "namespaces" (options: namespace)"#,
+            r#"  error: annotate: option namespace must be a string, not i64"#,
+            r#"  error: apply_secret: unknown option "name" (options: namespace)"#,
+            r#"  error: apply_secret_from_files: paths[0] must be a string, not i64"#,
+            r#"  error: read_secret: option namespace must not be empty"#,
+            r#"  error: wait_rollout: option timeout must be a number of seconds, not f64"#,
+            r#"  error: wait_condition: unknown option "wait" (options: namespace, timeout)"#,
+            r#"  error: wait_loadbalancer: option timeout must be a positive number of seconds, not 0"#,
+            r#"  error: wait_crd: unknown option "namespace" (options: timeout)"#,
+            r#"  error: wait_until: option timeout must be a positive number of seconds, not -5"#,
+            r#"  error: rollout_restart: unknown option "timeout" (options: namespace)"#,
+            r#"  error: create_token: unknown option "audience" (options: namespace)"#,
+            r#"  error: create_token: seconds must be a positive number, not 0"#,
+            r#"  error: exec_pod: command[1] must be a string, not i64"#,
+            r#"  error: exec_pod: unknown option "env" (options: namespace, container, timeout, stdin, check)"#,
+            r#"  error: exec_pod: option container must be a string, not i64"#,
+            r#"  error: exec: args[0] must be a string, not i64"#,
+            r#"  error: exec: option timeout must be a number of seconds, not f64"#,
+            r#"  error: exec: option env.A must be a string, not i64"#,
+            r#"  error: exec: option check must be true or false, not string"#,
+            r#"  error: exec: unknown option "shell" (options: env, cwd, timeout, stdin, check)"#,
+            r#"  error: allow_contexts: patterns[0] must be a string, not i64"#,
+            r#"  error: certs::ensure_root_ca: unknown option "keytype" (options: key_type, validity_days, organization, common_name, country, state, locality, expiry_warn_days, lock_wait_secs)"#,
+            r#"  error: certs::check_cacerts: option rotation must be true or false, not string"#,
+        ]
+    );
+    assert!(env.kubectl_get("cluster-1", &["configmap", "x"]).is_none());
+}
+
+/// What may be absent comes back as (), and `?.` and `??` read through it.
+async fn absent_values_read_through_question_dot(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        let missing = c.get("ConfigMap", "nowhere", #{ namespace: "default" });
+        print(`get: ${type_of(missing)} replicas=${missing?.status?.availableReplicas ?? 0}`);
+        print(`secret: ${c.read_secret("nowhere")?["token"] ?? "none"}`);
+        let ns = c.get("Namespace", "default");
+        print(`labels: ${ns?.metadata?.labels?["kubernetes.io/metadata.name"] ?? "none"}`);
+        print(`namespace: ${c.namespace} in ${c.name} (${c.context})`);
+    "#;
+    let out = env.runner("absent.rhai", play, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let printed: Vec<&str> = text
+        .lines()
+        .filter(|l| ["  get:", "  secret:", "  labels:", "  namespace:"].iter().any(|p| l.starts_with(p)))
+        .collect();
+    assert_eq!(
+        printed,
+        [
+            "  get: () replicas=0",
+            "  secret: none",
+            "  labels: default",
+            "  namespace: default in cluster-1 (cluster-1)",
+        ]
+    );
+}
+
 on_both_backends!(
     async crd_and_its_custom_resource_in_one_stream,
     namespace_defined_after_its_objects,
@@ -521,5 +660,7 @@ on_both_backends!(
     wrong_arguments_are_clear_errors,
     a_large_apply_shares_one_connection,
     server_warnings_are_shown_under_their_object_in_human_and_json_output,
-    field_validation_must_name_a_directive
+    field_validation_must_name_a_directive,
+    every_option_map_is_checked,
+    absent_values_read_through_question_dot
 );
