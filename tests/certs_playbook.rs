@@ -224,3 +224,31 @@ fn check_cacerts_names_a_bad_option_and_refuses_an_unsafe_directory() {
         .success()
         .stdout(predicate::str::contains("  apply  []\n"));
 }
+
+/// The reading functions: a certificate file inspected in place, two roots compared, documents
+/// printed as a YAML stream, and an error's debug form.
+#[test]
+fn certificates_are_read_compared_and_printed() {
+    let p = Project::new();
+    p.file("playbooks/ca.rhai", PLAY);
+    p.runner(&["play", "playbooks/ca.rhai"]).assert().success();
+    p.file(
+        "playbooks/read.rhai",
+        r#"
+        let root = certs::ensure_root_ca("certs");
+        let file = certs::inspect_file("certs/root-cert.pem");
+        print(`file: ${file.subject} ca=${file.is_ca}`);
+        let same = certs::compare_roots(root.cert_pem, read_file("certs/cluster-1/root-cert.pem"));
+        print(`same root: ${same.same}`);
+        let stream = yaml::dump_all([#{ a: 1 }, #{ b: "two" }]);
+        print(`stream: ${stream.split("\n")}`);
+        try { certs::verify_chain("not a chain", root.cert_pem); } catch (e) { print(`debug: ${e.to_debug().len() > 0}`); }
+        "#,
+    );
+    p.runner(&["play", "playbooks/read.rhai"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "  file: O=Istio, CN=Root CA ca=true\n  same root: true\n  stream: [\"---\", \"a: 1\", \"---\", \"b: two\", \"\"]\n  debug: true\n",
+        ));
+}

@@ -613,3 +613,59 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Every function `runner api` lists is called by at least one test: by a test's own playbook,
+/// a playbook under playbooks/ that tests run, or the README's playbook blocks (tests/readme.rs).
+#[test]
+fn every_function_in_runner_api_is_used_by_a_test() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = Project::new();
+    let json = p
+        .runner(&["api", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let docs: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let mut corpus = String::new();
+    let mut files = walk_all(&root.join("tests"));
+    files.extend(walk_all(&root.join("playbooks")));
+    files.push(root.join("README.md"));
+    for file in files {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            corpus.push_str(&text);
+        }
+    }
+    let unused: Vec<String> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .filter(|name| {
+            let used_as = if name.starts_with('.') {
+                // A property: `c.name`, `e.message`, read without parentheses.
+                vec![format!("{name} "), format!("{name}}}"), format!("{name})"), format!("{name};"), format!("{name},")]
+            } else {
+                vec![format!("{name}(")]
+            };
+            !used_as.iter().any(|u| corpus.contains(u.as_str()))
+        })
+        .collect();
+    assert_eq!(unused, Vec::<String>::new(), "functions no test calls");
+}
+
+fn walk_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk_all(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
