@@ -645,7 +645,13 @@ fn every_function_in_runner_api_is_used_by_a_test() {
         .filter(|name| {
             let used_as = if name.starts_with('.') {
                 // A property: `c.name`, `e.message`, read without parentheses.
-                vec![format!("{name} "), format!("{name}}}"), format!("{name})"), format!("{name};"), format!("{name},")]
+                vec![
+                    format!("{name} "),
+                    format!("{name}}}"),
+                    format!("{name})"),
+                    format!("{name};"),
+                    format!("{name},"),
+                ]
             } else {
                 vec![format!("{name}(")]
             };

@@ -636,7 +636,11 @@ async fn absent_values_read_through_question_dot(backend: Backend) {
     let text = stdout(&out);
     let printed: Vec<&str> = text
         .lines()
-        .filter(|l| ["  get:", "  secret:", "  labels:", "  namespace:"].iter().any(|p| l.starts_with(p)))
+        .filter(|l| {
+            ["  get:", "  secret:", "  labels:", "  namespace:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
         .collect();
     assert_eq!(
         printed,

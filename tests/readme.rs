@@ -126,7 +126,11 @@ async fn every_readme_command_and_playbook_runs_as_written() {
     );
 
     let playbooks = blocks("rhai");
-    assert_eq!(playbooks.len(), 2, "the guide's hello playbook and its verify step");
+    assert_eq!(
+        playbooks.len(),
+        2,
+        "the guide's hello playbook and its verify step"
+    );
     let first = playbooks[0].lines().next().unwrap();
     let path = first
         .strip_prefix("// ")
@@ -179,11 +183,21 @@ async fn verify_step_of_the_guide_checks_a_fresh_mesh(runner: &Path, playbook: &
             .unwrap()
     };
     let flagship = run(&["play", "playbooks/primary-remote.rhai"]);
-    assert_eq!(flagship.status.code(), Some(0), "{}", String::from_utf8_lossy(&flagship.stderr));
+    assert_eq!(
+        flagship.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&flagship.stderr)
+    );
     let vars = ["--vars", "playbooks/primary-remote.vars.yaml"];
     let out = run(&[&["play", path][..], &vars[..]].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let step: Vec<&str> = stdout
         .lines()
         .skip_while(|l| !l.starts_with("STEP [verify]"))
@@ -197,7 +211,15 @@ async fn verify_step_of_the_guide_checks_a_fresh_mesh(runner: &Path, playbook: &
     );
 
     let deleted = Command::new("kubectl")
-        .args(["--context", "cluster-2", "-n", "istio-system", "delete", "secret", "cacerts"])
+        .args([
+            "--context",
+            "cluster-2",
+            "-n",
+            "istio-system",
+            "delete",
+            "secret",
+            "cacerts",
+        ])
         .env("KUBECONFIG", &sandbox.kubeconfig)
         .output()
         .unwrap();

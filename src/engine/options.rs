@@ -197,8 +197,8 @@ mod tests {
             .collect()
     }
 
-    fn message(error: Box<rhai::EvalAltResult>) -> String {
-        match *error {
+    fn message(error: rhai::EvalAltResult) -> String {
+        match error {
             rhai::EvalAltResult::ErrorRuntime(value, _) => value
                 .try_cast::<HostError>()
                 .map(|e| e.message)
@@ -211,7 +211,7 @@ mod tests {
     fn unknown_keys_name_the_function_and_the_options() {
         let error = Options::check("get", map(&[("ns", "x".into())]), &["namespace"])
             .err()
-            .map(message);
+            .map(|e| message(*e));
         assert_eq!(
             error.as_deref(),
             Some("get: unknown option \"ns\" (options: namespace)")
@@ -224,7 +224,7 @@ mod tests {
         let scope = |pairs: &[(&str, Dynamic)]| {
             Options::check("list", map(pairs), LIST)
                 .and_then(|o| o.scope())
-                .map_err(message)
+                .map_err(|e| message(*e))
         };
         assert_eq!(scope(&[]), Ok(Scope::ContextNamespace));
         assert_eq!(
@@ -258,7 +258,7 @@ mod tests {
         let timeout = |value: Dynamic| {
             Options::check("wait_rollout", map(&[("timeout", value)]), &["timeout"])
                 .and_then(|o| o.timeout())
-                .map_err(message)
+                .map_err(|e| message(*e))
         };
         assert_eq!(
             timeout(Dynamic::from(30_i64)),

@@ -192,7 +192,7 @@ fn check_cacerts(
 ) -> HostResult<certs::CacertsVerdict> {
     let options = Options::check("certs::check_cacerts", options_map, &["rotation"])
         .and_then(|o| o.bool("rotation"))
-        .map_err(host_error)?;
+        .map_err(|e| host_error(*e))?;
     let rotation = options.unwrap_or(false);
     certs::validate_cluster_name(cert_dir).map_err(host)?;
     let path = ctx.project.resolve(certs_dir)?;
@@ -237,7 +237,7 @@ fn map_of<T: serde::Serialize>(value: HostResult<T>) -> HostResult<Map> {
 }
 
 fn options(function: &'static str, map: Map) -> HostResult<CaOptions> {
-    Options::check(function, map.clone(), OPTION_KEYS).map_err(host_error)?;
+    Options::check(function, map.clone(), OPTION_KEYS).map_err(|e| host_error(*e))?;
     let json = to_json(&Dynamic::from_map(map))?;
     serde_json::from_value(json).map_err(|e| {
         HostError::new(format!("{function}: invalid options: {e}"))
@@ -246,8 +246,8 @@ fn options(function: &'static str, map: Map) -> HostResult<CaOptions> {
 }
 
 /// The host error an option check threw.
-fn host_error(error: Box<rhai::EvalAltResult>) -> HostError {
-    match *error {
+fn host_error(error: rhai::EvalAltResult) -> HostError {
+    match error {
         rhai::EvalAltResult::ErrorRuntime(value, _) if value.is::<HostError>() => {
             value.cast::<HostError>()
         }
