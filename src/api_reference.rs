@@ -13,6 +13,16 @@ pub struct FunctionDoc {
     pub doc: String,
 }
 
+/// The rules every function follows (the README's playbook guide says the same, at length).
+pub const CONVENTION: &str = "\
+# Every function: required arguments in order (kind, name, then what to do), then one optional
+# options map; unknown keys and wrong types are errors. namespace: an option, the context's when
+# left out; all namespaces only as list's all_namespaces: true. timeout: an option, whole seconds.
+# Handles (Cluster, RootCa, Error) have properties: c.name. Functions that write start with a verb.
+# `Map or ()` may be absent: read it with ?. and ??.
+
+";
+
 pub fn collect(engine: &Engine) -> Vec<FunctionDoc> {
     let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
     let metadata: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
