@@ -27,6 +27,7 @@ pub mod rehearsal;
 pub mod report;
 pub mod sandbox;
 pub mod signals;
+pub mod step_selection;
 pub mod templates;
 pub mod vars;
 pub mod verbosity;
