@@ -9,8 +9,8 @@ use crate::context::PlayContext;
 use crate::engine::api::{register, register_in, register_property};
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::error::{HostError, HostResult};
-use crate::report::Action;
-use crate::vars::deep_merge;
+use crate::local_files;
+use crate::vars::with_defaults;
 
 pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register_error_type(engine);
@@ -21,8 +21,8 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "with_defaults(defaults: Map) -> Map",
         "Returns the play's variables laid over `defaults` (values given by vars files and --var win); templates see the result too.",
         move |defaults: Map| -> RhaiResult<Map> {
-            let mut merged = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
-            deep_merge(&mut merged, c.vars());
+            let defaults = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
+            let merged = with_defaults(defaults, c.vars());
             c.set_vars(merged.clone());
             to_dynamic(&merged)?.try_cast::<Map>().ok_or_else(|| throw(HostError::new("variables are not a map")))
         },
@@ -189,31 +189,12 @@ fn template_context(ctx: &PlayContext, extra: Value) -> Value {
 
 fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<String> {
     let directory = ctx.project.resolve(dir)?;
-    let shown = ctx.project.show(&directory);
-    let entries = std::fs::read_dir(&directory).map_err(|e| {
-        HostError::from_error(&e).context(format!("cannot read manifests directory {shown}"))
-    })?;
-    let mut files: Vec<std::path::PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.')
-                && [".yaml", ".yml", ".yaml.j2", ".yml.j2"]
-                    .iter()
-                    .any(|ext| name.ends_with(ext))
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(HostError::new(format!(
-            "manifests directory {shown} holds no .yaml, .yml or .j2 files"
-        )));
-    }
+    let files = local_files::manifest_files(&directory, &ctx.project.show(&directory))?;
     let context = template_context(ctx, extra);
-    let mut out = String::new();
+    let mut texts = Vec::new();
     for file in files {
         ctx.project.confine(&file)?;
-        let text = if file.extension().is_some_and(|e| e == "j2") {
+        let text = if local_files::is_template(&file) {
             ctx.templates.render_file(&file, &context)?
         } else {
             std::fs::read_to_string(&file).map_err(|e| {
@@ -222,13 +203,11 @@ fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<Stri
             })?
         };
         ctx.record_read(file);
-        out.push_str("---\n");
-        out.push_str(&text);
-        if !text.ends_with('\n') {
-            out.push('\n');
-        }
+        texts.push(text);
     }
-    Ok(out)
+    Ok(local_files::join_documents(
+        texts.iter().map(String::as_str),
+    ))
 }
 
 fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
@@ -243,20 +222,7 @@ fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
 fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
     let file = ctx.project.resolve(path)?;
     let shown = ctx.project.show(&file);
-    let action = match std::fs::read_to_string(&file) {
-        Ok(existing) if existing == text => Action::Unchanged,
-        Ok(_) => Action::Configured,
-        Err(_) => Action::Created,
-    };
-    if action.is_change() && !ctx.dry_run() {
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                HostError::from_error(&e).context(format!("cannot create {}", parent.display()))
-            })?;
-        }
-        std::fs::write(&file, text)
-            .map_err(|e| HostError::from_error(&e).context(format!("cannot write {shown}")))?;
-    }
+    let action = local_files::change_of(&file, text);
     let what = format!("file {shown}");
     if ctx.dry_run() {
         if action.is_change() {
@@ -269,6 +235,7 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
             .planned_local_change(&format!("would write {what}"), &what, action);
         return Ok(());
     }
+    local_files::write(&file, text, action, &shown)?;
     ctx.record_written(file);
     ctx.reporter.local_change(&what, action);
     Ok(())
