@@ -359,7 +359,7 @@ async fn wrong_arguments_are_clear_errors(backend: Backend) {
         "error: apply takes YAML text, a map or an array of maps, not i64",
         "error: apply: option force must be true or false, not string",
         "error: apply: unknown option \"dryrun\" (options: force, field_validation)",
-        "error: YAML document 1 is not valid",
+        "error: invalid YAML in document 1 at line 2 column 1: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 7",
         "error: cluster-1: cannot apply Nothing x: the API server has no kind Nothing in example.com/v9",
         "error: wait_rollout: option timeout must be a positive number of seconds, not 0",
         "error: delete: option timeout must be a positive number of seconds, not -1",

@@ -158,19 +158,16 @@ fn create_token(
             "create_token: seconds must be a positive number, not {seconds}"
         ))));
     }
-    if ctx.dry_run() {
-        ctx.reporter.log(&format!(
-            "{}: would request a {seconds}s token for {namespace}/{service_account}",
-            cluster.0.name()
-        ));
-        return Ok(KNOWN_AFTER_APPLY.to_string());
-    }
-    let cluster = cluster.0.clone();
-    let service_account = service_account.to_string();
-    ctx.block_on(async move {
-        cluster
-            .create_token(&namespace, &service_account, seconds)
-            .await
+    let cl = cluster.0.clone();
+    ctx.block_on(async {
+        cl.request_token(
+            &ctx.reporter,
+            ctx.dry_run(),
+            &namespace,
+            service_account,
+            seconds,
+        )
+        .await
     })
     .into_rhai()
 }

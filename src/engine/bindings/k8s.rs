@@ -14,7 +14,8 @@ use crate::engine::options::{strings, Options, Scope};
 use crate::error::{HostError, HostResult};
 use crate::exec::ExecOptions;
 use crate::k8s::{
-    parse_documents, Applied, ApplyOptions, Cluster, DeleteOptions, FieldValidation, Session,
+    manifests_of, Applied, ApplyOptions, Cluster, DeleteOptions, FieldValidation, ManifestSource,
+    Session,
 };
 
 const DEFAULT_WAIT_SECS: u64 = 300;
@@ -67,25 +68,26 @@ fn string_map(map: &Map, what: &str) -> RhaiResult<BTreeMap<String, String>> {
 
 /// YAML text, a map, or an array of either, as manifests.
 fn manifests(objects: &Dynamic) -> HostResult<Vec<Value>> {
-    let mut out = Vec::new();
     let items: Vec<Dynamic> = match objects.clone().try_cast::<Array>() {
         Some(array) => array,
         None => vec![objects.clone()],
     };
-    for item in items {
-        if let Some(text) = item.clone().try_cast::<rhai::ImmutableString>() {
-            out.extend(parse_documents(&text)?);
-        } else if item.is_map() {
-            let value = to_json(&item)?;
-            crate::k8s::push_manifest(&mut out, value);
-        } else {
-            return Err(HostError::new(format!(
-                "apply takes YAML text, a map or an array of maps, not {}",
-                item.type_name()
-            )));
-        }
-    }
-    Ok(out)
+    let sources = items
+        .into_iter()
+        .map(|item| {
+            if let Some(text) = item.clone().try_cast::<rhai::ImmutableString>() {
+                Ok(ManifestSource::Text(text.to_string()))
+            } else if item.is_map() {
+                Ok(ManifestSource::Object(to_json(&item)?))
+            } else {
+                Err(HostError::new(format!(
+                    "apply takes YAML text, a map or an array of maps, not {}",
+                    item.type_name()
+                )))
+            }
+        })
+        .collect::<HostResult<Vec<_>>>()?;
+    manifests_of(sources)
 }
 
 fn applied_map(applied: &Applied) -> RhaiResult<Dynamic> {
@@ -632,26 +634,18 @@ fn read_secret(
 }
 
 fn read_files(ctx: &PlayContext, paths: Vec<String>) -> HostResult<BTreeMap<String, Vec<u8>>> {
-    let mut data = BTreeMap::new();
-    for path in paths {
-        let file = ctx.project.resolve(&path)?;
-        let key = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| {
-                HostError::new(format!(
-                    "apply_secret_from_files: {path:?} has no file name"
-                ))
-            })?;
-        let bytes = std::fs::read(&file).map_err(|e| {
-            HostError::from_error(&e).context(format!("cannot read {}", ctx.project.show(&file)))
-        })?;
+    let files = paths
+        .iter()
+        .map(|path| ctx.project.resolve(path))
+        .collect::<HostResult<Vec<_>>>()?;
+    let data = crate::k8s::secret_data_from_files(&files, |file| ctx.project.show(file)).map_err(
+        |mut e| {
+            e.message = format!("apply_secret_from_files: {}", e.message);
+            e
+        },
+    )?;
+    for file in files {
         ctx.record_read(file);
-        if data.insert(key.clone(), bytes).is_some() {
-            return Err(HostError::new(format!(
-                "apply_secret_from_files: two files are named {key:?}"
-            )));
-        }
     }
     Ok(data)
 }
