@@ -13,6 +13,16 @@ pub struct FunctionDoc {
     pub doc: String,
 }
 
+/// The rules every function follows (the README's playbook guide says the same, at length).
+pub const CONVENTION: &str = "\
+# Every function: required arguments in order (kind, name, then what to do), then one optional
+# options map; unknown keys and wrong types are errors. namespace: an option, the context's when
+# left out; all namespaces only as list's all_namespaces: true. timeout: an option, whole seconds.
+# Handles (Cluster, RootCa, Error) have properties: c.name. Functions that write start with a verb.
+# `Map or ()` may be absent: read it with ?. and ??.
+
+";
+
 pub fn collect(engine: &Engine) -> Vec<FunctionDoc> {
     let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
     let metadata: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
@@ -55,18 +65,14 @@ fn collect_functions(content: &Value, module: Option<&str>, docs: &mut Vec<Funct
                     .map(|p| {
                         let n = p.get("name").and_then(Value::as_str).unwrap_or("_");
                         match p.get("type").and_then(Value::as_str) {
-                            Some(t) => format!("{n}: {t}"),
+                            Some(t) => format!("{n}: {}", alternatives(t)),
                             None => n.to_string(),
                         }
                     })
                     .collect()
             })
             .unwrap_or_default();
-        let returns = f
-            .get("returnType")
-            .and_then(Value::as_str)
-            .unwrap_or("()")
-            .to_string();
+        let returns = alternatives(f.get("returnType").and_then(Value::as_str).unwrap_or("()"));
         let doc = f
             .get("docComments")
             .and_then(Value::as_array)
@@ -87,6 +93,12 @@ fn collect_functions(content: &Value, module: Option<&str>, docs: &mut Vec<Funct
             doc,
         });
     }
+}
+
+/// Signatures write alternative types as `Map|()` (Rhai's metadata drops spaces in types);
+/// the reference reads `Map or ()`.
+fn alternatives(type_name: &str) -> String {
+    type_name.replace('|', " or ")
 }
 
 pub fn render(docs: &[FunctionDoc]) -> String {

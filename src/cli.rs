@@ -500,6 +500,9 @@ fn api_command(args: ApiArgs) -> ExitCode {
             serde_json::to_string_pretty(&reference).unwrap_or_default()
         );
     } else {
+        if args.name.is_none() {
+            print!("{}", crate::api_reference::CONVENTION);
+        }
         print!("{}", crate::api_reference::render(&reference));
     }
     ExitCode::SUCCESS

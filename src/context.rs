@@ -43,13 +43,7 @@ pub struct KubeOptions {
     pub allow_contexts: Vec<String>,
 }
 
-/// Which steps of the play have run, for `--only` and `--start-at`.
-#[derive(Debug, Default)]
-pub struct StepSelection {
-    pub started: bool,
-    /// In the order they were met.
-    pub seen: indexmap::IndexSet<String>,
-}
+pub use crate::step_selection::StepSelection;
 
 pub struct PlayContext {
     pub runtime: tokio::runtime::Handle,

@@ -222,7 +222,7 @@ fn play_sandbox_real_rehearses_load_balancers_and_rollouts_on_a_real_api_server(
         "playbooks/rehearse.rhai",
         r#"
 let c = cluster("cluster-1");
-print(`rehearsal: ${c.is_sandbox()}`);
+print(`rehearsal: ${c.is_sandbox}`);
 c.apply([
     #{apiVersion: "v1", kind: "Service", metadata: #{name: "gateway", namespace: "default"},
       spec: #{type: "LoadBalancer", selector: #{app: "gw"}, ports: [#{name: "tls", port: 15443}]}},
@@ -230,9 +230,9 @@ c.apply([
       spec: #{replicas: 2, selector: #{matchLabels: #{app: "gw"}},
         template: #{metadata: #{labels: #{app: "gw"}}, spec: #{containers: [#{name: "gw", image: "gw:1"}]}}}},
 ]);
-let ip = c.wait_loadbalancer("default", "gateway", 60);
-let d = c.wait_rollout("default", "gw", 60);
-let svc = c.get("Service", "gateway", "default");
+let ip = c.wait_loadbalancer("gateway", #{ namespace: "default", timeout: 60 });
+let d = c.wait_rollout("gw", #{ namespace: "default", timeout: 60 });
+let svc = c.get("Service", "gateway", #{ namespace: "default" });
 print(`ip ${ip.split(".")[0]}.${ip.split(".")[1]} available ${d.status.availableReplicas} nodePort ${svc.spec.ports[0].nodePort >= 30000}`);
 "#,
     );
@@ -360,7 +360,7 @@ fn waiting_rehearsal(project: &Project) -> (crate::common::run::RunningRunner, V
         r#"
 let c = cluster("interrupted");
 print("waiting");
-c.wait_until("ConfigMap", "never", "default", |o| true, 60);
+c.wait_until("ConfigMap", "never", |o| true, #{ namespace: "default", timeout: 60 });
 "#,
     );
     let mut play = crate::common::runner()

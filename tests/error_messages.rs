@@ -209,19 +209,20 @@ fn certificates_an_unknown_key_type() {
     let p = Project::new();
     p.file(
         "playbooks/ca.rhai",
-        "step(\"ca\", || {\n    certs::root_ca(\"certs\", #{ key_type: \"rsa-1024\" });\n});\n",
+        "step(\"ca\", || {\n    certs::ensure_root_ca(\"certs\", #{ key_type: \"rsa-1024\" });\n});\n",
     );
     assert_error(
         &p,
         &["play", "playbooks/ca.rhai"],
         1,
-        "  × step [ca] failed: invalid certificate options: unknown key type \"rsa-1024\"; valid key types: rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+        "  × step [ca] failed: certs::ensure_root_ca: invalid options: unknown key type \"rsa-1024\"; valid key types: rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
    ╭─[playbooks/ca.rhai:1:1]
  1 │ step(\"ca\", || {
    · ──┬─
    ·   ╰── in step [ca]
- 2 │     certs::root_ca(\"certs\", #{ key_type: \"rsa-1024\" });
+ 2 │     certs::ensure_root_ca(\"certs\", #{ key_type: \"rsa-1024\" });
    ╰────
+  help: options: key_type, validity_days, organization, common_name, country, state, locality, expiry_warn_days, lock_wait_secs
 ",
     );
     assert!(!p.exists("certs"), "nothing is created for refused options");

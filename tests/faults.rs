@@ -17,7 +17,7 @@ async fn a_wait_on_a_dead_server_fails_with_the_connection_error() {
         let c = cluster("cluster-1");
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x", namespace: "default"}, data: #{a: "1"}});
         write_file("ready", "1");
-        c.wait_until("ConfigMap", "x", "default", |o| false, 300);
+        c.wait_until("ConfigMap", "x", |o| false, #{ namespace: "default", timeout: 300 });
     "#;
     let mut child = env
         .runner_std("dead.rhai", play, &[])

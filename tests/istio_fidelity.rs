@@ -12,10 +12,10 @@ const TWO_CLUSTERS: &[&str] = &["cluster-1", "cluster-2"];
 
 /// A rotation step, as a playbook of the user's writes it: cluster-1, or `rotate` in the vars.
 const ROTATE: &str = r#"import "lib/mesh" as mesh;
-let c = cluster(vars.primary.name, vars.primary.context);
+let c = cluster(vars.primary.name, #{ context: vars.primary.context });
 let target = if vars.rotate == () { c } else { cluster(vars.rotate) };
 step("rotate", || {
-    mesh::rotate_intermediate(target, mesh::spec_named(vars, target.name()), vars.certs, 60);
+    mesh::rotate_intermediate(target, mesh::spec_named(vars, target.name), vars.certs, 60);
 });
 "#;
 

@@ -182,7 +182,7 @@ fn rotating_deliberately_replaces_the_blogs_secret_as_a_rotation() {
     mesh.write(
         "playbooks/rotate.rhai",
         r#"import "lib/mesh" as mesh;
-let primary = cluster(vars.primary.name, vars.primary.context);
+let primary = cluster(vars.primary.name, #{ context: vars.primary.context });
 step("rotate", || {
     mesh::rotate_intermediate(primary, vars.primary, vars.certs, 60);
 });

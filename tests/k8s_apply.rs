@@ -39,7 +39,7 @@ async fn crd_and_its_custom_resource_in_one_stream(backend: Backend) {
         for r in done { print(`applied ${r.kind} ${r.name} ${r.action}`); }
         let w = c.get("wdg", "gizmo");
         print(`size=${w.spec.size}`);
-        print(`by group: ${c.exists("widgets.example.com", "gizmo", "default")}`);
+        print(`by group: ${c.exists("widgets.example.com", "gizmo", #{ namespace: "default" })}`);
     "#;
     let out = env.runner("crd.rhai", play, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -186,7 +186,7 @@ async fn dry_run_shows_a_masked_diff_and_writes_nothing(backend: Backend) {
     let env = start(backend, &["cluster-1"]).await;
     let setup = r#"
         let c = cluster("cluster-1");
-        c.secret("default", "creds", #{password: "old-password-value-1"});
+        c.apply_secret("creds", #{password: "old-password-value-1"}, #{ namespace: "default" });
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "cfg"}, data: #{level: "info"}});
     "#;
     let out = env.runner("setup.rhai", setup, &[]).output().unwrap();
@@ -194,7 +194,7 @@ async fn dry_run_shows_a_masked_diff_and_writes_nothing(backend: Backend) {
 
     let plan = r#"
         let c = cluster("cluster-1");
-        let s = c.secret("default", "creds", #{password: "new-password-value-2"});
+        let s = c.apply_secret("creds", #{password: "new-password-value-2"}, #{ namespace: "default" });
         print(`secret would be ${s.action}`);
         let r = c.apply(`
 apiVersion: v1
@@ -211,12 +211,12 @@ kind: ConfigMap
 metadata: {name: inside, namespace: planned}
 `);
         print(`actions=${r.map(|x| x.action)}`);
-        let later = c.secret("planned", "later", #{token: "later-token-value-3"});
+        let later = c.apply_secret("later", #{token: "later-token-value-3"}, #{ namespace: "planned" });
         print(`later secret would be ${later.action}`);
-        print(`read back: ${c.read_secret("default", "creds").password.len()}`);
+        print(`read back: ${c.read_secret("creds", #{ namespace: "default" }).password.len()}`);
         // A plan sees its own delete, as the run would: label first.
-        c.label("ConfigMap", "cfg", "default", #{team: "a"});
-        c.delete("ConfigMap", "cfg", "default");
+        c.label("ConfigMap", "cfg", #{team: "a"}, #{ namespace: "default" });
+        c.delete("ConfigMap", "cfg", #{ namespace: "default" });
     "#;
     let out = env
         .runner("plan.rhai", plan, &["--dry-run"])
@@ -256,7 +256,7 @@ metadata: {name: inside, namespace: planned}
     let out = env
         .runner(
             "check.rhai",
-            r#"print(`pw=${cluster("cluster-1").read_secret("default", "creds").password}`);"#,
+            r#"print(`pw=${cluster("cluster-1").read_secret("creds", #{ namespace: "default" }).password}`);"#,
             &[],
         )
         .output()
@@ -277,20 +277,20 @@ async fn reads_patches_labels_and_deletes(backend: Backend) {
         c.apply(#{apiVersion: "apps/v1", kind: "Deployment", metadata: #{name: "web", labels: #{app: "web"}},
             spec: #{replicas: 1, selector: #{matchLabels: #{app: "web"}},
                 template: #{metadata: #{labels: #{app: "web"}}, spec: #{containers: [#{name: "web", image: "nginx"}]}}}});
-        print(`kinds: ${c.exists("deploy", "web")} ${c.exists("Deployment.apps", "web", "default")} ${c.exists("apps/v1/Deployment", "web", "default")} ${c.exists("deployments", "nope")}`);
+        print(`kinds: ${c.exists("deploy", "web")} ${c.exists("Deployment.apps", "web", #{ namespace: "default" })} ${c.exists("apps/v1/Deployment", "web", #{ namespace: "default" })} ${c.exists("deployments", "nope")}`);
         print(`absent: ${type_of(c.get("cm", "nope"))}`);
-        c.label("deployment", "web", "default", #{tier: "front"});
-        c.annotate("deployment", "web", "default", #{note: "hi"});
-        c.patch("deployment", "web", "default", #{spec: #{replicas: 2}});
-        let found = c.list("Deployment", "default", #{tier: "front"});
+        c.label("deployment", "web", #{tier: "front"}, #{ namespace: "default" });
+        c.annotate("deployment", "web", #{note: "hi"}, #{ namespace: "default" });
+        c.patch("deployment", "web", #{spec: #{replicas: 2}}, #{ namespace: "default" });
+        let found = c.list("Deployment", #{ namespace: "default", labels: #{tier: "front"} });
         print(`listed: ${found.len()} ${found[0].metadata.annotations.note} ${found[0].spec.replicas}`);
-        print(`none: ${c.list("Deployment", #{tier: "back"}).len()}`);
-        c.secret_from_files("default", "ca", ["ca.crt"]);
-        print(`ca: ${c.read_secret("default", "ca")["ca.crt"].len()} missing: ${type_of(c.read_secret("default", "nope"))}`);
-        print(`deleted: ${c.delete("Deployment", "web", "default", #{wait: true, timeout: 30})} again: ${c.delete("Deployment", "web")}`);
+        print(`none: ${c.list("Deployment", #{ labels: #{tier: "back"} }).len()}`);
+        c.apply_secret_from_files("ca", ["ca.crt"], #{ namespace: "default" });
+        print(`ca: ${c.read_secret("ca", #{ namespace: "default" })["ca.crt"].len()} missing: ${type_of(c.read_secret("nope", #{ namespace: "default" }))}`);
+        print(`deleted: ${c.delete("Deployment", "web", #{ namespace: "default", wait: true, timeout: 30})} again: ${c.delete("Deployment", "web")}`);
         print(`gone: ${c.exists("deploy", "web")}`);
         try { c.get("Gadget", "x"); } catch (e) { print(`unknown: ${e}`); }
-        try { c.patch("cm", "nope", "default", #{data: #{a: "b"}}); } catch (e) { print(`patch: ${e}`); }
+        try { c.patch("cm", "nope", #{data: #{a: "b"}}, #{ namespace: "default" }); } catch (e) { print(`patch: ${e}`); }
     "#;
     let out = env.runner("objects.rhai", play, &[]).output().unwrap();
     let text = stdout(&out);
@@ -340,13 +340,13 @@ async fn wrong_arguments_are_clear_errors(backend: Backend) {
             || c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}}, #{dryrun: true}),
             || c.apply("kind: [unclosed"),
             || c.apply(#{apiVersion: "example.com/v9", kind: "Nothing", metadata: #{name: "x"}}),
-            || c.wait_rollout("default", "web", 0),
-            || c.delete("cm", "x", "default", #{wait: true, timeout: -1}),
-            || c.delete("cm", "x", "default", #{grace: 1}),
-            || c.secret("default", "s", #{n: 1}),
-            || c.secret_from_files("default", "s", ["a/ca.crt", "b/ca.crt"]),
-            || c.secret_from_files("default", "s", ["../outside"]),
-            || c.list("cm", #{app: 1}),
+            || c.wait_rollout("web", #{ namespace: "default", timeout: 0 }),
+            || c.delete("cm", "x", #{ namespace: "default", wait: true, timeout: -1}),
+            || c.delete("cm", "x", #{ namespace: "default", grace: 1}),
+            || c.apply_secret("s", #{n: 1}, #{ namespace: "default" }),
+            || c.apply_secret_from_files("s", ["a/ca.crt", "b/ca.crt"], #{ namespace: "default" }),
+            || c.apply_secret_from_files("s", ["../outside"], #{ namespace: "default" }),
+            || c.list("cm", #{ labels: #{app: 1} }),
             || allow_contexts(["["]),
         ];
         for f in attempts {
@@ -358,17 +358,17 @@ async fn wrong_arguments_are_clear_errors(backend: Backend) {
     assert!(out.status.success(), "{}\n{text}", stderr(&out));
     for expected in [
         "error: apply takes YAML text, a map or an array of maps, not i64",
-        "error: apply: force must be true or false, not string",
+        "error: apply: option force must be true or false, not string",
         "error: apply: unknown option \"dryrun\" (options: force, field_validation)",
-        "error: YAML document 1 is not valid",
+        "error: invalid YAML in document 1 at line 2 column 1: did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 7",
         "error: cluster-1: cannot apply Nothing x: the API server has no kind Nothing in example.com/v9",
-        "error: wait_rollout timeout must be a positive number of seconds, not 0",
-        "error: delete timeout must be a positive number of seconds, not -1",
-        "error: delete: unknown option \"grace\" (options: wait, timeout)",
-        "error: secret: value of \"n\" must be a string, not i64",
-        "error: secret_from_files: two files are named \"ca.crt\"",
+        "error: wait_rollout: option timeout must be a positive number of seconds, not 0",
+        "error: delete: option timeout must be a positive number of seconds, not -1",
+        "error: delete: unknown option \"grace\" (options: namespace, wait, timeout)",
+        "error: apply_secret: value of \"n\" must be a string, not i64",
+        "error: apply_secret_from_files: two files are named \"ca.crt\"",
         "error: path \"../outside\" is outside the project root",
-        "error: list labels: value of \"app\" must be a string, not i64",
+        "error: list: option labels.app must be a string, not i64",
         "error: invalid context pattern \"[\"",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
@@ -504,11 +504,154 @@ async fn field_validation_must_name_a_directive(backend: Backend) {
     assert_eq!(
         errors,
         [
-            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not "strict""#,
-            r#"  error: apply: field_validation must be one of "Strict", "Warn", "Ignore", not 1"#,
+            r#"  error: apply: option field_validation must be one of "Strict", "Warn", "Ignore", not "strict""#,
+            r#"  error: apply: option field_validation must be a string, not i64"#,
         ]
     );
     assert!(env.kubectl_get("cluster-1", &["configmap", "x"]).is_none());
+}
+
+/// Every options map refuses an unknown key and a value of the wrong type, naming the function,
+/// the key and the keys it takes; a namespace is never "", and "all namespaces" is said only
+/// where it means something. Nothing reaches the cluster.
+async fn every_option_map_is_checked(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        let cm = #{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}};
+        let attempts = [
+            || cluster("cluster-1", #{ctx: "x"}),
+            || cluster("cluster-1", #{context: 1}),
+            || c.apply(cm, #{force: 1}),
+            || c.get("cm", "x", #{ns: "a"}),
+            || c.get("cm", "x", #{namespace: ""}),
+            || c.get("cm", "x", #{namespace: 1}),
+            || c.get("cm", "x", #{all_namespaces: true}),
+            || c.exists("cm", "x", #{namespace: ""}),
+            || c.list("cm", #{namespace: ""}),
+            || c.list("cm", #{namespace: "a", all_namespaces: true}),
+            || c.list("cm", #{all_namespaces: "yes"}),
+            || c.list("cm", #{labels: "app=x"}),
+            || c.list("cm", #{label: #{}}),
+            || c.delete("cm", "x", #{wait: "yes"}),
+            || c.delete("cm", "x", #{timeout: "30s"}),
+            || c.patch("cm", "x", #{}, #{timeout: 1}),
+            || c.label("cm", "x", #{}, #{namespaces: "a"}),
+            || c.annotate("cm", "x", #{}, #{namespace: 7}),
+            || c.apply_secret("s", #{}, #{name: "s"}),
+            || c.apply_secret_from_files("s", [1], #{}),
+            || c.read_secret("s", #{namespace: ""}),
+            || c.wait_rollout("d", #{timeout: 1.5}),
+            || c.wait_condition("cm", "x", "Ready", "True", #{wait: true}),
+            || c.wait_loadbalancer("s", #{timeout: 0}),
+            || c.wait_crd("x.example.com", #{namespace: "a"}),
+            || c.wait_until("cm", "x", |o| true, #{timeout: -5}),
+            || c.rollout_restart("d", #{timeout: 1}),
+            || c.create_token("sa", 600, #{audience: "x"}),
+            || c.create_token("sa", 0),
+            || c.exec_pod("p", ["ls", 1]),
+            || c.exec_pod("p", ["ls"], #{env: #{}}),
+            || c.exec_pod("p", ["ls"], #{container: 1}),
+            || exec("true", [1]),
+            || exec("true", [], #{timeout: 0.5}),
+            || exec("true", [], #{env: #{A: 1}}),
+            || exec("true", [], #{check: "no"}),
+            || exec("true", [], #{shell: true}),
+            || allow_contexts([1]),
+            || certs::ensure_root_ca("certs", #{keytype: "rsa-2048"}),
+            || certs::check_cacerts("c1", "", "certs", "c1", (), #{rotation: "yes"}),
+        ];
+        for f in attempts {
+            try { f.call(); print("no error"); } catch (e) { print(`error: ${e}`); }
+        }
+    "#;
+    let out = env.runner("options.rhai", play, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  error: ") || l.starts_with("  no error"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            r#"  error: cluster: unknown option "ctx" (options: context)"#,
+            r#"  error: cluster: option context must be a string, not i64"#,
+            r#"  error: apply: option force must be true or false, not i64"#,
+            r#"  error: get: unknown option "ns" (options: namespace)"#,
+            r#"  error: get: option namespace must not be empty"#,
+            r#"  error: get: option namespace must be a string, not i64"#,
+            r#"  error: get: unknown option "all_namespaces" (options: namespace)"#,
+            r#"  error: exists: option namespace must not be empty"#,
+            r#"  error: list: option namespace must not be empty"#,
+            r#"  error: list: give either namespace or all_namespaces: true, not both"#,
+            r#"  error: list: option all_namespaces must be true or false, not string"#,
+            r#"  error: list: option labels must be a map of strings, not string"#,
+            r#"  error: list: unknown option "label" (options: namespace, all_namespaces, labels)"#,
+            r#"  error: delete: option wait must be true or false, not string"#,
+            r#"  error: delete: option timeout must be a number of seconds, not string"#,
+            r#"  error: patch: unknown option "timeout" (options: namespace)"#,
+            r#"  error: label: unknown option "namespaces" (options: namespace)"#,
+            r#"  error: annotate: option namespace must be a string, not i64"#,
+            r#"  error: apply_secret: unknown option "name" (options: namespace)"#,
+            r#"  error: apply_secret_from_files: paths[0] must be a string, not i64"#,
+            r#"  error: read_secret: option namespace must not be empty"#,
+            r#"  error: wait_rollout: option timeout must be a number of seconds, not f64"#,
+            r#"  error: wait_condition: unknown option "wait" (options: namespace, timeout)"#,
+            r#"  error: wait_loadbalancer: option timeout must be a positive number of seconds, not 0"#,
+            r#"  error: wait_crd: unknown option "namespace" (options: timeout)"#,
+            r#"  error: wait_until: option timeout must be a positive number of seconds, not -5"#,
+            r#"  error: rollout_restart: unknown option "timeout" (options: namespace)"#,
+            r#"  error: create_token: unknown option "audience" (options: namespace)"#,
+            r#"  error: create_token: seconds must be a positive number, not 0"#,
+            r#"  error: exec_pod: command[1] must be a string, not i64"#,
+            r#"  error: exec_pod: unknown option "env" (options: namespace, container, timeout, stdin, check)"#,
+            r#"  error: exec_pod: option container must be a string, not i64"#,
+            r#"  error: exec: args[0] must be a string, not i64"#,
+            r#"  error: exec: option timeout must be a number of seconds, not f64"#,
+            r#"  error: exec: option env.A must be a string, not i64"#,
+            r#"  error: exec: option check must be true or false, not string"#,
+            r#"  error: exec: unknown option "shell" (options: env, cwd, timeout, stdin, check)"#,
+            r#"  error: allow_contexts: patterns[0] must be a string, not i64"#,
+            r#"  error: certs::ensure_root_ca: unknown option "keytype" (options: key_type, validity_days, organization, common_name, country, state, locality, expiry_warn_days, lock_wait_secs)"#,
+            r#"  error: certs::check_cacerts: option rotation must be true or false, not string"#,
+        ]
+    );
+    assert!(env.kubectl_get("cluster-1", &["configmap", "x"]).is_none());
+}
+
+/// What may be absent comes back as (), and `?.` and `??` read through it.
+async fn absent_values_read_through_question_dot(backend: Backend) {
+    let env = start(backend, &["cluster-1"]).await;
+    let play = r#"
+        let c = cluster("cluster-1");
+        let missing = c.get("ConfigMap", "nowhere", #{ namespace: "default" });
+        print(`get: ${type_of(missing)} replicas=${missing?.status?.availableReplicas ?? 0}`);
+        print(`secret: ${c.read_secret("nowhere")?["token"] ?? "none"}`);
+        let ns = c.get("Namespace", "default");
+        print(`labels: ${ns?.metadata?.labels?["kubernetes.io/metadata.name"] ?? "none"}`);
+        print(`namespace: ${c.namespace} in ${c.name} (${c.context})`);
+    "#;
+    let out = env.runner("absent.rhai", play, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let printed: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            ["  get:", "  secret:", "  labels:", "  namespace:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert_eq!(
+        printed,
+        [
+            "  get: () replicas=0",
+            "  secret: none",
+            "  labels: default",
+            "  namespace: default in cluster-1 (cluster-1)",
+        ]
+    );
 }
 
 on_both_backends!(
@@ -522,5 +665,7 @@ on_both_backends!(
     wrong_arguments_are_clear_errors,
     a_large_apply_shares_one_connection,
     server_warnings_are_shown_under_their_object_in_human_and_json_output,
-    field_validation_must_name_a_directive
+    field_validation_must_name_a_directive,
+    every_option_map_is_checked,
+    absent_values_read_through_question_dot
 );

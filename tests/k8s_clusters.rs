@@ -20,7 +20,7 @@ async fn two_clusters_in_one_play(backend: Backend) {
             one.apply({});
             two.apply({});
         }});
-        print(`handles: ${{one.name()}} ${{one.context()}} ${{two.namespace()}} ${{two.server()}}`);
+        print(`handles: ${{one.name}} ${{one.context}} ${{two.namespace}} ${{two.server}}`);
         "#,
         configmap("one"),
         configmap("two")
@@ -72,7 +72,7 @@ async fn two_clusters_in_one_play(backend: Backend) {
 async fn context_flag_maps_a_playbook_name(backend: Backend) {
     let env = start(backend, &["cluster-1", "cluster-2"]).await;
     let play = format!(
-        r#"let east = cluster("east"); east.apply({}); print(`east is ${{east.context()}}`);"#,
+        r#"let east = cluster("east"); east.apply({}); print(`east is ${{east.context}}`);"#,
         configmap("east")
     );
     let out = env
@@ -151,9 +151,9 @@ async fn exec_pod_runs_kubectl_with_this_clusters_context(backend: Backend) {
     let env = start(backend, &["cluster-1", "cluster-2"]).await;
     let play = r#"
         let c = cluster("cluster-2");
-        try { c.exec_pod("default", "no-such-pod", "app", ["cat", "/etc/hostname"]); }
+        try { c.exec_pod("no-such-pod", ["cat", "/etc/hostname"], #{ namespace: "default", container: "app" }); }
         catch (e) { print(`error: ${e}`); }
-        let r = c.exec_pod("default", "no-such-pod", "app", ["true"], #{check: false});
+        let r = c.exec_pod("no-such-pod", ["true"], #{ namespace: "default", container: "app", check: false});
         print(`code=${r.code}`);
     "#;
     let out = env.runner("pod.rhai", play, &[]).output().unwrap();

@@ -18,11 +18,11 @@ async fn crd_condition_and_load_balancer_waits_succeed(backend: Backend) {
                 names: #{{plural: "gadgets", singular: "gadget", kind: "Gadget"}},
                 versions: [#{{name: "v1", served: true, storage: true,
                     schema: #{{openAPIV3Schema: #{{type: "object", "x-kubernetes-preserve-unknown-fields": true}}}}}}]}}}});
-        c.wait_crd("gadgets.example.com", 30);
-        let crd = c.wait_condition("crd", "gadgets.example.com", "", "Established", "True", 30);
+        c.wait_crd("gadgets.example.com", #{{ timeout: 30 }});
+        let crd = c.wait_condition("crd", "gadgets.example.com", "Established", "True", #{{ timeout: 30 }});
         print(`crd established: ${{crd.metadata.name}}`);
         c.apply({SERVICE});
-        let ip = c.wait_loadbalancer("default", "eastwest", 30);
+        let ip = c.wait_loadbalancer("eastwest", #{{ namespace: "default", timeout: 30 }});
         print(`ip=${{ip}}`);
         "#
     );
@@ -54,7 +54,7 @@ async fn hostname_only_load_balancer_explains_istio_needs_an_ip(backend: Backend
     let env = start(backend, &["cluster-1"]).await;
     env.clusters.set_lb_hostname("cluster-1", true);
     let play = format!(
-        r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("default", "eastwest", 30);"#
+        r#"let c = cluster("cluster-1"); c.apply({SERVICE}); c.wait_loadbalancer("eastwest", #{{ namespace: "default", timeout: 30 }});"#
     );
     let out = env.runner("lb.rhai", &play, &[]).output().unwrap();
     assert!(!out.status.success());
@@ -68,7 +68,7 @@ async fn timeout_names_cluster_object_wait_and_last_state(backend: Backend) {
     let play = r#"
         let c = cluster("cluster-1");
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "never-ready"}, data: #{a: "1"}});
-        c.wait_condition("ConfigMap", "never-ready", "default", "Ready", "True", 2);
+        c.wait_condition("ConfigMap", "never-ready", "Ready", "True", #{ namespace: "default", timeout: 2 });
     "#;
     let out = env.runner("timeout.rhai", play, &[]).output().unwrap();
     assert!(!out.status.success());
@@ -87,7 +87,7 @@ async fn timeout_names_cluster_object_wait_and_last_state(backend: Backend) {
         stdout(&out)
     );
 
-    let absent = r#"cluster("cluster-1").wait_rollout("default", "no-such-deploy", 2);"#;
+    let absent = r#"cluster("cluster-1").wait_rollout("no-such-deploy", #{ namespace: "default", timeout: 2 });"#;
     let out = env.runner("absent.rhai", absent, &[]).output().unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
@@ -106,7 +106,7 @@ async fn wait_until_sees_a_change_made_while_waiting(backend: Backend) {
     assert!(out.status.success(), "{}", stderr(&out));
     let play = r#"
         let c = cluster("cluster-1");
-        let seen = c.wait_until("cm", "flag", "default", |o| o.data.ready == "yes", 60);
+        let seen = c.wait_until("cm", "flag", |o| o.data.ready == "yes", #{ namespace: "default", timeout: 60 });
         print(`saw ready=${seen.data.ready}`);
     "#;
     // `-v` logs each request as it is answered: the change is made once the watch is open.
@@ -155,7 +155,7 @@ async fn wait_until_predicate_errors_end_the_wait(backend: Backend) {
     let play = r#"
         let c = cluster("cluster-1");
         c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: "x"}, data: #{a: "1"}});
-        c.wait_until("cm", "x", "default", |o| 42, 30);
+        c.wait_until("cm", "x", |o| 42, #{ namespace: "default", timeout: 30 });
     "#;
     let out = env
         .runner("bad-predicate.rhai", play, &[])
@@ -176,7 +176,7 @@ const DEPLOYMENT: &str = r#"#{apiVersion: "apps/v1", kind: "Deployment", metadat
 async fn rollout_wait_returns_the_rolled_out_deployment(backend: Backend) {
     let env = start(backend, &["cluster-1"]).await;
     let play = format!(
-        r#"let c = cluster("cluster-1"); c.apply({DEPLOYMENT}); let d = c.wait_rollout("default", "web", 30); print(`available=${{d.status.availableReplicas}}`);"#
+        r#"let c = cluster("cluster-1"); c.apply({DEPLOYMENT}); let d = c.wait_rollout("web", #{{ namespace: "default", timeout: 30 }}); print(`available=${{d.status.availableReplicas}}`);"#
     );
     let out = env.runner("rollout.rhai", &play, &[]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -189,11 +189,11 @@ async fn dry_run_waits_return_the_planned_state_without_waiting(backend: Backend
         r#"
         let c = cluster("cluster-1");
         c.apply({DEPLOYMENT});
-        let d = c.wait_rollout("default", "web", 300);
+        let d = c.wait_rollout("web", #{{ namespace: "default", timeout: 300 }});
         print(`rollout available=${{d.status.availableReplicas}}`);
         c.apply({SERVICE});
-        print(`ip=${{c.wait_loadbalancer("default", "eastwest", 300)}}`);
-        print(`absent=${{c.wait_rollout("default", "nowhere", 300)}}`);
+        print(`ip=${{c.wait_loadbalancer("eastwest", #{{ namespace: "default", timeout: 300 }})}}`);
+        print(`absent=${{c.wait_rollout("nowhere", #{{ namespace: "default", timeout: 300 }})}}`);
         "#
     );
     let out = env

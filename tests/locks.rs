@@ -10,7 +10,7 @@ use std::process::Stdio;
 use common::Project;
 
 const ROOT_ONLY: &str = r#"
-let root = certs::root_ca("certs", #{ key_type: "ecdsa-p256", lock_wait_secs: LOCK_WAIT });
+let root = certs::ensure_root_ca("certs", #{ key_type: "ecdsa-p256", lock_wait_secs: LOCK_WAIT });
 "#;
 
 fn play(p: &Project, wait_secs: u32) {

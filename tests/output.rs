@@ -27,7 +27,7 @@ step("again", || {
     warn("the same warning");
     warn_real_clusters("cluster-2: a loopback address");
     one.apply(config);
-    one.wait_until("ConfigMap", "a", "default", |o| o.data.k == "v", 5);
+    one.wait_until("ConfigMap", "a", |o| o.data.k == "v", #{ namespace: "default", timeout: 5 });
 });
 "#;
 
@@ -76,11 +76,11 @@ fn a_play_lists_its_targets_first_and_prints_only_what_changed() {
 const BOTH: &str = r#"let cs = declare_clusters(["cluster-1", "cluster-2"]);
 step("config", || {
     for c in cs {
-        c.apply(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "a", namespace: "default" }, data: #{ k: c.name() } });
+        c.apply(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "a", namespace: "default" }, data: #{ k: c.name } });
     }
 });
 step("read-back", || {
-    if cs[0].get("ConfigMap", "a", "default") == () { throw "the plan is not seen by later reads"; }
+    if cs[0].get("ConfigMap", "a", #{ namespace: "default" }) == () { throw "the plan is not seen by later reads"; }
 });
 step("zeta", || {});
 step("alpha", || {});
@@ -385,8 +385,8 @@ async fn a_wait_prints_one_line_only_when_it_lasted_more_than_a_second() {
 step("lb", || {
     c.apply(#{ apiVersion: "v1", kind: "Service", metadata: #{ name: "edge", namespace: "default" },
                spec: #{ type: "LoadBalancer", ports: [#{ port: 443 }] } });
-    c.wait_loadbalancer("default", "edge", 30);
-    c.wait_loadbalancer("default", "edge", 30);
+    c.wait_loadbalancer("edge", #{ namespace: "default", timeout: 30 });
+    c.wait_loadbalancer("edge", #{ namespace: "default", timeout: 30 });
 });
 "#,
     );
@@ -448,7 +448,7 @@ fn limit_does_not_run_a_program_that_names_a_cluster_left_out() {
         r#"let cs = declare_clusters(["cluster-1", "cluster-2"]);
 step("programs", || {
     for c in cs {
-        exec("sh", ["-c", "echo ran > out-$2", "sh", "--context", c.context()]);
+        exec("sh", ["-c", "echo ran > out-$2", "sh", "--context", c.context]);
     }
 });
 "#,

@@ -494,14 +494,14 @@ stringData: {password: hunter2}
 `);
 });
 step("read", || {
-    print(`color=${c.get("ConfigMap", "settings", "shop").data.color}`);
-    print(`exists=${c.exists("Secret", "creds", "shop")}`);
-    print(`listed=${c.list("ConfigMap", "shop", #{ tier: "web" }).map(|o| o.metadata.name)}`);
-    print(`password length=${c.read_secret("shop", "creds").password.len()}`);
-    c.patch("ConfigMap", "settings", "shop", #{ data: #{ color: "green" } });
-    print(`patched=${c.get("ConfigMap", "settings", "shop").data.color}`);
-    c.delete("Secret", "creds", "shop");
-    print(`deleted=${!c.exists("Secret", "creds", "shop")}`);
+    print(`color=${c.get("ConfigMap", "settings", #{ namespace: "shop" }).data.color}`);
+    print(`exists=${c.exists("Secret", "creds", #{ namespace: "shop" })}`);
+    print(`listed=${c.list("ConfigMap", #{ namespace: "shop", labels: #{ tier: "web" } }).map(|o| o.metadata.name)}`);
+    print(`password length=${c.read_secret("creds", #{ namespace: "shop" }).password.len()}`);
+    c.patch("ConfigMap", "settings", #{ data: #{ color: "green" } }, #{ namespace: "shop" });
+    print(`patched=${c.get("ConfigMap", "settings", #{ namespace: "shop" }).data.color}`);
+    c.delete("Secret", "creds", #{ namespace: "shop" });
+    print(`deleted=${!c.exists("Secret", "creds", #{ namespace: "shop" })}`);
 });
 "#;
 
@@ -815,7 +815,7 @@ step("lb", || {
                spec: #{ type: "LoadBalancer", selector: #{ app: "edge" }, ports: [#{ port: 443 }] } });
 });
 step("label", || {
-    let ip = c.wait_loadbalancer("default", "edge", 30);
+    let ip = c.wait_loadbalancer("edge", #{ namespace: "default", timeout: 30 });
     print(`ip=${ip}`);
     c.apply(#{ apiVersion: "v1", kind: "ConfigMap",
                metadata: #{ name: "edge-address", namespace: "default", labels: #{ address: ip } },
@@ -901,7 +901,7 @@ fn a_plan_that_fails_before_the_question_writes_nothing() {
         let c = cluster("cluster-1");
         step("cm", || {
             c.apply(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "asked", namespace: "default" } });
-            c.patch("ConfigMap", "missing", "default", #{ data: #{ a: "1" } });
+            c.patch("ConfigMap", "missing", #{ data: #{ a: "1" } }, #{ namespace: "default" });
         });
         "#,
     )

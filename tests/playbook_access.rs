@@ -50,14 +50,14 @@ impl Env {
 #[test]
 fn a_playbook_context_maps_a_name_and_the_command_line_wins() {
     let env = Env::new();
-    let body = r#"let c = cluster("east", "cluster-1"); write_file("out", c.context() + " " + c.server());"#;
+    let body = r#"let c = cluster("east", #{ context: "cluster-1" }); write_file("out", c.context + " " + c.server);"#;
     env.play(body, &[]).assert().success();
     assert!(env.read("out").starts_with("cluster-1 https://127.0.0.1:"));
     env.play(body, &["--context", "east=cluster-2"])
         .assert()
         .success();
     assert!(env.read("out").starts_with("cluster-2 "));
-    env.play(r#"cluster("east", "nowhere");"#, &[])
+    env.play(r#"cluster("east", #{ context: "nowhere" });"#, &[])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
@@ -77,29 +77,29 @@ fn token_requests_and_probes() {
             + "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: reader}\n"
             + "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: reader}\n"
             + "subjects: [{kind: ServiceAccount, name: reader, namespace: default}]\n");
-        let token = c.create_token("default", "reader", 600);
+        let token = c.create_token("reader", 600, #{ namespace: "default" });
         let kubeconfig = `apiVersion: v1
 kind: Config
-clusters: [{name: c, cluster: {server: "${c.server()}", certificate-authority-data: "${base64_encode(c.get("ConfigMap", "kube-root-ca.crt", "default").data["ca.crt"])}"}}]
+clusters: [{name: c, cluster: {server: "${c.server}", certificate-authority-data: "${base64_encode(c.get("ConfigMap", "kube-root-ca.crt", #{ namespace: "default" }).data["ca.crt"])}"}}]
 users: [{name: u, user: {token: "${token}"}}]
 contexts: [{name: x, context: {cluster: c, user: u}}]
 current-context: x
 `;
-        let good = kube_probe(kubeconfig);
+        let good = k8s::probe(kubeconfig);
         let forged_config = kubeconfig;
         forged_config.replace(token, "not-a-token");
-        let forged = kube_probe(forged_config);
+        let forged = k8s::probe(forged_config);
         let other_config = kubeconfig;
-        other_config.replace(c.server(), cluster("cluster-2").server());
-        let other = kube_probe(other_config);
+        other_config.replace(c.server, cluster("cluster-2").server);
+        let other = k8s::probe(other_config);
         // runner's own connection to cluster-1 is open, but trusts cluster-1's CA: a kubeconfig
         // that trusts another CA must make its own handshake, and fail it.
         let wrong_ca_config = kubeconfig;
-        let own_ca = base64_encode(c.get("ConfigMap", "kube-root-ca.crt", "default").data["ca.crt"]);
-        let other_ca = base64_encode(cluster("cluster-2").get("ConfigMap", "kube-root-ca.crt", "default").data["ca.crt"]);
+        let own_ca = base64_encode(c.get("ConfigMap", "kube-root-ca.crt", #{ namespace: "default" }).data["ca.crt"]);
+        let other_ca = base64_encode(cluster("cluster-2").get("ConfigMap", "kube-root-ca.crt", #{ namespace: "default" }).data["ca.crt"]);
         wrong_ca_config.replace(own_ca, other_ca);
-        let wrong_ca = kube_probe(wrong_ca_config);
-        let good_again = kube_probe(kubeconfig);
+        let wrong_ca = k8s::probe(wrong_ca_config);
+        let good_again = k8s::probe(kubeconfig);
         write_file("out", `${good.ok} ${forged.ok} ${other.ok} ${wrong_ca.ok} ${good_again.ok}|${forged.error}|${other.error}|${wrong_ca.error}`);
         "#;
     env.play(body, &[]).assert().success();
@@ -117,7 +117,7 @@ current-context: x
     );
     // A token for a ServiceAccount that does not exist is a clear error.
     env.play(
-        r#"cluster("cluster-1").create_token("default", "ghost", 600);"#,
+        r#"cluster("cluster-1").create_token("ghost", 600, #{ namespace: "default" });"#,
         &[],
     )
     .assert()
@@ -126,7 +126,7 @@ current-context: x
         "cannot request a token for ServiceAccount default/ghost",
     ));
     env.play(
-        r#"write_file("out", `${kube_probe("not: [yaml").ok}`);"#,
+        r#"write_file("out", `${k8s::probe("not: [yaml").ok}`);"#,
         &[],
     )
     .assert()

@@ -122,32 +122,108 @@ async fn every_readme_command_and_playbook_runs_as_written() {
     );
 
     let playbooks = blocks("rhai");
-    assert_eq!(playbooks.len(), 1);
-    for playbook in playbooks {
-        let first = playbook.lines().next().unwrap();
-        let path = first
-            .strip_prefix("// ")
-            .expect("a playbook block names its file");
-        std::fs::write(project.path().join(path), &playbook).unwrap();
-        let out = crate::common::runner()
-            .args(["play", path, "--sandbox"])
+    assert_eq!(
+        playbooks.len(),
+        2,
+        "the guide's hello playbook and its verify step"
+    );
+    let first = playbooks[0].lines().next().unwrap();
+    let path = first
+        .strip_prefix("// ")
+        .expect("a playbook block names its file");
+    std::fs::write(project.path().join(path), &playbooks[0]).unwrap();
+    let out = crate::common::runner()
+        .args(["play", path, "--sandbox"])
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{path}: {stdout}");
+    let steps: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP"))
+        .take_while(|l| !l.starts_with("PLAY RECAP"))
+        .collect();
+    assert_eq!(
+        steps[..2],
+        [
+            "STEP [config]",
+            "  cluster-1    created    ConfigMap default/hello"
+        ]
+    );
+    verify_step_of_the_guide_checks_a_fresh_mesh(&playbooks[1]).await;
+}
+
+/// The guide's verify step, written from the guide alone, passes on a mesh the flagship just
+/// onboarded, and fails, naming the problem, once the remote's cacerts is gone.
+async fn verify_step_of_the_guide_checks_a_fresh_mesh(playbook: &str) {
+    let sandbox = sandbox::start(&["cluster-1", "cluster-2"]).await;
+    let project = tempfile::tempdir().unwrap();
+    crate::common::copy_shipped(project.path());
+    let path = playbook
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("// "))
+        .expect("a playbook block names its file");
+    std::fs::write(project.path().join(path), playbook).unwrap();
+    let run = |args: &[&str]| {
+        crate::common::runner()
+            .args(args)
             .current_dir(project.path())
+            .env("KUBECONFIG", &sandbox.kubeconfig)
             .env("NO_COLOR", "1")
             .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{path}: {stdout}");
-        let steps: Vec<&str> = stdout
-            .lines()
-            .skip_while(|l| !l.starts_with("STEP"))
-            .take_while(|l| !l.starts_with("PLAY RECAP"))
-            .collect();
-        assert_eq!(
-            steps[..2],
-            [
-                "STEP [config]",
-                "  cluster-1    created    ConfigMap default/hello"
-            ]
-        );
-    }
+            .unwrap()
+    };
+    let flagship = run(&["play", "playbooks/primary-remote.rhai"]);
+    assert_eq!(
+        flagship.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&flagship.stderr)
+    );
+    let vars = ["--vars", "playbooks/primary-remote.vars.yaml"];
+    let out = run(&[&["play", path][..], &vars[..]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let step: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("STEP [verify]"))
+        .take_while(|l| !l.starts_with("PLAY RECAP"))
+        .filter(|l| !l.trim_start().starts_with("=>") && !l.is_empty())
+        .collect();
+    assert_eq!(step.len(), 2, "{stdout}");
+    assert!(
+        step[1].starts_with("  cluster-2: cacerts intermediate "),
+        "{stdout}"
+    );
+
+    let deleted = Command::new("kubectl")
+        .args([
+            "--context",
+            "cluster-2",
+            "-n",
+            "istio-system",
+            "delete",
+            "secret",
+            "cacerts",
+        ])
+        .env("KUBECONFIG", &sandbox.kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(deleted.status.code(), Some(0));
+    let out = run(&[&["play", path][..], &vars[..]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().find(|l| l.contains('×')),
+        Some("  × step [verify] failed: cluster-2: istio-system/cacerts is missing"),
+        "{stderr}"
+    );
 }

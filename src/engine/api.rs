@@ -12,7 +12,7 @@ fn parse_signature(signature: &str) -> (String, Vec<String>) {
         None => (signature.trim(), "()"),
     };
     let (name, params) = match head.split_once('(') {
-        Some((name, rest)) => (name.trim(), rest.trim_end_matches(')')),
+        Some((name, rest)) => (name.trim(), rest.strip_suffix(')').unwrap_or(rest)),
         None => (head, ""),
     };
     let mut info: Vec<String> = params
@@ -90,6 +90,9 @@ mod tests {
         let (name, info) = parse_signature("apply(c: Cluster, objects: ?) -> Array");
         assert_eq!(name, "apply");
         assert_eq!(info, vec!["c: Cluster", "objects: ?", "Array"]);
+        let (name, info) = parse_signature("read_secret(c: Cluster, live: Map|()) -> Map|()");
+        assert_eq!(name, "read_secret");
+        assert_eq!(info, vec!["c: Cluster", "live: Map|()", "Map|()"]);
         let (name, info) = parse_signature("now()");
         assert_eq!((name.as_str(), info), ("now", vec!["()".to_string()]));
     }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bindings;
 pub mod convert;
+pub mod options;
 pub mod resolver;
 
 use std::sync::Arc;

@@ -12,6 +12,27 @@ use super::transport::Transports;
 use crate::error::{HostError, HostResult};
 
 impl Cluster {
+    /// `create_token` as a play asks for it: a dry run (`--dry-run`) requests none and gets
+    /// "(known after apply)". A cluster `--limit` leaves out still gives its token: the
+    /// clusters the run does change read it (a remote secret on the primary).
+    pub async fn request_token(
+        &self,
+        reporter: &crate::report::Reporter,
+        dry_run: bool,
+        namespace: &str,
+        service_account: &str,
+        seconds: i64,
+    ) -> HostResult<String> {
+        if dry_run {
+            reporter.log(&format!(
+                "{}: would request a {seconds}s token for {namespace}/{service_account}",
+                self.name()
+            ));
+            return Ok(super::KNOWN_AFTER_APPLY.to_string());
+        }
+        self.create_token(namespace, service_account, seconds).await
+    }
+
     /// A bound token for `namespace/service_account`, valid for `seconds` (a TokenRequest).
     pub async fn create_token(
         &self,

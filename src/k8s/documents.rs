@@ -5,25 +5,56 @@ use serde_json::Value;
 
 use crate::error::{HostError, HostResult};
 
-/// Parses YAML text with any number of documents; empty documents are skipped.
-pub fn parse_documents(text: &str) -> HostResult<Vec<Value>> {
-    let mut out = Vec::new();
+/// Parses a YAML stream into its documents, in order; empty documents are skipped. The one
+/// YAML stream parser: `yaml::parse` returns its documents, `apply` expands their Lists.
+pub fn parse_yaml_stream(text: &str) -> HostResult<Vec<Value>> {
     crate::bounds::check_flow_nesting(text)
-        .map_err(|deep| HostError::new(format!("YAML is not valid: {deep}")))?;
+        .map_err(|deep| HostError::new(format!("invalid YAML at {deep}")))?;
     if let Some((line, column, c)) = crate::bounds::first_control_char(text) {
         return Err(HostError::new(format!(
-            "YAML is not valid: line {line} column {column}: control character {c:?} is not allowed"
+            "invalid YAML at line {line} column {column}: control character {c:?} is not allowed"
         )));
     }
+    let mut documents = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(document).map_err(|e| {
             let at = e
                 .location()
-                .map(|l| format!(" (line {} column {})", l.line(), l.column()))
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
                 .unwrap_or_default();
-            HostError::new(format!("YAML document {} is not valid{at}: {e}", index + 1))
+            HostError::new(format!("invalid YAML in document {}{at}", index + 1))
+                .context_cause(e.to_string())
         })?;
+        if !value.is_null() {
+            documents.push(value);
+        }
+    }
+    Ok(documents)
+}
+
+/// Manifests of YAML text: its documents, with `kind: List` expanded into its items.
+pub fn parse_documents(text: &str) -> HostResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for value in parse_yaml_stream(text)? {
         push_expanded(&mut out, value);
+    }
+    Ok(out)
+}
+
+/// What `apply` takes: YAML text or one object, as many as a playbook passes.
+pub enum ManifestSource {
+    Text(String),
+    Object(Value),
+}
+
+/// The manifests of what a playbook passed to apply, in order.
+pub fn manifests_of(sources: Vec<ManifestSource>) -> HostResult<Vec<Value>> {
+    let mut out = Vec::new();
+    for source in sources {
+        match source {
+            ManifestSource::Text(text) => out.extend(parse_documents(&text)?),
+            ManifestSource::Object(value) => push_expanded(&mut out, value),
+        }
     }
     Ok(out)
 }
@@ -105,13 +136,31 @@ mod tests {
     }
 
     #[test]
-    fn bad_yaml_names_the_document() {
+    fn bad_yaml_names_the_document_and_its_place() {
         let err = parse_documents("a: 1\n---\n: : :\n  - x").unwrap_err();
-        assert!(
-            err.message.starts_with("YAML document 2"),
-            "{}",
-            err.message
+        assert_eq!(err.message, "invalid YAML in document 2 at line 3 column 1");
+        assert_eq!(err.causes.len(), 1);
+    }
+
+    #[test]
+    fn a_stream_keeps_lists_and_skips_empty_documents() {
+        let docs = parse_yaml_stream("---\n---\nkind: List\nitems: [1]\n").unwrap();
+        assert_eq!(
+            docs,
+            vec![serde_json::json!({"kind": "List", "items": [1]})]
         );
+    }
+
+    #[test]
+    fn text_and_objects_become_manifests_in_order() {
+        let docs = manifests_of(vec![
+            ManifestSource::Object(serde_json::json!({"kind": "A"})),
+            ManifestSource::Text("kind: B\n---\nkind: C\n".into()),
+            ManifestSource::Object(serde_json::json!({"kind": "List", "items": [{"kind": "D"}]})),
+        ])
+        .unwrap();
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["A", "B", "C", "D"]);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use apply::{Applied, ApplyOptions, FieldValidation};
 pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig, parse as parse_kubeconfig};
 pub use diff::{mask_secret, plan_diff};
-pub use documents::{parse_documents, push_expanded as push_manifest};
+pub use documents::{manifests_of, parse_documents, parse_yaml_stream, ManifestSource};
 pub use inventory::{inventory_name, Inventory, INVENTORY_LABEL, INVENTORY_NAMESPACE};
 pub use kinds::Resolved;
 pub use objects::DeleteOptions;
@@ -37,6 +37,7 @@ pub use order::rank as apply_rank;
 pub use plan::KNOWN_AFTER_APPLY;
 pub use registry::{Provisioner, Registry};
 pub use retry::RetryPolicy;
+pub use secrets::data_from_files as secret_data_from_files;
 pub use transport::Transports;
 
 use crate::report::Reporter;

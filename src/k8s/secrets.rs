@@ -10,6 +10,28 @@ use super::cluster::Cluster;
 use super::Session;
 use crate::error::{HostError, HostResult};
 
+/// Secret data with one key per file, named as the file, as
+/// `kubectl create secret generic --from-file` makes it; two files of one name are an error.
+pub fn data_from_files(
+    files: &[std::path::PathBuf],
+    show: impl Fn(&std::path::Path) -> String,
+) -> HostResult<BTreeMap<String, Vec<u8>>> {
+    let mut data = BTreeMap::new();
+    for file in files {
+        let key = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| HostError::new(format!("{} has no file name", show(file))))?;
+        let bytes = std::fs::read(file).map_err(|e| {
+            HostError::from_error(&e).context(format!("cannot read {}", show(file)))
+        })?;
+        if data.insert(key.clone(), bytes).is_some() {
+            return Err(HostError::new(format!("two files are named {key:?}")));
+        }
+    }
+    Ok(data)
+}
+
 /// An Opaque Secret manifest; values are base64-encoded into `data`.
 pub fn opaque_secret(namespace: &str, name: &str, data: &BTreeMap<String, Vec<u8>>) -> Value {
     let encoded: Map<String, Value> = data
@@ -90,6 +112,34 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_key_per_file_named_as_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in [
+            ("a/ca.crt", "one"),
+            ("b/ca.crt", "two"),
+            ("b/tls.key", "three"),
+        ] {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        let show = |p: &std::path::Path| p.display().to_string();
+        let data = data_from_files(
+            &[dir.path().join("a/ca.crt"), dir.path().join("b/tls.key")],
+            show,
+        )
+        .unwrap();
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["ca.crt", "tls.key"]);
+        assert_eq!(data["tls.key"], b"three");
+        let twice = data_from_files(
+            &[dir.path().join("a/ca.crt"), dir.path().join("b/ca.crt")],
+            show,
+        )
+        .unwrap_err();
+        assert_eq!(twice.message, "two files are named \"ca.crt\"");
+    }
 
     #[test]
     fn round_trip() {

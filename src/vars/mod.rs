@@ -175,6 +175,14 @@ pub fn short(value: &Value) -> String {
     }
 }
 
+/// A playbook's `with_defaults(defaults)`: the play's variables (vars files and --var) laid
+/// over the playbook's defaults, so that what the user gave wins key by key.
+pub fn with_defaults(defaults: Value, vars: Value) -> Value {
+    let mut merged = defaults;
+    deep_merge(&mut merged, vars);
+    merged
+}
+
 /// Merges `over` into `base`: maps merge key by key, anything else is replaced.
 pub fn deep_merge(base: &mut Value, over: Value) {
     match (base, over) {
@@ -298,6 +306,18 @@ pub fn defaults_file(playbook: &Path) -> Option<std::path::PathBuf> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_users_variables_win_over_the_playbooks_defaults_key_by_key() {
+        let merged = with_defaults(
+            json!({"istio": {"version": "1.27", "wait_seconds": 300}, "mode": "a"}),
+            json!({"istio": {"version": "1.28"}, "extra": true}),
+        );
+        assert_eq!(
+            merged,
+            json!({"istio": {"version": "1.28", "wait_seconds": 300}, "mode": "a", "extra": true})
+        );
+    }
 
     fn assign(vars: &mut Value, text: &str) -> Result<(), String> {
         let (p, v) = parse_assignment(text)?;

@@ -13,6 +13,7 @@ use crate::certs::{self, CaOptions, IntermediateStatus, RootCa, RootStatus};
 use crate::context::PlayContext;
 use crate::engine::api::{register_in, register_property};
 use crate::engine::convert::{to_dynamic, to_json, IntoRhai, RhaiResult};
+use crate::engine::options::Options;
 use crate::error::{HostError, HostResult};
 use crate::report::Action;
 
@@ -59,38 +60,60 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register_in(
         &mut module,
-        "root_ca(dir: &str, options: Map) -> RootCa",
+        "ensure_root_ca(dir: String) -> RootCa",
         "Loads the root CA from dir (root-cert.pem, root-key.pem) or creates it with Istio's defaults (RSA 4096, SHA-256, 3650 days, O=Istio, CN=Root CA); never overwrites an existing one.",
+        move |dir: &str| -> RhaiResult<RootCa> { root_ca(&c, dir, Map::new()).into_rhai() },
+    );
+    let c = ctx.clone();
+    register_in(
+        &mut module,
+        "ensure_root_ca(dir: String, options: Map) -> RootCa",
+        "Like certs::ensure_root_ca(dir); options: key_type, validity_days, organization, common_name, country, state, locality, expiry_warn_days, lock_wait_secs.",
         move |dir: &str, options: Map| -> RhaiResult<RootCa> { root_ca(&c, dir, options).into_rhai() },
     );
-    let c = ctx.clone();
+    for (name, rotate, signature, doc) in [
+        (
+            "certs::ensure_intermediate_ca",
+            false,
+            "ensure_intermediate_ca(root: RootCa, dir: String, cluster: String",
+            "Loads or creates dir/<cluster>/ (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) signed by root; files signed by another root are an error, never overwritten. Returns #{status, dir, ca_cert_pem, cert_chain_pem, ...}.",
+        ),
+        (
+            "certs::rotate_intermediate",
+            true,
+            "rotate_intermediate(root: RootCa, dir: String, cluster: String",
+            "Issues a new intermediate for cluster under the same root, moving the previous files into a dated backup folder. Returns what certs::ensure_intermediate_ca returns.",
+        ),
+    ] {
+        let c = ctx.clone();
+        register_in(
+            &mut module,
+            &format!("{signature}) -> Map"),
+            doc,
+            move |root: RootCa, dir: &str, cluster: &str| -> RhaiResult<Map> {
+                intermediate(&c, name, &root, dir, cluster, Map::new(), rotate).into_rhai()
+            },
+        );
+        let c = ctx.clone();
+        register_in(
+            &mut module,
+            &format!("{signature}, options: Map) -> Map"),
+            "Like the form without options; options as for certs::ensure_root_ca.",
+            move |root: RootCa, dir: &str, cluster: &str, options: Map| -> RhaiResult<Map> {
+                intermediate(&c, name, &root, dir, cluster, options, rotate).into_rhai()
+            },
+        );
+    }
     register_in(
         &mut module,
-        "intermediate_ca(root: RootCa, dir: &str, cluster: &str, options: Map) -> Map",
-        "Loads or creates dir/<cluster>/ (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) signed by root; files signed by another root are an error, never overwritten.",
-        move |root: RootCa, dir: &str, cluster: &str, options: Map| -> RhaiResult<Map> {
-            intermediate(&c, &root, dir, cluster, options, false).into_rhai()
-        },
-    );
-    let c = ctx.clone();
-    register_in(
-        &mut module,
-        "rotate_intermediate(root: RootCa, dir: &str, cluster: &str, options: Map) -> Map",
-        "Issues a new intermediate for cluster under the same root, moving the previous files into a dated backup folder.",
-        move |root: RootCa, dir: &str, cluster: &str, options: Map| -> RhaiResult<Map> {
-            intermediate(&c, &root, dir, cluster, options, true).into_rhai()
-        },
-    );
-    register_in(
-        &mut module,
-        "inspect(pem: &str) -> Map",
+        "inspect(pem: String) -> Map",
         "Subject, issuer, serial, validity, days left, CA flag, pathlen, SANs, key type and size, SHA-256 fingerprint of a PEM certificate.",
         |pem: &str| -> RhaiResult<Map> { map_of(certs::inspect(pem).map_err(host)).into_rhai() },
     );
     let c = ctx.clone();
     register_in(
         &mut module,
-        "inspect_file(path: &str) -> Map",
+        "inspect_file(path: String) -> Map",
         "certs::inspect of a certificate file (relative to the project root).",
         move |path: &str| -> RhaiResult<Map> {
             let file = c.project.resolve(path).into_rhai()?;
@@ -99,35 +122,44 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     );
     register_in(
         &mut module,
-        "verify_chain(chain_pem: &str, root_pem: &str)",
+        "verify_chain(chain_pem: String, root_pem: String)",
         "Checks that each certificate of the chain is signed by the next, up to the root, and that all are within their validity; throws the reason otherwise.",
         |chain: &str, root: &str| -> RhaiResult<()> { certs::verify_chain(chain, root).map_err(host).into_rhai() },
     );
     let c = ctx.clone();
     register_in(
         &mut module,
-        "cacerts_secret(cluster_dir: &str) -> Map",
+        "cacerts_secret(cluster_dir: String) -> Map",
         "The `cacerts` Secret for istio-system with the four keys istiod reads, from a cluster's intermediate directory.",
         move |dir: &str| -> RhaiResult<Map> { map_of(cacerts_secret(&c, dir)).into_rhai() },
     );
     register_in(
         &mut module,
-        "compare_roots(ours_pem: &str, live_pem: &str) -> Map",
+        "compare_roots(ours_pem: String, live_pem: String) -> Map",
         "Compares our root certificate with a cluster's (for example the root-cert.pem of its cacerts): #{same, message, ...}.",
         |ours: &str, live: &str| -> RhaiResult<Map> { map_of(certs::compare_roots(ours, live).map_err(host)).into_rhai() },
     );
     let c = ctx.clone();
     register_in(
         &mut module,
-        "check_cacerts(cluster: &str, context: &str, certs_dir: &str, cert_dir: &str, live: ?, options: Map) -> Map",
-        "Whether our cacerts (root in certs_dir, intermediate in certs_dir/cert_dir, which may not exist yet) may be written over a cluster's live cacerts data (read_secret's result, or ()): #{action: \"apply\"|\"keep\", live, notes}. Throws, with the ways forward, on a foreign root in either layout istiod reads and on an intermediate other than ours; options: rotation (true: another intermediate under our root may be replaced). Reads files only.",
+        "check_cacerts(cluster: String, context: String, certs_dir: String, cert_dir: String, live: Map|(), options: Map) -> Map",
+        "Whether our cacerts (root in certs_dir, intermediate in certs_dir/cert_dir, which may not exist yet) may be written over a cluster's live cacerts data (read_secret's result,|()): #{action: \"apply\"|\"keep\", live, notes}. Throws, with the ways forward, on a foreign root in either layout istiod reads and on an intermediate other than ours; options: rotation (true: another intermediate under our root may be replaced). Reads files only.",
         move |cluster: &str, context: &str, certs_dir: &str, cert_dir: &str, live: Dynamic, options: Map| -> RhaiResult<Map> {
             map_of(check_cacerts(&c, cluster, context, certs_dir, cert_dir, live, options)).into_rhai()
         },
     );
+    let c = ctx.clone();
     register_in(
         &mut module,
-        "inspect_cacerts(cluster: &str, live: Map) -> Map",
+        "check_cacerts(cluster: String, context: String, certs_dir: String, cert_dir: String, live: Map|()) -> Map",
+        "certs::check_cacerts with no options.",
+        move |cluster: &str, context: &str, certs_dir: &str, cert_dir: &str, live: Dynamic| -> RhaiResult<Map> {
+            map_of(check_cacerts(&c, cluster, context, certs_dir, cert_dir, live, Map::new())).into_rhai()
+        },
+    );
+    register_in(
+        &mut module,
+        "inspect_cacerts(cluster: String, live: Map) -> Map",
         "What a live cacerts Secret's data (read_secret's result) makes istiod use, in either layout (tls.crt/tls.key/ca.crt first, as istiod): #{layout, keys, intermediate: #{subject, fingerprint_sha256, not_after}, roots: [...]}.",
         |cluster: &str, live: Map| -> RhaiResult<Map> {
             let data = string_map(live).into_rhai()?;
@@ -158,18 +190,10 @@ fn check_cacerts(
     live: Dynamic,
     options_map: Map,
 ) -> HostResult<certs::CacertsVerdict> {
-    let mut rotation = false;
-    for (key, value) in options_map {
-        match (key.as_str(), value.as_bool()) {
-            ("rotation", Ok(flag)) => rotation = flag,
-            _ => {
-                return Err(HostError::new(format!(
-                    "unknown or invalid check_cacerts option {key:?}"
-                ))
-                .with_hint("valid options: rotation (true or false)"))
-            }
-        }
-    }
+    let options = Options::check("certs::check_cacerts", options_map, &["rotation"])
+        .and_then(|o| o.bool("rotation"))
+        .map_err(|e| host_error(*e))?;
+    let rotation = options.unwrap_or(false);
     certs::validate_cluster_name(cert_dir).map_err(host)?;
     let path = ctx.project.resolve(certs_dir)?;
     let mut ours = certs::Ours::read(&path, cert_dir).map_err(host)?;
@@ -187,7 +211,7 @@ fn check_cacerts(
     } else {
         let map = live
             .try_cast::<Map>()
-            .ok_or_else(|| HostError::new("check_cacerts: live must be a map or ()"))?;
+            .ok_or_else(|| HostError::new("check_cacerts: live must be a map|()"))?;
         Some(string_map(map)?)
     };
     let shown = format!("{}/{}", certs_dir.trim_end_matches('/'), cert_dir);
@@ -212,18 +236,23 @@ fn map_of<T: serde::Serialize>(value: HostResult<T>) -> HostResult<Map> {
         .ok_or_else(|| HostError::new("expected a map"))
 }
 
-fn options(map: Map) -> HostResult<CaOptions> {
-    for key in map.keys() {
-        if !OPTION_KEYS.contains(&key.as_str()) {
-            return Err(
-                HostError::new(format!("unknown certificate option {key:?}"))
-                    .with_hint(format!("valid options: {}", OPTION_KEYS.join(", "))),
-            );
-        }
-    }
+fn options(function: &'static str, map: Map) -> HostResult<CaOptions> {
+    Options::check(function, map.clone(), OPTION_KEYS).map_err(|e| host_error(*e))?;
     let json = to_json(&Dynamic::from_map(map))?;
-    serde_json::from_value(json)
-        .map_err(|e| HostError::new(format!("invalid certificate options: {e}")))
+    serde_json::from_value(json).map_err(|e| {
+        HostError::new(format!("{function}: invalid options: {e}"))
+            .with_hint(format!("options: {}", OPTION_KEYS.join(", ")))
+    })
+}
+
+/// The host error an option check threw.
+fn host_error(error: rhai::EvalAltResult) -> HostError {
+    match error {
+        rhai::EvalAltResult::ErrorRuntime(value, _) if value.is::<HostError>() => {
+            value.cast::<HostError>()
+        }
+        other => HostError::new(other.to_string()),
+    }
 }
 
 /// From the files, or from an intermediate this plan made in memory.
@@ -243,7 +272,7 @@ fn cacerts_secret(ctx: &PlayContext, dir: &str) -> HostResult<Value> {
 }
 
 fn root_ca(ctx: &PlayContext, dir: &str, options_map: Map) -> HostResult<RootCa> {
-    let options = options(options_map)?;
+    let options = options("certs::ensure_root_ca", options_map)?;
     let path = ctx.project.resolve(dir)?;
     let root = if ctx.dry_run() {
         certs::plan_root_ca(&path, &options)
@@ -272,13 +301,14 @@ fn root_ca(ctx: &PlayContext, dir: &str, options_map: Map) -> HostResult<RootCa>
 
 fn intermediate(
     ctx: &PlayContext,
+    function: &'static str,
     root: &RootCa,
     dir: &str,
     cluster: &str,
     options_map: Map,
     rotate: bool,
 ) -> HostResult<Map> {
-    let options = options(options_map)?;
+    let options = options(function, options_map)?;
     let path = ctx.project.resolve(dir)?;
     let (ca, planned) = match (ctx.dry_run(), rotate) {
         (false, true) => (

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Map};
+use rhai::{Dynamic, Engine, Map, Module};
 use serde_json::Value;
 
 use crate::context::PlayContext;
-use crate::engine::api::{register, register_property};
+use crate::engine::api::{register, register_in, register_property};
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::error::{HostError, HostResult};
-use crate::report::Action;
-use crate::vars::deep_merge;
+use crate::local_files;
+use crate::vars::with_defaults;
 
 pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register_error_type(engine);
@@ -21,8 +21,8 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "with_defaults(defaults: Map) -> Map",
         "Returns the play's variables laid over `defaults` (values given by vars files and --var win); templates see the result too.",
         move |defaults: Map| -> RhaiResult<Map> {
-            let mut merged = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
-            deep_merge(&mut merged, c.vars());
+            let defaults = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
+            let merged = with_defaults(defaults, c.vars());
             c.set_vars(merged.clone());
             to_dynamic(&merged)?.try_cast::<Map>().ok_or_else(|| throw(HostError::new("variables are not a map")))
         },
@@ -31,7 +31,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "template(name: &str, context: Map) -> String",
+        "template(name: String, context: Map) -> String",
         "Renders templates/<name> with the play's variables, overridden by `context`.",
         move |name: &str, context: Map| -> RhaiResult<String> {
             let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
@@ -41,7 +41,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "template(name: &str) -> String",
+        "template(name: String) -> String",
         "Renders templates/<name> with the play's variables.",
         move |name: &str| -> RhaiResult<String> { render(&c, name, Value::Null).into_rhai() },
     );
@@ -49,21 +49,21 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "read_file(path: &str) -> String",
+        "read_file(path: String) -> String",
         "Reads a text file; the path is relative to the project root and may not leave it.",
         move |path: &str| -> RhaiResult<String> { read_file(&c, path).into_rhai() },
     );
     let c = ctx.clone();
     register(
         engine,
-        "write_file(path: &str, text: &str)",
+        "write_file(path: String, text: String)",
         "Writes a text file relative to the project root (not in a dry run); unchanged content is not rewritten.",
         move |path: &str, text: &str| -> RhaiResult<()> { write_file(&c, path, text).into_rhai() },
     );
     let c = ctx.clone();
     register(
         engine,
-        "file_exists(path: &str) -> bool",
+        "file_exists(path: String) -> bool",
         "Whether a file exists, relative to the project root.",
         move |path: &str| -> RhaiResult<bool> { Ok(c.project.resolve(path).into_rhai()?.exists()) },
     );
@@ -71,7 +71,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "read_manifests(dir: &str, context: Map) -> String",
+        "read_manifests(dir: String, context: Map) -> String",
         "Reads every manifest in a directory (relative to the project root), in file-name order, as one multi-document YAML text: .yaml/.yml files as they are, .j2 files rendered with the play's variables and `context`.",
         move |dir: &str, context: Map| -> RhaiResult<String> {
             let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
@@ -81,7 +81,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "project_path(path: &str) -> String",
+        "project_path(path: String) -> String",
         "The absolute path of a file inside the project root (for external programs such as istioctl).",
         move |path: &str| -> RhaiResult<String> {
             Ok(c.project.resolve(path).into_rhai()?.display().to_string())
@@ -89,7 +89,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     );
     register(
         engine,
-        "sha256(text: &str) -> String",
+        "sha256(text: String) -> String",
         "The SHA-256 digest of a text, in hex.",
         |text: &str| -> String {
             use sha2::Digest;
@@ -98,7 +98,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     );
     register(
         engine,
-        "base64_encode(text: &str) -> String",
+        "base64_encode(text: String) -> String",
         "Encodes a text in standard base64.",
         |text: &str| -> String {
             use base64::Engine as _;
@@ -107,7 +107,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     );
     register(
         engine,
-        "base64_decode(text: &str) -> String",
+        "base64_decode(text: String) -> String",
         "Decodes standard base64 into a text (an error if the bytes are not UTF-8).",
         |text: &str| -> RhaiResult<String> {
             use base64::Engine as _;
@@ -124,24 +124,26 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "warn(message: &str)",
+        "warn(message: String)",
         "Reports a warning; the play goes on.",
         move |message: &str| c.reporter.warn(message),
     );
     let c = ctx.clone();
     register(
         engine,
-        "warn_real_clusters(message: &str)",
+        "warn_real_clusters(message: String)",
         "Reports a warning that only concerns real clusters (a loopback API server address, an empty caBundle); in a rehearsal (--sandbox) it is printed as expected there. The play goes on.",
         move |message: &str| c.reporter.warn_real_clusters(message, c.is_sandbox()),
     );
+    let mut play = Module::new();
     let c = ctx.clone();
-    register(
-        engine,
+    register_in(
+        &mut play,
         "dry_run() -> bool",
         "Whether this run is a dry run (--dry-run): nothing is written anywhere.",
         move || c.dry_run(),
     );
+    engine.register_static_module("play", play.into());
 }
 
 fn register_error_type(engine: &mut Engine) {
@@ -187,31 +189,12 @@ fn template_context(ctx: &PlayContext, extra: Value) -> Value {
 
 fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<String> {
     let directory = ctx.project.resolve(dir)?;
-    let shown = ctx.project.show(&directory);
-    let entries = std::fs::read_dir(&directory).map_err(|e| {
-        HostError::from_error(&e).context(format!("cannot read manifests directory {shown}"))
-    })?;
-    let mut files: Vec<std::path::PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.')
-                && [".yaml", ".yml", ".yaml.j2", ".yml.j2"]
-                    .iter()
-                    .any(|ext| name.ends_with(ext))
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(HostError::new(format!(
-            "manifests directory {shown} holds no .yaml, .yml or .j2 files"
-        )));
-    }
+    let files = local_files::manifest_files(&directory, &ctx.project.show(&directory))?;
     let context = template_context(ctx, extra);
-    let mut out = String::new();
+    let mut texts = Vec::new();
     for file in files {
         ctx.project.confine(&file)?;
-        let text = if file.extension().is_some_and(|e| e == "j2") {
+        let text = if local_files::is_template(&file) {
             ctx.templates.render_file(&file, &context)?
         } else {
             std::fs::read_to_string(&file).map_err(|e| {
@@ -220,13 +203,11 @@ fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<Stri
             })?
         };
         ctx.record_read(file);
-        out.push_str("---\n");
-        out.push_str(&text);
-        if !text.ends_with('\n') {
-            out.push('\n');
-        }
+        texts.push(text);
     }
-    Ok(out)
+    Ok(local_files::join_documents(
+        texts.iter().map(String::as_str),
+    ))
 }
 
 fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
@@ -241,20 +222,7 @@ fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
 fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
     let file = ctx.project.resolve(path)?;
     let shown = ctx.project.show(&file);
-    let action = match std::fs::read_to_string(&file) {
-        Ok(existing) if existing == text => Action::Unchanged,
-        Ok(_) => Action::Configured,
-        Err(_) => Action::Created,
-    };
-    if action.is_change() && !ctx.dry_run() {
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                HostError::from_error(&e).context(format!("cannot create {}", parent.display()))
-            })?;
-        }
-        std::fs::write(&file, text)
-            .map_err(|e| HostError::from_error(&e).context(format!("cannot write {shown}")))?;
-    }
+    let action = local_files::change_of(&file, text);
     let what = format!("file {shown}");
     if ctx.dry_run() {
         if action.is_change() {
@@ -267,6 +235,7 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
             .planned_local_change(&format!("would write {what}"), &what, action);
         return Ok(());
     }
+    local_files::write(&file, text, action, &shown)?;
     ctx.record_written(file);
     ctx.reporter.local_change(&what, action);
     Ok(())

@@ -1,7 +1,6 @@
 //! `yaml::` and `json::` — parsing and printing data.
 
 use rhai::{Array, Dynamic, Engine, Module, NativeCallContext};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::engine::api::register_in;
@@ -12,10 +11,10 @@ pub fn install(engine: &mut Engine) {
     let mut yaml = Module::new();
     register_in(
         &mut yaml,
-        "parse(text: &str) -> Array",
+        "parse(text: String) -> Array",
         "Parses YAML text into an array of documents (multi-document; empty documents skipped).",
         |text: &str| -> RhaiResult<Array> {
-            parse_yaml_documents(text)
+            crate::k8s::parse_yaml_stream(text)
                 .into_rhai()?
                 .iter()
                 .map(to_dynamic)
@@ -48,7 +47,7 @@ pub fn install(engine: &mut Engine) {
     let mut json = Module::new();
     register_in(
         &mut json,
-        "parse(text: &str) -> Dynamic",
+        "parse(text: String) -> Dynamic",
         "Parses JSON text.",
         |text: &str| -> RhaiResult<Dynamic> {
             let value: Value = serde_json::from_str(text)
@@ -79,32 +78,6 @@ pub fn install(engine: &mut Engine) {
 /// A host error placed at the call: Rhai leaves qualified (`json::dump`) calls unplaced.
 fn at_call(call: &NativeCallContext, error: HostError) -> Box<rhai::EvalAltResult> {
     rhai::EvalAltResult::ErrorRuntime(Dynamic::from(error), call.call_position()).into()
-}
-
-/// Parses multi-document YAML; empty documents are skipped.
-pub fn parse_yaml_documents(text: &str) -> HostResult<Vec<Value>> {
-    let mut documents = Vec::new();
-    crate::bounds::check_flow_nesting(text)
-        .map_err(|deep| HostError::new(format!("invalid YAML at {deep}")))?;
-    if let Some((line, column, c)) = crate::bounds::first_control_char(text) {
-        return Err(HostError::new(format!(
-            "invalid YAML at line {line} column {column}: control character {c:?} is not allowed"
-        )));
-    }
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
-                .unwrap_or_default();
-            HostError::new(format!("invalid YAML in document {}{at}", index + 1))
-                .context_cause(e.to_string())
-        })?;
-        if !value.is_null() {
-            documents.push(value);
-        }
-    }
-    Ok(documents)
 }
 
 pub fn dump_yaml(value: &Value) -> HostResult<String> {

@@ -1,36 +1,35 @@
 //! `exec(program, args[, options])`: external programs such as istioctl and helm.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, Map};
 
 use crate::context::PlayContext;
 use crate::engine::api::register;
-use crate::engine::convert::{throw, IntoRhai, RhaiResult};
-use crate::error::HostError;
+use crate::engine::convert::{IntoRhai, RhaiResult};
+use crate::engine::options::{strings, Options};
 use crate::exec::{run_in_play, ExecOptions, ExecOutput};
 
 pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "exec(program: &str, args: Array) -> Map",
+        "exec(program: String, args: Array) -> Map",
         "Runs a program and returns #{stdout, stderr, code}; a non-zero exit is an error. In a dry run the command is only printed.",
         move |program: &str, args: Array| -> RhaiResult<Map> { exec(&c, program, args, Map::new()) },
     );
     let c = ctx.clone();
     register(
         engine,
-        "exec(program: &str, args: Array, options: Map) -> Map",
+        "exec(program: String, args: Array, options: Map) -> Map",
         "Like exec(program, args); options: env (map), cwd (relative to the project root), timeout (seconds), stdin (text), check (false: return non-zero exits).",
         move |program: &str, args: Array, options: Map| -> RhaiResult<Map> { exec(&c, program, args, options) },
     );
 }
 
 fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResult<Map> {
-    let args: Vec<String> = args.into_iter().map(|a| a.to_string()).collect();
-    let mut options = exec_options(ctx, &options, "exec")?;
+    let args = strings("exec", "args", args)?;
+    let mut options = exec_options(ctx, options)?;
     if ctx.dry_run() {
         ctx.reporter.log(&planned_command(ctx, program, &args));
         ctx.skip_program();
@@ -107,69 +106,27 @@ fn planned_command(ctx: &PlayContext, program: &str, args: &[String]) -> String 
     }
 }
 
-fn bad(function: &str, key: &str, expected: &str, got: &str) -> Box<rhai::EvalAltResult> {
-    throw(HostError::new(format!(
-        "{function}: option {key} must be {expected}, not {got}"
-    )))
-}
-
-pub fn exec_options(ctx: &PlayContext, options: &Map, function: &str) -> RhaiResult<ExecOptions> {
-    let mut out = ExecOptions::default();
-    for (key, value) in options {
-        match key.as_str() {
-            "env" => {
-                let env = value
-                    .clone()
-                    .try_cast::<Map>()
-                    .ok_or_else(|| bad(function, "env", "a map", value.type_name()))?;
-                out.env = env
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-            }
-            "cwd" => {
-                let dir = value
-                    .clone()
-                    .into_string()
-                    .map_err(|t| bad(function, "cwd", "a path", t))?;
-                out.cwd = Some(ctx.project.resolve(&dir).into_rhai()?);
-            }
-            "timeout" => {
-                let secs = value
-                    .as_float()
-                    .or_else(|_| value.as_int().map(|i| i as f64))
-                    .map_err(|t| bad(function, "timeout", "a number of seconds", t))?;
-                if !(secs > 0.0 && secs.is_finite()) {
-                    return Err(bad(
-                        function,
-                        "timeout",
-                        "a positive number of seconds",
-                        &secs.to_string(),
-                    ));
-                }
-                out.timeout = Some(Duration::from_secs_f64(secs));
-            }
-            "stdin" => {
-                out.stdin = Some(
-                    value
-                        .clone()
-                        .into_string()
-                        .map_err(|t| bad(function, "stdin", "a string", t))?,
-                );
-            }
-            "check" => {
-                out.check = value
-                    .as_bool()
-                    .map_err(|t| bad(function, "check", "true or false", t))?
-            }
-            other => {
-                return Err(throw(HostError::new(format!(
-                "{function}: unknown option {other:?} (options: env, cwd, timeout, stdin, check)"
-            ))))
-            }
-        }
-    }
-    Ok(out)
+fn exec_options(ctx: &PlayContext, options: Map) -> RhaiResult<ExecOptions> {
+    let options = Options::check(
+        "exec",
+        options,
+        &["env", "cwd", "timeout", "stdin", "check"],
+    )?;
+    let cwd = match options.string("cwd")? {
+        Some(dir) => Some(ctx.project.resolve(&dir).into_rhai()?),
+        None => None,
+    };
+    Ok(ExecOptions {
+        env: options
+            .string_map("env")?
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        cwd,
+        timeout: options.timeout()?,
+        stdin: options.string("stdin")?,
+        check: options.bool("check")?.unwrap_or(true),
+    })
 }
 
 pub fn output_map(output: &ExecOutput) -> RhaiResult<Map> {

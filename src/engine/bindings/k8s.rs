@@ -6,16 +6,19 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde_json::Value;
 
-use super::exec::{exec_options, output_map};
+use super::exec::output_map;
 use crate::context::PlayContext;
-use crate::engine::api::register;
+use crate::engine::api::{register, register_property};
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
+use crate::engine::options::{strings, Options, Scope};
 use crate::error::{HostError, HostResult};
+use crate::exec::ExecOptions;
 use crate::k8s::{
-    parse_documents, Applied, ApplyOptions, Cluster, DeleteOptions, FieldValidation, Session,
+    manifests_of, Applied, ApplyOptions, Cluster, DeleteOptions, FieldValidation, ManifestSource,
+    Session,
 };
 
-const DEFAULT_WAIT_SECS: i64 = 300;
+const DEFAULT_WAIT_SECS: u64 = 300;
 
 /// A playbook's handle on one cluster.
 #[derive(Clone)]
@@ -46,14 +49,6 @@ fn on<T>(
     ctx.block_on(op(&handle.0, &session)).into_rhai()
 }
 
-fn seconds(value: i64, what: &str) -> RhaiResult<u64> {
-    u64::try_from(value).ok().filter(|s| *s > 0).ok_or_else(|| {
-        throw(HostError::new(format!(
-            "{what} must be a positive number of seconds, not {value}"
-        )))
-    })
-}
-
 fn value_of(map: &Map) -> RhaiResult<Value> {
     to_json(&Dynamic::from_map(map.clone())).into_rhai()
 }
@@ -73,25 +68,26 @@ fn string_map(map: &Map, what: &str) -> RhaiResult<BTreeMap<String, String>> {
 
 /// YAML text, a map, or an array of either, as manifests.
 fn manifests(objects: &Dynamic) -> HostResult<Vec<Value>> {
-    let mut out = Vec::new();
     let items: Vec<Dynamic> = match objects.clone().try_cast::<Array>() {
         Some(array) => array,
         None => vec![objects.clone()],
     };
-    for item in items {
-        if let Some(text) = item.clone().try_cast::<rhai::ImmutableString>() {
-            out.extend(parse_documents(&text)?);
-        } else if item.is_map() {
-            let value = to_json(&item)?;
-            crate::k8s::push_manifest(&mut out, value);
-        } else {
-            return Err(HostError::new(format!(
-                "apply takes YAML text, a map or an array of maps, not {}",
-                item.type_name()
-            )));
-        }
-    }
-    Ok(out)
+    let sources = items
+        .into_iter()
+        .map(|item| {
+            if let Some(text) = item.clone().try_cast::<rhai::ImmutableString>() {
+                Ok(ManifestSource::Text(text.to_string()))
+            } else if item.is_map() {
+                Ok(ManifestSource::Object(to_json(&item)?))
+            } else {
+                Err(HostError::new(format!(
+                    "apply takes YAML text, a map or an array of maps, not {}",
+                    item.type_name()
+                )))
+            }
+        })
+        .collect::<HostResult<Vec<_>>>()?;
+    manifests_of(sources)
 }
 
 fn applied_map(applied: &Applied) -> RhaiResult<Dynamic> {
@@ -103,18 +99,6 @@ fn optional(value: Option<Value>) -> RhaiResult<Dynamic> {
         Some(v) => to_dynamic(&v),
         None => Ok(Dynamic::UNIT),
     }
-}
-
-fn check_keys(options: &Map, allowed: &[&str], function: &str) -> RhaiResult<()> {
-    for key in options.keys() {
-        if !allowed.contains(&key.as_str()) {
-            return Err(throw(HostError::new(format!(
-                "{function}: unknown option {key:?} (options: {})",
-                allowed.join(", ")
-            ))));
-        }
-    }
-    Ok(())
 }
 
 pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
@@ -129,7 +113,7 @@ fn install_handles(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "cluster(name: &str) -> Cluster",
+        "cluster(name: String) -> Cluster",
         "The cluster of kubeconfig context `name` (or the context --context name=CONTEXT maps it to); refused when the context is not allowed.",
         move |name: &str| -> RhaiResult<ClusterHandle> { c.clusters.cluster(name).map(ClusterHandle).into_rhai() },
     );
@@ -139,35 +123,32 @@ fn install_handles(engine: &mut Engine, ctx: &Arc<PlayContext>) {
         "allow_contexts(patterns: Array)",
         "Declares the kubeconfig contexts this playbook may change (glob patterns such as \"prod-*\"); other clusters are refused.",
         move |patterns: Array| -> RhaiResult<()> {
-            let patterns = patterns
-                .into_iter()
-                .map(|p| p.into_string().map_err(|t| throw(HostError::new(format!("allow_contexts takes strings, not {t}")))))
-                .collect::<RhaiResult<Vec<String>>>()?;
+            let patterns = strings("allow_contexts", "patterns", patterns)?;
             c.clusters.allow_contexts(patterns).into_rhai()
         },
     );
-    register(
+    register_property(
         engine,
-        "name(c: Cluster) -> String",
+        "Cluster.name -> String",
         "The playbook's name for the cluster.",
         |h: &mut ClusterHandle| h.0.name().to_string(),
     );
-    register(
+    register_property(
         engine,
-        "context(c: Cluster) -> String",
+        "Cluster.context -> String",
         "The kubeconfig context of the cluster.",
         |h: &mut ClusterHandle| h.0.context().to_string(),
     );
-    register(
+    register_property(
         engine,
-        "server(c: Cluster) -> String",
+        "Cluster.server -> String",
         "The API server URL of the cluster.",
         |h: &mut ClusterHandle| h.0.server().to_string(),
     );
-    register(
+    register_property(
         engine,
-        "namespace(c: Cluster) -> String",
-        "The context's namespace, or \"default\".",
+        "Cluster.namespace -> String",
+        "The context's namespace, or \"default\": where namespaced objects are when the options name no namespace.",
         |h: &mut ClusterHandle| h.0.namespace().to_string(),
     );
     register(
@@ -178,18 +159,38 @@ fn install_handles(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     );
 }
 
+const NAMESPACE: &[&str] = &["namespace"];
+const LIST_OPTIONS: &[&str] = &["namespace", "all_namespaces", "labels"];
+const DELETE_OPTIONS: &[&str] = &["namespace", "wait", "timeout"];
+const WAIT_OPTIONS: &[&str] = &["namespace", "timeout"];
+const TIMEOUT: &[&str] = &["timeout"];
+
+/// The namespace the options name, or the context's.
+pub(super) fn namespace_of(h: &ClusterHandle, options: &Options) -> RhaiResult<String> {
+    Ok(match options.scope()? {
+        Scope::Namespace(ns) => ns,
+        Scope::ContextNamespace | Scope::AllNamespaces => h.0.namespace().to_string(),
+    })
+}
+
+fn wait_secs(options: &Options) -> RhaiResult<u64> {
+    Ok(options
+        .timeout()?
+        .map_or(DEFAULT_WAIT_SECS, |timeout| timeout.as_secs()))
+}
+
 fn install_objects(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "apply(c: Cluster, objects: ?) -> Array",
+        "apply(c: Cluster, objects: String|Map|Array) -> Array",
         "Server-side applies YAML text, a map or an array of maps (CRDs and Namespaces first); returns #{kind, namespace, name, action} per object.",
         move |h: &mut ClusterHandle, objects: Dynamic| -> RhaiResult<Array> { apply(&c, h, &objects, Map::new()) },
     );
     let c = ctx.clone();
     register(
         engine,
-        "apply(c: Cluster, objects: ?, options: Map) -> Array",
+        "apply(c: Cluster, objects: String|Map|Array, options: Map) -> Array",
         "Like apply(objects); options: force (take over fields other managers own), field_validation (\"Strict\", the default as in kubectl: fields the type lacks are an error; \"Warn\": dropped with the server's warning shown; \"Ignore\").",
         move |h: &mut ClusterHandle, objects: Dynamic, options: Map| -> RhaiResult<Array> {
             apply(&c, h, &objects, options)
@@ -199,183 +200,224 @@ fn install_objects(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "get(c: Cluster, kind: &str, name: &str) -> ?",
-        "The object as a map, or () when absent; namespaced kinds use the context's namespace. In a dry run, objects the plan creates, changes or deletes read as planned.",
+        "get(c: Cluster, kind: String, name: String) -> Map|()",
+        "The object as a map,|() when absent, in the context's namespace. `kind`: Kind, apps/v1/Deployment, Deployment.apps, plural or short name. In a dry run, objects the plan creates, changes or deletes read as planned.",
         move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<Dynamic> {
-            optional(on(&c, h, async |cl, _| cl.get(kind, name, "").await)?)
+            get(&c, h, kind, name, Options::none("get", NAMESPACE))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "get(c: Cluster, kind: &str, name: &str, namespace: &str) -> ?",
-        "The object as a map, or () when absent. `kind`: Kind, apps/v1/Deployment, Deployment.apps, plural or short name.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str| -> RhaiResult<Dynamic> {
-            optional(on(&c, h, async |cl, _| cl.get(kind, name, ns).await)?)
+        "get(c: Cluster, kind: String, name: String, options: Map) -> Map|()",
+        "Like get(kind, name); options: namespace.",
+        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<Dynamic> {
+            get(
+                &c,
+                h,
+                kind,
+                name,
+                Options::check("get", options, NAMESPACE)?,
+            )
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "exists(c: Cluster, kind: &str, name: &str) -> bool",
-        "Whether the object exists (context's namespace).",
+        "exists(c: Cluster, kind: String, name: String) -> bool",
+        "Whether the object exists, in the context's namespace.",
         move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<bool> {
-            on(&c, h, async |cl, _| cl.exists(kind, name, "").await)
+            exists(&c, h, kind, name, Options::none("exists", NAMESPACE))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "exists(c: Cluster, kind: &str, name: &str, namespace: &str) -> bool",
-        "Whether the object exists.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str| -> RhaiResult<bool> {
-            on(&c, h, async |cl, _| cl.exists(kind, name, ns).await)
+        "exists(c: Cluster, kind: String, name: String, options: Map) -> bool",
+        "Like exists(kind, name); options: namespace.",
+        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<bool> {
+            exists(
+                &c,
+                h,
+                kind,
+                name,
+                Options::check("exists", options, NAMESPACE)?,
+            )
         },
     );
 
     let c = ctx.clone();
     register(
         engine,
-        "list(c: Cluster, kind: &str) -> Array",
+        "list(c: Cluster, kind: String) -> Array",
         "Objects of a kind in the context's namespace (all of them for cluster-scoped kinds).",
         move |h: &mut ClusterHandle, kind: &str| -> RhaiResult<Array> {
-            list(&c, h, kind, None, &Map::new())
+            list(&c, h, kind, Options::none("list", LIST_OPTIONS))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "list(c: Cluster, kind: &str, namespace: &str) -> Array",
-        "Objects of a kind in a namespace (\"\" for all namespaces).",
-        move |h: &mut ClusterHandle, kind: &str, ns: &str| -> RhaiResult<Array> {
-            list(&c, h, kind, Some(ns), &Map::new())
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "list(c: Cluster, kind: &str, labels: Map) -> Array",
-        "Objects of a kind with these labels, in the context's namespace.",
-        move |h: &mut ClusterHandle, kind: &str, labels: Map| -> RhaiResult<Array> {
-            list(&c, h, kind, None, &labels)
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "list(c: Cluster, kind: &str, namespace: &str, labels: Map) -> Array",
-        "Objects of a kind with these labels in a namespace (\"\" for all namespaces).",
-        move |h: &mut ClusterHandle, kind: &str, ns: &str, labels: Map| -> RhaiResult<Array> {
-            list(&c, h, kind, Some(ns), &labels)
+        "list(c: Cluster, kind: String, options: Map) -> Array",
+        "Like list(kind); options: namespace, all_namespaces (true: every namespace), labels (a map the objects' labels must match).",
+        move |h: &mut ClusterHandle, kind: &str, options: Map| -> RhaiResult<Array> {
+            list(&c, h, kind, Options::check("list", options, LIST_OPTIONS)?)
         },
     );
 
     let c = ctx.clone();
     register(
         engine,
-        "delete(c: Cluster, kind: &str, name: &str) -> bool",
-        "Deletes the object (context's namespace); returns whether it existed.",
+        "delete(c: Cluster, kind: String, name: String) -> bool",
+        "Deletes the object, in the context's namespace; returns whether it existed.",
         move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<bool> {
-            delete(&c, h, kind, name, "", Map::new())
+            delete(&c, h, kind, name, Options::none("delete", DELETE_OPTIONS))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "delete(c: Cluster, kind: &str, name: &str, namespace: &str) -> bool",
-        "Deletes the object; returns whether it existed.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str| -> RhaiResult<bool> {
-            delete(&c, h, kind, name, ns, Map::new())
+        "delete(c: Cluster, kind: String, name: String, options: Map) -> bool",
+        "Like delete(kind, name); options: namespace, wait (true: until it is gone), timeout (seconds the wait may take, default 60).",
+        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<bool> {
+            delete(&c, h, kind, name, Options::check("delete", options, DELETE_OPTIONS)?)
         },
     );
-    let c = ctx.clone();
-    register(
-        engine,
-        "delete(c: Cluster, kind: &str, name: &str, namespace: &str, options: Map) -> bool",
-        "Deletes the object; options: wait (until it is gone), timeout (seconds, default 60).",
-        move |h: &mut ClusterHandle,
-              kind: &str,
-              name: &str,
-              ns: &str,
-              options: Map|
-              -> RhaiResult<bool> { delete(&c, h, kind, name, ns, options) },
-    );
+
+    let edits: [(&'static str, &str, &str, &str, Edit); 3] = [
+        (
+            "patch",
+            "patch(c: Cluster, kind: String, name: String, patch: Map) -> Map",
+            "patch(c: Cluster, kind: String, name: String, patch: Map, options: Map) -> Map",
+            "Applies a JSON merge patch to the object; returns the object after it. Options: namespace.",
+            Edit::Patch,
+        ),
+        (
+            "label",
+            "label(c: Cluster, kind: String, name: String, labels: Map) -> Map",
+            "label(c: Cluster, kind: String, name: String, labels: Map, options: Map) -> Map",
+            "Sets labels on the object (a () value removes one); returns the object. Options: namespace.",
+            Edit::Label,
+        ),
+        (
+            "annotate",
+            "annotate(c: Cluster, kind: String, name: String, annotations: Map) -> Map",
+            "annotate(c: Cluster, kind: String, name: String, annotations: Map, options: Map) -> Map",
+            "Sets annotations on the object (a () value removes one); returns the object. Options: namespace.",
+            Edit::Annotate,
+        ),
+    ];
+    for (function, signature, with_options, doc, edit) in edits {
+        let c = ctx.clone();
+        register(
+            engine,
+            signature,
+            doc,
+            move |h: &mut ClusterHandle,
+                  kind: &str,
+                  name: &str,
+                  value: Map|
+                  -> RhaiResult<Dynamic> {
+                edit_object(
+                    &c,
+                    h,
+                    kind,
+                    name,
+                    value,
+                    Options::none(function, NAMESPACE),
+                    edit,
+                )
+            },
+        );
+        let c = ctx.clone();
+        register(
+            engine,
+            with_options,
+            doc,
+            move |h: &mut ClusterHandle,
+                  kind: &str,
+                  name: &str,
+                  value: Map,
+                  options: Map|
+                  -> RhaiResult<Dynamic> {
+                edit_object(
+                    &c,
+                    h,
+                    kind,
+                    name,
+                    value,
+                    Options::check(function, options, NAMESPACE)?,
+                    edit,
+                )
+            },
+        );
+    }
 
     let c = ctx.clone();
     register(
         engine,
-        "patch(c: Cluster, kind: &str, name: &str, namespace: &str, patch: Map) -> Map",
-        "Applies a JSON merge patch; returns the object after it.",
-        move |h: &mut ClusterHandle,
-              kind: &str,
-              name: &str,
-              ns: &str,
-              patch: Map|
-              -> RhaiResult<Dynamic> {
-            let patch = value_of(&patch)?;
-            to_dynamic(&on(&c, h, async |cl, s| {
-                cl.patch(s, kind, name, ns, &patch).await
-            })?)
+        "exec_pod(c: Cluster, pod: String, command: Array) -> Map",
+        "Runs a command in a pod (kubectl exec), in the context's namespace and the pod's default container; returns #{stdout, stderr, code}; a non-zero exit is an error.",
+        move |h: &mut ClusterHandle, pod: &str, command: Array| -> RhaiResult<Map> {
+            exec_pod(&c, h, pod, command, Map::new())
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "label(c: Cluster, kind: &str, name: &str, namespace: &str, labels: Map) -> Map",
-        "Sets labels on an object (a () value removes one); returns the object.",
-        move |h: &mut ClusterHandle,
-              kind: &str,
-              name: &str,
-              ns: &str,
-              labels: Map|
-              -> RhaiResult<Dynamic> {
-            let labels = value_of(&labels)?;
-            to_dynamic(&on(&c, h, async |cl, s| {
-                cl.label(s, kind, name, ns, &labels).await
-            })?)
+        "exec_pod(c: Cluster, pod: String, command: Array, options: Map) -> Map",
+        "Like exec_pod(pod, command); options: namespace, container, timeout (seconds), stdin (text), check (false: return non-zero exits).",
+        move |h: &mut ClusterHandle, pod: &str, command: Array, options: Map| -> RhaiResult<Map> {
+            exec_pod(&c, h, pod, command, options)
         },
     );
-    let c = ctx.clone();
-    register(
-        engine,
-        "annotate(c: Cluster, kind: &str, name: &str, namespace: &str, annotations: Map) -> Map",
-        "Sets annotations on an object (a () value removes one); returns the object.",
-        move |h: &mut ClusterHandle,
-              kind: &str,
-              name: &str,
-              ns: &str,
-              annotations: Map|
-              -> RhaiResult<Dynamic> {
-            let annotations = value_of(&annotations)?;
-            to_dynamic(&on(&c, h, async |cl, s| {
-                cl.annotate(s, kind, name, ns, &annotations).await
-            })?)
-        },
-    );
+}
 
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec_pod(c: Cluster, namespace: &str, pod: &str, container: &str, command: Array) -> Map",
-        "Runs a command in a pod's container (kubectl exec); returns #{stdout, stderr, code}.",
-        move |h: &mut ClusterHandle,
-              ns: &str,
-              pod: &str,
-              container: &str,
-              command: Array|
-              -> RhaiResult<Map> {
-            exec_pod(&c, h, ns, pod, container, command, Map::new())
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec_pod(c: Cluster, namespace: &str, pod: &str, container: &str, command: Array, options: Map) -> Map",
-        "Like exec_pod(...); options as for exec: timeout, stdin, check.",
-        move |h: &mut ClusterHandle, ns: &str, pod: &str, container: &str, command: Array, options: Map| -> RhaiResult<Map> {
-            exec_pod(&c, h, ns, pod, container, command, options)
-        },
-    );
+fn get(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    kind: &str,
+    name: &str,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let ns = namespace_of(h, &options)?;
+    optional(on(ctx, h, async |cl, _| cl.get(kind, name, &ns).await)?)
+}
+
+fn exists(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    kind: &str,
+    name: &str,
+    options: Options,
+) -> RhaiResult<bool> {
+    let ns = namespace_of(h, &options)?;
+    on(ctx, h, async |cl, _| cl.exists(kind, name, &ns).await)
+}
+
+fn edit_object(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    kind: &str,
+    name: &str,
+    value: Map,
+    options: Options,
+    edit: Edit,
+) -> RhaiResult<Dynamic> {
+    let ns = namespace_of(h, &options)?;
+    let value = value_of(&value)?;
+    to_dynamic(&on(ctx, h, async |cl, s| match edit {
+        Edit::Patch => cl.patch(s, kind, name, &ns, &value).await,
+        Edit::Label => cl.label(s, kind, name, &ns, &value).await,
+        Edit::Annotate => cl.annotate(s, kind, name, &ns, &value).await,
+    })?)
+}
+
+#[derive(Clone, Copy)]
+enum Edit {
+    Patch,
+    Label,
+    Annotate,
 }
 
 fn apply(
@@ -384,28 +426,16 @@ fn apply(
     objects: &Dynamic,
     options: Map,
 ) -> RhaiResult<Array> {
-    check_keys(&options, &["force", "field_validation"], "apply")?;
-    let force = match options.get("force") {
-        None => false,
-        Some(v) => v.as_bool().map_err(|t| {
+    let options = Options::check("apply", options, &["force", "field_validation"])?;
+    let force = options.bool("force")?.unwrap_or(false);
+    let field_validation = match options.string("field_validation")? {
+        None => FieldValidation::default(),
+        Some(name) => FieldValidation::from_name(&name).ok_or_else(|| {
             throw(HostError::new(format!(
-                "apply: force must be true or false, not {t}"
+                "apply: option field_validation must be one of {}, not {name:?}",
+                FieldValidation::NAMES.map(|n| format!("{n:?}")).join(", ")
             )))
         })?,
-    };
-    let field_validation = match options.get("field_validation") {
-        None => FieldValidation::default(),
-        Some(v) => v
-            .clone()
-            .into_string()
-            .ok()
-            .and_then(|name| FieldValidation::from_name(&name))
-            .ok_or_else(|| {
-                throw(HostError::new(format!(
-                    "apply: field_validation must be one of {}, not {v:?}",
-                    FieldValidation::NAMES.map(|n| format!("{n:?}")).join(", ")
-                )))
-            })?,
     };
     let manifests = manifests(objects).into_rhai()?;
     let options = ApplyOptions {
@@ -416,15 +446,16 @@ fn apply(
     applied.iter().map(applied_map).collect()
 }
 
-fn list(
-    ctx: &PlayContext,
-    h: &ClusterHandle,
-    kind: &str,
-    ns: Option<&str>,
-    labels: &Map,
-) -> RhaiResult<Array> {
-    let labels = string_map(labels, "list labels")?;
-    let items = on(ctx, h, async |cl, _| cl.list(kind, ns, &labels).await)?;
+fn list(ctx: &PlayContext, h: &ClusterHandle, kind: &str, options: Options) -> RhaiResult<Array> {
+    let labels = options.string_map("labels")?.unwrap_or_default();
+    let ns = match options.scope()? {
+        Scope::AllNamespaces => String::new(),
+        Scope::Namespace(ns) => ns,
+        Scope::ContextNamespace => h.0.namespace().to_string(),
+    };
+    let items = on(ctx, h, async |cl, _| {
+        cl.list(kind, Some(&ns), &labels).await
+    })?;
     items.iter().map(to_dynamic).collect()
 }
 
@@ -433,44 +464,44 @@ fn delete(
     h: &ClusterHandle,
     kind: &str,
     name: &str,
-    ns: &str,
-    options: Map,
+    options: Options,
 ) -> RhaiResult<bool> {
-    check_keys(&options, &["wait", "timeout"], "delete")?;
+    let ns = namespace_of(h, &options)?;
     let mut opts = DeleteOptions::default();
-    if let Some(wait) = options.get("wait") {
-        opts.wait = wait.as_bool().map_err(|t| {
-            throw(HostError::new(format!(
-                "delete: wait must be true or false, not {t}"
-            )))
-        })?;
+    if let Some(wait) = options.bool("wait")? {
+        opts.wait = wait;
     }
-    if let Some(timeout) = options.get("timeout") {
-        let secs = timeout.as_int().map_err(|t| {
-            throw(HostError::new(format!(
-                "delete: timeout must be a number of seconds, not {t}"
-            )))
-        })?;
-        opts.timeout_secs = seconds(secs, "delete timeout")?;
+    if let Some(timeout) = options.timeout()? {
+        opts.timeout_secs = timeout.as_secs();
     }
     on(ctx, h, async |cl, s| {
-        cl.delete(s, kind, name, ns, &opts).await
+        cl.delete(s, kind, name, &ns, &opts).await
     })
 }
 
 fn exec_pod(
     ctx: &PlayContext,
     h: &ClusterHandle,
-    ns: &str,
     pod: &str,
-    container: &str,
     command: Array,
     options: Map,
 ) -> RhaiResult<Map> {
-    let command: Vec<String> = command.into_iter().map(|a| a.to_string()).collect();
-    let options = exec_options(ctx, &options, "exec_pod")?;
+    let command = strings("exec_pod", "command", command)?;
+    let options = Options::check(
+        "exec_pod",
+        options,
+        &["namespace", "container", "timeout", "stdin", "check"],
+    )?;
+    let ns = namespace_of(h, &options)?;
+    let container = options.string("container")?.unwrap_or_default();
+    let exec = ExecOptions {
+        timeout: options.timeout()?,
+        stdin: options.string("stdin")?,
+        check: options.bool("check")?.unwrap_or(true),
+        ..ExecOptions::default()
+    };
     let output = on(ctx, h, async |cl, s| {
-        cl.exec_pod(s, ns, pod, container, &command, &options).await
+        cl.exec_pod(s, &ns, pod, &container, &command, &exec).await
     })?;
     output_map(&output)
 }
@@ -479,64 +510,142 @@ fn install_secrets(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "secret(c: Cluster, namespace: &str, name: &str, data: Map) -> Map",
-        "Applies an Opaque Secret with these keys and string values; values never appear in any output.",
-        move |h: &mut ClusterHandle, ns: &str, name: &str, data: Map| -> RhaiResult<Dynamic> {
-            let data: BTreeMap<String, Vec<u8>> = string_map(&data, "secret")?
-                .into_iter()
-                .map(|(k, v)| (k, v.into_bytes()))
-                .collect();
-            applied_map(&on(&c, h, async |cl, s| cl.secret(s, ns, name, &data).await)?)
+        "apply_secret(c: Cluster, name: String, data: Map) -> Map",
+        "Applies an Opaque Secret, in the context's namespace, with these keys and string values; values never appear in any output. Returns #{kind, namespace, name, action}.",
+        move |h: &mut ClusterHandle, name: &str, data: Map| -> RhaiResult<Dynamic> {
+            apply_secret(&c, h, name, data, Options::none("apply_secret", NAMESPACE))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "secret_from_files(c: Cluster, namespace: &str, name: &str, paths: Array) -> Map",
-        "Applies an Opaque Secret with one key per file (key = file name), like kubectl create secret generic --from-file.",
-        move |h: &mut ClusterHandle, ns: &str, name: &str, paths: Array| -> RhaiResult<Dynamic> {
-            let data = read_files(&c, paths).into_rhai()?;
-            applied_map(&on(&c, h, async |cl, s| cl.secret(s, ns, name, &data).await)?)
+        "apply_secret(c: Cluster, name: String, data: Map, options: Map) -> Map",
+        "Like apply_secret(name, data); options: namespace.",
+        move |h: &mut ClusterHandle, name: &str, data: Map, options: Map| -> RhaiResult<Dynamic> {
+            apply_secret(
+                &c,
+                h,
+                name,
+                data,
+                Options::check("apply_secret", options, NAMESPACE)?,
+            )
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "read_secret(c: Cluster, namespace: &str, name: &str) -> ?",
-        "The Secret's data decoded to strings, or () when it does not exist.",
-        move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<Dynamic> {
-            match on(&c, h, async |cl, _| cl.read_secret(ns, name).await)? {
-                None => Ok(Dynamic::UNIT),
-                Some(data) => Ok(Dynamic::from_map(
-                    data.into_iter()
-                        .map(|(k, v)| (k.into(), Dynamic::from(v)))
-                        .collect(),
-                )),
-            }
+        "apply_secret_from_files(c: Cluster, name: String, paths: Array) -> Map",
+        "Applies an Opaque Secret, in the context's namespace, with one key per file (key = file name), like kubectl create secret generic --from-file.",
+        move |h: &mut ClusterHandle, name: &str, paths: Array| -> RhaiResult<Dynamic> {
+            apply_secret_from_files(&c, h, name, paths, Options::none("apply_secret_from_files", NAMESPACE))
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "apply_secret_from_files(c: Cluster, name: String, paths: Array, options: Map) -> Map",
+        "Like apply_secret_from_files(name, paths); options: namespace.",
+        move |h: &mut ClusterHandle,
+              name: &str,
+              paths: Array,
+              options: Map|
+              -> RhaiResult<Dynamic> {
+            apply_secret_from_files(
+                &c,
+                h,
+                name,
+                paths,
+                Options::check("apply_secret_from_files", options, NAMESPACE)?,
+            )
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "read_secret(c: Cluster, name: String) -> Map|()",
+        "The Secret's data decoded to strings,|() when it does not exist, in the context's namespace.",
+        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
+            read_secret(&c, h, name, Options::none("read_secret", NAMESPACE))
+        },
+    );
+    let c = ctx.clone();
+    register(
+        engine,
+        "read_secret(c: Cluster, name: String, options: Map) -> Map|()",
+        "Like read_secret(name); options: namespace.",
+        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
+            read_secret(
+                &c,
+                h,
+                name,
+                Options::check("read_secret", options, NAMESPACE)?,
+            )
         },
     );
 }
 
-fn read_files(ctx: &PlayContext, paths: Array) -> HostResult<BTreeMap<String, Vec<u8>>> {
-    let mut data = BTreeMap::new();
-    for path in paths {
-        let path = path.to_string();
-        let file = ctx.project.resolve(&path)?;
-        let key = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| {
-                HostError::new(format!("secret_from_files: {path:?} has no file name"))
-            })?;
-        let bytes = std::fs::read(&file).map_err(|e| {
-            HostError::from_error(&e).context(format!("cannot read {}", ctx.project.show(&file)))
-        })?;
+fn apply_secret(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    name: &str,
+    data: Map,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let ns = namespace_of(h, &options)?;
+    let data: BTreeMap<String, Vec<u8>> = string_map(&data, "apply_secret")?
+        .into_iter()
+        .map(|(k, v)| (k, v.into_bytes()))
+        .collect();
+    applied_map(&on(ctx, h, async |cl, s| {
+        cl.secret(s, &ns, name, &data).await
+    })?)
+}
+
+fn apply_secret_from_files(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    name: &str,
+    paths: Array,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let ns = namespace_of(h, &options)?;
+    let paths = strings("apply_secret_from_files", "paths", paths)?;
+    let data = read_files(ctx, paths).into_rhai()?;
+    applied_map(&on(ctx, h, async |cl, s| {
+        cl.secret(s, &ns, name, &data).await
+    })?)
+}
+
+fn read_secret(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    name: &str,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let ns = namespace_of(h, &options)?;
+    match on(ctx, h, async |cl, _| cl.read_secret(&ns, name).await)? {
+        None => Ok(Dynamic::UNIT),
+        Some(data) => Ok(Dynamic::from_map(
+            data.into_iter()
+                .map(|(k, v)| (k.into(), Dynamic::from(v)))
+                .collect(),
+        )),
+    }
+}
+
+fn read_files(ctx: &PlayContext, paths: Vec<String>) -> HostResult<BTreeMap<String, Vec<u8>>> {
+    let files = paths
+        .iter()
+        .map(|path| ctx.project.resolve(path))
+        .collect::<HostResult<Vec<_>>>()?;
+    let data = crate::k8s::secret_data_from_files(&files, |file| ctx.project.show(file)).map_err(
+        |mut e| {
+            e.message = format!("apply_secret_from_files: {}", e.message);
+            e
+        },
+    )?;
+    for file in files {
         ctx.record_read(file);
-        if data.insert(key.clone(), bytes).is_some() {
-            return Err(HostError::new(format!(
-                "secret_from_files: two files are named {key:?}"
-            )));
-        }
     }
     Ok(data)
 }
@@ -545,112 +654,189 @@ fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "wait_condition(c: Cluster, kind: &str, name: &str, namespace: &str, type: &str, status: &str) -> Map",
-        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object (a dry run does not wait: it returns the object as planned, with the condition, or () when there is no such object).",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, t: &str, st: &str| -> RhaiResult<Dynamic> {
-            optional(on(&c, h, async |cl, s| cl.wait_condition(s, kind, name, ns, t, st, DEFAULT_WAIT_SECS as u64).await)?)
+        "wait_condition(c: Cluster, kind: String, name: String, type: String, status: String) -> Map|()",
+        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object (a dry run does not wait: it returns the object as planned, with the condition,|() when there is no such object).",
+        move |h: &mut ClusterHandle, kind: &str, name: &str, t: &str, st: &str| -> RhaiResult<Dynamic> {
+            wait_condition(&c, h, kind, name, t, st, Options::none("wait_condition", WAIT_OPTIONS))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_condition(c: Cluster, kind: &str, name: &str, namespace: &str, type: &str, status: &str, timeout_secs: i64) -> Map",
-        "Waits until the object's status.conditions has `type` with `status`; returns the object.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, t: &str, st: &str, timeout: i64| -> RhaiResult<Dynamic> {
-            let secs = seconds(timeout, "wait_condition timeout")?;
-            optional(on(&c, h, async |cl, s| cl.wait_condition(s, kind, name, ns, t, st, secs).await)?)
+        "wait_condition(c: Cluster, kind: String, name: String, type: String, status: String, options: Map) -> Map|()",
+        "Like wait_condition(kind, name, type, status); options: namespace, timeout (seconds, default 300).",
+        move |h: &mut ClusterHandle, kind: &str, name: &str, t: &str, st: &str, options: Map| -> RhaiResult<Dynamic> {
+            wait_condition(&c, h, kind, name, t, st, Options::check("wait_condition", options, WAIT_OPTIONS)?)
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_rollout(c: Cluster, namespace: &str, deployment: &str) -> Map",
-        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it (a dry run does not wait: it returns the Deployment as planned, rolled out, or () when there is none).",
-        move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<Dynamic> {
-            optional(on(&c, h, async |cl, s| cl.wait_rollout(s, ns, name, DEFAULT_WAIT_SECS as u64).await)?)
+        "wait_rollout(c: Cluster, deployment: String) -> Map|()",
+        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it (a dry run does not wait: it returns the Deployment as planned, rolled out,|() when there is none).",
+        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
+            wait_rollout(&c, h, name, Options::none("wait_rollout", WAIT_OPTIONS))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_rollout(c: Cluster, namespace: &str, deployment: &str, timeout_secs: i64) -> Map",
-        "Waits until a Deployment is rolled out like kubectl rollout status; returns it.",
-        move |h: &mut ClusterHandle, ns: &str, name: &str, timeout: i64| -> RhaiResult<Dynamic> {
-            let secs = seconds(timeout, "wait_rollout timeout")?;
-            optional(on(&c, h, async |cl, s| {
-                cl.wait_rollout(s, ns, name, secs).await
-            })?)
+        "wait_rollout(c: Cluster, deployment: String, options: Map) -> Map|()",
+        "Like wait_rollout(deployment); options: namespace, timeout (seconds, default 300).",
+        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
+            wait_rollout(
+                &c,
+                h,
+                name,
+                Options::check("wait_rollout", options, WAIT_OPTIONS)?,
+            )
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_loadbalancer(c: Cluster, namespace: &str, service: &str) -> ?",
+        "wait_loadbalancer(c: Cluster, service: String) -> String|()",
         "Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error (a dry run does not wait: a planned Service's IP is \"(known after apply)\"; () when there is no such Service).",
-        move |h: &mut ClusterHandle, ns: &str, name: &str| -> RhaiResult<Dynamic> {
-            Ok(on(&c, h, async |cl, s| cl.wait_loadbalancer(s, ns, name, DEFAULT_WAIT_SECS as u64).await)?
-                .map(Dynamic::from)
-                .unwrap_or(Dynamic::UNIT))
+        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
+            wait_loadbalancer(&c, h, name, Options::none("wait_loadbalancer", WAIT_OPTIONS))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_loadbalancer(c: Cluster, namespace: &str, service: &str, timeout_secs: i64) -> ?",
-        "Waits for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error.",
-        move |h: &mut ClusterHandle, ns: &str, name: &str, timeout: i64| -> RhaiResult<Dynamic> {
-            let secs = seconds(timeout, "wait_loadbalancer timeout")?;
-            Ok(on(&c, h, async |cl, s| cl.wait_loadbalancer(s, ns, name, secs).await)?
-                .map(Dynamic::from)
-                .unwrap_or(Dynamic::UNIT))
+        "wait_loadbalancer(c: Cluster, service: String, options: Map) -> String|()",
+        "Like wait_loadbalancer(service); options: namespace, timeout (seconds, default 300).",
+        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
+            wait_loadbalancer(
+                &c,
+                h,
+                name,
+                Options::check("wait_loadbalancer", options, WAIT_OPTIONS)?,
+            )
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_crd(c: Cluster, name: &str)",
+        "wait_crd(c: Cluster, name: String)",
         "Waits (up to 300 s) until a CustomResourceDefinition is Established.",
         move |h: &mut ClusterHandle, name: &str| -> RhaiResult<()> {
-            on(&c, h, async |cl, s| {
-                cl.wait_crd(s, name, DEFAULT_WAIT_SECS as u64).await
-            })
-            .map(|_| ())
+            wait_crd(&c, h, name, Options::none("wait_crd", TIMEOUT))
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_crd(c: Cluster, name: &str, timeout_secs: i64)",
-        "Waits until a CustomResourceDefinition is Established.",
-        move |h: &mut ClusterHandle, name: &str, timeout: i64| -> RhaiResult<()> {
-            let secs = seconds(timeout, "wait_crd timeout")?;
-            on(&c, h, async |cl, s| cl.wait_crd(s, name, secs).await).map(|_| ())
+        "wait_crd(c: Cluster, name: String, options: Map)",
+        "Like wait_crd(name); options: timeout (seconds, default 300).",
+        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<()> {
+            wait_crd(&c, h, name, Options::check("wait_crd", options, TIMEOUT)?)
         },
     );
     let c = ctx.clone();
     register(
         engine,
-        "wait_until(c: Cluster, kind: &str, name: &str, namespace: &str, predicate: FnPtr, timeout_secs: i64) -> Map",
-        "Waits until `predicate(object)` returns true (it is not called while the object is absent); returns the object (a dry run does not wait: it returns the object as planned or live when the predicate holds, () otherwise).",
-        move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, ns: &str, predicate: FnPtr, timeout: i64| -> RhaiResult<Dynamic> {
-            let secs = seconds(timeout, "wait_until timeout")?;
-            let found: Option<Value> = on(&c, h, async |cl, s| {
-                let resolved = cl.resolve(kind).await?;
-                cl.wait_for(s, &resolved, Some(ns), name, "the wait_until predicate", secs, |object| {
-                    let Some(object) = object else { return Ok(None) };
-                    let argument = to_dynamic(object).map_err(|e| HostError::new(e.to_string()))?;
-                    let verdict = predicate
-                        .call_within_context::<Dynamic>(&call, (argument,))
-                        .map_err(|e| HostError::new(format!("the wait_until predicate failed: {e}")))?;
-                    match verdict.as_bool() {
-                        Ok(true) => Ok(Some(object.clone())),
-                        Ok(false) => Ok(None),
-                        Err(t) => Err(HostError::new(format!("the wait_until predicate must return true or false, not {t}"))),
-                    }
-                })
-                .await
-            })?;
-            optional(found)
+        "wait_until(c: Cluster, kind: String, name: String, predicate: FnPtr) -> Map|()",
+        "Waits (up to 300 s) until `predicate(object)` returns true (it is not called while the object is absent); returns the object (a dry run does not wait: it returns the object as planned or live when the predicate holds, () otherwise).",
+        move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, predicate: FnPtr| -> RhaiResult<Dynamic> {
+            wait_until(&c, &call, h, kind, name, predicate, Options::none("wait_until", WAIT_OPTIONS))
         },
     );
+    let c = ctx.clone();
+    register(
+        engine,
+        "wait_until(c: Cluster, kind: String, name: String, predicate: FnPtr, options: Map) -> Map|()",
+        "Like wait_until(kind, name, predicate); options: namespace, timeout (seconds, default 300).",
+        move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, predicate: FnPtr, options: Map| -> RhaiResult<Dynamic> {
+            wait_until(&c, &call, h, kind, name, predicate, Options::check("wait_until", options, WAIT_OPTIONS)?)
+        },
+    );
+}
+
+fn wait_condition(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    kind: &str,
+    name: &str,
+    condition: &str,
+    status: &str,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let (ns, secs) = (namespace_of(h, &options)?, wait_secs(&options)?);
+    optional(on(ctx, h, async |cl, s| {
+        cl.wait_condition(s, kind, name, &ns, condition, status, secs)
+            .await
+    })?)
+}
+
+fn wait_rollout(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    name: &str,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let (ns, secs) = (namespace_of(h, &options)?, wait_secs(&options)?);
+    optional(on(ctx, h, async |cl, s| {
+        cl.wait_rollout(s, &ns, name, secs).await
+    })?)
+}
+
+fn wait_loadbalancer(
+    ctx: &PlayContext,
+    h: &ClusterHandle,
+    name: &str,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let (ns, secs) = (namespace_of(h, &options)?, wait_secs(&options)?);
+    Ok(on(ctx, h, async |cl, s| {
+        cl.wait_loadbalancer(s, &ns, name, secs).await
+    })?
+    .map(Dynamic::from)
+    .unwrap_or(Dynamic::UNIT))
+}
+
+fn wait_crd(ctx: &PlayContext, h: &ClusterHandle, name: &str, options: Options) -> RhaiResult<()> {
+    let secs = wait_secs(&options)?;
+    on(ctx, h, async |cl, s| cl.wait_crd(s, name, secs).await).map(|_| ())
+}
+
+fn wait_until(
+    ctx: &PlayContext,
+    call: &NativeCallContext,
+    h: &ClusterHandle,
+    kind: &str,
+    name: &str,
+    predicate: FnPtr,
+    options: Options,
+) -> RhaiResult<Dynamic> {
+    let (ns, secs) = (namespace_of(h, &options)?, wait_secs(&options)?);
+    let found: Option<Value> = on(ctx, h, async |cl, s| {
+        let resolved = cl.resolve(kind).await?;
+        cl.wait_for(
+            s,
+            &resolved,
+            Some(&ns),
+            name,
+            "the wait_until predicate",
+            secs,
+            |object| {
+                let Some(object) = object else {
+                    return Ok(None);
+                };
+                let argument = to_dynamic(object).map_err(|e| HostError::new(e.to_string()))?;
+                let verdict = predicate
+                    .call_within_context::<Dynamic>(call, (argument,))
+                    .map_err(|e| HostError::new(format!("the wait_until predicate failed: {e}")))?;
+                match verdict.as_bool() {
+                    Ok(true) => Ok(Some(object.clone())),
+                    Ok(false) => Ok(None),
+                    Err(t) => Err(HostError::new(format!(
+                        "the wait_until predicate must return true or false, not {t}"
+                    ))),
+                }
+            },
+        )
+        .await
+    })?;
+    optional(found)
 }

@@ -11,7 +11,7 @@ pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
-        "step(name: &str, body: FnPtr) -> Dynamic",
+        "step(name: String, body: FnPtr) -> Dynamic",
         "Runs `body` as a named step: reports what it changed in which cluster and how long it took; returns what `body` returns.",
         move |call: NativeCallContext, name: &str, body: FnPtr| run_step(&c, &call, name, body),
     );
@@ -147,25 +147,13 @@ fn private_copy(body: &FnPtr) -> FnPtr {
 /// Whether `name` runs under `--only` / `--start-at`; `Err` holds the reason it is skipped.
 fn selected(ctx: &PlayContext, name: &str) -> Result<(), &'static str> {
     let nested = ctx.reporter.current_step().is_some();
-    let mut steps = ctx.steps.lock().unwrap_or_else(|p| p.into_inner());
-    steps.seen.insert(name.to_string());
-    if nested {
-        return Ok(());
-    }
     let options = &ctx.options;
-    if let Some(start) = &options.start_at {
-        if !steps.started {
-            if start == name {
-                steps.started = true;
-            } else {
-                return Err("before --start-at");
-            }
-        }
-    }
-    if !options.only.is_empty() && !options.only.iter().any(|o| o == name) {
-        return Err("not in --only");
-    }
-    Ok(())
+    ctx.steps.lock().unwrap_or_else(|p| p.into_inner()).select(
+        name,
+        nested,
+        &options.only,
+        options.start_at.as_deref(),
+    )
 }
 
 fn run_step(
