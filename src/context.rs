@@ -47,8 +47,23 @@ pub struct KubeOptions {
 #[derive(Debug, Default)]
 pub struct StepSelection {
     pub started: bool,
-    /// In the order they were met.
-    pub seen: indexmap::IndexSet<String>,
+    pub seen: SeenSteps,
+}
+
+/// Step names in the order they were first met (a play has tens of steps: a list is enough).
+#[derive(Debug, Default)]
+pub struct SeenSteps(Vec<String>);
+
+impl SeenSteps {
+    pub fn insert(&mut self, name: String) {
+        if !self.0.contains(&name) {
+            self.0.push(name);
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
 }
 
 pub struct PlayContext {
@@ -68,7 +83,7 @@ pub struct PlayContext {
     /// Files the run wrote itself (they never trigger a watch re-run).
     pub files_written: Mutex<BTreeSet<PathBuf>>,
     /// Intermediate CAs a dry run made in memory, by cluster directory: never written anywhere.
-    pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, crate::certs::PlannedFiles>>,
+    pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, runner_certs::PlannedFiles>>,
     /// Files a dry run would write, so commands naming them can say so.
     pub planned_files: Mutex<BTreeSet<PathBuf>>,
     /// A dry run printed a program instead of running it (see `Session::programs_skipped`).

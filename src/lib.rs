@@ -6,12 +6,10 @@
 
 pub mod api_reference;
 pub mod bounds;
-pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod confirm;
 pub mod context;
-pub mod control_plane;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;
@@ -25,7 +23,6 @@ pub mod project;
 pub mod prune;
 pub mod rehearsal;
 pub mod report;
-pub mod sandbox;
 pub mod signals;
 pub mod templates;
 pub mod vars;

@@ -1,5 +1,8 @@
 //! The command line: `runner play`, `check`, `api`, `completions`.
 
+mod kubeconfig_claim;
+pub mod sandbox;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -72,7 +75,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum SandboxCommand {
     /// Start sandbox clusters, write a kubeconfig for them, and serve until Ctrl-C
-    Up(crate::sandbox::cli::UpArgs),
+    Up(crate::cli::sandbox::UpArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -106,16 +109,16 @@ pub struct PlayArgs {
     #[arg(long, conflicts_with_all = ["kubeconfig", "contexts", "allow_contexts"])]
     pub sandbox: bool,
     /// With --sandbox: runner's built-in API server, or real Kubernetes control planes
-    #[arg(long, value_enum, default_value_t = crate::sandbox::cli::ControlPlaneKind::Builtin, requires = "sandbox")]
-    pub control_plane: crate::sandbox::cli::ControlPlaneKind,
+    #[arg(long, value_enum, default_value_t = crate::cli::sandbox::ControlPlaneKind::Builtin, requires = "sandbox")]
+    pub control_plane: crate::cli::sandbox::ControlPlaneKind,
     /// With --control-plane real: the directory holding etcd, kube-apiserver and
     /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
     #[arg(long, value_name = "DIR", requires = "sandbox")]
     pub assets: Option<PathBuf>,
     /// With --sandbox: answer some requests with injected faults, to rehearse against a flaky
     /// API server (e.g. 5xx=0.1,429=0.1,stall=0.01,seed=7; see `runner sandbox up --help`)
-    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::sandbox::cli::parse_faults)]
-    pub faults: Option<crate::sandbox::Faults>,
+    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::cli::sandbox::parse_faults)]
+    pub faults: Option<runner_sandbox::Faults>,
     /// Map a playbook cluster name to a kubeconfig context
     #[arg(long = "context", value_name = "NAME=CONTEXT")]
     pub contexts: Vec<String>,
@@ -379,7 +382,7 @@ fn play_command(args: PlayArgs) -> ExitCode {
 
 /// What `--sandbox` rehearses on; real control planes' binaries are found before the play starts.
 fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBackend, HostError> {
-    use crate::sandbox::cli::{check_assets_flag, ControlPlaneKind};
+    use crate::cli::sandbox::{check_assets_flag, ControlPlaneKind};
     check_assets_flag(args.assets.as_deref(), args.control_plane)?;
     if args.faults.is_some() && args.control_plane == ControlPlaneKind::Real {
         return Err(HostError::new(
@@ -392,7 +395,7 @@ fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBacke
             faults: args.faults.clone(),
         },
         ControlPlaneKind::Real => crate::rehearsal::RehearsalBackend::Real {
-            assets: crate::control_plane::find_assets(args.assets.as_deref())
+            assets: runner_sandbox::control_plane::find_assets(args.assets.as_deref())
                 .map_err(|e| HostError::from(&e))?,
         },
     })
@@ -412,7 +415,7 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
                 if interrupts > 1 {
                     eprintln!("runner: interrupted twice, exiting now");
                     // Exiting skips destructors: real control planes are stopped here instead.
-                    crate::control_plane::stop_all_now();
+                    runner_sandbox::control_plane::stop_all_now();
                     std::process::exit(interrupted_exit_code() as i32);
                 }
                 eprintln!("runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)");
@@ -451,11 +454,11 @@ pub fn finish(outcome: Outcome) -> ExitCode {
     }
 }
 
-fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
+fn sandbox_up(args: crate::cli::sandbox::UpArgs) -> ExitCode {
     let rt = runtime();
-    match rt.block_on(crate::sandbox::cli::up(
+    match rt.block_on(crate::cli::sandbox::up(
         args,
-        crate::sandbox::cli::stop_signal(),
+        crate::cli::sandbox::stop_signal(),
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -27,7 +27,7 @@
 //! decoded only for the kinds kubectl's typed `create` sends.
 
 mod auth;
-pub mod cli;
+pub mod control_plane;
 mod controllers;
 mod core;
 mod deprecation;
@@ -36,7 +36,6 @@ mod error;
 mod faults;
 mod fields;
 mod jsonpath;
-mod kubeconfig_claim;
 mod managed;
 mod meta;
 mod negotiate;
