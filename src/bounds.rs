@@ -37,6 +37,10 @@ pub const TEMPLATE_FUEL: u64 = 5_000_000;
 /// Nesting of template calls (includes, macros, recursive loops).
 pub const TEMPLATE_RECURSION: usize = 64;
 
+/// Rhai operations a play may run, unless `--max-operations` says otherwise: the guard against
+/// a runaway loop.
+pub const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
+
 /// Stack of the threads that run scripts (see `cli::runtime`).
 pub const SCRIPT_STACK_BYTES: usize = 256 * 1024 * 1024;
 

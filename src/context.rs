@@ -25,22 +25,11 @@ pub struct PlayOptions {
     /// `--limit`: the clusters the play may change (empty: all of them).
     pub limit: Vec<String>,
     pub max_operations: u64,
-    pub kube: KubeOptions,
+    pub kube: crate::k8s::KubeOptions,
     /// `--prune`: delete orphans (objects the inventory records that the run no longer renders).
     pub prune: bool,
     /// `--prune-namespaces`: orphaned namespaces too.
     pub prune_namespaces: bool,
-}
-
-/// How playbook cluster names map to kubeconfig contexts.
-#[derive(Clone, Debug, Default)]
-pub struct KubeOptions {
-    /// `--kubeconfig`; otherwise KUBECONFIG (several files) or ~/.kube/config.
-    pub kubeconfig: Option<PathBuf>,
-    /// `--context NAME=CONTEXT` pairs.
-    pub contexts: Vec<(String, String)>,
-    /// `--allow-context PATTERN`: contexts the run may change (glob patterns).
-    pub allow_contexts: Vec<String>,
 }
 
 /// Which steps of the play have run, for `--only` and `--start-at`.
@@ -176,7 +165,7 @@ impl PlayContext {
     /// The runaway-loop guard in force for this run.
     pub fn max_operations(&self) -> u64 {
         match self.options.max_operations {
-            0 => crate::engine::DEFAULT_MAX_OPERATIONS,
+            0 => crate::bounds::DEFAULT_MAX_OPERATIONS,
             n => n,
         }
     }

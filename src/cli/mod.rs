@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::context::{KubeOptions, PlayContext, PlayOptions};
+use crate::context::{PlayContext, PlayOptions};
+use crate::k8s::KubeOptions;
 use crate::diagnostic::Failure;
-use crate::engine::{self, DEFAULT_MAX_OPERATIONS};
+use crate::bounds::DEFAULT_MAX_OPERATIONS;
+use crate::engine;
 use crate::error::HostError;
 use crate::play::{self, Outcome};
 use crate::project::Project;
@@ -75,7 +77,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum SandboxCommand {
     /// Start sandbox clusters, write a kubeconfig for them, and serve until Ctrl-C
-    Up(crate::cli::sandbox::UpArgs),
+    Up(sandbox::UpArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -109,15 +111,15 @@ pub struct PlayArgs {
     #[arg(long, conflicts_with_all = ["kubeconfig", "contexts", "allow_contexts"])]
     pub sandbox: bool,
     /// With --sandbox: runner's built-in API server, or real Kubernetes control planes
-    #[arg(long, value_enum, default_value_t = crate::cli::sandbox::ControlPlaneKind::Builtin, requires = "sandbox")]
-    pub control_plane: crate::cli::sandbox::ControlPlaneKind,
+    #[arg(long, value_enum, default_value_t = sandbox::ControlPlaneKind::Builtin, requires = "sandbox")]
+    pub control_plane: sandbox::ControlPlaneKind,
     /// With --control-plane real: the directory holding etcd, kube-apiserver and
     /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
     #[arg(long, value_name = "DIR", requires = "sandbox")]
     pub assets: Option<PathBuf>,
     /// With --sandbox: answer some requests with injected faults, to rehearse against a flaky
     /// API server (e.g. 5xx=0.1,429=0.1,stall=0.01,seed=7; see `runner sandbox up --help`)
-    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::cli::sandbox::parse_faults)]
+    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = sandbox::parse_faults)]
     pub faults: Option<runner_sandbox::Faults>,
     /// Map a playbook cluster name to a kubeconfig context
     #[arg(long = "context", value_name = "NAME=CONTEXT")]
@@ -356,7 +358,13 @@ fn play_command(args: PlayArgs) -> ExitCode {
     }
     let engine = engine::build(&ctx);
     let code = if args.watch {
-        crate::watch::run(args, ctx.clone(), engine, &rt)
+        let inputs = crate::watch::WatchInputs {
+            playbook: args.playbook.clone(),
+            vars_files: args.vars_files.clone(),
+            assignments: args.vars.clone(),
+            watch_paths: args.watch_paths.clone(),
+        };
+        crate::watch::run(inputs, ctx.clone(), engine, &rt).unwrap_or_else(usage_error)
     } else {
         let outcome = rt.block_on(run_interruptible(ctx.clone(), engine));
         if let Some(rehearsal) = &rehearsal {
@@ -382,7 +390,7 @@ fn play_command(args: PlayArgs) -> ExitCode {
 
 /// What `--sandbox` rehearses on; real control planes' binaries are found before the play starts.
 fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBackend, HostError> {
-    use crate::cli::sandbox::{check_assets_flag, ControlPlaneKind};
+    use sandbox::{check_assets_flag, ControlPlaneKind};
     check_assets_flag(args.assets.as_deref(), args.control_plane)?;
     if args.faults.is_some() && args.control_plane == ControlPlaneKind::Real {
         return Err(HostError::new(
@@ -454,11 +462,11 @@ pub fn finish(outcome: Outcome) -> ExitCode {
     }
 }
 
-fn sandbox_up(args: crate::cli::sandbox::UpArgs) -> ExitCode {
+fn sandbox_up(args: sandbox::UpArgs) -> ExitCode {
     let rt = runtime();
-    match rt.block_on(crate::cli::sandbox::up(
+    match rt.block_on(sandbox::up(
         args,
-        crate::cli::sandbox::stop_signal(),
+        sandbox::stop_signal(),
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -6,7 +6,7 @@ use kube::{Api, Client};
 
 use std::sync::Mutex;
 
-use super::apply::Planned;
+use super::plan::Planned;
 use super::kinds::{Kinds, Resolved};
 use super::transport::Transports;
 use super::Session;

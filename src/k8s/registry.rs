@@ -8,7 +8,7 @@ use kube::config::Kubeconfig;
 use super::cluster::Cluster;
 use super::config::{check_allowed, load_kubeconfig};
 use super::transport::Transports;
-use crate::context::KubeOptions;
+use super::config::KubeOptions;
 use crate::error::{HostError, HostResult};
 
 /// Makes a cluster that no kubeconfig names (sandbox mode): returns a kubeconfig with a
