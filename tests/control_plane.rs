@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use runner::control_plane::{find_assets, ControlPlaneOptions, ControlPlanes};
+use runner_sandbox::control_plane::{find_assets, ControlPlaneOptions, ControlPlanes};
 
 fn options(clusters: &[&str], assets: PathBuf) -> ControlPlaneOptions {
     ControlPlaneOptions {

@@ -622,7 +622,7 @@ on_both_backends!(
 /// One sandbox cluster `c1` and a registry of it, as a play has.
 fn one_cluster() -> (
     tokio::runtime::Runtime,
-    runner::sandbox::Sandbox,
+    runner_sandbox::Sandbox,
     tempfile::TempDir,
     runner::k8s::Registry,
 ) {
@@ -632,8 +632,8 @@ fn one_cluster() -> (
         .build()
         .unwrap();
     let sandbox = rt
-        .block_on(runner::sandbox::Sandbox::start(
-            runner::sandbox::SandboxOptions {
+        .block_on(runner_sandbox::Sandbox::start(
+            runner_sandbox::SandboxOptions {
                 clusters: vec!["c1".into()],
                 ..Default::default()
             },
@@ -643,7 +643,7 @@ fn one_cluster() -> (
     let kubeconfig = dir.path().join("kubeconfig");
     sandbox.write_kubeconfig(&kubeconfig).unwrap();
     let registry = runner::k8s::Registry::new(
-        runner::context::KubeOptions {
+        runner::k8s::KubeOptions {
             kubeconfig: Some(kubeconfig),
             ..Default::default()
         },

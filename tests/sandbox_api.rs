@@ -1236,7 +1236,7 @@ async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
 
 #[tokio::test]
 async fn rbac_can_be_switched_off() {
-    let ts = support::start_with(runner::sandbox::SandboxOptions {
+    let ts = support::start_with(runner_sandbox::SandboxOptions {
         clusters: vec!["c1".into()],
         rbac: false,
         ..Default::default()

@@ -1,7 +1,7 @@
 //! Shared helpers for the sandbox tests: start a sandbox, get a kube client or run kubectl.
 #![allow(dead_code)]
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use runner::sandbox::{Sandbox, SandboxOptions};
+use runner_sandbox::{Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 

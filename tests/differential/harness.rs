@@ -538,7 +538,7 @@ async fn run_scenario(
 }
 
 pub async fn run(assets: PathBuf, scenarios: &[Scenario], known: &[Known]) -> Outcome {
-    let sandbox_cluster = runner::sandbox::Sandbox::start(runner::sandbox::SandboxOptions {
+    let sandbox_cluster = runner_sandbox::Sandbox::start(runner_sandbox::SandboxOptions {
         clusters: vec!["sandbox".into()],
         ..Default::default()
     })

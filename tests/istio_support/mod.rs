@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use runner::sandbox::{Sandbox, SandboxOptions};
+use runner_sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

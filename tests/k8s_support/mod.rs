@@ -11,7 +11,7 @@ use std::process::Output;
 
 use assert_cmd::Command;
 pub use backend::{Backend, Clusters};
-use runner::sandbox::Sandbox;
+use runner_sandbox::Sandbox;
 
 pub struct Env {
     pub clusters: Clusters,
