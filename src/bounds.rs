@@ -8,9 +8,6 @@ use rhai::Dynamic;
 /// serde_yaml stop parsing at 128; values built by a script are held to the same depth.
 pub const MAX_NESTING: usize = 128;
 
-/// Largest YAML or JSON text runner parses (a vars file, a manifest, a `--var` value).
-pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
-
 /// Largest playbook or module source runner compiles. The flagship is under 40 KB; Rhai's
 /// compile time grows with the square of the number of variables a script declares (10,000
 /// `let`s take 3 s in a debug build), so a script of a million lines would never compile.

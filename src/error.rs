@@ -115,21 +115,6 @@ impl From<std::io::Error> for HostError {
     }
 }
 
-/// Extension to add context to any fallible result, turning it into a [`HostError`].
-pub trait Context<T> {
-    fn context(self, context: impl Into<String>) -> HostResult<T>;
-    fn with_context<F: FnOnce() -> String>(self, f: F) -> HostResult<T>;
-}
-
-impl<T, E: std::error::Error + 'static> Context<T> for Result<T, E> {
-    fn context(self, context: impl Into<String>) -> HostResult<T> {
-        self.map_err(|e| HostError::from_error(&e).context(context))
-    }
-    fn with_context<F: FnOnce() -> String>(self, f: F) -> HostResult<T> {
-        self.map_err(|e| HostError::from_error(&e).context(f()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

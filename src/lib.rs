@@ -4,27 +4,27 @@
 //! `vars`, `project`, `report` (and the Kubernetes, certificate, sandbox and watch modules) —
 //! and `engine::bindings` is the thin layer that exposes them to playbooks.
 
-pub mod api_reference;
-pub mod bounds;
-pub mod check;
+mod api_reference;
+mod bounds;
+mod check;
 pub mod cli;
-pub mod confirm;
-pub mod context;
-pub mod diagnostic;
-pub mod engine;
-pub mod error;
-pub mod exec;
-pub mod init;
+mod context;
+mod diagnostic;
+mod engine;
+mod error;
+mod exit;
+mod exec;
+mod init;
 pub mod k8s;
 pub mod ledger;
-pub mod play;
-pub mod preflight;
-pub mod project;
-pub mod prune;
-pub mod rehearsal;
-pub mod report;
-pub mod signals;
+mod play;
+mod preflight;
+mod project;
+mod prune;
+mod rehearsal;
+mod report;
+mod signals;
 pub mod templates;
 pub mod vars;
-pub mod verbosity;
-pub mod watch;
+mod verbosity;
+mod watch;

@@ -1,9 +1,9 @@
 //! The command line: `runner play`, `check`, `api`, `completions`.
 
+mod confirm;
 mod kubeconfig_claim;
 pub mod sandbox;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,18 +16,14 @@ use crate::diagnostic::Failure;
 use crate::bounds::DEFAULT_MAX_OPERATIONS;
 use crate::engine;
 use crate::error::HostError;
+use crate::exit::{
+    color, usage_error, EXIT_CHANGES_PLANNED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED,
+};
 use crate::play::{self, Outcome};
 use crate::project::Project;
 use crate::report::{OutputMode, Reporter};
 use crate::vars;
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-/// `--dry-run --detailed-exitcode`: the plan has changes (0: nothing would change).
-pub const EXIT_CHANGES_PLANNED: u8 = 3;
-pub const EXIT_INTERRUPTED: u8 = 130;
-/// 128 + SIGTERM, as a shell reports a program SIGTERM ended.
-const EXIT_TERMINATED: u8 = 143;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -224,16 +220,6 @@ fn install_panic_hook() {
     }));
 }
 
-fn color() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
-}
-
-/// Prints a usage error (bad arguments, missing files) and returns exit code 2.
-pub fn usage_error(error: HostError) -> ExitCode {
-    eprint!("{}", Failure::from_host(error).render(color()));
-    ExitCode::from(EXIT_USAGE)
-}
-
 pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -350,8 +336,8 @@ fn play_command(args: PlayArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return usage_error(e),
     };
-    if crate::confirm::wanted(&args) {
-        if let Err(code) = crate::confirm::plan_and_ask(&args, &rt) {
+    if confirm::wanted(&args) {
+        if let Err(code) = confirm::plan_and_ask(&args, &rt) {
             rt.shutdown_background();
             return code;
         }
