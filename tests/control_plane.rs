@@ -1,4 +1,4 @@
-//! The real control planes runner starts (src/control_plane): started from KUBEBUILDER_ASSETS,
+//! The real control planes runner starts (crates/sandbox/src/control_plane): started from KUBEBUILDER_ASSETS,
 //! checked with kubectl through the kubeconfig runner writes, and gone, processes and files,
 //! once shut down or dropped.
 mod common;

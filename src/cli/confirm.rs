@@ -9,8 +9,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use super::{finish, prepare, run_interruptible, PlayArgs};
-use crate::exit::{usage_error, EXIT_FAILED};
 use crate::engine;
+use crate::exit::{usage_error, EXIT_FAILED};
 use crate::play::Outcome;
 
 /// Whether this run asks first: a real run (not a plan, not a rehearsal) without `--yes`, with

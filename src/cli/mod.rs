@@ -10,20 +10,19 @@ use std::sync::Arc;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::context::{PlayContext, PlayOptions};
-use crate::k8s::KubeOptions;
-use crate::diagnostic::Failure;
 use crate::bounds::DEFAULT_MAX_OPERATIONS;
+use crate::context::{PlayContext, PlayOptions};
+use crate::diagnostic::Failure;
 use crate::engine;
 use crate::error::HostError;
 use crate::exit::{
     color, usage_error, EXIT_CHANGES_PLANNED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED,
 };
+use crate::k8s::KubeOptions;
 use crate::play::{self, Outcome};
 use crate::project::Project;
 use crate::report::{OutputMode, Reporter};
 use crate::vars;
-
 
 #[derive(Parser, Debug)]
 #[command(
@@ -450,10 +449,7 @@ pub fn finish(outcome: Outcome) -> ExitCode {
 
 fn sandbox_up(args: sandbox::UpArgs) -> ExitCode {
     let rt = runtime();
-    match rt.block_on(sandbox::up(
-        args,
-        sandbox::stop_signal(),
-    )) {
+    match rt.block_on(sandbox::up(args, sandbox::stop_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprint!("{}", Failure::from_host(e).render(color()));

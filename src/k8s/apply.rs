@@ -8,12 +8,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::cluster::Cluster;
-use super::plan::Planned;
 use super::diff::plan_diff;
 use super::documents::{identity, Identity};
 use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
 use super::order::rank;
+use super::plan::Planned;
 use super::plan::{
     as_stored, fill_unknowns, holds_unknowns, substitute, PlanKey, KNOWN_AFTER_APPLY, STAND_IN,
 };
