@@ -1313,7 +1313,7 @@ async fn aggregated_discovery_matches_the_legacy_documents() {
     assert_eq!(kinds(&legacy), kinds(&aggregated));
     assert!(kinds(&aggregated).contains(&"example.com/v1/Widget Namespaced".to_string()));
 
-    let request = axum::http::Request::get("/api")
+    let request = http::Request::get("/api")
         .header(
             "accept",
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
