@@ -116,7 +116,7 @@ pub async fn raw(
     content_type: Option<&str>,
     body: &str,
 ) -> (u16, serde_json::Value) {
-    let mut builder = axum::http::Request::builder().method(method).uri(path);
+    let mut builder = http::Request::builder().method(method).uri(path);
     if let Some(ct) = content_type {
         builder = builder.header("content-type", ct);
     }
