@@ -1,8 +1,12 @@
 //! runner: Rhai playbooks for joining Kubernetes clusters into an Istio primary-remote mesh.
 //!
 //! The runtime is a library with a thin CLI. Capabilities are plain modules — `templates`,
-//! `vars`, `project`, `report` (and the Kubernetes, certificate, sandbox and watch modules) —
-//! and `engine::bindings` is the thin layer that exposes them to playbooks.
+//! `vars`, `project`, `report`, `k8s`, `watch` — and `engine::bindings` is the thin layer that
+//! exposes them to playbooks. The certificate library and the sandbox are crates of their own
+//! (`runner-certs`, `runner-sandbox`). Public here is only what the binary, the tests and the
+//! benchmarks use.
+
+#![warn(unreachable_pub)]
 
 mod api_reference;
 mod bounds;
