@@ -112,7 +112,7 @@ impl Failure {
             }
             EvalAltResult::ErrorParsing(kind, _) => Failure::plain(format!("syntax error: {kind}")),
             EvalAltResult::ErrorFunctionNotFound(signature, _) => {
-                Failure::plain(crate::check::function_not_found(signature))
+                Failure::plain(crate::function_names::function_not_found(signature))
             }
             other => Failure::plain(strip_position(&other.to_string())),
         };

@@ -18,6 +18,7 @@ mod engine;
 mod error;
 mod exec;
 mod exit;
+mod function_names;
 mod init;
 pub mod k8s;
 pub mod ledger;

@@ -23,7 +23,7 @@ use crate::project::Project;
 use crate::report::{OutputMode, Reporter};
 use crate::vars::schema::Schema;
 
-pub use functions::{function_not_found, remember_names, unknown_functions};
+pub use functions::unknown_functions;
 use modules::load_from;
 pub use modules::{load, Source};
 pub use steps::{listed_steps, selection_error};
@@ -133,7 +133,7 @@ fn check_playbook(
 
 /// What `runner play` checks after compiling the playbook and before running it.
 pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result<(), Box<Failure>> {
-    remember_names(engine);
+    crate::function_names::remember_names(engine);
     let playbook = &ctx.project.playbook;
     let mut program = load_from(engine, playbook, main.clone());
     if !program.failures.is_empty() {
