@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use runner::certs::{intermediate_ca, root_ca, verify_chain, CaOptions, KeyType};
+use runner_certs::{intermediate_ca, root_ca, verify_chain, CaOptions, KeyType};
 use serde::Serialize;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;

@@ -146,6 +146,7 @@ fn timed(cmd: &mut Command) -> (Duration, u64) {
         .expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
+    // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waiting for our own child; `usage` is a valid out-pointer.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };

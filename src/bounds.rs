@@ -8,9 +8,6 @@ use rhai::Dynamic;
 /// serde_yaml stop parsing at 128; values built by a script are held to the same depth.
 pub const MAX_NESTING: usize = 128;
 
-/// Largest YAML or JSON text runner parses (a vars file, a manifest, a `--var` value).
-pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
-
 /// Largest playbook or module source runner compiles. The flagship is under 40 KB; Rhai's
 /// compile time grows with the square of the number of variables a script declares (10,000
 /// `let`s take 3 s in a debug build), so a script of a million lines would never compile.
@@ -36,6 +33,10 @@ pub const TEMPLATE_FUEL: u64 = 5_000_000;
 
 /// Nesting of template calls (includes, macros, recursive loops).
 pub const TEMPLATE_RECURSION: usize = 64;
+
+/// Rhai operations a play may run, unless `--max-operations` says otherwise: the guard against
+/// a runaway loop.
+pub const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
 
 /// Stack of the threads that run scripts (see `cli::runtime`).
 pub const SCRIPT_STACK_BYTES: usize = 256 * 1024 * 1024;

@@ -25,22 +25,11 @@ pub struct PlayOptions {
     /// `--limit`: the clusters the play may change (empty: all of them).
     pub limit: Vec<String>,
     pub max_operations: u64,
-    pub kube: KubeOptions,
+    pub kube: crate::k8s::KubeOptions,
     /// `--prune`: delete orphans (objects the inventory records that the run no longer renders).
     pub prune: bool,
     /// `--prune-namespaces`: orphaned namespaces too.
     pub prune_namespaces: bool,
-}
-
-/// How playbook cluster names map to kubeconfig contexts.
-#[derive(Clone, Debug, Default)]
-pub struct KubeOptions {
-    /// `--kubeconfig`; otherwise KUBECONFIG (several files) or ~/.kube/config.
-    pub kubeconfig: Option<PathBuf>,
-    /// `--context NAME=CONTEXT` pairs.
-    pub contexts: Vec<(String, String)>,
-    /// `--allow-context PATTERN`: contexts the run may change (glob patterns).
-    pub allow_contexts: Vec<String>,
 }
 
 pub use crate::step_selection::StepSelection;
@@ -62,7 +51,7 @@ pub struct PlayContext {
     /// Files the run wrote itself (they never trigger a watch re-run).
     pub files_written: Mutex<BTreeSet<PathBuf>>,
     /// Intermediate CAs a dry run made in memory, by cluster directory: never written anywhere.
-    pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, crate::certs::PlannedFiles>>,
+    pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, runner_certs::PlannedFiles>>,
     /// Files a dry run would write, so commands naming them can say so.
     pub planned_files: Mutex<BTreeSet<PathBuf>>,
     /// A dry run printed a program instead of running it (see `Session::programs_skipped`).
@@ -156,7 +145,7 @@ impl PlayContext {
     /// The runaway-loop guard in force for this run.
     pub fn max_operations(&self) -> u64 {
         match self.options.max_operations {
-            0 => crate::engine::DEFAULT_MAX_OPERATIONS,
+            0 => crate::bounds::DEFAULT_MAX_OPERATIONS,
             n => n,
         }
     }

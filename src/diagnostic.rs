@@ -138,7 +138,7 @@ impl Failure {
             }
             EvalAltResult::ErrorFunctionNotFound(signature, _) => Failure::plain(
                 ErrorKind::Playbook,
-                crate::check::function_not_found(signature),
+                crate::function_names::function_not_found(signature),
             ),
             other => Failure::plain(ErrorKind::Playbook, strip_position(&other.to_string())),
         };

@@ -89,9 +89,7 @@ pub struct ApiStatus {
     pub code: u16,
 }
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_INTERRUPTED: u8 = 130;
+use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
 
 /// An error raised by a runtime capability (Kubernetes, certificates, templates, files).
 ///
@@ -247,10 +245,10 @@ fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
         host.kind.clone()
     } else if error.is::<std::io::Error>() {
         ErrorKind::Io
-    } else if error.is::<crate::certs::CertError>() {
+    } else if error.is::<runner_certs::CertError>() {
         ErrorKind::Certificates
-    } else if error.is::<crate::sandbox::SandboxError>()
-        || error.is::<crate::control_plane::ControlPlaneError>()
+    } else if error.is::<runner_sandbox::SandboxError>()
+        || error.is::<runner_sandbox::control_plane::ControlPlaneError>()
     {
         ErrorKind::Cluster
     } else if error.is::<minijinja::Error>() {
@@ -276,22 +274,19 @@ impl From<std::io::Error> for HostError {
     }
 }
 
-impl From<crate::certs::CertError> for HostError {
-    fn from(e: crate::certs::CertError) -> Self {
+impl From<runner_certs::CertError> for HostError {
+    fn from(e: runner_certs::CertError) -> Self {
         HostError::from_error(&e)
     }
 }
 
-/// Extension to add context to any fallible result, turning it into a [`HostError`].
+/// Adds context to any fallible result, turning it into a [`HostError`] whose kind follows the
+/// error's type.
 pub trait Context<T> {
-    fn context(self, context: impl Into<String>) -> HostResult<T>;
     fn with_context<F: FnOnce() -> String>(self, f: F) -> HostResult<T>;
 }
 
 impl<T, E: std::error::Error + 'static> Context<T> for Result<T, E> {
-    fn context(self, context: impl Into<String>) -> HostResult<T> {
-        self.map_err(|e| HostError::from_error(&e).context(context))
-    }
     fn with_context<F: FnOnce() -> String>(self, f: F) -> HostResult<T> {
         self.map_err(|e| HostError::from_error(&e).context(f()))
     }
@@ -323,7 +318,7 @@ mod tests {
     #[test]
     fn a_certificate_error_says_its_io_cause_once() {
         let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
-        let err = HostError::from(crate::certs::CertError::Io {
+        let err = HostError::from(runner_certs::CertError::Io {
             path: "certs/root-key.pem".into(),
             source: io,
         });

@@ -73,6 +73,6 @@ pub fn command(dir: &Path) -> ExitCode {
             println!("next: {cd}runner play playbooks/hello.rhai --sandbox");
             ExitCode::SUCCESS
         }
-        Err(e) => crate::cli::usage_error(e),
+        Err(e) => crate::exit::usage_error(e),
     }
 }

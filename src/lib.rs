@@ -1,35 +1,37 @@
 //! runner: Rhai playbooks for joining Kubernetes clusters into an Istio primary-remote mesh.
 //!
 //! The runtime is a library with a thin CLI. Capabilities are plain modules — `templates`,
-//! `vars`, `project`, `report` (and the Kubernetes, certificate, sandbox and watch modules) —
-//! and `engine::bindings` is the thin layer that exposes them to playbooks.
+//! `vars`, `project`, `report`, `k8s`, `watch` — and `engine::bindings` is the thin layer that
+//! exposes them to playbooks. The certificate library and the sandbox are crates of their own
+//! (`runner-certs`, `runner-sandbox`). Public here is only what the binary, the tests and the
+//! benchmarks use.
 
-pub mod api_reference;
-pub mod bounds;
-pub mod certs;
-pub mod check;
+#![warn(unreachable_pub)]
+
+mod api_reference;
+mod bounds;
+mod check;
 pub mod cli;
-pub mod confirm;
-pub mod context;
-pub mod control_plane;
-pub mod diagnostic;
-pub mod engine;
-pub mod error;
-pub mod exec;
-pub mod init;
+mod context;
+mod diagnostic;
+mod engine;
+mod error;
+mod exec;
+mod exit;
+mod function_names;
+mod init;
 pub mod k8s;
 pub mod ledger;
-pub mod local_files;
-pub mod play;
-pub mod preflight;
-pub mod project;
-pub mod prune;
-pub mod rehearsal;
-pub mod report;
-pub mod sandbox;
-pub mod signals;
-pub mod step_selection;
+mod local_files;
+mod play;
+mod preflight;
+mod project;
+mod prune;
+mod rehearsal;
+mod report;
+mod signals;
+mod step_selection;
 pub mod templates;
 pub mod vars;
-pub mod verbosity;
-pub mod watch;
+mod verbosity;
+mod watch;

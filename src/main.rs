@@ -1,3 +1,5 @@
+#![warn(unreachable_pub)]
+
 // The sandbox and apply paths allocate many small JSON values; mimalloc measurably beats glibc's
 // allocator on them (see the apply benchmark).
 #[global_allocator]

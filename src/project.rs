@@ -69,10 +69,9 @@ impl Project {
     }
 }
 
-/// Why a path was refused: where it really leads, and the link that took it there.
+/// Why a path was refused: the link that took it outside, if one did.
 #[derive(Debug)]
 pub struct Outside {
-    pub real: PathBuf,
     pub link: Option<(PathBuf, PathBuf)>,
     pub too_many_links: bool,
 }
@@ -144,7 +143,6 @@ pub fn confine(root: &Path, path: &Path) -> Result<PathBuf, Outside> {
                 let target = std::fs::read_link(&candidate).unwrap_or_default();
                 if links > MAX_LINKS {
                     return Err(Outside {
-                        real: candidate,
                         link: first_link,
                         too_many_links: true,
                     });
@@ -164,7 +162,6 @@ pub fn confine(root: &Path, path: &Path) -> Result<PathBuf, Outside> {
     } else {
         let link = first_link.filter(|(link, _)| link.starts_with(root));
         Err(Outside {
-            real,
             link,
             too_many_links: false,
         })

@@ -9,18 +9,18 @@ use std::sync::{Arc, Mutex};
 
 use kube::config::Kubeconfig;
 
-use crate::control_plane::{ControlPlaneOptions, ControlPlanes};
 use crate::error::{HostError, HostResult};
 use crate::k8s::Provisioner;
 use crate::report::Reporter;
-use crate::sandbox::{InventoryEntry, Sandbox, SandboxOptions};
+use runner_sandbox::control_plane::{ControlPlaneError, ControlPlaneOptions, ControlPlanes};
+use runner_sandbox::{InventoryEntry, Sandbox, SandboxOptions};
 
 /// What a rehearsal's clusters are.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RehearsalBackend {
     /// runner's own API server, in-process, answering with `faults` when given (`--faults`).
     Builtin {
-        faults: Option<crate::sandbox::Faults>,
+        faults: Option<runner_sandbox::Faults>,
     },
     /// Real control planes from this assets directory (checked before the play starts).
     Real { assets: PathBuf },
@@ -308,4 +308,14 @@ fn write_private(path: &Path, text: &str) -> HostResult<()> {
     file.write_all(text.as_bytes())?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+impl From<&ControlPlaneError> for HostError {
+    fn from(error: &ControlPlaneError) -> Self {
+        let host = HostError::from_error(error);
+        match error.hint() {
+            Some(hint) => host.with_hint(hint),
+            None => host,
+        }
+    }
 }

@@ -5,7 +5,23 @@
 pub struct StepSelection {
     pub started: bool,
     /// In the order they were met.
-    pub seen: indexmap::IndexSet<String>,
+    pub seen: SeenSteps,
+}
+
+/// Step names in the order they were first met (a play has tens of steps: a list is enough).
+#[derive(Debug, Default)]
+pub struct SeenSteps(Vec<String>);
+
+impl SeenSteps {
+    pub fn insert(&mut self, name: String) {
+        if !self.0.contains(&name) {
+            self.0.push(name);
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
 }
 
 impl StepSelection {

@@ -15,8 +15,8 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use serde_json::json;
 
-use crate::cli::{self, PlayArgs};
 use crate::context::PlayContext;
+use crate::error::HostError;
 use crate::play::Outcome;
 use crate::report::human::format_duration;
 
@@ -34,12 +34,32 @@ struct Trigger {
     saved: SystemTime,
 }
 
+/// What watch mode takes from the command line.
+pub struct WatchInputs {
+    pub playbook: PathBuf,
+    /// `--vars FILE`, watched and read again before each re-run (with the playbook's defaults).
+    pub vars_files: Vec<PathBuf>,
+    /// `--var KEY=VALUE`, applied again over the files' variables on each re-run.
+    pub assignments: Vec<String>,
+    /// `--watch-path`: more files to watch, or directories whose files are watched.
+    pub watch_paths: Vec<PathBuf>,
+}
+
+impl WatchInputs {
+    fn load_vars(&self) -> Result<serde_json::Value, HostError> {
+        crate::vars::for_playbook(&self.playbook, &self.vars_files, &self.assignments)
+            .map(|v| v.value)
+    }
+}
+
+/// Runs the play, then again on every change, until Ctrl-C. `Err`: files cannot be watched at
+/// all (before the first run).
 pub fn run(
-    args: PlayArgs,
+    args: WatchInputs,
     ctx: Arc<PlayContext>,
     engine: Arc<rhai::Engine>,
     rt: &tokio::runtime::Runtime,
-) -> ExitCode {
+) -> Result<ExitCode, HostError> {
     let (tx, rx) = mpsc::channel::<Wake>();
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -59,9 +79,7 @@ pub fn run(
     }) {
         Ok(d) => d,
         Err(e) => {
-            return cli::usage_error(crate::error::HostError::new(format!(
-                "cannot watch files: {e}"
-            )));
+            return Err(HostError::new(format!("cannot watch files: {e}")));
         }
     };
     let mut watched_dirs: BTreeSet<PathBuf> = BTreeSet::new();
@@ -85,7 +103,7 @@ pub fn run(
         summarize(&ctx, &outcome, trigger.as_ref(), &summary);
         if stop.load(Ordering::SeqCst) || matches!(outcome, Outcome::Interrupted(_)) {
             ctx.reporter.say("watch stopped");
-            return ExitCode::SUCCESS;
+            return Ok(ExitCode::SUCCESS);
         }
         let files = watch_set(&ctx, &args);
         for dir in files
@@ -106,7 +124,7 @@ pub fn run(
             Some(t) => Some(t),
             None => {
                 ctx.reporter.say("watch stopped");
-                return ExitCode::SUCCESS;
+                return Ok(ExitCode::SUCCESS);
             }
         };
     }
@@ -116,7 +134,7 @@ pub fn run(
 /// variables load; a broken vars file is reported and waited out. None: stop watching.
 fn next_change(
     ctx: &PlayContext,
-    args: &PlayArgs,
+    args: &WatchInputs,
     rx: &mpsc::Receiver<Wake>,
     files: &BTreeSet<PathBuf>,
 ) -> Option<Trigger> {
@@ -128,7 +146,7 @@ fn next_change(
                 return None;
             }
         }
-        match cli::load_vars(args) {
+        match args.load_vars() {
             Ok(vars) => {
                 ctx.reset_for_run(vars);
                 return Some(trigger);
@@ -192,11 +210,11 @@ fn banner(ctx: &PlayContext, files: &BTreeSet<PathBuf>) {
 }
 
 /// Every file the run read, plus --watch-path extras and the vars files, minus what it wrote.
-fn watch_set(ctx: &PlayContext, args: &PlayArgs) -> BTreeSet<PathBuf> {
+fn watch_set(ctx: &PlayContext, args: &WatchInputs) -> BTreeSet<PathBuf> {
     let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
     let mut files: BTreeSet<PathBuf> = ctx.files_read.lock().map(|f| f.clone()).unwrap_or_default();
     files.extend(args.vars_files.iter().map(|p| canonical(p)));
-    if let Some(defaults) = cli::defaults_file(&args.playbook) {
+    if let Some(defaults) = crate::vars::defaults_file(&args.playbook) {
         files.insert(canonical(&defaults));
     }
     for extra in &args.watch_paths {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use runner::certs::{
+use runner_certs::{
     cacerts_secret, inspect, intermediate_ca, root_ca, rotate_intermediate, verify_chain,
     CaOptions, CertInfo, IntermediateStatus, KeyType, RootStatus,
 };

@@ -4,7 +4,7 @@ use std::fs;
 
 use base64::Engine;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use runner::certs::{
+use runner_certs::{
     cacerts_secret, intermediate_ca, root_ca, verify_chain, CaOptions, CertError, KeyType,
 };
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use runner::certs::{
+use runner_certs::{
     cacerts_secret, compare_roots, inspect, inspect_file, intermediate_ca, root_ca,
     rotate_intermediate, validate_cluster_name, verify_chain, CaOptions, CertError, CertInfo,
     IntermediateStatus, KeyType, RootStatus,

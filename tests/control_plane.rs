@@ -1,4 +1,4 @@
-//! The real control planes runner starts (src/control_plane): started from KUBEBUILDER_ASSETS,
+//! The real control planes runner starts (crates/sandbox/src/control_plane): started from KUBEBUILDER_ASSETS,
 //! checked with kubectl through the kubeconfig runner writes, and gone, processes and files,
 //! once shut down or dropped.
 use crate::common;
@@ -6,7 +6,7 @@ use crate::common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use runner::control_plane::{find_assets, ControlPlaneOptions, ControlPlanes};
+use runner_sandbox::control_plane::{find_assets, ControlPlaneOptions, ControlPlanes};
 
 fn options(clusters: &[&str], assets: PathBuf) -> ControlPlaneOptions {
     ControlPlaneOptions {

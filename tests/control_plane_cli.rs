@@ -276,8 +276,8 @@ async fn apply_sends_field_validation_strict_unless_the_playbook_chooses_otherwi
     let Some(assets) = real_assets(test) else {
         return;
     };
-    let planes = runner::control_plane::ControlPlanes::start_audited(
-        runner::control_plane::ControlPlaneOptions {
+    let planes = runner_sandbox::control_plane::ControlPlanes::start_audited(
+        runner_sandbox::control_plane::ControlPlaneOptions {
             clusters: vec!["audited".into()],
             assets: Some(assets),
             stand_ins: false,

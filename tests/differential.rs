@@ -44,7 +44,7 @@ fn scenarios_and_known_differences_are_well_formed() {
     }
     // The table is mirrored in the sandbox's module docs and the README.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for doc in ["README.md", "src/sandbox/mod.rs"] {
+    for doc in ["README.md", "crates/sandbox/src/lib.rs"] {
         let text = std::fs::read_to_string(root.join(doc)).expect("doc readable");
         for entry in &known {
             assert!(

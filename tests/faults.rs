@@ -168,7 +168,7 @@ fn a_bad_faults_spec_is_one_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn is_sandbox_retries_and_reports_a_server_that_keeps_failing() {
     use runner::k8s::{Cluster, RetryPolicy, Transports};
-    use runner::sandbox::Faults;
+    use runner_sandbox::Faults;
     let env = start(Backend::Sandbox, &["cluster-1"]).await;
     let transports = Transports::with_retry(RetryPolicy {
         attempts: 8,

@@ -601,7 +601,7 @@ on_both_backends!(
 fn one_cluster() -> (Env, runner::k8s::Registry) {
     let env = Fixture::new().clusters(Backend::Sandbox, &["c1"]).build();
     let registry = runner::k8s::Registry::new(
-        runner::context::KubeOptions {
+        runner::k8s::KubeOptions {
             kubeconfig: Some(env.kubeconfig().to_path_buf()),
             ..Default::default()
         },

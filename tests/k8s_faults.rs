@@ -7,7 +7,7 @@ use crate::k8s_support;
 use std::time::Duration;
 
 use k8s_support::{start, stderr, Backend};
-use runner::sandbox::Faults;
+use runner_sandbox::Faults;
 
 const MANY: &str = r#"
     let c = cluster("cluster-1");

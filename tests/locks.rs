@@ -41,6 +41,7 @@ fn hold_lock(p: &Project) -> std::fs::File {
         .truncate(true)
         .open(p.path().join("certs/.runner.lock"))
         .unwrap();
+    // SAFETY: flock takes the descriptor of a file this test holds open, and plain flags.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     assert_eq!(rc, 0, "the test takes the lock first");
     writeln!(file, "{}", std::process::id()).unwrap();

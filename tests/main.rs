@@ -56,3 +56,4 @@ mod sandbox_validation;
 mod signals;
 mod versions;
 mod watch;
+mod workspace;

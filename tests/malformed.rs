@@ -95,7 +95,8 @@ fn run(case: &Path, work: &Path) -> Outcome {
         let mut status = 0;
         // SAFETY: rusage is plain data written by the kernel; pid is our own child.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        // SAFETY: both pointers are to locals that outlive the call; pid is our own child.
+        let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
         let _ = done_tx.send(());
         assert_eq!(waited, pid, "wait4");
         (status, usage)

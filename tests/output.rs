@@ -372,7 +372,7 @@ async fn verbose_output_logs_requests_and_never_a_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_prints_one_line_only_when_it_lasted_more_than_a_second() {
     // The sandbox gives load balancers their address 1.5 s after they are asked for.
-    let sandbox = sandbox::start_with(runner::sandbox::SandboxOptions {
+    let sandbox = sandbox::start_with(runner_sandbox::SandboxOptions {
         clusters: vec!["cluster-1".into()],
         lb_delay: std::time::Duration::from_millis(1500),
         ..Default::default()

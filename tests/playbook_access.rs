@@ -2,7 +2,7 @@
 //! --sandbox's refusal of a kubeconfig, through the binary against sandbox clusters.
 
 use predicates::prelude::*;
-use runner::sandbox::{Sandbox, SandboxOptions};
+use runner_sandbox::{Sandbox, SandboxOptions};
 
 struct Env {
     _rt: tokio::runtime::Runtime,

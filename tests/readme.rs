@@ -106,9 +106,9 @@ async fn every_readme_command_and_playbook_runs_as_written() {
     assert_eq!(
         skipped,
         vec![
-            "cargo test --locked",
+            "cargo test --workspace --locked",
             "export KUBEBUILDER_ASSETS=\"$(../shared/envtest/unpack \"$PWD/target/envtest-bin\")\"  # or any envtest directory",
-            "cargo test                                   # both backends",
+            "cargo test --workspace                       # both backends",
             "cargo test --test main -- flagship::        # one area (tests/flagship.rs)",
             "cargo test --test main -- real_control_plane # one backend",
             "cargo install --path . --locked                          # the dependencies the lockfile pins and CI tests",

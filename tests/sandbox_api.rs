@@ -1235,7 +1235,7 @@ async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
 
 #[tokio::test]
 async fn rbac_can_be_switched_off() {
-    let ts = support::start_with(runner::sandbox::SandboxOptions {
+    let ts = support::start_with(runner_sandbox::SandboxOptions {
         clusters: vec!["c1".into()],
         rbac: false,
         ..Default::default()
@@ -1312,7 +1312,7 @@ async fn aggregated_discovery_matches_the_legacy_documents() {
     assert_eq!(kinds(&legacy), kinds(&aggregated));
     assert!(kinds(&aggregated).contains(&"example.com/v1/Widget Namespaced".to_string()));
 
-    let request = axum::http::Request::get("/api")
+    let request = http::Request::get("/api")
         .header(
             "accept",
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use runner::sandbox::{Sandbox, SandboxOptions};
+use runner_sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Value {

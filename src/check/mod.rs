@@ -24,10 +24,10 @@ use crate::project::Project;
 use crate::report::{OutputMode, Reporter};
 use crate::vars::schema::Schema;
 
-pub use functions::{callable_names, function_not_found, remember_names, unknown_functions};
+pub use functions::unknown_functions;
 use modules::load_from;
-pub use modules::{load, Program, Source};
-pub use steps::{listed_steps, selection_error, ListedStep};
+pub use modules::{load, Source};
+pub use steps::{listed_steps, selection_error};
 pub use templates::templates;
 pub use var_keys::unknown_var_keys;
 
@@ -41,7 +41,7 @@ pub fn command(
     use std::process::ExitCode;
     let usage = |error: crate::error::HostError| {
         eprint!("{}", Failure::from_host(error).render(color));
-        ExitCode::from(crate::cli::EXIT_USAGE)
+        ExitCode::from(crate::exit::EXIT_USAGE)
     };
     for file in vars_files {
         if !file.is_file() {
@@ -73,7 +73,7 @@ pub fn command(
         eprint!("{}", failure.render(color));
     }
     eprintln!("{} error(s)", failures.len());
-    ExitCode::from(crate::cli::EXIT_FAILED)
+    ExitCode::from(crate::exit::EXIT_FAILED)
 }
 
 /// Every check of one playbook; returns the failures.
@@ -134,7 +134,7 @@ fn check_playbook(
 
 /// What `runner play` checks after compiling the playbook and before running it.
 pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result<(), Box<Failure>> {
-    remember_names(engine);
+    crate::function_names::remember_names(engine);
     let playbook = &ctx.project.playbook;
     let mut program = load_from(engine, playbook, main.clone());
     if !program.failures.is_empty() {
@@ -199,7 +199,7 @@ pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::proces
     };
     let project = match Project::discover(playbook, None) {
         Ok(project) => project,
-        Err(e) => return failed(Failure::from_host(e), crate::cli::EXIT_USAGE),
+        Err(e) => return failed(Failure::from_host(e), crate::exit::EXIT_USAGE),
     };
     let rt = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
@@ -208,7 +208,7 @@ pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::proces
                 ErrorKind::Internal,
                 format!("cannot start the runtime: {e}"),
             );
-            return failed(failure, crate::cli::EXIT_FAILED);
+            return failed(failure, crate::exit::EXIT_FAILED);
         }
     };
     let vars = Value::Object(Default::default());
@@ -222,7 +222,7 @@ pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::proces
     let engine = crate::engine::build(&ctx);
     let mut program = load(&engine, playbook, &initial_scope(&vars));
     if !program.failures.is_empty() {
-        return failed(program.failures.remove(0), crate::cli::EXIT_FAILED);
+        return failed(program.failures.remove(0), crate::exit::EXIT_FAILED);
     }
     steps::print(playbook, &listed_steps(playbook, &program.sources), mode);
     ExitCode::SUCCESS

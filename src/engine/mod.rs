@@ -12,8 +12,6 @@ use rhai::{Dynamic, Engine};
 
 use crate::context::PlayContext;
 
-pub const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
-
 /// Builds the engine a play runs in. Host functions capture `ctx`, which records the engine.
 pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     let mut engine = Engine::new();

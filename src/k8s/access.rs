@@ -205,7 +205,7 @@ impl Cluster {
     /// (after the client's retries) is an error, never taken for "not a sandbox": that would
     /// switch the installer.
     pub async fn is_sandbox(&self) -> HostResult<bool> {
-        if crate::control_plane::is_rehearsal(self.kubeconfig()) {
+        if runner_sandbox::control_plane::is_rehearsal(self.kubeconfig()) {
             return Ok(true);
         }
         let name = self.name().to_string();

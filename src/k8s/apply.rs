@@ -1,6 +1,6 @@
 //! Server-side apply of any kind, in kapp's order, with measured actions.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use futures::stream::{self, StreamExt};
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, ValidationDirective};
@@ -13,6 +13,7 @@ use super::documents::{identity, Identity};
 use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
 use super::order::rank;
+use super::plan::Planned;
 use super::plan::{
     as_stored, fill_unknowns, holds_unknowns, substitute, PlanKey, KNOWN_AFTER_APPLY, STAND_IN,
 };
@@ -110,14 +111,6 @@ struct Outcome {
     result: HostResult<(Applied, Option<String>)>,
     /// What the API server's `Warning` headers said about the object.
     warnings: Vec<String>,
-}
-
-/// What a dry run would have created so far in this run: later objects in those namespaces
-/// or of those kinds cannot be judged by the server, which has never seen them.
-#[derive(Clone, Debug, Default)]
-pub struct Planned {
-    groups: BTreeSet<String>,
-    namespaces: BTreeSet<String>,
 }
 
 /// A runtime task that is cancelled when its handle is dropped (as when Ctrl-C abandons a

@@ -6,8 +6,8 @@ use kube::{Api, Client};
 
 use std::sync::Mutex;
 
-use super::apply::Planned;
 use super::kinds::{Kinds, Resolved};
+use super::plan::Planned;
 use super::transport::Transports;
 use super::Session;
 use crate::error::{HostError, HostResult};

@@ -4,8 +4,18 @@ use std::path::{Path, PathBuf};
 
 use kube::config::Kubeconfig;
 
-use crate::context::KubeOptions;
 use crate::error::{HostError, HostResult};
+
+/// How playbook cluster names map to kubeconfig contexts.
+#[derive(Clone, Debug, Default)]
+pub struct KubeOptions {
+    /// `--kubeconfig`; otherwise KUBECONFIG (several files) or ~/.kube/config.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context NAME=CONTEXT` pairs.
+    pub contexts: Vec<(String, String)>,
+    /// `--allow-context PATTERN`: contexts the run may change (glob patterns).
+    pub allow_contexts: Vec<String>,
+}
 
 /// The kubeconfig of this run: `--kubeconfig FILE`, else every file of KUBECONFIG merged the
 /// way kubectl merges them (first file to set a name wins), else ~/.kube/config.

@@ -27,7 +27,7 @@ mod wait;
 pub use access::{kubeconfig_server, probe_kubeconfig, token_expiry, Probe, TokenExpiry};
 pub use apply::{Applied, ApplyOptions, FieldValidation};
 pub use cluster::Cluster;
-pub use config::{context_allowed, load_kubeconfig, parse as parse_kubeconfig};
+pub use config::{context_allowed, load_kubeconfig, parse as parse_kubeconfig, KubeOptions};
 pub use diff::{mask_secret, plan_diff};
 pub use documents::{manifests_of, parse_documents, parse_yaml_stream, ManifestSource};
 pub use inventory::{inventory_name, Inventory, INVENTORY_LABEL, INVENTORY_NAMESPACE};

@@ -4,7 +4,7 @@
 //!
 //! Only a dry run writes here; a real run's reads therefore always reach the server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -12,6 +12,14 @@ use serde_json::Value;
 /// What a plan shows for a value only a real run can know: an address a load balancer will get,
 /// a token a controller will fill in.
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+
+/// What a dry run would have created so far in this run: later objects in those namespaces
+/// or of those kinds cannot be judged by the server, which has never seen them.
+#[derive(Clone, Debug, Default)]
+pub struct Planned {
+    pub(super) groups: BTreeSet<String>,
+    pub(super) namespaces: BTreeSet<String>,
+}
 
 /// One object of a cluster: its API group, kind, namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 pub use plan::{DiffMode, PlanRow};
 pub use progress::WaitGuard;
-pub use recap::{HostTally, Recap};
+pub use recap::Recap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum OutputMode {

@@ -132,10 +132,6 @@ impl Recap {
         clusters.into_iter().chain(local).collect()
     }
 
-    pub fn host_tally(&self, name: &str) -> Option<&HostTally> {
-        self.hosts.get(name)
-    }
-
     pub fn total_changed(&self) -> u64 {
         self.hosts.values().map(HostTally::changed).sum()
     }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use runner::control_plane::{ControlPlaneOptions, ControlPlanes};
-use runner::sandbox::{Sandbox, SandboxOptions};
+use runner_sandbox::control_plane::{ControlPlaneOptions, ControlPlanes};
+use runner_sandbox::{Sandbox, SandboxOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -23,7 +23,7 @@ pub enum Backend {
 /// and why. The line goes straight to stderr, past the test harness's capture, so that a run
 /// without the binaries says what it did not test.
 pub fn real_assets(test: &str) -> Option<PathBuf> {
-    match std::env::var_os(runner::control_plane::ASSETS_VARIABLE) {
+    match std::env::var_os(runner_sandbox::control_plane::ASSETS_VARIABLE) {
         Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
         _ => {
             let _ = writeln!(

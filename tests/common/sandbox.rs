@@ -1,7 +1,7 @@
 //! Shared helpers for the sandbox tests: start a sandbox, get a kube client or run kubectl.
 #![allow(dead_code)]
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use runner::sandbox::{Sandbox, SandboxOptions};
+use runner_sandbox::{Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ pub async fn raw(
     content_type: Option<&str>,
     body: &str,
 ) -> (u16, serde_json::Value) {
-    let mut builder = axum::http::Request::builder().method(method).uri(path);
+    let mut builder = http::Request::builder().method(method).uri(path);
     if let Some(ct) = content_type {
         builder = builder.header("content-type", ct);
     }

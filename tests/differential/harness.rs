@@ -192,7 +192,7 @@ impl Outcome {
         }
         for id in &self.stale {
             out.push_str(&format!(
-                "\n=== known difference `{id}` no longer reproduces: remove it from known-differences.yaml, README.md and src/sandbox/mod.rs\n"
+                "\n=== known difference `{id}` no longer reproduces: remove it from known-differences.yaml, README.md and crates/sandbox/src/lib.rs\n"
             ));
         }
         out
@@ -538,7 +538,7 @@ async fn run_scenario(
 }
 
 pub async fn run(assets: PathBuf, scenarios: &[Scenario], known: &[Known]) -> Outcome {
-    let sandbox_cluster = runner::sandbox::Sandbox::start(runner::sandbox::SandboxOptions {
+    let sandbox_cluster = runner_sandbox::Sandbox::start(runner_sandbox::SandboxOptions {
         clusters: vec!["sandbox".into()],
         ..Default::default()
     })
@@ -604,7 +604,7 @@ async fn schema_drift(real: &Server) -> Option<String> {
     }
     let fresh = openapi::compact(&documents);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let embedded_path = root.join("src/sandbox/schema/builtin.json");
+    let embedded_path = root.join("crates/sandbox/src/schema/builtin.json");
     let embedded: Value =
         serde_json::from_str(&std::fs::read_to_string(&embedded_path).ok()?).ok()?;
     if fresh == embedded {

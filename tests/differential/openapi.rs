@@ -1,5 +1,5 @@
 //! The sandbox decodes built-in kinds with types taken from the real server's OpenAPI v3,
-//! compacted into `src/sandbox/schema/builtin.json`. This compacts the real server's documents
+//! compacted into `crates/sandbox/src/schema/builtin.json`. This compacts the real server's documents
 //! the same way and compares: a newer kube-apiserver with changed types fails here, and the
 //! regenerated file is written to `target/differential/builtin.json` to copy over.
 use serde_json::{json, Map, Value};

@@ -2,7 +2,7 @@
 //! and kube-controller-manager (namespace deletion, ServiceAccounts), started once per run from
 //! `KUBEBUILDER_ASSETS`. `DIFFERENTIAL_KUBECONFIG` names an already running server instead, for
 //! iterating on scenarios without restarting one each time.
-use runner::control_plane::{ControlPlaneOptions, ControlPlanes};
+use runner_sandbox::control_plane::{ControlPlaneOptions, ControlPlanes};
 use std::path::Path;
 
 pub enum Real {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 pub use backend::{Backend, Clusters};
-use runner::sandbox::Sandbox;
+use runner_sandbox::Sandbox;
 
 pub struct Env {
     pub clusters: Clusters,

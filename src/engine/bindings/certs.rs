@@ -1,4 +1,4 @@
-//! `certs::` — the mesh's CA hierarchy, from `crate::certs`.
+//! `certs::` — the mesh's CA hierarchy, from the `runner_certs` crate.
 //!
 //! Paths are relative to the project root. In a dry run nothing is written anywhere: existing
 //! CAs are read where they are, missing ones are made in memory and forgotten at exit.
@@ -9,13 +9,13 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, Map, Module};
 use serde_json::Value;
 
-use crate::certs::{self, CaOptions, IntermediateStatus, RootCa, RootStatus};
 use crate::context::PlayContext;
 use crate::engine::api::{register_in, register_property};
 use crate::engine::convert::{to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::engine::options::Options;
 use crate::error::{HostError, HostResult};
 use crate::report::Action;
+use runner_certs::{self as certs, CaOptions, IntermediateStatus, RootCa, RootStatus};
 
 const OPTION_KEYS: &[&str] = &[
     "key_type",

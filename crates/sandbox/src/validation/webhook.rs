@@ -1,6 +1,6 @@
 //! admissionregistration/v1 webhook configurations: names, client configs, side effects, review
 //! versions and timeouts.
-use crate::sandbox::status::FieldError;
+use crate::status::FieldError;
 use serde_json::{json, Value};
 
 const SIDE_EFFECTS: [&str; 2] = ["None", "NoneOnDryRun"];

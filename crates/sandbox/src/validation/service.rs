@@ -1,6 +1,6 @@
 //! core/v1 Services: type, ports (range, protocol, names, duplicates by port and protocol).
 use super::pod::is_port_name;
-use crate::sandbox::status::FieldError;
+use crate::status::FieldError;
 use serde_json::{json, Value};
 
 const TYPES: [&str; 4] = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];

@@ -1,7 +1,7 @@
 //! `runner sandbox up`: the built-in sandbox, or real control planes (`--control-plane real`).
-use super::{Sandbox, SandboxOptions};
-use crate::control_plane::{ControlPlaneOptions, ControlPlanes};
 use crate::error::HostError;
+use runner_sandbox::control_plane::{ControlPlaneOptions, ControlPlanes};
+use runner_sandbox::{Faults, Sandbox, SandboxOptions};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub struct UpArgs {
     /// shares of 5xx, 429 and stalled answers, and a seed to repeat a run
     /// (e.g. 5xx=0.1,429=0.1,stall=0.01,seed=7; built-in only).
     #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
-    pub faults: Option<super::Faults>,
+    pub faults: Option<Faults>,
     /// With --control-plane real: the directory holding etcd, kube-apiserver and
     /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
     #[arg(long, value_name = "DIR")]
@@ -131,7 +131,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
 }
 
 /// `--faults SPEC`, checked before anything starts.
-pub fn parse_faults(spec: &str) -> Result<super::Faults, String> {
+pub fn parse_faults(spec: &str) -> Result<Faults, String> {
     spec.parse()
 }
 

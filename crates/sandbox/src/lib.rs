@@ -26,8 +26,10 @@
 //! and their bindings (no aggregation rules, no non-resource URLs); protobuf request bodies are
 //! decoded only for the kinds kubectl's typed `create` sends.
 
+#![warn(unreachable_pub)]
+
 mod auth;
-pub mod cli;
+pub mod control_plane;
 mod controllers;
 mod core;
 mod deprecation;
@@ -36,7 +38,6 @@ mod error;
 mod faults;
 mod fields;
 mod jsonpath;
-mod kubeconfig_claim;
 mod managed;
 mod meta;
 mod negotiate;

@@ -238,7 +238,7 @@ fn make(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs::{IntermediateCa, RootComparison};
+    use crate::{IntermediateCa, RootComparison};
 
     fn bindable<T: Clone + Send + Sync + fmt::Debug + Serialize + 'static>() {}
 

@@ -8,8 +8,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use crate::cli::{finish, prepare, run_interruptible, PlayArgs, EXIT_FAILED};
+use super::{finish, prepare, run_interruptible, PlayArgs};
 use crate::engine;
+use crate::exit::{usage_error, EXIT_FAILED};
 use crate::play::Outcome;
 
 /// Whether this run asks first: a real run (not a plan, not a rehearsal) without `--yes`, with
@@ -25,7 +26,7 @@ pub fn plan_and_ask(args: &PlayArgs, rt: &tokio::runtime::Runtime) -> Result<(),
     plan_args.dry_run = true;
     let ctx = match prepare(&plan_args, rt, None) {
         Ok(ctx) => ctx,
-        Err(e) => return Err(crate::cli::usage_error(e)),
+        Err(e) => return Err(usage_error(e)),
     };
     ctx.reporter.set_silent();
     let engine = engine::build(&ctx);

@@ -1,6 +1,6 @@
 //! Pod specs, as in Pods and the templates of workloads: the checks users run into.
 use super::{is_label, is_name_part, LABEL_MSG};
-use crate::sandbox::status::FieldError;
+use crate::status::FieldError;
 use serde_json::Value;
 
 const IANA_SVC_NAME_MSG: &str =

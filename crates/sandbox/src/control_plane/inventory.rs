@@ -6,7 +6,7 @@ use kube::discovery::{verbs, Discovery, Scope};
 use kube::Client;
 
 use super::ControlPlaneError;
-use crate::sandbox::InventoryEntry;
+use crate::InventoryEntry;
 
 /// Events come and go with what controllers do; they are not what a play left behind.
 const SKIPPED_GROUPS: [&str; 1] = ["events.k8s.io"];

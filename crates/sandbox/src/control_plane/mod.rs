@@ -139,9 +139,7 @@ impl ControlPlanes {
     }
 
     /// Every object in every cluster (Events aside), sorted.
-    pub async fn inventory(
-        &self,
-    ) -> Result<Vec<crate::sandbox::InventoryEntry>, ControlPlaneError> {
+    pub async fn inventory(&self) -> Result<Vec<crate::InventoryEntry>, ControlPlaneError> {
         let mut entries = Vec::new();
         for cluster in &self.clusters {
             let client = cluster.client().await?;

@@ -1,6 +1,6 @@
 //! rbac.authorization.k8s.io/v1: rules need verbs and, for resources, API groups; bindings need a
 //! role reference of a known kind and subjects of known kinds.
-use crate::sandbox::status::FieldError;
+use crate::status::FieldError;
 use serde_json::{json, Value};
 
 pub fn role(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {

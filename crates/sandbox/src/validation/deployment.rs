@@ -1,7 +1,7 @@
 //! apps/v1 Deployments: replicas, the selector against the template's labels, the pod template.
 use super::pod;
-use crate::sandbox::selectors::LabelSelector;
-use crate::sandbox::status::FieldError;
+use crate::selectors::LabelSelector;
+use crate::status::FieldError;
 use serde_json::Value;
 
 pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {

@@ -1,26 +1,28 @@
 //! The command line: `runner play`, `check`, `api`, `completions`.
 
-use std::io::IsTerminal;
+mod confirm;
+mod kubeconfig_claim;
+pub mod sandbox;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::context::{KubeOptions, PlayContext, PlayOptions};
+use crate::bounds::DEFAULT_MAX_OPERATIONS;
+use crate::context::{PlayContext, PlayOptions};
 use crate::diagnostic::Failure;
-use crate::engine::{self, DEFAULT_MAX_OPERATIONS};
-use crate::error::{ErrorKind, HostError};
+use crate::engine;
+use crate::error::HostError;
+use crate::exit::{
+    color, usage_error, EXIT_CHANGES_PLANNED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED,
+};
+use crate::k8s::KubeOptions;
 use crate::play::{self, Outcome};
 use crate::project::Project;
 use crate::report::{OutputMode, Reporter};
 use crate::vars;
-
-pub use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
-/// `--dry-run --detailed-exitcode`: the plan has changes (0: nothing would change).
-pub const EXIT_CHANGES_PLANNED: u8 = 3;
-/// 128 + SIGTERM, as a shell reports a program SIGTERM ended.
-const EXIT_TERMINATED: u8 = 143;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -70,7 +72,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum SandboxCommand {
     /// Start sandbox clusters, write a kubeconfig for them, and serve until Ctrl-C
-    Up(crate::sandbox::cli::UpArgs),
+    Up(sandbox::UpArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -104,16 +106,16 @@ pub struct PlayArgs {
     #[arg(long, conflicts_with_all = ["kubeconfig", "contexts", "allow_contexts"])]
     pub sandbox: bool,
     /// With --sandbox: runner's built-in API server, or real Kubernetes control planes
-    #[arg(long, value_enum, default_value_t = crate::sandbox::cli::ControlPlaneKind::Builtin, requires = "sandbox")]
-    pub control_plane: crate::sandbox::cli::ControlPlaneKind,
+    #[arg(long, value_enum, default_value_t = sandbox::ControlPlaneKind::Builtin, requires = "sandbox")]
+    pub control_plane: sandbox::ControlPlaneKind,
     /// With --control-plane real: the directory holding etcd, kube-apiserver and
     /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
     #[arg(long, value_name = "DIR", requires = "sandbox")]
     pub assets: Option<PathBuf>,
     /// With --sandbox: answer some requests with injected faults, to rehearse against a flaky
     /// API server (e.g. 5xx=0.1,429=0.1,stall=0.01,seed=7; see `runner sandbox up --help`)
-    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = crate::sandbox::cli::parse_faults)]
-    pub faults: Option<crate::sandbox::Faults>,
+    #[arg(long, value_name = "SPEC", requires = "sandbox", value_parser = sandbox::parse_faults)]
+    pub faults: Option<runner_sandbox::Faults>,
     /// Map a playbook cluster name to a kubeconfig context
     #[arg(long = "context", value_name = "NAME=CONTEXT")]
     pub contexts: Vec<String>,
@@ -215,17 +217,6 @@ fn install_panic_hook() {
             "runner: internal error{place}: {message}\nThis is a bug in runner; please report it."
         );
     }));
-}
-
-fn color() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
-}
-
-/// Prints an error found before anything ran (bad arguments, missing files) as a usage error.
-pub fn usage_error(error: HostError) -> ExitCode {
-    let failure = Failure::from_host(error.with_kind(ErrorKind::Usage));
-    eprint!("{}", failure.render(color()));
-    ExitCode::from(failure.exit_code())
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -344,15 +335,21 @@ fn play_command(args: PlayArgs) -> ExitCode {
         Ok(ctx) => ctx,
         Err(e) => return usage_error(e),
     };
-    if crate::confirm::wanted(&args) {
-        if let Err(code) = crate::confirm::plan_and_ask(&args, &rt) {
+    if confirm::wanted(&args) {
+        if let Err(code) = confirm::plan_and_ask(&args, &rt) {
             rt.shutdown_background();
             return code;
         }
     }
     let engine = engine::build(&ctx);
     let code = if args.watch {
-        crate::watch::run(args, ctx.clone(), engine, &rt)
+        let inputs = crate::watch::WatchInputs {
+            playbook: args.playbook.clone(),
+            vars_files: args.vars_files.clone(),
+            assignments: args.vars.clone(),
+            watch_paths: args.watch_paths.clone(),
+        };
+        crate::watch::run(inputs, ctx.clone(), engine, &rt).unwrap_or_else(usage_error)
     } else {
         let outcome = rt.block_on(run_interruptible(ctx.clone(), engine));
         if let Some(rehearsal) = &rehearsal {
@@ -378,7 +375,7 @@ fn play_command(args: PlayArgs) -> ExitCode {
 
 /// What `--sandbox` rehearses on; real control planes' binaries are found before the play starts.
 fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBackend, HostError> {
-    use crate::sandbox::cli::{check_assets_flag, ControlPlaneKind};
+    use sandbox::{check_assets_flag, ControlPlaneKind};
     check_assets_flag(args.assets.as_deref(), args.control_plane)?;
     if args.faults.is_some() && args.control_plane == ControlPlaneKind::Real {
         return Err(HostError::new(
@@ -391,7 +388,7 @@ fn rehearsal_backend(args: &PlayArgs) -> Result<crate::rehearsal::RehearsalBacke
             faults: args.faults.clone(),
         },
         ControlPlaneKind::Real => crate::rehearsal::RehearsalBackend::Real {
-            assets: crate::control_plane::find_assets(args.assets.as_deref())
+            assets: runner_sandbox::control_plane::find_assets(args.assets.as_deref())
                 .map_err(|e| HostError::from(&e))?,
         },
     })
@@ -411,7 +408,7 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
                 if interrupts > 1 {
                     eprintln!("runner: interrupted twice, exiting now");
                     // Exiting skips destructors: real control planes are stopped here instead.
-                    crate::control_plane::stop_all_now();
+                    runner_sandbox::control_plane::stop_all_now();
                     std::process::exit(interrupted_exit_code() as i32);
                 }
                 eprintln!("runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)");
@@ -449,12 +446,9 @@ pub fn finish(outcome: Outcome) -> ExitCode {
     }
 }
 
-fn sandbox_up(args: crate::sandbox::cli::UpArgs) -> ExitCode {
+fn sandbox_up(args: sandbox::UpArgs) -> ExitCode {
     let rt = runtime();
-    match rt.block_on(crate::sandbox::cli::up(
-        args,
-        crate::sandbox::cli::stop_signal(),
-    )) {
+    match rt.block_on(sandbox::up(args, sandbox::stop_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let failure = Failure::from_host(e);

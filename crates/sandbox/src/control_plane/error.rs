@@ -85,13 +85,3 @@ impl ControlPlaneError {
         }
     }
 }
-
-impl From<&ControlPlaneError> for crate::error::HostError {
-    fn from(error: &ControlPlaneError) -> Self {
-        let host = crate::error::HostError::from_error(error);
-        match error.hint() {
-            Some(hint) => host.with_hint(hint),
-            None => host,
-        }
-    }
-}
