@@ -215,7 +215,10 @@ fn measure(case: &str, runs: usize, run: impl Fn(&Path) -> Result<()>) -> Result
     let median = if sorted.len() % 2 == 1 {
         ms(sorted[sorted.len() / 2])
     } else {
-        (ms(sorted[sorted.len() / 2 - 1]) + ms(sorted[sorted.len() / 2])) / 2.0
+        f64::midpoint(
+            ms(sorted[sorted.len() / 2 - 1]),
+            ms(sorted[sorted.len() / 2]),
+        )
     };
     Ok(CaseResult {
         case: case.to_string(),

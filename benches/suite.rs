@@ -149,7 +149,7 @@ fn timed(cmd: &mut Command) -> (Duration, u64) {
     // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waiting for our own child; `usage` is a valid out-pointer.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
     let elapsed = started.elapsed();
     assert!(waited == pid, "wait4 failed");
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {

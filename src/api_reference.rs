@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Debug, Serialize, PartialEq)]
-pub struct FunctionDoc {
+pub(crate) struct FunctionDoc {
     /// `certs::root_ca`, `apply`, ...
     pub name: String,
     pub params: Vec<String>,
@@ -14,7 +14,7 @@ pub struct FunctionDoc {
 }
 
 /// The rules every function follows (the README's playbook guide says the same, at length).
-pub const CONVENTION: &str = "\
+pub(crate) const CONVENTION: &str = "\
 # Every function: required arguments in order (kind, name, then what to do), then one optional
 # options map; unknown keys and wrong types are errors. namespace: an option, the context's when
 # left out; all namespaces only as list's all_namespaces: true. timeout: an option, whole seconds.
@@ -23,7 +23,7 @@ pub const CONVENTION: &str = "\
 
 ";
 
-pub fn collect(engine: &Engine) -> Vec<FunctionDoc> {
+pub(crate) fn collect(engine: &Engine) -> Vec<FunctionDoc> {
     let json = engine.gen_fn_metadata_to_json(false).unwrap_or_default();
     let metadata: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
     let mut docs = Vec::new();
@@ -101,7 +101,7 @@ fn alternatives(type_name: &str) -> String {
     type_name.replace('|', " or ")
 }
 
-pub fn render(docs: &[FunctionDoc]) -> String {
+pub(crate) fn render(docs: &[FunctionDoc]) -> String {
     let mut out = String::new();
     for doc in docs {
         let returns = if doc.returns == "()" || doc.returns.is_empty() {

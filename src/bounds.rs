@@ -6,15 +6,15 @@ use rhai::Dynamic;
 
 /// Deepest nesting of maps and lists runner converts, parses or prints. serde_json and
 /// serde_yaml stop parsing at 128; values built by a script are held to the same depth.
-pub const MAX_NESTING: usize = 128;
+pub(crate) const MAX_NESTING: usize = 128;
 
 /// Largest playbook or module source runner compiles. The flagship is under 40 KB; Rhai's
 /// compile time grows with the square of the number of variables a script declares (10,000
 /// `let`s take 3 s in a debug build), so a script of a million lines would never compile.
-pub const MAX_SCRIPT_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_SCRIPT_BYTES: usize = 256 * 1024;
 
 /// Reads a playbook or module, refusing one larger than `MAX_SCRIPT_BYTES` before compiling.
-pub fn read_script(file: &std::path::Path) -> Result<String, String> {
+pub(crate) fn read_script(file: &std::path::Path) -> Result<String, String> {
     let size = std::fs::metadata(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?
         .len();
@@ -29,21 +29,21 @@ pub fn read_script(file: &std::path::Path) -> Result<String, String> {
 
 /// Template instructions one render may execute (minijinja fuel): far above any manifest,
 /// far below a render that would run for minutes.
-pub const TEMPLATE_FUEL: u64 = 5_000_000;
+pub(crate) const TEMPLATE_FUEL: u64 = 5_000_000;
 
 /// Nesting of template calls (includes, macros, recursive loops).
-pub const TEMPLATE_RECURSION: usize = 64;
+pub(crate) const TEMPLATE_RECURSION: usize = 64;
 
 /// Rhai operations a play may run, unless `--max-operations` says otherwise: the guard against
 /// a runaway loop.
-pub const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
+pub(crate) const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
 
 /// Stack of the threads that run scripts (see `cli::runtime`).
-pub const SCRIPT_STACK_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const SCRIPT_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Where, in a text, flow nesting first went deeper than the limit (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooDeep {
+pub(crate) struct TooDeep {
     pub line: usize,
     pub column: usize,
 }
@@ -64,7 +64,7 @@ impl std::fmt::Display for TooDeep {
 /// 100,000 deep takes minutes before serde_yaml's own recursion limit is reached. Quoted
 /// strings and comments are skipped; block nesting needs indentation proportional to depth
 /// and cannot be deep in a text of bounded size.
-pub fn check_flow_nesting(text: &str) -> Result<(), TooDeep> {
+pub(crate) fn check_flow_nesting(text: &str) -> Result<(), TooDeep> {
     let mut depth = 0usize;
     let mut line = 1usize;
     let mut column = 0usize;
@@ -103,7 +103,7 @@ pub fn check_flow_nesting(text: &str) -> Result<(), TooDeep> {
             None => match c {
                 '#' if previous.is_whitespace() => in_comment = true,
                 '"' | '\'' if depth > 0 || previous.is_whitespace() || previous == ':' => {
-                    quote = Some(c)
+                    quote = Some(c);
                 }
                 '{' | '[' => {
                     depth += 1;
@@ -122,7 +122,7 @@ pub fn check_flow_nesting(text: &str) -> Result<(), TooDeep> {
 
 /// The line and column of the first control character YAML forbids (all but tab, CR, LF), which
 /// serde_yaml reports by byte offset only.
-pub fn first_control_char(text: &str) -> Option<(usize, usize, char)> {
+pub(crate) fn first_control_char(text: &str) -> Option<(usize, usize, char)> {
     let mut line = 1;
     let mut column = 0;
     for c in text.chars() {
@@ -139,7 +139,7 @@ pub fn first_control_char(text: &str) -> Option<(usize, usize, char)> {
 
 /// Whether a script value nests maps and arrays no deeper than `limit`. Stops descending at
 /// the limit, so the check itself cannot exhaust the stack.
-pub fn dynamic_within(value: &Dynamic, limit: usize) -> bool {
+pub(crate) fn dynamic_within(value: &Dynamic, limit: usize) -> bool {
     if value.is_map() {
         if limit == 0 {
             return false;
@@ -161,7 +161,7 @@ pub fn dynamic_within(value: &Dynamic, limit: usize) -> bool {
 /// What a value holds, counted as Rhai counts it against its limits: array items, map
 /// entries and string bytes, nested ones included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DataSize {
+pub(crate) struct DataSize {
     pub array_items: usize,
     pub map_entries: usize,
     pub string_bytes: usize,
@@ -169,7 +169,7 @@ pub struct DataSize {
 
 impl DataSize {
     /// Recursive like Rhai's own size check; scripts run on threads with a deep stack.
-    pub fn of(value: &Dynamic) -> DataSize {
+    pub(crate) fn of(value: &Dynamic) -> DataSize {
         let mut size = DataSize::default();
         size.walk(value);
         size
@@ -187,14 +187,14 @@ impl DataSize {
         }
     }
 
-    pub fn add(&mut self, other: DataSize) {
+    pub(crate) fn add(&mut self, other: DataSize) {
         self.array_items = self.array_items.saturating_add(other.array_items);
         self.map_entries = self.map_entries.saturating_add(other.map_entries);
         self.string_bytes = self.string_bytes.saturating_add(other.string_bytes);
     }
 
     /// The first of the engine's limits this size goes over, named as a user would.
-    pub fn exceeded(&self, engine: &rhai::Engine) -> Option<String> {
+    pub(crate) fn exceeded(&self, engine: &rhai::Engine) -> Option<String> {
         let over = |value: usize, max: usize| max > 0 && value > max;
         if over(self.array_items, engine.max_array_size()) {
             Some(format!(

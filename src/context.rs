@@ -32,7 +32,7 @@ pub struct PlayOptions {
     pub prune_namespaces: bool,
 }
 
-pub use crate::step_selection::StepSelection;
+pub(crate) use crate::step_selection::StepSelection;
 
 pub struct PlayContext {
     pub runtime: tokio::runtime::Handle,
@@ -71,7 +71,7 @@ pub struct PlayContext {
 }
 
 /// Writes the run's kubeconfig file before a program that reads it starts.
-pub type KubeconfigWriter = Box<dyn Fn() -> HostResult<()> + Send + Sync>;
+pub(crate) type KubeconfigWriter = Box<dyn Fn() -> HostResult<()> + Send + Sync>;
 
 impl PlayContext {
     pub fn new(
@@ -252,7 +252,7 @@ impl PlayContext {
         self.runtime.block_on(async move {
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => Err(HostError::interrupted()),
+                () = cancel.cancelled() => Err(HostError::interrupted()),
                 result = future => result,
             }
         })

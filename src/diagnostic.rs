@@ -143,10 +143,10 @@ impl Failure {
             other => Failure::plain(ErrorKind::Playbook, strip_position(&other.to_string())),
         };
         let leaf_position = current.position();
-        failure.location = if !leaf_position.is_none() {
-            location_of(&source, leaf_position)
-        } else {
+        failure.location = if leaf_position.is_none() {
             location_of(&outer_source, outer_position)
+        } else {
+            location_of(&source, leaf_position)
         };
         failure
     }

@@ -115,7 +115,7 @@ pub struct SourceLocation {
     pub range: Option<std::ops::Range<usize>>,
 }
 
-pub type HostResult<T> = Result<T, HostError>;
+pub(crate) type HostResult<T> = Result<T, HostError>;
 
 impl HostError {
     /// An error of the playbook's own making (most failures a host function reports).
@@ -282,7 +282,7 @@ impl From<runner_certs::CertError> for HostError {
 
 /// Adds context to any fallible result, turning it into a [`HostError`] whose kind follows the
 /// error's type.
-pub trait Context<T> {
+pub(crate) trait Context<T> {
     fn with_context<F: FnOnce() -> String>(self, f: F) -> HostResult<T>;
 }
 

@@ -44,7 +44,7 @@ pub struct ExecOutput {
 }
 
 /// The command as a shell would read it.
-pub fn command_line(program: &str, args: &[String]) -> String {
+pub(crate) fn command_line(program: &str, args: &[String]) -> String {
     std::iter::once(program)
         .chain(args.iter().map(String::as_str))
         .map(quote)
@@ -70,7 +70,7 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 /// Runs a program unless this is a dry run, in which case it is only printed.
-pub async fn run_in_play(
+pub(crate) async fn run_in_play(
     reporter: &Reporter,
     dry_run: bool,
     program: &str,
@@ -85,7 +85,11 @@ pub async fn run_in_play(
 }
 
 /// Runs a program to its end. Dropping the future (Ctrl-C) kills it.
-pub async fn run(program: &str, args: &[String], options: &ExecOptions) -> HostResult<ExecOutput> {
+pub(crate) async fn run(
+    program: &str,
+    args: &[String],
+    options: &ExecOptions,
+) -> HostResult<ExecOutput> {
     let shown = command_line(program, args);
     let path = which::which(program).map_err(|_| {
         HostError::new(format!("program {program:?} not found")).with_hint(format!(
@@ -157,7 +161,7 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+        list.iter().map(std::string::ToString::to_string).collect()
     }
 
     #[test]

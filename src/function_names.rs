@@ -30,7 +30,7 @@ fn callable_names(engine: &Engine) -> BTreeSet<String> {
         .filter_map(|s| s.split('(').next())
         .map(|n| n.trim().to_string())
         .collect();
-    names.extend(BUILT_IN.iter().map(|s| s.to_string()));
+    names.extend(BUILT_IN.iter().map(std::string::ToString::to_string));
     names
 }
 

@@ -31,7 +31,7 @@ const FILES: [(&str, &str); 7] = [
 ];
 
 /// Writes the scaffold into `dir`; nothing is written when any of its files exists already.
-pub fn scaffold(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
+pub(crate) fn scaffold(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
     let existing: Vec<String> = (FILES.iter())
         .map(|(path, _)| dir.join(path))
         .filter(|path| path.exists())
@@ -59,7 +59,7 @@ pub fn scaffold(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
 }
 
 /// The command: prints what it wrote and what to run next.
-pub fn command(dir: &Path) -> ExitCode {
+pub(crate) fn command(dir: &Path) -> ExitCode {
     match scaffold(dir) {
         Ok(written) => {
             for path in written {

@@ -84,7 +84,9 @@ pub struct RunSummary {
 
 impl Ledger {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts a run; `skip_unchanged` lets apply skip objects whose content is unchanged.

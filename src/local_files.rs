@@ -8,7 +8,7 @@ use crate::report::Action;
 
 /// The manifests of a directory, in file-name order: `.yaml`, `.yml` and their `.j2`
 /// templates; hidden files are left out.
-pub fn manifest_files(directory: &Path, shown: &str) -> HostResult<Vec<PathBuf>> {
+pub(crate) fn manifest_files(directory: &Path, shown: &str) -> HostResult<Vec<PathBuf>> {
     let entries = std::fs::read_dir(directory).map_err(|e| {
         HostError::from_error(&e).context(format!("cannot read manifests directory {shown}"))
     })?;
@@ -34,12 +34,12 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 /// Whether a manifest is a template to render first.
-pub fn is_template(path: &Path) -> bool {
+pub(crate) fn is_template(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "j2")
 }
 
 /// Documents joined as one stream, each opened by `---` and closed by a newline.
-pub fn join_documents<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn join_documents<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for text in texts {
         out.push_str("---\n");
@@ -52,7 +52,7 @@ pub fn join_documents<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// What writing `text` to `file` would do: unchanged content is not rewritten.
-pub fn change_of(file: &Path, text: &str) -> Action {
+pub(crate) fn change_of(file: &Path, text: &str) -> Action {
     match std::fs::read_to_string(file) {
         Ok(existing) if existing == text => Action::Unchanged,
         Ok(_) => Action::Configured,
@@ -61,7 +61,7 @@ pub fn change_of(file: &Path, text: &str) -> Action {
 }
 
 /// Writes `text` when `action` is a change, making the file's directory first.
-pub fn write(file: &Path, text: &str, action: Action, shown: &str) -> HostResult<()> {
+pub(crate) fn write(file: &Path, text: &str, action: Action, shown: &str) -> HostResult<()> {
     if !action.is_change() {
         return Ok(());
     }

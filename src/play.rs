@@ -36,7 +36,7 @@ fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failu
     Ok(ast)
 }
 
-pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
+pub(crate) fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
     let playbook = ctx.project.playbook.clone();
     ctx.reporter
         .play_started(&playbook.display().to_string(), ctx.dry_run());
@@ -82,7 +82,7 @@ pub fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
 /// keeps the inner one's mark), so a playbook that catches it and fails otherwise is not
 /// blamed on the step. Rhai's own errors cannot carry a mark: the innermost step that ended
 /// with one is remembered with the error's place in the script.
-pub fn step_failed(
+pub(crate) fn step_failed(
     ctx: &PlayContext,
     step: &str,
     mut error: Box<EvalAltResult>,
@@ -102,7 +102,10 @@ pub fn step_failed(
             return (message, error);
         }
     }
-    let mut failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
+    let mut failed = ctx
+        .failed_step
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if failed
         .as_ref()
         .is_none_or(|(_, at)| *at != failure.location)
@@ -127,7 +130,10 @@ fn blame_script_error(ctx: &PlayContext, failure: &mut Failure) {
     if failure.step().is_some() {
         return;
     }
-    let failed = ctx.failed_step.lock().unwrap_or_else(|p| p.into_inner());
+    let failed = ctx
+        .failed_step
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((step, at)) = failed.as_ref() {
         if *at == failure.location {
             failure.in_step(step);
@@ -161,7 +167,7 @@ fn finish_run(ctx: &PlayContext, result: Result<(), Box<Failure>>) -> Result<(),
 }
 
 /// Runs the play on a blocking thread (host functions block on the runtime from there).
-pub async fn run_on_blocking_thread(ctx: Arc<PlayContext>, engine: Arc<Engine>) -> Outcome {
+pub(crate) async fn run_on_blocking_thread(ctx: Arc<PlayContext>, engine: Arc<Engine>) -> Outcome {
     let task = tokio::task::spawn_blocking(move || run(&ctx, &engine));
     task.await.unwrap_or_else(|e| {
         Outcome::Failed(Box::new(Failure::plain(
@@ -174,7 +180,10 @@ pub async fn run_on_blocking_thread(ctx: Arc<PlayContext>, engine: Arc<Engine>) 
 /// `--only` and `--start-at` must name steps that exist (steps named at run time are only
 /// known now).
 fn check_selection(ctx: &PlayContext) -> Result<(), Box<Failure>> {
-    let steps = ctx.steps.lock().unwrap_or_else(|p| p.into_inner());
+    let steps = ctx
+        .steps
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let known: Vec<&str> = steps.seen.iter().map(String::as_str).collect();
     match crate::check::selection_error(&ctx.options, &known) {
         Some(failure) => Err(Box::new(failure)),

@@ -11,13 +11,13 @@ use crate::k8s::Cluster;
 
 /// A cluster a playbook declares: its name, and the context its variables give (if any).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Declared {
+pub(crate) struct Declared {
     pub name: String,
     pub context: Option<String>,
 }
 
 /// Runs the preflight for the declared clusters; returns their handles, in order.
-pub fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Cluster>>> {
+pub(crate) fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Arc<Cluster>>> {
     let names: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
     if let Some(unused) = unused_context_flag(ctx, &names) {
         return Err(unused);
@@ -83,7 +83,7 @@ fn what_failed(probe: &crate::k8s::Probe) -> String {
 
 /// A `--context NAME=CTX` whose NAME is none of the play's clusters: the flag would be ignored,
 /// and the play would fall back to another context.
-pub fn unused_context_flag(ctx: &PlayContext, used: &[&str]) -> Option<HostError> {
+pub(crate) fn unused_context_flag(ctx: &PlayContext, used: &[&str]) -> Option<HostError> {
     let unused: Vec<String> = (ctx.options.kube.contexts.iter())
         .filter(|(name, _)| !used.contains(&name.as_str()))
         .map(|(name, context)| format!("--context {name}={context}"))
@@ -106,7 +106,7 @@ pub fn unused_context_flag(ctx: &PlayContext, used: &[&str]) -> Option<HostError
 }
 
 /// A `--limit` name that is none of the play's clusters: the user meant another cluster.
-pub fn unknown_limit(ctx: &PlayContext, used: &[&str]) -> Option<HostError> {
+pub(crate) fn unknown_limit(ctx: &PlayContext, used: &[&str]) -> Option<HostError> {
     let unknown: Vec<&str> = (ctx.options.limit.iter())
         .map(String::as_str)
         .filter(|name| !used.contains(name))

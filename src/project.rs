@@ -71,13 +71,13 @@ impl Project {
 
 /// Why a path was refused: the link that took it outside, if one did.
 #[derive(Debug)]
-pub struct Outside {
+pub(crate) struct Outside {
     pub link: Option<(PathBuf, PathBuf)>,
     pub too_many_links: bool,
 }
 
 impl Outside {
-    pub fn explain(&self, path: &str, root: &Path) -> HostError {
+    pub(crate) fn explain(&self, path: &str, root: &Path) -> HostError {
         let message = match (&self.link, self.too_many_links) {
             (_, true) => format!("path {path:?} goes through more than {MAX_LINKS} symbolic links"),
             (Some((link, target)), _) => format!(
@@ -102,7 +102,7 @@ const MAX_LINKS: usize = 40;
 /// The real location of `path` (absolute), every component resolved, symbolic links followed
 /// even when what they point to does not exist yet (a write would create it there); refused
 /// when that location is not under `root` (itself a real path).
-pub fn confine(root: &Path, path: &Path) -> Result<PathBuf, Outside> {
+pub(crate) fn confine(root: &Path, path: &Path) -> Result<PathBuf, Outside> {
     use std::collections::VecDeque;
     let mut pending: VecDeque<std::ffi::OsString> = VecDeque::new();
     let mut real = PathBuf::from("/");
@@ -169,7 +169,7 @@ pub fn confine(root: &Path, path: &Path) -> Result<PathBuf, Outside> {
 }
 
 /// Removes `.` and resolves `..` without touching the file system.
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {

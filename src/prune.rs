@@ -27,7 +27,7 @@ enum Fate {
 
 /// Ends a run: finds and handles orphans, records what the run applied. `applied` is whether
 /// the playbook itself ran to its end without an error.
-pub fn finish_run(ctx: &PlayContext, applied: bool) -> HostResult<RunSummary> {
+pub(crate) fn finish_run(ctx: &PlayContext, applied: bool) -> HostResult<RunSummary> {
     let rendered = ctx.ledger.rendered();
     let complete = applied && ctx.options.only.is_empty() && ctx.options.start_at.is_none();
     let mut summary = RunSummary {

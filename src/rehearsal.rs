@@ -167,7 +167,10 @@ impl Rehearsal {
     /// Writes the kubeconfig file if sandboxes started since it was last written. A play that
     /// runs no program never writes it for each of its clusters.
     pub fn write_kubeconfig(&self) -> HostResult<()> {
-        let mut merged = self.merged.lock().unwrap_or_else(|p| p.into_inner());
+        let mut merged = self
+            .merged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !merged.written {
             write_kubeconfig(&self.kubeconfig, &merged.kubeconfig)?;
             merged.written = true;
@@ -190,7 +193,10 @@ impl Rehearsal {
         }
         let kubeconfig = started.kubeconfig()?;
         sandboxes.insert(name.to_string(), started);
-        let mut merged = self.merged.lock().unwrap_or_else(|p| p.into_inner());
+        let mut merged = self
+            .merged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         merged.kubeconfig = std::mem::take(&mut merged.kubeconfig)
             .merge(kubeconfig.clone())
             .map_err(|e| HostError::from_error(&e).context("sandbox kubeconfig"))?;
@@ -199,12 +205,17 @@ impl Rehearsal {
     }
 
     fn sandboxes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Started>> {
-        self.sandboxes.lock().unwrap_or_else(|p| p.into_inner())
+        self.sandboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Prints what ended up in each sandbox cluster.
     pub fn report_inventory(&self, reporter: &Reporter) {
-        let sandboxes = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        let sandboxes = self
+            .sandboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if sandboxes.is_empty() {
             reporter.say("\nSANDBOX: the play named no cluster");
             return;
@@ -257,12 +268,21 @@ impl Rehearsal {
     }
 
     pub fn shutdown(&self) {
-        let sandboxes =
-            std::mem::take(&mut *self.sandboxes.lock().unwrap_or_else(|p| p.into_inner()));
+        let sandboxes = std::mem::take(
+            &mut *self
+                .sandboxes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let stopping = sandboxes.into_values().map(Started::shutdown);
         self.runtime.block_on(futures::future::join_all(stopping));
         // The directory holds the kubeconfig with every cluster's admin credentials.
-        if let Some(dir) = self.dir.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(dir) = self
+            .dir
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             let _ = dir.close();
         }
     }

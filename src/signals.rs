@@ -9,7 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 static TERMINATED: AtomicBool = AtomicBool::new(false);
 
 /// Resolves at the next SIGINT or SIGTERM; call it again for the next one.
-pub async fn interrupted() {
+pub(crate) async fn interrupted() {
     match signal(SignalKind::terminate()) {
         Ok(mut terminate) => {
             tokio::select! {
@@ -25,6 +25,6 @@ pub async fn interrupted() {
 
 /// Whether a SIGTERM stopped the play: it then exits 143 (128 + SIGTERM, as a shell reports a
 /// program SIGTERM ended) rather than Ctrl-C's 130.
-pub fn terminated() -> bool {
+pub(crate) fn terminated() -> bool {
     TERMINATED.load(Ordering::Relaxed)
 }

@@ -58,7 +58,7 @@ mod tests {
     use super::*;
 
     fn run(steps: &[(&str, bool)], only: &[&str], start_at: Option<&str>) -> Vec<String> {
-        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        let only: Vec<String> = only.iter().map(std::string::ToString::to_string).collect();
         let mut selection = StepSelection::default();
         steps
             .iter()

@@ -11,7 +11,7 @@ const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
 /// Starts logging for the process: runner's warnings (a sandbox that cannot save its state)
 /// always, more with `-v` or RUST_LOG.
-pub fn init(verbose: u8) {
+pub(crate) fn init(verbose: u8) {
     let from_env = std::env::var("RUST_LOG").ok();
     let directives = directives(verbose, from_env.as_deref());
     let filter = EnvFilter::builder()
@@ -27,7 +27,7 @@ pub fn init(verbose: u8) {
 /// The filter's directives: runner's warnings, `-v` runner at info, `-vv` runner and kube at
 /// debug; RUST_LOG's directives for runner and kube are added (a bare level means runner's),
 /// any other dropped.
-pub fn directives(verbose: u8, rust_log: Option<&str>) -> Vec<String> {
+pub(crate) fn directives(verbose: u8, rust_log: Option<&str>) -> Vec<String> {
     let mut out: Vec<String> = match verbose {
         0 => Vec::new(),
         1 => vec!["runner=info".into()],

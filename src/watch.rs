@@ -35,7 +35,7 @@ struct Trigger {
 }
 
 /// What watch mode takes from the command line.
-pub struct WatchInputs {
+pub(crate) struct WatchInputs {
     pub playbook: PathBuf,
     /// `--vars FILE`, watched and read again before each re-run (with the playbook's defaults).
     pub vars_files: Vec<PathBuf>,
@@ -54,7 +54,7 @@ impl WatchInputs {
 
 /// Runs the play, then again on every change, until Ctrl-C. `Err`: files cannot be watched at
 /// all (before the first run).
-pub fn run(
+pub(crate) fn run(
     args: WatchInputs,
     ctx: Arc<PlayContext>,
     engine: Arc<rhai::Engine>,
@@ -276,6 +276,6 @@ fn summarize(
         "trigger": ctx.project.show(&trigger.file),
         "status": status,
         "latency_ms": latency.map(|l| l.as_millis() as u64),
-        "orphans": summary.orphans.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+        "orphans": summary.orphans.iter().map(std::string::ToString::to_string).collect::<Vec<_>>(),
     }));
 }

@@ -167,7 +167,11 @@ fn istio_makefile_reference(dir: &Path) -> (PathBuf, PathBuf) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         openssl_ok(&args);
     };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let s = |v: &[&str]| {
+        v.iter()
+            .map(std::string::ToString::to_string)
+            .collect::<Vec<_>>()
+    };
     run(s(&["genrsa", "-out", &p("root-key.pem"), "2048"]));
     run(s(&[
         "req",
@@ -354,7 +358,7 @@ fn istio_profile_mesh_is_created_reused_and_rotated() {
     assert_eq!(mode(&dir.join("cluster1/ca-cert.pem")), 0o644);
     let leftovers: Vec<_> = fs::read_dir(&dir)
         .expect("dir")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");

@@ -10,7 +10,10 @@ use runner_sandbox::control_plane::{find_assets, ControlPlaneOptions, ControlPla
 
 fn options(clusters: &[&str], assets: PathBuf) -> ControlPlaneOptions {
     ControlPlaneOptions {
-        clusters: clusters.iter().map(|c| c.to_string()).collect(),
+        clusters: clusters
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         assets: Some(assets),
         ..Default::default()
     }

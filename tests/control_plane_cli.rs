@@ -28,7 +28,7 @@ fn children_of(pid: u32) -> Vec<u32> {
             children.push(child);
         }
     }
-    children.sort();
+    children.sort_unstable();
     children
 }
 

@@ -24,7 +24,7 @@ fn scenarios_and_known_differences_are_well_formed() {
         scenarios.len()
     );
     let mut names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-    names.sort();
+    names.sort_unstable();
     let before = names.len();
     names.dedup();
     assert_eq!(before, names.len(), "scenario names must be unique");

@@ -27,7 +27,7 @@ impl Cases {
             "|", ">", "%", "{{", "}}", "{%", "%}", "\\", "\u{0}", "é", "---\n", "? ",
         ];
         let mut text: Vec<char> = seed.chars().collect();
-        for _ in 0..1 + self.below(6) {
+        for _ in 0..=self.below(6) {
             let at = self.below(text.len() + 1);
             match self.below(4) {
                 0 if !text.is_empty() && at < text.len() => {

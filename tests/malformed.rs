@@ -207,9 +207,12 @@ fn every_malformed_input_fails_with_one_located_error_within_bounds() {
             .first()
             .map(|m| {
                 m.chars()
-                    .map(|c| match c.is_control() {
-                        true => c.escape_default().to_string(),
-                        false => c.to_string(),
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
                     })
                     .collect::<String>()
             })

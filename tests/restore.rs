@@ -51,7 +51,7 @@ impl Watched {
 
     /// Blocks until a line starting with `prefix` is printed; panics if the child ends first.
     fn wait_for(&mut self, prefix: &str) {
-        for line in self.lines.iter() {
+        for line in &self.lines {
             if line.starts_with(prefix) {
                 return;
             }

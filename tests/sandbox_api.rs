@@ -743,7 +743,7 @@ async fn watch_streams_events_and_waits_work() {
                 break;
             }
             WatchEvent::Modified(o) => {
-                events.push(format!("MODIFIED {}", o.metadata.name.unwrap()))
+                events.push(format!("MODIFIED {}", o.metadata.name.unwrap()));
             }
             _ => {}
         }
@@ -1298,7 +1298,7 @@ async fn aggregated_discovery_matches_the_legacy_documents() {
     let kinds = |d: &kube::Discovery| {
         let mut out: Vec<String> = d
             .groups()
-            .flat_map(|g| g.recommended_resources())
+            .flat_map(kube::discovery::ApiGroup::recommended_resources)
             .map(|(ar, caps)| format!("{}/{} {:?}", ar.api_version, ar.kind, caps.scope))
             .collect();
         out.sort();

@@ -13,7 +13,7 @@ use crate::function_names::names;
 use crate::vars::schema::closest;
 
 /// Calls of functions that exist nowhere: not registered, not in Rhai, not in the script.
-pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
+pub(crate) fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
     let known = &names(engine).1;
     let by_file: HashMap<&Path, &Source> = sources.iter().map(|s| (s.file.as_path(), s)).collect();
     let mut failures = Vec::new();
@@ -22,12 +22,12 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
         let variables = declared_names(&source.ast);
         let mut calls: Vec<(FnCallExpr, Position)> = Vec::new();
         source.ast.walk(&mut |path: &[ASTNode]| {
-            match path.last() {
-                Some(ASTNode::Expr(Expr::FnCall(call, pos) | Expr::MethodCall(call, pos)))
-                | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
-                    calls.push(((**call).clone(), *pos));
-                }
-                _ => {}
+            if let Some(
+                ASTNode::Expr(Expr::FnCall(call, pos) | Expr::MethodCall(call, pos))
+                | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+            ) = path.last()
+            {
+                calls.push(((**call).clone(), *pos));
             }
             true
         });
@@ -98,7 +98,7 @@ pub fn unknown_functions(engine: &Engine, sources: &[Source]) -> Vec<Failure> {
 }
 
 /// `no function named apply_templat; did you mean apply_template? (see: runner api apply_template)`
-pub fn unknown_function_message(name: &str, suggestion: Option<&str>) -> String {
+pub(super) fn unknown_function_message(name: &str, suggestion: Option<&str>) -> String {
     match suggestion {
         Some(s) => format!("no function named {name}; did you mean {s}? (see: runner api {s})"),
         None => format!("no function named {name} (see: runner api, which lists every function)"),

@@ -24,15 +24,15 @@ use crate::project::Project;
 use crate::report::{OutputMode, Reporter};
 use crate::vars::schema::Schema;
 
-pub use functions::unknown_functions;
+pub(crate) use functions::unknown_functions;
 use modules::load_from;
-pub use modules::{load, Source};
-pub use steps::{listed_steps, selection_error};
-pub use templates::templates;
-pub use var_keys::unknown_var_keys;
+pub(crate) use modules::{load, Source};
+pub(crate) use steps::{listed_steps, selection_error};
+pub(crate) use templates::templates;
+pub(crate) use var_keys::unknown_var_keys;
 
 /// `runner check PLAYBOOK... [--vars FILE]... [--var KEY=VALUE]...`: prints every problem.
-pub fn command(
+pub(crate) fn command(
     playbooks: &[PathBuf],
     vars_files: &[PathBuf],
     assignments: &[String],
@@ -133,7 +133,11 @@ fn check_playbook(
 }
 
 /// What `runner play` checks after compiling the playbook and before running it.
-pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result<(), Box<Failure>> {
+pub(crate) fn before_run(
+    engine: &Engine,
+    ctx: &Arc<PlayContext>,
+    main: &AST,
+) -> Result<(), Box<Failure>> {
     crate::function_names::remember_names(engine);
     let playbook = &ctx.project.playbook;
     let mut program = load_from(engine, playbook, main.clone());
@@ -170,7 +174,7 @@ pub fn before_run(engine: &Engine, ctx: &Arc<PlayContext>, main: &AST) -> Result
 }
 
 /// The scope a playbook is compiled and run with: `vars`.
-pub fn initial_scope(vars: &Value) -> Scope<'static> {
+pub(crate) fn initial_scope(vars: &Value) -> Scope<'static> {
     let mut scope = Scope::new();
     let value = crate::engine::convert::to_dynamic(vars)
         .unwrap_or_else(|_| rhai::Dynamic::from_map(rhai::Map::new()));
@@ -191,7 +195,7 @@ fn location(file: &Path, pos: Position) -> Option<ScriptLocation> {
 }
 
 /// `runner play PLAYBOOK --list-steps`: the steps in play order, without touching a cluster.
-pub fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::process::ExitCode {
+pub(crate) fn list_steps(playbook: &Path, mode: OutputMode, color: bool) -> std::process::ExitCode {
     use std::process::ExitCode;
     let failed = |failure: Failure, code: u8| {
         eprint!("{}", failure.render(color));

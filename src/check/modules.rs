@@ -12,7 +12,7 @@ use crate::diagnostic::Failure;
 use crate::engine::resolver::PlaybookResolver;
 
 /// One compiled script of a playbook: the playbook itself or a module it imports.
-pub struct Source {
+pub(crate) struct Source {
     pub file: PathBuf,
     pub ast: AST,
     /// Import aliases and the module files they name.
@@ -20,7 +20,7 @@ pub struct Source {
 }
 
 /// The playbook and every module it imports, compiled; the failures met on the way.
-pub struct Program {
+pub(crate) struct Program {
     pub sources: Vec<Source>,
     pub failures: Vec<Failure>,
 }
@@ -36,7 +36,7 @@ fn compile(engine: &Engine, scope: &Scope, file: &Path) -> Result<AST, Box<Failu
 }
 
 /// Compiles the playbook and, depth first, every module it imports.
-pub fn load(engine: &Engine, playbook: &Path, scope: &Scope) -> Program {
+pub(crate) fn load(engine: &Engine, playbook: &Path, scope: &Scope) -> Program {
     match compile(engine, scope, playbook) {
         Ok(ast) => load_from(engine, playbook, ast),
         Err(failure) => Program {

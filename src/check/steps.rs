@@ -11,7 +11,7 @@ use super::Source;
 
 /// A `step("name", ...)` call found in a script.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ListedStep {
+pub(crate) struct ListedStep {
     /// `None` when the name is computed at run time.
     pub name: Option<String>,
     pub file: PathBuf,
@@ -21,7 +21,7 @@ pub struct ListedStep {
 }
 
 /// The steps of the playbook's own file in the order they appear, then those of its modules.
-pub fn listed_steps(playbook: &Path, sources: &[Source]) -> Vec<ListedStep> {
+pub(crate) fn listed_steps(playbook: &Path, sources: &[Source]) -> Vec<ListedStep> {
     let (main, modules): (Vec<&Source>, Vec<&Source>) =
         sources.iter().partition(|s| s.file == playbook);
     let mut all = Vec::new();
@@ -61,12 +61,12 @@ pub fn listed_steps(playbook: &Path, sources: &[Source]) -> Vec<ListedStep> {
 
 /// The names of the steps when every one is known without running: `--only` and `--start-at`
 /// are checked against them before the first step.
-pub fn known_names(steps: &[ListedStep]) -> Option<Vec<&str>> {
+pub(super) fn known_names(steps: &[ListedStep]) -> Option<Vec<&str>> {
     steps.iter().map(|s| s.name.as_deref()).collect()
 }
 
 /// `--only` and `--start-at` names that are none of `known`, the play's steps in play order.
-pub fn selection_error(
+pub(crate) fn selection_error(
     options: &crate::context::PlayOptions,
     known: &[&str],
 ) -> Option<crate::diagnostic::Failure> {
@@ -92,7 +92,7 @@ pub fn selection_error(
 }
 
 /// Prints the steps (`--output json`: one `steps` event).
-pub fn print(playbook: &Path, steps: &[ListedStep], mode: crate::report::OutputMode) {
+pub(super) fn print(playbook: &Path, steps: &[ListedStep], mode: crate::report::OutputMode) {
     if mode == crate::report::OutputMode::Json {
         let event = serde_json::json!({"event": "steps", "playbook": playbook, "steps": steps});
         println!("{event}");

@@ -12,7 +12,7 @@ use crate::diagnostic::Failure;
 
 /// Each `template("literal", ...)` call: the template parses, and (with `render`) renders when
 /// its variables are known (the play's, and a context map of constants and `vars.` reads).
-pub fn templates(
+pub(crate) fn templates(
     ctx: &PlayContext,
     sources: &[Source],
     vars: &Value,

@@ -62,7 +62,11 @@ pub(super) fn chain_length(expr: &Expr) -> usize {
 
 /// Reads of `vars.KEY...` for keys the variables do not have and the schema does not allow.
 /// Files that declare their own `vars` (`let vars = with_defaults(...)`) are left alone.
-pub fn unknown_var_keys(sources: &[Source], vars: &Value, schema: Option<&Schema>) -> Vec<Failure> {
+pub(crate) fn unknown_var_keys(
+    sources: &[Source],
+    vars: &Value,
+    schema: Option<&Schema>,
+) -> Vec<Failure> {
     let mut failures = Vec::new();
     for source in sources {
         let mut own_vars = false;

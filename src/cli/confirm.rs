@@ -15,13 +15,13 @@ use crate::play::Outcome;
 
 /// Whether this run asks first: a real run (not a plan, not a rehearsal) without `--yes`, with
 /// a person at the terminal. Watch mode asks once, before its first run.
-pub fn wanted(args: &PlayArgs) -> bool {
+pub(super) fn wanted(args: &PlayArgs) -> bool {
     !args.dry_run && !args.sandbox && !args.yes && std::io::stdin().is_terminal()
 }
 
 /// Plans the play (a dry run, printing nothing), shows its targets and table on stderr and
 /// asks. `Err` carries the exit code when the run must not go on.
-pub fn plan_and_ask(args: &PlayArgs, rt: &tokio::runtime::Runtime) -> Result<(), ExitCode> {
+pub(super) fn plan_and_ask(args: &PlayArgs, rt: &tokio::runtime::Runtime) -> Result<(), ExitCode> {
     let mut plan_args = args.clone();
     plan_args.dry_run = true;
     let ctx = match prepare(&plan_args, rt, None) {

@@ -10,14 +10,14 @@ use crate::error::HostError;
 /// How long a server named in an existing kubeconfig gets to accept a connection.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
-pub struct KubeconfigClaim {
+pub(super) struct KubeconfigClaim {
     path: PathBuf,
     written: Option<Vec<u8>>,
 }
 
 impl KubeconfigClaim {
     /// Claims `path` (made absolute); refuses when it holds a kubeconfig whose servers answer.
-    pub async fn claim(path: &Path) -> Result<Self, HostError> {
+    pub(super) async fn claim(path: &Path) -> Result<Self, HostError> {
         let path = std::path::absolute(path)
             .map_err(|e| HostError::new(format!("cannot resolve {}: {e}", path.display())))?;
         if let Some(server) = answering_server(&path).await {
@@ -33,17 +33,17 @@ impl KubeconfigClaim {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Remembers what was written, so that only that is removed later.
-    pub fn written(&mut self) {
+    pub(super) fn written(&mut self) {
         self.written = std::fs::read(&self.path).ok();
     }
 
     /// Removes the kubeconfig if it still holds what was written; says what happened.
-    pub fn release(self) -> String {
+    pub(super) fn release(self) -> String {
         let current = std::fs::read(&self.path).ok();
         match (&self.written, current) {
             (Some(written), Some(current)) if *written == current => {

@@ -206,7 +206,7 @@ fn install_panic_hook() {
         let message = info
             .payload()
             .downcast_ref::<&str>()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
         let place = info
@@ -232,7 +232,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runner: cannot start the async runtime: {e}");
-            std::process::exit(EXIT_FAILED as i32);
+            std::process::exit(i32::from(EXIT_FAILED));
         }
     }
 }
@@ -403,13 +403,13 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
     loop {
         tokio::select! {
             outcome = &mut task => return outcome,
-            _ = crate::signals::interrupted() => {
+            () = crate::signals::interrupted() => {
                 interrupts += 1;
                 if interrupts > 1 {
                     eprintln!("runner: interrupted twice, exiting now");
                     // Exiting skips destructors: real control planes are stopped here instead.
                     runner_sandbox::control_plane::stop_all_now();
-                    std::process::exit(interrupted_exit_code() as i32);
+                    std::process::exit(i32::from(interrupted_exit_code()));
                 }
                 eprintln!("runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)");
                 ctx.cancel();

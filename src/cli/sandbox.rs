@@ -78,7 +78,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
             claim.written();
             let servers: Vec<(String, String)> = sandbox
                 .clusters()
-                .map(|c| (c.name().to_string(), c.server_url().to_string()))
+                .map(|c| (c.name().to_string(), c.server_url().clone()))
                 .collect();
             println!(
                 "{}",

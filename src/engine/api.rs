@@ -35,7 +35,7 @@ fn registration(signature: &str, doc: &str) -> FuncRegistration {
 }
 
 /// Registers a global function (or a method on a custom type when its first parameter is `&mut T`).
-pub fn register<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
+pub(crate) fn register<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
     engine: &mut Engine,
     signature: &str,
     doc: &str,
@@ -48,7 +48,7 @@ pub fn register<A: 'static, const N: usize, const X: bool, R, const F: bool, FUN
 }
 
 /// Registers a read-only property, `"Type.name -> R"`, for example `"Error.message -> String"`.
-pub fn register_property<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
+pub(crate) fn register_property<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
     engine: &mut Engine,
     signature: &str,
     doc: &str,
@@ -69,7 +69,7 @@ pub fn register_property<A: 'static, const N: usize, const X: bool, R, const F: 
 }
 
 /// Registers a function in a module such as `certs` or `yaml`.
-pub fn register_in<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
+pub(crate) fn register_in<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
     module: &mut Module,
     signature: &str,
     doc: &str,

@@ -5,13 +5,13 @@ use serde_json::Value;
 
 use crate::error::HostError;
 
-pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
-pub fn to_dynamic(value: &Value) -> RhaiResult<Dynamic> {
+pub(crate) fn to_dynamic(value: &Value) -> RhaiResult<Dynamic> {
     rhai::serde::to_dynamic(value)
 }
 
-pub fn to_json(value: &Dynamic) -> Result<Value, HostError> {
+pub(crate) fn to_json(value: &Dynamic) -> Result<Value, HostError> {
     if !crate::bounds::dynamic_within(value, crate::bounds::MAX_NESTING) {
         return Err(HostError::new(format!(
             "cannot convert a {} to data: it is nested deeper than {} levels",
@@ -28,12 +28,12 @@ pub fn to_json(value: &Dynamic) -> Result<Value, HostError> {
 }
 
 /// Throws a host error into the script; a playbook's `catch (e)` receives it.
-pub fn throw(error: HostError) -> Box<EvalAltResult> {
+pub(crate) fn throw(error: HostError) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(Dynamic::from(error), Position::NONE).into()
 }
 
 /// Converts a host result into a Rhai result.
-pub trait IntoRhai<T> {
+pub(crate) trait IntoRhai<T> {
     fn into_rhai(self) -> RhaiResult<T>;
 }
 

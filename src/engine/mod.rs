@@ -1,10 +1,10 @@
 //! The Rhai engine: built once per process, with the project's functions registered.
 
-pub mod api;
-pub mod bindings;
-pub mod convert;
-pub mod options;
-pub mod resolver;
+pub(crate) mod api;
+pub(crate) mod bindings;
+pub(crate) mod convert;
+pub(crate) mod options;
+pub(crate) mod resolver;
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use rhai::{Dynamic, Engine};
 use crate::context::PlayContext;
 
 /// Builds the engine a play runs in. Host functions capture `ctx`, which records the engine.
-pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
+pub(crate) fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     let mut engine = Engine::new();
     engine.set_strict_variables(true);
     engine.set_max_operations(ctx.max_operations());
@@ -28,7 +28,7 @@ pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
         .project
         .playbook
         .parent()
-        .map(|p| p.to_path_buf())
+        .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
     engine.set_module_resolver(
         resolver::PlaybookResolver::new(&base, ctx.files_read.clone())

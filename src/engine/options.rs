@@ -14,23 +14,13 @@ use crate::error::HostError;
 /// Where an object is: the context's namespace unless the options name one, or every
 /// namespace when they say so (only where the function allows `all_namespaces`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     ContextNamespace,
     Namespace(String),
     AllNamespaces,
 }
 
-impl Scope {
-    /// The namespace argument of the cluster's functions: "" is the context's namespace.
-    pub fn namespace(&self) -> &str {
-        match self {
-            Scope::Namespace(ns) => ns,
-            Scope::ContextNamespace | Scope::AllNamespaces => "",
-        }
-    }
-}
-
-pub struct Options {
+pub(crate) struct Options {
     function: &'static str,
     allowed: &'static [&'static str],
     map: Map,
@@ -38,7 +28,7 @@ pub struct Options {
 
 impl Options {
     /// Refuses keys outside `allowed`.
-    pub fn check(
+    pub(crate) fn check(
         function: &'static str,
         map: Map,
         allowed: &'static [&'static str],
@@ -60,7 +50,7 @@ impl Options {
     }
 
     /// No options given.
-    pub fn none(function: &'static str, allowed: &'static [&'static str]) -> Self {
+    pub(crate) fn none(function: &'static str, allowed: &'static [&'static str]) -> Self {
         Options {
             function,
             allowed,
@@ -86,7 +76,7 @@ impl Options {
         )))
     }
 
-    pub fn string(&self, key: &str) -> RhaiResult<Option<String>> {
+    pub(crate) fn string(&self, key: &str) -> RhaiResult<Option<String>> {
         self.value(key)
             .map(|v| {
                 v.clone()
@@ -96,14 +86,14 @@ impl Options {
             .transpose()
     }
 
-    pub fn bool(&self, key: &str) -> RhaiResult<Option<bool>> {
+    pub(crate) fn bool(&self, key: &str) -> RhaiResult<Option<bool>> {
         self.value(key)
             .map(|v| v.as_bool().map_err(|t| self.wrong(key, "true or false", t)))
             .transpose()
     }
 
     /// A map whose values are all strings (labels, environment variables).
-    pub fn string_map(&self, key: &str) -> RhaiResult<Option<BTreeMap<String, String>>> {
+    pub(crate) fn string_map(&self, key: &str) -> RhaiResult<Option<BTreeMap<String, String>>> {
         let Some(value) = self.value(key) else {
             return Ok(None);
         };
@@ -123,7 +113,7 @@ impl Options {
     }
 
     /// `timeout`: a positive whole number of seconds, as every function that waits takes it.
-    pub fn timeout(&self) -> RhaiResult<Option<Duration>> {
+    pub(crate) fn timeout(&self) -> RhaiResult<Option<Duration>> {
         let Some(value) = self.value("timeout") else {
             return Ok(None);
         };
@@ -141,7 +131,7 @@ impl Options {
     }
 
     /// `namespace` (and `all_namespaces`, where allowed): one namespace, never "".
-    pub fn scope(&self) -> RhaiResult<Scope> {
+    pub(crate) fn scope(&self) -> RhaiResult<Scope> {
         let namespace = self.string("namespace")?;
         let all = if self.allowed.contains(&"all_namespaces") {
             self.bool("all_namespaces")?.unwrap_or(false)
@@ -172,7 +162,7 @@ impl Options {
 }
 
 /// The strings of an array argument such as a command line; anything else is refused.
-pub fn strings(function: &str, what: &str, items: rhai::Array) -> RhaiResult<Vec<String>> {
+pub(crate) fn strings(function: &str, what: &str, items: rhai::Array) -> RhaiResult<Vec<String>> {
     items
         .into_iter()
         .enumerate()

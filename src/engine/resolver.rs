@@ -6,7 +6,7 @@ use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Share
 
 use crate::templates::FilesRead;
 
-pub struct PlaybookResolver {
+pub(crate) struct PlaybookResolver {
     /// Directory of the playbook, for imports from the playbook itself.
     base: PathBuf,
     files_read: FilesRead,
@@ -15,7 +15,7 @@ pub struct PlaybookResolver {
 }
 
 impl PlaybookResolver {
-    pub fn new(base: &Path, files_read: FilesRead) -> Self {
+    pub(crate) fn new(base: &Path, files_read: FilesRead) -> Self {
         PlaybookResolver {
             base: base.to_path_buf(),
             files_read,
@@ -24,13 +24,13 @@ impl PlaybookResolver {
     }
 
     /// Refuses modules whose real path is outside `root` (absolute imports, links out).
-    pub fn confined_to(mut self, root: &Path) -> Self {
+    pub(crate) fn confined_to(mut self, root: &Path) -> Self {
         self.root = Some(root.to_path_buf());
         self
     }
 
     /// The file an import path names, seen from the script whose source is `source`.
-    pub fn file_for(&self, source: Option<&str>, path: &str) -> PathBuf {
+    pub(crate) fn file_for(&self, source: Option<&str>, path: &str) -> PathBuf {
         let dir = source
             .and_then(|s| Path::new(s).parent().map(Path::to_path_buf))
             .filter(|d| !d.as_os_str().is_empty())

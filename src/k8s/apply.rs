@@ -24,7 +24,7 @@ use crate::error::{HostError, HostResult};
 use crate::ledger::{content_hash, ObjectKey};
 use crate::report::Action;
 
-pub const FIELD_MANAGER: &str = "runner";
+pub(super) const FIELD_MANAGER: &str = "runner";
 /// Requests in flight at once for one rank of objects.
 const CONCURRENCY: usize = 16;
 /// Lists replace per-object reads when a kind/namespace has at least this many objects.

@@ -124,7 +124,11 @@ pub fn context_allowed(context: &str, patterns: &[String]) -> HostResult<bool> {
 
 /// Checks that each declared allow-list (from the command line, from the playbook) admits
 /// `context`; an empty list admits everything.
-pub fn check_allowed(cluster: &str, context: &str, lists: &[(&str, &[String])]) -> HostResult<()> {
+pub(super) fn check_allowed(
+    cluster: &str,
+    context: &str,
+    lists: &[(&str, &[String])],
+) -> HostResult<()> {
     for (source, patterns) in lists {
         if patterns.is_empty() || context_allowed(context, patterns)? {
             continue;

@@ -17,7 +17,7 @@ const SERVER_FIELDS: &[&str] = &[
 ];
 
 /// Removes what the server maintains, so only intended changes show.
-pub fn strip(object: &Value) -> Value {
+pub(super) fn strip(object: &Value) -> Value {
     let mut out = object.clone();
     if let Some(map) = out.as_object_mut() {
         map.remove("status");
@@ -27,7 +27,7 @@ pub fn strip(object: &Value) -> Value {
             }
             if metadata
                 .get("annotations")
-                .is_some_and(|a| a.as_object().is_some_and(|m| m.is_empty()))
+                .is_some_and(|a| a.as_object().is_some_and(serde_json::Map::is_empty))
             {
                 metadata.remove("annotations");
             }

@@ -60,7 +60,7 @@ pub fn manifests_of(sources: Vec<ManifestSource>) -> HostResult<Vec<Value>> {
 }
 
 /// Adds an object, or the items of a `List`.
-pub fn push_expanded(out: &mut Vec<Value>, value: Value) {
+pub(super) fn push_expanded(out: &mut Vec<Value>, value: Value) {
     match value {
         Value::Null => {}
         Value::Object(ref map)
@@ -82,14 +82,14 @@ pub fn push_expanded(out: &mut Vec<Value>, value: Value) {
 
 /// What apply needs of a manifest; errors say which document is wrong.
 #[derive(Debug)]
-pub struct Identity {
+pub(super) struct Identity {
     pub api_version: String,
     pub kind: String,
     pub name: String,
     pub namespace: Option<String>,
 }
 
-pub fn identity(index: usize, object: &Value) -> HostResult<Identity> {
+pub(super) fn identity(index: usize, object: &Value) -> HostResult<Identity> {
     let which = || {
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("?");
         format!("object {} ({kind})", index + 1)

@@ -3,7 +3,7 @@
 use crate::error::{ErrorKind, HostError};
 
 /// `Kind namespace/name` or `Kind name`.
-pub fn object_label(kind: &str, namespace: Option<&str>, name: &str) -> String {
+pub(super) fn object_label(kind: &str, namespace: Option<&str>, name: &str) -> String {
     match namespace {
         Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
         _ => format!("{kind} {name}"),
@@ -11,19 +11,19 @@ pub fn object_label(kind: &str, namespace: Option<&str>, name: &str) -> String {
 }
 
 /// The HTTP code of an API error, if the server answered with a Status.
-pub fn status_code(error: &kube::Error) -> Option<u16> {
+pub(super) fn status_code(error: &kube::Error) -> Option<u16> {
     match error {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
     }
 }
 
-pub fn is_not_found(error: &kube::Error) -> bool {
+pub(super) fn is_not_found(error: &kube::Error) -> bool {
     status_code(error) == Some(404)
 }
 
 /// `cluster-1: cannot apply Deployment default/web: <server message> (reason Conflict, HTTP 409)`.
-pub fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::Error) -> HostError {
+pub(super) fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::Error) -> HostError {
     let head = format!("{cluster}: cannot {verb} {object}");
     match error {
         kube::Error::Api(status) => {

@@ -14,10 +14,10 @@ use kube::config::{AuthInfo, ExecConfig, Kubeconfig};
 use crate::error::{HostError, HostResult};
 
 /// How long a plugin may take to print a credential (cloud CLIs answer in a few seconds).
-pub const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Replaces the exec plugin of `context`'s user, if it has one, by the credential it prints.
-pub async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostResult<()> {
+pub(super) async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostResult<()> {
     let Some(user) = kubeconfig
         .contexts
         .iter()

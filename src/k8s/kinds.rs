@@ -113,7 +113,7 @@ const BUILTIN_HINTS: &[(&str, &[&str])] = &[
 
 type GvCache = HashMap<String, Option<Arc<Vec<Entry>>>>;
 
-pub struct Kinds {
+pub(super) struct Kinds {
     cluster: String,
     client: Client,
     versions: Mutex<GvCache>,
@@ -154,7 +154,7 @@ fn entries(list: &APIResourceList, api_version: &str) -> Vec<Entry> {
 }
 
 impl Kinds {
-    pub fn new(cluster: &str, client: Client) -> Self {
+    pub(super) fn new(cluster: &str, client: Client) -> Self {
         Kinds {
             cluster: cluster.to_string(),
             client,
@@ -164,7 +164,7 @@ impl Kinds {
     }
 
     /// Forgets what discovery said about `group`, after a CRD for it was applied.
-    pub fn forget_group(&self, group: &str) {
+    pub(super) fn forget_group(&self, group: &str) {
         if let Ok(mut versions) = self.versions.lock() {
             versions.retain(|api_version, _| split_api_version(api_version).0 != group);
         }
@@ -175,7 +175,7 @@ impl Kinds {
 
     /// Waits until discovery serves `kind` in `api_version`. A real API server publishes a new
     /// CRD's resources shortly after the CRD reports Established, not at the same moment.
-    pub async fn wait_served(
+    pub(super) async fn wait_served(
         &self,
         api_version: &str,
         kind: &str,
@@ -269,7 +269,7 @@ impl Kinds {
     }
 
     /// The resource for an object's `apiVersion` and `kind`.
-    pub async fn for_object(&self, api_version: &str, kind: &str) -> HostResult<Resolved> {
+    pub(super) async fn for_object(&self, api_version: &str, kind: &str) -> HostResult<Resolved> {
         let found = self.version(api_version).await?.and_then(|entries| {
             entries
                 .iter()
@@ -286,7 +286,7 @@ impl Kinds {
 
     /// Resolves a name the way kubectl does: `Kind`, `apps/v1/Deployment`, `Deployment.apps`,
     /// `deployments.v1.apps`, plurals and short names.
-    pub async fn resolve(&self, name: &str) -> HostResult<Resolved> {
+    pub(super) async fn resolve(&self, name: &str) -> HostResult<Resolved> {
         let name = name.trim();
         let found = if let Some((api_version, kind)) = name.rsplit_once('/') {
             self.find_in(api_version, kind).await?

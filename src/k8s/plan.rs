@@ -16,14 +16,14 @@ pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 /// What a dry run would have created so far in this run: later objects in those namespaces
 /// or of those kinds cannot be judged by the server, which has never seen them.
 #[derive(Clone, Debug, Default)]
-pub struct Planned {
+pub(super) struct Planned {
     pub(super) groups: BTreeSet<String>,
     pub(super) namespaces: BTreeSet<String>,
 }
 
 /// One object of a cluster: its API group, kind, namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PlanKey {
+pub(super) struct PlanKey {
     pub group: String,
     pub kind: String,
     pub namespace: Option<String>,
@@ -31,7 +31,7 @@ pub struct PlanKey {
 }
 
 impl PlanKey {
-    pub fn new(group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
+    pub(super) fn new(group: &str, kind: &str, namespace: Option<&str>, name: &str) -> Self {
         PlanKey {
             group: group.to_string(),
             kind: kind.to_string(),
@@ -42,33 +42,35 @@ impl PlanKey {
 }
 
 /// What the plan says of one object: `Some` as it would be after the run, `None` deleted.
-pub type PlannedState = Option<Value>;
+pub(super) type PlannedState = Option<Value>;
 
 #[derive(Debug, Default)]
-pub struct Overlay {
+pub(super) struct Overlay {
     objects: Mutex<BTreeMap<PlanKey, PlannedState>>,
 }
 
 impl Overlay {
     fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<PlanKey, PlannedState>> {
-        self.objects.lock().unwrap_or_else(|p| p.into_inner())
+        self.objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `None`: the plan does not touch the object (read it live).
-    pub fn get(&self, key: &PlanKey) -> Option<PlannedState> {
+    pub(super) fn get(&self, key: &PlanKey) -> Option<PlannedState> {
         self.objects().get(key).cloned()
     }
 
-    pub fn put(&self, key: PlanKey, object: Value) {
+    pub(super) fn put(&self, key: PlanKey, object: Value) {
         self.objects().insert(key, Some(object));
     }
 
-    pub fn delete(&self, key: PlanKey) {
+    pub(super) fn delete(&self, key: PlanKey) {
         self.objects().insert(key, None);
     }
 
     /// Every planned object of a kind, in one namespace or in all (`None`).
-    pub fn of_kind(
+    pub(super) fn of_kind(
         &self,
         group: &str,
         kind: &str,
@@ -87,7 +89,7 @@ impl Overlay {
 
     /// Planned objects of a kind the server does not serve yet (its CRD is only planned):
     /// `kind` as a playbook writes it (Kind, group/version/Kind, Kind.group, any case).
-    pub fn unserved(&self, kind: &str, namespace: &str, name: &str) -> Option<PlannedState> {
+    pub(super) fn unserved(&self, kind: &str, namespace: &str, name: &str) -> Option<PlannedState> {
         let wanted = kind.to_ascii_lowercase();
         self.objects()
             .iter()
@@ -106,7 +108,7 @@ impl Overlay {
 
 /// An object the server has not judged (its namespace or CRD is only planned) as the server
 /// would store it, where later reads depend on it: a Secret's `stringData` becomes `data`.
-pub fn as_stored(object: &Value) -> Value {
+pub(super) fn as_stored(object: &Value) -> Value {
     use base64::Engine as _;
     let mut out = object.clone();
     if out.get("kind").and_then(Value::as_str) != Some("Secret") {
@@ -134,10 +136,10 @@ pub fn as_stored(object: &Value) -> Value {
 
 /// What the server judges in place of a value known after apply: a documentation address
 /// (RFC 5737), valid wherever an address, a host in a URL, a label value or a token goes.
-pub const STAND_IN: &str = "192.0.2.1";
+pub(super) const STAND_IN: &str = "192.0.2.1";
 
 /// The object with every `from` in its strings replaced by `to`.
-pub fn substitute(object: &Value, from: &str, to: &str) -> Value {
+pub(super) fn substitute(object: &Value, from: &str, to: &str) -> Value {
     match object {
         Value::String(s) => Value::String(s.replace(from, to)),
         Value::Array(items) => {
@@ -153,7 +155,7 @@ pub fn substitute(object: &Value, from: &str, to: &str) -> Value {
 }
 
 /// Whether any value of the object is known only after apply.
-pub fn holds_unknowns(object: &Value) -> bool {
+pub(super) fn holds_unknowns(object: &Value) -> bool {
     match object {
         Value::String(s) => s.contains(KNOWN_AFTER_APPLY),
         Value::Array(items) => items.iter().any(holds_unknowns),
@@ -163,7 +165,7 @@ pub fn holds_unknowns(object: &Value) -> bool {
 }
 
 /// Whether every label of `selector` is on the object.
-pub fn has_labels(object: &Value, selector: &BTreeMap<String, String>) -> bool {
+pub(super) fn has_labels(object: &Value, selector: &BTreeMap<String, String>) -> bool {
     let labels = object.pointer("/metadata/labels");
     selector.iter().all(|(k, v)| {
         labels
@@ -176,7 +178,7 @@ pub fn has_labels(object: &Value, selector: &BTreeMap<String, String>) -> bool {
 /// Puts the live value where the plan has one only a real run can know, so an unknown value
 /// never makes an unchanged object look changed. Where the live object has no value, the
 /// plan keeps showing it as known after apply.
-pub fn fill_unknowns(planned: &mut Value, live: &Value) {
+pub(super) fn fill_unknowns(planned: &mut Value, live: &Value) {
     match planned {
         Value::String(s) if s.contains(KNOWN_AFTER_APPLY) => {
             if let Some(before) = live.as_str().filter(|l| fits(s, l)) {

@@ -39,7 +39,7 @@ impl Cluster {
                 HostError::from_error(&e).context("cannot create a temporary kubeconfig")
             })?;
         file.write_all(yaml.as_bytes())
-            .and_then(|_| file.flush())
+            .and_then(|()| file.flush())
             .map_err(|e| {
                 HostError::from_error(&e).context("cannot write a temporary kubeconfig")
             })?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RequestLog;
+pub(super) struct RequestLog;
 
 impl<S> tower::Layer<S> for RequestLog {
     type Service = Logged<S>;
@@ -17,7 +17,7 @@ impl<S> tower::Layer<S> for RequestLog {
 }
 
 #[derive(Clone, Debug)]
-pub struct Logged<S> {
+pub(super) struct Logged<S> {
     inner: S,
 }
 
@@ -51,7 +51,7 @@ where
                     answer.status().as_u16()
                 ),
                 Err(e) => {
-                    tracing::info!(target: "runner::http", "{method} {uri} failed: {e} ({ms} ms)")
+                    tracing::info!(target: "runner::http", "{method} {uri} failed: {e} ({ms} ms)");
                 }
             }
             result

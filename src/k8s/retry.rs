@@ -60,12 +60,12 @@ impl RetryPolicy {
 
 /// The layer that retries by a `RetryPolicy`.
 #[derive(Clone)]
-pub struct RetryLayer {
+pub(super) struct RetryLayer {
     policy: RetryPolicy,
 }
 
 impl RetryLayer {
-    pub fn new(policy: RetryPolicy) -> Self {
+    pub(super) fn new(policy: RetryPolicy) -> Self {
         RetryLayer { policy }
     }
 }
@@ -81,7 +81,7 @@ impl<S> Layer<S> for RetryLayer {
 }
 
 #[derive(Clone)]
-pub struct Retry<S> {
+pub(super) struct Retry<S> {
     inner: S,
     policy: RetryPolicy,
 }
@@ -89,7 +89,7 @@ pub struct Retry<S> {
 /// The last try of a request failed for a reason worth retrying, and no try is left.
 #[derive(Debug, thiserror::Error)]
 #[error("gave up after {attempts} tries")]
-pub struct RetriesSpent {
+pub(super) struct RetriesSpent {
     pub attempts: u32,
     #[source]
     pub last: BoxError,
@@ -98,7 +98,7 @@ pub struct RetriesSpent {
 /// One try got no answer within the policy's `attempt_timeout`.
 #[derive(Debug, thiserror::Error)]
 #[error("no answer within {}s", .0.as_secs())]
-pub struct NoAnswer(pub Duration);
+pub(super) struct NoAnswer(pub Duration);
 
 #[derive(Clone, Copy, PartialEq)]
 enum Safety {
@@ -178,7 +178,7 @@ fn retryable_error(error: &BoxError, safety: Safety) -> bool {
     }
     let connect = error
         .downcast_ref::<hyper_util::client::legacy::Error>()
-        .is_some_and(|e| e.is_connect());
+        .is_some_and(hyper_util::client::legacy::Error::is_connect);
     connect || safety == Safety::Idempotent
 }
 
@@ -282,7 +282,7 @@ where
 }
 
 /// Whether `error` is one the layer retries: when a call site sees one, its retries are spent.
-pub fn is_transient(error: &kube::Error) -> bool {
+pub(super) fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => {
             status.code == 429 || (500..=599).contains(&status.code) && status.code != 501
@@ -294,7 +294,7 @@ pub fn is_transient(error: &kube::Error) -> bool {
 
 /// Awaits one request (the layer below has retried it) and explains its failure with
 /// `describe`; a transient one also says that retrying did not help.
-pub async fn request<T, F, Fut>(
+pub(super) async fn request<T, F, Fut>(
     cluster: &str,
     what: &str,
     op: F,

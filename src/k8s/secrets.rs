@@ -33,7 +33,11 @@ pub fn data_from_files(
 }
 
 /// An Opaque Secret manifest; values are base64-encoded into `data`.
-pub fn opaque_secret(namespace: &str, name: &str, data: &BTreeMap<String, Vec<u8>>) -> Value {
+pub(super) fn opaque_secret(
+    namespace: &str,
+    name: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Value {
     let encoded: Map<String, Value> = data
         .iter()
         .map(|(k, v)| {
@@ -53,7 +57,7 @@ pub fn opaque_secret(namespace: &str, name: &str, data: &BTreeMap<String, Vec<u8
 }
 
 /// Decodes a Secret's `data` into text values.
-pub fn decode_secret(secret: &Value, label: &str) -> HostResult<BTreeMap<String, String>> {
+pub(super) fn decode_secret(secret: &Value, label: &str) -> HostResult<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let Some(data) = secret.get("data").and_then(Value::as_object) else {
         return Ok(out);

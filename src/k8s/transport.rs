@@ -133,7 +133,9 @@ impl Transports {
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, HashMap<Trust, HttpClient>> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -172,10 +174,14 @@ tokio::task_local! {
 
 /// Runs `request` and returns its output with the `Warning`s of the last answer it got (a
 /// retried request reports what the answer that counted said, once).
-pub async fn with_warnings<F: std::future::Future>(request: F) -> (F::Output, Vec<String>) {
+pub(super) async fn with_warnings<F: std::future::Future>(request: F) -> (F::Output, Vec<String>) {
     let sink = Arc::new(Mutex::new(Vec::new()));
     let output = WARNINGS.scope(sink.clone(), request).await;
-    let warnings = std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()));
+    let warnings = std::mem::take(
+        &mut *sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     (output, warnings)
 }
 
@@ -189,7 +195,9 @@ fn record_warnings<B>(response: http::Response<B>) -> http::Response<B> {
             .filter_map(|value| value.to_str().ok())
             .flat_map(parse_warning_header)
             .collect();
-        *sink.lock().unwrap_or_else(|p| p.into_inner()) = warnings;
+        *sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = warnings;
     });
     response
 }

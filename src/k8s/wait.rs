@@ -396,7 +396,7 @@ impl Cluster {
     }
 }
 
-pub fn has_condition(object: &Value, condition: &str, status: &str) -> bool {
+pub(super) fn has_condition(object: &Value, condition: &str, status: &str) -> bool {
     object
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -470,7 +470,7 @@ fn set_status(object: &mut Value, field: &str, value: Value) {
     }
 }
 
-pub fn rollout_complete(deployment: &Value) -> bool {
+pub(super) fn rollout_complete(deployment: &Value) -> bool {
     let number = |path: &str| deployment.pointer(path).and_then(Value::as_i64);
     let generation = number("/metadata/generation").unwrap_or(0);
     let observed = number("/status/observedGeneration").unwrap_or(-1);

@@ -18,24 +18,28 @@ fn paint(
     }
 }
 
-pub fn play_header(playbook: &str, dry_run: bool, color: bool) -> String {
+pub(crate) fn play_header(playbook: &str, dry_run: bool, color: bool) -> String {
     let mode = if dry_run {
         " (dry run: nothing is written)"
     } else {
         ""
     };
-    paint(format!("PLAY {playbook}{mode}"), color, |s| s.bold())
-}
-
-pub fn step_header(name: &str, depth: usize, color: bool) -> String {
-    let indent = "  ".repeat(depth.saturating_sub(1));
-    format!(
-        "\n{indent}{}",
-        paint(format!("STEP [{name}]"), color, |s| s.bold())
+    paint(
+        format!("PLAY {playbook}{mode}"),
+        color,
+        console::StyledObject::bold,
     )
 }
 
-pub fn step_footer(
+pub(crate) fn step_header(name: &str, depth: usize, color: bool) -> String {
+    let indent = "  ".repeat(depth.saturating_sub(1));
+    format!(
+        "\n{indent}{}",
+        paint(format!("STEP [{name}]"), color, console::StyledObject::bold)
+    )
+}
+
+pub(crate) fn step_footer(
     status: &StepStatus,
     clusters: &[&String],
     changes: &Changes,
@@ -43,10 +47,10 @@ pub fn step_footer(
     color: bool,
 ) -> String {
     let word = match status {
-        StepStatus::Ok => paint("ok".into(), color, |s| s.green()),
-        StepStatus::Changed => paint("changed".into(), color, |s| s.yellow()),
+        StepStatus::Ok => paint("ok".into(), color, console::StyledObject::green),
+        StepStatus::Changed => paint("changed".into(), color, console::StyledObject::yellow),
         StepStatus::Failed => paint("failed".into(), color, |s| s.red().bold()),
-        StepStatus::Interrupted => paint("interrupted".into(), color, |s| s.red()),
+        StepStatus::Interrupted => paint("interrupted".into(), color, console::StyledObject::red),
     };
     let mut parts = vec![word];
     if !clusters.is_empty() {
@@ -73,7 +77,7 @@ pub fn step_footer(
     format!("  => {}", parts.join(" · "))
 }
 
-pub fn object_line(
+pub(crate) fn object_line(
     cluster: &str,
     kind: &str,
     namespace: Option<&str>,
@@ -91,12 +95,12 @@ pub fn object_line(
     } else {
         action.as_str().to_string()
     };
-    let verb = paint(format!("{verb:<10}"), color, |s| s.yellow());
+    let verb = paint(format!("{verb:<10}"), color, console::StyledObject::yellow);
     format!("  {cluster:<12} {verb} {object}")
 }
 
 /// An object `--limit` kept the play from changing.
-pub fn skipped_object_line(
+pub(crate) fn skipped_object_line(
     cluster: &str,
     kind: &str,
     namespace: Option<&str>,
@@ -108,14 +112,18 @@ pub fn skipped_object_line(
         Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
         _ => format!("{kind} {name}"),
     };
-    let verb = paint(format!("{:<10}", "skipped"), color, |s| s.dim());
+    let verb = paint(
+        format!("{:<10}", "skipped"),
+        color,
+        console::StyledObject::dim,
+    );
     format!(
         "  {cluster:<12} {verb} {object} (not in --limit; would be {})",
         action.as_str()
     )
 }
 
-pub fn warning(message: &str, color: bool) -> String {
+pub(crate) fn warning(message: &str, color: bool) -> String {
     format!(
         "  {} {message}",
         paint("warning:".into(), color, |s| s.yellow().bold())
@@ -124,21 +132,24 @@ pub fn warning(message: &str, color: bool) -> String {
 
 /// A warning about something only real clusters have (a loopback address): expected in a
 /// rehearsal, and said so.
-pub fn expected_warning(message: &str, color: bool) -> String {
+pub(crate) fn expected_warning(message: &str, color: bool) -> String {
     format!(
         "  {} {message}",
-        paint("warning (expected in a sandbox):".into(), color, |s| s
-            .dim())
+        paint(
+            "warning (expected in a sandbox):".into(),
+            color,
+            console::StyledObject::dim
+        )
     )
 }
 
-pub fn recap(recap: &Recap, skipped: u64, duration: Duration, color: bool) -> String {
+pub(crate) fn recap(recap: &Recap, skipped: u64, duration: Duration, color: bool) -> String {
     let mut out = format!(
         "\n{}",
         paint(
             format!("PLAY RECAP ({})", format_duration(duration)),
             color,
-            |s| s.bold()
+            console::StyledObject::bold
         )
     );
     let width = recap
@@ -182,7 +193,7 @@ pub fn recap(recap: &Recap, skipped: u64, duration: Duration, color: bool) -> St
     out
 }
 
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     if d.as_secs() >= 60 {
         format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
     } else if d.as_millis() >= 1000 {

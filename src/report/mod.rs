@@ -3,7 +3,7 @@
 //! Human output goes to stdout as plain lines (a spinner on stderr when it is a terminal);
 //! `--output json` prints one JSON event per line on stdout instead.
 
-pub mod human;
+pub(crate) mod human;
 mod plan;
 mod progress;
 mod recap;
@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use plan::{DiffMode, PlanRow};
-pub use progress::WaitGuard;
-pub use recap::Recap;
+pub(crate) use plan::{DiffMode, PlanRow};
+pub(crate) use progress::WaitGuard;
+pub(crate) use recap::Recap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum OutputMode {
@@ -93,7 +93,7 @@ pub enum StepStatus {
 }
 
 /// The name of the pseudo-host for steps that touch no cluster (files, certificates).
-pub const LOCAL_HOST: &str = "local";
+pub(crate) const LOCAL_HOST: &str = "local";
 
 struct StepFrame {
     name: String,
@@ -169,11 +169,17 @@ impl Reporter {
 
     /// `--limit`: objects of other clusters are reported as skipped, not as changes.
     pub fn set_limit(&self, clusters: &[String]) {
-        *self.limit.lock().unwrap_or_else(|p| p.into_inner()) = clusters.to_vec();
+        *self
+            .limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = clusters.to_vec();
     }
 
     fn outside_limit(&self, cluster: &str) -> bool {
-        let limit = self.limit.lock().unwrap_or_else(|p| p.into_inner());
+        let limit = self
+            .limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         !limit.is_empty() && !limit.iter().any(|c| c == cluster)
     }
 
@@ -200,7 +206,7 @@ impl Reporter {
     pub fn say(&self, text: &str) {
         match self.mode {
             OutputMode::Json => {
-                self.emit(json!({"event": "log", "step": self.current_step(), "message": text}))
+                self.emit(json!({"event": "log", "step": self.current_step(), "message": text}));
             }
             OutputMode::Human => self.line(text),
         }
@@ -223,7 +229,7 @@ impl Reporter {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Collects a plan without printing anything (see `silent`).
@@ -252,16 +258,24 @@ impl Reporter {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Option<Vec<plan::Buffered>>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `--diff`: how much of a plan follows its table.
     pub fn set_diff_mode(&self, mode: DiffMode) {
-        *self.diff_mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+        *self
+            .diff_mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
     }
 
     fn diff_mode(&self) -> DiffMode {
-        *self.diff_mode.lock().unwrap_or_else(|p| p.into_inner())
+        *self
+            .diff_mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether a dry run found anything to change (objects or local files).
@@ -400,7 +414,7 @@ impl Reporter {
         if let Some(bar) = self.spinner(format!("step [{name}]")) {
             self.step_spinners
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(bar);
         }
         match self.mode {
@@ -414,7 +428,7 @@ impl Reporter {
         self.state().skipped += 1;
         match self.mode {
             OutputMode::Json => {
-                self.emit(json!({"event": "step_skipped", "step": name, "reason": why}))
+                self.emit(json!({"event": "step_skipped", "step": name, "reason": why}));
             }
             OutputMode::Human if self.compact() => {}
             OutputMode::Human => self.line(&format!("STEP [{name}] skipped ({why})")),
@@ -436,7 +450,7 @@ impl Reporter {
             if let Some(bar) = self
                 .step_spinners
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .pop()
             {
                 bar.finish_and_clear();
@@ -573,7 +587,7 @@ impl Reporter {
                 if action.is_change() {
                     self.line(&human::object_line(
                         cluster, kind, namespace, name, action, dry_run, self.color,
-                    ))
+                    ));
                 }
             }
         }
@@ -626,11 +640,11 @@ impl Reporter {
         }
         match self.mode {
             OutputMode::Json => {
-                self.emit(json!({"event": "local", "what": what, "action": action}))
+                self.emit(json!({"event": "local", "what": what, "action": action}));
             }
             OutputMode::Human => {
                 if action.is_change() {
-                    self.line(&format!("  {:<10} {}", action.as_str(), what))
+                    self.line(&format!("  {:<10} {}", action.as_str(), what));
                 }
             }
         }
@@ -656,7 +670,7 @@ impl Reporter {
                 .emit(json!({"event": "local", "what": what, "action": action, "dry_run": true})),
             OutputMode::Human => {
                 if action.is_change() {
-                    self.line(&format!("  {phrase}"))
+                    self.line(&format!("  {phrase}"));
                 }
             }
         }
@@ -685,7 +699,7 @@ impl Reporter {
                 "expected_in_sandbox": expected_in_sandbox,
             })),
             OutputMode::Human if expected_in_sandbox => {
-                self.line(&human::expected_warning(message, self.color))
+                self.line(&human::expected_warning(message, self.color));
             }
             OutputMode::Human => self.line(&human::warning(message, self.color)),
         }
@@ -694,7 +708,7 @@ impl Reporter {
     pub fn log(&self, message: &str) {
         match self.mode {
             OutputMode::Json => {
-                self.emit(json!({"event": "log", "step": self.current_step(), "message": message}))
+                self.emit(json!({"event": "log", "step": self.current_step(), "message": message}));
             }
             OutputMode::Human => self.line(&format!("  {message}")),
         }

@@ -30,7 +30,7 @@ impl DiffMode {
 
 /// One object of the plan, with what the run would do to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PlanRow {
+pub(crate) struct PlanRow {
     pub cluster: String,
     pub kind: String,
     pub namespace: Option<String>,
@@ -55,7 +55,7 @@ pub(super) enum Buffered {
 
 /// Every object once, in the order the plan first met it, with the first change the run would
 /// make to it (an object created in one step and applied unchanged in another is created).
-pub fn collapse(events: &[PlanRow]) -> Vec<PlanRow> {
+pub(super) fn collapse(events: &[PlanRow]) -> Vec<PlanRow> {
     let mut rows: Vec<PlanRow> = Vec::new();
     for event in events {
         match rows.iter_mut().find(|r| r.same_object(event)) {
@@ -77,7 +77,7 @@ fn verb(action: Action) -> &'static str {
 }
 
 /// The table a plan starts with: changed objects and local files, and the counts.
-pub fn table(rows: &[PlanRow], local: &[(String, Action)]) -> String {
+pub(super) fn table(rows: &[PlanRow], local: &[(String, Action)]) -> String {
     let changed: Vec<&PlanRow> = rows.iter().filter(|r| r.action.is_change()).collect();
     let count = |a: Action| changed.iter().filter(|r| r.action == a).count();
     let unchanged = rows.len() - changed.len();

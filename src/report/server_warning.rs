@@ -33,7 +33,7 @@ impl Reporter {
                 self.line(&human::warning(
                     &format!("{cluster}: {object}: the API server warns: {message}"),
                     self.color,
-                ))
+                ));
             }
         }
     }

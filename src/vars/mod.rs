@@ -30,7 +30,7 @@ pub fn parse_assignment(text: &str) -> Result<(Vec<String>, Value), String> {
         ));
     };
     let path: Vec<String> = key.split('.').map(|s| s.trim().to_string()).collect();
-    if path.iter().any(|segment| segment.is_empty()) {
+    if path.iter().any(std::string::String::is_empty) {
         return Err(format!(
             "invalid --var {text:?}: the key {key:?} has an empty part; use KEY=VALUE or a.b.c=VALUE"
         ));

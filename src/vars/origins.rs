@@ -121,7 +121,7 @@ fn step<'v>(value: &'v Value, segment: &Segment) -> Option<&'v Value> {
 }
 
 /// The value at `path`, if there is one.
-pub fn at<'v>(value: &'v Value, path: &[Segment]) -> Option<&'v Value> {
+pub(super) fn at<'v>(value: &'v Value, path: &[Segment]) -> Option<&'v Value> {
     path.iter().try_fold(value, step)
 }
 

@@ -138,7 +138,7 @@ impl<'input> SpannedEventReceiver<'input> for Lines<'_> {
 }
 
 /// The line of each value in `text` (a vars file), by key path; a duplicate key is an error.
-pub fn lines_of(text: &str, file: &Path) -> HostResult<Origins> {
+pub(super) fn lines_of(text: &str, file: &Path) -> HostResult<Origins> {
     let mut lines = Lines {
         file,
         stack: Vec::new(),

@@ -53,7 +53,7 @@ impl Backend {
     /// Starts one cluster per name. Call it only for an available backend (the
     /// `on_both_backends!` wrappers skip the real one when its binaries are not there).
     pub async fn start(self, names: &[&str]) -> Clusters {
-        let clusters: Vec<String> = names.iter().map(|c| c.to_string()).collect();
+        let clusters: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
         let started = match self {
             Backend::Sandbox => Clusters::Sandbox(
                 Sandbox::start(SandboxOptions {
@@ -95,7 +95,7 @@ impl Clusters {
         match self {
             Clusters::Sandbox(sandbox) => sandbox.write_kubeconfig(path).expect("kubeconfig"),
             Clusters::RealControlPlane { planes, .. } => {
-                planes.write_kubeconfig(path).expect("kubeconfig")
+                planes.write_kubeconfig(path).expect("kubeconfig");
             }
         }
     }
@@ -153,10 +153,14 @@ pub struct Slots(usize);
 
 impl Slots {
     fn take(count: usize) -> Slots {
-        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // A test needing more than the maximum runs alone.
         while *running > 0 && *running + count > MAX_REAL_CLUSTERS {
-            running = FREED.wait(running).unwrap_or_else(|p| p.into_inner());
+            running = FREED
+                .wait(running)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *running += count;
         Slots(count)
@@ -165,7 +169,9 @@ impl Slots {
 
 impl Drop for Slots {
     fn drop(&mut self) {
-        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = RUNNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *running -= self.0;
         FREED.notify_all();
     }

@@ -68,7 +68,10 @@ impl Fixture {
 
     /// Clusters named `names` on `backend`, in the project's `kubeconfig`.
     pub fn clusters(mut self, backend: Backend, names: &[&str]) -> Fixture {
-        self.clusters = Some((backend, names.iter().map(|n| n.to_string()).collect()));
+        self.clusters = Some((
+            backend,
+            names.iter().map(std::string::ToString::to_string).collect(),
+        ));
         self
     }
 

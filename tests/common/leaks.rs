@@ -24,8 +24,14 @@ pub const TEST_SECRET_VALUES: &[&str] = &[
 /// Values shorter than this are too likely to occur by chance to be told apart from a leak.
 const SHORTEST_SECRET: usize = 7;
 
-static KNOWN: LazyLock<Mutex<BTreeSet<String>>> =
-    LazyLock::new(|| Mutex::new(TEST_SECRET_VALUES.iter().map(|s| s.to_string()).collect()));
+static KNOWN: LazyLock<Mutex<BTreeSet<String>>> = LazyLock::new(|| {
+    Mutex::new(
+        TEST_SECRET_VALUES
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
+    )
+});
 
 static PEM_PRIVATE_KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----").unwrap());
@@ -42,7 +48,7 @@ pub fn register(value: &str) {
     if value.len() >= SHORTEST_SECRET {
         KNOWN
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(value.to_string());
     }
 }
@@ -69,7 +75,10 @@ pub fn register_kubeconfig(yaml: &str) {
 
 /// The secrets `text` contains, each named by its kind (never by its value).
 pub fn find(text: &str) -> Vec<String> {
-    let known = KNOWN.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let known = KNOWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     find_among(text, &known)
 }
 
@@ -186,7 +195,7 @@ mod tests {
     fn the_check_fails_the_test_that_leaked_without_repeating_the_secret() {
         register("s3cr3t-registered");
         let failure = std::panic::catch_unwind(|| {
-            check("runner play", "stderr", "oops: s3cr3t-registered\n")
+            check("runner play", "stderr", "oops: s3cr3t-registered\n");
         })
         .expect_err("a leak fails");
         let message = failure

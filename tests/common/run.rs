@@ -152,7 +152,9 @@ fn tee(
             }
             let found = leaks::find(&String::from_utf8_lossy(&line));
             if !found.is_empty() {
-                let mut all = leaks.lock().unwrap_or_else(|p| p.into_inner());
+                let mut all = leaks
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 all.push(format!(
                     "runner printed secrets on {stream}: {}",
                     found.join("; ")
@@ -207,7 +209,10 @@ impl RunningRunner {
     }
 
     fn assert_no_leak(&self) {
-        let leaks = self.leaks.lock().unwrap_or_else(|p| p.into_inner());
+        let leaks = self
+            .leaks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         assert!(leaks.is_empty(), "{}", leaks.join("\n"));
     }
 }

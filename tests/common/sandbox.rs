@@ -13,7 +13,10 @@ pub struct TestSandbox {
 
 pub async fn start(clusters: &[&str]) -> TestSandbox {
     start_with(SandboxOptions {
-        clusters: clusters.iter().map(|c| c.to_string()).collect(),
+        clusters: clusters
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         lb_delay: Duration::from_millis(20),
         ..Default::default()
     })

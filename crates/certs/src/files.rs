@@ -108,7 +108,9 @@ pub(crate) fn lock_ca_dir(dir: &Path, wait: std::time::Duration) -> Result<Vec<S
     use std::os::unix::io::AsRawFd;
     let warnings = ensure_private_dir(dir)?;
     let canonical = fs::canonicalize(dir).map_err(|e| CertError::io(dir, e))?;
-    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    let mut held = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if held.iter().any(|(path, _)| *path == canonical) {
         return Ok(warnings);
     }

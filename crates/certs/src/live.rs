@@ -17,9 +17,9 @@ use super::info::{fingerprint, rfc3339};
 use super::pem::{self, Origin};
 use super::{files, CertError, Result};
 
-pub const TLS_CERT: &str = "tls.crt";
-pub const TLS_KEY: &str = "tls.key";
-pub const TLS_ROOT: &str = "ca.crt";
+pub(crate) const TLS_CERT: &str = "tls.crt";
+pub(crate) const TLS_KEY: &str = "tls.key";
+pub(crate) const TLS_ROOT: &str = "ca.crt";
 
 /// Which of istiod's two layouts a `cacerts` Secret uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -53,7 +53,7 @@ pub fn cacerts_secret_of(cluster_dir: impl AsRef<Path>, files: &PlannedFiles) ->
     if chain.first() != Some(&ca_der) {
         return Err(CertError::corrupt(
             &chain_path,
-            format!("does not start with the certificate of {}", CA_CERT),
+            format!("does not start with the certificate of {CA_CERT}"),
         ));
     }
     verify_chain(cert_chain, root_cert).map_err(|e| {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub struct TokenSigner {
+pub(crate) struct TokenSigner {
     cluster: String,
     secret: Vec<u8>,
     key: hmac::Key,
@@ -19,7 +19,7 @@ pub struct TokenSigner {
 const VERIFIED_CAPACITY: usize = 1024;
 
 impl TokenSigner {
-    pub fn new(cluster: &str, secret: Vec<u8>) -> TokenSigner {
+    pub(crate) fn new(cluster: &str, secret: Vec<u8>) -> TokenSigner {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &secret);
         TokenSigner {
             cluster: cluster.to_string(),
@@ -29,12 +29,12 @@ impl TokenSigner {
         }
     }
 
-    pub fn generate(cluster: &str) -> TokenSigner {
+    pub(crate) fn generate(cluster: &str) -> TokenSigner {
         let secret: [u8; 32] = rand::random();
         Self::new(cluster, secret.to_vec())
     }
 
-    pub fn secret(&self) -> &[u8] {
+    pub(crate) fn secret(&self) -> &[u8] {
         &self.secret
     }
 
@@ -43,14 +43,20 @@ impl TokenSigner {
     }
 
     /// A token for `subject`; `expires` is a unix time or None for a token that never expires.
-    pub fn issue(&self, subject: &str, expires: Option<i64>, extra: Value) -> String {
+    pub(crate) fn issue(&self, subject: &str, expires: Option<i64>, extra: Value) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         self.issue_at(subject, now, expires, extra)
     }
 
     /// A token issued at `now` (unix time): the admin's is issued at 0, so the same key always
     /// gives the same admin token and a kubeconfig stays byte for byte valid across restarts.
-    pub fn issue_at(&self, subject: &str, now: i64, expires: Option<i64>, extra: Value) -> String {
+    pub(crate) fn issue_at(
+        &self,
+        subject: &str,
+        now: i64,
+        expires: Option<i64>,
+        extra: Value,
+    ) -> String {
         let mut claims = json!({
             "iss": self.issuer(),
             "sub": subject,
@@ -77,7 +83,7 @@ impl TokenSigner {
     }
 
     /// The claims of a token this cluster signed and that has not expired.
-    pub fn verify(&self, token: &str) -> Option<Value> {
+    pub(crate) fn verify(&self, token: &str) -> Option<Value> {
         self.verify_at(token, time::OffsetDateTime::now_utc().unix_timestamp())
     }
 
@@ -105,7 +111,9 @@ impl TokenSigner {
     }
 
     fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
-        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The claims of a token this cluster signed, whatever its expiry.
@@ -151,7 +159,7 @@ mod tests {
         assert!(signer.verify_at(&token, 1_000).is_some());
         assert!(signer.verify_at(&token, 1_999).is_some());
         assert!(signer.verify_at(&token, 2_000).is_none());
-        let forged = format!("{}x", token);
+        let forged = format!("{token}x");
         assert!(signer.verify_at(&forged, 1_000).is_none());
     }
 }

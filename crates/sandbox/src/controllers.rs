@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-pub async fn run(core: Arc<ClusterCore>, mut tasks: mpsc::UnboundedReceiver<ControllerTask>) {
+pub(crate) async fn run(
+    core: Arc<ClusterCore>,
+    mut tasks: mpsc::UnboundedReceiver<ControllerTask>,
+) {
     while let Some(task) = tasks.recv().await {
         match task {
             ControllerTask::LoadBalancer { namespace, name } => {
@@ -27,7 +30,7 @@ pub async fn run(core: Arc<ClusterCore>, mut tasks: mpsc::UnboundedReceiver<Cont
                 deployment_status,
             ),
             ControllerTask::Crd { name } => {
-                controller_update(&core, CRD_KEY, "", &name, crd_status)
+                controller_update(&core, CRD_KEY, "", &name, crd_status);
             }
             ControllerTask::NamespaceCleanup { name } => {
                 let core = core.clone();
@@ -57,7 +60,7 @@ pub async fn run(core: Arc<ClusterCore>, mut tasks: mpsc::UnboundedReceiver<Cont
 /// What the controllers must look at again after a restart from `--state`: every object they
 /// act on, as if it had just been written. A state saved mid-play (a LoadBalancer without its
 /// address, a Deployment not yet available, a namespace half deleted) thus converges.
-pub fn resume(core: &ClusterCore) {
+pub(crate) fn resume(core: &ClusterCore) {
     let tasks: Vec<ControllerTask> = {
         let inner = core.lock();
         inner

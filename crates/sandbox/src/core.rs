@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
-pub const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
+pub(crate) const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
 /// Work for the controllers, queued by writes.
 #[derive(Debug, Clone)]
-pub enum ControllerTask {
+pub(crate) enum ControllerTask {
     LoadBalancer { namespace: String, name: String },
     Deployment { namespace: String, name: String },
     Crd { name: String },
@@ -23,7 +23,7 @@ pub enum ControllerTask {
     NamespaceCleanup { name: String },
 }
 
-pub struct Inner {
+pub(crate) struct Inner {
     pub store: Store,
     pub registry: Registry,
     /// The last server-side apply of each object, for answering its exact repeat at once.
@@ -32,7 +32,7 @@ pub struct Inner {
 
 /// A server-side apply that left its object at `rv`. Applying is idempotent, so the same body
 /// from the same manager to the object still at `rv` changes nothing and needs no merge.
-pub struct LastApply {
+pub(crate) struct LastApply {
     pub rv: u64,
     pub manager: String,
     pub subresource: Option<String>,
@@ -40,7 +40,7 @@ pub struct LastApply {
 }
 
 impl Inner {
-    pub fn rebuild_registry(&mut self) {
+    pub(crate) fn rebuild_registry(&mut self) {
         let crds: Vec<Value> = self
             .store
             .list(CRD_KEY, None)
@@ -50,7 +50,7 @@ impl Inner {
     }
 }
 
-pub struct ClusterCore {
+pub(crate) struct ClusterCore {
     pub name: String,
     pub inner: Mutex<Inner>,
     pub signer: TokenSigner,
@@ -71,11 +71,13 @@ pub struct ClusterCore {
 }
 
 impl ClusterCore {
-    pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn queue(&self, tasks: Vec<ControllerTask>) {
+    pub(crate) fn queue(&self, tasks: Vec<ControllerTask>) {
         for task in tasks {
             // The controller loop lives as long as the cluster; a closed queue means shutdown.
             let _ = self.tasks.send(task);

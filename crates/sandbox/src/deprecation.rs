@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::core::{ClusterCore, CRD_KEY};
 
 /// The warning for a request to `path`, when it names a resource of a deprecated CRD version.
-pub fn warning(core: &ClusterCore, path: &str) -> Option<String> {
+pub(crate) fn warning(core: &ClusterCore, path: &str) -> Option<String> {
     let mut segments = path.trim_matches('/').split('/');
     let (Some("apis"), Some(group), Some(version), Some(_resource)) = (
         segments.next(),
@@ -59,7 +59,7 @@ fn version_of<'a>(crd: &'a Value, version: &str) -> Option<&'a Value> {
 }
 
 /// Adds `warning` as kube-apiserver sends it: `299 - "text"`.
-pub fn add_header(response: &mut Response, warning: &str) {
+pub(crate) fn add_header(response: &mut Response, warning: &str) {
     let quoted = format!("299 - {}", Value::from(warning));
     if let Ok(value) = HeaderValue::from_str(&quoted) {
         response.headers_mut().append(header::WARNING, value);

@@ -2,7 +2,7 @@
 use super::resources::{verbs, Registry, ResourceType};
 use serde_json::{json, Value};
 
-pub fn version() -> Value {
+pub(crate) fn version() -> Value {
     json!({
         "major": "1",
         "minor": "32",
@@ -16,7 +16,7 @@ pub fn version() -> Value {
     })
 }
 
-pub fn core_versions(server_address: &str) -> Value {
+pub(crate) fn core_versions(server_address: &str) -> Value {
     json!({
         "kind": "APIVersions",
         "versions": ["v1"],
@@ -36,7 +36,7 @@ fn group_doc(name: &str, versions: &[String]) -> Value {
     })
 }
 
-pub fn group_list(registry: &Registry) -> Value {
+pub(crate) fn group_list(registry: &Registry) -> Value {
     let groups: Vec<Value> = registry
         .groups()
         .into_iter()
@@ -46,7 +46,7 @@ pub fn group_list(registry: &Registry) -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-pub fn group(registry: &Registry, name: &str) -> Option<Value> {
+pub(crate) fn group(registry: &Registry, name: &str) -> Option<Value> {
     let (g, versions) = registry
         .groups()
         .into_iter()
@@ -84,7 +84,7 @@ fn subresource(rt: &ResourceType, name: &str, kind: &str, verbs: &[&str]) -> Val
     })
 }
 
-pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
+pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
     let types: Vec<&ResourceType> = registry
         .types
         .iter()
@@ -127,10 +127,10 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
 }
 
 /// Aggregated discovery (apidiscovery.k8s.io/v2), which kubectl asks for first.
-pub const AGGREGATED_CONTENT_TYPE: &str =
+pub(crate) const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-pub fn wants_aggregated(accept: &str) -> bool {
+pub(crate) fn wants_aggregated(accept: &str) -> bool {
     accept
         .split(',')
         .next()
@@ -168,7 +168,7 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
 }
 
 /// `/api` (core only) or `/apis` (every named group) as an APIGroupDiscoveryList.
-pub fn aggregated(registry: &Registry, core: bool) -> Value {
+pub(crate) fn aggregated(registry: &Registry, core: bool) -> Value {
     let items: Vec<Value> = registry
         .groups()
         .into_iter()

@@ -38,7 +38,7 @@ impl Faults {
 
 /// What to do with one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Pass,
     Fail500,
     Throttle429,
@@ -46,14 +46,14 @@ pub enum Decision {
 }
 
 /// The faults of one cluster, with the random sequence they are drawn from.
-pub struct Injector {
+pub(crate) struct Injector {
     faults: Faults,
     rng: Mutex<StdRng>,
 }
 
 impl Injector {
     /// `salt` tells clusters sharing a seed apart (each gets its own sequence).
-    pub fn new(faults: Faults, salt: &str) -> Self {
+    pub(crate) fn new(faults: Faults, salt: &str) -> Self {
         let rng = match faults.seed {
             Some(seed) => {
                 let salt = salt.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
@@ -69,8 +69,12 @@ impl Injector {
         }
     }
 
-    pub fn decide(&self) -> Decision {
-        let roll: f64 = self.rng.lock().unwrap_or_else(|p| p.into_inner()).gen();
+    pub(crate) fn decide(&self) -> Decision {
+        let roll: f64 = self
+            .rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .gen();
         let f = &self.faults;
         if roll < f.error_500 {
             return Decision::Fail500;

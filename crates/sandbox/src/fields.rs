@@ -6,8 +6,8 @@ use super::schema::builtin::{self, Shape};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub type Path = Vec<String>;
-pub type FieldSet = BTreeSet<Path>;
+pub(crate) type Path = Vec<String>;
+pub(crate) type FieldSet = BTreeSet<Path>;
 
 /// Metadata fields a field manager can own; the rest belong to the server.
 const MANAGED_METADATA: [&str; 5] = [
@@ -19,7 +19,7 @@ const MANAGED_METADATA: [&str; 5] = [
 ];
 
 /// The merge key of a list known to be associative, or None for an atomic list.
-pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
+pub(crate) fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
     let key = match field {
         "containers"
         | "initContainers"
@@ -50,7 +50,7 @@ pub fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
 
 /// Which part of an object a write may touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// The whole object (kinds without a status subresource).
     Everything,
     /// Everything except `status`.
@@ -61,13 +61,13 @@ pub enum Scope {
 
 /// Every owned leaf path of `obj` with its value (list-item markers map to null), as an apply
 /// owns them.
-pub fn leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
+pub(crate) fn leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
     owned(obj, scope, false)
 }
 
 /// What an update (create, replace, patch) owns: the leaves and, as the real server records it,
 /// every non-empty map and associative list itself (a `.` marker; structs get none).
-pub fn update_leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
+pub(crate) fn update_leaves(obj: &Value, scope: Scope) -> BTreeMap<Path, Value> {
     owned(obj, scope, true)
 }
 
@@ -235,7 +235,7 @@ fn find_item(items: &[Value], step: &str) -> Option<usize> {
 }
 
 /// The value at `path` (a list-item marker yields the item).
-pub fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
+pub(crate) fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
     let mut cur = obj;
     for step in path {
         if step == "." {
@@ -265,7 +265,7 @@ fn value_at_mut<'a>(obj: &'a mut Value, path: &[String]) -> Option<&'a mut Value
 }
 
 /// Removes the field (or list item, for a marker path) at `path`, if present.
-pub fn remove_at(obj: &mut Value, path: &[String]) {
+pub(crate) fn remove_at(obj: &mut Value, path: &[String]) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };
@@ -296,7 +296,7 @@ pub fn remove_at(obj: &mut Value, path: &[String]) {
 
 /// Merges an applied configuration into the live object: maps and structs recursively,
 /// associative lists by their keys, atomic fields replaced.
-pub fn merge_applied(live: &mut Value, applied: &Value) {
+pub(crate) fn merge_applied(live: &mut Value, applied: &Value) {
     let root = json!({"apiVersion": applied["apiVersion"], "kind": applied["kind"]});
     merge_object(&root, &Vec::new(), live, applied);
 }
@@ -351,7 +351,7 @@ fn merge_field(root: &Value, path: &Path, name: &str, live: &mut Value, applied:
     *live = applied.clone();
 }
 
-pub fn to_fields_v1(set: &FieldSet) -> Value {
+pub(crate) fn to_fields_v1(set: &FieldSet) -> Value {
     let mut root = Map::new();
     for path in set {
         let mut cur = &mut root;
@@ -368,7 +368,7 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
     Value::Object(root)
 }
 
-pub fn from_fields_v1(tree: &Value) -> FieldSet {
+pub(crate) fn from_fields_v1(tree: &Value) -> FieldSet {
     let mut set = FieldSet::new();
     fn go(node: &Value, path: &mut Path, set: &mut FieldSet) {
         let Some(map) = node.as_object() else {
@@ -389,7 +389,7 @@ pub fn from_fields_v1(tree: &Value) -> FieldSet {
 }
 
 /// `.spec.containers[name="app"].image`, the way conflict messages name a field.
-pub fn display(path: &[String]) -> String {
+pub(crate) fn display(path: &[String]) -> String {
     let mut out = String::new();
     for step in path {
         if let Some(f) = step.strip_prefix("f:") {
@@ -406,7 +406,7 @@ pub fn display(path: &[String]) -> String {
 }
 
 /// True when `owned` is `path` itself or lies inside what `path` names.
-pub fn covers(path: &[String], owned: &[String]) -> bool {
+pub(crate) fn covers(path: &[String], owned: &[String]) -> bool {
     let prefix = match path.split_last() {
         Some((last, parent)) if last == "." => parent,
         _ => path,

@@ -36,7 +36,7 @@ fn parse(path: &str) -> Option<Vec<Step>> {
 }
 
 /// The first value `path` selects in `obj`.
-pub fn first<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+pub(crate) fn first<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = obj;
     for step in parse(path)? {
         cur = match step {

@@ -211,7 +211,7 @@ impl Sandbox {
             "clusters": clusters,
             "users": users,
             "contexts": contexts,
-            "current-context": self.clusters.first().map(|c| c.name()).unwrap_or_default(),
+            "current-context": self.clusters.first().map(SandboxCluster::name).unwrap_or_default(),
         })
     }
 
@@ -373,16 +373,28 @@ impl SandboxCluster {
     /// From now on, answer the given shares of requests with 500, 429 or a stall.
     pub fn set_faults(&self, f: Faults) {
         let injector = Arc::new(faults::Injector::new(f, &self.core.name));
-        *self.core.faults.lock().unwrap_or_else(|e| e.into_inner()) = Some(injector);
+        *self
+            .core
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(injector);
     }
 
     pub fn clear_faults(&self) {
-        *self.core.faults.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .core
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Stops listening and drops every open connection; objects are kept.
     pub async fn stop(&self) {
-        let handle = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(handle) = handle {
             handle.abort();
             let _ = handle.await;
@@ -395,7 +407,10 @@ impl SandboxCluster {
         let port = self.core.port.load(Ordering::Relaxed);
         let listener = server::bind(self.name(), port).await?;
         let handle = server::serve(self.core.clone(), listener, self.tls.clone());
-        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        *self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
         Ok(())
     }
 
@@ -419,7 +434,12 @@ impl SandboxCluster {
 
 impl Drop for SandboxCluster {
     fn drop(&mut self) {
-        if let Some(handle) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(handle) = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             handle.abort();
         }
         for task in &self.background {

@@ -93,7 +93,7 @@ fn subresource_of(scope: Scope) -> Option<String> {
 
 /// One field another manager owns with a different value.
 #[derive(Debug, Clone)]
-pub struct Conflict {
+pub(crate) struct Conflict {
     /// The manager as the real server prints it, e.g. `"kubectl-create" using v1 at 2024-01-01T00:00:00Z`.
     pub manager: String,
     pub path: String,
@@ -113,7 +113,7 @@ fn print_manager(e: &ManagedEntry) -> String {
     out
 }
 
-pub struct ApplyRequest<'a> {
+pub(crate) struct ApplyRequest<'a> {
     pub manager: &'a str,
     pub force: bool,
     pub api_version: &'a str,
@@ -123,7 +123,7 @@ pub struct ApplyRequest<'a> {
 
 /// Server-side apply of `applied` onto `live` (None when creating). Returns the merged object with
 /// managedFields updated, or the conflicts when another manager owns differing fields.
-pub fn apply(
+pub(crate) fn apply(
     live: Option<&Value>,
     applied: &Value,
     req: &ApplyRequest,
@@ -229,7 +229,7 @@ pub fn apply(
 }
 
 /// Records that `manager` changed `old` into `new` by a non-apply write: changed fields move to it.
-pub fn record_update(
+pub(crate) fn record_update(
     old: Option<&Value>,
     new: &mut Value,
     manager: &str,
@@ -293,7 +293,7 @@ pub fn record_update(
 }
 
 /// The 409 message a real server gives for apply conflicts.
-pub fn conflict_message(conflicts: &[Conflict]) -> String {
+pub(crate) fn conflict_message(conflicts: &[Conflict]) -> String {
     if conflicts.len() == 1 {
         let c = &conflicts[0];
         return format!(
@@ -303,7 +303,7 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
     }
     let mut msg = format!("Apply failed with {} conflicts: ", conflicts.len());
     let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
-    managers.sort();
+    managers.sort_unstable();
     managers.dedup();
     for (i, manager) in managers.iter().enumerate() {
         if i > 0 {
@@ -317,7 +317,7 @@ pub fn conflict_message(conflicts: &[Conflict]) -> String {
     msg
 }
 
-pub fn conflict_causes(conflicts: &[Conflict]) -> Vec<Value> {
+pub(crate) fn conflict_causes(conflicts: &[Conflict]) -> Vec<Value> {
     conflicts
         .iter()
         .map(|c| {

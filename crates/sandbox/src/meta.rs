@@ -1,14 +1,14 @@
 //! Server-filled metadata: uids, timestamps, defaults a real API server applies.
 use serde_json::{json, Value};
 
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 
-pub fn new_uid() -> String {
+pub(crate) fn new_uid() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b);
     format!(
@@ -23,7 +23,7 @@ pub fn new_uid() -> String {
 }
 
 /// Seconds since an RFC 3339 timestamp, for the Age column.
-pub fn age_of(timestamp: &str) -> String {
+pub(crate) fn age_of(timestamp: &str) -> String {
     let Ok(then) =
         time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
     else {
@@ -36,7 +36,7 @@ pub fn age_of(timestamp: &str) -> String {
 }
 
 /// kubectl's HumanDuration.
-pub fn human_duration(secs: i64) -> String {
+pub(crate) fn human_duration(secs: i64) -> String {
     let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
     if secs < 120 {
         format!("{secs}s")
@@ -94,7 +94,7 @@ fn secret_string_data(obj: &mut Value) {
 
 /// Everything the real server fills in on create (and keeps on update): the decoder's defaults
 /// and what the kind's strategy sets.
-pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Value>) {
+pub(crate) fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Value>) {
     decode_defaults(group, kind, obj);
     match (group, kind) {
         ("", "Namespace") => {
@@ -113,7 +113,7 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value, old: Option<&Val
 
 /// The Go defaulters, which run while a body is decoded: what they fill in is recorded in
 /// managedFields as the writer's, as the real server records it.
-pub fn decode_defaults(group: &str, kind: &str, obj: &mut Value) {
+pub(crate) fn decode_defaults(group: &str, kind: &str, obj: &mut Value) {
     match (group, kind) {
         ("", "Namespace") => {
             let name = obj["metadata"]["name"].clone();
@@ -259,7 +259,7 @@ fn service_allocations(obj: &mut Value, old: Option<&Value>) {
     if spec["clusterIP"].is_null() {
         let ip = old
             .map(|o| o["spec"]["clusterIP"].clone())
-            .filter(|ip| ip.is_string())
+            .filter(serde_json::Value::is_string)
             .unwrap_or_else(|| {
                 let b: [u8; 2] = rand::random();
                 json!(format!("10.96.{}.{}", b[0], b[1].max(2)))

@@ -5,14 +5,14 @@ use super::status::ApiError;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Object,
     Table,
     /// `as=PartialObjectMetadata` (or its List): metadata only, as `list_metadata` asks.
     Metadata,
 }
 
-pub fn choose(accept: &str) -> Result<Answer, ApiError> {
+pub(crate) fn choose(accept: &str) -> Result<Answer, ApiError> {
     if accept.trim().is_empty() {
         return Ok(Answer::Object);
     }
@@ -42,12 +42,12 @@ pub fn choose(accept: &str) -> Result<Answer, ApiError> {
 }
 
 /// An object as `PartialObjectMetadata`: its metadata only.
-pub fn metadata_only(obj: &Value) -> Value {
+pub(crate) fn metadata_only(obj: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
 }
 
 /// A list as `PartialObjectMetadataList`.
-pub fn metadata_list(list: Value) -> Value {
+pub(crate) fn metadata_list(list: Value) -> Value {
     let items: Vec<Value> = list["items"]
         .as_array()
         .into_iter()

@@ -11,7 +11,7 @@ fn gv_path(rt: &ResourceType) -> String {
     }
 }
 
-pub fn root(registry: &Registry) -> Value {
+pub(crate) fn root(registry: &Registry) -> Value {
     let mut paths = Map::new();
     for rt in registry.types.iter() {
         let gv = gv_path(rt);
@@ -23,7 +23,7 @@ pub fn root(registry: &Registry) -> Value {
     json!({"paths": paths})
 }
 
-pub fn group_version(registry: &Registry, gv: &str) -> Option<Value> {
+pub(crate) fn group_version(registry: &Registry, gv: &str) -> Option<Value> {
     let mut paths = Map::new();
     for rt in registry.types.iter().filter(|rt| gv_path(rt) == gv) {
         let url = if rt.namespaced {

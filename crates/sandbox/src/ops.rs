@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 /// What a request addresses.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub rt: ResourceType,
     pub namespace: Option<String>,
     pub name: Option<String>,
@@ -43,7 +43,7 @@ impl Target {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct WriteOptions {
+pub(crate) struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: Option<String>,
     pub force: bool,
@@ -53,7 +53,7 @@ pub struct WriteOptions {
 
 /// What a write answers: the object, whether it was created, and the `Warning`s to send.
 #[derive(Debug)]
-pub struct Written {
+pub(crate) struct Written {
     pub object: Value,
     pub created: bool,
     pub warnings: Vec<String>,
@@ -112,13 +112,13 @@ impl WriteOptions {
 }
 
 /// Presents a stored object in the version the request asked for.
-pub fn present(rt: &ResourceType, mut obj: Value) -> Value {
+pub(crate) fn present(rt: &ResourceType, mut obj: Value) -> Value {
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
     obj
 }
 
-pub fn get(core: &ClusterCore, t: &Target) -> Result<Value, ApiError> {
+pub(crate) fn get(core: &ClusterCore, t: &Target) -> Result<Value, ApiError> {
     let name = t.name.as_deref().unwrap_or("");
     let inner = core.lock();
     let entry = inner
@@ -130,7 +130,7 @@ pub fn get(core: &ClusterCore, t: &Target) -> Result<Value, ApiError> {
 
 /// A page of a list: at most `limit` items (all when None), from where `continue` says.
 #[derive(Debug, Clone, Default)]
-pub struct Page {
+pub(crate) struct Page {
     pub limit: Option<usize>,
     pub continue_token: Option<String>,
 }
@@ -159,7 +159,7 @@ fn continue_start(token: &str) -> Result<(String, String), ApiError> {
     Ok((namespace.to_string(), name.to_string()))
 }
 
-pub fn list(
+pub(crate) fn list(
     core: &ClusterCore,
     t: &Target,
     labels: &LabelSelector,
@@ -444,7 +444,7 @@ fn commit(
             tasks.push(ControllerTask::ServiceAccountTokenSecret {
                 namespace: ns,
                 name,
-            })
+            });
         }
         ("apps", "Deployment") => tasks.push(ControllerTask::Deployment {
             namespace: ns,
@@ -510,7 +510,7 @@ fn allocate_node_ports(inner: &Inner, svc: &mut Value, old: Option<&Value>) {
 }
 
 /// Every namespace gets a `default` ServiceAccount and the cluster CA ConfigMap, as real controllers add.
-pub fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
+pub(crate) fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
     let now = meta::now_rfc3339();
     let sa = json!({
         "apiVersion": "v1", "kind": "ServiceAccount",
@@ -540,7 +540,7 @@ pub fn populate_namespace(core: &ClusterCore, inner: &mut Inner, ns: &str) {
     }
 }
 
-pub fn create(
+pub(crate) fn create(
     core: &ClusterCore,
     t: &Target,
     body: &[u8],
@@ -607,7 +607,7 @@ fn scoped_replacement(t: &Target, old: &Value, mut new: Value) -> Value {
     }
 }
 
-pub fn update(
+pub(crate) fn update(
     core: &ClusterCore,
     t: &Target,
     body: &[u8],
@@ -659,7 +659,7 @@ pub fn update(
     })
 }
 
-pub enum PatchKind {
+pub(crate) enum PatchKind {
     Json,
     Merge,
     Strategic,
@@ -667,7 +667,7 @@ pub enum PatchKind {
 }
 
 impl PatchKind {
-    pub fn from_content_type(ct: &str) -> Option<PatchKind> {
+    pub(crate) fn from_content_type(ct: &str) -> Option<PatchKind> {
         let base = ct.split(';').next().unwrap_or("").trim();
         Some(match base {
             "application/json-patch+json" => PatchKind::Json,
@@ -680,7 +680,7 @@ impl PatchKind {
 }
 
 /// Returns the patched object and whether it was created (server-side apply of a new object).
-pub fn patch(
+pub(crate) fn patch(
     core: &ClusterCore,
     t: &Target,
     kind: PatchKind,
@@ -882,7 +882,11 @@ fn repeated_apply(
     repeat.then(|| present(&t.rt, live.value.clone()))
 }
 
-pub fn delete(core: &ClusterCore, t: &Target, opts: &WriteOptions) -> Result<Value, ApiError> {
+pub(crate) fn delete(
+    core: &ClusterCore,
+    t: &Target,
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
     let name = t.name.clone().unwrap_or_default();
     let mut inner = core.lock();
     let key = t.key(&name);
@@ -955,7 +959,7 @@ fn terminate_namespace(core: &ClusterCore, inner: &mut Inner, mut ns: Value) -> 
 /// One pass of the namespace controller: deletes the namespace's content (objects with
 /// finalizers are marked instead) and, when nothing is left, the namespace. Returns whether the
 /// namespace is gone (or was never terminating).
-pub fn finish_namespace(core: &ClusterCore, name: &str) -> bool {
+pub(crate) fn finish_namespace(core: &ClusterCore, name: &str) -> bool {
     let mut inner = core.lock();
     let key = ("/namespaces".to_string(), String::new(), name.to_string());
     let Some(ns) = inner.store.get(&key).map(|e| e.value.clone()) else {
@@ -1009,7 +1013,7 @@ fn deleted_status(t: &Target, obj: &Value) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 }
 
-pub fn delete_collection(
+pub(crate) fn delete_collection(
     core: &ClusterCore,
     t: &Target,
     labels: &LabelSelector,
@@ -1033,7 +1037,7 @@ pub fn delete_collection(
 }
 
 /// Changes made by a controller: replaces the object's status (or more) and stores it.
-pub fn controller_update(
+pub(crate) fn controller_update(
     core: &ClusterCore,
     storage_key: &str,
     namespace: &str,

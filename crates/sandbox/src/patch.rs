@@ -4,7 +4,7 @@
 use super::fields::list_key;
 use serde_json::{Map, Value};
 
-pub fn strategic_merge(target: &mut Value, patch: &Value) {
+pub(crate) fn strategic_merge(target: &mut Value, patch: &Value) {
     let Some(patch_map) = patch.as_object() else {
         *target = patch.clone();
         return;
@@ -70,7 +70,7 @@ fn merge_field(name: &str, target: &mut Value, patch: &Value) {
                             .filter(|i| i.get("$patch").and_then(Value::as_str) != Some("delete"))
                             .map(strip_directives)
                             .collect(),
-                    )
+                    );
                 }
             }
         }

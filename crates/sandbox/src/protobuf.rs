@@ -346,7 +346,7 @@ fn message(fields: &[Field], buf: &[u8]) -> Option<Value> {
 }
 
 /// Decodes a protobuf request body to the JSON object it stands for, for the kinds listed above.
-pub fn decode(body: &[u8]) -> Option<Value> {
+pub(crate) fn decode(body: &[u8]) -> Option<Value> {
     let envelope = body.strip_prefix(MAGIC)?;
     let mut r = Reader { buf: envelope };
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);

@@ -7,13 +7,13 @@ use serde_json::{json, Value};
 
 /// A ServiceAccount caller.
 #[derive(Debug, Clone)]
-pub struct ServiceAccountUser {
+pub(crate) struct ServiceAccountUser {
     pub namespace: String,
     pub name: String,
 }
 
 impl ServiceAccountUser {
-    pub fn from_claims(claims: &Value) -> Option<ServiceAccountUser> {
+    pub(crate) fn from_claims(claims: &Value) -> Option<ServiceAccountUser> {
         let sa = &claims["kubernetes.io"];
         Some(ServiceAccountUser {
             namespace: sa["namespace"].as_str()?.to_string(),
@@ -102,7 +102,7 @@ fn role_rules<'a>(inner: &'a Inner, role_ref: &Value, namespace: &str) -> Vec<&'
 }
 
 /// Whether `user` may do `verb` on what `t` names, by the cluster's (Cluster)Roles and bindings.
-pub fn allowed(inner: &Inner, user: &ServiceAccountUser, verb: &str, t: &Target) -> bool {
+pub(crate) fn allowed(inner: &Inner, user: &ServiceAccountUser, verb: &str, t: &Target) -> bool {
     let binds = |b: &Value| {
         b["subjects"]
             .as_array()
@@ -135,7 +135,7 @@ pub fn allowed(inner: &Inner, user: &ServiceAccountUser, verb: &str, t: &Target)
 }
 
 /// The 403 a real server gives, e.g. `secrets "x" is forbidden: User "..." cannot get resource ...`.
-pub fn forbidden(user: &ServiceAccountUser, verb: &str, t: &Target) -> ApiError {
+pub(crate) fn forbidden(user: &ServiceAccountUser, verb: &str, t: &Target) -> ApiError {
     let resource = match &t.subresource {
         Some(sub) => format!("{}/{sub}", t.rt.plural),
         None => t.rt.plural.clone(),

@@ -3,7 +3,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ResourceType {
+pub(crate) struct ResourceType {
     pub group: String,
     pub version: String,
     pub kind: String,
@@ -23,7 +23,7 @@ pub struct ResourceType {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PrinterColumn {
+pub(crate) struct PrinterColumn {
     pub name: String,
     pub kind: String,
     pub json_path: String,
@@ -31,7 +31,7 @@ pub struct PrinterColumn {
 }
 
 impl ResourceType {
-    pub fn api_version(&self) -> String {
+    pub(crate) fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
         } else {
@@ -40,7 +40,7 @@ impl ResourceType {
     }
 
     /// Key under which objects are stored, shared by all versions of a kind.
-    pub fn storage_key(&self) -> String {
+    pub(crate) fn storage_key(&self) -> String {
         format!("{}/{}", self.group, self.plural)
     }
 }
@@ -56,7 +56,7 @@ const ALL_VERBS: [&str; 8] = [
     "watch",
 ];
 
-pub fn verbs(rt: &ResourceType) -> Vec<&'static str> {
+pub(crate) fn verbs(rt: &ResourceType) -> Vec<&'static str> {
     if rt.kind == "Namespace" {
         return vec![
             "create", "delete", "get", "list", "patch", "update", "watch",
@@ -83,7 +83,7 @@ fn builtin(
         plural: plural.into(),
         singular: kind.to_lowercase(),
         namespaced,
-        short_names: short.iter().map(|s| s.to_string()).collect(),
+        short_names: short.iter().map(std::string::ToString::to_string).collect(),
         categories: Vec::new(),
         has_status,
         generation,
@@ -93,7 +93,7 @@ fn builtin(
     }
 }
 
-pub fn builtins() -> Vec<ResourceType> {
+pub(crate) fn builtins() -> Vec<ResourceType> {
     let mut all = vec![
         builtin(
             "",
@@ -238,7 +238,7 @@ pub fn builtins() -> Vec<ResourceType> {
 }
 
 /// Resource types that the given CRD object adds (one per served version).
-pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
+pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];
     let group = spec["group"].as_str().unwrap_or_default();
     let names = &spec["names"];
@@ -302,12 +302,12 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
 
 /// All served types, rebuilt whenever a CRD changes; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Registry {
+pub(crate) struct Registry {
     pub types: Arc<Vec<ResourceType>>,
 }
 
 impl Registry {
-    pub fn new(crds: &[Value]) -> Registry {
+    pub(crate) fn new(crds: &[Value]) -> Registry {
         let mut types = builtins();
         for crd in crds {
             for rt in from_crd(crd) {
@@ -323,14 +323,14 @@ impl Registry {
         }
     }
 
-    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
+    pub(crate) fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
         self.types
             .iter()
             .find(|t| t.group == group && t.version == version && t.plural == plural)
     }
 
     /// Group names in discovery order (core first, then first-seen order).
-    pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+    pub(crate) fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for t in self.types.iter() {
             match groups.iter_mut().find(|(g, _)| *g == t.group) {

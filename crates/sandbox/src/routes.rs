@@ -3,7 +3,7 @@ use super::ops::Target;
 use super::resources::Registry;
 use super::status::ApiError;
 
-pub enum Route {
+pub(crate) enum Route {
     Version,
     Health,
     OpenApiRoot,
@@ -16,7 +16,7 @@ pub enum Route {
     NotFound,
 }
 
-pub fn route(path: &str, registry: &Registry) -> Result<Route, ApiError> {
+pub(crate) fn route(path: &str, registry: &Registry) -> Result<Route, ApiError> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Ok(Route::Version),

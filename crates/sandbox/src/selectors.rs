@@ -13,7 +13,7 @@ enum Requirement {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct LabelSelector(Vec<Requirement>);
+pub(crate) struct LabelSelector(Vec<Requirement>);
 
 /// Splits on commas outside parentheses.
 fn terms(s: &str) -> Vec<String> {
@@ -45,7 +45,7 @@ fn set_values(rest: &str) -> Option<Vec<String>> {
 }
 
 impl LabelSelector {
-    pub fn parse(s: &str) -> Result<LabelSelector, ApiError> {
+    pub(crate) fn parse(s: &str) -> Result<LabelSelector, ApiError> {
         let bad = |t: &str| ApiError::bad_request(format!("unable to parse requirement: {t:?}"));
         let mut reqs = Vec::new();
         for term in terms(s) {
@@ -72,7 +72,7 @@ impl LabelSelector {
     }
 
     /// A `metav1.LabelSelector` object (matchLabels and matchExpressions).
-    pub fn from_object(selector: &Value) -> LabelSelector {
+    pub(crate) fn from_object(selector: &Value) -> LabelSelector {
         let mut reqs = Vec::new();
         for (k, v) in selector["matchLabels"].as_object().into_iter().flatten() {
             reqs.push(Requirement::Equals(
@@ -102,11 +102,11 @@ impl LabelSelector {
         LabelSelector(reqs)
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.matches_labels(&obj["metadata"]["labels"])
     }
 
-    pub fn matches_labels(&self, labels: &Value) -> bool {
+    pub(crate) fn matches_labels(&self, labels: &Value) -> bool {
         let get = |k: &str| labels.get(k).and_then(Value::as_str);
         self.0.iter().all(|r| match r {
             Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
@@ -120,10 +120,10 @@ impl LabelSelector {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct FieldSelector(Vec<(String, bool, String)>);
+pub(crate) struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
-    pub fn parse(s: &str) -> Result<FieldSelector, ApiError> {
+    pub(crate) fn parse(s: &str) -> Result<FieldSelector, ApiError> {
         let mut reqs = Vec::new();
         for term in terms(s) {
             let (field, equal, value) = if let Some((k, v)) = term.split_once("!=") {
@@ -148,7 +148,7 @@ impl FieldSelector {
         Ok(FieldSelector(reqs))
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let actual = match field.as_str() {
                 "metadata.name" => obj["metadata"]["name"].as_str(),

@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-pub async fn bind(cluster: &str, port: u16) -> Result<TcpListener, SandboxError> {
+pub(crate) async fn bind(cluster: &str, port: u16) -> Result<TcpListener, SandboxError> {
     let addr = format!("127.0.0.1:{port}");
     TcpListener::bind(&addr)
         .await
@@ -44,7 +44,7 @@ pub async fn bind(cluster: &str, port: u16) -> Result<TcpListener, SandboxError>
 }
 
 /// Accepts connections until the returned task is aborted; aborting it closes every connection.
-pub fn serve(
+pub(crate) fn serve(
     core: Arc<ClusterCore>,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -160,7 +160,7 @@ async fn handle(
     let faults = core
         .faults
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     if let Some(injector) = faults {
         let decision = injector.decide();

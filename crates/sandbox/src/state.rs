@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What a cluster brings back from its state directory.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub pki: Pki,
     pub token_key: Vec<u8>,
     pub port: u16,
@@ -22,7 +22,7 @@ pub struct Loaded {
 /// Makes this process the one sandbox serving the state in `root` (created 0700 when missing):
 /// two would fight over its ports and overwrite each other's objects. The lock goes with the
 /// returned file, and with the process (`kill -9` included).
-pub fn lock(root: &Path) -> Result<fs::File, SandboxError> {
+pub(crate) fn lock(root: &Path) -> Result<fs::File, SandboxError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::io::AsRawFd;
@@ -62,7 +62,7 @@ pub fn lock(root: &Path) -> Result<fs::File, SandboxError> {
     Ok(file)
 }
 
-pub fn cluster_dir(root: &Path, cluster: &str) -> PathBuf {
+pub(crate) fn cluster_dir(root: &Path, cluster: &str) -> PathBuf {
     root.join(cluster)
 }
 
@@ -78,7 +78,7 @@ fn read(path: &Path) -> Result<String, SandboxError> {
 }
 
 /// None when the directory holds no cluster yet.
-pub fn load(dir: &Path) -> Result<Option<Loaded>, SandboxError> {
+pub(crate) fn load(dir: &Path) -> Result<Option<Loaded>, SandboxError> {
     let pki_path = dir.join("pki.json");
     if !pki_path.exists() {
         if dir.exists() && !dir.is_dir() {
@@ -133,7 +133,7 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Writes `contents` to `path` with mode 0600 via a temp file and rename.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = parent_dir(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.as_file()
@@ -144,7 +144,7 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn ensure_dir(dir: &Path) -> Result<(), SandboxError> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), SandboxError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -155,7 +155,7 @@ pub fn ensure_dir(dir: &Path) -> Result<(), SandboxError> {
         })
 }
 
-pub fn save_identity(
+pub(crate) fn save_identity(
     dir: &Path,
     pki: &Pki,
     token_key: &[u8],
@@ -172,7 +172,11 @@ pub fn save_identity(
 }
 
 /// Writes the objects if anything changed since `written`; returns the generation written.
-pub fn save_objects(core: &ClusterCore, dir: &Path, written: u64) -> Result<u64, SandboxError> {
+pub(crate) fn save_objects(
+    core: &ClusterCore,
+    dir: &Path,
+    written: u64,
+) -> Result<u64, SandboxError> {
     let (generation, doc) = {
         let inner = core.lock();
         if inner.store.generation == written {
@@ -195,7 +199,7 @@ pub fn save_objects(core: &ClusterCore, dir: &Path, written: u64) -> Result<u64,
 }
 
 /// Writes the objects shortly after each change (batched), until aborted.
-pub async fn persist_loop(core: Arc<ClusterCore>, dir: PathBuf) {
+pub(crate) async fn persist_loop(core: Arc<ClusterCore>, dir: PathBuf) {
     let mut written = 0;
     loop {
         core.changed.notified().await;

@@ -2,7 +2,7 @@
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
@@ -10,7 +10,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn to_status(&self) -> Value {
+    pub(crate) fn to_status(&self) -> Value {
         let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",
@@ -40,7 +40,7 @@ impl ApiError {
         }
     }
 
-    pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
+    pub(crate) fn not_found(group: &str, plural: &str, name: &str) -> Self {
         let mut details = json!({"name": name, "kind": plural});
         if !group.is_empty() {
             details["group"] = json!(group);
@@ -53,7 +53,7 @@ impl ApiError {
         )
     }
 
-    pub fn no_resource() -> Self {
+    pub(crate) fn no_resource() -> Self {
         Self::new(
             404,
             "NotFound",
@@ -62,7 +62,7 @@ impl ApiError {
         )
     }
 
-    pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
+    pub(crate) fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         let mut details = json!({"name": name, "kind": plural});
         if !group.is_empty() {
             details["group"] = json!(group);
@@ -75,7 +75,7 @@ impl ApiError {
         )
     }
 
-    pub fn conflict(group: &str, plural: &str, name: &str) -> Self {
+    pub(crate) fn conflict(group: &str, plural: &str, name: &str) -> Self {
         let mut details = json!({"name": name, "kind": plural});
         if !group.is_empty() {
             details["group"] = json!(group);
@@ -91,7 +91,7 @@ impl ApiError {
         )
     }
 
-    pub fn apply_conflict(
+    pub(crate) fn apply_conflict(
         group: &str,
         plural: &str,
         name: &str,
@@ -106,7 +106,7 @@ impl ApiError {
     }
 
     /// 422 with one cause per invalid field, as `field.ErrorList.ToAggregate()` renders it.
-    pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<FieldError>) -> Self {
+    pub(crate) fn invalid(group: &str, kind: &str, name: &str, causes: Vec<FieldError>) -> Self {
         let summary = causes
             .iter()
             .map(|c| format!("{}: {}", c.field, c.message))
@@ -137,20 +137,25 @@ impl ApiError {
         )
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message.into(), None)
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized".into(), None)
     }
 
-    pub fn forbidden(message: String, details: Value) -> Self {
+    pub(crate) fn forbidden(message: String, details: Value) -> Self {
         Self::new(403, "Forbidden", message, Some(details))
     }
 
     /// 403 from the NamespaceLifecycle admission plugin: the namespace is being deleted.
-    pub fn namespace_terminating(group: &str, plural: &str, name: &str, namespace: &str) -> Self {
+    pub(crate) fn namespace_terminating(
+        group: &str,
+        plural: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Self {
         let mut details = json!({
             "name": name,
             "kind": plural,
@@ -174,7 +179,7 @@ impl ApiError {
         )
     }
 
-    pub fn not_acceptable() -> Self {
+    pub(crate) fn not_acceptable() -> Self {
         Self::new(
             406,
             "NotAcceptable",
@@ -183,7 +188,7 @@ impl ApiError {
         )
     }
 
-    pub fn method_not_allowed() -> Self {
+    pub(crate) fn method_not_allowed() -> Self {
         Self::new(
             405,
             "MethodNotAllowed",
@@ -193,7 +198,7 @@ impl ApiError {
     }
 
     /// 415 for a PATCH body type the server does not take (here: strategic merge on custom resources).
-    pub fn unsupported_patch(content_type: &str) -> Self {
+    pub(crate) fn unsupported_patch(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
@@ -203,7 +208,7 @@ impl ApiError {
     }
 
     /// 415 for a protobuf body of a kind the sandbox has no protobuf schema for.
-    pub fn unsupported_body(content_type: &str) -> Self {
+    pub(crate) fn unsupported_body(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
@@ -212,7 +217,7 @@ impl ApiError {
         )
     }
 
-    pub fn expired(requested: u64, oldest: u64) -> Self {
+    pub(crate) fn expired(requested: u64, oldest: u64) -> Self {
         Self::new(
             410,
             "Expired",
@@ -222,15 +227,15 @@ impl ApiError {
     }
 
     /// The 500 (without a reason) a real server answers for an apply it cannot type.
-    pub fn typed_patch(message: &str) -> Self {
+    pub(crate) fn typed_patch(message: &str) -> Self {
         Self::new(500, "", message.into(), None)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message.into(), None)
     }
 
-    pub fn too_many_requests() -> Self {
+    pub(crate) fn too_many_requests() -> Self {
         Self::new(
             429,
             "TooManyRequests",
@@ -242,14 +247,14 @@ impl ApiError {
 
 /// One entry of `details.causes` in an Invalid response.
 #[derive(Debug, Clone)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     pub reason: &'static str,
     pub field: String,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn invalid(field: &str, value: &str, why: &str) -> Self {
+    pub(crate) fn invalid(field: &str, value: &str, why: &str) -> Self {
         FieldError {
             reason: "FieldValueInvalid",
             field: field.into(),
@@ -258,7 +263,7 @@ impl FieldError {
     }
 
     /// An invalid value rendered as the real server renders it: numbers bare, maps as JSON.
-    pub fn invalid_value(field: &str, value: &Value, why: &str) -> Self {
+    pub(crate) fn invalid_value(field: &str, value: &Value, why: &str) -> Self {
         FieldError {
             reason: "FieldValueInvalid",
             field: field.into(),
@@ -266,7 +271,7 @@ impl FieldError {
         }
     }
 
-    pub fn required_because(field: &str, why: &str) -> Self {
+    pub(crate) fn required_because(field: &str, why: &str) -> Self {
         FieldError {
             reason: "FieldValueRequired",
             field: field.into(),
@@ -274,7 +279,7 @@ impl FieldError {
         }
     }
 
-    pub fn duplicate(field: &str, value: &str) -> Self {
+    pub(crate) fn duplicate(field: &str, value: &str) -> Self {
         FieldError {
             reason: "FieldValueDuplicate",
             field: field.into(),
@@ -282,7 +287,7 @@ impl FieldError {
         }
     }
 
-    pub fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Self {
+    pub(crate) fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Self {
         let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
         FieldError {
             reason: "FieldValueNotSupported",
@@ -294,7 +299,7 @@ impl FieldError {
         }
     }
 
-    pub fn required(field: &str) -> Self {
+    pub(crate) fn required(field: &str) -> Self {
         FieldError {
             reason: "FieldValueRequired",
             field: field.into(),

@@ -9,14 +9,14 @@ use tokio::sync::broadcast;
 const HISTORY: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
+pub(crate) enum EventType {
     Added,
     Modified,
     Deleted,
 }
 
 impl EventType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EventType::Added => "ADDED",
             EventType::Modified => "MODIFIED",
@@ -26,7 +26,7 @@ impl EventType {
 }
 
 #[derive(Debug)]
-pub struct Event {
+pub(crate) struct Event {
     pub rv: u64,
     pub kind: EventType,
     pub storage_key: String,
@@ -34,18 +34,18 @@ pub struct Event {
     pub object: Value,
 }
 
-pub type EventReceiver = broadcast::Receiver<Arc<Event>>;
+pub(crate) type EventReceiver = broadcast::Receiver<Arc<Event>>;
 
 /// (storage key "group/plural", namespace or "", name)
-pub type ObjKey = (String, String, String);
+pub(crate) type ObjKey = (String, String, String);
 
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub rv: u64,
     pub value: Value,
 }
 
-pub struct Store {
+pub(crate) struct Store {
     objects: BTreeMap<ObjKey, Entry>,
     rv: u64,
     history: VecDeque<Arc<Event>>,
@@ -57,7 +57,7 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(objects: Vec<(String, Value)>, rv: u64) -> Store {
+    pub(crate) fn new(objects: Vec<(String, Value)>, rv: u64) -> Store {
         let (events, _) = broadcast::channel(4096);
         let mut store = Store {
             objects: BTreeMap::new(),
@@ -86,16 +86,16 @@ impl Store {
         store
     }
 
-    pub fn resource_version(&self) -> u64 {
+    pub(crate) fn resource_version(&self) -> u64 {
         self.rv
     }
 
-    pub fn get(&self, key: &ObjKey) -> Option<&Entry> {
+    pub(crate) fn get(&self, key: &ObjKey) -> Option<&Entry> {
         self.objects.get(key)
     }
 
     /// Objects of one storage key, optionally one namespace, in namespace/name order.
-    pub fn list<'a>(
+    pub(crate) fn list<'a>(
         &'a self,
         storage_key: &'a str,
         namespace: Option<&'a str>,
@@ -113,12 +113,12 @@ impl Store {
             .map(|(_, e)| e)
     }
 
-    pub fn all(&self) -> impl Iterator<Item = (&ObjKey, &Entry)> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = (&ObjKey, &Entry)> {
         self.objects.iter()
     }
 
     /// Stores `obj` under a new resourceVersion and tells watchers.
-    pub fn put(&mut self, storage_key: &str, mut obj: Value) -> Value {
+    pub(crate) fn put(&mut self, storage_key: &str, mut obj: Value) -> Value {
         self.rv += 1;
         let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
@@ -150,7 +150,7 @@ impl Store {
         obj
     }
 
-    pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
+    pub(crate) fn remove(&mut self, key: &ObjKey) -> Option<Value> {
         let mut entry = self.objects.remove(key)?;
         self.rv += 1;
         entry.value["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
@@ -178,7 +178,10 @@ impl Store {
     }
 
     /// Events after `since` plus a receiver for later ones, taken atomically.
-    pub fn watch_from(&self, since: u64) -> Result<(Vec<Arc<Event>>, EventReceiver), ApiError> {
+    pub(crate) fn watch_from(
+        &self,
+        since: u64,
+    ) -> Result<(Vec<Arc<Event>>, EventReceiver), ApiError> {
         if since < self.compacted {
             return Err(ApiError::expired(since, self.compacted + 1));
         }
@@ -191,13 +194,13 @@ impl Store {
         Ok((backlog, self.events.subscribe()))
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
     }
 }
 
 /// Key of an object stored under `storage_key`.
-pub fn key_for(storage_key: &str, obj: &Value) -> ObjKey {
+pub(crate) fn key_for(storage_key: &str, obj: &Value) -> ObjKey {
     (
         storage_key.to_string(),
         obj["metadata"]["namespace"]

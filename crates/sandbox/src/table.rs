@@ -62,7 +62,7 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
 }
 
 fn count(v: &Value) -> usize {
-    v.as_object().map(|m| m.len()).unwrap_or(0)
+    v.as_object().map(serde_json::Map::len).unwrap_or(0)
 }
 
 fn cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
@@ -90,7 +90,7 @@ fn cells(rt: &ResourceType, obj: &Value) -> Vec<Value> {
         ("", "ConfigMap") => cells.push(json!(count(&obj["data"]) + count(&obj["binaryData"]))),
         ("", "ServiceAccount") => cells.push(json!(obj["secrets"]
             .as_array()
-            .map(|a| a.len())
+            .map(std::vec::Vec::len)
             .unwrap_or(0))),
         ("", "Service") => {
             let ingress: Vec<String> = obj["status"]["loadBalancer"]["ingress"]
@@ -160,7 +160,7 @@ fn row(rt: &ResourceType, obj: &Value) -> Value {
     })
 }
 
-pub fn table(rt: &ResourceType, items: &[Value], resource_version: &str) -> Value {
+pub(crate) fn table(rt: &ResourceType, items: &[Value], resource_version: &str) -> Value {
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

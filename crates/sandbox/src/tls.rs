@@ -7,7 +7,7 @@ use rcgen::{
 use std::sync::Arc;
 
 #[derive(Clone)]
-pub struct Pki {
+pub(crate) struct Pki {
     pub ca_pem: String,
     pub ca_key_pem: String,
     pub cert_pem: String,
@@ -15,7 +15,7 @@ pub struct Pki {
 }
 
 impl Pki {
-    pub fn generate(cluster: &str) -> Result<Pki, SandboxError> {
+    pub(crate) fn generate(cluster: &str) -> Result<Pki, SandboxError> {
         let err = |e: rcgen::Error| SandboxError::Certificate {
             cluster: cluster.to_string(),
             message: e.to_string(),
@@ -53,7 +53,10 @@ impl Pki {
         })
     }
 
-    pub fn server_config(&self, cluster: &str) -> Result<Arc<rustls::ServerConfig>, SandboxError> {
+    pub(crate) fn server_config(
+        &self,
+        cluster: &str,
+    ) -> Result<Arc<rustls::ServerConfig>, SandboxError> {
         let err = |message: String| SandboxError::Tls {
             cluster: cluster.to_string(),
             message,

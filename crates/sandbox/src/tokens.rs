@@ -20,7 +20,7 @@ fn subject(namespace: &str, name: &str) -> String {
     format!("system:serviceaccount:{namespace}:{name}")
 }
 
-pub fn token_request(
+pub(crate) fn token_request(
     core: &ClusterCore,
     namespace: &str,
     name: &str,
@@ -89,7 +89,7 @@ pub fn token_request(
 }
 
 /// Fills a `kubernetes.io/service-account-token` Secret once its ServiceAccount exists.
-pub fn fill_token_secret(core: &ClusterCore, namespace: &str, name: &str) -> bool {
+pub(crate) fn fill_token_secret(core: &ClusterCore, namespace: &str, name: &str) -> bool {
     let sa_name = {
         let inner = core.lock();
         let Some(secret) = inner

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
 
-pub struct WatchParams {
+pub(crate) struct WatchParams {
     /// None (or "0") starts with ADDED events for what exists now.
     pub since: Option<u64>,
     pub labels: LabelSelector,
@@ -72,7 +72,7 @@ struct State {
 }
 
 /// Starts a watch; the body ends on timeout, on shutdown, or when the watcher falls too far behind.
-pub fn start(core: &ClusterCore, target: Target, params: WatchParams) -> Body {
+pub(crate) fn start(core: &ClusterCore, target: Target, params: WatchParams) -> Body {
     let filter = Filter {
         target,
         labels: params.labels,
@@ -153,8 +153,8 @@ fn body(state: State) -> Body {
                     // Closed: the cluster stopped. Lagged: the client re-lists, like after a real server's watch drop.
                     Err(_) => return None,
                 },
-                _ = tokio::time::sleep_until(st.deadline) => return None,
-                _ = tokio::time::sleep_until(bookmark_at), if st.bookmarks => {
+                () = tokio::time::sleep_until(st.deadline) => return None,
+                () = tokio::time::sleep_until(bookmark_at), if st.bookmarks => {
                     let rt = &st.filter.target.rt;
                     let mut line = json!({"type": "BOOKMARK", "object": {
                         "kind": rt.kind, "apiVersion": rt.api_version(),

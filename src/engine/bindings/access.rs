@@ -16,7 +16,7 @@ use crate::k8s::KNOWN_AFTER_APPLY;
 /// The annotation `kubectl rollout restart` sets on a Deployment's pod template.
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,

@@ -29,7 +29,7 @@ const OPTION_KEYS: &[&str] = &[
     "lock_wait_secs",
 ];
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     engine.register_type_with_name::<RootCa>("RootCa");
     register_property(
         engine,
@@ -200,7 +200,7 @@ fn check_cacerts(
     if let Some(planned) = ctx
         .planned_certs
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get(&path.join(cert_dir))
     {
         ours.root_pem = Some(planned.root_cert.clone());
@@ -261,7 +261,7 @@ fn cacerts_secret(ctx: &PlayContext, dir: &str) -> HostResult<Value> {
     let planned = ctx
         .planned_certs
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get(&path)
         .cloned();
     match planned {
@@ -350,7 +350,7 @@ fn intermediate(
             );
             ctx.planned_certs
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(ca.dir.clone(), files);
         }
         None => {
@@ -401,6 +401,6 @@ fn report(ctx: &PlayContext, what: &str, action: Action) {
 /// Certificates are read and written by the run itself: watch mode must never re-run for them.
 fn record_files(ctx: &PlayContext, files: &[&PathBuf]) {
     for file in files {
-        ctx.record_written(file.canonicalize().unwrap_or_else(|_| file.to_path_buf()));
+        ctx.record_written(file.canonicalize().unwrap_or_else(|_| (*file).clone()));
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{HostError, HostResult};
 use crate::local_files;
 use crate::vars::with_defaults;
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     register_error_type(engine);
 
     let c = ctx.clone();
@@ -228,7 +228,7 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
         if action.is_change() {
             ctx.planned_files
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(file);
         }
         ctx.reporter

@@ -7,7 +7,7 @@ use crate::engine::api::register_in;
 use crate::engine::convert::{to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::error::{HostError, HostResult};
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     let mut yaml = Module::new();
     register_in(
         &mut yaml,
@@ -80,6 +80,6 @@ fn at_call(call: &NativeCallContext, error: HostError) -> Box<rhai::EvalAltResul
     rhai::EvalAltResult::ErrorRuntime(Dynamic::from(error), call.call_position()).into()
 }
 
-pub fn dump_yaml(value: &Value) -> HostResult<String> {
+pub(super) fn dump_yaml(value: &Value) -> HostResult<String> {
     serde_yaml::to_string(value).map_err(|e| HostError::new(format!("cannot print YAML: {e}")))
 }

@@ -10,7 +10,7 @@ use crate::engine::convert::{IntoRhai, RhaiResult};
 use crate::engine::options::{strings, Options};
 use crate::exec::{run_in_play, ExecOptions, ExecOutput};
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
@@ -90,7 +90,10 @@ fn limited_out_context(ctx: &PlayContext, args: &[String]) -> Option<String> {
 /// What a dry run says instead of running a program; a file the plan would write first is
 /// named as such, since it does not exist yet.
 fn planned_command(ctx: &PlayContext, program: &str, args: &[String]) -> String {
-    let planned = ctx.planned_files.lock().unwrap_or_else(|p| p.into_inner());
+    let planned = ctx
+        .planned_files
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let pending: Vec<String> = args
         .iter()
         .filter(|a| planned.contains(std::path::Path::new(a.as_str())))
@@ -129,7 +132,7 @@ fn exec_options(ctx: &PlayContext, options: Map) -> RhaiResult<ExecOptions> {
     })
 }
 
-pub fn output_map(output: &ExecOutput) -> RhaiResult<Map> {
+pub(super) fn output_map(output: &ExecOutput) -> RhaiResult<Map> {
     let mut map = Map::new();
     map.insert("stdout".into(), Dynamic::from(output.stdout.clone()));
     map.insert("stderr".into(), Dynamic::from(output.stderr.clone()));

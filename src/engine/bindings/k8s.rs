@@ -22,7 +22,7 @@ const DEFAULT_WAIT_SECS: u64 = 300;
 
 /// A playbook's handle on one cluster.
 #[derive(Clone)]
-pub struct ClusterHandle(pub(crate) Arc<Cluster>);
+pub(super) struct ClusterHandle(pub(crate) Arc<Cluster>);
 
 /// A cluster that `--limit` leaves out is worked on as in a dry run: its writes are checked by
 /// its API server and never stored, and later reads see them, so the rest of the play goes on as
@@ -101,7 +101,7 @@ fn optional(value: Option<Value>) -> RhaiResult<Dynamic> {
     }
 }
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     engine.register_type_with_name::<ClusterHandle>("Cluster");
     install_handles(engine, ctx);
     install_objects(engine, ctx);

@@ -15,7 +15,7 @@ use rhai::Engine;
 
 use crate::context::PlayContext;
 
-pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(crate) fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     core::install(engine, ctx);
     steps::install(engine, ctx);
     data::install(engine);

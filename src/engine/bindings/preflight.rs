@@ -12,7 +12,7 @@ use crate::engine::convert::{throw, IntoRhai, RhaiResult};
 use crate::error::HostError;
 use crate::preflight::{self, Declared};
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,

@@ -7,7 +7,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
 use crate::context::PlayContext;
 use crate::engine::api::register;
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     let c = ctx.clone();
     register(
         engine,
@@ -148,12 +148,10 @@ fn private_copy(body: &FnPtr) -> FnPtr {
 fn selected(ctx: &PlayContext, name: &str) -> Result<(), &'static str> {
     let nested = ctx.reporter.current_step().is_some();
     let options = &ctx.options;
-    ctx.steps.lock().unwrap_or_else(|p| p.into_inner()).select(
-        name,
-        nested,
-        &options.only,
-        options.start_at.as_deref(),
-    )
+    ctx.steps
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .select(name, nested, &options.only, options.start_at.as_deref())
 }
 
 fn run_step(

@@ -10,7 +10,7 @@ pub const ASSETS_VARIABLE: &str = "KUBEBUILDER_ASSETS";
 
 /// The binaries of one assets directory.
 #[derive(Debug, Clone)]
-pub struct Assets {
+pub(super) struct Assets {
     pub dir: PathBuf,
     pub etcd: PathBuf,
     pub apiserver: PathBuf,

@@ -37,7 +37,7 @@ const AUDIT_LOG: &str = "audit.log";
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(100);
 
-pub struct Cluster {
+pub(super) struct Cluster {
     pub name: String,
     pub server_url: String,
     pub ca_pem: String,
@@ -50,7 +50,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub async fn start(
+    pub(super) async fn start(
         name: &str,
         assets: &Assets,
         controller_manager: bool,
@@ -216,16 +216,16 @@ impl Cluster {
     }
 
     /// The API server's audit log (written only when started with `audit`).
-    pub fn audit_log(&self) -> PathBuf {
+    pub(super) fn audit_log(&self) -> PathBuf {
         self.dir.path().join(AUDIT_LOG)
     }
 
     /// The process ids of the running components (etcd, kube-apiserver, kube-controller-manager).
-    pub fn pids(&self) -> Vec<u32> {
+    pub(super) fn pids(&self) -> Vec<u32> {
         self.components.iter().filter_map(Component::pid).collect()
     }
 
-    pub async fn stop(&mut self) {
+    pub(super) async fn stop(&mut self) {
         for component in self.components.iter_mut().rev() {
             component.stop().await;
         }
@@ -233,7 +233,7 @@ impl Cluster {
 
     /// This cluster's entries of a kubeconfig: cluster, user and context all named after it,
     /// the user holding the admin client certificate.
-    pub fn kubeconfig_entries(&self) -> (NamedCluster, NamedAuthInfo, NamedContext) {
+    pub(super) fn kubeconfig_entries(&self) -> (NamedCluster, NamedAuthInfo, NamedContext) {
         let user = format!("{}-admin", self.name);
         let cluster = NamedCluster {
             name: self.name.clone(),
@@ -268,7 +268,7 @@ impl Cluster {
     }
 
     /// An admin client for this cluster.
-    pub async fn client(&self) -> Result<kube::Client, ControlPlaneError> {
+    pub(super) async fn client(&self) -> Result<kube::Client, ControlPlaneError> {
         let kubeconfig = kubeconfig_of([self]);
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
@@ -395,7 +395,7 @@ impl Files {
 }
 
 /// Writes a file readable by its owner only.
-pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -436,7 +436,7 @@ async fn etcd_health(port: u16) -> std::io::Result<bool> {
 }
 
 /// A kubeconfig with one context per cluster, the first one current.
-pub fn kubeconfig_of<'a>(clusters: impl IntoIterator<Item = &'a Cluster>) -> Kubeconfig {
+pub(super) fn kubeconfig_of<'a>(clusters: impl IntoIterator<Item = &'a Cluster>) -> Kubeconfig {
     let mut kubeconfig = Kubeconfig {
         api_version: Some("v1".to_string()),
         kind: Some("Config".to_string()),

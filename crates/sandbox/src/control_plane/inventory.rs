@@ -28,7 +28,7 @@ fn made_by_the_server(labels: Option<&std::collections::BTreeMap<String, String>
     })
 }
 
-pub async fn objects(
+pub(super) async fn objects(
     cluster: &str,
     client: Client,
 ) -> Result<Vec<InventoryEntry>, ControlPlaneError> {

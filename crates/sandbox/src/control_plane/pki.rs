@@ -10,7 +10,7 @@ use rcgen::{
 use super::ControlPlaneError;
 
 /// The name kube-apiserver is told to accept on front-proxy client certificates.
-pub const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
+pub(super) const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
 
 /// Names the serving certificate answers to: loopback, and the in-cluster Service name that
 /// programs running against the cluster (istioctl's generated configs) may use.
@@ -23,12 +23,12 @@ const SERVING_NAMES: [&str; 6] = [
     "kubernetes.default.svc.cluster.local",
 ];
 
-pub struct CertifiedKey {
+pub(super) struct CertifiedKey {
     pub cert_pem: String,
     pub key_pem: String,
 }
 
-pub struct Pki {
+pub(super) struct Pki {
     pub ca_pem: String,
     pub serving: CertifiedKey,
     pub admin: CertifiedKey,
@@ -39,7 +39,7 @@ pub struct Pki {
 }
 
 impl Pki {
-    pub fn generate(cluster: &str) -> Result<Pki, ControlPlaneError> {
+    pub(super) fn generate(cluster: &str) -> Result<Pki, ControlPlaneError> {
         let err = |e: rcgen::Error| ControlPlaneError::Certificate {
             cluster: cluster.to_string(),
             message: e.to_string(),
@@ -109,7 +109,7 @@ fn leaf(
     usage: ExtendedKeyUsagePurpose,
 ) -> Result<CertifiedKey, rcgen::Error> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let names: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
     let mut params = CertificateParams::new(names)?;
     params
         .distinguished_name

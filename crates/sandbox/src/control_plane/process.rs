@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::ControlPlaneError;
 
-pub struct Component {
+pub(super) struct Component {
     pub name: &'static str,
     cluster: String,
     child: tokio::process::Child,
@@ -19,7 +19,7 @@ pub struct Component {
 }
 
 impl Component {
-    pub fn spawn(
+    pub(super) fn spawn(
         cluster: &str,
         name: &'static str,
         binary: &Path,
@@ -62,12 +62,12 @@ impl Component {
         })
     }
 
-    pub fn pid(&self) -> Option<u32> {
+    pub(super) fn pid(&self) -> Option<u32> {
         self.pid
     }
 
     /// An error when the process has exited, naming how, with the end of its log.
-    pub fn check_running(&mut self) -> Result<(), ControlPlaneError> {
+    pub(super) fn check_running(&mut self) -> Result<(), ControlPlaneError> {
         match self.child.try_wait() {
             Ok(Some(status)) => {
                 if let Some(pid) = self.pid.take() {
@@ -90,7 +90,7 @@ impl Component {
     }
 
     /// The last lines the component logged, for errors.
-    pub fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let start = lines.len().saturating_sub(15);
@@ -102,7 +102,7 @@ impl Component {
     }
 
     /// Kills the process group and waits for the process to be reaped.
-    pub async fn stop(&mut self) {
+    pub(super) async fn stop(&mut self) {
         if let Some(pid) = self.pid.take() {
             live().remove(&pid);
             kill_group(pid);
@@ -139,23 +139,26 @@ static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 static DIRECTORIES: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 fn live() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
-    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn directories() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
-    DIRECTORIES.lock().unwrap_or_else(|p| p.into_inner())
+    DIRECTORIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A control plane's temporary directory (0700), removed when dropped, or by `stop_all_now`.
-pub struct PrivateDir(tempfile::TempDir);
+pub(super) struct PrivateDir(tempfile::TempDir);
 
 impl PrivateDir {
-    pub fn new(dir: tempfile::TempDir) -> PrivateDir {
+    pub(super) fn new(dir: tempfile::TempDir) -> PrivateDir {
         directories().insert(dir.path().to_path_buf());
         PrivateDir(dir)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         self.0.path()
     }
 }

@@ -22,7 +22,7 @@ static NEXT_ADDRESS: AtomicU32 = AtomicU32::new(0);
 
 /// Runs both stand-ins for one cluster until the task is aborted. `lb_hostname` gives load
 /// balancers hostnames instead of IPs, as some clouds do (Istio cannot use those).
-pub async fn run(client: Client, lb_hostname: Arc<AtomicBool>) {
+pub(super) async fn run(client: Client, lb_hostname: Arc<AtomicBool>) {
     futures::join!(
         load_balancers(client.clone(), lb_hostname),
         deployments(client)

@@ -43,14 +43,14 @@ fn schemas() -> &'static Schemas {
 }
 
 /// A decoding failure, rendered as the real server renders it.
-pub fn decode_error(kind: &str, version: &str, message: &str) -> ApiError {
+pub(crate) fn decode_error(kind: &str, version: &str, message: &str) -> ApiError {
     ApiError::bad_request(format!(
         "{kind} in version \"{version}\" cannot be handled as a {kind}: {message}"
     ))
 }
 
 /// Checks `obj` against its Go type, dropping unknown fields; returns the warnings to send.
-pub fn decode(
+pub(crate) fn decode(
     group: &str,
     version: &str,
     kind: &str,
@@ -296,7 +296,7 @@ const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /// Checks a custom resource's `metadata` as the real server does (it is always an ObjectMeta);
 /// returns the paths of unknown fields it dropped, or the decoding error's text.
-pub fn object_meta(kind: &str, metadata: &mut Value) -> Result<Vec<String>, String> {
+pub(crate) fn object_meta(kind: &str, metadata: &mut Value) -> Result<Vec<String>, String> {
     let mut walk = Walk {
         unknown: Vec::new(),
         path: vec!["metadata".into()],
@@ -308,7 +308,7 @@ pub fn object_meta(kind: &str, metadata: &mut Value) -> Result<Vec<String>, Stri
 
 /// How server-side apply and managedFields treat a field of a built-in kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// A map of free keys (labels, data): owned itself as well as per key.
     Map,
     /// A struct: owned per field only.
@@ -356,7 +356,7 @@ fn resolve(node: &'static Value) -> &'static Value {
 }
 
 /// The shape of the field at `path`; None when the kind has no Go type (custom resources).
-pub fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
+pub(crate) fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
     let (_, node) = navigate(api_version, kind, path)?;
     let resolved = resolve(node);
     let atomic = |v: &Value| v["x-kubernetes-map-type"] == "atomic";
@@ -380,7 +380,7 @@ pub fn shape(api_version: &str, kind: &str, path: &[String]) -> Option<Shape> {
 /// Whether the field at `path` is present in the Go zero value of its parent (a required field,
 /// or a non-pointer struct): such a field is not added by a write, so an update's managedFields
 /// own only what is inside it, never the field itself. None for kinds without a Go type.
-pub fn present_in_zero(api_version: &str, kind: &str, path: &[String]) -> Option<bool> {
+pub(crate) fn present_in_zero(api_version: &str, kind: &str, path: &[String]) -> Option<bool> {
     let (parent, node) = navigate(api_version, kind, path)?;
     // A list item is added whole: nothing in it was there before.
     if path

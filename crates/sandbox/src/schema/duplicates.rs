@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 /// Paths (`data.k`, `spec.ports[0].name`) of fields given more than once.
-pub fn find(body: &[u8]) -> Vec<String> {
+pub(crate) fn find(body: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let _ = Seek {

@@ -1,14 +1,14 @@
 //! What a body must look like before validation sees it: built-in kinds against their Go types
 //! (`builtin`), custom resources against their CRD's structural schema (`structural`).
-pub mod builtin;
-pub mod duplicates;
-pub mod structural;
+pub(crate) mod builtin;
+pub(crate) mod duplicates;
+pub(crate) mod structural;
 
 use super::status::{ApiError, FieldError};
 
 /// The `fieldValidation` query parameter; a real server warns when the client does not say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FieldValidation {
+pub(crate) enum FieldValidation {
     Strict,
     #[default]
     Warn,
@@ -18,9 +18,9 @@ pub enum FieldValidation {
 impl FieldValidation {
     /// `options` names the request's options kind (CreateOptions, UpdateOptions, PatchOptions),
     /// which the real server reports an unsupported value against.
-    pub fn parse(value: Option<&str>, options: &str) -> Result<FieldValidation, ApiError> {
+    pub(crate) fn parse(value: Option<&str>, options: &str) -> Result<FieldValidation, ApiError> {
         match value {
-            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            None | Some("" | "Warn") => Ok(FieldValidation::Warn),
             Some("Strict") => Ok(FieldValidation::Strict),
             Some("Ignore") => Ok(FieldValidation::Ignore),
             Some(other) => Err(ApiError::invalid(
@@ -39,14 +39,14 @@ impl FieldValidation {
 
 /// Paths of fields a body had that its type lacks (already dropped from the body), and of fields
 /// it gave twice.
-pub struct UnknownFields {
+pub(crate) struct UnknownFields {
     pub unknown: Vec<String>,
     pub duplicate: Vec<String>,
 }
 
 impl UnknownFields {
     /// A 400 under Strict, one warning per field under Warn, nothing under Ignore.
-    pub fn resolve(
+    pub(crate) fn resolve(
         mut self,
         kind: &str,
         version: &str,

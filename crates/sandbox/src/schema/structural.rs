@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 /// Prunes `obj` (a custom resource of `kind`, served at `version`) as the real
 /// decoder does; returns the warnings to send, or the 400 that Strict asks for.
-pub fn decode(
+pub(crate) fn decode(
     schema: &Value,
     version: &str,
     kind: &str,
@@ -47,7 +47,12 @@ pub fn decode(
 }
 
 /// Validates a decoded custom resource against the schema: a 422 with one cause per problem.
-pub fn validate(schema: &Value, group: &str, kind: &str, obj: &Value) -> Result<(), ApiError> {
+pub(crate) fn validate(
+    schema: &Value,
+    group: &str,
+    kind: &str,
+    obj: &Value,
+) -> Result<(), ApiError> {
     let mut causes = Vec::new();
     if let Some(root) = obj.as_object() {
         for (key, child) in root {
@@ -128,7 +133,7 @@ fn prune(schema: &Value, v: &mut Value, path: &str, unknown: &mut Vec<String>) {
 }
 
 /// Fills `default`s of absent properties, depth first, as structural defaulting does.
-pub fn default(schema: &Value, v: &mut Value) {
+pub(crate) fn default(schema: &Value, v: &mut Value) {
     match v {
         Value::Object(map) => {
             if let Some(properties) = schema["properties"].as_object() {

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
 
-pub fn keys(obj: &Value, fields: &[&str], causes: &mut Vec<FieldError>) {
+pub(super) fn keys(obj: &Value, fields: &[&str], causes: &mut Vec<FieldError>) {
     for field in fields {
         for key in obj[*field]
             .as_object()

@@ -4,7 +4,7 @@ use crate::selectors::LabelSelector;
 use crate::status::FieldError;
 use serde_json::Value;
 
-pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
+pub(super) fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
     let spec = &obj["spec"];
     if let Some(replicas) = spec["replicas"].as_i64().filter(|r| *r < 0) {
         causes.push(FieldError::invalid_value(
@@ -48,8 +48,8 @@ pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
 
 fn is_empty_selector(selector: &Value) -> bool {
     let empty = |v: &Value| {
-        v.as_object().is_none_or(|m| m.is_empty()) && !v.is_array()
-            || v.as_array().is_some_and(|a| a.is_empty())
+        v.as_object().is_none_or(serde_json::Map::is_empty) && !v.is_array()
+            || v.as_array().is_some_and(std::vec::Vec::is_empty)
     };
     empty(&selector["matchLabels"]) && empty(&selector["matchExpressions"])
 }

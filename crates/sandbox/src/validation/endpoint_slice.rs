@@ -4,7 +4,7 @@ use super::super::status::FieldError;
 use serde_json::Value;
 use std::net::IpAddr;
 
-pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
+pub(super) fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
     let family = match obj["addressType"].as_str() {
         None => return causes.push(FieldError::required("addressType")),
         Some(family @ ("IPv4" | "IPv6" | "FQDN")) => family,

@@ -4,7 +4,7 @@ mod config;
 mod deployment;
 mod endpoint_slice;
 mod pod;
-pub mod quantity;
+pub(crate) mod quantity;
 mod rbac;
 mod service;
 mod webhook;
@@ -16,7 +16,7 @@ use serde_json::Value;
 const PORT_RANGE_MSG: &str = "must be between 1 and 65535, inclusive";
 
 /// The kind's own checks on a (defaulted) object; `old` is the stored object on update.
-pub fn object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+pub(crate) fn object(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
     let mut causes = Vec::new();
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("apps", "Deployment") => deployment::validate(obj, &mut causes),
@@ -64,7 +64,7 @@ fn is_subdomain(s: &str) -> bool {
 }
 
 /// Checks the name of `obj` (of type `rt`) as the real server's strategies do.
-pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+pub(crate) fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
     if name.is_empty() {
         return Err(ApiError::invalid(
@@ -97,7 +97,7 @@ pub fn name(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
 }
 
 /// Kind-specific checks on an update from `old` to `new`.
-pub fn update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiError> {
+pub(crate) fn update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiError> {
     if rt.kind == "Secret" && rt.group.is_empty() {
         let old_type = old["type"].as_str().unwrap_or("Opaque");
         let new_type = new["type"].as_str().unwrap_or("Opaque");
@@ -114,7 +114,7 @@ pub fn update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiErro
 }
 
 /// CRD names must be `<plural>.<group>`.
-pub fn crd(obj: &Value) -> Result<(), ApiError> {
+pub(crate) fn crd(obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
     let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or("");
     let group = obj["spec"]["group"].as_str().unwrap_or("");
@@ -172,7 +172,7 @@ fn is_qualified_name(key: &str) -> bool {
 }
 
 /// Label keys and values and annotation keys, as every write checks them.
-pub fn metadata(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+pub(crate) fn metadata(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     let mut causes = Vec::new();
     for (field, map) in [
         ("metadata.labels", &obj["metadata"]["labels"]),

@@ -7,7 +7,7 @@ const IANA_SVC_NAME_MSG: &str =
     "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
 
 /// Checks `spec` (a PodSpec at `path`); `restart_always` for workload templates.
-pub fn spec(spec: &Value, path: &str, restart_always: bool, causes: &mut Vec<FieldError>) {
+pub(super) fn spec(spec: &Value, path: &str, restart_always: bool, causes: &mut Vec<FieldError>) {
     let containers = spec["containers"].as_array().filter(|c| !c.is_empty());
     let Some(containers) = containers else {
         causes.push(FieldError::required(&format!("{path}.containers")));
@@ -49,7 +49,7 @@ fn container(c: &Value, at: &str, causes: &mut Vec<FieldError>) {
     match c["name"].as_str().unwrap_or("") {
         "" => causes.push(FieldError::required(&format!("{at}.name"))),
         name if !is_label(name) => {
-            causes.push(FieldError::invalid(&format!("{at}.name"), name, LABEL_MSG))
+            causes.push(FieldError::invalid(&format!("{at}.name"), name, LABEL_MSG));
         }
         _ => {}
     }
@@ -79,7 +79,7 @@ fn container(c: &Value, at: &str, causes: &mut Vec<FieldError>) {
 
 /// An IANA service name: at most 15 characters, lowercase letters, digits and inner hyphens,
 /// at least one letter.
-pub fn is_port_name(name: &str) -> bool {
+pub(super) fn is_port_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 15
         && is_name_part(name)

@@ -2,7 +2,7 @@
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuantityError {
+pub(crate) enum QuantityError {
     Format,
     Numeric,
     Suffix,
@@ -23,7 +23,7 @@ const SUFFIXES: [&str; 15] = [
 ];
 
 /// Checks `text` as `resource.ParseQuantity` does; returns the numeric part and the suffix.
-pub fn parse(text: &str) -> Result<(&str, &str), QuantityError> {
+pub(crate) fn parse(text: &str) -> Result<(&str, &str), QuantityError> {
     let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
     let number_end = unsigned
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

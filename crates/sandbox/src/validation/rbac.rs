@@ -3,10 +3,10 @@
 use crate::status::FieldError;
 use serde_json::{json, Value};
 
-pub fn role(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {
+pub(super) fn role(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {
     for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
         let at = format!("rules[{i}]");
-        let empty = |v: &Value| v.as_array().is_none_or(|a| a.is_empty());
+        let empty = |v: &Value| v.as_array().is_none_or(std::vec::Vec::is_empty);
         if empty(&rule["verbs"]) {
             causes.push(FieldError::required_because(
                 &format!("{at}.verbs"),
@@ -43,7 +43,7 @@ pub fn role(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {
     }
 }
 
-pub fn binding(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {
+pub(super) fn binding(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {
     let role_ref = &obj["roleRef"];
     let kinds: &[&str] = if namespaced {
         &["Role", "ClusterRole"]
@@ -88,7 +88,7 @@ pub fn binding(obj: &Value, namespaced: bool, causes: &mut Vec<FieldError>) {
 }
 
 /// A binding's role reference cannot change; a new binding is needed instead.
-pub fn binding_update(old: &Value, new: &Value, causes: &mut Vec<FieldError>) {
+pub(super) fn binding_update(old: &Value, new: &Value, causes: &mut Vec<FieldError>) {
     if old["roleRef"] != new["roleRef"] {
         causes.push(FieldError::invalid_value(
             "roleRef",

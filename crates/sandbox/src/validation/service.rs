@@ -8,7 +8,7 @@ const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 const TARGET_PORT_NAME_MSG: &str =
     "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
 
-pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
+pub(super) fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
     let spec = &obj["spec"];
     let kind = spec["type"].as_str().unwrap_or("ClusterIP");
     let ports = spec["ports"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -52,7 +52,7 @@ pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
                     &format!("{at}.targetPort"),
                     &port["targetPort"],
                     super::PORT_RANGE_MSG,
-                ))
+                ));
             }
             Value::String(s) if !is_port_name(s) => causes.push(FieldError::invalid(
                 &format!("{at}.targetPort"),

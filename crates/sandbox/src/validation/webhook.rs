@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 const SIDE_EFFECTS: [&str; 2] = ["None", "NoneOnDryRun"];
 const REVIEW_VERSIONS: [&str; 2] = ["v1", "v1beta1"];
 
-pub fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
+pub(super) fn validate(obj: &Value, causes: &mut Vec<FieldError>) {
     let mut names: Vec<&str> = Vec::new();
     for (i, hook) in obj["webhooks"].as_array().into_iter().flatten().enumerate() {
         let at = format!("webhooks[{i}]");
