@@ -105,6 +105,9 @@ impl Failure {
                 );
                 f
             }
+            EvalAltResult::ErrorTerminated(value, _) if value.is::<HostError>() => {
+                Failure::from_host(value.clone().cast::<HostError>())
+            }
             EvalAltResult::ErrorTerminated(..) => {
                 let mut f = Failure::plain("interrupted");
                 f.interrupted = true;

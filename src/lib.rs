@@ -19,6 +19,7 @@ pub mod exec;
 pub mod init;
 pub mod k8s;
 pub mod ledger;
+pub mod memory;
 pub mod play;
 pub mod preflight;
 pub mod project;
