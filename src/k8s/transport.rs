@@ -158,7 +158,7 @@ impl Transports {
                 self.over(http_client_over(&config, socks)?, config, plugin)
             }
             _ => Err(kube::Error::ProxyProtocolUnsupported {
-                proxy_url: Box::new(proxy.clone()),
+                proxy_url: Box::new(without_userinfo(proxy)),
             }),
         }
     }
@@ -202,6 +202,15 @@ impl Transports {
     fn shared(&self) -> std::sync::MutexGuard<'_, HashMap<Trust, HttpClient>> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `proxy` without its `user:password@`, to be shown in an error.
+fn without_userinfo(proxy: &http::Uri) -> http::Uri {
+    let Some(userinfo) = proxy_userinfo(proxy) else {
+        return proxy.clone();
+    };
+    let shown = proxy.to_string().replacen(&format!("{userinfo}@"), "", 1);
+    shown.parse().unwrap_or_default()
 }
 
 /// The `user:password` of a proxy URL, if it has one.
@@ -327,7 +336,16 @@ fn parse_warning_header(value: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_warning_header;
+    use super::{parse_warning_header, without_userinfo};
+
+    #[test]
+    fn a_proxy_password_is_never_shown() {
+        let proxy: http::Uri = "https://user:s3cret@proxy.example:3128".parse().unwrap();
+        assert_eq!(
+            without_userinfo(&proxy).to_string(),
+            "https://proxy.example:3128/"
+        );
+    }
 
     #[test]
     fn warning_headers_give_their_unescaped_texts() {
