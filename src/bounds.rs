@@ -41,6 +41,18 @@ pub(crate) const DEFAULT_MAX_OPERATIONS: u64 = 20_000_000;
 /// Stack of the threads that run scripts (see `cli::runtime`).
 pub(crate) const SCRIPT_STACK_BYTES: usize = 256 * 1024 * 1024;
 
+/// Processor time one thread may spend running a play's script code and the host functions it
+/// calls, not counting what it waits for (API servers, programs, rollouts). Far more than a
+/// playbook's own computing needs; a script that computes for this long is stuck in a loop whose
+/// cost grows faster than its operation count (copying ever larger values), which
+/// `--max-operations` cannot see. Processor time rather than wall-clock time, so that a busy
+/// machine does not fail a play that waits for nothing.
+pub const SCRIPT_CPU_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Heap the whole process may hold while a script runs (`memory::heap_in_use`). Below 1 GiB
+/// with room for the allocator's own overhead and the threads' stacks.
+pub const HEAP_BYTES: usize = 640 * 1024 * 1024;
+
 /// Where, in a text, flow nesting first went deeper than the limit (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooDeep {

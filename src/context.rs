@@ -68,6 +68,8 @@ pub struct PlayContext {
     engine: std::sync::OnceLock<std::sync::Weak<rhai::Engine>>,
     /// Brings the kubeconfig file external programs read up to date (`--sandbox`).
     kubeconfig_for_programs: std::sync::OnceLock<KubeconfigWriter>,
+    /// Counts the runs of this play (watch mode), so that per-run bounds start afresh.
+    run: std::sync::atomic::AtomicU64,
 }
 
 /// Writes the run's kubeconfig file before a program that reads it starts.
@@ -107,6 +109,7 @@ impl PlayContext {
             failed_step: Mutex::new(None),
             engine: std::sync::OnceLock::new(),
             kubeconfig_for_programs: std::sync::OnceLock::new(),
+            run: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -213,12 +216,18 @@ impl PlayContext {
         self.cancel_token().cancel();
     }
 
+    /// Which run of the play this is (0, then 1, 2, … in watch mode).
+    pub fn run(&self) -> u64 {
+        self.run.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.cancel_token().is_cancelled()
     }
 
     /// Prepares for another run of the same play (watch mode).
     pub fn reset_for_run(&self, vars: Value) {
+        self.run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut token) = self.cancel.lock() {
             *token = CancellationToken::new();
         }

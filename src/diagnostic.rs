@@ -132,6 +132,9 @@ impl Failure {
                 );
                 f
             }
+            EvalAltResult::ErrorTerminated(value, _) if value.is::<HostError>() => {
+                Failure::from_host(value.clone().cast::<HostError>())
+            }
             EvalAltResult::ErrorTerminated(..) => Failure::from_host(HostError::interrupted()),
             EvalAltResult::ErrorParsing(kind, _) => {
                 Failure::plain(ErrorKind::Playbook, format!("syntax error: {kind}"))

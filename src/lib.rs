@@ -23,6 +23,7 @@ mod init;
 pub mod k8s;
 pub mod ledger;
 mod local_files;
+pub mod memory;
 mod play;
 mod preflight;
 mod project;

@@ -1,9 +1,11 @@
 #![warn(unreachable_pub)]
 
 // The sandbox and apply paths allocate many small JSON values; mimalloc measurably beats glibc's
-// allocator on them (see the apply benchmark).
+// allocator on them (see the apply benchmark). Counted so that playbooks are held to a memory
+// bound (runner::memory).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: runner::memory::CountingAllocator<mimalloc::MiMalloc> =
+    runner::memory::CountingAllocator(mimalloc::MiMalloc);
 
 fn main() -> std::process::ExitCode {
     opt_out_of_huge_pages();

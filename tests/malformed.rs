@@ -1,7 +1,11 @@
 //! The malformed-input corpus (tests/malformed/cases, written by tests/malformed/generate.py):
 //! every case exits 1 or 2 with exactly one located error, pinned in
-//! tests/malformed/expected.tsv; none aborts, none takes 60 s or 1 GiB (the child's own
-//! rusage), and no output shows a kubeconfig's token or password.
+//! tests/malformed/expected.tsv; none aborts, none takes 60 s of processor time or 1 GiB (the
+//! child's own rusage), and no output shows a kubeconfig's token or password.
+//!
+//! Time is judged by the child's processor time, which a busy machine does not change; wall
+//! time only backs it up, killing a case that hangs (waits without computing) after
+//! `HANG_BOUND`.
 //!
 //! `BLESS=1 cargo test --test malformed` rewrites the expectations (review the diff).
 
@@ -13,6 +17,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const TIME_BOUND: Duration = Duration::from_secs(60);
+/// Far above `TIME_BOUND`: on a machine shared by many builds a case that computes for its
+/// whole (bounded) processor time can take minutes of wall time.
+const HANG_BOUND: Duration = Duration::from_secs(600);
 const MEMORY_BOUND_KB: i64 = 1024 * 1024;
 /// Values the corpus's kubeconfigs hold as tokens and passwords: no output may show them.
 const SECRETS: &[&str] = &["Zm9vLXNlY3JldC10b2tlbi1ERUFEQkVFRg", "hunter2"];
@@ -101,7 +108,7 @@ fn run(case: &Path, work: &Path) -> Outcome {
         assert_eq!(waited, pid, "wait4");
         (status, usage)
     });
-    if done_rx.recv_timeout(TIME_BOUND).is_err() {
+    if done_rx.recv_timeout(HANG_BOUND).is_err() {
         // SAFETY: kill of our own child, which has not been reaped yet.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
@@ -231,7 +238,7 @@ fn every_malformed_input_fails_with_one_located_error_within_bounds() {
         if place == "-" && !located(&message) {
             fail(format!("the error names no place: {message:?}"));
         }
-        if outcome.wall >= TIME_BOUND || outcome.cpu >= TIME_BOUND {
+        if outcome.cpu >= TIME_BOUND {
             fail(format!(
                 "took {:?} ({:?} of CPU)",
                 outcome.wall, outcome.cpu

@@ -2,6 +2,7 @@
 
 pub(crate) mod api;
 pub(crate) mod bindings;
+pub(crate) mod budget;
 pub(crate) mod convert;
 pub(crate) mod options;
 pub(crate) mod resolver;
@@ -39,9 +40,15 @@ pub(crate) fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     engine.on_print(move |text| printer.reporter.log(text));
     let debugger = ctx.clone();
     engine.on_debug(move |text, _source, _pos| debugger.reporter.log(text));
-    // Ctrl-C must also stop a playbook that is busy in pure script code.
+    // Ctrl-C must also stop a playbook that is busy in pure script code, and so must a script
+    // that overruns its processor time or memory (the error is the termination's value).
     let watcher = ctx.clone();
-    engine.on_progress(move |_| watcher.is_cancelled().then(|| Dynamic::from("interrupted")));
+    engine.on_progress(move |_| {
+        if watcher.is_cancelled() {
+            return Some(Dynamic::from("interrupted"));
+        }
+        budget::overrun(watcher.run()).map(Dynamic::from)
+    });
 
     bindings::register_all(&mut engine, ctx);
     let engine = Arc::new(engine);

@@ -46,7 +46,7 @@ impl Cluster {
         transports: &Transports,
     ) -> HostResult<Cluster> {
         let mut kubeconfig = kubeconfig;
-        super::exec_plugin::resolve(&mut kubeconfig, context)
+        let plugin = super::exec_plugin::resolve(&mut kubeconfig, context)
             .await
             .map_err(|e| e.context(format!("cluster {name:?}: cannot get credentials")))?;
         let options = KubeConfigOptions {
@@ -69,11 +69,13 @@ impl Cluster {
             .trim_end_matches('/')
             .to_string();
         let namespace = config.default_namespace.clone();
-        let client = transports.client(config).map_err(|e| {
-            HostError::from_error(&e).context(format!(
-                "cluster {name:?}: cannot create a client for {server}"
-            ))
-        })?;
+        let client = transports
+            .client_refreshed_by(config, plugin)
+            .map_err(|e| {
+                HostError::from_error(&e).context(format!(
+                    "cluster {name:?}: cannot create a client for {server}"
+                ))
+            })?;
         Ok(Cluster {
             name: name.to_string(),
             context: context.to_string(),

@@ -2,11 +2,24 @@
 //!
 //! kube-client runs the plugin with `std::process::Command::output()`: no timeout, and on a
 //! blocking call inside the async runtime, so a plugin that never answers hangs the play and a
-//! second Ctrl-C leaves it running. runner runs it once per connection, in its own process
-//! group, bounded in time; on timeout or cancellation the whole group is killed. The
-//! credential it prints is handed to kube as a static token or client certificate.
+//! second Ctrl-C leaves it running. runner runs it in its own process group, bounded in time;
+//! on timeout or cancellation the whole group is killed.
+//!
+//! As kubectl (client-go) does, the credential a plugin prints is kept for every connection
+//! that uses the same plugin until its `expirationTimestamp`, and fetched again when the API
+//! server answers 401 to it (`RefreshLayer`, in each such client's stack). A client
+//! certificate is handed to kube as it is, for the connection's life.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use kube::client::Body;
+use tower::{BoxError, Layer, Service, ServiceExt};
 
 use base64::Engine as _;
 use kube::config::{AuthInfo, ExecConfig, Kubeconfig};
@@ -16,8 +29,9 @@ use crate::error::{HostError, HostResult};
 /// How long a plugin may take to print a credential (cloud CLIs answer in a few seconds).
 pub(super) const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Replaces the exec plugin of `context`'s user, if it has one, by the credential it prints.
-pub(super) async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostResult<()> {
+/// Replaces the exec plugin of `context`'s user, if it has one, by the credential it prints
+/// (or printed before, if still valid). A token comes with the plugin that refreshes it.
+pub async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostResult<Option<Plugin>> {
     let Some(user) = kubeconfig
         .contexts
         .iter()
@@ -25,7 +39,7 @@ pub(super) async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostR
         .and_then(|c| c.context.as_ref())
         .and_then(|c| c.user.clone())
     else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(auth) = kubeconfig
         .auth_infos
@@ -33,20 +47,78 @@ pub(super) async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostR
         .find(|a| a.name == user)
         .and_then(|a| a.auth_info.as_mut())
     else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(exec) = auth.exec.take() else {
-        return Ok(());
+        return Ok(None);
     };
-    let credential = run(&exec, &user, EXEC_TIMEOUT).await?;
+    let plugin = Plugin::new(exec, user);
+    let credential = plugin.credential().await?;
+    let refreshes = credential.token.is_some();
     apply(auth, credential);
-    Ok(())
+    Ok(refreshes.then_some(plugin))
 }
 
+/// Credentials printed by plugins, by the plugin's configuration (command, arguments,
+/// environment): what kubectl keeps in memory for the life of the process.
+static CACHE: LazyLock<tokio::sync::Mutex<HashMap<String, Credential>>> =
+    LazyLock::new(Default::default);
+
+/// One kubeconfig user's exec plugin, and where its credential is kept.
+#[derive(Clone)]
+pub struct Plugin(Arc<PluginConfig>);
+
+struct PluginConfig {
+    exec: ExecConfig,
+    user: String,
+    key: String,
+}
+
+impl Plugin {
+    fn new(exec: ExecConfig, user: String) -> Plugin {
+        let key = serde_json::to_string(&exec).unwrap_or_default();
+        Plugin(Arc::new(PluginConfig { exec, user, key }))
+    }
+
+    /// The kept credential while it is valid, else a new one from the plugin. Runs of the
+    /// plugin wait for each other, so that concurrent connections run it once.
+    async fn credential(&self) -> HostResult<Credential> {
+        let mut cache = CACHE.lock().await;
+        if let Some(kept) = cache.get(&self.0.key) {
+            if kept.valid_at(time::OffsetDateTime::now_utc()) {
+                return Ok(kept.clone());
+            }
+        }
+        let fresh = run(&self.0.exec, &self.0.user, EXEC_TIMEOUT).await?;
+        cache.insert(self.0.key.clone(), fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Forgets `token` (the server refused it), unless a newer one replaced it already.
+    async fn forget(&self, token: &str) {
+        let mut cache = CACHE.lock().await;
+        if cache
+            .get(&self.0.key)
+            .is_some_and(|kept| kept.token.as_deref() == Some(token))
+        {
+            cache.remove(&self.0.key);
+        }
+    }
+}
+
+#[derive(Clone)]
 struct Credential {
     token: Option<String>,
     certificate: Option<String>,
     key: Option<String>,
+    /// `status.expirationTimestamp`; none means valid for the life of the process.
+    expires: Option<time::OffsetDateTime>,
+}
+
+impl Credential {
+    fn valid_at(&self, now: time::OffsetDateTime) -> bool {
+        self.expires.is_none_or(|expires| now < expires)
+    }
 }
 
 fn apply(auth: &mut AuthInfo, credential: Credential) {
@@ -146,10 +218,22 @@ async fn run(exec: &ExecConfig, user: &str, timeout: Duration) -> HostResult<Cre
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
+    let expires = match field("expirationTimestamp") {
+        None => None,
+        Some(text) => Some(
+            time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    HostError::new(format!(
+                        "{what} printed an ExecCredential whose status.expirationTimestamp is not an RFC 3339 time"
+                    ))
+                })?,
+        ),
+    };
     let credential = Credential {
         token: field("token"),
         certificate: field("clientCertificateData"),
         key: field("clientKeyData"),
+        expires,
     };
     if credential.token.is_none() && (credential.certificate.is_none() || credential.key.is_none())
     {
@@ -158,6 +242,82 @@ async fn run(exec: &ExecConfig, user: &str, timeout: Duration) -> HostResult<Cre
         )));
     }
     Ok(credential)
+}
+
+/// Sends each request with the plugin's current token, and once more with a new one when the
+/// server answers 401 to a token the plugin printed.
+#[derive(Clone)]
+pub struct RefreshLayer(pub Plugin);
+
+impl<S> Layer<S> for RefreshLayer {
+    type Service = Refresh<S>;
+    fn layer(&self, inner: S) -> Refresh<S> {
+        Refresh {
+            inner,
+            plugin: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Refresh<S> {
+    inner: S,
+    plugin: Plugin,
+}
+
+impl<S, B> Service<Request<Body>> for Refresh<S>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let plugin = self.plugin.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let replay = body.try_clone();
+            let token = plugin.credential().await?.token.unwrap_or_default();
+            set_bearer(&mut parts.headers, &token)?;
+            let answer = inner
+                .call(Request::from_parts(parts.clone(), body))
+                .await
+                .map_err(Into::into)?;
+            let Some(replay) = replay.filter(|_| answer.status() == StatusCode::UNAUTHORIZED)
+            else {
+                return Ok(answer);
+            };
+            plugin.forget(&token).await;
+            let fresh = plugin.credential().await?.token.unwrap_or_default();
+            if fresh == token {
+                return Ok(answer);
+            }
+            set_bearer(&mut parts.headers, &fresh)?;
+            inner.ready().await.map_err(Into::into)?;
+            inner
+                .call(Request::from_parts(parts, replay))
+                .await
+                .map_err(Into::into)
+        })
+    }
+}
+
+fn set_bearer(headers: &mut http::HeaderMap, token: &str) -> Result<(), BoxError> {
+    let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| BoxError::from("the exec plugin's token is not a valid header value"))?;
+    value.set_sensitive(true);
+    headers.insert(http::header::AUTHORIZATION, value);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -226,5 +386,30 @@ mod tests {
             bad.message,
             "kubeconfig user \"u\": exec plugin \"sh\" printed something that is not an ExecCredential (JSON error at line 1 column 2)"
         );
+    }
+
+    #[tokio::test]
+    async fn an_expiration_that_is_not_a_time_is_refused_without_quoting_it() {
+        let bad = run(
+            &plugin(r#"echo '{"kind":"ExecCredential","status":{"token":"t0k3n","expirationTimestamp":"soon"}}'"#),
+            "u",
+            EXEC_TIMEOUT,
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(
+            bad.message,
+            "kubeconfig user \"u\": exec plugin \"sh\" printed an ExecCredential whose status.expirationTimestamp is not an RFC 3339 time"
+        );
+        let ok = run(
+            &plugin(r#"echo '{"kind":"ExecCredential","status":{"token":"t0k3n","expirationTimestamp":"2030-01-02T03:04:05Z"}}'"#),
+            "u",
+            EXEC_TIMEOUT,
+        )
+        .await
+        .unwrap();
+        assert!(ok.valid_at(time::macros::datetime!(2030-01-02 03:04:04 UTC)));
+        assert!(!ok.valid_at(time::macros::datetime!(2030-01-02 03:04:05 UTC)));
     }
 }

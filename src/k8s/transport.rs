@@ -3,7 +3,8 @@
 //! kube's default stack speaks HTTP/1.1 only, so N concurrent requests open N connections and
 //! pay N TLS handshakes. Every kube-apiserver offers HTTP/2 (client-go and kubectl use it), so
 //! this stack lets ALPN choose: one multiplexed connection per cluster where the server offers
-//! h2, HTTP/1.1 otherwise. Proxied clusters keep kube's own stack, which knows the proxy kinds.
+//! h2, HTTP/1.1 otherwise. A cluster reached through a proxy (kubeconfig `proxy-url`, http or
+//! socks5) gets the same stack over a tunnel through the proxy.
 //!
 //! Clients of one play that reach the same server and verify it the same way (same CA
 //! certificates, server name and timeouts, no client certificate) share one HTTP client, and so
@@ -21,20 +22,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use hyper_rustls::HttpsConnector;
 use hyper_timeout::TimeoutConnector;
+use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kube::client::ConfigExt;
 use kube::{Client, Config};
 use tower::ServiceBuilder;
 
+use super::exec_plugin::{Plugin, RefreshLayer};
 use super::retry::{RetryLayer, RetryPolicy};
 
-type HttpClient = hyper_util::client::legacy::Client<
-    TimeoutConnector<HttpsConnector<HttpConnector>>,
-    kube::client::Body,
->;
+type HttpClient = HttpClientOver<HttpConnector>;
+type HttpClientOver<C> =
+    hyper_util::client::legacy::Client<TimeoutConnector<HttpsConnector<C>>, kube::client::Body>;
 
 /// The HTTP clients of one play, by how they trust their server.
 #[derive(Default)]
@@ -93,9 +96,17 @@ impl Transports {
     /// A client for `config`, over the HTTP client of an earlier one that trusts its server the
     /// same way, or over a new one.
     pub fn client(&self, config: Config) -> Result<Client, kube::Error> {
-        if config.proxy_url.is_some() {
-            // kube's own stack knows the proxy kinds (and does not retry: a known gap).
-            return Client::try_from(config);
+        self.client_refreshed_by(config, None)
+    }
+
+    /// As `client`, with each request's token from `plugin` (see `exec_plugin`) when given.
+    pub(super) fn client_refreshed_by(
+        &self,
+        config: Config,
+        plugin: Option<Plugin>,
+    ) -> Result<Client, kube::Error> {
+        if let Some(proxy) = config.proxy_url.clone() {
+            return self.through_proxy(&proxy, config, plugin);
         }
         let http = match Trust::of(&config) {
             Some(trust) => {
@@ -111,15 +122,71 @@ impl Transports {
             }
             None => http_client(&config)?,
         };
-        self.over(http, config)
+        self.over(http, config, plugin)
     }
 
-    fn over(&self, http: HttpClient, config: Config) -> Result<Client, kube::Error> {
+    /// A client whose connections are tunnelled through `proxy`, with the same layers (retry
+    /// included) as every other. Never shared: the proxy is part of how the server is reached.
+    fn through_proxy(
+        &self,
+        proxy: &http::Uri,
+        config: Config,
+        plugin: Option<Plugin>,
+    ) -> Result<Client, kube::Error> {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        match proxy.scheme_str() {
+            Some("http") => {
+                let mut tunnel = Tunnel::new(proxy.clone(), tcp);
+                if let Some(credentials) = proxy_userinfo(proxy) {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+                    if let Ok(value) = http::HeaderValue::from_str(&format!("Basic {encoded}")) {
+                        tunnel = tunnel.with_auth(value);
+                    }
+                }
+                self.over(http_client_over(&config, tunnel)?, config, plugin)
+            }
+            Some("socks5") => {
+                let mut socks = SocksV5::new(proxy.clone(), tcp).local_dns(true);
+                if let Some((user, password)) = proxy_userinfo(proxy).and_then(|u| {
+                    u.split_once(':')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                }) {
+                    socks = socks.with_auth(user, password);
+                }
+                self.over(http_client_over(&config, socks)?, config, plugin)
+            }
+            _ => Err(kube::Error::ProxyProtocolUnsupported {
+                proxy_url: Box::new(without_userinfo(proxy)),
+            }),
+        }
+    }
+
+    fn over<C>(
+        &self,
+        http: HttpClientOver<C>,
+        config: Config,
+        plugin: Option<Plugin>,
+    ) -> Result<Client, kube::Error>
+    where
+        C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
+        C::Response: hyper_util::client::legacy::connect::Connection
+            + hyper::rt::Read
+            + hyper::rt::Write
+            + Send
+            + Unpin
+            + 'static,
+        C::Future: Send + Unpin + 'static,
+        C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let service = ServiceBuilder::new()
             .map_response(record_warnings)
             .layer(config.base_uri_layer())
             .option_layer(config.auth_layer()?)
             .layer(config.extra_headers_layer()?)
+            // Below kube's auth layer, so that the plugin's current token is the one sent.
+            .option_layer(plugin.map(RefreshLayer))
             // Each try is logged (-v), so retries show as the requests they are.
             .layer(RetryLayer::new(self.retry.clone()))
             .layer(super::request_log::RequestLog)
@@ -139,14 +206,47 @@ impl Transports {
     }
 }
 
+/// `proxy` without its `user:password@`, to be shown in an error.
+fn without_userinfo(proxy: &http::Uri) -> http::Uri {
+    let Some(userinfo) = proxy_userinfo(proxy) else {
+        return proxy.clone();
+    };
+    let shown = proxy.to_string().replacen(&format!("{userinfo}@"), "", 1);
+    shown.parse().unwrap_or_default()
+}
+
+/// The `user:password` of a proxy URL, if it has one.
+fn proxy_userinfo(proxy: &http::Uri) -> Option<&str> {
+    proxy
+        .authority()
+        .and_then(|a| a.as_str().rsplit_once('@'))
+        .map(|(userinfo, _)| userinfo)
+}
+
 fn http_client(config: &Config) -> Result<HttpClient, kube::Error> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http_client_over(config, http)
+}
+
+/// An HTTP client speaking TLS (h2 or HTTP/1.1, by ALPN) over connections `tcp` opens.
+fn http_client_over<C>(config: &Config, tcp: C) -> Result<HttpClientOver<C>, kube::Error>
+where
+    C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper_util::client::legacy::connect::Connection
+        + hyper::rt::Read
+        + hyper::rt::Write
+        + Send
+        + Unpin
+        + 'static,
+    C::Future: Send + Unpin + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Only fails when another thread installed one first, which is as good.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config.rustls_client_config()?)
         .https_or_http();
@@ -159,7 +259,7 @@ fn http_client(config: &Config) -> Result<HttpClient, kube::Error> {
         }
         None => https,
     };
-    let mut connector = TimeoutConnector::new(https.enable_all_versions().wrap_connector(http));
+    let mut connector = TimeoutConnector::new(https.enable_all_versions().wrap_connector(tcp));
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
@@ -244,7 +344,16 @@ fn parse_warning_header(value: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_warning_header;
+    use super::{parse_warning_header, without_userinfo};
+
+    #[test]
+    fn a_proxy_password_is_never_shown() {
+        let proxy: http::Uri = "https://user:s3cret@proxy.example:3128".parse().unwrap();
+        assert_eq!(
+            without_userinfo(&proxy).to_string(),
+            "https://proxy.example:3128/"
+        );
+    }
 
     #[test]
     fn warning_headers_give_their_unescaped_texts() {

@@ -246,4 +246,16 @@ kubeconfigs = {
 for name, text in kubeconfigs.items():
     case("kubeconfig-" + name, {"playbooks/p.rhai": 'let c = cluster("x");\nprint(exists(c, "v1/Namespace", "a"));\n', "kc.yaml": text}, ["play", "playbooks/p.rhai", "--kubeconfig", "kc.yaml", "--yes"])
 
+# --- resources: cost that grows faster than the operation count -------------------------
+resources = {
+    # Each turn copies the whole map into a deeper one: quadratic, yet few operations.
+    "cpu-nested-map-loop": "let m = #{};\nfor i in 0..1000000 {\n    m = #{ inner: m, i: i };\n}\n",
+    # Each turn copies a map that keeps growing.
+    "cpu-copy-growing-map": "let m = #{};\nfor i in 0..150000 {\n    m[`k${i}`] = #{ a: #{ b: i } };\n    let copy = m;\n}\n",
+    # Each value is within Rhai's limits; together they are gigabytes.
+    "memory-many-large-strings": "let a0 = \"\";\na0.pad(16000000, \"x\");\n" + "".join(f"let a{i} = a0 + \"{i}\";\n" for i in range(1, 150)),
+}
+for name, text in resources.items():
+    case("resources-" + name, {"playbooks/p.rhai": text})
+
 print(count)
