@@ -47,11 +47,11 @@ pub(crate) const SCRIPT_STACK_BYTES: usize = 256 * 1024 * 1024;
 /// cost grows faster than its operation count (copying ever larger values), which
 /// `--max-operations` cannot see. Processor time rather than wall-clock time, so that a busy
 /// machine does not fail a play that waits for nothing.
-pub const SCRIPT_CPU_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const SCRIPT_CPU_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Heap the whole process may hold while a script runs (`memory::heap_in_use`). Below 1 GiB
 /// with room for the allocator's own overhead and the threads' stacks.
-pub const HEAP_BYTES: usize = 640 * 1024 * 1024;
+pub(crate) const HEAP_BYTES: usize = 640 * 1024 * 1024;
 
 /// Where, in a text, flow nesting first went deeper than the limit (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,7 @@ thread_local! {
 
 /// The error that stops the script, if it has overrun a bound. `run` identifies the play's
 /// current run (watch mode runs the same threads again).
-pub fn overrun(run: u64) -> Option<HostError> {
+pub(crate) fn overrun(run: u64) -> Option<HostError> {
     let heap = crate::memory::heap_in_use();
     if heap > HEAP_BYTES {
         return Some(
@@ -64,7 +64,7 @@ pub fn overrun(run: u64) -> Option<HostError> {
         b.set(Some(Baseline {
             read_at: now,
             ..baseline
-        }))
+        }));
     });
     (used.saturating_sub(baseline.cpu) > SCRIPT_CPU_TIME).then(|| {
         HostError::new(format!(
@@ -79,6 +79,6 @@ fn thread_cpu_time() -> Option<Duration> {
     // SAFETY: timespec is plain data that clock_gettime writes; the clock id is a constant.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: as above; a failed call leaves ts unread.
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) } == 0;
     ok.then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }

@@ -31,7 +31,10 @@ pub(super) const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Replaces the exec plugin of `context`'s user, if it has one, by the credential it prints
 /// (or printed before, if still valid). A token comes with the plugin that refreshes it.
-pub async fn resolve(kubeconfig: &mut Kubeconfig, context: &str) -> HostResult<Option<Plugin>> {
+pub(super) async fn resolve(
+    kubeconfig: &mut Kubeconfig,
+    context: &str,
+) -> HostResult<Option<Plugin>> {
     let Some(user) = kubeconfig
         .contexts
         .iter()
@@ -66,7 +69,7 @@ static CACHE: LazyLock<tokio::sync::Mutex<HashMap<String, Credential>>> =
 
 /// One kubeconfig user's exec plugin, and where its credential is kept.
 #[derive(Clone)]
-pub struct Plugin(Arc<PluginConfig>);
+pub(super) struct Plugin(Arc<PluginConfig>);
 
 struct PluginConfig {
     exec: ExecConfig,
@@ -247,7 +250,7 @@ async fn run(exec: &ExecConfig, user: &str, timeout: Duration) -> HostResult<Cre
 /// Sends each request with the plugin's current token, and once more with a new one when the
 /// server answers 401 to a token the plugin printed.
 #[derive(Clone)]
-pub struct RefreshLayer(pub Plugin);
+pub(super) struct RefreshLayer(pub Plugin);
 
 impl<S> Layer<S> for RefreshLayer {
     type Service = Refresh<S>;
@@ -260,7 +263,7 @@ impl<S> Layer<S> for RefreshLayer {
 }
 
 #[derive(Clone)]
-pub struct Refresh<S> {
+pub(super) struct Refresh<S> {
     inner: S,
     plugin: Plugin,
 }
