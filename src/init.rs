@@ -63,14 +63,16 @@ pub(crate) fn command(dir: &Path) -> ExitCode {
     match scaffold(dir) {
         Ok(written) => {
             for path in written {
-                println!("created {}", path.display());
+                crate::stdout::line(format_args!("created {}", path.display()));
             }
             let cd = if dir == Path::new(".") {
                 String::new()
             } else {
                 format!("cd {} && ", dir.display())
             };
-            println!("next: {cd}runner play playbooks/hello.rhai --sandbox");
+            crate::stdout::line(format_args!(
+                "next: {cd}runner play playbooks/hello.rhai --sandbox"
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => crate::exit::usage_error(e),

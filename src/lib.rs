@@ -31,6 +31,7 @@ mod prune;
 mod rehearsal;
 mod report;
 mod signals;
+mod stdout;
 mod step_selection;
 pub mod templates;
 pub mod vars;

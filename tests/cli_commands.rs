@@ -680,3 +680,34 @@ fn walk_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A reader that went away (`runner api | head`) ends the output, not the command: no panic,
+/// no "internal error", the command's own status. The socket's other end is closed before
+/// runner starts, so its first write meets a broken pipe every time.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let p = Project::new();
+    p.file("playbooks/ok.rhai", "step(\"a\", || { });\n");
+    for args in [
+        &["api"][..],
+        &["api", "--json"],
+        &["check", "playbooks/ok.rhai"],
+        &["play", "--list-steps", "playbooks/ok.rhai"],
+    ] {
+        let (gone, stdout) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(gone);
+        let out = p
+            .runner(args)
+            .stdout(std::os::fd::OwnedFd::from(stdout))
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(0), ""),
+            "runner {args:?}"
+        );
+    }
+}

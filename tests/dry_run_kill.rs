@@ -46,8 +46,8 @@ fn rehearsal() -> Rehearsal {
         project.path().join("playbooks/kill.rhai"),
         r#"let primary = cluster("cluster-1");
 step("ca", || {
-    let root = certs::root_ca("certs", #{ key_type: "ecdsa-p256" });
-    certs::intermediate_ca(root, "certs", "cluster-1", #{ key_type: "ecdsa-p256" });
+    let root = certs::ensure_root_ca("certs", #{ key_type: "ecdsa-p256" });
+    certs::ensure_intermediate_ca(root, "certs", "cluster-1", #{ key_type: "ecdsa-p256" });
 });
 step("istio-system", || {
     primary.apply(template("istio/namespace.yaml.j2", #{ cluster: #{ name: "cluster-1", network: "n1" }, role: "primary", label_network: false }));

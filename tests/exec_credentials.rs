@@ -89,8 +89,8 @@ fn runs(env: &Env) -> String {
 }
 
 const TWO_CONNECTIONS: &str = r#"
-let one = cluster("one", "via-plugin");
-let two = cluster("two", "via-plugin");
+let one = cluster("one", #{ context: "via-plugin" });
+let two = cluster("two", #{ context: "via-plugin" });
 print(`one: ${exists(one, "v1/Namespace", "default")}`);
 print(`two: ${exists(two, "v1/Namespace", "default")}`);
 "#;
@@ -140,7 +140,7 @@ async fn a_refused_token_is_fetched_again(backend: Backend) {
         "2099-01-01T00:00:00Z",
     );
     let play = r#"
-let c = cluster("one", "via-plugin");
+let c = cluster("one", #{ context: "via-plugin" });
 print(`exists: ${exists(c, "v1/Namespace", "default")}`);
 "#;
     let out = env.runner("refused.rhai", play, &[]).output().unwrap();

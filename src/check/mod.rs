@@ -66,7 +66,7 @@ pub(crate) fn command(
     }
     if failures.is_empty() {
         let names: Vec<String> = playbooks.iter().map(|p| p.display().to_string()).collect();
-        println!("ok: {}", names.join(", "));
+        crate::stdout::line(format_args!("ok: {}", names.join(", ")));
         return ExitCode::SUCCESS;
     }
     for failure in &failures {

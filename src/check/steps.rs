@@ -95,10 +95,13 @@ pub(crate) fn selection_error(
 pub(super) fn print(playbook: &Path, steps: &[ListedStep], mode: crate::report::OutputMode) {
     if mode == crate::report::OutputMode::Json {
         let event = serde_json::json!({"event": "steps", "playbook": playbook, "steps": steps});
-        println!("{event}");
+        crate::stdout::line(event);
         return;
     }
-    println!("STEPS of {} (in play order)", playbook.display());
+    crate::stdout::line(format_args!(
+        "STEPS of {} (in play order)",
+        playbook.display()
+    ));
     let shown = |step: &ListedStep| step.name.clone().unwrap_or("(named at run time)".into());
     let width = steps.iter().map(|s| shown(s).len()).max().unwrap_or(0);
     for (index, step) in steps.iter().enumerate() {
@@ -112,9 +115,9 @@ pub(super) fn print(playbook: &Path, steps: &[ListedStep], mode: crate::report::
         if step.conditional {
             line.push_str("  (runs when its condition holds)");
         }
-        println!("{}", line.trim_end());
+        crate::stdout::line(line.trim_end());
     }
     if steps.is_empty() {
-        println!("(no steps)");
+        crate::stdout::line("(no steps)");
     }
 }

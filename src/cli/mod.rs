@@ -489,15 +489,12 @@ fn api_command(args: ApiArgs) -> ExitCode {
         }
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reference).unwrap_or_default()
-        );
+        crate::stdout::line(serde_json::to_string_pretty(&reference).unwrap_or_default());
     } else {
         if args.name.is_none() {
-            print!("{}", crate::api_reference::CONVENTION);
+            crate::stdout::text(crate::api_reference::CONVENTION);
         }
-        print!("{}", crate::api_reference::render(&reference));
+        crate::stdout::text(crate::api_reference::render(&reference));
     }
     ExitCode::SUCCESS
 }

@@ -80,15 +80,12 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
                 .clusters()
                 .map(|c| (c.name().to_string(), c.server_url().clone()))
                 .collect();
-            println!(
-                "{}",
-                instructions("Sandbox clusters are up", &servers, &path)
-            );
+            crate::stdout::line(instructions("Sandbox clusters are up", &servers, &path));
             shutdown.await;
-            println!("\nStopping the sandbox clusters.");
+            crate::stdout::line("\nStopping the sandbox clusters.");
             // Open watches would hold a graceful shutdown; the process is ending anyway.
             let _ = tokio::time::timeout(Duration::from_millis(200), sandbox.shutdown()).await;
-            println!("Stopped; {}.", claim.release());
+            crate::stdout::line(format_args!("Stopped; {}.", claim.release()));
         }
         ControlPlaneKind::Real => {
             let starting = ControlPlanes::start(ControlPlaneOptions {
@@ -113,18 +110,15 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
                 .names()
                 .map(|n| (n.to_string(), planes.server_url(n).unwrap_or_default()))
                 .collect();
-            println!(
-                "{}",
-                instructions(
-                    "Real control planes are up (etcd, kube-apiserver, kube-controller-manager)",
-                    &servers,
-                    &path
-                )
-            );
+            crate::stdout::line(instructions(
+                "Real control planes are up (etcd, kube-apiserver, kube-controller-manager)",
+                &servers,
+                &path,
+            ));
             shutdown.await;
-            println!("\nStopping the control planes.");
+            crate::stdout::line("\nStopping the control planes.");
             planes.shutdown().await;
-            println!("Stopped; {}.", claim.release());
+            crate::stdout::line(format_args!("Stopped; {}.", claim.release()));
         }
     }
     Ok(())
