@@ -45,6 +45,9 @@ pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     let watcher = ctx.clone();
     engine.on_progress(move |_| watcher.is_cancelled().then(|| Dynamic::from("interrupted")));
 
+    // Plugin functions find the play here (see `convert::play_context`); the context holds the
+    // engine only weakly, so this makes no cycle.
+    engine.set_default_tag(Dynamic::from(ctx.clone()));
     bindings::register_all(&mut engine, ctx);
     let engine = Arc::new(engine);
     ctx.set_engine(&engine);
