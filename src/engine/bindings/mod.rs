@@ -19,7 +19,7 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     core::install(engine, ctx);
     steps::install(engine, ctx);
     data::install(engine);
-    certs::install(engine, ctx);
+    certs::install(engine);
     k8s::install(engine, ctx);
     exec::install(engine, ctx);
     access::install(engine, ctx);
