@@ -16,7 +16,7 @@ use rhai::Engine;
 use crate::context::PlayContext;
 
 pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    core::install(engine, ctx);
+    core::install(engine);
     steps::install(engine, ctx);
     data::install(engine);
     certs::install(engine);
