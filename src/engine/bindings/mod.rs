@@ -17,11 +17,11 @@ use crate::context::PlayContext;
 
 pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     core::install(engine);
-    steps::install(engine, ctx);
+    steps::install(engine);
     data::install(engine);
     certs::install(engine);
     k8s::install(engine, ctx);
     exec::install(engine, ctx);
     access::install(engine, ctx);
-    preflight::install(engine, ctx);
+    preflight::install(engine);
 }
