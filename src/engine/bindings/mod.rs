@@ -21,7 +21,7 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     data::install(engine);
     certs::install(engine);
     k8s::install(engine, ctx);
-    exec::install(engine, ctx);
-    access::install(engine, ctx);
+    exec::install(engine);
+    access::install(engine);
     preflight::install(engine);
 }
