@@ -27,7 +27,7 @@ mod access_api {
 
     /// Like cluster(name); options: context (the kubeconfig context the playbook calls `name`;
     /// --context name=CONTEXT wins; ignored on sandbox clusters).
-    #[rhai_fn(name = "cluster", return_raw)]
+    #[rhai_fn(volatile, name = "cluster", return_raw)]
     pub fn cluster_with(call: NativeCallContext, name: &str, options: Map) -> RhaiResult<Cluster> {
         let ctx = play_context(&call)?;
         let options = Options::check("cluster", options, &["context"])?;
@@ -40,7 +40,7 @@ mod access_api {
 
     /// Whether the cluster is a runner sandbox cluster (--sandbox, or `runner sandbox up`),
     /// where no istioctl or container runs.
-    #[rhai_fn(get = "is_sandbox", pure, return_raw)]
+    #[rhai_fn(volatile, get = "is_sandbox", pure, return_raw)]
     pub fn is_sandbox(call: NativeCallContext, value: &mut Cluster) -> RhaiResult<bool> {
         let ctx = play_context(&call)?;
         if ctx.is_sandbox() {
@@ -53,7 +53,7 @@ mod access_api {
 
     /// Requests a token for a ServiceAccount, in the context's namespace, valid for `seconds`
     /// (a TokenRequest); a dry run requests none and returns "(known after apply)".
-    #[rhai_fn(name = "create_token", return_raw)]
+    #[rhai_fn(volatile, name = "create_token", pure, return_raw)]
     pub fn create_token(
         call: NativeCallContext,
         c: &mut Cluster,
@@ -65,7 +65,7 @@ mod access_api {
     }
 
     /// Like create_token(service_account, seconds); options: namespace.
-    #[rhai_fn(name = "create_token", return_raw)]
+    #[rhai_fn(volatile, name = "create_token", pure, return_raw)]
     pub fn create_token_with(
         call: NativeCallContext,
         c: &mut Cluster,
@@ -81,7 +81,7 @@ mod access_api {
     /// does (the pod template's kubectl.kubernetes.io/restartedAt annotation set to now);
     /// returns the Deployment. Await it with wait_rollout.
     /// @returns Map
-    #[rhai_fn(name = "rollout_restart", return_raw)]
+    #[rhai_fn(volatile, name = "rollout_restart", pure, return_raw)]
     pub fn rollout_restart(
         call: NativeCallContext,
         c: &mut Cluster,
@@ -93,7 +93,7 @@ mod access_api {
 
     /// Like rollout_restart(deployment); options: namespace.
     /// @returns Map
-    #[rhai_fn(name = "rollout_restart", return_raw)]
+    #[rhai_fn(volatile, name = "rollout_restart", pure, return_raw)]
     pub fn rollout_restart_with(
         call: NativeCallContext,
         c: &mut Cluster,
@@ -114,7 +114,7 @@ mod k8s_api {
     /// Makes one authenticated request with a kubeconfig's current context, CA and token:
     /// #{ok, server, error}. In a dry run, credentials known only after apply are not probed
     /// and count as working.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn probe(call: NativeCallContext, kubeconfig: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         let text = kubeconfig.to_string();
@@ -144,7 +144,7 @@ mod k8s_api {
     /// When a bearer token expires, from its JWT exp claim: #{expires, expires_at (RFC 3339),
     /// days_left}; a token without exp does not expire. "(known after apply)" in a dry run
     /// reads as () fields.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn token_expiry(call: NativeCallContext, token: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         let mut map = Map::new();

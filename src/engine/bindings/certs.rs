@@ -55,7 +55,7 @@ mod root_ca_properties {
     }
 
     /// What certs::inspect says of the root certificate.
-    #[rhai_fn(get = "cert", pure)]
+    #[rhai_fn(volatile, get = "cert", pure)]
     pub fn cert(value: &mut RootCa) -> Map {
         serde_json::to_value(&value.cert)
             .ok()
@@ -73,14 +73,14 @@ mod certs_api {
     /// Loads the root CA from dir (root-cert.pem, root-key.pem) or creates it with Istio's
     /// defaults (RSA 4096, SHA-256, 3650 days, O=Istio, CN=Root CA); never overwrites an
     /// existing one.
-    #[rhai_fn(name = "ensure_root_ca", return_raw)]
+    #[rhai_fn(volatile, name = "ensure_root_ca", return_raw)]
     pub fn ensure_root_ca(call: NativeCallContext, dir: &str) -> RhaiResult<RootCa> {
         super::root_ca(&*play_context(&call)?, dir, Map::new()).into_rhai()
     }
 
     /// Like certs::ensure_root_ca(dir); options: key_type, validity_days, organization,
     /// common_name, country, state, locality, expiry_warn_days, lock_wait_secs.
-    #[rhai_fn(name = "ensure_root_ca", return_raw)]
+    #[rhai_fn(volatile, name = "ensure_root_ca", return_raw)]
     pub fn ensure_root_ca_with(
         call: NativeCallContext,
         dir: &str,
@@ -92,7 +92,7 @@ mod certs_api {
     /// Loads or creates dir/<cluster>/ (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)
     /// signed by root; files signed by another root are an error, never overwritten. Returns
     /// #{status, dir, ca_cert_pem, cert_chain_pem, ...}.
-    #[rhai_fn(name = "ensure_intermediate_ca", return_raw)]
+    #[rhai_fn(volatile, name = "ensure_intermediate_ca", return_raw)]
     pub fn ensure_intermediate_ca(
         call: NativeCallContext,
         root: RootCa,
@@ -103,7 +103,7 @@ mod certs_api {
     }
 
     /// Like the form without options; options as for certs::ensure_root_ca.
-    #[rhai_fn(name = "ensure_intermediate_ca", return_raw)]
+    #[rhai_fn(volatile, name = "ensure_intermediate_ca", return_raw)]
     pub fn ensure_intermediate_ca_with(
         call: NativeCallContext,
         root: RootCa,
@@ -118,7 +118,7 @@ mod certs_api {
 
     /// Issues a new intermediate for cluster under the same root, moving the previous files
     /// into a dated backup folder. Returns what certs::ensure_intermediate_ca returns.
-    #[rhai_fn(name = "rotate_intermediate", return_raw)]
+    #[rhai_fn(volatile, name = "rotate_intermediate", return_raw)]
     pub fn rotate_intermediate(
         call: NativeCallContext,
         root: RootCa,
@@ -129,7 +129,7 @@ mod certs_api {
     }
 
     /// Like the form without options; options as for certs::ensure_root_ca.
-    #[rhai_fn(name = "rotate_intermediate", return_raw)]
+    #[rhai_fn(volatile, name = "rotate_intermediate", return_raw)]
     pub fn rotate_intermediate_with(
         call: NativeCallContext,
         root: RootCa,
@@ -144,13 +144,13 @@ mod certs_api {
 
     /// Subject, issuer, serial, validity, days left, CA flag, pathlen, SANs, key type and size,
     /// SHA-256 fingerprint of a PEM certificate.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn inspect(pem: &str) -> RhaiResult<Map> {
         super::map_of(certs::inspect(pem).map_err(super::host)).into_rhai()
     }
 
     /// certs::inspect of a certificate file (relative to the project root).
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn inspect_file(call: NativeCallContext, path: &str) -> RhaiResult<Map> {
         let file = play_context(&call)?.project.resolve(path).into_rhai()?;
         super::map_of(certs::inspect_file(&file).map_err(super::host)).into_rhai()
@@ -158,7 +158,7 @@ mod certs_api {
 
     /// Checks that each certificate of the chain is signed by the next, up to the root, and
     /// that all are within their validity; throws the reason otherwise.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn verify_chain(chain_pem: &str, root_pem: &str) -> RhaiResult<()> {
         certs::verify_chain(chain_pem, root_pem)
             .map_err(super::host)
@@ -167,7 +167,7 @@ mod certs_api {
 
     /// The `cacerts` Secret for istio-system with the four keys istiod reads, from a cluster's
     /// intermediate directory.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn cacerts_secret(call: NativeCallContext, cluster_dir: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         super::map_of(super::cacerts_secret(&ctx, cluster_dir)).into_rhai()
@@ -175,7 +175,7 @@ mod certs_api {
 
     /// Compares our root certificate with a cluster's (for example the root-cert.pem of its
     /// cacerts): #{same, message, ...}.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn compare_roots(ours_pem: &str, live_pem: &str) -> RhaiResult<Map> {
         super::map_of(certs::compare_roots(ours_pem, live_pem).map_err(super::host)).into_rhai()
     }
@@ -187,7 +187,7 @@ mod certs_api {
     /// options: rotation (true: another intermediate under our root may be replaced). Reads
     /// files only.
     /// @param live: Map or ()
-    #[rhai_fn(name = "check_cacerts", return_raw)]
+    #[rhai_fn(volatile, name = "check_cacerts", return_raw)]
     pub fn check_cacerts_with(
         call: NativeCallContext,
         cluster: &str,
@@ -205,7 +205,7 @@ mod certs_api {
 
     /// certs::check_cacerts with no options.
     /// @param live: Map or ()
-    #[rhai_fn(name = "check_cacerts", return_raw)]
+    #[rhai_fn(volatile, name = "check_cacerts", return_raw)]
     pub fn check_cacerts(
         call: NativeCallContext,
         cluster: &str,
@@ -228,7 +228,7 @@ mod certs_api {
     /// What a live cacerts Secret's data (read_secret's result) makes istiod use, in either
     /// layout (tls.crt/tls.key/ca.crt first, as istiod): #{layout, keys, intermediate:
     /// #{subject, fingerprint_sha256, not_after}, roots: [...]}.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn inspect_cacerts(cluster: &str, live: Map) -> RhaiResult<Map> {
         let data = super::string_map(live).into_rhai()?;
         super::map_of(certs::inspect_cacerts(cluster, &data).map_err(super::host)).into_rhai()

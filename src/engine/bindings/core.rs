@@ -57,7 +57,7 @@ mod core_api {
 
     /// Returns the play's variables laid over `defaults` (values given by vars files and
     /// --var win); templates see the result too.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn with_defaults(call: NativeCallContext, defaults: Map) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         let defaults = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
@@ -69,33 +69,33 @@ mod core_api {
     }
 
     /// Renders templates/<name> with the play's variables, overridden by `context`.
-    #[rhai_fn(name = "template", return_raw)]
+    #[rhai_fn(volatile, name = "template", return_raw)]
     pub fn template_with(call: NativeCallContext, name: &str, context: Map) -> RhaiResult<String> {
         let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
         super::render(&*play_context(&call)?, name, extra).into_rhai()
     }
 
     /// Renders templates/<name> with the play's variables.
-    #[rhai_fn(name = "template", return_raw)]
+    #[rhai_fn(volatile, name = "template", return_raw)]
     pub fn template(call: NativeCallContext, name: &str) -> RhaiResult<String> {
         super::render(&*play_context(&call)?, name, Value::Null).into_rhai()
     }
 
     /// Reads a text file; the path is relative to the project root and may not leave it.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn read_file(call: NativeCallContext, path: &str) -> RhaiResult<String> {
         super::read_file(&*play_context(&call)?, path).into_rhai()
     }
 
     /// Writes a text file relative to the project root (not in a dry run); unchanged content
     /// is not rewritten.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn write_file(call: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
         super::write_file(&*play_context(&call)?, path, text).into_rhai()
     }
 
     /// Whether a file exists, relative to the project root.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn file_exists(call: NativeCallContext, path: &str) -> RhaiResult<bool> {
         Ok(play_context(&call)?
             .project
@@ -107,7 +107,7 @@ mod core_api {
     /// Reads every manifest in a directory (relative to the project root), in file-name order,
     /// as one multi-document YAML text: .yaml/.yml files as they are, .j2 files rendered with
     /// the play's variables and `context`.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn read_manifests(call: NativeCallContext, dir: &str, context: Map) -> RhaiResult<String> {
         let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
         super::read_manifests(&*play_context(&call)?, dir, extra).into_rhai()
@@ -115,7 +115,7 @@ mod core_api {
 
     /// The absolute path of a file inside the project root (for external programs such as
     /// istioctl).
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn project_path(call: NativeCallContext, path: &str) -> RhaiResult<String> {
         let file = play_context(&call)?.project.resolve(path).into_rhai()?;
         Ok(file.display().to_string())
@@ -147,7 +147,7 @@ mod core_api {
     }
 
     /// Reports a warning; the play goes on.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn warn(call: NativeCallContext, message: &str) -> RhaiResult<()> {
         play_context(&call)?.reporter.warn(message);
         Ok(())
@@ -156,7 +156,7 @@ mod core_api {
     /// Reports a warning that only concerns real clusters (a loopback API server address, an
     /// empty caBundle); in a rehearsal (--sandbox) it is printed as expected there. The play
     /// goes on.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn warn_real_clusters(call: NativeCallContext, message: &str) -> RhaiResult<()> {
         let ctx = play_context(&call)?;
         ctx.reporter.warn_real_clusters(message, ctx.is_sandbox());
@@ -169,7 +169,7 @@ mod play_api {
     use crate::engine::convert::{play_context, RhaiResult};
 
     /// Whether this run is a dry run (--dry-run): nothing is written anywhere.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn dry_run(call: NativeCallContext) -> RhaiResult<bool> {
         Ok(play_context(&call)?.dry_run())
     }

@@ -18,14 +18,14 @@ mod exec_api {
 
     /// Runs a program and returns #{stdout, stderr, code}; a non-zero exit is an error. In a
     /// dry run the command is only printed.
-    #[rhai_fn(name = "exec", return_raw)]
+    #[rhai_fn(volatile, name = "exec", return_raw)]
     pub fn exec(call: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
         super::exec(&*play_context(&call)?, program, args, Map::new())
     }
 
     /// Like exec(program, args); options: env (map), cwd (relative to the project root),
     /// timeout (seconds), stdin (text), check (false: return non-zero exits).
-    #[rhai_fn(name = "exec", return_raw)]
+    #[rhai_fn(volatile, name = "exec", return_raw)]
     pub fn exec_with(
         call: NativeCallContext,
         program: &str,

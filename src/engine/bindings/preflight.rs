@@ -21,7 +21,7 @@ mod preflight_api {
     /// Declares every cluster the play will touch (names, or maps #{name, context}) and runs
     /// the preflight: each context exists and is allowed, each API server answers and accepts
     /// its credentials; returns their Cluster handles. Call it before the first step.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn declare_clusters(call: NativeCallContext, clusters: Array) -> RhaiResult<Array> {
         let declared = clusters
             .iter()

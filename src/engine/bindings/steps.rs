@@ -17,7 +17,7 @@ mod steps_api {
 
     /// Runs `body` as a named step: reports what it changed in which cluster and how long it
     /// took; returns what `body` returns.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn step(call: NativeCallContext, name: &str, body: FnPtr) -> RhaiResult<Dynamic> {
         super::run_step(&play_context(&call)?, &call, name, body)
     }
@@ -26,7 +26,7 @@ mod steps_api {
     /// results in order; if any call fails, the first failure is thrown once all have
     /// finished. Each call works on its own copy of the variables `body` captures: what it
     /// assigns to them stays inside that call.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(volatile, return_raw)]
     pub fn parallel(call: NativeCallContext, items: Array, body: FnPtr) -> RhaiResult<Array> {
         super::run_parallel(&*play_context(&call)?, &call, items, body)
     }
