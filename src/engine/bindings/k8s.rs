@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde_json::Value;
 
 use super::exec::output_map;
 use crate::context::PlayContext;
-use crate::engine::api::{register, register_property};
+use crate::engine::api::register;
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::engine::options::{strings, Options, Scope};
 use crate::error::{HostError, HostResult};
@@ -103,60 +104,350 @@ fn optional(value: Option<Value>) -> RhaiResult<Dynamic> {
 
 pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
     engine.register_type_with_name::<ClusterHandle>("Cluster");
-    install_handles(engine, ctx);
-    install_objects(engine, ctx);
+    engine.register_global_module(exported_module!(handles_api).into());
+    engine.register_global_module(exported_module!(objects_api).into());
     install_secrets(engine, ctx);
     install_waits(engine, ctx);
 }
 
-fn install_handles(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "cluster(name: String) -> Cluster",
-        "The cluster of kubeconfig context `name` (or the context --context name=CONTEXT maps it to); refused when the context is not allowed.",
-        move |name: &str| -> RhaiResult<ClusterHandle> { c.clusters.cluster(name).map(ClusterHandle).into_rhai() },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "allow_contexts(patterns: Array)",
-        "Declares the kubeconfig contexts this playbook may change (glob patterns such as \"prod-*\"); other clusters are refused.",
-        move |patterns: Array| -> RhaiResult<()> {
-            let patterns = strings("allow_contexts", "patterns", patterns)?;
-            c.clusters.allow_contexts(patterns).into_rhai()
-        },
-    );
-    register_property(
-        engine,
-        "Cluster.name -> String",
-        "The playbook's name for the cluster.",
-        |h: &mut ClusterHandle| h.0.name().to_string(),
-    );
-    register_property(
-        engine,
-        "Cluster.context -> String",
-        "The kubeconfig context of the cluster.",
-        |h: &mut ClusterHandle| h.0.context().to_string(),
-    );
-    register_property(
-        engine,
-        "Cluster.server -> String",
-        "The API server URL of the cluster.",
-        |h: &mut ClusterHandle| h.0.server().to_string(),
-    );
-    register_property(
-        engine,
-        "Cluster.namespace -> String",
-        "The context's namespace, or \"default\": where namespaced objects are when the options name no namespace.",
-        |h: &mut ClusterHandle| h.0.namespace().to_string(),
-    );
-    register(
-        engine,
-        "to_string(c: Cluster) -> String",
-        "The cluster's name and context.",
-        |h: &mut ClusterHandle| format!("cluster {} (context {})", h.0.name(), h.0.context()),
-    );
+#[export_module]
+mod handles_api {
+    // Playbooks know the handle as Cluster; runner api prints the name written here.
+    use super::ClusterHandle as Cluster;
+    use crate::engine::convert::{play_context, IntoRhai, RhaiResult};
+    use crate::engine::options::strings;
+
+    /// The cluster of kubeconfig context `name` (or the context --context name=CONTEXT maps it
+    /// to); refused when the context is not allowed.
+    #[rhai_fn(volatile, name = "cluster", return_raw)]
+    pub fn cluster(call: NativeCallContext, name: &str) -> RhaiResult<Cluster> {
+        let ctx = play_context(&call)?;
+        ctx.clusters.cluster(name).map(Cluster).into_rhai()
+    }
+
+    /// Declares the kubeconfig contexts this playbook may change (glob patterns such as
+    /// "prod-*"); other clusters are refused.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn allow_contexts(call: NativeCallContext, patterns: Array) -> RhaiResult<()> {
+        let patterns = strings("allow_contexts", "patterns", patterns)?;
+        play_context(&call)?
+            .clusters
+            .allow_contexts(patterns)
+            .into_rhai()
+    }
+
+    /// The playbook's name for the cluster.
+    #[rhai_fn(get = "name", pure)]
+    pub fn name(value: &mut Cluster) -> String {
+        value.0.name().to_string()
+    }
+
+    /// The kubeconfig context of the cluster.
+    #[rhai_fn(get = "context", pure)]
+    pub fn context_name(value: &mut Cluster) -> String {
+        value.0.context().to_string()
+    }
+
+    /// The API server URL of the cluster.
+    #[rhai_fn(get = "server", pure)]
+    pub fn server(value: &mut Cluster) -> String {
+        value.0.server().to_string()
+    }
+
+    /// The context's namespace, or "default": where namespaced objects are when the options
+    /// name no namespace.
+    #[rhai_fn(get = "namespace", pure)]
+    pub fn namespace(value: &mut Cluster) -> String {
+        value.0.namespace().to_string()
+    }
+
+    /// The cluster's name and context.
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn to_string(c: &mut Cluster) -> String {
+        format!("cluster {} (context {})", c.0.name(), c.0.context())
+    }
+}
+
+#[export_module]
+mod objects_api {
+    use super::ClusterHandle as Cluster;
+    use super::{Edit, DELETE_OPTIONS, LIST_OPTIONS, NAMESPACE};
+    use crate::engine::convert::{play_context, RhaiResult};
+    use crate::engine::options::Options;
+
+    /// Server-side applies YAML text, a map or an array of maps (CRDs and Namespaces first);
+    /// returns #{kind, namespace, name, action} per object.
+    /// @param objects: String or Map or Array
+    #[rhai_fn(volatile, name = "apply", pure, return_raw)]
+    pub fn apply(call: NativeCallContext, c: &mut Cluster, objects: Dynamic) -> RhaiResult<Array> {
+        super::apply(&*play_context(&call)?, c, &objects, Map::new())
+    }
+
+    /// Like apply(objects); options: force (take over fields other managers own),
+    /// field_validation ("Strict", the default as in kubectl: fields the type lacks are an
+    /// error; "Warn": dropped with the server's warning shown; "Ignore").
+    /// @param objects: String or Map or Array
+    #[rhai_fn(volatile, name = "apply", pure, return_raw)]
+    pub fn apply_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        objects: Dynamic,
+        options: Map,
+    ) -> RhaiResult<Array> {
+        super::apply(&*play_context(&call)?, c, &objects, options)
+    }
+
+    /// The object as a map,|() when absent, in the context's namespace. `kind`: Kind,
+    /// apps/v1/Deployment, Deployment.apps, plural or short name. In a dry run, objects the
+    /// plan creates, changes or deletes read as planned.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "get", pure, return_raw)]
+    pub fn get(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("get", NAMESPACE);
+        super::get(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Like get(kind, name); options: namespace.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "get", pure, return_raw)]
+    pub fn get_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("get", options, NAMESPACE)?;
+        super::get(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Whether the object exists, in the context's namespace.
+    #[rhai_fn(volatile, name = "exists", pure, return_raw)]
+    pub fn exists(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+    ) -> RhaiResult<bool> {
+        let options = Options::none("exists", NAMESPACE);
+        super::exists(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Like exists(kind, name); options: namespace.
+    #[rhai_fn(volatile, name = "exists", pure, return_raw)]
+    pub fn exists_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<bool> {
+        let options = Options::check("exists", options, NAMESPACE)?;
+        super::exists(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Objects of a kind in the context's namespace (all of them for cluster-scoped kinds).
+    #[rhai_fn(volatile, name = "list", pure, return_raw)]
+    pub fn list(call: NativeCallContext, c: &mut Cluster, kind: &str) -> RhaiResult<Array> {
+        let options = Options::none("list", LIST_OPTIONS);
+        super::list(&*play_context(&call)?, c, kind, options)
+    }
+
+    /// Like list(kind); options: namespace, all_namespaces (true: every namespace), labels (a
+    /// map the objects' labels must match).
+    #[rhai_fn(volatile, name = "list", pure, return_raw)]
+    pub fn list_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        options: Map,
+    ) -> RhaiResult<Array> {
+        let options = Options::check("list", options, LIST_OPTIONS)?;
+        super::list(&*play_context(&call)?, c, kind, options)
+    }
+
+    /// Deletes the object, in the context's namespace; returns whether it existed.
+    #[rhai_fn(volatile, name = "delete", pure, return_raw)]
+    pub fn delete(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+    ) -> RhaiResult<bool> {
+        let options = Options::none("delete", DELETE_OPTIONS);
+        super::delete(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Like delete(kind, name); options: namespace, wait (true: until it is gone), timeout
+    /// (seconds the wait may take, default 60).
+    #[rhai_fn(volatile, name = "delete", pure, return_raw)]
+    pub fn delete_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<bool> {
+        let options = Options::check("delete", options, DELETE_OPTIONS)?;
+        super::delete(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Applies a JSON merge patch to the object; returns the object after it. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "patch", pure, return_raw)]
+    pub fn patch(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        patch: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("patch", NAMESPACE);
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            patch,
+            options,
+            Edit::Patch,
+        )
+    }
+
+    /// Applies a JSON merge patch to the object; returns the object after it. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "patch", pure, return_raw)]
+    pub fn patch_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        patch: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("patch", options, NAMESPACE)?;
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            patch,
+            options,
+            Edit::Patch,
+        )
+    }
+
+    /// Sets labels on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "label", pure, return_raw)]
+    pub fn label(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        labels: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("label", NAMESPACE);
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            labels,
+            options,
+            Edit::Label,
+        )
+    }
+
+    /// Sets labels on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "label", pure, return_raw)]
+    pub fn label_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        labels: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("label", options, NAMESPACE)?;
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            labels,
+            options,
+            Edit::Label,
+        )
+    }
+
+    /// Sets annotations on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "annotate", pure, return_raw)]
+    pub fn annotate(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        annotations: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("annotate", NAMESPACE);
+        let ctx = play_context(&call)?;
+        super::edit_object(&ctx, c, kind, name, annotations, options, Edit::Annotate)
+    }
+
+    /// Sets annotations on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "annotate", pure, return_raw)]
+    pub fn annotate_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        annotations: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("annotate", options, NAMESPACE)?;
+        let ctx = play_context(&call)?;
+        super::edit_object(&ctx, c, kind, name, annotations, options, Edit::Annotate)
+    }
+
+    /// Runs a command in a pod (kubectl exec), in the context's namespace and the pod's default
+    /// container; returns #{stdout, stderr, code}; a non-zero exit is an error.
+    #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
+    pub fn exec_pod(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        pod: &str,
+        command: Array,
+    ) -> RhaiResult<Map> {
+        super::exec_pod(&*play_context(&call)?, c, pod, command, Map::new())
+    }
+
+    /// Like exec_pod(pod, command); options: namespace, container, timeout (seconds), stdin
+    /// (text), check (false: return non-zero exits).
+    #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
+    pub fn exec_pod_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        pod: &str,
+        command: Array,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        super::exec_pod(&*play_context(&call)?, c, pod, command, options)
+    }
 }
 
 const NAMESPACE: &[&str] = &["namespace"];
@@ -177,200 +468,6 @@ fn wait_secs(options: &Options) -> RhaiResult<u64> {
     Ok(options
         .timeout()?
         .map_or(DEFAULT_WAIT_SECS, |timeout| timeout.as_secs()))
-}
-
-fn install_objects(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply(c: Cluster, objects: String|Map|Array) -> Array",
-        "Server-side applies YAML text, a map or an array of maps (CRDs and Namespaces first); returns #{kind, namespace, name, action} per object.",
-        move |h: &mut ClusterHandle, objects: Dynamic| -> RhaiResult<Array> { apply(&c, h, &objects, Map::new()) },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply(c: Cluster, objects: String|Map|Array, options: Map) -> Array",
-        "Like apply(objects); options: force (take over fields other managers own), field_validation (\"Strict\", the default as in kubectl: fields the type lacks are an error; \"Warn\": dropped with the server's warning shown; \"Ignore\").",
-        move |h: &mut ClusterHandle, objects: Dynamic, options: Map| -> RhaiResult<Array> {
-            apply(&c, h, &objects, options)
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "get(c: Cluster, kind: String, name: String) -> Map|()",
-        "The object as a map,|() when absent, in the context's namespace. `kind`: Kind, apps/v1/Deployment, Deployment.apps, plural or short name. In a dry run, objects the plan creates, changes or deletes read as planned.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<Dynamic> {
-            get(&c, h, kind, name, Options::none("get", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "get(c: Cluster, kind: String, name: String, options: Map) -> Map|()",
-        "Like get(kind, name); options: namespace.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            get(
-                &c,
-                h,
-                kind,
-                name,
-                Options::check("get", options, NAMESPACE)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exists(c: Cluster, kind: String, name: String) -> bool",
-        "Whether the object exists, in the context's namespace.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<bool> {
-            exists(&c, h, kind, name, Options::none("exists", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exists(c: Cluster, kind: String, name: String, options: Map) -> bool",
-        "Like exists(kind, name); options: namespace.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<bool> {
-            exists(
-                &c,
-                h,
-                kind,
-                name,
-                Options::check("exists", options, NAMESPACE)?,
-            )
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "list(c: Cluster, kind: String) -> Array",
-        "Objects of a kind in the context's namespace (all of them for cluster-scoped kinds).",
-        move |h: &mut ClusterHandle, kind: &str| -> RhaiResult<Array> {
-            list(&c, h, kind, Options::none("list", LIST_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "list(c: Cluster, kind: String, options: Map) -> Array",
-        "Like list(kind); options: namespace, all_namespaces (true: every namespace), labels (a map the objects' labels must match).",
-        move |h: &mut ClusterHandle, kind: &str, options: Map| -> RhaiResult<Array> {
-            list(&c, h, kind, Options::check("list", options, LIST_OPTIONS)?)
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "delete(c: Cluster, kind: String, name: String) -> bool",
-        "Deletes the object, in the context's namespace; returns whether it existed.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<bool> {
-            delete(&c, h, kind, name, Options::none("delete", DELETE_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "delete(c: Cluster, kind: String, name: String, options: Map) -> bool",
-        "Like delete(kind, name); options: namespace, wait (true: until it is gone), timeout (seconds the wait may take, default 60).",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<bool> {
-            delete(&c, h, kind, name, Options::check("delete", options, DELETE_OPTIONS)?)
-        },
-    );
-
-    let edits: [(&'static str, &str, &str, &str, Edit); 3] = [
-        (
-            "patch",
-            "patch(c: Cluster, kind: String, name: String, patch: Map) -> Map",
-            "patch(c: Cluster, kind: String, name: String, patch: Map, options: Map) -> Map",
-            "Applies a JSON merge patch to the object; returns the object after it. Options: namespace.",
-            Edit::Patch,
-        ),
-        (
-            "label",
-            "label(c: Cluster, kind: String, name: String, labels: Map) -> Map",
-            "label(c: Cluster, kind: String, name: String, labels: Map, options: Map) -> Map",
-            "Sets labels on the object (a () value removes one); returns the object. Options: namespace.",
-            Edit::Label,
-        ),
-        (
-            "annotate",
-            "annotate(c: Cluster, kind: String, name: String, annotations: Map) -> Map",
-            "annotate(c: Cluster, kind: String, name: String, annotations: Map, options: Map) -> Map",
-            "Sets annotations on the object (a () value removes one); returns the object. Options: namespace.",
-            Edit::Annotate,
-        ),
-    ];
-    for (function, signature, with_options, doc, edit) in edits {
-        let c = ctx.clone();
-        register(
-            engine,
-            signature,
-            doc,
-            move |h: &mut ClusterHandle,
-                  kind: &str,
-                  name: &str,
-                  value: Map|
-                  -> RhaiResult<Dynamic> {
-                edit_object(
-                    &c,
-                    h,
-                    kind,
-                    name,
-                    value,
-                    Options::none(function, NAMESPACE),
-                    edit,
-                )
-            },
-        );
-        let c = ctx.clone();
-        register(
-            engine,
-            with_options,
-            doc,
-            move |h: &mut ClusterHandle,
-                  kind: &str,
-                  name: &str,
-                  value: Map,
-                  options: Map|
-                  -> RhaiResult<Dynamic> {
-                edit_object(
-                    &c,
-                    h,
-                    kind,
-                    name,
-                    value,
-                    Options::check(function, options, NAMESPACE)?,
-                    edit,
-                )
-            },
-        );
-    }
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec_pod(c: Cluster, pod: String, command: Array) -> Map",
-        "Runs a command in a pod (kubectl exec), in the context's namespace and the pod's default container; returns #{stdout, stderr, code}; a non-zero exit is an error.",
-        move |h: &mut ClusterHandle, pod: &str, command: Array| -> RhaiResult<Map> {
-            exec_pod(&c, h, pod, command, Map::new())
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec_pod(c: Cluster, pod: String, command: Array, options: Map) -> Map",
-        "Like exec_pod(pod, command); options: namespace, container, timeout (seconds), stdin (text), check (false: return non-zero exits).",
-        move |h: &mut ClusterHandle, pod: &str, command: Array, options: Map| -> RhaiResult<Map> {
-            exec_pod(&c, h, pod, command, options)
-        },
-    );
 }
 
 fn get(
