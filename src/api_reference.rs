@@ -85,6 +85,8 @@ fn collect_functions(content: &Value, module: Option<&str>, docs: &mut Vec<Funct
                 ps.iter()
                     .map(|p| {
                         let n = p.get("name").and_then(Value::as_str).unwrap_or("_");
+                        // A parameter named after a Rust keyword (`type`) is written `r#type`.
+                        let n = n.trim_start_matches("r#");
                         let stated = stated.iter().find_map(|s| match s {
                             Stated::Param(name, t) if name == n => Some(t.clone()),
                             _ => None,

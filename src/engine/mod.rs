@@ -1,6 +1,5 @@
 //! The Rhai engine: built once per process, with the project's functions registered.
 
-pub mod api;
 pub mod bindings;
 pub mod convert;
 pub mod options;
@@ -48,7 +47,7 @@ pub fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     // Plugin functions find the play here (see `convert::play_context`); the context holds the
     // engine only weakly, so this makes no cycle.
     engine.set_default_tag(Dynamic::from(ctx.clone()));
-    bindings::register_all(&mut engine, ctx);
+    bindings::register_all(&mut engine);
     let engine = Arc::new(engine);
     ctx.set_engine(&engine);
     engine

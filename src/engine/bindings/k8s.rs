@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::exec::output_map;
 use crate::context::PlayContext;
-use crate::engine::api::register;
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::engine::options::{strings, Options, Scope};
 use crate::error::{HostError, HostResult};
@@ -102,12 +101,12 @@ fn optional(value: Option<Value>) -> RhaiResult<Dynamic> {
     }
 }
 
-pub fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub fn install(engine: &mut Engine) {
     engine.register_type_with_name::<ClusterHandle>("Cluster");
     engine.register_global_module(exported_module!(handles_api).into());
     engine.register_global_module(exported_module!(objects_api).into());
-    install_secrets(engine, ctx);
-    install_waits(engine, ctx);
+    engine.register_global_module(exported_module!(secrets_api).into());
+    engine.register_global_module(exported_module!(waits_api).into());
 }
 
 #[export_module]
@@ -603,82 +602,245 @@ fn exec_pod(
     output_map(&output)
 }
 
-fn install_secrets(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret(c: Cluster, name: String, data: Map) -> Map",
-        "Applies an Opaque Secret, in the context's namespace, with these keys and string values; values never appear in any output. Returns #{kind, namespace, name, action}.",
-        move |h: &mut ClusterHandle, name: &str, data: Map| -> RhaiResult<Dynamic> {
-            apply_secret(&c, h, name, data, Options::none("apply_secret", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret(c: Cluster, name: String, data: Map, options: Map) -> Map",
-        "Like apply_secret(name, data); options: namespace.",
-        move |h: &mut ClusterHandle, name: &str, data: Map, options: Map| -> RhaiResult<Dynamic> {
-            apply_secret(
-                &c,
-                h,
-                name,
-                data,
-                Options::check("apply_secret", options, NAMESPACE)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret_from_files(c: Cluster, name: String, paths: Array) -> Map",
-        "Applies an Opaque Secret, in the context's namespace, with one key per file (key = file name), like kubectl create secret generic --from-file.",
-        move |h: &mut ClusterHandle, name: &str, paths: Array| -> RhaiResult<Dynamic> {
-            apply_secret_from_files(&c, h, name, paths, Options::none("apply_secret_from_files", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret_from_files(c: Cluster, name: String, paths: Array, options: Map) -> Map",
-        "Like apply_secret_from_files(name, paths); options: namespace.",
-        move |h: &mut ClusterHandle,
-              name: &str,
-              paths: Array,
-              options: Map|
-              -> RhaiResult<Dynamic> {
-            apply_secret_from_files(
-                &c,
-                h,
-                name,
-                paths,
-                Options::check("apply_secret_from_files", options, NAMESPACE)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "read_secret(c: Cluster, name: String) -> Map|()",
-        "The Secret's data decoded to strings,|() when it does not exist, in the context's namespace.",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
-            read_secret(&c, h, name, Options::none("read_secret", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "read_secret(c: Cluster, name: String, options: Map) -> Map|()",
-        "Like read_secret(name); options: namespace.",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            read_secret(
-                &c,
-                h,
-                name,
-                Options::check("read_secret", options, NAMESPACE)?,
-            )
-        },
-    );
+#[export_module]
+mod secrets_api {
+    use super::ClusterHandle as Cluster;
+    use super::NAMESPACE;
+    use crate::engine::convert::{play_context, RhaiResult};
+    use crate::engine::options::Options;
+
+    /// Applies an Opaque Secret, in the context's namespace, with these keys and string values;
+    /// values never appear in any output. Returns #{kind, namespace, name, action}.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret", pure, return_raw)]
+    pub fn apply_secret(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        data: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("apply_secret", NAMESPACE);
+        super::apply_secret(&*play_context(&call)?, c, name, data, options)
+    }
+
+    /// Like apply_secret(name, data); options: namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret", pure, return_raw)]
+    pub fn apply_secret_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        data: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("apply_secret", options, NAMESPACE)?;
+        super::apply_secret(&*play_context(&call)?, c, name, data, options)
+    }
+
+    /// Applies an Opaque Secret, in the context's namespace, with one key per file (key = file
+    /// name), like kubectl create secret generic --from-file.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret_from_files", pure, return_raw)]
+    pub fn apply_secret_from_files(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        paths: Array,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("apply_secret_from_files", NAMESPACE);
+        super::apply_secret_from_files(&*play_context(&call)?, c, name, paths, options)
+    }
+
+    /// Like apply_secret_from_files(name, paths); options: namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret_from_files", pure, return_raw)]
+    pub fn apply_secret_from_files_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        paths: Array,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("apply_secret_from_files", options, NAMESPACE)?;
+        super::apply_secret_from_files(&*play_context(&call)?, c, name, paths, options)
+    }
+
+    /// The Secret's data decoded to strings,|() when it does not exist, in the context's
+    /// namespace.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "read_secret", pure, return_raw)]
+    pub fn read_secret(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("read_secret", NAMESPACE);
+        super::read_secret(&*play_context(&call)?, c, name, options)
+    }
+
+    /// Like read_secret(name); options: namespace.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "read_secret", pure, return_raw)]
+    pub fn read_secret_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("read_secret", options, NAMESPACE)?;
+        super::read_secret(&*play_context(&call)?, c, name, options)
+    }
+}
+
+#[export_module]
+mod waits_api {
+    use super::ClusterHandle as Cluster;
+    use super::{TIMEOUT, WAIT_OPTIONS};
+    use crate::engine::convert::{play_context, RhaiResult};
+    use crate::engine::options::Options;
+
+    /// Waits (up to 300 s) until the object's status.conditions has `type` with `status`;
+    /// returns the object (a dry run does not wait: it returns the object as planned, with the
+    /// condition,|() when there is no such object).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_condition", pure, return_raw)]
+    pub fn wait_condition(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        r#type: &str,
+        status: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_condition", WAIT_OPTIONS);
+        let ctx = play_context(&call)?;
+        super::wait_condition(&ctx, c, kind, name, r#type, status, options)
+    }
+
+    /// Like wait_condition(kind, name, type, status); options: namespace, timeout (seconds,
+    /// default 300).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_condition", pure, return_raw)]
+    pub fn wait_condition_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        r#type: &str,
+        status: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_condition", options, WAIT_OPTIONS)?;
+        let ctx = play_context(&call)?;
+        super::wait_condition(&ctx, c, kind, name, r#type, status, options)
+    }
+
+    /// Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status;
+    /// returns it (a dry run does not wait: it returns the Deployment as planned, rolled
+    /// out,|() when there is none).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_rollout", pure, return_raw)]
+    pub fn wait_rollout(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        deployment: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_rollout", WAIT_OPTIONS);
+        super::wait_rollout(&*play_context(&call)?, c, deployment, options)
+    }
+
+    /// Like wait_rollout(deployment); options: namespace, timeout (seconds, default 300).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_rollout", pure, return_raw)]
+    pub fn wait_rollout_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        deployment: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_rollout", options, WAIT_OPTIONS)?;
+        super::wait_rollout(&*play_context(&call)?, c, deployment, options)
+    }
+
+    /// Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a
+    /// hostname-only load balancer is an error (a dry run does not wait: a planned Service's IP
+    /// is "(known after apply)"; () when there is no such Service).
+    /// @returns String or ()
+    #[rhai_fn(volatile, name = "wait_loadbalancer", pure, return_raw)]
+    pub fn wait_loadbalancer(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        service: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_loadbalancer", WAIT_OPTIONS);
+        super::wait_loadbalancer(&*play_context(&call)?, c, service, options)
+    }
+
+    /// Like wait_loadbalancer(service); options: namespace, timeout (seconds, default 300).
+    /// @returns String or ()
+    #[rhai_fn(volatile, name = "wait_loadbalancer", pure, return_raw)]
+    pub fn wait_loadbalancer_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        service: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_loadbalancer", options, WAIT_OPTIONS)?;
+        super::wait_loadbalancer(&*play_context(&call)?, c, service, options)
+    }
+
+    /// Waits (up to 300 s) until a CustomResourceDefinition is Established.
+    #[rhai_fn(volatile, name = "wait_crd", pure, return_raw)]
+    pub fn wait_crd(call: NativeCallContext, c: &mut Cluster, name: &str) -> RhaiResult<()> {
+        let options = Options::none("wait_crd", TIMEOUT);
+        super::wait_crd(&*play_context(&call)?, c, name, options)
+    }
+
+    /// Like wait_crd(name); options: timeout (seconds, default 300).
+    #[rhai_fn(volatile, name = "wait_crd", pure, return_raw)]
+    pub fn wait_crd_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<()> {
+        let options = Options::check("wait_crd", options, TIMEOUT)?;
+        super::wait_crd(&*play_context(&call)?, c, name, options)
+    }
+
+    /// Waits (up to 300 s) until `predicate(object)` returns true (it is not called while the
+    /// object is absent); returns the object (a dry run does not wait: it returns the object as
+    /// planned or live when the predicate holds, () otherwise).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_until", pure, return_raw)]
+    pub fn wait_until(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        predicate: FnPtr,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_until", WAIT_OPTIONS);
+        let ctx = play_context(&call)?;
+        super::wait_until(&ctx, &call, c, kind, name, predicate, options)
+    }
+
+    /// Like wait_until(kind, name, predicate); options: namespace, timeout (seconds, default
+    /// 300).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_until", pure, return_raw)]
+    pub fn wait_until_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        predicate: FnPtr,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_until", options, WAIT_OPTIONS)?;
+        let ctx = play_context(&call)?;
+        super::wait_until(&ctx, &call, c, kind, name, predicate, options)
+    }
 }
 
 fn apply_secret(
@@ -745,109 +907,6 @@ fn read_files(ctx: &PlayContext, paths: Vec<String>) -> HostResult<BTreeMap<Stri
         ctx.record_read(file);
     }
     Ok(data)
-}
-
-fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_condition(c: Cluster, kind: String, name: String, type: String, status: String) -> Map|()",
-        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object (a dry run does not wait: it returns the object as planned, with the condition,|() when there is no such object).",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, t: &str, st: &str| -> RhaiResult<Dynamic> {
-            wait_condition(&c, h, kind, name, t, st, Options::none("wait_condition", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_condition(c: Cluster, kind: String, name: String, type: String, status: String, options: Map) -> Map|()",
-        "Like wait_condition(kind, name, type, status); options: namespace, timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, t: &str, st: &str, options: Map| -> RhaiResult<Dynamic> {
-            wait_condition(&c, h, kind, name, t, st, Options::check("wait_condition", options, WAIT_OPTIONS)?)
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_rollout(c: Cluster, deployment: String) -> Map|()",
-        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it (a dry run does not wait: it returns the Deployment as planned, rolled out,|() when there is none).",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
-            wait_rollout(&c, h, name, Options::none("wait_rollout", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_rollout(c: Cluster, deployment: String, options: Map) -> Map|()",
-        "Like wait_rollout(deployment); options: namespace, timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            wait_rollout(
-                &c,
-                h,
-                name,
-                Options::check("wait_rollout", options, WAIT_OPTIONS)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_loadbalancer(c: Cluster, service: String) -> String|()",
-        "Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error (a dry run does not wait: a planned Service's IP is \"(known after apply)\"; () when there is no such Service).",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
-            wait_loadbalancer(&c, h, name, Options::none("wait_loadbalancer", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_loadbalancer(c: Cluster, service: String, options: Map) -> String|()",
-        "Like wait_loadbalancer(service); options: namespace, timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            wait_loadbalancer(
-                &c,
-                h,
-                name,
-                Options::check("wait_loadbalancer", options, WAIT_OPTIONS)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_crd(c: Cluster, name: String)",
-        "Waits (up to 300 s) until a CustomResourceDefinition is Established.",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<()> {
-            wait_crd(&c, h, name, Options::none("wait_crd", TIMEOUT))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_crd(c: Cluster, name: String, options: Map)",
-        "Like wait_crd(name); options: timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<()> {
-            wait_crd(&c, h, name, Options::check("wait_crd", options, TIMEOUT)?)
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_until(c: Cluster, kind: String, name: String, predicate: FnPtr) -> Map|()",
-        "Waits (up to 300 s) until `predicate(object)` returns true (it is not called while the object is absent); returns the object (a dry run does not wait: it returns the object as planned or live when the predicate holds, () otherwise).",
-        move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, predicate: FnPtr| -> RhaiResult<Dynamic> {
-            wait_until(&c, &call, h, kind, name, predicate, Options::none("wait_until", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_until(c: Cluster, kind: String, name: String, predicate: FnPtr, options: Map) -> Map|()",
-        "Like wait_until(kind, name, predicate); options: namespace, timeout (seconds, default 300).",
-        move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, predicate: FnPtr, options: Map| -> RhaiResult<Dynamic> {
-            wait_until(&c, &call, h, kind, name, predicate, Options::check("wait_until", options, WAIT_OPTIONS)?)
-        },
-    );
 }
 
 fn wait_condition(

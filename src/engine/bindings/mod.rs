@@ -17,18 +17,14 @@ mod k8s;
 mod preflight;
 mod steps;
 
-use std::sync::Arc;
-
 use rhai::Engine;
 
-use crate::context::PlayContext;
-
-pub fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub fn register_all(engine: &mut Engine) {
     core::install(engine);
     steps::install(engine);
     data::install(engine);
     certs::install(engine);
-    k8s::install(engine, ctx);
+    k8s::install(engine);
     exec::install(engine);
     access::install(engine);
     preflight::install(engine);
