@@ -53,7 +53,11 @@ pub fn play_context(call: &NativeCallContext) -> RhaiResult<Arc<PlayContext>> {
         .default_tag()
         .clone()
         .try_cast::<Arc<PlayContext>>()
-        .ok_or_else(|| throw(HostError::new("internal error: the engine was built without a play")))
+        .ok_or_else(|| {
+            throw(HostError::new(
+                "internal error: the engine was built without a play",
+            ))
+        })
 }
 
 /// A host error placed at the call: Rhai leaves qualified (`json::dump`) calls unplaced.
