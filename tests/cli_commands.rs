@@ -109,6 +109,69 @@ fn api_lists_every_function_a_playbook_can_call() {
         .any(|d| d["name"] == "yaml::parse"));
 }
 
+/// The reference is generated from the bindings' Rust signatures: every type it prints must be
+/// a playbook type (`&str` is a String, `Dynamic` is stated in the doc where it is `Map or ()`).
+#[test]
+fn api_prints_playbook_types_not_rust_types() {
+    let p = Project::new();
+    let json = p
+        .runner(&["api", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let docs: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let playbook_types = [
+        "String", "i64", "bool", "Array", "Map", "Dynamic", "FnPtr", "Cluster", "RootCa", "Error",
+        "()",
+    ];
+    let mut checked = 0;
+    for doc in docs.as_array().unwrap() {
+        let name = doc["name"].as_str().unwrap();
+        let mut types: Vec<&str> = doc["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().split_once(": ").unwrap().1)
+            .collect();
+        types.push(doc["returns"].as_str().unwrap());
+        for t in types {
+            for alternative in t.split(" or ") {
+                assert!(
+                    playbook_types.contains(&alternative),
+                    "{name}: {alternative:?} is not a playbook type"
+                );
+                checked += 1;
+            }
+        }
+        assert!(
+            !doc["doc"].as_str().unwrap().contains('@'),
+            "{name}: a type line leaked into the doc"
+        );
+    }
+    assert!(checked > 200, "{checked}");
+    let text = String::from_utf8(
+        p.runner(&["api"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    for truthful in [
+        "get(c: Cluster, kind: String, name: String) -> Map or ()",
+        "wait_condition(c: Cluster, kind: String, name: String, type: String, status: String) -> Map or ()",
+        "wait_loadbalancer(c: Cluster, service: String) -> String or ()",
+        "certs::check_cacerts(cluster: String, context: String, certs_dir: String, cert_dir: String, live: Map or ()) -> Map",
+        "apply(c: Cluster, objects: String or Map or Array) -> Array",
+        ".message(value: Error) -> String",
+    ] {
+        assert!(text.lines().any(|l| l == truthful), "missing {truthful} in:\n{text}");
+    }
+}
+
 #[test]
 fn every_function_the_shipped_playbooks_call_is_documented() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,8 +1,11 @@
 //! Conversions between Rhai values, JSON values and host errors.
 
-use rhai::{Dynamic, EvalAltResult, Position};
+use std::sync::Arc;
+
+use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
 use serde_json::Value;
 
+use crate::context::PlayContext;
 use crate::error::HostError;
 
 pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -41,4 +44,23 @@ impl<T> IntoRhai<T> for Result<T, HostError> {
     fn into_rhai(self) -> RhaiResult<T> {
         self.map_err(throw)
     }
+}
+
+/// The play a plugin function is called in: `engine::build` leaves it in the engine's tag,
+/// because plugin functions, unlike closures, capture nothing.
+pub fn play_context(call: &NativeCallContext) -> RhaiResult<Arc<PlayContext>> {
+    call.engine()
+        .default_tag()
+        .clone()
+        .try_cast::<Arc<PlayContext>>()
+        .ok_or_else(|| {
+            throw(HostError::new(
+                "internal error: the engine was built without a play",
+            ))
+        })
+}
+
+/// A host error placed at the call: Rhai leaves qualified (`json::dump`) calls unplaced.
+pub fn throw_at(call: &NativeCallContext, error: HostError) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(Dynamic::from(error), call.call_position()).into()
 }

@@ -1,6 +1,5 @@
 //! The Rhai engine: built once per process, with the project's functions registered.
 
-pub(crate) mod api;
 pub(crate) mod bindings;
 pub(crate) mod budget;
 pub(crate) mod convert;
@@ -50,7 +49,10 @@ pub(crate) fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
         budget::overrun(watcher.run()).map(Dynamic::from)
     });
 
-    bindings::register_all(&mut engine, ctx);
+    // Plugin functions find the play here (see `convert::play_context`); the context holds the
+    // engine only weakly, so this makes no cycle.
+    engine.set_default_tag(Dynamic::from(ctx.clone()));
+    bindings::register_all(&mut engine);
     let engine = Arc::new(engine);
     ctx.set_engine(&engine);
     engine

@@ -1,146 +1,166 @@
 //! Cluster handles named with a context, sandbox detection, reader tokens and kubeconfig probes.
 
-use std::sync::Arc;
-
-use rhai::{Dynamic, Engine, Map, Module};
+use rhai::plugin::*;
+use rhai::{Dynamic, Engine, Map};
 
 use super::k8s::{namespace_of, ClusterHandle};
 use crate::context::PlayContext;
-use crate::engine::api::{register, register_in, register_property};
 use crate::engine::convert::{throw, to_dynamic, IntoRhai, RhaiResult};
 use crate::engine::options::Options;
 use crate::error::HostError;
 
-use crate::k8s::KNOWN_AFTER_APPLY;
-
 /// The annotation `kubectl rollout restart` sets on a Deployment's pod template.
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
-pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "cluster(name: String, options: Map) -> Cluster",
-        "Like cluster(name); options: context (the kubeconfig context the playbook calls `name`; --context name=CONTEXT wins; ignored on sandbox clusters).",
-        move |name: &str, options: Map| -> RhaiResult<ClusterHandle> {
-            let options = Options::check("cluster", options, &["context"])?;
-            let context = options.string("context")?.unwrap_or_default();
-            if !c.is_sandbox() && !context.is_empty() {
-                c.clusters.set_playbook_context(name, &context);
-            }
-            c.clusters.cluster(name).map(ClusterHandle).into_rhai()
-        },
-    );
-    let c = ctx.clone();
-    register_property(
-        engine,
-        "Cluster.is_sandbox -> bool",
-        "Whether the cluster is a runner sandbox cluster (--sandbox, or `runner sandbox up`), where no istioctl or container runs.",
-        move |cluster: &mut ClusterHandle| -> RhaiResult<bool> {
-            if c.is_sandbox() {
-                return Ok(true);
-            }
-            let cluster = cluster.0.clone();
-            c.block_on(async move { cluster.is_sandbox().await }).into_rhai()
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "create_token(c: Cluster, service_account: String, seconds: i64) -> String",
-        "Requests a token for a ServiceAccount, in the context's namespace, valid for `seconds` (a TokenRequest); a dry run requests none and returns \"(known after apply)\".",
-        move |cluster: &mut ClusterHandle, service_account: &str, seconds: i64| -> RhaiResult<String> {
-            create_token(&c, cluster, service_account, seconds, Options::none("create_token", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "create_token(c: Cluster, service_account: String, seconds: i64, options: Map) -> String",
-        "Like create_token(service_account, seconds); options: namespace.",
-        move |cluster: &mut ClusterHandle,
-              service_account: &str,
-              seconds: i64,
-              options: Map|
-              -> RhaiResult<String> {
-            create_token(
-                &c,
-                cluster,
-                service_account,
-                seconds,
-                Options::check("create_token", options, NAMESPACE)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "rollout_restart(c: Cluster, deployment: String) -> Map",
-        "Restarts a Deployment's pods, in the context's namespace, as `kubectl rollout restart` does (the pod template's kubectl.kubernetes.io/restartedAt annotation set to now); returns the Deployment. Await it with wait_rollout.",
-        move |cluster: &mut ClusterHandle, deployment: &str| -> RhaiResult<Dynamic> {
-            rollout_restart(&c, cluster, deployment, Options::none("rollout_restart", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "rollout_restart(c: Cluster, deployment: String, options: Map) -> Map",
-        "Like rollout_restart(deployment); options: namespace.",
-        move |cluster: &mut ClusterHandle, deployment: &str, options: Map| -> RhaiResult<Dynamic> {
-            rollout_restart(
-                &c,
-                cluster,
-                deployment,
-                Options::check("rollout_restart", options, NAMESPACE)?,
-            )
-        },
-    );
+pub fn install(engine: &mut Engine) {
+    engine.register_global_module(exported_module!(access_api).into());
+    engine.register_static_module("k8s", exported_module!(k8s_api).into());
+}
 
-    let mut k8s = Module::new();
-    let c = ctx.clone();
-    register_in(
-        &mut k8s,
-        "probe(kubeconfig: String) -> Map",
-        "Makes one authenticated request with a kubeconfig's current context, CA and token: #{ok, server, error}. In a dry run, credentials known only after apply are not probed and count as working.",
-        move |kubeconfig: &str| -> RhaiResult<Map> {
-            let text = kubeconfig.to_string();
-            if c.dry_run() && text.contains(KNOWN_AFTER_APPLY) {
-                let server = crate::k8s::kubeconfig_server(&text);
-                c.reporter.log(&format!("dry run: not probing {server}: the credentials are known after apply"));
-                let mut map = Map::new();
-                map.insert("ok".into(), true.into());
-                map.insert("server".into(), server.into());
-                map.insert("error".into(), "".into());
-                return Ok(map);
-            }
-            let transports = c.clusters.transports();
-            let probe = c.block_on(async { Ok(crate::k8s::probe_kubeconfig(&text, transports).await) }).into_rhai()?;
-            let json = serde_json::to_value(probe).map_err(|e| HostError::new(e.to_string())).into_rhai()?;
-            to_dynamic(&json)?.try_cast::<Map>().ok_or_else(|| crate::engine::convert::throw(HostError::new("probe result")))
-        },
-    );
-    let c = ctx.clone();
-    register_in(
-        &mut k8s,
-        "token_expiry(token: String) -> Map",
-        "When a bearer token expires, from its JWT exp claim: #{expires, expires_at (RFC 3339), days_left}; a token without exp does not expire. \"(known after apply)\" in a dry run reads as () fields.",
-        move |token: &str| -> RhaiResult<Map> {
+#[export_module]
+mod access_api {
+    // Playbooks know the handle as Cluster; runner api prints the name written here.
+    use super::ClusterHandle as Cluster;
+    use super::NAMESPACE;
+    use crate::engine::convert::{play_context, IntoRhai, RhaiResult};
+    use crate::engine::options::Options;
+
+    /// Like cluster(name); options: context (the kubeconfig context the playbook calls `name`;
+    /// --context name=CONTEXT wins; ignored on sandbox clusters).
+    #[rhai_fn(volatile, name = "cluster", return_raw)]
+    pub fn cluster_with(call: NativeCallContext, name: &str, options: Map) -> RhaiResult<Cluster> {
+        let ctx = play_context(&call)?;
+        let options = Options::check("cluster", options, &["context"])?;
+        let context = options.string("context")?.unwrap_or_default();
+        if !ctx.is_sandbox() && !context.is_empty() {
+            ctx.clusters.set_playbook_context(name, &context);
+        }
+        ctx.clusters.cluster(name).map(Cluster).into_rhai()
+    }
+
+    /// Whether the cluster is a runner sandbox cluster (--sandbox, or `runner sandbox up`),
+    /// where no istioctl or container runs.
+    #[rhai_fn(volatile, get = "is_sandbox", pure, return_raw)]
+    pub fn is_sandbox(call: NativeCallContext, value: &mut Cluster) -> RhaiResult<bool> {
+        let ctx = play_context(&call)?;
+        if ctx.is_sandbox() {
+            return Ok(true);
+        }
+        let cluster = value.0.clone();
+        ctx.block_on(async move { cluster.is_sandbox().await })
+            .into_rhai()
+    }
+
+    /// Requests a token for a ServiceAccount, in the context's namespace, valid for `seconds`
+    /// (a TokenRequest); a dry run requests none and returns "(known after apply)".
+    #[rhai_fn(volatile, name = "create_token", pure, return_raw)]
+    pub fn create_token(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        service_account: &str,
+        seconds: i64,
+    ) -> RhaiResult<String> {
+        let options = Options::none("create_token", NAMESPACE);
+        super::create_token(&*play_context(&call)?, c, service_account, seconds, options)
+    }
+
+    /// Like create_token(service_account, seconds); options: namespace.
+    #[rhai_fn(volatile, name = "create_token", pure, return_raw)]
+    pub fn create_token_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        service_account: &str,
+        seconds: i64,
+        options: Map,
+    ) -> RhaiResult<String> {
+        let options = Options::check("create_token", options, NAMESPACE)?;
+        super::create_token(&*play_context(&call)?, c, service_account, seconds, options)
+    }
+
+    /// Restarts a Deployment's pods, in the context's namespace, as `kubectl rollout restart`
+    /// does (the pod template's kubectl.kubernetes.io/restartedAt annotation set to now);
+    /// returns the Deployment. Await it with wait_rollout.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "rollout_restart", pure, return_raw)]
+    pub fn rollout_restart(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        deployment: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("rollout_restart", NAMESPACE);
+        super::rollout_restart(&*play_context(&call)?, c, deployment, options)
+    }
+
+    /// Like rollout_restart(deployment); options: namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "rollout_restart", pure, return_raw)]
+    pub fn rollout_restart_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        deployment: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("rollout_restart", options, NAMESPACE)?;
+        super::rollout_restart(&*play_context(&call)?, c, deployment, options)
+    }
+}
+
+#[export_module]
+mod k8s_api {
+    use crate::engine::convert::{play_context, throw, to_dynamic, IntoRhai, RhaiResult};
+    use crate::error::HostError;
+    use crate::k8s::KNOWN_AFTER_APPLY;
+
+    /// Makes one authenticated request with a kubeconfig's current context, CA and token:
+    /// #{ok, server, error}. In a dry run, credentials known only after apply are not probed
+    /// and count as working.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn probe(call: NativeCallContext, kubeconfig: &str) -> RhaiResult<Map> {
+        let ctx = play_context(&call)?;
+        let text = kubeconfig.to_string();
+        if ctx.dry_run() && text.contains(KNOWN_AFTER_APPLY) {
+            let server = crate::k8s::kubeconfig_server(&text);
+            ctx.reporter.log(&format!(
+                "dry run: not probing {server}: the credentials are known after apply"
+            ));
             let mut map = Map::new();
-            if c.dry_run() && token.contains(KNOWN_AFTER_APPLY) {
-                map.insert("expires".into(), Dynamic::UNIT);
-                map.insert("expires_at".into(), KNOWN_AFTER_APPLY.into());
-                map.insert("days_left".into(), Dynamic::UNIT);
-                return Ok(map);
-            }
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let expiry = crate::k8s::token_expiry(token, now).into_rhai()?;
-            map.insert("expires".into(), expiry.expires.into());
-            map.insert("expires_at".into(), expiry.expires_at.into());
-            map.insert("days_left".into(), expiry.days_left.into());
-            Ok(map)
-        },
-    );
-    engine.register_static_module("k8s", k8s.into());
+            map.insert("ok".into(), true.into());
+            map.insert("server".into(), server.into());
+            map.insert("error".into(), "".into());
+            return Ok(map);
+        }
+        let transports = ctx.clusters.transports();
+        let probe = ctx
+            .block_on(async { Ok(crate::k8s::probe_kubeconfig(&text, transports).await) })
+            .into_rhai()?;
+        let json = serde_json::to_value(probe)
+            .map_err(|e| HostError::new(e.to_string()))
+            .into_rhai()?;
+        to_dynamic(&json)?
+            .try_cast::<Map>()
+            .ok_or_else(|| throw(HostError::new("probe result")))
+    }
+
+    /// When a bearer token expires, from its JWT exp claim: #{expires, expires_at (RFC 3339),
+    /// days_left}; a token without exp does not expire. "(known after apply)" in a dry run
+    /// reads as () fields.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn token_expiry(call: NativeCallContext, token: &str) -> RhaiResult<Map> {
+        let ctx = play_context(&call)?;
+        let mut map = Map::new();
+        if ctx.dry_run() && token.contains(KNOWN_AFTER_APPLY) {
+            map.insert("expires".into(), Dynamic::UNIT);
+            map.insert("expires_at".into(), KNOWN_AFTER_APPLY.into());
+            map.insert("days_left".into(), Dynamic::UNIT);
+            return Ok(map);
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let expiry = crate::k8s::token_expiry(token, now).into_rhai()?;
+        map.insert("expires".into(), expiry.expires.into());
+        map.insert("expires_at".into(), expiry.expires_at.into());
+        map.insert("days_left".into(), expiry.days_left.into());
+        Ok(map)
+    }
 }
 
 const NAMESPACE: &[&str] = &["namespace"];

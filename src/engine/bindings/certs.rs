@@ -4,18 +4,17 @@
 //! CAs are read where they are, missing ones are made in memory and forgotten at exit.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Map, Module};
+use rhai::plugin::*;
+use rhai::{Dynamic, Engine, Map};
 use serde_json::Value;
 
+use runner_certs::{self as certs, CaOptions, IntermediateStatus, RootCa, RootStatus};
 use crate::context::PlayContext;
-use crate::engine::api::{register_in, register_property};
-use crate::engine::convert::{to_dynamic, to_json, IntoRhai, RhaiResult};
+use crate::engine::convert::{to_dynamic, to_json};
 use crate::engine::options::Options;
 use crate::error::{HostError, HostResult};
 use crate::report::Action;
-use runner_certs::{self as certs, CaOptions, IntermediateStatus, RootCa, RootStatus};
 
 const OPTION_KEYS: &[&str] = &[
     "key_type",
@@ -29,144 +28,211 @@ const OPTION_KEYS: &[&str] = &[
     "lock_wait_secs",
 ];
 
-pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub fn install(engine: &mut Engine) {
     engine.register_type_with_name::<RootCa>("RootCa");
-    register_property(
-        engine,
-        "RootCa.status -> String",
-        "\"created\" or \"loaded\".",
-        |r: &mut RootCa| match r.status {
+    engine.register_global_module(exported_module!(root_ca_properties).into());
+    engine.register_static_module("certs", exported_module!(certs_api).into());
+}
+
+#[export_module]
+mod root_ca_properties {
+    use runner_certs::{RootCa, RootStatus};
+    use crate::engine::convert::to_dynamic;
+
+    /// "created" or "loaded".
+    #[rhai_fn(get = "status", pure)]
+    pub fn status(value: &mut RootCa) -> String {
+        match value.status {
             RootStatus::Created => "created".to_string(),
             RootStatus::Loaded => "loaded".to_string(),
-        },
-    );
-    register_property(
-        engine,
-        "RootCa.cert_pem -> String",
-        "The root certificate (PEM); never the key.",
-        |r: &mut RootCa| r.cert_pem().to_string(),
-    );
-    register_property(
-        engine,
-        "RootCa.cert -> Map",
-        "What certs::inspect says of the root certificate.",
-        |r: &mut RootCa| {
-            to_dynamic(&serde_json::to_value(&r.cert).unwrap_or(Value::Null))
-                .unwrap_or(Dynamic::UNIT)
-        },
-    );
-
-    let mut module = Module::new();
-    let c = ctx.clone();
-    register_in(
-        &mut module,
-        "ensure_root_ca(dir: String) -> RootCa",
-        "Loads the root CA from dir (root-cert.pem, root-key.pem) or creates it with Istio's defaults (RSA 4096, SHA-256, 3650 days, O=Istio, CN=Root CA); never overwrites an existing one.",
-        move |dir: &str| -> RhaiResult<RootCa> { root_ca(&c, dir, Map::new()).into_rhai() },
-    );
-    let c = ctx.clone();
-    register_in(
-        &mut module,
-        "ensure_root_ca(dir: String, options: Map) -> RootCa",
-        "Like certs::ensure_root_ca(dir); options: key_type, validity_days, organization, common_name, country, state, locality, expiry_warn_days, lock_wait_secs.",
-        move |dir: &str, options: Map| -> RhaiResult<RootCa> { root_ca(&c, dir, options).into_rhai() },
-    );
-    for (name, rotate, signature, doc) in [
-        (
-            "certs::ensure_intermediate_ca",
-            false,
-            "ensure_intermediate_ca(root: RootCa, dir: String, cluster: String",
-            "Loads or creates dir/<cluster>/ (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) signed by root; files signed by another root are an error, never overwritten. Returns #{status, dir, ca_cert_pem, cert_chain_pem, ...}.",
-        ),
-        (
-            "certs::rotate_intermediate",
-            true,
-            "rotate_intermediate(root: RootCa, dir: String, cluster: String",
-            "Issues a new intermediate for cluster under the same root, moving the previous files into a dated backup folder. Returns what certs::ensure_intermediate_ca returns.",
-        ),
-    ] {
-        let c = ctx.clone();
-        register_in(
-            &mut module,
-            &format!("{signature}) -> Map"),
-            doc,
-            move |root: RootCa, dir: &str, cluster: &str| -> RhaiResult<Map> {
-                intermediate(&c, name, &root, dir, cluster, Map::new(), rotate).into_rhai()
-            },
-        );
-        let c = ctx.clone();
-        register_in(
-            &mut module,
-            &format!("{signature}, options: Map) -> Map"),
-            "Like the form without options; options as for certs::ensure_root_ca.",
-            move |root: RootCa, dir: &str, cluster: &str, options: Map| -> RhaiResult<Map> {
-                intermediate(&c, name, &root, dir, cluster, options, rotate).into_rhai()
-            },
-        );
+        }
     }
-    register_in(
-        &mut module,
-        "inspect(pem: String) -> Map",
-        "Subject, issuer, serial, validity, days left, CA flag, pathlen, SANs, key type and size, SHA-256 fingerprint of a PEM certificate.",
-        |pem: &str| -> RhaiResult<Map> { map_of(certs::inspect(pem).map_err(host)).into_rhai() },
-    );
-    let c = ctx.clone();
-    register_in(
-        &mut module,
-        "inspect_file(path: String) -> Map",
-        "certs::inspect of a certificate file (relative to the project root).",
-        move |path: &str| -> RhaiResult<Map> {
-            let file = c.project.resolve(path).into_rhai()?;
-            map_of(certs::inspect_file(&file).map_err(host)).into_rhai()
-        },
-    );
-    register_in(
-        &mut module,
-        "verify_chain(chain_pem: String, root_pem: String)",
-        "Checks that each certificate of the chain is signed by the next, up to the root, and that all are within their validity; throws the reason otherwise.",
-        |chain: &str, root: &str| -> RhaiResult<()> { certs::verify_chain(chain, root).map_err(host).into_rhai() },
-    );
-    let c = ctx.clone();
-    register_in(
-        &mut module,
-        "cacerts_secret(cluster_dir: String) -> Map",
-        "The `cacerts` Secret for istio-system with the four keys istiod reads, from a cluster's intermediate directory.",
-        move |dir: &str| -> RhaiResult<Map> { map_of(cacerts_secret(&c, dir)).into_rhai() },
-    );
-    register_in(
-        &mut module,
-        "compare_roots(ours_pem: String, live_pem: String) -> Map",
-        "Compares our root certificate with a cluster's (for example the root-cert.pem of its cacerts): #{same, message, ...}.",
-        |ours: &str, live: &str| -> RhaiResult<Map> { map_of(certs::compare_roots(ours, live).map_err(host)).into_rhai() },
-    );
-    let c = ctx.clone();
-    register_in(
-        &mut module,
-        "check_cacerts(cluster: String, context: String, certs_dir: String, cert_dir: String, live: Map|(), options: Map) -> Map",
-        "Whether our cacerts (root in certs_dir, intermediate in certs_dir/cert_dir, which may not exist yet) may be written over a cluster's live cacerts data (read_secret's result,|()): #{action: \"apply\"|\"keep\", live, notes}. Throws, with the ways forward, on a foreign root in either layout istiod reads and on an intermediate other than ours; options: rotation (true: another intermediate under our root may be replaced). Reads files only.",
-        move |cluster: &str, context: &str, certs_dir: &str, cert_dir: &str, live: Dynamic, options: Map| -> RhaiResult<Map> {
-            map_of(check_cacerts(&c, cluster, context, certs_dir, cert_dir, live, options)).into_rhai()
-        },
-    );
-    let c = ctx.clone();
-    register_in(
-        &mut module,
-        "check_cacerts(cluster: String, context: String, certs_dir: String, cert_dir: String, live: Map|()) -> Map",
-        "certs::check_cacerts with no options.",
-        move |cluster: &str, context: &str, certs_dir: &str, cert_dir: &str, live: Dynamic| -> RhaiResult<Map> {
-            map_of(check_cacerts(&c, cluster, context, certs_dir, cert_dir, live, Map::new())).into_rhai()
-        },
-    );
-    register_in(
-        &mut module,
-        "inspect_cacerts(cluster: String, live: Map) -> Map",
-        "What a live cacerts Secret's data (read_secret's result) makes istiod use, in either layout (tls.crt/tls.key/ca.crt first, as istiod): #{layout, keys, intermediate: #{subject, fingerprint_sha256, not_after}, roots: [...]}.",
-        |cluster: &str, live: Map| -> RhaiResult<Map> {
-            let data = string_map(live).into_rhai()?;
-            map_of(certs::inspect_cacerts(cluster, &data).map_err(host)).into_rhai()
-        },
-    );
-    engine.register_static_module("certs", module.into());
+
+    /// The root certificate (PEM); never the key.
+    #[rhai_fn(get = "cert_pem", pure)]
+    pub fn cert_pem(value: &mut RootCa) -> String {
+        value.cert_pem().to_string()
+    }
+
+    /// What certs::inspect says of the root certificate.
+    #[rhai_fn(volatile, get = "cert", pure)]
+    pub fn cert(value: &mut RootCa) -> Map {
+        serde_json::to_value(&value.cert)
+            .ok()
+            .and_then(|json| to_dynamic(&json).ok())
+            .and_then(|d| d.try_cast::<Map>())
+            .unwrap_or_default()
+    }
+}
+
+#[export_module]
+mod certs_api {
+    use runner_certs::{self as certs, RootCa};
+    use crate::engine::convert::{play_context, IntoRhai, RhaiResult};
+
+    /// Loads the root CA from dir (root-cert.pem, root-key.pem) or creates it with Istio's
+    /// defaults (RSA 4096, SHA-256, 3650 days, O=Istio, CN=Root CA); never overwrites an
+    /// existing one.
+    #[rhai_fn(volatile, name = "ensure_root_ca", return_raw)]
+    pub fn ensure_root_ca(call: NativeCallContext, dir: &str) -> RhaiResult<RootCa> {
+        super::root_ca(&*play_context(&call)?, dir, Map::new()).into_rhai()
+    }
+
+    /// Like certs::ensure_root_ca(dir); options: key_type, validity_days, organization,
+    /// common_name, country, state, locality, expiry_warn_days, lock_wait_secs.
+    #[rhai_fn(volatile, name = "ensure_root_ca", return_raw)]
+    pub fn ensure_root_ca_with(
+        call: NativeCallContext,
+        dir: &str,
+        options: Map,
+    ) -> RhaiResult<RootCa> {
+        super::root_ca(&*play_context(&call)?, dir, options).into_rhai()
+    }
+
+    /// Loads or creates dir/<cluster>/ (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)
+    /// signed by root; files signed by another root are an error, never overwritten. Returns
+    /// #{status, dir, ca_cert_pem, cert_chain_pem, ...}.
+    #[rhai_fn(volatile, name = "ensure_intermediate_ca", return_raw)]
+    pub fn ensure_intermediate_ca(
+        call: NativeCallContext,
+        root: RootCa,
+        dir: &str,
+        cluster: &str,
+    ) -> RhaiResult<Map> {
+        ensure_intermediate_ca_with(call, root, dir, cluster, Map::new())
+    }
+
+    /// Like the form without options; options as for certs::ensure_root_ca.
+    #[rhai_fn(volatile, name = "ensure_intermediate_ca", return_raw)]
+    pub fn ensure_intermediate_ca_with(
+        call: NativeCallContext,
+        root: RootCa,
+        dir: &str,
+        cluster: &str,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        let ctx = play_context(&call)?;
+        let function = "certs::ensure_intermediate_ca";
+        super::intermediate(&ctx, function, &root, dir, cluster, options, false).into_rhai()
+    }
+
+    /// Issues a new intermediate for cluster under the same root, moving the previous files
+    /// into a dated backup folder. Returns what certs::ensure_intermediate_ca returns.
+    #[rhai_fn(volatile, name = "rotate_intermediate", return_raw)]
+    pub fn rotate_intermediate(
+        call: NativeCallContext,
+        root: RootCa,
+        dir: &str,
+        cluster: &str,
+    ) -> RhaiResult<Map> {
+        rotate_intermediate_with(call, root, dir, cluster, Map::new())
+    }
+
+    /// Like the form without options; options as for certs::ensure_root_ca.
+    #[rhai_fn(volatile, name = "rotate_intermediate", return_raw)]
+    pub fn rotate_intermediate_with(
+        call: NativeCallContext,
+        root: RootCa,
+        dir: &str,
+        cluster: &str,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        let ctx = play_context(&call)?;
+        let function = "certs::rotate_intermediate";
+        super::intermediate(&ctx, function, &root, dir, cluster, options, true).into_rhai()
+    }
+
+    /// Subject, issuer, serial, validity, days left, CA flag, pathlen, SANs, key type and size,
+    /// SHA-256 fingerprint of a PEM certificate.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn inspect(pem: &str) -> RhaiResult<Map> {
+        super::map_of(certs::inspect(pem).map_err(super::host)).into_rhai()
+    }
+
+    /// certs::inspect of a certificate file (relative to the project root).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn inspect_file(call: NativeCallContext, path: &str) -> RhaiResult<Map> {
+        let file = play_context(&call)?.project.resolve(path).into_rhai()?;
+        super::map_of(certs::inspect_file(&file).map_err(super::host)).into_rhai()
+    }
+
+    /// Checks that each certificate of the chain is signed by the next, up to the root, and
+    /// that all are within their validity; throws the reason otherwise.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn verify_chain(chain_pem: &str, root_pem: &str) -> RhaiResult<()> {
+        certs::verify_chain(chain_pem, root_pem)
+            .map_err(super::host)
+            .into_rhai()
+    }
+
+    /// The `cacerts` Secret for istio-system with the four keys istiod reads, from a cluster's
+    /// intermediate directory.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn cacerts_secret(call: NativeCallContext, cluster_dir: &str) -> RhaiResult<Map> {
+        let ctx = play_context(&call)?;
+        super::map_of(super::cacerts_secret(&ctx, cluster_dir)).into_rhai()
+    }
+
+    /// Compares our root certificate with a cluster's (for example the root-cert.pem of its
+    /// cacerts): #{same, message, ...}.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn compare_roots(ours_pem: &str, live_pem: &str) -> RhaiResult<Map> {
+        super::map_of(certs::compare_roots(ours_pem, live_pem).map_err(super::host)).into_rhai()
+    }
+
+    /// Whether our cacerts (root in certs_dir, intermediate in certs_dir/cert_dir, which may
+    /// not exist yet) may be written over a cluster's live cacerts data (read_secret's
+    /// result,|()): #{action: "apply"|"keep", live, notes}. Throws, with the ways forward, on a
+    /// foreign root in either layout istiod reads and on an intermediate other than ours;
+    /// options: rotation (true: another intermediate under our root may be replaced). Reads
+    /// files only.
+    /// @param live: Map or ()
+    #[rhai_fn(volatile, name = "check_cacerts", return_raw)]
+    pub fn check_cacerts_with(
+        call: NativeCallContext,
+        cluster: &str,
+        context: &str,
+        certs_dir: &str,
+        cert_dir: &str,
+        live: Dynamic,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        let ctx = play_context(&call)?;
+        let verdict =
+            super::check_cacerts(&ctx, cluster, context, certs_dir, cert_dir, live, options);
+        super::map_of(verdict).into_rhai()
+    }
+
+    /// certs::check_cacerts with no options.
+    /// @param live: Map or ()
+    #[rhai_fn(volatile, name = "check_cacerts", return_raw)]
+    pub fn check_cacerts(
+        call: NativeCallContext,
+        cluster: &str,
+        context: &str,
+        certs_dir: &str,
+        cert_dir: &str,
+        live: Dynamic,
+    ) -> RhaiResult<Map> {
+        check_cacerts_with(
+            call,
+            cluster,
+            context,
+            certs_dir,
+            cert_dir,
+            live,
+            Map::new(),
+        )
+    }
+
+    /// What a live cacerts Secret's data (read_secret's result) makes istiod use, in either
+    /// layout (tls.crt/tls.key/ca.crt first, as istiod): #{layout, keys, intermediate:
+    /// #{subject, fingerprint_sha256, not_after}, roots: [...]}.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn inspect_cacerts(cluster: &str, live: Map) -> RhaiResult<Map> {
+        let data = super::string_map(live).into_rhai()?;
+        super::map_of(certs::inspect_cacerts(cluster, &data).map_err(super::host)).into_rhai()
+    }
 }
 
 fn string_map(map: Map) -> HostResult<std::collections::BTreeMap<String, String>> {
@@ -200,7 +266,7 @@ fn check_cacerts(
     if let Some(planned) = ctx
         .planned_certs
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(|p| p.into_inner())
         .get(&path.join(cert_dir))
     {
         ours.root_pem = Some(planned.root_cert.clone());
@@ -261,7 +327,7 @@ fn cacerts_secret(ctx: &PlayContext, dir: &str) -> HostResult<Value> {
     let planned = ctx
         .planned_certs
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(|p| p.into_inner())
         .get(&path)
         .cloned();
     match planned {
@@ -350,7 +416,7 @@ fn intermediate(
             );
             ctx.planned_certs
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(|p| p.into_inner())
                 .insert(ca.dir.clone(), files);
         }
         None => {
@@ -401,6 +467,6 @@ fn report(ctx: &PlayContext, what: &str, action: Action) {
 /// Certificates are read and written by the run itself: watch mode must never re-run for them.
 fn record_files(ctx: &PlayContext, files: &[&PathBuf]) {
     for file in files {
-        ctx.record_written(file.canonicalize().unwrap_or_else(|_| (*file).clone()));
+        ctx.record_written(file.canonicalize().unwrap_or_else(|_| file.to_path_buf()));
     }
 }

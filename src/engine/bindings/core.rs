@@ -1,182 +1,178 @@
 //! Variables, templates, files and messages.
 
-use std::sync::Arc;
-
-use rhai::{Dynamic, Engine, Map, Module};
+use rhai::plugin::*;
+use rhai::{Array, Dynamic, Engine, Map};
 use serde_json::Value;
 
 use crate::context::PlayContext;
-use crate::engine::api::{register, register_in, register_property};
-use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::error::{HostError, HostResult};
 use crate::local_files;
-use crate::vars::with_defaults;
 
-pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    register_error_type(engine);
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "with_defaults(defaults: Map) -> Map",
-        "Returns the play's variables laid over `defaults` (values given by vars files and --var win); templates see the result too.",
-        move |defaults: Map| -> RhaiResult<Map> {
-            let defaults = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
-            let merged = with_defaults(defaults, c.vars());
-            c.set_vars(merged.clone());
-            to_dynamic(&merged)?.try_cast::<Map>().ok_or_else(|| throw(HostError::new("variables are not a map")))
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "template(name: String, context: Map) -> String",
-        "Renders templates/<name> with the play's variables, overridden by `context`.",
-        move |name: &str, context: Map| -> RhaiResult<String> {
-            let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
-            render(&c, name, extra).into_rhai()
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "template(name: String) -> String",
-        "Renders templates/<name> with the play's variables.",
-        move |name: &str| -> RhaiResult<String> { render(&c, name, Value::Null).into_rhai() },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "read_file(path: String) -> String",
-        "Reads a text file; the path is relative to the project root and may not leave it.",
-        move |path: &str| -> RhaiResult<String> { read_file(&c, path).into_rhai() },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "write_file(path: String, text: String)",
-        "Writes a text file relative to the project root (not in a dry run); unchanged content is not rewritten.",
-        move |path: &str, text: &str| -> RhaiResult<()> { write_file(&c, path, text).into_rhai() },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "file_exists(path: String) -> bool",
-        "Whether a file exists, relative to the project root.",
-        move |path: &str| -> RhaiResult<bool> { Ok(c.project.resolve(path).into_rhai()?.exists()) },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "read_manifests(dir: String, context: Map) -> String",
-        "Reads every manifest in a directory (relative to the project root), in file-name order, as one multi-document YAML text: .yaml/.yml files as they are, .j2 files rendered with the play's variables and `context`.",
-        move |dir: &str, context: Map| -> RhaiResult<String> {
-            let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
-            read_manifests(&c, dir, extra).into_rhai()
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "project_path(path: String) -> String",
-        "The absolute path of a file inside the project root (for external programs such as istioctl).",
-        move |path: &str| -> RhaiResult<String> {
-            Ok(c.project.resolve(path).into_rhai()?.display().to_string())
-        },
-    );
-    register(
-        engine,
-        "sha256(text: String) -> String",
-        "The SHA-256 digest of a text, in hex.",
-        |text: &str| -> String {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(text.as_bytes()))
-        },
-    );
-    register(
-        engine,
-        "base64_encode(text: String) -> String",
-        "Encodes a text in standard base64.",
-        |text: &str| -> String {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
-        },
-    );
-    register(
-        engine,
-        "base64_decode(text: String) -> String",
-        "Decodes standard base64 into a text (an error if the bytes are not UTF-8).",
-        |text: &str| -> RhaiResult<String> {
-            use base64::Engine as _;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .map_err(|e| HostError::new(format!("invalid base64: {e}")))
-                .into_rhai()?;
-            String::from_utf8(bytes)
-                .map_err(|_| HostError::new("the decoded bytes are not UTF-8 text"))
-                .into_rhai()
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "warn(message: String)",
-        "Reports a warning; the play goes on.",
-        move |message: &str| c.reporter.warn(message),
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "warn_real_clusters(message: String)",
-        "Reports a warning that only concerns real clusters (a loopback API server address, an empty caBundle); in a rehearsal (--sandbox) it is printed as expected there. The play goes on.",
-        move |message: &str| c.reporter.warn_real_clusters(message, c.is_sandbox()),
-    );
-    let mut play = Module::new();
-    let c = ctx.clone();
-    register_in(
-        &mut play,
-        "dry_run() -> bool",
-        "Whether this run is a dry run (--dry-run): nothing is written anywhere.",
-        move || c.dry_run(),
-    );
-    engine.register_static_module("play", play.into());
+pub fn install(engine: &mut Engine) {
+    engine.register_type_with_name::<HostError>("Error");
+    engine.register_global_module(exported_module!(error_api).into());
+    engine.register_global_module(exported_module!(core_api).into());
+    engine.register_static_module("play", exported_module!(play_api).into());
 }
 
-fn register_error_type(engine: &mut Engine) {
-    engine.register_type_with_name::<HostError>("Error");
-    register(
-        engine,
-        "to_string(error: Error) -> String",
-        "The error's message and causes.",
-        |e: &mut HostError| e.full_message(),
-    );
-    register(
-        engine,
-        "to_debug(error: Error) -> String",
-        "The error's message and causes.",
-        |e: &mut HostError| e.full_message(),
-    );
-    register_property(
-        engine,
-        "Error.message -> String",
-        "The error's own message, without causes.",
-        |e: &mut HostError| e.message.clone(),
-    );
-    register_property(
-        engine,
-        "Error.causes -> Array",
-        "The messages of the error's causes, outermost first.",
-        |e: &mut HostError| {
-            e.causes
-                .iter()
-                .map(|c| Dynamic::from(c.clone()))
-                .collect::<rhai::Array>()
-        },
-    );
+#[export_module]
+mod error_api {
+    // Playbooks know the type as Error; runner api prints the name written here.
+    use crate::error::HostError as Error;
+
+    /// The error's message and causes.
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn to_string(error: &mut Error) -> String {
+        error.full_message()
+    }
+
+    /// The error's message and causes.
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn to_debug(error: &mut Error) -> String {
+        error.full_message()
+    }
+
+    /// The error's own message, without causes.
+    #[rhai_fn(get = "message", pure)]
+    pub fn message(value: &mut Error) -> String {
+        value.message.clone()
+    }
+
+    /// The messages of the error's causes, outermost first.
+    #[rhai_fn(get = "causes", pure)]
+    pub fn causes(value: &mut Error) -> Array {
+        value
+            .causes
+            .iter()
+            .map(|c| Dynamic::from(c.clone()))
+            .collect()
+    }
+}
+
+#[export_module]
+mod core_api {
+    use crate::engine::convert::{play_context, throw, to_dynamic, to_json, IntoRhai, RhaiResult};
+    use crate::error::HostError;
+    use serde_json::Value;
+
+    /// Returns the play's variables laid over `defaults` (values given by vars files and
+    /// --var win); templates see the result too.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn with_defaults(call: NativeCallContext, defaults: Map) -> RhaiResult<Map> {
+        let ctx = play_context(&call)?;
+        let defaults = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
+        let merged = crate::vars::with_defaults(defaults, ctx.vars());
+        ctx.set_vars(merged.clone());
+        to_dynamic(&merged)?
+            .try_cast::<Map>()
+            .ok_or_else(|| throw(HostError::new("variables are not a map")))
+    }
+
+    /// Renders templates/<name> with the play's variables, overridden by `context`.
+    #[rhai_fn(volatile, name = "template", return_raw)]
+    pub fn template_with(call: NativeCallContext, name: &str, context: Map) -> RhaiResult<String> {
+        let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
+        super::render(&*play_context(&call)?, name, extra).into_rhai()
+    }
+
+    /// Renders templates/<name> with the play's variables.
+    #[rhai_fn(volatile, name = "template", return_raw)]
+    pub fn template(call: NativeCallContext, name: &str) -> RhaiResult<String> {
+        super::render(&*play_context(&call)?, name, Value::Null).into_rhai()
+    }
+
+    /// Reads a text file; the path is relative to the project root and may not leave it.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn read_file(call: NativeCallContext, path: &str) -> RhaiResult<String> {
+        super::read_file(&*play_context(&call)?, path).into_rhai()
+    }
+
+    /// Writes a text file relative to the project root (not in a dry run); unchanged content
+    /// is not rewritten.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn write_file(call: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
+        super::write_file(&*play_context(&call)?, path, text).into_rhai()
+    }
+
+    /// Whether a file exists, relative to the project root.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn file_exists(call: NativeCallContext, path: &str) -> RhaiResult<bool> {
+        Ok(play_context(&call)?
+            .project
+            .resolve(path)
+            .into_rhai()?
+            .exists())
+    }
+
+    /// Reads every manifest in a directory (relative to the project root), in file-name order,
+    /// as one multi-document YAML text: .yaml/.yml files as they are, .j2 files rendered with
+    /// the play's variables and `context`.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn read_manifests(call: NativeCallContext, dir: &str, context: Map) -> RhaiResult<String> {
+        let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
+        super::read_manifests(&*play_context(&call)?, dir, extra).into_rhai()
+    }
+
+    /// The absolute path of a file inside the project root (for external programs such as
+    /// istioctl).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn project_path(call: NativeCallContext, path: &str) -> RhaiResult<String> {
+        let file = play_context(&call)?.project.resolve(path).into_rhai()?;
+        Ok(file.display().to_string())
+    }
+
+    /// The SHA-256 digest of a text, in hex.
+    pub fn sha256(text: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    }
+
+    /// Encodes a text in standard base64.
+    pub fn base64_encode(text: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+    }
+
+    /// Decodes standard base64 into a text (an error if the bytes are not UTF-8).
+    #[rhai_fn(return_raw)]
+    pub fn base64_decode(text: &str) -> RhaiResult<String> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| HostError::new(format!("invalid base64: {e}")))
+            .into_rhai()?;
+        String::from_utf8(bytes)
+            .map_err(|_| HostError::new("the decoded bytes are not UTF-8 text"))
+            .into_rhai()
+    }
+
+    /// Reports a warning; the play goes on.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn warn(call: NativeCallContext, message: &str) -> RhaiResult<()> {
+        play_context(&call)?.reporter.warn(message);
+        Ok(())
+    }
+
+    /// Reports a warning that only concerns real clusters (a loopback API server address, an
+    /// empty caBundle); in a rehearsal (--sandbox) it is printed as expected there. The play
+    /// goes on.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn warn_real_clusters(call: NativeCallContext, message: &str) -> RhaiResult<()> {
+        let ctx = play_context(&call)?;
+        ctx.reporter.warn_real_clusters(message, ctx.is_sandbox());
+        Ok(())
+    }
+}
+
+#[export_module]
+mod play_api {
+    use crate::engine::convert::{play_context, RhaiResult};
+
+    /// Whether this run is a dry run (--dry-run): nothing is written anywhere.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn dry_run(call: NativeCallContext) -> RhaiResult<bool> {
+        Ok(play_context(&call)?.dry_run())
+    }
 }
 
 fn render(ctx: &PlayContext, name: &str, extra: Value) -> HostResult<String> {
@@ -228,7 +224,7 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
         if action.is_change() {
             ctx.planned_files
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(|p| p.into_inner())
                 .insert(file);
         }
         ctx.reporter

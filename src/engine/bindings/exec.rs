@@ -1,30 +1,39 @@
 //! `exec(program, args[, options])`: external programs such as istioctl and helm.
 
-use std::sync::Arc;
-
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use crate::context::PlayContext;
-use crate::engine::api::register;
 use crate::engine::convert::{IntoRhai, RhaiResult};
 use crate::engine::options::{strings, Options};
 use crate::exec::{run_in_play, ExecOptions, ExecOutput};
 
-pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec(program: String, args: Array) -> Map",
-        "Runs a program and returns #{stdout, stderr, code}; a non-zero exit is an error. In a dry run the command is only printed.",
-        move |program: &str, args: Array| -> RhaiResult<Map> { exec(&c, program, args, Map::new()) },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec(program: String, args: Array, options: Map) -> Map",
-        "Like exec(program, args); options: env (map), cwd (relative to the project root), timeout (seconds), stdin (text), check (false: return non-zero exits).",
-        move |program: &str, args: Array, options: Map| -> RhaiResult<Map> { exec(&c, program, args, options) },
-    );
+pub fn install(engine: &mut Engine) {
+    engine.register_global_module(exported_module!(exec_api).into());
+}
+
+#[export_module]
+mod exec_api {
+    use crate::engine::convert::{play_context, RhaiResult};
+
+    /// Runs a program and returns #{stdout, stderr, code}; a non-zero exit is an error. In a
+    /// dry run the command is only printed.
+    #[rhai_fn(volatile, name = "exec", return_raw)]
+    pub fn exec(call: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
+        super::exec(&*play_context(&call)?, program, args, Map::new())
+    }
+
+    /// Like exec(program, args); options: env (map), cwd (relative to the project root),
+    /// timeout (seconds), stdin (text), check (false: return non-zero exits).
+    #[rhai_fn(volatile, name = "exec", return_raw)]
+    pub fn exec_with(
+        call: NativeCallContext,
+        program: &str,
+        args: Array,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        super::exec(&*play_context(&call)?, program, args, options)
+    }
 }
 
 fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResult<Map> {
@@ -90,10 +99,7 @@ fn limited_out_context(ctx: &PlayContext, args: &[String]) -> Option<String> {
 /// What a dry run says instead of running a program; a file the plan would write first is
 /// named as such, since it does not exist yet.
 fn planned_command(ctx: &PlayContext, program: &str, args: &[String]) -> String {
-    let planned = ctx
-        .planned_files
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let planned = ctx.planned_files.lock().unwrap_or_else(|p| p.into_inner());
     let pending: Vec<String> = args
         .iter()
         .filter(|a| planned.contains(std::path::Path::new(a.as_str())))
@@ -132,7 +138,7 @@ fn exec_options(ctx: &PlayContext, options: Map) -> RhaiResult<ExecOptions> {
     })
 }
 
-pub(super) fn output_map(output: &ExecOutput) -> RhaiResult<Map> {
+pub fn output_map(output: &ExecOutput) -> RhaiResult<Map> {
     let mut map = Map::new();
     map.insert("stdout".into(), Dynamic::from(output.stdout.clone()));
     map.insert("stderr".into(), Dynamic::from(output.stderr.clone()));

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde_json::Value;
 
 use super::exec::output_map;
 use crate::context::PlayContext;
-use crate::engine::api::{register, register_property};
 use crate::engine::convert::{throw, to_dynamic, to_json, IntoRhai, RhaiResult};
 use crate::engine::options::{strings, Options, Scope};
 use crate::error::{HostError, HostResult};
@@ -22,7 +22,7 @@ const DEFAULT_WAIT_SECS: u64 = 300;
 
 /// A playbook's handle on one cluster.
 #[derive(Clone)]
-pub(super) struct ClusterHandle(pub(crate) Arc<Cluster>);
+pub struct ClusterHandle(pub(crate) Arc<Cluster>);
 
 /// A cluster that `--limit` leaves out is worked on as in a dry run: its writes are checked by
 /// its API server and never stored, and later reads see them, so the rest of the play goes on as
@@ -101,62 +101,352 @@ fn optional(value: Option<Value>) -> RhaiResult<Dynamic> {
     }
 }
 
-pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
+pub fn install(engine: &mut Engine) {
     engine.register_type_with_name::<ClusterHandle>("Cluster");
-    install_handles(engine, ctx);
-    install_objects(engine, ctx);
-    install_secrets(engine, ctx);
-    install_waits(engine, ctx);
+    engine.register_global_module(exported_module!(handles_api).into());
+    engine.register_global_module(exported_module!(objects_api).into());
+    engine.register_global_module(exported_module!(secrets_api).into());
+    engine.register_global_module(exported_module!(waits_api).into());
 }
 
-fn install_handles(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "cluster(name: String) -> Cluster",
-        "The cluster of kubeconfig context `name` (or the context --context name=CONTEXT maps it to); refused when the context is not allowed.",
-        move |name: &str| -> RhaiResult<ClusterHandle> { c.clusters.cluster(name).map(ClusterHandle).into_rhai() },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "allow_contexts(patterns: Array)",
-        "Declares the kubeconfig contexts this playbook may change (glob patterns such as \"prod-*\"); other clusters are refused.",
-        move |patterns: Array| -> RhaiResult<()> {
-            let patterns = strings("allow_contexts", "patterns", patterns)?;
-            c.clusters.allow_contexts(patterns).into_rhai()
-        },
-    );
-    register_property(
-        engine,
-        "Cluster.name -> String",
-        "The playbook's name for the cluster.",
-        |h: &mut ClusterHandle| h.0.name().to_string(),
-    );
-    register_property(
-        engine,
-        "Cluster.context -> String",
-        "The kubeconfig context of the cluster.",
-        |h: &mut ClusterHandle| h.0.context().to_string(),
-    );
-    register_property(
-        engine,
-        "Cluster.server -> String",
-        "The API server URL of the cluster.",
-        |h: &mut ClusterHandle| h.0.server().to_string(),
-    );
-    register_property(
-        engine,
-        "Cluster.namespace -> String",
-        "The context's namespace, or \"default\": where namespaced objects are when the options name no namespace.",
-        |h: &mut ClusterHandle| h.0.namespace().to_string(),
-    );
-    register(
-        engine,
-        "to_string(c: Cluster) -> String",
-        "The cluster's name and context.",
-        |h: &mut ClusterHandle| format!("cluster {} (context {})", h.0.name(), h.0.context()),
-    );
+#[export_module]
+mod handles_api {
+    // Playbooks know the handle as Cluster; runner api prints the name written here.
+    use super::ClusterHandle as Cluster;
+    use crate::engine::convert::{play_context, IntoRhai, RhaiResult};
+    use crate::engine::options::strings;
+
+    /// The cluster of kubeconfig context `name` (or the context --context name=CONTEXT maps it
+    /// to); refused when the context is not allowed.
+    #[rhai_fn(volatile, name = "cluster", return_raw)]
+    pub fn cluster(call: NativeCallContext, name: &str) -> RhaiResult<Cluster> {
+        let ctx = play_context(&call)?;
+        ctx.clusters.cluster(name).map(Cluster).into_rhai()
+    }
+
+    /// Declares the kubeconfig contexts this playbook may change (glob patterns such as
+    /// "prod-*"); other clusters are refused.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn allow_contexts(call: NativeCallContext, patterns: Array) -> RhaiResult<()> {
+        let patterns = strings("allow_contexts", "patterns", patterns)?;
+        play_context(&call)?
+            .clusters
+            .allow_contexts(patterns)
+            .into_rhai()
+    }
+
+    /// The playbook's name for the cluster.
+    #[rhai_fn(get = "name", pure)]
+    pub fn name(value: &mut Cluster) -> String {
+        value.0.name().to_string()
+    }
+
+    /// The kubeconfig context of the cluster.
+    #[rhai_fn(get = "context", pure)]
+    pub fn context_name(value: &mut Cluster) -> String {
+        value.0.context().to_string()
+    }
+
+    /// The API server URL of the cluster.
+    #[rhai_fn(get = "server", pure)]
+    pub fn server(value: &mut Cluster) -> String {
+        value.0.server().to_string()
+    }
+
+    /// The context's namespace, or "default": where namespaced objects are when the options
+    /// name no namespace.
+    #[rhai_fn(get = "namespace", pure)]
+    pub fn namespace(value: &mut Cluster) -> String {
+        value.0.namespace().to_string()
+    }
+
+    /// The cluster's name and context.
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn to_string(c: &mut Cluster) -> String {
+        format!("cluster {} (context {})", c.0.name(), c.0.context())
+    }
+}
+
+#[export_module]
+mod objects_api {
+    use super::ClusterHandle as Cluster;
+    use super::{Edit, DELETE_OPTIONS, LIST_OPTIONS, NAMESPACE};
+    use crate::engine::convert::{play_context, RhaiResult};
+    use crate::engine::options::Options;
+
+    /// Server-side applies YAML text, a map or an array of maps (CRDs and Namespaces first);
+    /// returns #{kind, namespace, name, action} per object.
+    /// @param objects: String or Map or Array
+    #[rhai_fn(volatile, name = "apply", pure, return_raw)]
+    pub fn apply(call: NativeCallContext, c: &mut Cluster, objects: Dynamic) -> RhaiResult<Array> {
+        super::apply(&*play_context(&call)?, c, &objects, Map::new())
+    }
+
+    /// Like apply(objects); options: force (take over fields other managers own),
+    /// field_validation ("Strict", the default as in kubectl: fields the type lacks are an
+    /// error; "Warn": dropped with the server's warning shown; "Ignore").
+    /// @param objects: String or Map or Array
+    #[rhai_fn(volatile, name = "apply", pure, return_raw)]
+    pub fn apply_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        objects: Dynamic,
+        options: Map,
+    ) -> RhaiResult<Array> {
+        super::apply(&*play_context(&call)?, c, &objects, options)
+    }
+
+    /// The object as a map,|() when absent, in the context's namespace. `kind`: Kind,
+    /// apps/v1/Deployment, Deployment.apps, plural or short name. In a dry run, objects the
+    /// plan creates, changes or deletes read as planned.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "get", pure, return_raw)]
+    pub fn get(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("get", NAMESPACE);
+        super::get(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Like get(kind, name); options: namespace.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "get", pure, return_raw)]
+    pub fn get_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("get", options, NAMESPACE)?;
+        super::get(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Whether the object exists, in the context's namespace.
+    #[rhai_fn(volatile, name = "exists", pure, return_raw)]
+    pub fn exists(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+    ) -> RhaiResult<bool> {
+        let options = Options::none("exists", NAMESPACE);
+        super::exists(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Like exists(kind, name); options: namespace.
+    #[rhai_fn(volatile, name = "exists", pure, return_raw)]
+    pub fn exists_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<bool> {
+        let options = Options::check("exists", options, NAMESPACE)?;
+        super::exists(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Objects of a kind in the context's namespace (all of them for cluster-scoped kinds).
+    #[rhai_fn(volatile, name = "list", pure, return_raw)]
+    pub fn list(call: NativeCallContext, c: &mut Cluster, kind: &str) -> RhaiResult<Array> {
+        let options = Options::none("list", LIST_OPTIONS);
+        super::list(&*play_context(&call)?, c, kind, options)
+    }
+
+    /// Like list(kind); options: namespace, all_namespaces (true: every namespace), labels (a
+    /// map the objects' labels must match).
+    #[rhai_fn(volatile, name = "list", pure, return_raw)]
+    pub fn list_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        options: Map,
+    ) -> RhaiResult<Array> {
+        let options = Options::check("list", options, LIST_OPTIONS)?;
+        super::list(&*play_context(&call)?, c, kind, options)
+    }
+
+    /// Deletes the object, in the context's namespace; returns whether it existed.
+    #[rhai_fn(volatile, name = "delete", pure, return_raw)]
+    pub fn delete(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+    ) -> RhaiResult<bool> {
+        let options = Options::none("delete", DELETE_OPTIONS);
+        super::delete(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Like delete(kind, name); options: namespace, wait (true: until it is gone), timeout
+    /// (seconds the wait may take, default 60).
+    #[rhai_fn(volatile, name = "delete", pure, return_raw)]
+    pub fn delete_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<bool> {
+        let options = Options::check("delete", options, DELETE_OPTIONS)?;
+        super::delete(&*play_context(&call)?, c, kind, name, options)
+    }
+
+    /// Applies a JSON merge patch to the object; returns the object after it. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "patch", pure, return_raw)]
+    pub fn patch(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        patch: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("patch", NAMESPACE);
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            patch,
+            options,
+            Edit::Patch,
+        )
+    }
+
+    /// Applies a JSON merge patch to the object; returns the object after it. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "patch", pure, return_raw)]
+    pub fn patch_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        patch: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("patch", options, NAMESPACE)?;
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            patch,
+            options,
+            Edit::Patch,
+        )
+    }
+
+    /// Sets labels on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "label", pure, return_raw)]
+    pub fn label(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        labels: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("label", NAMESPACE);
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            labels,
+            options,
+            Edit::Label,
+        )
+    }
+
+    /// Sets labels on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "label", pure, return_raw)]
+    pub fn label_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        labels: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("label", options, NAMESPACE)?;
+        super::edit_object(
+            &*play_context(&call)?,
+            c,
+            kind,
+            name,
+            labels,
+            options,
+            Edit::Label,
+        )
+    }
+
+    /// Sets annotations on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "annotate", pure, return_raw)]
+    pub fn annotate(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        annotations: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("annotate", NAMESPACE);
+        let ctx = play_context(&call)?;
+        super::edit_object(&ctx, c, kind, name, annotations, options, Edit::Annotate)
+    }
+
+    /// Sets annotations on the object (a () value removes one); returns the object. Options:
+    /// namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "annotate", pure, return_raw)]
+    pub fn annotate_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        annotations: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("annotate", options, NAMESPACE)?;
+        let ctx = play_context(&call)?;
+        super::edit_object(&ctx, c, kind, name, annotations, options, Edit::Annotate)
+    }
+
+    /// Runs a command in a pod (kubectl exec), in the context's namespace and the pod's default
+    /// container; returns #{stdout, stderr, code}; a non-zero exit is an error.
+    #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
+    pub fn exec_pod(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        pod: &str,
+        command: Array,
+    ) -> RhaiResult<Map> {
+        super::exec_pod(&*play_context(&call)?, c, pod, command, Map::new())
+    }
+
+    /// Like exec_pod(pod, command); options: namespace, container, timeout (seconds), stdin
+    /// (text), check (false: return non-zero exits).
+    #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
+    pub fn exec_pod_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        pod: &str,
+        command: Array,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        super::exec_pod(&*play_context(&call)?, c, pod, command, options)
+    }
 }
 
 const NAMESPACE: &[&str] = &["namespace"];
@@ -177,200 +467,6 @@ fn wait_secs(options: &Options) -> RhaiResult<u64> {
     Ok(options
         .timeout()?
         .map_or(DEFAULT_WAIT_SECS, |timeout| timeout.as_secs()))
-}
-
-fn install_objects(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply(c: Cluster, objects: String|Map|Array) -> Array",
-        "Server-side applies YAML text, a map or an array of maps (CRDs and Namespaces first); returns #{kind, namespace, name, action} per object.",
-        move |h: &mut ClusterHandle, objects: Dynamic| -> RhaiResult<Array> { apply(&c, h, &objects, Map::new()) },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply(c: Cluster, objects: String|Map|Array, options: Map) -> Array",
-        "Like apply(objects); options: force (take over fields other managers own), field_validation (\"Strict\", the default as in kubectl: fields the type lacks are an error; \"Warn\": dropped with the server's warning shown; \"Ignore\").",
-        move |h: &mut ClusterHandle, objects: Dynamic, options: Map| -> RhaiResult<Array> {
-            apply(&c, h, &objects, options)
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "get(c: Cluster, kind: String, name: String) -> Map|()",
-        "The object as a map,|() when absent, in the context's namespace. `kind`: Kind, apps/v1/Deployment, Deployment.apps, plural or short name. In a dry run, objects the plan creates, changes or deletes read as planned.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<Dynamic> {
-            get(&c, h, kind, name, Options::none("get", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "get(c: Cluster, kind: String, name: String, options: Map) -> Map|()",
-        "Like get(kind, name); options: namespace.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            get(
-                &c,
-                h,
-                kind,
-                name,
-                Options::check("get", options, NAMESPACE)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exists(c: Cluster, kind: String, name: String) -> bool",
-        "Whether the object exists, in the context's namespace.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<bool> {
-            exists(&c, h, kind, name, Options::none("exists", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exists(c: Cluster, kind: String, name: String, options: Map) -> bool",
-        "Like exists(kind, name); options: namespace.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<bool> {
-            exists(
-                &c,
-                h,
-                kind,
-                name,
-                Options::check("exists", options, NAMESPACE)?,
-            )
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "list(c: Cluster, kind: String) -> Array",
-        "Objects of a kind in the context's namespace (all of them for cluster-scoped kinds).",
-        move |h: &mut ClusterHandle, kind: &str| -> RhaiResult<Array> {
-            list(&c, h, kind, Options::none("list", LIST_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "list(c: Cluster, kind: String, options: Map) -> Array",
-        "Like list(kind); options: namespace, all_namespaces (true: every namespace), labels (a map the objects' labels must match).",
-        move |h: &mut ClusterHandle, kind: &str, options: Map| -> RhaiResult<Array> {
-            list(&c, h, kind, Options::check("list", options, LIST_OPTIONS)?)
-        },
-    );
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "delete(c: Cluster, kind: String, name: String) -> bool",
-        "Deletes the object, in the context's namespace; returns whether it existed.",
-        move |h: &mut ClusterHandle, kind: &str, name: &str| -> RhaiResult<bool> {
-            delete(&c, h, kind, name, Options::none("delete", DELETE_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "delete(c: Cluster, kind: String, name: String, options: Map) -> bool",
-        "Like delete(kind, name); options: namespace, wait (true: until it is gone), timeout (seconds the wait may take, default 60).",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, options: Map| -> RhaiResult<bool> {
-            delete(&c, h, kind, name, Options::check("delete", options, DELETE_OPTIONS)?)
-        },
-    );
-
-    let edits: [(&'static str, &str, &str, &str, Edit); 3] = [
-        (
-            "patch",
-            "patch(c: Cluster, kind: String, name: String, patch: Map) -> Map",
-            "patch(c: Cluster, kind: String, name: String, patch: Map, options: Map) -> Map",
-            "Applies a JSON merge patch to the object; returns the object after it. Options: namespace.",
-            Edit::Patch,
-        ),
-        (
-            "label",
-            "label(c: Cluster, kind: String, name: String, labels: Map) -> Map",
-            "label(c: Cluster, kind: String, name: String, labels: Map, options: Map) -> Map",
-            "Sets labels on the object (a () value removes one); returns the object. Options: namespace.",
-            Edit::Label,
-        ),
-        (
-            "annotate",
-            "annotate(c: Cluster, kind: String, name: String, annotations: Map) -> Map",
-            "annotate(c: Cluster, kind: String, name: String, annotations: Map, options: Map) -> Map",
-            "Sets annotations on the object (a () value removes one); returns the object. Options: namespace.",
-            Edit::Annotate,
-        ),
-    ];
-    for (function, signature, with_options, doc, edit) in edits {
-        let c = ctx.clone();
-        register(
-            engine,
-            signature,
-            doc,
-            move |h: &mut ClusterHandle,
-                  kind: &str,
-                  name: &str,
-                  value: Map|
-                  -> RhaiResult<Dynamic> {
-                edit_object(
-                    &c,
-                    h,
-                    kind,
-                    name,
-                    value,
-                    Options::none(function, NAMESPACE),
-                    edit,
-                )
-            },
-        );
-        let c = ctx.clone();
-        register(
-            engine,
-            with_options,
-            doc,
-            move |h: &mut ClusterHandle,
-                  kind: &str,
-                  name: &str,
-                  value: Map,
-                  options: Map|
-                  -> RhaiResult<Dynamic> {
-                edit_object(
-                    &c,
-                    h,
-                    kind,
-                    name,
-                    value,
-                    Options::check(function, options, NAMESPACE)?,
-                    edit,
-                )
-            },
-        );
-    }
-
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec_pod(c: Cluster, pod: String, command: Array) -> Map",
-        "Runs a command in a pod (kubectl exec), in the context's namespace and the pod's default container; returns #{stdout, stderr, code}; a non-zero exit is an error.",
-        move |h: &mut ClusterHandle, pod: &str, command: Array| -> RhaiResult<Map> {
-            exec_pod(&c, h, pod, command, Map::new())
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "exec_pod(c: Cluster, pod: String, command: Array, options: Map) -> Map",
-        "Like exec_pod(pod, command); options: namespace, container, timeout (seconds), stdin (text), check (false: return non-zero exits).",
-        move |h: &mut ClusterHandle, pod: &str, command: Array, options: Map| -> RhaiResult<Map> {
-            exec_pod(&c, h, pod, command, options)
-        },
-    );
 }
 
 fn get(
@@ -506,82 +602,245 @@ fn exec_pod(
     output_map(&output)
 }
 
-fn install_secrets(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret(c: Cluster, name: String, data: Map) -> Map",
-        "Applies an Opaque Secret, in the context's namespace, with these keys and string values; values never appear in any output. Returns #{kind, namespace, name, action}.",
-        move |h: &mut ClusterHandle, name: &str, data: Map| -> RhaiResult<Dynamic> {
-            apply_secret(&c, h, name, data, Options::none("apply_secret", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret(c: Cluster, name: String, data: Map, options: Map) -> Map",
-        "Like apply_secret(name, data); options: namespace.",
-        move |h: &mut ClusterHandle, name: &str, data: Map, options: Map| -> RhaiResult<Dynamic> {
-            apply_secret(
-                &c,
-                h,
-                name,
-                data,
-                Options::check("apply_secret", options, NAMESPACE)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret_from_files(c: Cluster, name: String, paths: Array) -> Map",
-        "Applies an Opaque Secret, in the context's namespace, with one key per file (key = file name), like kubectl create secret generic --from-file.",
-        move |h: &mut ClusterHandle, name: &str, paths: Array| -> RhaiResult<Dynamic> {
-            apply_secret_from_files(&c, h, name, paths, Options::none("apply_secret_from_files", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "apply_secret_from_files(c: Cluster, name: String, paths: Array, options: Map) -> Map",
-        "Like apply_secret_from_files(name, paths); options: namespace.",
-        move |h: &mut ClusterHandle,
-              name: &str,
-              paths: Array,
-              options: Map|
-              -> RhaiResult<Dynamic> {
-            apply_secret_from_files(
-                &c,
-                h,
-                name,
-                paths,
-                Options::check("apply_secret_from_files", options, NAMESPACE)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "read_secret(c: Cluster, name: String) -> Map|()",
-        "The Secret's data decoded to strings,|() when it does not exist, in the context's namespace.",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
-            read_secret(&c, h, name, Options::none("read_secret", NAMESPACE))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "read_secret(c: Cluster, name: String, options: Map) -> Map|()",
-        "Like read_secret(name); options: namespace.",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            read_secret(
-                &c,
-                h,
-                name,
-                Options::check("read_secret", options, NAMESPACE)?,
-            )
-        },
-    );
+#[export_module]
+mod secrets_api {
+    use super::ClusterHandle as Cluster;
+    use super::NAMESPACE;
+    use crate::engine::convert::{play_context, RhaiResult};
+    use crate::engine::options::Options;
+
+    /// Applies an Opaque Secret, in the context's namespace, with these keys and string values;
+    /// values never appear in any output. Returns #{kind, namespace, name, action}.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret", pure, return_raw)]
+    pub fn apply_secret(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        data: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("apply_secret", NAMESPACE);
+        super::apply_secret(&*play_context(&call)?, c, name, data, options)
+    }
+
+    /// Like apply_secret(name, data); options: namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret", pure, return_raw)]
+    pub fn apply_secret_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        data: Map,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("apply_secret", options, NAMESPACE)?;
+        super::apply_secret(&*play_context(&call)?, c, name, data, options)
+    }
+
+    /// Applies an Opaque Secret, in the context's namespace, with one key per file (key = file
+    /// name), like kubectl create secret generic --from-file.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret_from_files", pure, return_raw)]
+    pub fn apply_secret_from_files(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        paths: Array,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("apply_secret_from_files", NAMESPACE);
+        super::apply_secret_from_files(&*play_context(&call)?, c, name, paths, options)
+    }
+
+    /// Like apply_secret_from_files(name, paths); options: namespace.
+    /// @returns Map
+    #[rhai_fn(volatile, name = "apply_secret_from_files", pure, return_raw)]
+    pub fn apply_secret_from_files_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        paths: Array,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("apply_secret_from_files", options, NAMESPACE)?;
+        super::apply_secret_from_files(&*play_context(&call)?, c, name, paths, options)
+    }
+
+    /// The Secret's data decoded to strings,|() when it does not exist, in the context's
+    /// namespace.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "read_secret", pure, return_raw)]
+    pub fn read_secret(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("read_secret", NAMESPACE);
+        super::read_secret(&*play_context(&call)?, c, name, options)
+    }
+
+    /// Like read_secret(name); options: namespace.
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "read_secret", pure, return_raw)]
+    pub fn read_secret_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("read_secret", options, NAMESPACE)?;
+        super::read_secret(&*play_context(&call)?, c, name, options)
+    }
+}
+
+#[export_module]
+mod waits_api {
+    use super::ClusterHandle as Cluster;
+    use super::{TIMEOUT, WAIT_OPTIONS};
+    use crate::engine::convert::{play_context, RhaiResult};
+    use crate::engine::options::Options;
+
+    /// Waits (up to 300 s) until the object's status.conditions has `type` with `status`;
+    /// returns the object (a dry run does not wait: it returns the object as planned, with the
+    /// condition,|() when there is no such object).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_condition", pure, return_raw)]
+    pub fn wait_condition(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        r#type: &str,
+        status: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_condition", WAIT_OPTIONS);
+        let ctx = play_context(&call)?;
+        super::wait_condition(&ctx, c, kind, name, r#type, status, options)
+    }
+
+    /// Like wait_condition(kind, name, type, status); options: namespace, timeout (seconds,
+    /// default 300).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_condition", pure, return_raw)]
+    pub fn wait_condition_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        r#type: &str,
+        status: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_condition", options, WAIT_OPTIONS)?;
+        let ctx = play_context(&call)?;
+        super::wait_condition(&ctx, c, kind, name, r#type, status, options)
+    }
+
+    /// Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status;
+    /// returns it (a dry run does not wait: it returns the Deployment as planned, rolled
+    /// out,|() when there is none).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_rollout", pure, return_raw)]
+    pub fn wait_rollout(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        deployment: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_rollout", WAIT_OPTIONS);
+        super::wait_rollout(&*play_context(&call)?, c, deployment, options)
+    }
+
+    /// Like wait_rollout(deployment); options: namespace, timeout (seconds, default 300).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_rollout", pure, return_raw)]
+    pub fn wait_rollout_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        deployment: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_rollout", options, WAIT_OPTIONS)?;
+        super::wait_rollout(&*play_context(&call)?, c, deployment, options)
+    }
+
+    /// Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a
+    /// hostname-only load balancer is an error (a dry run does not wait: a planned Service's IP
+    /// is "(known after apply)"; () when there is no such Service).
+    /// @returns String or ()
+    #[rhai_fn(volatile, name = "wait_loadbalancer", pure, return_raw)]
+    pub fn wait_loadbalancer(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        service: &str,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_loadbalancer", WAIT_OPTIONS);
+        super::wait_loadbalancer(&*play_context(&call)?, c, service, options)
+    }
+
+    /// Like wait_loadbalancer(service); options: namespace, timeout (seconds, default 300).
+    /// @returns String or ()
+    #[rhai_fn(volatile, name = "wait_loadbalancer", pure, return_raw)]
+    pub fn wait_loadbalancer_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        service: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_loadbalancer", options, WAIT_OPTIONS)?;
+        super::wait_loadbalancer(&*play_context(&call)?, c, service, options)
+    }
+
+    /// Waits (up to 300 s) until a CustomResourceDefinition is Established.
+    #[rhai_fn(volatile, name = "wait_crd", pure, return_raw)]
+    pub fn wait_crd(call: NativeCallContext, c: &mut Cluster, name: &str) -> RhaiResult<()> {
+        let options = Options::none("wait_crd", TIMEOUT);
+        super::wait_crd(&*play_context(&call)?, c, name, options)
+    }
+
+    /// Like wait_crd(name); options: timeout (seconds, default 300).
+    #[rhai_fn(volatile, name = "wait_crd", pure, return_raw)]
+    pub fn wait_crd_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<()> {
+        let options = Options::check("wait_crd", options, TIMEOUT)?;
+        super::wait_crd(&*play_context(&call)?, c, name, options)
+    }
+
+    /// Waits (up to 300 s) until `predicate(object)` returns true (it is not called while the
+    /// object is absent); returns the object (a dry run does not wait: it returns the object as
+    /// planned or live when the predicate holds, () otherwise).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_until", pure, return_raw)]
+    pub fn wait_until(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        predicate: FnPtr,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::none("wait_until", WAIT_OPTIONS);
+        let ctx = play_context(&call)?;
+        super::wait_until(&ctx, &call, c, kind, name, predicate, options)
+    }
+
+    /// Like wait_until(kind, name, predicate); options: namespace, timeout (seconds, default
+    /// 300).
+    /// @returns Map or ()
+    #[rhai_fn(volatile, name = "wait_until", pure, return_raw)]
+    pub fn wait_until_with(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        kind: &str,
+        name: &str,
+        predicate: FnPtr,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        let options = Options::check("wait_until", options, WAIT_OPTIONS)?;
+        let ctx = play_context(&call)?;
+        super::wait_until(&ctx, &call, c, kind, name, predicate, options)
+    }
 }
 
 fn apply_secret(
@@ -648,109 +907,6 @@ fn read_files(ctx: &PlayContext, paths: Vec<String>) -> HostResult<BTreeMap<Stri
         ctx.record_read(file);
     }
     Ok(data)
-}
-
-fn install_waits(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_condition(c: Cluster, kind: String, name: String, type: String, status: String) -> Map|()",
-        "Waits (up to 300 s) until the object's status.conditions has `type` with `status`; returns the object (a dry run does not wait: it returns the object as planned, with the condition,|() when there is no such object).",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, t: &str, st: &str| -> RhaiResult<Dynamic> {
-            wait_condition(&c, h, kind, name, t, st, Options::none("wait_condition", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_condition(c: Cluster, kind: String, name: String, type: String, status: String, options: Map) -> Map|()",
-        "Like wait_condition(kind, name, type, status); options: namespace, timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, kind: &str, name: &str, t: &str, st: &str, options: Map| -> RhaiResult<Dynamic> {
-            wait_condition(&c, h, kind, name, t, st, Options::check("wait_condition", options, WAIT_OPTIONS)?)
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_rollout(c: Cluster, deployment: String) -> Map|()",
-        "Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status; returns it (a dry run does not wait: it returns the Deployment as planned, rolled out,|() when there is none).",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
-            wait_rollout(&c, h, name, Options::none("wait_rollout", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_rollout(c: Cluster, deployment: String, options: Map) -> Map|()",
-        "Like wait_rollout(deployment); options: namespace, timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            wait_rollout(
-                &c,
-                h,
-                name,
-                Options::check("wait_rollout", options, WAIT_OPTIONS)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_loadbalancer(c: Cluster, service: String) -> String|()",
-        "Waits (up to 300 s) for a LoadBalancer Service's ingress IP and returns it; a hostname-only load balancer is an error (a dry run does not wait: a planned Service's IP is \"(known after apply)\"; () when there is no such Service).",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<Dynamic> {
-            wait_loadbalancer(&c, h, name, Options::none("wait_loadbalancer", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_loadbalancer(c: Cluster, service: String, options: Map) -> String|()",
-        "Like wait_loadbalancer(service); options: namespace, timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<Dynamic> {
-            wait_loadbalancer(
-                &c,
-                h,
-                name,
-                Options::check("wait_loadbalancer", options, WAIT_OPTIONS)?,
-            )
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_crd(c: Cluster, name: String)",
-        "Waits (up to 300 s) until a CustomResourceDefinition is Established.",
-        move |h: &mut ClusterHandle, name: &str| -> RhaiResult<()> {
-            wait_crd(&c, h, name, Options::none("wait_crd", TIMEOUT))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_crd(c: Cluster, name: String, options: Map)",
-        "Like wait_crd(name); options: timeout (seconds, default 300).",
-        move |h: &mut ClusterHandle, name: &str, options: Map| -> RhaiResult<()> {
-            wait_crd(&c, h, name, Options::check("wait_crd", options, TIMEOUT)?)
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_until(c: Cluster, kind: String, name: String, predicate: FnPtr) -> Map|()",
-        "Waits (up to 300 s) until `predicate(object)` returns true (it is not called while the object is absent); returns the object (a dry run does not wait: it returns the object as planned or live when the predicate holds, () otherwise).",
-        move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, predicate: FnPtr| -> RhaiResult<Dynamic> {
-            wait_until(&c, &call, h, kind, name, predicate, Options::none("wait_until", WAIT_OPTIONS))
-        },
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "wait_until(c: Cluster, kind: String, name: String, predicate: FnPtr, options: Map) -> Map|()",
-        "Like wait_until(kind, name, predicate); options: namespace, timeout (seconds, default 300).",
-        move |call: NativeCallContext, h: &mut ClusterHandle, kind: &str, name: &str, predicate: FnPtr, options: Map| -> RhaiResult<Dynamic> {
-            wait_until(&c, &call, h, kind, name, predicate, Options::check("wait_until", options, WAIT_OPTIONS)?)
-        },
-    );
 }
 
 fn wait_condition(

@@ -1,4 +1,12 @@
 //! The thin layer between Rhai and the runtime's modules: it converts types and errors only.
+//!
+//! Each file is a Rhai plugin module (`#[export_module]`): a function's doc comment is what
+//! `runner api` prints (see `api_reference`), with `@param name: Type` / `@returns Type` lines
+//! where the Rust type (`Dynamic`) says less than the playbook type (`Map or ()`). Functions are
+//! found by the play through the engine's tag (`convert::play_context`). Whatever reads or
+//! changes the world (clusters, files, the clock) is `volatile`, so that no optimisation level
+//! evaluates a call at compile time; a method on a handle is `pure`: it never changes the handle,
+//! so it may be called on a constant.
 
 mod access;
 mod certs;
@@ -9,19 +17,15 @@ mod k8s;
 mod preflight;
 mod steps;
 
-use std::sync::Arc;
-
 use rhai::Engine;
 
-use crate::context::PlayContext;
-
-pub(crate) fn register_all(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    core::install(engine, ctx);
-    steps::install(engine, ctx);
+pub fn register_all(engine: &mut Engine) {
+    core::install(engine);
+    steps::install(engine);
     data::install(engine);
-    certs::install(engine, ctx);
-    k8s::install(engine, ctx);
-    exec::install(engine, ctx);
-    access::install(engine, ctx);
-    preflight::install(engine, ctx);
+    certs::install(engine);
+    k8s::install(engine);
+    exec::install(engine);
+    access::install(engine);
+    preflight::install(engine);
 }

@@ -1,36 +1,39 @@
 //! `declare_clusters([...])`: a playbook names every cluster it will touch, up front, so the
 //! preflight checks them all before the first write.
 
-use std::sync::Arc;
-
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::k8s::ClusterHandle;
-use crate::context::PlayContext;
-use crate::engine::api::register;
-use crate::engine::convert::{throw, IntoRhai, RhaiResult};
 use crate::error::HostError;
-use crate::preflight::{self, Declared};
+use crate::preflight::Declared;
 
-pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "declare_clusters(clusters: Array) -> Array",
-        "Declares every cluster the play will touch (names, or maps #{name, context}) and runs the preflight: each context exists and is allowed, each API server answers and accepts its credentials; returns their Cluster handles. Call it before the first step.",
-        move |clusters: Array| -> RhaiResult<Array> {
-            let declared = clusters
-                .iter()
-                .map(declared)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(throw)?;
-            let handles = preflight::run(&c, &declared).into_rhai()?;
-            Ok(handles
-                .into_iter()
-                .map(|cluster| Dynamic::from(ClusterHandle(cluster)))
-                .collect())
-        },
-    );
+pub fn install(engine: &mut Engine) {
+    engine.register_global_module(exported_module!(preflight_api).into());
+}
+
+#[export_module]
+mod preflight_api {
+    use super::ClusterHandle;
+    use crate::engine::convert::{play_context, throw, IntoRhai, RhaiResult};
+    use crate::preflight;
+
+    /// Declares every cluster the play will touch (names, or maps #{name, context}) and runs
+    /// the preflight: each context exists and is allowed, each API server answers and accepts
+    /// its credentials; returns their Cluster handles. Call it before the first step.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn declare_clusters(call: NativeCallContext, clusters: Array) -> RhaiResult<Array> {
+        let declared = clusters
+            .iter()
+            .map(super::declared)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(throw)?;
+        let handles = preflight::run(&*play_context(&call)?, &declared).into_rhai()?;
+        Ok(handles
+            .into_iter()
+            .map(|cluster| Dynamic::from(ClusterHandle(cluster)))
+            .collect())
+    }
 }
 
 fn declared(item: &Dynamic) -> Result<Declared, HostError> {

@@ -2,26 +2,34 @@
 
 use std::sync::Arc;
 
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
 
 use crate::context::PlayContext;
-use crate::engine::api::register;
 
-pub(super) fn install(engine: &mut Engine, ctx: &Arc<PlayContext>) {
-    let c = ctx.clone();
-    register(
-        engine,
-        "step(name: String, body: FnPtr) -> Dynamic",
-        "Runs `body` as a named step: reports what it changed in which cluster and how long it took; returns what `body` returns.",
-        move |call: NativeCallContext, name: &str, body: FnPtr| run_step(&c, &call, name, body),
-    );
-    let c = ctx.clone();
-    register(
-        engine,
-        "parallel(items: Array, body: FnPtr) -> Array",
-        "Calls `body(item)` for every item concurrently (at most 8 at once) and returns the results in order; if any call fails, the first failure is thrown once all have finished. Each call works on its own copy of the variables `body` captures: what it assigns to them stays inside that call.",
-        move |call: NativeCallContext, items: Array, body: FnPtr| run_parallel(&c, &call, items, body),
-    );
+pub fn install(engine: &mut Engine) {
+    engine.register_global_module(exported_module!(steps_api).into());
+}
+
+#[export_module]
+mod steps_api {
+    use crate::engine::convert::{play_context, RhaiResult};
+
+    /// Runs `body` as a named step: reports what it changed in which cluster and how long it
+    /// took; returns what `body` returns.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn step(call: NativeCallContext, name: &str, body: FnPtr) -> RhaiResult<Dynamic> {
+        super::run_step(&play_context(&call)?, &call, name, body)
+    }
+
+    /// Calls `body(item)` for every item concurrently (at most 8 at once) and returns the
+    /// results in order; if any call fails, the first failure is thrown once all have
+    /// finished. Each call works on its own copy of the variables `body` captures: what it
+    /// assigns to them stays inside that call.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn parallel(call: NativeCallContext, items: Array, body: FnPtr) -> RhaiResult<Array> {
+        super::run_parallel(&*play_context(&call)?, &call, items, body)
+    }
 }
 
 const PARALLEL_LIMIT: usize = 8;
@@ -148,10 +156,12 @@ fn private_copy(body: &FnPtr) -> FnPtr {
 fn selected(ctx: &PlayContext, name: &str) -> Result<(), &'static str> {
     let nested = ctx.reporter.current_step().is_some();
     let options = &ctx.options;
-    ctx.steps
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .select(name, nested, &options.only, options.start_at.as_deref())
+    ctx.steps.lock().unwrap_or_else(|p| p.into_inner()).select(
+        name,
+        nested,
+        &options.only,
+        options.start_at.as_deref(),
+    )
 }
 
 fn run_step(
