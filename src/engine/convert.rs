@@ -48,7 +48,7 @@ impl<T> IntoRhai<T> for Result<T, HostError> {
 
 /// The play a plugin function is called in: `engine::build` leaves it in the engine's tag,
 /// because plugin functions, unlike closures, capture nothing.
-pub fn play_context(call: &NativeCallContext) -> RhaiResult<Arc<PlayContext>> {
+pub(crate) fn play_context(call: &NativeCallContext) -> RhaiResult<Arc<PlayContext>> {
     call.engine()
         .default_tag()
         .clone()
@@ -61,6 +61,6 @@ pub fn play_context(call: &NativeCallContext) -> RhaiResult<Arc<PlayContext>> {
 }
 
 /// A host error placed at the call: Rhai leaves qualified (`json::dump`) calls unplaced.
-pub fn throw_at(call: &NativeCallContext, error: HostError) -> Box<EvalAltResult> {
+pub(crate) fn throw_at(call: &NativeCallContext, error: HostError) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(Dynamic::from(error), call.call_position()).into()
 }

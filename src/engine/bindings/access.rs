@@ -1,6 +1,6 @@
 //! Cluster handles named with a context, sandbox detection, reader tokens and kubeconfig probes.
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module, NativeCallContext};
 use rhai::{Dynamic, Engine, Map};
 
 use super::k8s::{namespace_of, ClusterHandle};
@@ -12,7 +12,7 @@ use crate::error::HostError;
 /// The annotation `kubectl rollout restart` sets on a Deployment's pod template.
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_global_module(exported_module!(access_api).into());
     engine.register_static_module("k8s", exported_module!(k8s_api).into());
 }
@@ -28,7 +28,11 @@ mod access_api {
     /// Like cluster(name); options: context (the kubeconfig context the playbook calls `name`;
     /// --context name=CONTEXT wins; ignored on sandbox clusters).
     #[rhai_fn(volatile, name = "cluster", return_raw)]
-    pub fn cluster_with(call: NativeCallContext, name: &str, options: Map) -> RhaiResult<Cluster> {
+    pub(super) fn cluster_with(
+        call: NativeCallContext,
+        name: &str,
+        options: Map,
+    ) -> RhaiResult<Cluster> {
         let ctx = play_context(&call)?;
         let options = Options::check("cluster", options, &["context"])?;
         let context = options.string("context")?.unwrap_or_default();
@@ -41,7 +45,7 @@ mod access_api {
     /// Whether the cluster is a runner sandbox cluster (--sandbox, or `runner sandbox up`),
     /// where no istioctl or container runs.
     #[rhai_fn(volatile, get = "is_sandbox", pure, return_raw)]
-    pub fn is_sandbox(call: NativeCallContext, value: &mut Cluster) -> RhaiResult<bool> {
+    pub(super) fn is_sandbox(call: NativeCallContext, value: &mut Cluster) -> RhaiResult<bool> {
         let ctx = play_context(&call)?;
         if ctx.is_sandbox() {
             return Ok(true);
@@ -54,7 +58,7 @@ mod access_api {
     /// Requests a token for a ServiceAccount, in the context's namespace, valid for `seconds`
     /// (a TokenRequest); a dry run requests none and returns "(known after apply)".
     #[rhai_fn(volatile, name = "create_token", pure, return_raw)]
-    pub fn create_token(
+    pub(super) fn create_token(
         call: NativeCallContext,
         c: &mut Cluster,
         service_account: &str,
@@ -66,7 +70,7 @@ mod access_api {
 
     /// Like create_token(service_account, seconds); options: namespace.
     #[rhai_fn(volatile, name = "create_token", pure, return_raw)]
-    pub fn create_token_with(
+    pub(super) fn create_token_with(
         call: NativeCallContext,
         c: &mut Cluster,
         service_account: &str,
@@ -82,7 +86,7 @@ mod access_api {
     /// returns the Deployment. Await it with wait_rollout.
     /// @returns Map
     #[rhai_fn(volatile, name = "rollout_restart", pure, return_raw)]
-    pub fn rollout_restart(
+    pub(super) fn rollout_restart(
         call: NativeCallContext,
         c: &mut Cluster,
         deployment: &str,
@@ -94,7 +98,7 @@ mod access_api {
     /// Like rollout_restart(deployment); options: namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "rollout_restart", pure, return_raw)]
-    pub fn rollout_restart_with(
+    pub(super) fn rollout_restart_with(
         call: NativeCallContext,
         c: &mut Cluster,
         deployment: &str,
@@ -115,7 +119,7 @@ mod k8s_api {
     /// #{ok, server, error}. In a dry run, credentials known only after apply are not probed
     /// and count as working.
     #[rhai_fn(volatile, return_raw)]
-    pub fn probe(call: NativeCallContext, kubeconfig: &str) -> RhaiResult<Map> {
+    pub(super) fn probe(call: NativeCallContext, kubeconfig: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         let text = kubeconfig.to_string();
         if ctx.dry_run() && text.contains(KNOWN_AFTER_APPLY) {
@@ -145,7 +149,7 @@ mod k8s_api {
     /// days_left}; a token without exp does not expire. "(known after apply)" in a dry run
     /// reads as () fields.
     #[rhai_fn(volatile, return_raw)]
-    pub fn token_expiry(call: NativeCallContext, token: &str) -> RhaiResult<Map> {
+    pub(super) fn token_expiry(call: NativeCallContext, token: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         let mut map = Map::new();
         if ctx.dry_run() && token.contains(KNOWN_AFTER_APPLY) {

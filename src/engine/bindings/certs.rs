@@ -5,16 +5,16 @@
 
 use std::path::PathBuf;
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module, NativeCallContext};
 use rhai::{Dynamic, Engine, Map};
 use serde_json::Value;
 
-use runner_certs::{self as certs, CaOptions, IntermediateStatus, RootCa, RootStatus};
 use crate::context::PlayContext;
 use crate::engine::convert::{to_dynamic, to_json};
 use crate::engine::options::Options;
 use crate::error::{HostError, HostResult};
 use crate::report::Action;
+use runner_certs::{self as certs, CaOptions, IntermediateStatus, RootCa, RootStatus};
 
 const OPTION_KEYS: &[&str] = &[
     "key_type",
@@ -28,7 +28,7 @@ const OPTION_KEYS: &[&str] = &[
     "lock_wait_secs",
 ];
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_type_with_name::<RootCa>("RootCa");
     engine.register_global_module(exported_module!(root_ca_properties).into());
     engine.register_static_module("certs", exported_module!(certs_api).into());
@@ -36,12 +36,12 @@ pub fn install(engine: &mut Engine) {
 
 #[export_module]
 mod root_ca_properties {
-    use runner_certs::{RootCa, RootStatus};
     use crate::engine::convert::to_dynamic;
+    use runner_certs::{RootCa, RootStatus};
 
     /// "created" or "loaded".
     #[rhai_fn(get = "status", pure)]
-    pub fn status(value: &mut RootCa) -> String {
+    pub(super) fn status(value: &mut RootCa) -> String {
         match value.status {
             RootStatus::Created => "created".to_string(),
             RootStatus::Loaded => "loaded".to_string(),
@@ -50,38 +50,38 @@ mod root_ca_properties {
 
     /// The root certificate (PEM); never the key.
     #[rhai_fn(get = "cert_pem", pure)]
-    pub fn cert_pem(value: &mut RootCa) -> String {
+    pub(super) fn cert_pem(value: &mut RootCa) -> String {
         value.cert_pem().to_string()
     }
 
     /// What certs::inspect says of the root certificate.
     #[rhai_fn(volatile, get = "cert", pure)]
-    pub fn cert(value: &mut RootCa) -> Map {
+    pub(super) fn cert(value: &mut RootCa) -> Map {
         serde_json::to_value(&value.cert)
             .ok()
             .and_then(|json| to_dynamic(&json).ok())
-            .and_then(|d| d.try_cast::<Map>())
+            .and_then(rhai::Dynamic::try_cast::<Map>)
             .unwrap_or_default()
     }
 }
 
 #[export_module]
 mod certs_api {
-    use runner_certs::{self as certs, RootCa};
     use crate::engine::convert::{play_context, IntoRhai, RhaiResult};
+    use runner_certs::{self as certs, RootCa};
 
     /// Loads the root CA from dir (root-cert.pem, root-key.pem) or creates it with Istio's
     /// defaults (RSA 4096, SHA-256, 3650 days, O=Istio, CN=Root CA); never overwrites an
     /// existing one.
     #[rhai_fn(volatile, name = "ensure_root_ca", return_raw)]
-    pub fn ensure_root_ca(call: NativeCallContext, dir: &str) -> RhaiResult<RootCa> {
+    pub(super) fn ensure_root_ca(call: NativeCallContext, dir: &str) -> RhaiResult<RootCa> {
         super::root_ca(&*play_context(&call)?, dir, Map::new()).into_rhai()
     }
 
     /// Like certs::ensure_root_ca(dir); options: key_type, validity_days, organization,
     /// common_name, country, state, locality, expiry_warn_days, lock_wait_secs.
     #[rhai_fn(volatile, name = "ensure_root_ca", return_raw)]
-    pub fn ensure_root_ca_with(
+    pub(super) fn ensure_root_ca_with(
         call: NativeCallContext,
         dir: &str,
         options: Map,
@@ -93,7 +93,7 @@ mod certs_api {
     /// signed by root; files signed by another root are an error, never overwritten. Returns
     /// #{status, dir, ca_cert_pem, cert_chain_pem, ...}.
     #[rhai_fn(volatile, name = "ensure_intermediate_ca", return_raw)]
-    pub fn ensure_intermediate_ca(
+    pub(super) fn ensure_intermediate_ca(
         call: NativeCallContext,
         root: RootCa,
         dir: &str,
@@ -104,7 +104,7 @@ mod certs_api {
 
     /// Like the form without options; options as for certs::ensure_root_ca.
     #[rhai_fn(volatile, name = "ensure_intermediate_ca", return_raw)]
-    pub fn ensure_intermediate_ca_with(
+    pub(super) fn ensure_intermediate_ca_with(
         call: NativeCallContext,
         root: RootCa,
         dir: &str,
@@ -119,7 +119,7 @@ mod certs_api {
     /// Issues a new intermediate for cluster under the same root, moving the previous files
     /// into a dated backup folder. Returns what certs::ensure_intermediate_ca returns.
     #[rhai_fn(volatile, name = "rotate_intermediate", return_raw)]
-    pub fn rotate_intermediate(
+    pub(super) fn rotate_intermediate(
         call: NativeCallContext,
         root: RootCa,
         dir: &str,
@@ -130,7 +130,7 @@ mod certs_api {
 
     /// Like the form without options; options as for certs::ensure_root_ca.
     #[rhai_fn(volatile, name = "rotate_intermediate", return_raw)]
-    pub fn rotate_intermediate_with(
+    pub(super) fn rotate_intermediate_with(
         call: NativeCallContext,
         root: RootCa,
         dir: &str,
@@ -145,13 +145,13 @@ mod certs_api {
     /// Subject, issuer, serial, validity, days left, CA flag, pathlen, SANs, key type and size,
     /// SHA-256 fingerprint of a PEM certificate.
     #[rhai_fn(volatile, return_raw)]
-    pub fn inspect(pem: &str) -> RhaiResult<Map> {
+    pub(super) fn inspect(pem: &str) -> RhaiResult<Map> {
         super::map_of(certs::inspect(pem).map_err(super::host)).into_rhai()
     }
 
     /// certs::inspect of a certificate file (relative to the project root).
     #[rhai_fn(volatile, return_raw)]
-    pub fn inspect_file(call: NativeCallContext, path: &str) -> RhaiResult<Map> {
+    pub(super) fn inspect_file(call: NativeCallContext, path: &str) -> RhaiResult<Map> {
         let file = play_context(&call)?.project.resolve(path).into_rhai()?;
         super::map_of(certs::inspect_file(&file).map_err(super::host)).into_rhai()
     }
@@ -159,7 +159,7 @@ mod certs_api {
     /// Checks that each certificate of the chain is signed by the next, up to the root, and
     /// that all are within their validity; throws the reason otherwise.
     #[rhai_fn(volatile, return_raw)]
-    pub fn verify_chain(chain_pem: &str, root_pem: &str) -> RhaiResult<()> {
+    pub(super) fn verify_chain(chain_pem: &str, root_pem: &str) -> RhaiResult<()> {
         certs::verify_chain(chain_pem, root_pem)
             .map_err(super::host)
             .into_rhai()
@@ -168,7 +168,7 @@ mod certs_api {
     /// The `cacerts` Secret for istio-system with the four keys istiod reads, from a cluster's
     /// intermediate directory.
     #[rhai_fn(volatile, return_raw)]
-    pub fn cacerts_secret(call: NativeCallContext, cluster_dir: &str) -> RhaiResult<Map> {
+    pub(super) fn cacerts_secret(call: NativeCallContext, cluster_dir: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         super::map_of(super::cacerts_secret(&ctx, cluster_dir)).into_rhai()
     }
@@ -176,7 +176,7 @@ mod certs_api {
     /// Compares our root certificate with a cluster's (for example the root-cert.pem of its
     /// cacerts): #{same, message, ...}.
     #[rhai_fn(volatile, return_raw)]
-    pub fn compare_roots(ours_pem: &str, live_pem: &str) -> RhaiResult<Map> {
+    pub(super) fn compare_roots(ours_pem: &str, live_pem: &str) -> RhaiResult<Map> {
         super::map_of(certs::compare_roots(ours_pem, live_pem).map_err(super::host)).into_rhai()
     }
 
@@ -188,7 +188,7 @@ mod certs_api {
     /// files only.
     /// @param live: Map or ()
     #[rhai_fn(volatile, name = "check_cacerts", return_raw)]
-    pub fn check_cacerts_with(
+    pub(super) fn check_cacerts_with(
         call: NativeCallContext,
         cluster: &str,
         context: &str,
@@ -206,7 +206,7 @@ mod certs_api {
     /// certs::check_cacerts with no options.
     /// @param live: Map or ()
     #[rhai_fn(volatile, name = "check_cacerts", return_raw)]
-    pub fn check_cacerts(
+    pub(super) fn check_cacerts(
         call: NativeCallContext,
         cluster: &str,
         context: &str,
@@ -229,7 +229,7 @@ mod certs_api {
     /// layout (tls.crt/tls.key/ca.crt first, as istiod): #{layout, keys, intermediate:
     /// #{subject, fingerprint_sha256, not_after}, roots: [...]}.
     #[rhai_fn(volatile, return_raw)]
-    pub fn inspect_cacerts(cluster: &str, live: Map) -> RhaiResult<Map> {
+    pub(super) fn inspect_cacerts(cluster: &str, live: Map) -> RhaiResult<Map> {
         let data = super::string_map(live).into_rhai()?;
         super::map_of(certs::inspect_cacerts(cluster, &data).map_err(super::host)).into_rhai()
     }
@@ -266,7 +266,7 @@ fn check_cacerts(
     if let Some(planned) = ctx
         .planned_certs
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get(&path.join(cert_dir))
     {
         ours.root_pem = Some(planned.root_cert.clone());
@@ -327,7 +327,7 @@ fn cacerts_secret(ctx: &PlayContext, dir: &str) -> HostResult<Value> {
     let planned = ctx
         .planned_certs
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get(&path)
         .cloned();
     match planned {
@@ -416,7 +416,7 @@ fn intermediate(
             );
             ctx.planned_certs
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(ca.dir.clone(), files);
         }
         None => {
@@ -467,6 +467,6 @@ fn report(ctx: &PlayContext, what: &str, action: Action) {
 /// Certificates are read and written by the run itself: watch mode must never re-run for them.
 fn record_files(ctx: &PlayContext, files: &[&PathBuf]) {
     for file in files {
-        ctx.record_written(file.canonicalize().unwrap_or_else(|_| file.to_path_buf()));
+        ctx.record_written(file.canonicalize().unwrap_or_else(|_| (*file).clone()));
     }
 }

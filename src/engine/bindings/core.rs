@@ -1,6 +1,6 @@
 //! Variables, templates, files and messages.
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module, NativeCallContext};
 use rhai::{Array, Dynamic, Engine, Map};
 use serde_json::Value;
 
@@ -8,7 +8,7 @@ use crate::context::PlayContext;
 use crate::error::{HostError, HostResult};
 use crate::local_files;
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_type_with_name::<HostError>("Error");
     engine.register_global_module(exported_module!(error_api).into());
     engine.register_global_module(exported_module!(core_api).into());
@@ -22,25 +22,25 @@ mod error_api {
 
     /// The error's message and causes.
     #[rhai_fn(name = "to_string", pure)]
-    pub fn to_string(error: &mut Error) -> String {
+    pub(super) fn to_string(error: &mut Error) -> String {
         error.full_message()
     }
 
     /// The error's message and causes.
     #[rhai_fn(name = "to_debug", pure)]
-    pub fn to_debug(error: &mut Error) -> String {
+    pub(super) fn to_debug(error: &mut Error) -> String {
         error.full_message()
     }
 
     /// The error's own message, without causes.
     #[rhai_fn(get = "message", pure)]
-    pub fn message(value: &mut Error) -> String {
+    pub(super) fn message(value: &mut Error) -> String {
         value.message.clone()
     }
 
     /// The messages of the error's causes, outermost first.
     #[rhai_fn(get = "causes", pure)]
-    pub fn causes(value: &mut Error) -> Array {
+    pub(super) fn causes(value: &mut Error) -> Array {
         value
             .causes
             .iter()
@@ -58,7 +58,7 @@ mod core_api {
     /// Returns the play's variables laid over `defaults` (values given by vars files and
     /// --var win); templates see the result too.
     #[rhai_fn(volatile, return_raw)]
-    pub fn with_defaults(call: NativeCallContext, defaults: Map) -> RhaiResult<Map> {
+    pub(super) fn with_defaults(call: NativeCallContext, defaults: Map) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
         let defaults = to_json(&Dynamic::from_map(defaults)).into_rhai()?;
         let merged = crate::vars::with_defaults(defaults, ctx.vars());
@@ -70,33 +70,37 @@ mod core_api {
 
     /// Renders templates/<name> with the play's variables, overridden by `context`.
     #[rhai_fn(volatile, name = "template", return_raw)]
-    pub fn template_with(call: NativeCallContext, name: &str, context: Map) -> RhaiResult<String> {
+    pub(super) fn template_with(
+        call: NativeCallContext,
+        name: &str,
+        context: Map,
+    ) -> RhaiResult<String> {
         let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
         super::render(&*play_context(&call)?, name, extra).into_rhai()
     }
 
     /// Renders templates/<name> with the play's variables.
     #[rhai_fn(volatile, name = "template", return_raw)]
-    pub fn template(call: NativeCallContext, name: &str) -> RhaiResult<String> {
+    pub(super) fn template(call: NativeCallContext, name: &str) -> RhaiResult<String> {
         super::render(&*play_context(&call)?, name, Value::Null).into_rhai()
     }
 
     /// Reads a text file; the path is relative to the project root and may not leave it.
     #[rhai_fn(volatile, return_raw)]
-    pub fn read_file(call: NativeCallContext, path: &str) -> RhaiResult<String> {
+    pub(super) fn read_file(call: NativeCallContext, path: &str) -> RhaiResult<String> {
         super::read_file(&*play_context(&call)?, path).into_rhai()
     }
 
     /// Writes a text file relative to the project root (not in a dry run); unchanged content
     /// is not rewritten.
     #[rhai_fn(volatile, return_raw)]
-    pub fn write_file(call: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
+    pub(super) fn write_file(call: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
         super::write_file(&*play_context(&call)?, path, text).into_rhai()
     }
 
     /// Whether a file exists, relative to the project root.
     #[rhai_fn(volatile, return_raw)]
-    pub fn file_exists(call: NativeCallContext, path: &str) -> RhaiResult<bool> {
+    pub(super) fn file_exists(call: NativeCallContext, path: &str) -> RhaiResult<bool> {
         Ok(play_context(&call)?
             .project
             .resolve(path)
@@ -108,7 +112,11 @@ mod core_api {
     /// as one multi-document YAML text: .yaml/.yml files as they are, .j2 files rendered with
     /// the play's variables and `context`.
     #[rhai_fn(volatile, return_raw)]
-    pub fn read_manifests(call: NativeCallContext, dir: &str, context: Map) -> RhaiResult<String> {
+    pub(super) fn read_manifests(
+        call: NativeCallContext,
+        dir: &str,
+        context: Map,
+    ) -> RhaiResult<String> {
         let extra = to_json(&Dynamic::from_map(context)).into_rhai()?;
         super::read_manifests(&*play_context(&call)?, dir, extra).into_rhai()
     }
@@ -116,26 +124,26 @@ mod core_api {
     /// The absolute path of a file inside the project root (for external programs such as
     /// istioctl).
     #[rhai_fn(volatile, return_raw)]
-    pub fn project_path(call: NativeCallContext, path: &str) -> RhaiResult<String> {
+    pub(super) fn project_path(call: NativeCallContext, path: &str) -> RhaiResult<String> {
         let file = play_context(&call)?.project.resolve(path).into_rhai()?;
         Ok(file.display().to_string())
     }
 
     /// The SHA-256 digest of a text, in hex.
-    pub fn sha256(text: &str) -> String {
+    pub(super) fn sha256(text: &str) -> String {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(text.as_bytes()))
     }
 
     /// Encodes a text in standard base64.
-    pub fn base64_encode(text: &str) -> String {
+    pub(super) fn base64_encode(text: &str) -> String {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
     }
 
     /// Decodes standard base64 into a text (an error if the bytes are not UTF-8).
     #[rhai_fn(return_raw)]
-    pub fn base64_decode(text: &str) -> RhaiResult<String> {
+    pub(super) fn base64_decode(text: &str) -> RhaiResult<String> {
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
@@ -148,7 +156,7 @@ mod core_api {
 
     /// Reports a warning; the play goes on.
     #[rhai_fn(volatile, return_raw)]
-    pub fn warn(call: NativeCallContext, message: &str) -> RhaiResult<()> {
+    pub(super) fn warn(call: NativeCallContext, message: &str) -> RhaiResult<()> {
         play_context(&call)?.reporter.warn(message);
         Ok(())
     }
@@ -157,7 +165,7 @@ mod core_api {
     /// empty caBundle); in a rehearsal (--sandbox) it is printed as expected there. The play
     /// goes on.
     #[rhai_fn(volatile, return_raw)]
-    pub fn warn_real_clusters(call: NativeCallContext, message: &str) -> RhaiResult<()> {
+    pub(super) fn warn_real_clusters(call: NativeCallContext, message: &str) -> RhaiResult<()> {
         let ctx = play_context(&call)?;
         ctx.reporter.warn_real_clusters(message, ctx.is_sandbox());
         Ok(())
@@ -170,7 +178,7 @@ mod play_api {
 
     /// Whether this run is a dry run (--dry-run): nothing is written anywhere.
     #[rhai_fn(volatile, return_raw)]
-    pub fn dry_run(call: NativeCallContext) -> RhaiResult<bool> {
+    pub(super) fn dry_run(call: NativeCallContext) -> RhaiResult<bool> {
         Ok(play_context(&call)?.dry_run())
     }
 }
@@ -224,7 +232,7 @@ fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
         if action.is_change() {
             ctx.planned_files
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(file);
         }
         ctx.reporter

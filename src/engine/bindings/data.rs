@@ -1,11 +1,11 @@
 //! `yaml::` and `json::` — parsing and printing data.
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module, NativeCallContext};
 use rhai::{Array, Dynamic, Engine};
 
 use crate::error::{HostError, HostResult};
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_static_module("yaml", exported_module!(yaml).into());
     engine.register_static_module("json", exported_module!(json).into());
 }
@@ -16,7 +16,7 @@ mod yaml {
 
     /// Parses YAML text into an array of documents (multi-document; empty documents skipped).
     #[rhai_fn(return_raw)]
-    pub fn parse(text: &str) -> RhaiResult<Array> {
+    pub(super) fn parse(text: &str) -> RhaiResult<Array> {
         crate::k8s::parse_yaml_stream(text)
             .into_rhai()?
             .iter()
@@ -26,14 +26,14 @@ mod yaml {
 
     /// Prints a value as one YAML document.
     #[rhai_fn(return_raw)]
-    pub fn dump(call: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
+    pub(super) fn dump(call: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
         let json = to_json(&value).map_err(|e| throw_at(&call, e))?;
         super::dump_yaml(&json).into_rhai()
     }
 
     /// Prints each element as its own YAML document, separated by ---.
     #[rhai_fn(return_raw)]
-    pub fn dump_all(documents: Array) -> RhaiResult<String> {
+    pub(super) fn dump_all(documents: Array) -> RhaiResult<String> {
         let mut out = String::new();
         for doc in &documents {
             out.push_str("---\n");
@@ -50,7 +50,7 @@ mod json {
 
     /// Parses JSON text.
     #[rhai_fn(return_raw)]
-    pub fn parse(text: &str) -> RhaiResult<Dynamic> {
+    pub(super) fn parse(text: &str) -> RhaiResult<Dynamic> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| {
                 HostError::new(format!(
@@ -65,7 +65,7 @@ mod json {
 
     /// Prints a value as pretty JSON.
     #[rhai_fn(return_raw)]
-    pub fn dump(call: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
+    pub(super) fn dump(call: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
         let json = to_json(&value).map_err(|e| throw_at(&call, e))?;
         serde_json::to_string_pretty(&json)
             .map_err(|e| HostError::new(e.to_string()))
@@ -73,6 +73,6 @@ mod json {
     }
 }
 
-pub fn dump_yaml(value: &serde_json::Value) -> HostResult<String> {
+pub(super) fn dump_yaml(value: &serde_json::Value) -> HostResult<String> {
     serde_yaml::to_string(value).map_err(|e| HostError::new(format!("cannot print YAML: {e}")))
 }

@@ -1,6 +1,6 @@
 //! `exec(program, args[, options])`: external programs such as istioctl and helm.
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module, NativeCallContext};
 use rhai::{Array, Dynamic, Engine, Map};
 
 use crate::context::PlayContext;
@@ -8,7 +8,7 @@ use crate::engine::convert::{IntoRhai, RhaiResult};
 use crate::engine::options::{strings, Options};
 use crate::exec::{run_in_play, ExecOptions, ExecOutput};
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_global_module(exported_module!(exec_api).into());
 }
 
@@ -19,14 +19,14 @@ mod exec_api {
     /// Runs a program and returns #{stdout, stderr, code}; a non-zero exit is an error. In a
     /// dry run the command is only printed.
     #[rhai_fn(volatile, name = "exec", return_raw)]
-    pub fn exec(call: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
+    pub(super) fn exec(call: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
         super::exec(&*play_context(&call)?, program, args, Map::new())
     }
 
     /// Like exec(program, args); options: env (map), cwd (relative to the project root),
     /// timeout (seconds), stdin (text), check (false: return non-zero exits).
     #[rhai_fn(volatile, name = "exec", return_raw)]
-    pub fn exec_with(
+    pub(super) fn exec_with(
         call: NativeCallContext,
         program: &str,
         args: Array,
@@ -99,7 +99,10 @@ fn limited_out_context(ctx: &PlayContext, args: &[String]) -> Option<String> {
 /// What a dry run says instead of running a program; a file the plan would write first is
 /// named as such, since it does not exist yet.
 fn planned_command(ctx: &PlayContext, program: &str, args: &[String]) -> String {
-    let planned = ctx.planned_files.lock().unwrap_or_else(|p| p.into_inner());
+    let planned = ctx
+        .planned_files
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let pending: Vec<String> = args
         .iter()
         .filter(|a| planned.contains(std::path::Path::new(a.as_str())))
@@ -138,7 +141,7 @@ fn exec_options(ctx: &PlayContext, options: Map) -> RhaiResult<ExecOptions> {
     })
 }
 
-pub fn output_map(output: &ExecOutput) -> RhaiResult<Map> {
+pub(super) fn output_map(output: &ExecOutput) -> RhaiResult<Map> {
     let mut map = Map::new();
     map.insert("stdout".into(), Dynamic::from(output.stdout.clone()));
     map.insert("stderr".into(), Dynamic::from(output.stderr.clone()));

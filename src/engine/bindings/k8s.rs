@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module};
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ const DEFAULT_WAIT_SECS: u64 = 300;
 
 /// A playbook's handle on one cluster.
 #[derive(Clone)]
-pub struct ClusterHandle(pub(crate) Arc<Cluster>);
+pub(super) struct ClusterHandle(pub(crate) Arc<Cluster>);
 
 /// A cluster that `--limit` leaves out is worked on as in a dry run: its writes are checked by
 /// its API server and never stored, and later reads see them, so the rest of the play goes on as
@@ -101,7 +101,7 @@ fn optional(value: Option<Value>) -> RhaiResult<Dynamic> {
     }
 }
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_type_with_name::<ClusterHandle>("Cluster");
     engine.register_global_module(exported_module!(handles_api).into());
     engine.register_global_module(exported_module!(objects_api).into());
@@ -119,7 +119,7 @@ mod handles_api {
     /// The cluster of kubeconfig context `name` (or the context --context name=CONTEXT maps it
     /// to); refused when the context is not allowed.
     #[rhai_fn(volatile, name = "cluster", return_raw)]
-    pub fn cluster(call: NativeCallContext, name: &str) -> RhaiResult<Cluster> {
+    pub(super) fn cluster(call: NativeCallContext, name: &str) -> RhaiResult<Cluster> {
         let ctx = play_context(&call)?;
         ctx.clusters.cluster(name).map(Cluster).into_rhai()
     }
@@ -127,7 +127,7 @@ mod handles_api {
     /// Declares the kubeconfig contexts this playbook may change (glob patterns such as
     /// "prod-*"); other clusters are refused.
     #[rhai_fn(volatile, return_raw)]
-    pub fn allow_contexts(call: NativeCallContext, patterns: Array) -> RhaiResult<()> {
+    pub(super) fn allow_contexts(call: NativeCallContext, patterns: Array) -> RhaiResult<()> {
         let patterns = strings("allow_contexts", "patterns", patterns)?;
         play_context(&call)?
             .clusters
@@ -137,32 +137,32 @@ mod handles_api {
 
     /// The playbook's name for the cluster.
     #[rhai_fn(get = "name", pure)]
-    pub fn name(value: &mut Cluster) -> String {
+    pub(super) fn name(value: &mut Cluster) -> String {
         value.0.name().to_string()
     }
 
     /// The kubeconfig context of the cluster.
     #[rhai_fn(get = "context", pure)]
-    pub fn context_name(value: &mut Cluster) -> String {
+    pub(super) fn context_name(value: &mut Cluster) -> String {
         value.0.context().to_string()
     }
 
     /// The API server URL of the cluster.
     #[rhai_fn(get = "server", pure)]
-    pub fn server(value: &mut Cluster) -> String {
+    pub(super) fn server(value: &mut Cluster) -> String {
         value.0.server().to_string()
     }
 
     /// The context's namespace, or "default": where namespaced objects are when the options
     /// name no namespace.
     #[rhai_fn(get = "namespace", pure)]
-    pub fn namespace(value: &mut Cluster) -> String {
+    pub(super) fn namespace(value: &mut Cluster) -> String {
         value.0.namespace().to_string()
     }
 
     /// The cluster's name and context.
     #[rhai_fn(name = "to_string", pure)]
-    pub fn to_string(c: &mut Cluster) -> String {
+    pub(super) fn to_string(c: &mut Cluster) -> String {
         format!("cluster {} (context {})", c.0.name(), c.0.context())
     }
 }
@@ -178,7 +178,11 @@ mod objects_api {
     /// returns #{kind, namespace, name, action} per object.
     /// @param objects: String or Map or Array
     #[rhai_fn(volatile, name = "apply", pure, return_raw)]
-    pub fn apply(call: NativeCallContext, c: &mut Cluster, objects: Dynamic) -> RhaiResult<Array> {
+    pub(super) fn apply(
+        call: NativeCallContext,
+        c: &mut Cluster,
+        objects: Dynamic,
+    ) -> RhaiResult<Array> {
         super::apply(&*play_context(&call)?, c, &objects, Map::new())
     }
 
@@ -187,7 +191,7 @@ mod objects_api {
     /// error; "Warn": dropped with the server's warning shown; "Ignore").
     /// @param objects: String or Map or Array
     #[rhai_fn(volatile, name = "apply", pure, return_raw)]
-    pub fn apply_with(
+    pub(super) fn apply_with(
         call: NativeCallContext,
         c: &mut Cluster,
         objects: Dynamic,
@@ -201,7 +205,7 @@ mod objects_api {
     /// plan creates, changes or deletes read as planned.
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "get", pure, return_raw)]
-    pub fn get(
+    pub(super) fn get(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -214,7 +218,7 @@ mod objects_api {
     /// Like get(kind, name); options: namespace.
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "get", pure, return_raw)]
-    pub fn get_with(
+    pub(super) fn get_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -227,7 +231,7 @@ mod objects_api {
 
     /// Whether the object exists, in the context's namespace.
     #[rhai_fn(volatile, name = "exists", pure, return_raw)]
-    pub fn exists(
+    pub(super) fn exists(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -239,7 +243,7 @@ mod objects_api {
 
     /// Like exists(kind, name); options: namespace.
     #[rhai_fn(volatile, name = "exists", pure, return_raw)]
-    pub fn exists_with(
+    pub(super) fn exists_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -252,7 +256,7 @@ mod objects_api {
 
     /// Objects of a kind in the context's namespace (all of them for cluster-scoped kinds).
     #[rhai_fn(volatile, name = "list", pure, return_raw)]
-    pub fn list(call: NativeCallContext, c: &mut Cluster, kind: &str) -> RhaiResult<Array> {
+    pub(super) fn list(call: NativeCallContext, c: &mut Cluster, kind: &str) -> RhaiResult<Array> {
         let options = Options::none("list", LIST_OPTIONS);
         super::list(&*play_context(&call)?, c, kind, options)
     }
@@ -260,7 +264,7 @@ mod objects_api {
     /// Like list(kind); options: namespace, all_namespaces (true: every namespace), labels (a
     /// map the objects' labels must match).
     #[rhai_fn(volatile, name = "list", pure, return_raw)]
-    pub fn list_with(
+    pub(super) fn list_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -272,7 +276,7 @@ mod objects_api {
 
     /// Deletes the object, in the context's namespace; returns whether it existed.
     #[rhai_fn(volatile, name = "delete", pure, return_raw)]
-    pub fn delete(
+    pub(super) fn delete(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -285,7 +289,7 @@ mod objects_api {
     /// Like delete(kind, name); options: namespace, wait (true: until it is gone), timeout
     /// (seconds the wait may take, default 60).
     #[rhai_fn(volatile, name = "delete", pure, return_raw)]
-    pub fn delete_with(
+    pub(super) fn delete_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -300,7 +304,7 @@ mod objects_api {
     /// namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "patch", pure, return_raw)]
-    pub fn patch(
+    pub(super) fn patch(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -323,7 +327,7 @@ mod objects_api {
     /// namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "patch", pure, return_raw)]
-    pub fn patch_with(
+    pub(super) fn patch_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -347,7 +351,7 @@ mod objects_api {
     /// namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "label", pure, return_raw)]
-    pub fn label(
+    pub(super) fn label(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -370,7 +374,7 @@ mod objects_api {
     /// namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "label", pure, return_raw)]
-    pub fn label_with(
+    pub(super) fn label_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -394,7 +398,7 @@ mod objects_api {
     /// namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "annotate", pure, return_raw)]
-    pub fn annotate(
+    pub(super) fn annotate(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -410,7 +414,7 @@ mod objects_api {
     /// namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "annotate", pure, return_raw)]
-    pub fn annotate_with(
+    pub(super) fn annotate_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -426,7 +430,7 @@ mod objects_api {
     /// Runs a command in a pod (kubectl exec), in the context's namespace and the pod's default
     /// container; returns #{stdout, stderr, code}; a non-zero exit is an error.
     #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
-    pub fn exec_pod(
+    pub(super) fn exec_pod(
         call: NativeCallContext,
         c: &mut Cluster,
         pod: &str,
@@ -438,7 +442,7 @@ mod objects_api {
     /// Like exec_pod(pod, command); options: namespace, container, timeout (seconds), stdin
     /// (text), check (false: return non-zero exits).
     #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
-    pub fn exec_pod_with(
+    pub(super) fn exec_pod_with(
         call: NativeCallContext,
         c: &mut Cluster,
         pod: &str,
@@ -613,7 +617,7 @@ mod secrets_api {
     /// values never appear in any output. Returns #{kind, namespace, name, action}.
     /// @returns Map
     #[rhai_fn(volatile, name = "apply_secret", pure, return_raw)]
-    pub fn apply_secret(
+    pub(super) fn apply_secret(
         call: NativeCallContext,
         c: &mut Cluster,
         name: &str,
@@ -626,7 +630,7 @@ mod secrets_api {
     /// Like apply_secret(name, data); options: namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "apply_secret", pure, return_raw)]
-    pub fn apply_secret_with(
+    pub(super) fn apply_secret_with(
         call: NativeCallContext,
         c: &mut Cluster,
         name: &str,
@@ -641,7 +645,7 @@ mod secrets_api {
     /// name), like kubectl create secret generic --from-file.
     /// @returns Map
     #[rhai_fn(volatile, name = "apply_secret_from_files", pure, return_raw)]
-    pub fn apply_secret_from_files(
+    pub(super) fn apply_secret_from_files(
         call: NativeCallContext,
         c: &mut Cluster,
         name: &str,
@@ -654,7 +658,7 @@ mod secrets_api {
     /// Like apply_secret_from_files(name, paths); options: namespace.
     /// @returns Map
     #[rhai_fn(volatile, name = "apply_secret_from_files", pure, return_raw)]
-    pub fn apply_secret_from_files_with(
+    pub(super) fn apply_secret_from_files_with(
         call: NativeCallContext,
         c: &mut Cluster,
         name: &str,
@@ -669,7 +673,7 @@ mod secrets_api {
     /// namespace.
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "read_secret", pure, return_raw)]
-    pub fn read_secret(
+    pub(super) fn read_secret(
         call: NativeCallContext,
         c: &mut Cluster,
         name: &str,
@@ -681,7 +685,7 @@ mod secrets_api {
     /// Like read_secret(name); options: namespace.
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "read_secret", pure, return_raw)]
-    pub fn read_secret_with(
+    pub(super) fn read_secret_with(
         call: NativeCallContext,
         c: &mut Cluster,
         name: &str,
@@ -704,7 +708,7 @@ mod waits_api {
     /// condition,|() when there is no such object).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_condition", pure, return_raw)]
-    pub fn wait_condition(
+    pub(super) fn wait_condition(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -721,7 +725,7 @@ mod waits_api {
     /// default 300).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_condition", pure, return_raw)]
-    pub fn wait_condition_with(
+    pub(super) fn wait_condition_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -740,7 +744,7 @@ mod waits_api {
     /// out,|() when there is none).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_rollout", pure, return_raw)]
-    pub fn wait_rollout(
+    pub(super) fn wait_rollout(
         call: NativeCallContext,
         c: &mut Cluster,
         deployment: &str,
@@ -752,7 +756,7 @@ mod waits_api {
     /// Like wait_rollout(deployment); options: namespace, timeout (seconds, default 300).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_rollout", pure, return_raw)]
-    pub fn wait_rollout_with(
+    pub(super) fn wait_rollout_with(
         call: NativeCallContext,
         c: &mut Cluster,
         deployment: &str,
@@ -767,7 +771,7 @@ mod waits_api {
     /// is "(known after apply)"; () when there is no such Service).
     /// @returns String or ()
     #[rhai_fn(volatile, name = "wait_loadbalancer", pure, return_raw)]
-    pub fn wait_loadbalancer(
+    pub(super) fn wait_loadbalancer(
         call: NativeCallContext,
         c: &mut Cluster,
         service: &str,
@@ -779,7 +783,7 @@ mod waits_api {
     /// Like wait_loadbalancer(service); options: namespace, timeout (seconds, default 300).
     /// @returns String or ()
     #[rhai_fn(volatile, name = "wait_loadbalancer", pure, return_raw)]
-    pub fn wait_loadbalancer_with(
+    pub(super) fn wait_loadbalancer_with(
         call: NativeCallContext,
         c: &mut Cluster,
         service: &str,
@@ -791,14 +795,14 @@ mod waits_api {
 
     /// Waits (up to 300 s) until a CustomResourceDefinition is Established.
     #[rhai_fn(volatile, name = "wait_crd", pure, return_raw)]
-    pub fn wait_crd(call: NativeCallContext, c: &mut Cluster, name: &str) -> RhaiResult<()> {
+    pub(super) fn wait_crd(call: NativeCallContext, c: &mut Cluster, name: &str) -> RhaiResult<()> {
         let options = Options::none("wait_crd", TIMEOUT);
         super::wait_crd(&*play_context(&call)?, c, name, options)
     }
 
     /// Like wait_crd(name); options: timeout (seconds, default 300).
     #[rhai_fn(volatile, name = "wait_crd", pure, return_raw)]
-    pub fn wait_crd_with(
+    pub(super) fn wait_crd_with(
         call: NativeCallContext,
         c: &mut Cluster,
         name: &str,
@@ -813,7 +817,7 @@ mod waits_api {
     /// planned or live when the predicate holds, () otherwise).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_until", pure, return_raw)]
-    pub fn wait_until(
+    pub(super) fn wait_until(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,
@@ -829,7 +833,7 @@ mod waits_api {
     /// 300).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_until", pure, return_raw)]
-    pub fn wait_until_with(
+    pub(super) fn wait_until_with(
         call: NativeCallContext,
         c: &mut Cluster,
         kind: &str,

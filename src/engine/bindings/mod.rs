@@ -19,7 +19,7 @@ mod steps;
 
 use rhai::Engine;
 
-pub fn register_all(engine: &mut Engine) {
+pub(crate) fn register_all(engine: &mut Engine) {
     core::install(engine);
     steps::install(engine);
     data::install(engine);

@@ -1,14 +1,14 @@
 //! `declare_clusters([...])`: a playbook names every cluster it will touch, up front, so the
 //! preflight checks them all before the first write.
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module, NativeCallContext};
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::k8s::ClusterHandle;
 use crate::error::HostError;
 use crate::preflight::Declared;
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_global_module(exported_module!(preflight_api).into());
 }
 
@@ -22,7 +22,7 @@ mod preflight_api {
     /// the preflight: each context exists and is allowed, each API server answers and accepts
     /// its credentials; returns their Cluster handles. Call it before the first step.
     #[rhai_fn(volatile, return_raw)]
-    pub fn declare_clusters(call: NativeCallContext, clusters: Array) -> RhaiResult<Array> {
+    pub(super) fn declare_clusters(call: NativeCallContext, clusters: Array) -> RhaiResult<Array> {
         let declared = clusters
             .iter()
             .map(super::declared)

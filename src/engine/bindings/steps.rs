@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use rhai::plugin::*;
+use rhai::plugin::{export_module, exported_module};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext};
 
 use crate::context::PlayContext;
 
-pub fn install(engine: &mut Engine) {
+pub(super) fn install(engine: &mut Engine) {
     engine.register_global_module(exported_module!(steps_api).into());
 }
 
@@ -18,7 +18,7 @@ mod steps_api {
     /// Runs `body` as a named step: reports what it changed in which cluster and how long it
     /// took; returns what `body` returns.
     #[rhai_fn(volatile, return_raw)]
-    pub fn step(call: NativeCallContext, name: &str, body: FnPtr) -> RhaiResult<Dynamic> {
+    pub(super) fn step(call: NativeCallContext, name: &str, body: FnPtr) -> RhaiResult<Dynamic> {
         super::run_step(&play_context(&call)?, &call, name, body)
     }
 
@@ -27,7 +27,11 @@ mod steps_api {
     /// finished. Each call works on its own copy of the variables `body` captures: what it
     /// assigns to them stays inside that call.
     #[rhai_fn(volatile, return_raw)]
-    pub fn parallel(call: NativeCallContext, items: Array, body: FnPtr) -> RhaiResult<Array> {
+    pub(super) fn parallel(
+        call: NativeCallContext,
+        items: Array,
+        body: FnPtr,
+    ) -> RhaiResult<Array> {
         super::run_parallel(&*play_context(&call)?, &call, items, body)
     }
 }
@@ -156,12 +160,10 @@ fn private_copy(body: &FnPtr) -> FnPtr {
 fn selected(ctx: &PlayContext, name: &str) -> Result<(), &'static str> {
     let nested = ctx.reporter.current_step().is_some();
     let options = &ctx.options;
-    ctx.steps.lock().unwrap_or_else(|p| p.into_inner()).select(
-        name,
-        nested,
-        &options.only,
-        options.start_at.as_deref(),
-    )
+    ctx.steps
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .select(name, nested, &options.only, options.start_at.as_deref())
 }
 
 fn run_step(
