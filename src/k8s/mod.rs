@@ -6,6 +6,7 @@
 mod access;
 mod apply;
 mod cluster;
+mod conditions;
 mod config;
 mod diff;
 mod documents;

@@ -1,14 +1,21 @@
 //! Waiting for objects to reach a state, through kube's watcher (with its backoff), each wait
-//! bounded by a timeout whose error names what was seen last.
+//! bounded by a timeout whose error names what was seen last. What a wait waits for is a
+//! kube-runtime `Condition` over the watched object (see `conditions`).
 
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::api::DynamicObject;
+use kube::runtime::wait::Condition;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use serde_json::Value;
 
 use super::cluster::Cluster;
+use super::conditions::{
+    ingress, service_type, CrdEstablished, Deleted, HasCondition, LoadBalancerSettled,
+    RolloutComplete,
+};
 use super::errors::{api_error, object_label};
 use super::kinds::Resolved;
 use super::plan::{PlanKey, KNOWN_AFTER_APPLY};
@@ -57,11 +64,12 @@ struct Target<'a> {
 type Settle<'a> = &'a (dyn Fn(&Value) -> Value + Sync);
 
 impl Cluster {
-    /// Watches one object until `check` returns a result. `check` sees `None` while the object
-    /// is absent; an error from it ends the wait.
+    /// Watches one object until `condition` matches it (`None` while the object is absent),
+    /// then returns what `finish` makes of the object it matched; an error from `finish` ends
+    /// the wait with that error.
     ///
     /// A dry run does not wait: it checks the object as the run would find it (planned, or
-    /// live) once, and returns None when that does not pass (see `wait_settled`).
+    /// live) once, and returns None when that does not match (see `wait_settled`).
     #[allow(clippy::too_many_arguments)]
     pub async fn wait_for<T>(
         &self,
@@ -71,7 +79,8 @@ impl Cluster {
         name: &str,
         what: &str,
         timeout_secs: u64,
-        check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
+        condition: &impl Condition<DynamicObject>,
+        finish: impl FnOnce(Option<&DynamicObject>) -> HostResult<T>,
     ) -> HostResult<Option<T>> {
         let target = Target {
             resolved,
@@ -79,7 +88,7 @@ impl Cluster {
             name,
             what,
         };
-        self.wait_settled(session, target, timeout_secs, check, None)
+        self.wait_settled(session, target, timeout_secs, condition, finish, None)
             .await
     }
 
@@ -91,11 +100,14 @@ impl Cluster {
         session: &Session<'_>,
         target: Target<'_>,
         timeout_secs: u64,
-        mut check: impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
+        condition: &impl Condition<DynamicObject>,
+        finish: impl FnOnce(Option<&DynamicObject>) -> HostResult<T>,
         settle: Option<Settle<'_>>,
     ) -> HostResult<Option<T>> {
         if session.dry_run {
-            return self.plan_wait(session, target, &mut check, settle).await;
+            return self
+                .plan_wait(session, target, condition, finish, settle)
+                .await;
         }
         let Target {
             resolved,
@@ -110,7 +122,7 @@ impl Cluster {
         let api = self.api(resolved, namespace.as_deref());
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut events = std::pin::pin!(watcher::watcher(api, config).default_backoff());
-        let mut last: Option<Option<Value>> = None;
+        let mut last: Option<Option<DynamicObject>> = None;
         let mut last_error: Option<String> = None;
         let mut seen_in_init = false;
         let outcome = tokio::time::timeout(Duration::from_secs(timeout_secs), async {
@@ -118,7 +130,7 @@ impl Cluster {
                 let observed = match event {
                     Ok(Event::Apply(o) | Event::InitApply(o)) => {
                         seen_in_init = true;
-                        Some(serde_json::to_value(o).unwrap_or(Value::Null))
+                        Some(o)
                     }
                     Ok(Event::Delete(_)) => None,
                     Ok(Event::Init) => {
@@ -144,13 +156,10 @@ impl Cluster {
                         continue;
                     }
                 };
-                let done = check(observed.as_ref());
-                last = Some(observed);
-                match done {
-                    Ok(Some(result)) => return Ok(Some(result)),
-                    Ok(None) => {}
-                    Err(e) => return Err(e),
+                if condition.matches_object(observed.as_ref()) {
+                    return finish(observed.as_ref()).map(Some);
                 }
+                last = Some(observed);
             }
             Err(HostError::new("the watch ended unexpectedly"))
         })
@@ -164,7 +173,7 @@ impl Cluster {
             Err(_) => Err(HostError::new(format!(
                 "{}: timed out after {timeout_secs}s waiting for {what} of {label}; last observed: {}",
                 self.name(),
-                describe_state(&last, &last_error)
+                describe_state(&last.map(|o| o.map(to_value)), &last_error)
             ))),
         }
     }
@@ -174,7 +183,8 @@ impl Cluster {
         &self,
         session: &Session<'_>,
         target: Target<'_>,
-        check: &mut impl FnMut(Option<&Value>) -> HostResult<Option<T>>,
+        condition: &impl Condition<DynamicObject>,
+        finish: impl FnOnce(Option<&DynamicObject>) -> HostResult<T>,
         settle: Option<Settle<'_>>,
     ) -> HostResult<Option<T>> {
         let Target {
@@ -203,11 +213,20 @@ impl Cluster {
                     |e| api_error(self.name(), "read", &label, e),
                 )
                 .await?
-                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+                .map(to_value)
             }
         };
-        if let Some(result) = check(current.as_ref())? {
-            return Ok(Some(result));
+        let watched = |object: &Value| {
+            serde_json::from_value::<DynamicObject>(object.clone()).map_err(|e| {
+                HostError::new(format!(
+                    "{}: the planned {label} is not a Kubernetes object: {e}",
+                    self.name()
+                ))
+            })
+        };
+        let observed = current.as_ref().map(watched).transpose()?;
+        if condition.matches_object(observed.as_ref()) {
+            return finish(observed.as_ref()).map(Some);
         }
         let (why, goes_on) = if session.limited_out {
             ("not in --limit", "play")
@@ -216,7 +235,9 @@ impl Cluster {
         };
         if let (Some(object), Some(settle)) = (&current, settle) {
             let settled = settle(object);
-            if let Some(result) = check(Some(&settled))? {
+            let observed = watched(&settled)?;
+            if condition.matches_object(Some(&observed)) {
+                let result = finish(Some(&observed))?;
                 session.reporter.log(&format!(
                     "{why}: not waiting for {subject}; the {goes_on} goes on as if it completed"
                 ));
@@ -255,11 +276,8 @@ impl Cluster {
                 what: &what,
             },
             timeout_secs,
-            |object| {
-                Ok(object
-                    .filter(|o| has_condition(o, condition, status))
-                    .cloned())
-            },
+            &HasCondition { condition, status },
+            |object| Ok(object.map(to_value).unwrap_or(Value::Null)),
             Some(&settle),
         )
         .await
@@ -283,7 +301,8 @@ impl Cluster {
                 what: "rollout",
             },
             timeout_secs,
-            |object| Ok(object.filter(|o| rollout_complete(o)).cloned()),
+            &RolloutComplete,
+            |object| Ok(object.map(to_value).unwrap_or(Value::Null)),
             Some(&rolled_out),
         )
         .await
@@ -306,30 +325,42 @@ impl Cluster {
             name,
             what: "a load balancer IP",
         };
-        self.wait_settled(session, target, timeout_secs, |object| {
-            let Some(object) = object else { return Ok(None) };
-            let service_type = object.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+        let finish = |object: Option<&DynamicObject>| {
+            let Some(service) = object else {
+                return Err(HostError::new(format!(
+                    "{cluster}: Service {namespace}/{name} is absent"
+                )));
+            };
+            let service_type = service_type(service);
             if service_type != "LoadBalancer" {
                 return Err(HostError::new(format!(
                     "{cluster}: Service {namespace}/{name} is of type {service_type}, not LoadBalancer"
                 )));
             }
-            let ingress = object
-                .pointer("/status/loadBalancer/ingress")
-                .and_then(Value::as_array)
-                .cloned()
+            let ingress = ingress(service);
+            if let Some(ip) = ingress
+                .iter()
+                .find_map(|i| i.get("ip").and_then(Value::as_str))
+            {
+                return Ok(ip.to_string());
+            }
+            let host = ingress
+                .iter()
+                .find_map(|i| i.get("hostname").and_then(Value::as_str))
                 .unwrap_or_default();
-            if let Some(ip) = ingress.iter().find_map(|i| i.get("ip").and_then(Value::as_str)) {
-                return Ok(Some(ip.to_string()));
-            }
-            if let Some(host) = ingress.iter().find_map(|i| i.get("hostname").and_then(Value::as_str)) {
-                return Err(HostError::new(format!(
-                    "{cluster}: the load balancer of Service {namespace}/{name} has only a hostname ({host}), no IP"
-                ))
-                .with_hint("Istio's remotePilotAddress needs an IP address: resolve the hostname to an IP, or use a load balancer that assigns IPs"));
-            }
-            Ok(None)
-        }, Some(&with_pending_address))
+            Err(HostError::new(format!(
+                "{cluster}: the load balancer of Service {namespace}/{name} has only a hostname ({host}), no IP"
+            ))
+            .with_hint("Istio's remotePilotAddress needs an IP address: resolve the hostname to an IP, or use a load balancer that assigns IPs"))
+        };
+        self.wait_settled(
+            session,
+            target,
+            timeout_secs,
+            &LoadBalancerSettled,
+            finish,
+            Some(&with_pending_address),
+        )
         .await
     }
 
@@ -353,11 +384,8 @@ impl Cluster {
                 what: "condition Established",
             },
             timeout_secs,
-            |object| {
-                Ok(object
-                    .filter(|o| has_condition(o, "Established", "True"))
-                    .map(|_| ()))
-            },
+            &CrdEstablished,
+            |_| Ok(()),
             Some(&settle),
         )
         .await
@@ -380,34 +408,18 @@ impl Cluster {
             name,
             "deletion",
             timeout_secs,
-            |object| {
-                let gone = match object {
-                    None => true,
-                    Some(o) => {
-                        uid.is_some()
-                            && o.pointer("/metadata/uid").and_then(Value::as_str) != uid.as_deref()
-                    }
-                };
-                Ok(gone.then_some(()))
+            &Deleted {
+                uid: uid.as_deref(),
             },
+            |_| Ok(()),
         )
         .await
         .map(|_| ())
     }
 }
 
-pub(super) fn has_condition(object: &Value, condition: &str, status: &str) -> bool {
-    object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|conditions| {
-            conditions.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some(condition)
-                    && c.get("status")
-                        .and_then(Value::as_str)
-                        .is_some_and(|s| s.eq_ignore_ascii_case(status))
-            })
-        })
+fn to_value(object: impl serde::Serialize) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
 }
 
 /// The object once a condition holds (what a wait for it ends with).
@@ -470,39 +482,10 @@ fn set_status(object: &mut Value, field: &str, value: Value) {
     }
 }
 
-pub(super) fn rollout_complete(deployment: &Value) -> bool {
-    let number = |path: &str| deployment.pointer(path).and_then(Value::as_i64);
-    let generation = number("/metadata/generation").unwrap_or(0);
-    let observed = number("/status/observedGeneration").unwrap_or(-1);
-    let wanted = number("/spec/replicas").unwrap_or(1);
-    let updated = number("/status/updatedReplicas").unwrap_or(0);
-    let available = number("/status/availableReplicas").unwrap_or(0);
-    let total = number("/status/replicas").unwrap_or(0);
-    observed >= generation && updated >= wanted && available >= wanted && total <= updated
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn rollout_needs_observed_generation_and_available_replicas() {
-        let mut d = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
-            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}});
-        assert!(!rollout_complete(&d));
-        d["status"]["observedGeneration"] = json!(2);
-        assert!(rollout_complete(&d));
-        d["status"]["replicas"] = json!(3);
-        assert!(!rollout_complete(&d), "an old replica is still there");
-    }
-
-    #[test]
-    fn conditions_match_type_and_status() {
-        let crd = json!({"status": {"conditions": [{"type": "NamesAccepted", "status": "True"}, {"type": "Established", "status": "False"}]}});
-        assert!(!has_condition(&crd, "Established", "True"));
-        assert!(has_condition(&crd, "NamesAccepted", "true"));
-    }
 
     #[test]
     fn last_state_is_the_status() {

@@ -1,8 +1,11 @@
 //! `cluster("name")` and the methods of a `Cluster` handle.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use kube::api::DynamicObject;
+use kube::runtime::wait::Condition;
 use rhai::plugin::{export_module, exported_module};
 use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use serde_json::Value;
@@ -960,6 +963,48 @@ fn wait_crd(ctx: &PlayContext, h: &ClusterHandle, name: &str, options: Options) 
     on(ctx, h, async |cl, s| cl.wait_crd(s, name, secs).await).map(|_| ())
 }
 
+/// A playbook's `wait_until` predicate as a kube `Condition`. A predicate that fails, or
+/// answers other than true or false, ends the wait: it matches, and the wait's result is the
+/// failure it kept.
+struct ScriptPredicate<'a> {
+    call: &'a NativeCallContext<'a>,
+    predicate: &'a FnPtr,
+    failure: RefCell<Option<HostError>>,
+}
+
+impl Condition<DynamicObject> for ScriptPredicate<'_> {
+    fn matches_object(&self, object: Option<&DynamicObject>) -> bool {
+        let Some(object) = object else {
+            return false;
+        };
+        let verdict = to_dynamic(&to_value(object))
+            .map_err(|e| HostError::new(e.to_string()))
+            .and_then(|argument| {
+                self.predicate
+                    .call_within_context::<Dynamic>(self.call, (argument,))
+                    .map_err(|e| HostError::new(format!("the wait_until predicate failed: {e}")))
+            })
+            .and_then(|verdict| {
+                verdict.as_bool().map_err(|t| {
+                    HostError::new(format!(
+                        "the wait_until predicate must return true or false, not {t}"
+                    ))
+                })
+            });
+        match verdict {
+            Ok(done) => done,
+            Err(e) => {
+                self.failure.replace(Some(e));
+                true
+            }
+        }
+    }
+}
+
+fn to_value(object: &DynamicObject) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
 fn wait_until(
     ctx: &PlayContext,
     call: &NativeCallContext,
@@ -970,6 +1015,11 @@ fn wait_until(
     options: Options,
 ) -> RhaiResult<Dynamic> {
     let (ns, secs) = (namespace_of(h, &options)?, wait_secs(&options)?);
+    let until = ScriptPredicate {
+        call,
+        predicate: &predicate,
+        failure: RefCell::new(None),
+    };
     let found: Option<Value> = on(ctx, h, async |cl, s| {
         let resolved = cl.resolve(kind).await?;
         cl.wait_for(
@@ -979,21 +1029,10 @@ fn wait_until(
             name,
             "the wait_until predicate",
             secs,
-            |object| {
-                let Some(object) = object else {
-                    return Ok(None);
-                };
-                let argument = to_dynamic(object).map_err(|e| HostError::new(e.to_string()))?;
-                let verdict = predicate
-                    .call_within_context::<Dynamic>(call, (argument,))
-                    .map_err(|e| HostError::new(format!("the wait_until predicate failed: {e}")))?;
-                match verdict.as_bool() {
-                    Ok(true) => Ok(Some(object.clone())),
-                    Ok(false) => Ok(None),
-                    Err(t) => Err(HostError::new(format!(
-                        "the wait_until predicate must return true or false, not {t}"
-                    ))),
-                }
+            &until,
+            |object| match until.failure.take() {
+                Some(e) => Err(e),
+                None => Ok(object.map(to_value).unwrap_or(Value::Null)),
             },
         )
         .await
