@@ -91,12 +91,20 @@ pub(super) fn ingress(service: &DynamicObject) -> &[Value] {
 }
 
 /// A CustomResourceDefinition the API server serves: kube's `is_crd_established`, over the
-/// watched object read as a CustomResourceDefinition.
+/// watched object's status. Only the status is read, so a planned CRD (a dry run's, whose spec
+/// the server has not defaulted) is judged as the live one is.
 pub(super) struct CrdEstablished;
 
 impl Condition<DynamicObject> for CrdEstablished {
     fn matches_object(&self, object: Option<&DynamicObject>) -> bool {
-        let crd = object.and_then(|o| o.clone().try_parse::<CustomResourceDefinition>().ok());
+        let crd = object.map(|o| CustomResourceDefinition {
+            metadata: o.metadata.clone(),
+            status: o
+                .data
+                .get("status")
+                .and_then(|status| serde_json::from_value(status.clone()).ok()),
+            ..Default::default()
+        });
         conditions::is_crd_established().matches_object(crd.as_ref())
     }
 }
@@ -174,6 +182,14 @@ mod tests {
         crd["status"]["conditions"][1]["status"] = json!("True");
         assert!(CrdEstablished.matches_object(Some(&object(crd))));
         assert!(!CrdEstablished.matches_object(None));
+        let planned = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "gateways.networking.istio.io"},
+            "spec": {"group": "networking.istio.io"},
+            "status": {"conditions": [{"type": "Established", "status": "True"}]}});
+        assert!(
+            CrdEstablished.matches_object(Some(&object(planned))),
+            "a planned CRD settled as Established"
+        );
     }
 
     #[test]
