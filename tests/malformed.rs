@@ -7,7 +7,7 @@
 //! time only backs it up, killing a case that hangs (waits without computing) after
 //! `HANG_BOUND`.
 //!
-//! `BLESS=1 cargo test --test malformed` rewrites the expectations (review the diff).
+//! `BLESS=1 cargo test --test main -- malformed::` rewrites the expectations (review the diff).
 
 use std::collections::BTreeMap;
 use std::fs;
