@@ -182,7 +182,7 @@ mod certs_api {
 
     /// Whether our cacerts (root in certs_dir, intermediate in certs_dir/cert_dir, which may
     /// not exist yet) may be written over a cluster's live cacerts data (read_secret's
-    /// result,|()): #{action: "apply"|"keep", live, notes}. Throws, with the ways forward, on a
+    /// result, or ()): #{action: "apply"|"keep", live, notes}. Throws, with the ways forward, on a
     /// foreign root in either layout istiod reads and on an intermediate other than ours;
     /// options: rotation (true: another intermediate under our root may be replaced). Reads
     /// files only.

@@ -203,7 +203,7 @@ mod objects_api {
         super::apply(&*play_context(&call)?, c, &objects, options)
     }
 
-    /// The object as a map,|() when absent, in the context's namespace. `kind`: Kind,
+    /// The object as a map, or () when absent, in the context's namespace. `kind`: Kind,
     /// apps/v1/Deployment, Deployment.apps, plural or short name. In a dry run, objects the
     /// plan creates, changes or deletes read as planned.
     /// @returns Map or ()
@@ -672,7 +672,7 @@ mod secrets_api {
         super::apply_secret_from_files(&*play_context(&call)?, c, name, paths, options)
     }
 
-    /// The Secret's data decoded to strings,|() when it does not exist, in the context's
+    /// The Secret's data decoded to strings, or () when it does not exist, in the context's
     /// namespace.
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "read_secret", pure, return_raw)]
@@ -708,7 +708,7 @@ mod waits_api {
 
     /// Waits (up to 300 s) until the object's status.conditions has `type` with `status`;
     /// returns the object (a dry run does not wait: it returns the object as planned, with the
-    /// condition,|() when there is no such object).
+    /// condition, or () when there is no such object).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_condition", pure, return_raw)]
     pub(super) fn wait_condition(
@@ -744,7 +744,7 @@ mod waits_api {
 
     /// Waits (up to 300 s) until a Deployment is rolled out like kubectl rollout status;
     /// returns it (a dry run does not wait: it returns the Deployment as planned, rolled
-    /// out,|() when there is none).
+    /// out, or () when there is none).
     /// @returns Map or ()
     #[rhai_fn(volatile, name = "wait_rollout", pure, return_raw)]
     pub(super) fn wait_rollout(
