@@ -69,6 +69,7 @@ impl Project {
 
 #[macro_use]
 pub mod backend;
+pub mod checks;
 pub mod fixture;
 pub mod leaks;
 pub mod run;

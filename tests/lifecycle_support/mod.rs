@@ -5,14 +5,14 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
 use base64::Engine as _;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::common::backend::Backend;
+use crate::common::checks;
 use crate::common::fixture::Env;
 use crate::common::Fixture;
 
@@ -21,6 +21,7 @@ pub struct Mesh {
     pub kubeconfig: PathBuf,
 }
 
+pub use crate::common::checks::{fingerprint, openssl};
 pub use crate::common::fixture::Run;
 
 impl Mesh {
@@ -106,58 +107,10 @@ impl Mesh {
     /// SHA-256 of every file in the project, by relative path (the vars file each `play`
     /// writes for itself aside).
     pub fn disk_snapshot(&self) -> BTreeMap<String, String> {
-        let mut sums = BTreeMap::new();
-        checksums(self.env.dir(), self.env.dir(), &mut sums);
+        let mut sums = checks::checksums(self.env.dir());
         sums.remove("test-vars.yaml");
         sums
     }
-}
-
-fn checksums(root: &Path, dir: &Path, sums: &mut BTreeMap<String, String>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            checksums(root, &path, sums);
-        } else {
-            let digest = Sha256::digest(std::fs::read(&path).unwrap());
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            sums.insert(rel, hex::encode(digest));
-        }
-    }
-}
-
-/// openssl run in `cwd`; its stdout.
-pub fn openssl(args: &[&str], cwd: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A certificate's SHA-256 fingerprint as openssl prints it (AA:BB:...).
-pub fn fingerprint(cert: &Path) -> String {
-    let text = openssl(
-        &[
-            "x509",
-            "-noout",
-            "-fingerprint",
-            "-sha256",
-            "-in",
-            cert.to_str().unwrap(),
-        ],
-        Path::new("."),
-    );
-    text.trim()
-        .split_once('=')
-        .map(|(_, fp)| fp.to_string())
-        .unwrap()
 }
 
 /// (cluster, kind, namespace, name, action) of an object event.
