@@ -155,6 +155,13 @@ impl Mesh {
         self.run("playbooks/primary-remote.rhai", &args)
     }
 
+    /// The flagship run to convergence with these remotes; a failure shows what it printed.
+    fn converge(&self, remotes: &[&str]) -> Run {
+        let run = self.flagship(remotes, &[]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        run
+    }
+
     /// A plan (exit 3: changes planned, 0: none) and the run after it report the same objects.
     fn plan_then_run(&self, remotes: &[&str], expect_changes: bool) -> (Run, Run) {
         let plan = self.flagship(remotes, &["--dry-run", "--detailed-exitcode"]);
@@ -272,7 +279,7 @@ fn on_fresh_clusters_the_plan_succeeds_writes_nothing_and_equals_the_run(backend
 
 fn a_converged_mesh_plans_no_change_not_even_the_remote_secret(backend: Backend) {
     let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
-    assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
+    mesh.converge(&["cluster-2"]);
     let (plan, run) = mesh.plan_then_run(&["cluster-2"], false);
     assert!(run.changed().is_empty());
     assert_eq!(plan.plan()["changes"], serde_json::json!([]));
@@ -315,7 +322,7 @@ fn a_converged_mesh_plans_no_change_not_even_the_remote_secret(backend: Backend)
 
 fn adding_a_remote_plans_exactly_its_objects(backend: Backend) {
     let mesh = Mesh::on(backend, &["cluster-1", "cluster-2", "cluster-3"]);
-    assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
+    mesh.converge(&["cluster-2"]);
     let (plan, run) = mesh.plan_then_run(&["cluster-2", "cluster-3"], true);
     let changed_clusters: BTreeSet<String> = run.changed().into_iter().map(|r| r.0).collect();
     assert_eq!(
@@ -354,7 +361,7 @@ fn adding_a_remote_plans_exactly_its_objects(backend: Backend) {
 
 fn a_template_edit_plans_exactly_the_objects_it_changes(backend: Backend) {
     let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
-    assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
+    mesh.converge(&["cluster-2"]);
     let template = mesh.path("templates/apps/service.yaml.j2");
     let text = std::fs::read_to_string(&template).unwrap();
     let edited = text.replace(
@@ -387,7 +394,7 @@ fn a_template_edit_plans_exactly_the_objects_it_changes(backend: Backend) {
 
 fn removing_a_remote_plans_what_the_run_does(backend: Backend) {
     let mesh = Mesh::on(backend, &["cluster-1", "cluster-2", "cluster-3"]);
-    assert_eq!(mesh.flagship(&["cluster-2", "cluster-3"], &[]).code, 0);
+    mesh.converge(&["cluster-2", "cluster-3"]);
     // The playbook never detaches a remote by itself: neither the plan nor the run touch it.
     let (plan, _) = mesh.plan_then_run(&["cluster-2"], false);
     assert!(objects_of(&plan, "cluster-3").is_empty());
@@ -395,7 +402,7 @@ fn removing_a_remote_plans_what_the_run_does(backend: Backend) {
 
 fn each_step_alone_after_a_full_run_changes_nothing(backend: Backend) {
     let mesh = Mesh::on(backend, &["cluster-1", "cluster-2"]);
-    assert_eq!(mesh.flagship(&["cluster-2"], &[]).code, 0);
+    mesh.converge(&["cluster-2"]);
     for step in [
         "ca",
         "istio-system",
