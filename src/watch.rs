@@ -209,13 +209,18 @@ fn banner(ctx: &PlayContext, files: &BTreeSet<PathBuf>) {
     }));
 }
 
-/// Every file the run read, plus --watch-path extras and the vars files, minus what it wrote.
+/// Every file the run read, plus --watch-path extras, the vars files and the playbook's vars
+/// schema, minus what it wrote.
 fn watch_set(ctx: &PlayContext, args: &WatchInputs) -> BTreeSet<PathBuf> {
     let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
     let mut files: BTreeSet<PathBuf> = ctx.files_read.lock().map(|f| f.clone()).unwrap_or_default();
     files.extend(args.vars_files.iter().map(|p| canonical(p)));
     if let Some(defaults) = crate::vars::defaults_file(&args.playbook) {
         files.insert(canonical(&defaults));
+    }
+    // A schema edit can make the same variables valid or invalid, so it re-runs the play too.
+    if let Some(schema) = crate::vars::schema::file_beside(&args.playbook).filter(|f| f.is_file()) {
+        files.insert(canonical(&schema));
     }
     for extra in &args.watch_paths {
         let path = canonical(extra);

@@ -21,6 +21,9 @@ step("apply", || {
 });
 "#;
 
+/// The variables' schema beside the playbook: `team` is one of two colours.
+const SCHEMA: &str = "type: object\nproperties:\n  team: {enum: [blue, green]}\n";
+
 fn template(replicas: u32, team: &str, with_b: bool) -> String {
     let mut text = format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\n  labels:\n    team: {team}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers: [{{name: web, image: web:1}}]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\ndata:\n  k: v\n"
@@ -49,6 +52,7 @@ impl Watcher {
             .file("playbooks/app.rhai", PLAYBOOK)
             .file("templates/app.yaml.j2", &template(1, "blue", true))
             .file("vars.yaml", "team: blue\n")
+            .file("playbooks/app.vars.schema.yaml", SCHEMA)
             .clusters(Backend::Sandbox, &["c1"])
             .build();
         let kubeconfig = env.kubeconfig().to_path_buf();
@@ -374,4 +378,31 @@ fn a_rerun_prints_the_file_that_changed_the_objects_it_changed_and_the_time_from
             "  applied: c1: 1 changed · TIME from save to last apply",
         ]
     );
+}
+
+#[test]
+fn a_schema_edit_is_checked_and_a_fixed_schema_runs_the_play_again() {
+    let mut w = Watcher::start();
+    // The same vars.yaml, now refused by the schema: reported, and nothing runs.
+    w.save(
+        "playbooks/app.vars.schema.yaml",
+        "type: object\nproperties:\n  team: {enum: [green]}\n",
+    );
+    let events = w.until("error");
+    assert!(
+        events.iter().all(|e| e["event"] != "play_started"),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().unwrap()["message"],
+        "vars.yaml:1: vars.team: expected one of green, not a string (\"blue\")",
+        "{events:?}"
+    );
+    w.save("playbooks/app.vars.schema.yaml", SCHEMA);
+    let events = w.until("watch_run");
+    assert_eq!(
+        events.last().unwrap()["trigger"],
+        "playbooks/app.vars.schema.yaml"
+    );
+    assert_eq!(events.last().unwrap()["status"], "applied", "{events:?}");
 }

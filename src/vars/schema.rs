@@ -163,14 +163,21 @@ impl Schema {
                     .map(str::to_string)
                     .or_else(|| match kind {
                         Kind::Type { .. } => subschema.and_then(|s| s.get("type")).map(type_words),
+                        Kind::Enum { options } => options.as_array().map(|options| {
+                            let options: Vec<String> = options.iter().map(plain).collect();
+                            format!("one of {}", options.join(", "))
+                        }),
+                        Kind::Constant { expected_value } => {
+                            Some(format!("exactly {}", plain(expected_value)))
+                        }
                         _ => None,
-                    })
-                    .unwrap_or_else(|| error.to_string());
-                vec![format!(
-                    "{}{}: expected {expected}, not {found}",
-                    place(path),
-                    show_path(path)
-                )]
+                    });
+                // Without words for what was expected, the validator's own sentence says it.
+                let problem = match expected {
+                    Some(expected) => format!("expected {expected}, not {found}"),
+                    None => error.to_string(),
+                };
+                vec![format!("{}{}: {problem}", place(path), show_path(path))]
             }
         }
     }
@@ -278,6 +285,14 @@ fn type_words(types: &Value) -> String {
     }
 }
 
+/// A value as a user wrote it in YAML: a string without quotes, anything else as JSON.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `vars.apps has no key backnd; did you mean backend? (keys: namespace, frontend, backend)`
 pub fn no_such_key(parent: &[Segment], key: &str, known: &[String]) -> String {
     let suggestion = closest(key, known.iter().map(String::as_str))
@@ -364,6 +379,28 @@ mod tests {
                 &known.map(String::from)
             ),
             "vars.apps has no key backnd; did you mean backend? (keys: namespace, frontend, backend)"
+        );
+    }
+
+    fn problems_of(schema: &str, assignments: &[&str]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("play.vars.schema.yaml");
+        std::fs::write(&file, schema).unwrap();
+        let assignments: Vec<String> = assignments.iter().map(|a| (*a).to_string()).collect();
+        let vars = super::super::layer(None, &[] as &[&Path], &assignments).unwrap();
+        Schema::load(&file).unwrap().problems(&vars)
+    }
+
+    #[test]
+    fn keywords_without_a_description_are_said_in_words() {
+        let schema = "type: object\nproperties:\n  team: {enum: [blue, green, 3]}\n  tier: {const: gold}\n  replicas: {minimum: 2}\n";
+        assert_eq!(
+            problems_of(schema, &["team=red", "tier=silver", "replicas=1"]),
+            [
+                "--var team=red: vars.team: expected one of blue, green, 3, not a string (\"red\")",
+                "--var tier=silver: vars.tier: expected exactly gold, not a string (\"silver\")",
+                "--var replicas=1: vars.replicas: 1 is less than the minimum of 2",
+            ]
         );
     }
 }
