@@ -211,6 +211,11 @@ impl PlayContext {
         self.cancel.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// The handle for a playbook cluster name; Ctrl-C ends a slow connection (an exec plugin).
+    pub fn cluster(&self, name: &str) -> HostResult<std::sync::Arc<crate::k8s::Cluster>> {
+        self.clusters.cluster(name, &self.cancel_token())
+    }
+
     /// Abandons the current request and stops the play at the next opportunity.
     pub fn cancel(&self) {
         self.cancel_token().cancel();

@@ -33,7 +33,7 @@ pub(crate) fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Ar
             }
         }
         // The registry's errors already name the cluster.
-        let cluster = ctx.clusters.cluster(&spec.name).map_err(|mut e| {
+        let cluster = ctx.cluster(&spec.name).map_err(|mut e| {
             e.message = format!("preflight: {}", e.message);
             e
         })?;

@@ -87,7 +87,7 @@ fn inventory_of(
     ctx: &PlayContext,
     name: &str,
 ) -> HostResult<(std::sync::Arc<crate::k8s::Cluster>, crate::k8s::Inventory)> {
-    let cluster = ctx.clusters.cluster(name)?;
+    let cluster = ctx.cluster(name)?;
     // Not cancellable: a run interrupted halfway still records what it applied.
     let inventory = ctx.runtime.block_on(cluster.read_inventory(ctx.owner()))?;
     Ok((cluster, inventory))

@@ -157,9 +157,14 @@ fn kill_mid_plan(
     // SAFETY: signals our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     let status = child.wait().unwrap();
-    // A killed runner cannot stop its plugin; the test does (it is our own descendant).
-    // SAFETY: the plugin's pid, which it wrote itself; it runs `sleep` in its own group.
-    unsafe { libc::kill(plugin, libc::SIGKILL) };
+    // SIGTERM: runner kills the plugin's group on its way out. SIGKILL: no clean-up runs; the
+    // kernel kills the plugin because runner asked it to when it started the plugin.
+    let gone = gone_within(plugin, Duration::from_secs(30));
+    if !gone {
+        // SAFETY: the plugin's pid, which it wrote itself; it runs `sleep` in its own group.
+        unsafe { libc::kill(plugin, libc::SIGKILL) };
+    }
+    assert!(gone, "the exec plugin (pid {plugin}) outlived runner");
     // inotify delivers in order: once the sentinel's creation arrived, so had the run's.
     let sentinel = r.tmp.path().join("sentinel");
     std::fs::write(&sentinel, "").unwrap();
@@ -177,6 +182,27 @@ fn kill_mid_plan(
     created.retain(|path| path != &sentinel);
     let stdout = std::fs::read_to_string(&stdout_path).unwrap();
     (status, stdout, created, r)
+}
+
+/// Whether `pid` exits (or is a zombie no one has reaped yet) before `limit`.
+fn gone_within(pid: libc::pid_t, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            // The state follows the parenthesised command name.
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z')) =>
+            {
+                return true
+            }
+            Ok(_) if Instant::now() > deadline => return false,
+            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Mid-plan: the playbook reaches cluster-2 (and its plugin) only after the steps that plan
@@ -198,6 +224,15 @@ fn assert_nothing_written_or_left(created: &[PathBuf], r: &Rehearsal) {
 fn sigterm_mid_plan_leaves_no_key_or_token_in_tmpdir() {
     let (status, stdout, created, r) = kill_mid_plan(libc::SIGTERM);
     assert_eq!(status.code(), Some(143), "{stdout}");
+    // Connecting to cluster-2 waits on its plugin; SIGTERM ends that wait, not the plugin's timeout.
+    let from_remote_step = &stdout[stdout.find("STEP [remote]").expect(&stdout)..];
+    let durations = regex::Regex::new(r"\d+(\.\d+)?(ms|s)\b").unwrap();
+    assert_eq!(
+        durations.replace_all(from_remote_step, "<time>"),
+        "STEP [remote]\n  => interrupted · <time>\n\nPLAY RECAP (<time>)\n\
+         cluster-1 : created=2    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0\n\
+         local     : created=2    configured=0    unchanged=0    deleted=0    steps ok=1   failed=1   rescued=0\n"
+    );
     // SIGTERM takes Ctrl-C's way out, which reports the plan so far: the planned Secret.
     assert!(
         stdout.contains("Secret istio-system/cacerts"),

@@ -624,7 +624,9 @@ fn config_map(name: &str) -> runner::ledger::ObjectKey {
 fn concurrent_runs_keep_each_others_records() {
     let (env, registry) = one_cluster();
     let rt = env.runtime();
-    let c1 = registry.cluster("c1").unwrap();
+    let c1 = registry
+        .cluster("c1", &tokio_util::sync::CancellationToken::new())
+        .unwrap();
     let names = |inventory: &runner::k8s::Inventory| -> Vec<String> {
         inventory.objects.iter().map(|k| k.name.clone()).collect()
     };

@@ -3,7 +3,8 @@
 //! kube-client runs the plugin with `std::process::Command::output()`: no timeout, and on a
 //! blocking call inside the async runtime, so a plugin that never answers hangs the play and a
 //! second Ctrl-C leaves it running. runner runs it in its own process group, bounded in time;
-//! on timeout or cancellation the whole group is killed.
+//! on timeout or cancellation the whole group is killed, and the kernel kills the plugin when
+//! runner itself is killed.
 //!
 //! As kubectl (client-go) does, the credential a plugin prints is kept for every connection
 //! that uses the same plugin until its `expirationTimestamp`, and fetched again when the API
@@ -62,10 +63,12 @@ pub(super) async fn resolve(
     Ok(refreshes.then_some(plugin))
 }
 
-/// Credentials printed by plugins, by the plugin's configuration (command, arguments,
-/// environment): what kubectl keeps in memory for the life of the process.
-static CACHE: LazyLock<tokio::sync::Mutex<HashMap<String, Credential>>> =
-    LazyLock::new(Default::default);
+/// The credential slot of each plugin, by the plugin's configuration (command, arguments,
+/// environment): what kubectl keeps in memory for the life of the process. Each plugin has its
+/// own slot and lock, so a plugin that hangs holds up only the clusters that use it.
+static CACHE: LazyLock<std::sync::Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
+
+type Slot = Arc<tokio::sync::Mutex<Option<Credential>>>;
 
 /// One kubeconfig user's exec plugin, and where its credential is kept.
 #[derive(Clone)]
@@ -74,37 +77,44 @@ pub(super) struct Plugin(Arc<PluginConfig>);
 struct PluginConfig {
     exec: ExecConfig,
     user: String,
-    key: String,
+    slot: Slot,
 }
 
 impl Plugin {
     fn new(exec: ExecConfig, user: String) -> Plugin {
         let key = serde_json::to_string(&exec).unwrap_or_default();
-        Plugin(Arc::new(PluginConfig { exec, user, key }))
+        // A panic elsewhere while the map was held leaves it usable: it only maps keys to slots.
+        let slot = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        Plugin(Arc::new(PluginConfig { exec, user, slot }))
     }
 
-    /// The kept credential while it is valid, else a new one from the plugin. Runs of the
+    /// The kept credential while it is valid, else a new one from the plugin. Runs of one
     /// plugin wait for each other, so that concurrent connections run it once.
     async fn credential(&self) -> HostResult<Credential> {
-        let mut cache = CACHE.lock().await;
-        if let Some(kept) = cache.get(&self.0.key) {
-            if kept.valid_at(time::OffsetDateTime::now_utc()) {
-                return Ok(kept.clone());
+        let mut kept = self.0.slot.lock().await;
+        if let Some(credential) = kept.as_ref() {
+            if credential.valid_at(time::OffsetDateTime::now_utc()) {
+                return Ok(credential.clone());
             }
         }
         let fresh = run(&self.0.exec, &self.0.user, EXEC_TIMEOUT).await?;
-        cache.insert(self.0.key.clone(), fresh.clone());
+        *kept = Some(fresh.clone());
         Ok(fresh)
     }
 
     /// Forgets `token` (the server refused it), unless a newer one replaced it already.
     async fn forget(&self, token: &str) {
-        let mut cache = CACHE.lock().await;
-        if cache
-            .get(&self.0.key)
-            .is_some_and(|kept| kept.token.as_deref() == Some(token))
+        let mut kept = self.0.slot.lock().await;
+        if kept
+            .as_ref()
+            .is_some_and(|credential| credential.token.as_deref() == Some(token))
         {
-            cache.remove(&self.0.key);
+            *kept = None;
         }
     }
 }
@@ -149,6 +159,27 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Has the kernel kill the plugin when runner dies, SIGKILL included, when no guard can run.
+/// The signal follows the thread that started the plugin; that thread awaits the plugin (or
+/// kills it) before it can end, so the plugin never outlives it otherwise.
+fn die_with_runner(cmd: &mut tokio::process::Command) {
+    let runner = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: between fork and exec the closure calls only prctl, getppid and _exit, which are
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // runner died before prctl took effect: there is no one left to answer.
+            if libc::getppid() != runner {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
 async fn run(exec: &ExecConfig, user: &str, timeout: Duration) -> HostResult<Credential> {
     let command = exec.command.clone().unwrap_or_default();
     let what = format!("kubeconfig user {user:?}: exec plugin {command:?}");
@@ -183,6 +214,7 @@ async fn run(exec: &ExecConfig, user: &str, timeout: Duration) -> HostResult<Cre
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
+    die_with_runner(&mut cmd);
     let child = cmd
         .spawn()
         .map_err(|e| HostError::from_error(&e).context(format!("{what}: cannot start")))?;
@@ -414,5 +446,36 @@ mod tests {
         .unwrap();
         assert!(ok.valid_at(time::macros::datetime!(2030-01-02 03:04:04 UTC)));
         assert!(!ok.valid_at(time::macros::datetime!(2030-01-02 03:04:05 UTC)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_plugin_holds_up_only_its_own_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = dir.path().join("started");
+        let hanging = Plugin::new(
+            plugin(&format!("touch {}; exec sleep 300", started.display())),
+            "stuck".into(),
+        );
+        let held = tokio::spawn({
+            let hanging = hanging.clone();
+            async move { hanging.credential().await.map(|_| ()) }
+        });
+        while !started.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let answering = Plugin::new(
+            plugin(
+                r#"echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"other"}}'"#,
+            ),
+            "free".into(),
+        );
+        let credential = answering.credential().await.unwrap();
+        assert_eq!(credential.token.as_deref(), Some("other"));
+        assert!(
+            !held.is_finished(),
+            "the other plugin answered only after the hanging one ended"
+        );
+        // Dropping the held run kills the plugin's group.
+        held.abort();
     }
 }

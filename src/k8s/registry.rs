@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kube::config::Kubeconfig;
+use tokio_util::sync::CancellationToken;
 
 use super::cluster::Cluster;
 use super::config::KubeOptions;
@@ -130,8 +131,10 @@ impl Registry {
     }
 
     /// The handle for a playbook cluster name. Refused before any request when its context is
-    /// missing or not allowed. Call from the playbook's thread, not from inside the runtime.
-    pub fn cluster(&self, name: &str) -> HostResult<Arc<Cluster>> {
+    /// missing or not allowed. Connecting (an exec plugin may run for a while) ends early with
+    /// an interrupted error when `cancel` fires. Call from the playbook's thread, not from inside
+    /// the runtime.
+    pub fn cluster(&self, name: &str, cancel: &CancellationToken) -> HostResult<Arc<Cluster>> {
         let context = self.context_for(name);
         let kubeconfig = {
             let mut state = self.state();
@@ -161,12 +164,14 @@ impl Registry {
             )?;
             kubeconfig
         };
-        let cluster = self.runtime.block_on(Cluster::connect(
-            name,
-            &context,
-            kubeconfig,
-            &self.transports,
-        ))?;
+        let connect = Cluster::connect(name, &context, kubeconfig, &self.transports);
+        let cluster = self.runtime.block_on(async {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(HostError::interrupted()),
+                connected = connect => connected,
+            }
+        })?;
         let cluster = Arc::new(cluster);
         let mut state = self.state();
         Ok(state
@@ -298,13 +303,17 @@ mod tests {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(sandbox_like(name))
         }));
-        let a = registry.cluster("made-up").unwrap();
+        let a = registry
+            .cluster("made-up", &CancellationToken::new())
+            .unwrap();
         assert_eq!(
             (a.name(), a.context(), a.namespace()),
             ("made-up", "made-up", "team")
         );
         assert_eq!(a.server(), "https://127.0.0.1:1");
-        let again = registry.cluster("made-up").unwrap();
+        let again = registry
+            .cluster("made-up", &CancellationToken::new())
+            .unwrap();
         assert!(Arc::ptr_eq(&a, &again), "one client per cluster per run");
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
@@ -321,7 +330,9 @@ mod tests {
         registry.add_kubeconfig(sandbox_like("prod-east")).unwrap();
         registry.add_kubeconfig(sandbox_like("staging")).unwrap();
         registry.allow_contexts(vec!["prod-*".into()]).unwrap();
-        let prod = registry.cluster("prod-east").unwrap();
+        let prod = registry
+            .cluster("prod-east", &CancellationToken::new())
+            .unwrap();
         // Its client, and the kubeconfig `kubectl exec` gets, know no other cluster.
         let names = |k: &Kubeconfig| {
             let mut names: Vec<String> = (k.contexts.iter().map(|c| c.name.clone()))
@@ -336,7 +347,9 @@ mod tests {
             prod.kubeconfig().current_context.as_deref(),
             Some("prod-east")
         );
-        let err = registry.cluster("staging").unwrap_err();
+        let err = registry
+            .cluster("staging", &CancellationToken::new())
+            .unwrap_err();
         assert!(
             err.message
                 .contains("is not allowed by the playbook's allow_contexts"),

@@ -39,7 +39,7 @@ mod access_api {
         if !ctx.is_sandbox() && !context.is_empty() {
             ctx.clusters.set_playbook_context(name, &context);
         }
-        ctx.clusters.cluster(name).map(Cluster).into_rhai()
+        ctx.cluster(name).map(Cluster).into_rhai()
     }
 
     /// Whether the cluster is a runner sandbox cluster (--sandbox, or `runner sandbox up`),

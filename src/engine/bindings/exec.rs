@@ -90,8 +90,7 @@ fn limited_out_context(ctx: &PlayContext, args: &[String]) -> Option<String> {
     (ctx.clusters.names().into_iter())
         .filter(|name| ctx.outside_limit(name))
         .find(|name| {
-            ctx.clusters
-                .cluster(name)
+            ctx.cluster(name)
                 .is_ok_and(|c| named.contains(&c.context()))
         })
 }

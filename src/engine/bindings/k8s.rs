@@ -124,7 +124,7 @@ mod handles_api {
     #[rhai_fn(volatile, name = "cluster", return_raw)]
     pub(super) fn cluster(call: NativeCallContext, name: &str) -> RhaiResult<Cluster> {
         let ctx = play_context(&call)?;
-        ctx.clusters.cluster(name).map(Cluster).into_rhai()
+        ctx.cluster(name).map(Cluster).into_rhai()
     }
 
     /// Declares the kubeconfig contexts this playbook may change (glob patterns such as
