@@ -25,7 +25,7 @@ pub(crate) fn init(verbose: u8) {
 }
 
 /// The filter's directives: runner's warnings, `-v` runner at info, `-vv` runner and kube at
-/// debug; RUST_LOG's directives for runner and kube are added (a bare level means runner's),
+/// debug; RUST_LOG's directives for runner's crates and kube are added (a bare level means runner's),
 /// any other dropped.
 pub(crate) fn directives(verbose: u8, rust_log: Option<&str>) -> Vec<String> {
     let mut out: Vec<String> = match verbose {
@@ -41,7 +41,9 @@ pub(crate) fn directives(verbose: u8, rust_log: Option<&str>) -> Vec<String> {
         if !LEVELS.contains(&level.as_str()) {
             continue;
         }
-        let own = target == "runner" || target.starts_with("runner::");
+        // runner's crates: runner, runner_sandbox, runner_certs, and their modules.
+        let own =
+            target == "runner" || target.starts_with("runner::") || target.starts_with("runner_");
         let client =
             target == "kube" || target.starts_with("kube_") || target.starts_with("kube::");
         if own {
@@ -75,6 +77,17 @@ mod tests {
             vec!["runner=trace", "kube=debug", "runner::http=debug"]
         );
         assert_eq!(directives(1, None), vec!["runner=info"]);
+        assert_eq!(
+            directives(
+                0,
+                Some("runner_sandbox=debug,runner_certs::lock=info,runnerx=debug")
+            ),
+            vec![
+                "runner=warn",
+                "runner_sandbox=debug",
+                "runner_certs::lock=info"
+            ]
+        );
         assert_eq!(directives(2, Some("")), vec!["runner=debug", "kube=debug"]);
         assert_eq!(
             directives(0, Some("kube=info")),
