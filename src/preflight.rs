@@ -25,6 +25,7 @@ pub(crate) fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Ar
     if let Some(unknown) = unknown_limit(ctx, &names) {
         return Err(unknown);
     }
+    ctx.clusters.declare(names.iter().map(|n| (*n).to_string()));
     let mut clusters = Vec::new();
     for spec in declared {
         if let Some(context) = spec.context.as_deref().filter(|c| !c.is_empty()) {

@@ -510,3 +510,50 @@ fn a_context_the_allow_list_refuses_stops_the_play_before_any_write() {
     );
     mesh.assert_untouched(&stdout);
 }
+
+#[test]
+fn a_cluster_the_playbook_did_not_declare_is_refused_before_anything_is_sent_to_it() {
+    let mesh = Mesh::new();
+    std::fs::write(
+        mesh.path("playbooks/undeclared.rhai"),
+        r#"declare_clusters(["cluster-1"]);
+step("declared", || {
+    apply(cluster("cluster-1"), #{ apiVersion: "v1", kind: "Namespace", metadata: #{ name: "declared" } });
+});
+step("undeclared", || {
+    apply(cluster("cluster-2"), #{ apiVersion: "v1", kind: "Namespace", metadata: #{ name: "undeclared" } });
+});
+"#,
+    )
+    .unwrap();
+    let mut play = mesh.runner(&["play", "playbooks/undeclared.rhai", "--kubeconfig"]);
+    let out = play.arg(&mesh.kubeconfig).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        r#"  × step [undeclared] failed: cluster "cluster-2" is not one the playbook declared (declare_clusters: cluster-1)
+   ╭─[playbooks/undeclared.rhai:6:11]
+ 5 │ step("undeclared", || {
+ 6 │     apply(cluster("cluster-2"), #{ apiVersion: "v1", kind: "Namespace", metadata: #{ name: "undeclared" } });
+   ·           ───┬───
+   ·              ╰── in step [undeclared]
+ 7 │ });
+   ╰────
+  help: add it to declare_clusters, so that the preflight checks it before the first write
+"#
+    );
+    let namespaces = |context: &str| {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&mesh.kubeconfig)
+            .args(["--context", context, "get", "namespaces", "-o", "name"])
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(namespaces("cluster-1").contains("namespace/declared\n"));
+    assert!(!namespaces("cluster-2").contains("namespace/undeclared"));
+}

@@ -28,6 +28,8 @@ struct State {
     playbook_allow: Vec<String>,
     /// Contexts the playbook names for its clusters (from its variables); --context wins.
     playbook_contexts: HashMap<String, String>,
+    /// The clusters `declare_clusters` named, once it ran: the only ones the play may use.
+    declared: Option<Vec<String>>,
 }
 
 pub struct Registry {
@@ -79,6 +81,17 @@ impl Registry {
         state.merged = None;
         self.transports.clear();
         state.playbook_allow.clear();
+        state.declared = None;
+    }
+
+    /// The clusters the playbook declared for its preflight. From then on, a cluster it did
+    /// not declare is refused: the preflight never checked it, so a write to it could come
+    /// after writes to the others and then fail.
+    pub fn declare(&self, names: impl IntoIterator<Item = String>) {
+        self.state()
+            .declared
+            .get_or_insert_with(Vec::new)
+            .extend(names);
     }
 
     /// The playbook's own allow-list; clusters already in use must match it too.
@@ -138,6 +151,13 @@ impl Registry {
         let context = self.context_for(name);
         let kubeconfig = {
             let mut state = self.state();
+            if let Some(declared) = state
+                .declared
+                .as_ref()
+                .filter(|d| !d.iter().any(|n| n == name))
+            {
+                return Err(undeclared(name, declared));
+            }
             if let Some(found) = state.clusters.get(name) {
                 return Ok(found.clone());
             }
@@ -180,6 +200,17 @@ impl Registry {
             .or_insert(cluster)
             .clone())
     }
+}
+
+fn undeclared(name: &str, declared: &[String]) -> HostError {
+    HostError::of(
+        crate::error::ErrorKind::Playbook,
+        format!(
+            "cluster {name:?} is not one the playbook declared (declare_clusters: {})",
+            declared.join(", ")
+        ),
+    )
+    .with_hint("add it to declare_clusters, so that the preflight checks it before the first write")
 }
 
 fn add(state: &mut State, kubeconfig: Kubeconfig) -> HostResult<()> {
