@@ -40,6 +40,12 @@ pub(crate) struct LastApply {
 }
 
 impl Inner {
+    /// Removes an object and what the server remembers of its last apply.
+    pub(crate) fn remove_object(&mut self, key: &ObjKey) -> Option<Value> {
+        self.applies.remove(key);
+        self.store.remove(key)
+    }
+
     pub(crate) fn rebuild_registry(&mut self) {
         let crds: Vec<Value> = self
             .store
@@ -82,5 +88,37 @@ impl ClusterCore {
             // The controller loop lives as long as the cluster; a closed queue means shutdown.
             let _ = self.tasks.send(task);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn removing_an_object_forgets_its_last_apply() {
+        let mut inner = Inner {
+            store: Store::new(Vec::new(), 0),
+            registry: Registry::new(&[]),
+            applies: HashMap::new(),
+        };
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": "c", "namespace": "default"}});
+        inner.store.put("configmaps", object);
+        let key: ObjKey = ("configmaps".into(), "default".into(), "c".into());
+        let rv = inner.store.get(&key).expect("stored").rv;
+        inner.applies.insert(
+            key.clone(),
+            LastApply {
+                rv,
+                manager: "runner".into(),
+                subresource: None,
+                body: b"{}".to_vec(),
+            },
+        );
+        assert!(inner.remove_object(&key).is_some());
+        assert!(inner.store.get(&key).is_none());
+        assert!(inner.applies.is_empty());
     }
 }

@@ -930,10 +930,10 @@ pub(crate) fn delete(
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
-            inner.store.remove(&k);
+            inner.remove_object(&k);
         }
     }
-    let removed = inner.store.remove(&key).unwrap_or(existing);
+    let removed = inner.remove_object(&key).unwrap_or(existing);
     if t.rt.storage_key() == CRD_KEY {
         inner.rebuild_registry();
     }
@@ -985,11 +985,11 @@ pub(crate) fn finish_namespace(core: &ClusterCore, name: &str) -> bool {
                 inner.store.put(&k.0, marked);
             }
         } else {
-            inner.store.remove(&k);
+            inner.remove_object(&k);
         }
     }
     if left == 0 && !has_finalizers(&ns) {
-        inner.store.remove(&key);
+        inner.remove_object(&key);
     }
     core.changed.notify_one();
     left == 0 && !has_finalizers(&ns)
