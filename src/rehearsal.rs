@@ -315,19 +315,8 @@ fn write_kubeconfig(path: &Path, merged: &Kubeconfig) -> HostResult<()> {
 
 /// Kubeconfigs carry bearer tokens: readable by the owner only, written atomically.
 fn write_private(path: &Path, text: &str) -> HostResult<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    // No fsync: the file lives in this run's temporary directory and dies with the process.
-    file.write_all(text.as_bytes())?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    runner_sandbox::write_private(path, text.as_bytes())
+        .map_err(|e| HostError::from_error(&e).context(format!("cannot write {}", path.display())))
 }
 
 impl From<&ControlPlaneError> for HostError {

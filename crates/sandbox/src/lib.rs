@@ -44,6 +44,7 @@ mod negotiate;
 mod openapi;
 mod ops;
 mod patch;
+mod private_file;
 mod protobuf;
 mod rbac;
 mod resources;
@@ -62,6 +63,7 @@ mod watch;
 
 pub use error::SandboxError;
 pub use faults::Faults;
+pub use private_file::write_private;
 
 use self::core::{ClusterCore, Inner};
 use auth::TokenSigner;
@@ -217,7 +219,7 @@ impl Sandbox {
 
     /// Writes the kubeconfig with mode 0600 (it holds admin tokens).
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SandboxError> {
-        state::write_private(path, self.kubeconfig_yaml().as_bytes()).map_err(|source| {
+        private_file::write_private(path, self.kubeconfig_yaml().as_bytes()).map_err(|source| {
             SandboxError::Kubeconfig {
                 path: path.to_path_buf(),
                 source,

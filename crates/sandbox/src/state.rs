@@ -2,10 +2,11 @@
 use super::core::ClusterCore;
 use super::error::SandboxError;
 use super::tls::Pki;
+use crate::private_file::write_private;
 use serde_json::{json, Value};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,26 +125,6 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Loaded>, SandboxError> {
     }))
 }
 
-/// The directory a file lives in; a bare file name has an empty parent, the current directory.
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Writes `contents` to `path` with mode 0600 via a temp file and rename.
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o600))?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), SandboxError> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -215,16 +196,5 @@ pub(crate) async fn persist_loop(core: Arc<ClusterCore>, dir: PathBuf) {
             ),
             Err(_) => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bare_file_name_is_written_in_the_current_directory() {
-        assert_eq!(parent_dir(Path::new("sandbox.kubeconfig")), Path::new("."));
-        assert_eq!(parent_dir(Path::new("/tmp/x/kc")), Path::new("/tmp/x"));
     }
 }

@@ -14,6 +14,7 @@ use super::assets::Assets;
 use super::pki::{Pki, FRONT_PROXY_CLIENT};
 use super::process::{Component, PrivateDir};
 use super::ControlPlaneError;
+use crate::write_private;
 
 /// The Service IP range; its first address becomes the `kubernetes` Service's.
 const SERVICE_CLUSTER_IP_RANGE: &str = "10.96.0.0/16";
@@ -392,19 +393,6 @@ impl Files {
             front_proxy_key: file("front-proxy-client.key", &pki.front_proxy_client.key_pem)?,
         })
     }
-}
-
-/// Writes a file readable by its owner only.
-pub(super) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)
 }
 
 /// Ports free right now: all held open together, so that they differ from one another.

@@ -121,7 +121,7 @@ impl ControlPlanes {
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), ControlPlaneError> {
         let text = serde_yaml::to_string(&self.kubeconfig())
             .map_err(|e| ControlPlaneError::KubeconfigShape(e.to_string()))?;
-        cluster::write_private(path, text.as_bytes()).map_err(|source| {
+        crate::write_private(path, text.as_bytes()).map_err(|source| {
             ControlPlaneError::Kubeconfig {
                 path: path.to_path_buf(),
                 source,
