@@ -354,14 +354,19 @@ for (v, i) in ["", "Warn", "Ignore", "Strict"] {
 
 /// Starts `runner play --sandbox --control-plane real` on a play that waits for a minute, and
 /// returns it once its cluster is up, with the control plane's processes.
-fn waiting_rehearsal(project: &Project) -> (crate::common::run::RunningRunner, Vec<u32>) {
+fn waiting_rehearsal(
+    project: &Project,
+    cluster: &str,
+) -> (crate::common::run::RunningRunner, Vec<u32>) {
     let playbook = project.file(
         "playbooks/wait.rhai",
-        r#"
-let c = cluster("interrupted");
+        &format!(
+            r#"
+let c = cluster("{cluster}");
 print("waiting");
-c.wait_until("ConfigMap", "never", |o| true, #{ namespace: "default", timeout: 60 });
-"#,
+c.wait_until("ConfigMap", "never", |o| true, #{{ namespace: "default", timeout: 60 }});
+"#
+        ),
     );
     let mut play = crate::common::runner()
         .current_dir(project.path())
@@ -423,14 +428,14 @@ fn ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes() {
     let project = Project::new();
 
     // Once: the play is abandoned, then runner stops what it started and exits with 130.
-    let (mut play, components) = waiting_rehearsal(&project);
+    let (mut play, components) = waiting_rehearsal(&project, "interrupted");
     interrupt(&play);
     let status = play.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_gone(&components, "after one Ctrl-C");
 
     // Twice: runner exits at once, and still stops the control planes first.
-    let (mut play, components) = waiting_rehearsal(&project);
+    let (mut play, components) = waiting_rehearsal(&project, "interrupted");
     let mut stderr = BufReader::new(play.stderr.take().unwrap()).lines();
     interrupt(&play);
     let first = stderr.next().unwrap().unwrap();
@@ -444,7 +449,7 @@ fn ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes() {
     assert_gone(&components, "after two Ctrl-C");
 
     // SIGTERM (a service manager, a CI job's timeout): the same, with 143.
-    let (mut play, components) = waiting_rehearsal(&project);
+    let (mut play, components) = waiting_rehearsal(&project, "interrupted");
     // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
     unsafe {
         libc::kill(play.id() as i32, libc::SIGTERM);
@@ -452,4 +457,57 @@ fn ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes() {
     let status = play.wait().unwrap();
     assert_eq!(status.code(), Some(143));
     assert_gone(&components, "after SIGTERM");
+}
+
+#[test]
+fn kill_9_of_a_real_rehearsal_leaves_no_control_plane_running() {
+    let test = "kill_9_of_a_real_rehearsal_leaves_no_control_plane_running";
+    if real_assets(test).is_none() {
+        return;
+    }
+    let project = Project::new();
+    let (mut play, components) = waiting_rehearsal(&project, "killed");
+    // SAFETY: kill(2) on the pid of the child this test started and has not reaped.
+    unsafe {
+        libc::kill(play.id() as i32, libc::SIGKILL);
+    }
+    let status = play.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    // No destructor ran: the kernel kills each component, because runner asked it to when it
+    // started them. They are reaped by init, so their /proc entries go, or linger as zombies.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let running = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or_default()
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    let mut left: Vec<u32> = components.clone();
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left.retain(running);
+    }
+    let names: Vec<String> = left.iter().map(|p| command_of(*p)).collect();
+    for pid in &left {
+        // SAFETY: a process this test's child started; it is killed so that it does not stay.
+        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+    }
+    assert_eq!(names, Vec::<String>::new(), "outlived runner's kill -9");
+    // Nothing removed the control plane's directory: the test does.
+    for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("runner-control-plane-killed-")
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -1,10 +1,12 @@
 //! A control-plane component: a child process in its own process group, its output in a log
-//! file, killed with its whole group when stopped or dropped (also while a panic unwinds).
+//! file, killed with its whole group when stopped or dropped (also while a panic unwinds), and
+//! by the kernel when this process dies without running destructors.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use super::ControlPlaneError;
@@ -38,7 +40,8 @@ impl Component {
         let err = out
             .try_clone()
             .map_err(io(format!("open {}", log.display())))?;
-        let child = tokio::process::Command::new(binary)
+        let mut command = tokio::process::Command::new(binary);
+        command
             .args(args)
             .stdin(Stdio::null())
             .stdout(out)
@@ -46,8 +49,8 @@ impl Component {
             // Its own group, so stopping it also stops anything it started; and a Ctrl-C in the
             // terminal reaches runner alone, which then stops the group in order.
             .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
+            .kill_on_drop(true);
+        let child = spawn_dying_with_this_process(command)
             .map_err(io(format!("start {}", binary.display())))?;
         let pid = child.id();
         if let Some(pid) = pid {
@@ -131,6 +134,71 @@ impl Drop for Component {
     fn drop(&mut self) {
         self.stop_now();
     }
+}
+
+/// A component to start on the spawning thread, in the caller's runtime.
+struct SpawnRequest {
+    command: tokio::process::Command,
+    runtime: tokio::runtime::Handle,
+    answer: SyncSender<std::io::Result<tokio::process::Child>>,
+}
+
+/// The thread every component is started from. The kernel kills a component when runner dies
+/// (`kill -9` included, when no destructor runs), but its parent-death signal follows the
+/// thread that started the child, not the process: this thread lives as long as the process,
+/// whereas a runtime's blocking threads end when idle. None if the thread could not start.
+static SPAWNER: LazyLock<Option<Mutex<Sender<SpawnRequest>>>> = LazyLock::new(|| {
+    let (requests, received) = channel::<SpawnRequest>();
+    std::thread::Builder::new()
+        .name("control-plane-spawner".into())
+        .spawn(move || {
+            for mut request in received {
+                let _runtime = request.runtime.enter();
+                let _ = request.answer.send(request.command.spawn());
+            }
+        })
+        .ok()
+        .map(|_| Mutex::new(requests))
+});
+
+/// Starts `command` so that the kernel kills it when this process dies; on the calling thread,
+/// without that, when there is no spawning thread or no runtime.
+fn spawn_dying_with_this_process(
+    mut command: tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let (Some(spawner), Ok(runtime)) = (SPAWNER.as_ref(), tokio::runtime::Handle::try_current())
+    else {
+        return command.spawn();
+    };
+    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: between fork and exec the closure calls only prctl, getppid and _exit, which are
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // This process died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let (answer, answered) = sync_channel(1);
+    let request = SpawnRequest {
+        command,
+        runtime,
+        answer,
+    };
+    let sent = spawner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send(request);
+    let gone = || std::io::Error::other("the control-plane spawning thread is gone");
+    sent.map_err(|_| gone())?;
+    // A fork takes milliseconds; the caller is starting a control plane and waits anyway.
+    answered.recv().unwrap_or_else(|_| Err(gone()))
 }
 
 /// The process groups of every component running in this process.
