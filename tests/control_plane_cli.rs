@@ -460,8 +460,9 @@ fn ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes() {
 }
 
 #[test]
-fn kill_9_of_a_real_rehearsal_leaves_no_control_plane_running() {
-    let test = "kill_9_of_a_real_rehearsal_leaves_no_control_plane_running";
+fn kill_9_of_a_real_rehearsal_leaves_no_control_plane_running_and_the_next_removes_its_files() {
+    let test =
+        "kill_9_of_a_real_rehearsal_leaves_no_control_plane_running_and_the_next_removes_its_files";
     if real_assets(test).is_none() {
         return;
     }
@@ -500,14 +501,19 @@ fn kill_9_of_a_real_rehearsal_leaves_no_control_plane_running() {
         unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
     }
     assert_eq!(names, Vec::<String>::new(), "outlived runner's kill -9");
-    // Nothing removed the control plane's directory: the test does.
-    for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("runner-control-plane-killed-")
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
+    // Nothing could remove the control plane's directory then; the next runner to start a
+    // control plane does, since its owner is gone.
+    let killed = || -> Vec<String> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("runner-control-plane-killed-"))
+            .collect()
+    };
+    assert_eq!(killed().len(), 1, "{:?}", killed());
+    let (mut play, _) = waiting_rehearsal(&project, "after-kill");
+    interrupt(&play);
+    assert_eq!(play.wait().unwrap().code(), Some(130));
+    assert_eq!(killed(), Vec::<String>::new());
 }

@@ -67,7 +67,7 @@ impl Cluster {
         };
         // Keys inside are for this process only.
         let dir = tempfile::Builder::new()
-            .prefix(&format!("runner-control-plane-{name}-"))
+            .prefix(&format!("{}{name}-", super::DIRECTORY_PREFIX))
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(io("create a temporary directory"))?;

@@ -61,6 +61,9 @@ pub struct ControlPlanes {
 /// Attempts per cluster: another program may take a free port before a component binds it.
 const ATTEMPTS: usize = 3;
 
+/// How the temporary directory of each control plane begins (then its cluster name).
+const DIRECTORY_PREFIX: &str = "runner-control-plane-";
+
 impl ControlPlanes {
     /// Starts every cluster's control plane, in parallel, and returns once each one's API
     /// server is ready (and its controller-manager has made the `default` ServiceAccount).
@@ -82,6 +85,7 @@ impl ControlPlanes {
     ) -> Result<ControlPlanes, ControlPlaneError> {
         check_names(&options.clusters)?;
         let assets = assets::locate(options.assets.as_deref())?;
+        process::sweep_abandoned(DIRECTORY_PREFIX);
         let starting = options.clusters.iter().map(|name| {
             let assets = &assets;
             async move {

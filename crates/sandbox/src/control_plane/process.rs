@@ -220,9 +220,14 @@ fn directories() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
 /// A control plane's temporary directory (0700), removed when dropped, or by `stop_all_now`.
 pub(super) struct PrivateDir(tempfile::TempDir);
 
+/// The file in a control plane's directory naming the process it belongs to.
+const OWNER_FILE: &str = "owner.pid";
+
 impl PrivateDir {
     pub(super) fn new(dir: tempfile::TempDir) -> PrivateDir {
         directories().insert(dir.path().to_path_buf());
+        // Best effort: without it, a later sweep leaves this directory alone.
+        let _ = std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string());
         PrivateDir(dir)
     }
 
@@ -236,6 +241,33 @@ impl Drop for PrivateDir {
         directories().remove(self.0.path());
         // The TempDir field removes the directory next.
     }
+}
+
+/// Removes the directories of control planes whose process is gone without removing them
+/// (`kill -9`, a power cut): their etcd data and keys would otherwise stay in the temporary
+/// directory for good. A directory without a readable owner, or whose owner runs, stays.
+pub(super) fn sweep_abandoned(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE))
+            .ok()
+            .and_then(|text| text.trim().parse::<libc::pid_t>().ok());
+        if owner.is_some_and(|pid| !process_exists(pid)) {
+            tracing::debug!("removing {}: its runner is gone", entry.path().display());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn process_exists(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let answer = unsafe { libc::kill(pid, 0) };
+    answer == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// Kills every component's process group at once, reaps them and removes their directories,
