@@ -96,6 +96,8 @@ pub(super) struct RetriesSpent {
     pub last: BoxError,
 }
 
+// thiserror hands the field over by reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn tries(attempts: &u32) -> &'static str {
     if *attempts == 1 {
         "try"
@@ -201,7 +203,7 @@ fn is_tls_rejection(error: &(dyn std::error::Error + 'static)) -> bool {
         let wrapped = e
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
-            .is_some_and(|inner| inner.is::<rustls::Error>());
+            .is_some_and(<dyn std::error::Error + Send + Sync>::is::<rustls::Error>);
         if e.is::<rustls::Error>() || wrapped {
             return true;
         }

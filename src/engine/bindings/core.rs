@@ -53,6 +53,7 @@ mod error_api {
     }
 
     /// The HTTP status an API server answered with (404, 409, …); () for another kind.
+    /// @returns i64 or ()
     #[rhai_fn(get = "status", pure)]
     pub(super) fn status(value: &mut Error) -> Dynamic {
         match value.kind.root() {
@@ -63,6 +64,7 @@ mod error_api {
 
     /// The reason an API server gave ("NotFound", "Conflict", "Invalid", …); () for another
     /// kind or when the server gave none.
+    /// @returns String or ()
     #[rhai_fn(get = "reason", pure)]
     pub(super) fn reason(value: &mut Error) -> Dynamic {
         match value.kind.root() {
