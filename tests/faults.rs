@@ -243,3 +243,65 @@ fn a_sandbox_play_retries_by_the_run_s_policy() {
         "{err}"
     );
 }
+
+/// `k8s::probe`, which verify runs on each remote secret's kubeconfig, retries by the run's
+/// policy too: a server that refuses connections is tried 1 + 1 times, then the probe says so.
+#[test]
+fn a_probe_retries_by_the_run_s_policy() {
+    let project = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        project.path().join("p.rhai"),
+        format!(
+            r#"let kubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: "t"}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+`;
+let probe = k8s::probe(kubeconfig);
+print(`${{probe.ok}}: ${{probe.error}}`);
+"#
+        ),
+    )
+    .unwrap();
+    let out = crate::common::runner()
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .args([
+            "play",
+            "p.rhai",
+            "--retries",
+            "1",
+            "--retry-backoff",
+            "1ms..1ms",
+            "-v",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "\n  false: ServiceError: gave up after 2 tries: client error (Connect): tcp connect error: Connection refused (os error 111)\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let count = |needle: &str| err.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        (
+            count(" failed: client error (Connect)"),
+            count("transient failure, retrying")
+        ),
+        (2, 1),
+        "{err}"
+    );
+}
