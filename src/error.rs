@@ -3,6 +3,7 @@
 //! made on the kind, never on the message.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What kind of failure an error is. The exit code and the report follow from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,12 @@ impl ErrorKind {
         }
     }
 
+    /// The name a playbook reads as `e.kind` in `try { } catch (e)`: the root kind's name,
+    /// spelled as a Rhai identifier (`api_status`).
+    pub fn playbook_name(&self) -> String {
+        self.name().replace('-', "_")
+    }
+
     /// A short name for machines (`--output json`).
     pub fn name(&self) -> &'static str {
         match self.root() {
@@ -80,13 +87,15 @@ impl ErrorKind {
     }
 }
 
-/// What an API server refused: a request about `object` (`Kind namespace/name`) in `cluster`,
-/// answered with HTTP `code`.
+/// What an API server refused: a request about `object` (`Kind namespace/name`) in `cluster`
+/// (each empty where not known), answered with HTTP `code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiStatus {
     pub cluster: String,
     pub object: String,
     pub code: u16,
+    /// The Status's reason (`NotFound`, `Conflict`, `Invalid`, …); empty when it has none.
+    pub reason: String,
 }
 
 use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
@@ -94,17 +103,20 @@ use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
 /// An error raised by a runtime capability (Kubernetes, certificates, templates, files).
 ///
 /// It travels through Rhai as the thrown value, so a playbook that catches it gets the
-/// message, and the final report can still show the whole cause chain.
+/// message and the kind, and the final report can still show the whole cause chain.
+///
+/// Context makes a chain: `context` puts a new message in front and the error it was becomes
+/// the `source()` below it, so each message is said once, by the link that owns it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostError {
     pub kind: ErrorKind,
     pub message: String,
-    /// The messages of its causes, outermost first; each said once.
-    pub causes: Vec<String>,
     /// What to do about it (miette's `help`).
     pub hint: Option<String>,
     /// A place in a file other than the playbook (a template line) that the report should show.
     pub location: Option<Box<SourceLocation>>,
+    /// What caused it: the next link of the chain.
+    source: Option<Arc<HostError>>,
 }
 
 /// A line in a file, with an optional byte range inside the file for the caret.
@@ -127,9 +139,9 @@ impl HostError {
         HostError {
             kind,
             message: message.into(),
-            causes: Vec::new(),
             hint: None,
             location: None,
+            source: None,
         }
     }
 
@@ -161,55 +173,83 @@ impl HostError {
         HostError::of(ErrorKind::Io, message)
     }
 
-    /// The API server refused a request about `object` in `cluster` with HTTP `code`.
+    /// The API server refused a request about `object` in `cluster` with HTTP `code` and the
+    /// Status `reason` (such as `NotFound` or `Conflict`; empty when it gave none).
     pub fn api_status(
         cluster: impl Into<String>,
         object: impl Into<String>,
         code: u16,
+        reason: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
         let kind = ErrorKind::ApiStatus(Box::new(ApiStatus {
             cluster: cluster.into(),
             object: object.into(),
             code,
+            reason: reason.into(),
         }));
         HostError::of(kind, message)
     }
 
-    /// Builds a host error from any error, keeping each message of its source chain once; the
-    /// kind follows the error's type (an I/O error is `Io`, a certificate error `Certificates`).
+    /// Builds a host error from any error, one link per error of its source chain; each link's
+    /// kind follows its error's type (an I/O error is `Io`, a certificate error `Certificates`).
+    /// A host error comes back whole: its chain, hint and place.
     pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        let kind = kind_of(error);
-        let mut messages: Vec<String> = Vec::new();
+        if let Some(host) = error.downcast_ref::<HostError>() {
+            return host.clone();
+        }
+        let mut links: Vec<HostError> = Vec::new();
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(e) = current {
+            if let Some(host) = e.downcast_ref::<HostError>() {
+                links.push(host.clone());
+                break;
+            }
             let message = e.to_string();
             let message = message.trim();
-            // Some libraries (kube, hyper) print their source inside their own message too.
-            let said = messages.iter().any(|m| m.ends_with(message));
+            // Some libraries (kube, hyper) print their source inside their own message too: the
+            // source is then said by the link above, not again. This shapes the report only.
+            let said = links.iter().any(|link| link.message.ends_with(message));
             if !message.is_empty() && !said {
-                messages.push(message.to_string());
+                links.push(HostError::of(kind_of(e), message));
             }
             current = e.source();
         }
-        let message = if messages.is_empty() {
-            String::new()
-        } else {
-            messages.remove(0)
-        };
+        let mut chain = links
+            .pop()
+            .unwrap_or_else(|| HostError::of(kind_of(error), ""));
+        while let Some(mut outer) = links.pop() {
+            outer.source = Some(Arc::new(chain));
+            chain = outer;
+        }
+        chain.kind = kind_of(error);
+        chain
+    }
+
+    /// Puts `context` in front: the error so far becomes its source. The kind, the hint and
+    /// the place stay with the front of the chain.
+    pub fn context(mut self, context: impl Into<String>) -> Self {
+        let context = context.into();
+        if context == self.message {
+            return self;
+        }
         HostError {
-            causes: messages,
-            ..HostError::of(kind, message)
+            kind: self.kind.clone(),
+            message: context,
+            hint: self.hint.take(),
+            location: self.location.take(),
+            source: Some(Arc::new(self)),
         }
     }
 
-    /// Puts `context` in front: the current message becomes the first cause. The kind stays.
-    pub fn context(mut self, context: impl Into<String>) -> Self {
-        let context = context.into();
-        let previous = std::mem::replace(&mut self.message, context);
-        if previous != self.message && !self.causes.contains(&previous) {
-            self.causes.insert(0, previous);
+    /// Adds `cause` at the end of the chain, below every cause so far (unless it is said).
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        let cause = cause.into();
+        if self.message == cause || self.causes().contains(&cause) {
+            return self;
         }
+        let last = HostError::of(self.kind.clone(), cause);
+        append(&mut self, last);
         self
     }
 
@@ -228,15 +268,34 @@ impl HostError {
         self
     }
 
-    /// The message followed by its causes, as one line.
-    pub fn full_message(&self) -> String {
-        let mut out = self.message.clone();
-        for cause in &self.causes {
-            out.push_str(": ");
-            out.push_str(cause);
+    /// The messages of its causes, outermost first.
+    pub fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut link = self.source.as_deref();
+        while let Some(cause) = link {
+            out.push(cause.message.clone());
+            link = cause.source.as_deref();
         }
         out
     }
+
+    /// The message followed by its causes, as one line.
+    pub fn full_message(&self) -> String {
+        let mut out = self.message.clone();
+        for cause in self.causes() {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+        out
+    }
+}
+
+/// Puts `last` at the end of the chain that starts at `link`.
+fn append(link: &mut HostError, last: HostError) {
+    if let Some(next) = link.source.as_mut() {
+        return append(Arc::make_mut(next), last);
+    }
+    link.source = Some(Arc::new(last));
 }
 
 /// The kind of a library's error, by its type.
@@ -253,6 +312,14 @@ fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
         ErrorKind::Cluster
     } else if error.is::<minijinja::Error>() {
         ErrorKind::Template
+    } else if let Some(kube::Error::Api(status)) = error.downcast_ref::<kube::Error>() {
+        // The cluster and the object are added by whoever knows them (`k8s::errors`).
+        ErrorKind::ApiStatus(Box::new(ApiStatus {
+            cluster: String::new(),
+            object: String::new(),
+            code: status.code,
+            reason: status.reason.clone(),
+        }))
     } else if error.is::<kube::Error>() || error.is::<kube::config::KubeconfigError>() {
         ErrorKind::Cluster
     } else {
@@ -260,13 +327,20 @@ fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
     }
 }
 
+/// Its own message: the causes are its `source()` chain (`full_message` says them all).
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.full_message())
+        f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for HostError {}
+impl std::error::Error for HostError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<std::io::Error> for HostError {
     fn from(e: std::io::Error) -> Self {
@@ -324,7 +398,39 @@ mod tests {
         });
         assert_eq!(err.kind, ErrorKind::Certificates);
         assert_eq!(err.message, "certs/root-key.pem");
-        assert_eq!(err.causes, vec!["permission denied".to_string()]);
+        assert_eq!(err.causes(), vec!["permission denied".to_string()]);
+    }
+
+    #[test]
+    fn the_chain_is_the_source_chain_each_message_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = HostError::from_error(&io)
+            .context("reading templates/a.yaml.j2")
+            .with_hint("create it")
+            .context("rendering");
+        let mut said = Vec::new();
+        let mut link: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        while let Some(e) = link {
+            said.push(e.to_string());
+            link = e.source();
+        }
+        assert_eq!(
+            said,
+            ["rendering", "reading templates/a.yaml.j2", "no such file"]
+        );
+        assert_eq!(err.hint.as_deref(), Some("create it"));
+        // A host error inside another error comes back whole.
+        let again = HostError::from_error(&err);
+        assert_eq!(again, err);
+    }
+
+    #[test]
+    fn a_cause_is_added_below_the_others_once() {
+        let err = HostError::new("program failed")
+            .context("step install")
+            .with_cause("stderr: boom")
+            .with_cause("stderr: boom");
+        assert_eq!(err.causes(), ["program failed", "stderr: boom"]);
     }
 
     #[test]

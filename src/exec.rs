@@ -149,7 +149,7 @@ pub(crate) async fn run(
         let mut err = HostError::new(format!("`{shown}` {how}"));
         let stderr = tail(&result.stderr, STDERR_TAIL_LINES);
         if !stderr.is_empty() {
-            err.causes.push(format!("stderr:\n{stderr}"));
+            err = err.with_cause(format!("stderr:\n{stderr}"));
         }
         return Err(err.with_hint("pass #{check: false} to exec to handle the exit code yourself"));
     }

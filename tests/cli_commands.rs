@@ -774,3 +774,48 @@ fn output_to_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+/// The retry settings are documented where a user looks first: `runner play --help`, with
+/// their environment variables and defaults.
+#[test]
+fn play_help_shows_the_retry_settings() {
+    let out = crate::common::runner()
+        .args(["play", "--help"])
+        .env("NO_COLOR", "1")
+        .env_remove("RUNNER_RETRIES")
+        .env_remove("RUNNER_RETRY_BACKOFF")
+        .env_remove("RUNNER_REQUEST_TIMEOUT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    let section = help
+        .find("Requests to API servers:")
+        .map(|at| &help[at..])
+        .unwrap_or_default();
+    assert_eq!(
+        section,
+        "Requests to API servers:
+      --retries <N>
+          How often a request that failed for a transient reason (HTTP 429 or 5xx, a lost
+          connection, no answer in time) is tried again before the play fails
+          
+          [env: RUNNER_RETRIES=]
+          [default: 7]
+
+      --retry-backoff <MIN..MAX>
+          The wait before the first retry and the longest wait: it doubles from MIN to MAX, with up
+          to 50% jitter (a server's Retry-After is honoured up to MAX)
+          
+          [env: RUNNER_RETRY_BACKOFF=]
+          [default: 100ms..2s]
+
+      --request-timeout <DURATION>
+          How long one try of a request may wait for the API server's answer before it is abandoned
+          and, if safe, tried again (a watch's stream of events is not bounded)
+          
+          [env: RUNNER_REQUEST_TIMEOUT=]
+          [default: 15s]
+"
+    );
+}

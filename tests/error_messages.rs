@@ -479,3 +479,141 @@ fn io_init_below_a_file_says_what_it_could_not_create_and_why() {
 ",
     );
 }
+
+/// Runs `runner play p.rhai ARGS` with `env` set and asserts a usage error with this stderr.
+#[track_caller]
+fn assert_retry_usage(args: &[&str], env: &[(&str, &str)], stderr: &str) {
+    let p = Project::new();
+    p.file("p.rhai", "print(1);\n");
+    let mut runner = p.runner(&["play", "p.rhai"]);
+    runner.args(args);
+    for (key, value) in env {
+        runner.env(key, value);
+    }
+    let output = runner.output().expect("runner runs");
+    let actual = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(actual, stderr, "stderr of runner {args:?} {env:?}");
+    assert_eq!(output.status.code(), Some(2), "{actual}");
+}
+
+#[test]
+fn usage_retries_out_of_range_or_not_a_number() {
+    let expected = |value: &str| {
+        format!(
+            "error: invalid value '{value}' for '--retries <N>': the number of retries is a whole number from 0 to 100
+
+For more information, try '--help'.
+"
+        )
+    };
+    assert_retry_usage(&["--retries", "101"], &[], &expected("101"));
+    assert_retry_usage(&["--retries", "1.5"], &[], &expected("1.5"));
+    assert_retry_usage(&[], &[("RUNNER_RETRIES", "many")], &expected("many"));
+}
+
+#[test]
+fn usage_retry_backoff_that_is_not_min_to_max() {
+    let expected = |value: &str, why: &str| {
+        format!(
+            "error: invalid value '{value}' for '--retry-backoff <MIN..MAX>': {why}
+
+For more information, try '--help'.
+"
+        )
+    };
+    let cases = [
+        ("2s", "expected MIN..MAX, for example 100ms..2s"),
+        ("2s..100ms", "MIN (2s) is longer than MAX (100ms)"),
+        (
+            "fast..2s",
+            "MIN \"fast\" is not a duration (write it as 250ms, 2s or 1m)",
+        ),
+        ("0s..2s", "MIN must be at least 1ms"),
+        ("1s..1h", "MAX must be at most 10m"),
+    ];
+    for (value, why) in cases {
+        assert_retry_usage(&["--retry-backoff", value], &[], &expected(value, why));
+    }
+    assert_retry_usage(
+        &[],
+        &[("RUNNER_RETRY_BACKOFF", "100ms")],
+        &expected("100ms", "expected MIN..MAX, for example 100ms..2s"),
+    );
+}
+
+#[test]
+fn usage_request_timeout_that_is_not_a_duration() {
+    let expected = |value: &str, why: &str| {
+        format!(
+            "error: invalid value '{value}' for '--request-timeout <DURATION>': {why}
+
+For more information, try '--help'.
+"
+        )
+    };
+    assert_retry_usage(
+        &["--request-timeout", "15"],
+        &[],
+        &expected(
+            "15",
+            "the timeout \"15\" is not a duration (write it as 250ms, 2s or 1m)",
+        ),
+    );
+    assert_retry_usage(
+        &["--request-timeout", "0s"],
+        &[],
+        &expected("0s", "the timeout must be at least 1ms"),
+    );
+    assert_retry_usage(
+        &[],
+        &[("RUNNER_REQUEST_TIMEOUT", "1h")],
+        &expected("1h", "the timeout must be at most 10m"),
+    );
+}
+
+/// A caught error's kind, HTTP status and reason are what a playbook decides on; a thrown
+/// value is caught as itself.
+#[test]
+fn a_caught_error_says_its_kind_status_and_reason() {
+    let p = Project::new();
+    p.file(
+        "p.rhai",
+        r#"let c = cluster("cluster-1");
+try {
+    c.apply(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "Not_Valid" }, data: #{ a: "1" } });
+} catch (e) {
+    print(`${e.kind} ${e.status} ${e.reason}`);
+}
+try {
+    read_file("missing.txt");
+} catch (e) {
+    print(`${e.kind} ${e.status == ()} ${e.reason == ()} | ${e.message} | ${e.causes}`);
+}
+try {
+    throw "plain";
+} catch (e) {
+    print(`${type_of(e)} ${e}`);
+}
+"#,
+    );
+    let output = p
+        .runner(&["play", "p.rhai", "--sandbox", "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let printed: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "log")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        printed,
+        [
+            "api_status 422 Invalid",
+            "io true true | cannot read missing.txt | [\"No such file or directory (os error 2)\"]",
+            "string plain"
+        ]
+    );
+}

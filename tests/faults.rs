@@ -19,8 +19,11 @@ async fn a_wait_on_a_dead_server_fails_with_the_connection_error() {
         write_file("ready", "1");
         c.wait_until("ConfigMap", "x", |o| false, #{ namespace: "default", timeout: 300 });
     "#;
+    // The policy from the environment, as a CI job would set it: 1 + 3 tries, short waits.
     let mut child = env
         .runner_std("dead.rhai", play, &[])
+        .env("RUNNER_RETRIES", "3")
+        .env("RUNNER_RETRY_BACKOFF", "1ms..4ms")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -42,7 +45,7 @@ async fn a_wait_on_a_dead_server_fails_with_the_connection_error() {
         "the wait names itself: {err}"
     );
     assert!(
-        err.contains("gave up after 8 tries") && err.contains("Connection refused"),
+        err.contains("gave up after 4 tries") && err.contains("Connection refused"),
         "the underlying error is shown: {err}"
     );
     assert!(!err.contains("timed out after 300s"), "{err}");
@@ -62,7 +65,8 @@ fn flagship_project() -> tempfile::TempDir {
 
 /// The flagship under 20% injected faults (10% 500s, 10% 429s), 20 runs with the fixed seeds
 /// 1 to 20, each on fresh sandboxes and a fresh CA: every run completes, with the same recap.
-/// (Four run at once: each spends most of its ~18 s in backoff.)
+/// (Four run at once; waits of 1 to 20 ms between tries keep each run short, and the retries
+/// as many as with the default waits.)
 #[test]
 fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
     let seeds: Vec<u64> = (1..=20).collect();
@@ -77,7 +81,13 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
                     .env("NO_COLOR", "1")
                     .env_remove("KUBECONFIG")
                     .args(["play", "playbooks/primary-remote.rhai", "--sandbox"])
-                    .args(["--vars", "mesh.yaml", "--faults"])
+                    .args([
+                        "--vars",
+                        "mesh.yaml",
+                        "--retry-backoff",
+                        "1ms..20ms",
+                        "--faults",
+                    ])
                     .arg(format!("5xx=0.1,429=0.1,seed={seed}"))
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -203,5 +213,95 @@ async fn is_sandbox_retries_and_reports_a_server_that_keeps_failing() {
     assert_eq!(
         err.hint.as_deref(),
         Some("the API server of cluster-1 is unreachable or overloaded; check it and run the play again")
+    );
+}
+
+/// A `--sandbox` play builds its clients with the run's policy: against a sandbox answering
+/// every request with a 500, the first request is tried 1 + 2 times, then the play fails.
+#[test]
+fn a_sandbox_play_retries_by_the_run_s_policy() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("p.rhai"),
+        "cluster(\"cluster-1\").exists(\"ConfigMap\", \"x\");\n",
+    )
+    .unwrap();
+    let out = crate::common::runner()
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .args(["play", "p.rhai", "--sandbox", "--faults", "5xx=1", "-v"])
+        .args(["--retries", "2", "--retry-backoff", "1ms..2ms"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let count = |needle: &str| err.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        (count(" -> 500 ("), count("transient failure, retrying")),
+        (3, 2),
+        "{err}"
+    );
+}
+
+/// `k8s::probe`, which verify runs on each remote secret's kubeconfig, retries by the run's
+/// policy too: a server that refuses connections is tried 1 + 1 times, then the probe says so.
+#[test]
+fn a_probe_retries_by_the_run_s_policy() {
+    let project = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        project.path().join("p.rhai"),
+        format!(
+            r#"let kubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: "t"}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+`;
+let probe = k8s::probe(kubeconfig);
+print(`${{probe.ok}}: ${{probe.error}}`);
+"#
+        ),
+    )
+    .unwrap();
+    let out = crate::common::runner()
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .args([
+            "play",
+            "p.rhai",
+            "--retries",
+            "1",
+            "--retry-backoff",
+            "1ms..1ms",
+            "-v",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "\n  false: ServiceError: gave up after 2 tries: client error (Connect): tcp connect error: Connection refused (os error 111)\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let count = |needle: &str| err.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        (
+            count(" failed: client error (Connect)"),
+            count("transient failure, retrying")
+        ),
+        (2, 1),
+        "{err}"
     );
 }

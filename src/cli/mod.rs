@@ -2,6 +2,7 @@
 
 mod confirm;
 mod kubeconfig_claim;
+pub mod retry;
 pub mod sandbox;
 
 use std::path::{Path, PathBuf};
@@ -157,6 +158,8 @@ pub struct PlayArgs {
     /// Stop a playbook after this many script operations (a runaway loop guard)
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_OPERATIONS)]
     pub max_operations: u64,
+    #[command(flatten, next_help_heading = "Requests to API servers")]
+    pub retry: retry::RetryArgs,
 }
 
 #[derive(Args, Debug)]
@@ -285,6 +288,7 @@ pub fn prepare(
             },
             contexts: parse_contexts(&args.contexts)?,
             allow_contexts: args.allow_contexts.clone(),
+            retry: args.retry.policy(),
         },
         prune: args.prune,
         prune_namespaces: args.prune_namespaces,

@@ -44,7 +44,7 @@ pub(crate) fn build(ctx: &Arc<PlayContext>) -> Arc<Engine> {
     let watcher = ctx.clone();
     engine.on_progress(move |_| {
         if watcher.is_cancelled() {
-            return Some(Dynamic::from("interrupted"));
+            return Some(Dynamic::from(crate::error::HostError::interrupted()));
         }
         budget::overrun(watcher.run()).map(Dynamic::from)
     });

@@ -402,13 +402,12 @@ impl Cluster {
             0 => Ok(applied),
             1 => Err(errors.remove(0)),
             n => {
-                let mut first = errors.remove(0);
-                first.causes.push(format!(
+                let first = errors.remove(0);
+                Err(first.with_cause(format!(
                     "{} more objects failed too; the first of them: {}",
                     n - 1,
                     errors[0].full_message()
-                ));
-                Err(first)
+                )))
             }
         }
     }

@@ -6,7 +6,7 @@ use kube::config::Kubeconfig;
 
 use crate::error::{HostError, HostResult};
 
-/// How playbook cluster names map to kubeconfig contexts.
+/// How playbook cluster names map to kubeconfig contexts, and how their clients retry.
 #[derive(Clone, Debug, Default)]
 pub struct KubeOptions {
     /// `--kubeconfig`; otherwise KUBECONFIG (several files) or ~/.kube/config.
@@ -15,6 +15,8 @@ pub struct KubeOptions {
     pub contexts: Vec<(String, String)>,
     /// `--allow-context PATTERN`: contexts the run may change (glob patterns).
     pub allow_contexts: Vec<String>,
+    /// `--retries`, `--retry-backoff`, `--request-timeout`: every client of the run retries so.
+    pub retry: super::RetryPolicy,
 }
 
 /// The kubeconfig of this run: `--kubeconfig FILE`, else every file of KUBECONFIG merged the

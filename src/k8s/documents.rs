@@ -23,7 +23,7 @@ pub fn parse_yaml_stream(text: &str) -> HostResult<Vec<Value>> {
                 .map(|l| format!(" at line {} column {}", l.line(), l.column()))
                 .unwrap_or_default();
             HostError::new(format!("invalid YAML in document {}{at}", index + 1))
-                .context_cause(e.to_string())
+                .with_cause(e.to_string())
         })?;
         if !value.is_null() {
             documents.push(value);
@@ -139,7 +139,7 @@ mod tests {
     fn bad_yaml_names_the_document_and_its_place() {
         let err = parse_documents("a: 1\n---\n: : :\n  - x").unwrap_err();
         assert_eq!(err.message, "invalid YAML in document 2 at line 3 column 1");
-        assert_eq!(err.causes.len(), 1);
+        assert_eq!(err.causes().len(), 1);
     }
 
     #[test]

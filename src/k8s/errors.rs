@@ -37,7 +37,8 @@ pub(super) fn api_error(cluster: &str, verb: &str, object: &str, error: &kube::E
                 format!("reason {}, HTTP {}", status.reason, status.code)
             };
             let message = format!("{head}: {detail} ({reason})");
-            let mut err = HostError::api_status(cluster, object, status.code, message);
+            let mut err =
+                HostError::api_status(cluster, object, status.code, &status.reason, message);
             if status.code == 409 && status.reason == "Conflict" && verb == "apply" {
                 err = err.with_hint(
                     "another field manager owns these fields; pass #{force: true} to apply to take them over",
@@ -79,7 +80,8 @@ mod tests {
             ErrorKind::ApiStatus(Box::new(ApiStatus {
                 cluster: "cluster-1".into(),
                 object: "ConfigMap default/cfg".into(),
-                code: 409
+                code: 409,
+                reason: "Conflict".into(),
             }))
         );
         assert!(err.hint.unwrap().contains("force: true"));

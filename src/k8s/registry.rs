@@ -42,10 +42,10 @@ pub struct Registry {
 impl Registry {
     pub fn new(options: KubeOptions, runtime: tokio::runtime::Handle) -> Self {
         Registry {
+            transports: Transports::with_retry(options.retry.clone()),
             options,
             runtime,
             state: Mutex::new(State::default()),
-            transports: Transports::default(),
         }
     }
 

@@ -10,7 +10,8 @@
 //!   on them: the connection was never made, or it answered 429.
 //!
 //! Backoff doubles from `first_backoff` up to `max_backoff`, with up to 50% jitter; a
-//! `Retry-After` header is honoured within the same cap.
+//! `Retry-After` header is honoured within the same cap. The user sets the policy with
+//! `--retries`, `--retry-backoff` and `--request-timeout` (`cli/retry.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,7 +24,7 @@ use tower::{BoxError, Layer, Service, ServiceExt};
 
 use crate::error::{HostError, HostResult};
 
-/// How often and how patiently one request is tried.
+/// How often and how patiently one request is tried (the default is `runner play`'s).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Tries of one request, the first included.
@@ -88,11 +89,21 @@ pub(super) struct Retry<S> {
 
 /// The last try of a request failed for a reason worth retrying, and no try is left.
 #[derive(Debug, thiserror::Error)]
-#[error("gave up after {attempts} tries")]
+#[error("gave up after {attempts} {}", tries(.attempts))]
 pub(super) struct RetriesSpent {
     pub attempts: u32,
     #[source]
     pub last: BoxError,
+}
+
+// thiserror hands the field over by reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn tries(attempts: &u32) -> &'static str {
+    if *attempts == 1 {
+        "try"
+    } else {
+        "tries"
+    }
 }
 
 /// One try got no answer within the policy's `attempt_timeout`.
@@ -182,11 +193,18 @@ fn retryable_error(error: &BoxError, safety: Safety) -> bool {
     connect || safety == Safety::Idempotent
 }
 
-/// A certificate the client rejects will be rejected again: not worth retrying.
+/// A failed TLS handshake (a certificate either side rejects, no protocol both speak) fails the
+/// same way again: not worth retrying. A connection lost during the handshake is an I/O error,
+/// not a TLS one, and is retried.
 fn is_tls_rejection(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
-        if e.to_string().to_ascii_lowercase().contains("certificate") {
+        // tokio-rustls hands rustls' error inside an io::Error, whose `source()` skips it.
+        let wrapped = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(<dyn std::error::Error + Send + Sync>::is::<rustls::Error>);
+        if e.is::<rustls::Error>() || wrapped {
             return true;
         }
         current = e.source();
@@ -443,6 +461,28 @@ mod tests {
             waited >= Duration::from_secs(1) && waited <= Duration::from_millis(1500),
             "{waited:?}"
         );
+    }
+
+    /// An error whose source is `inner`, as the HTTP client wraps what its connector said.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn a_rejected_certificate_is_final_whatever_its_message() {
+        let rejected = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let error: BoxError = Box::new(Wrapped(rejected));
+        assert!(!retryable_error(&error, Safety::Idempotent));
+        // A message about a certificate that is not a TLS failure decides nothing.
+        let reset = std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset while reading the certificate",
+        );
+        let error: BoxError = Box::new(Wrapped(reset));
+        assert!(retryable_error(&error, Safety::Idempotent));
     }
 
     #[tokio::test(start_paused = true)]

@@ -767,8 +767,8 @@ impl Reporter {
         let (file, line, column) = failure.position();
         let (cluster, object, code) = match failure.kind.root() {
             crate::error::ErrorKind::ApiStatus(status) => (
-                Some(&status.cluster),
-                Some(&status.object),
+                Some(&status.cluster).filter(|c| !c.is_empty()),
+                Some(&status.object).filter(|o| !o.is_empty()),
                 Some(status.code),
             ),
             _ => (None, None, None),

@@ -222,7 +222,7 @@ pub fn load_file(path: &Path) -> HostResult<(Value, Origins)> {
             .map(|l| format!(":{}:{}", l.line(), l.column()))
             .unwrap_or_default();
         HostError::variables(format!("{}{at}: invalid YAML", path.display()))
-            .context_cause(e.to_string())
+            .with_cause(e.to_string())
     })?;
     let origins = positions::lines_of(&text, path)?;
     match value {
@@ -232,17 +232,6 @@ pub fn load_file(path: &Path) -> HostResult<(Value, Origins)> {
             "{}: a variables file must be a mapping of names to values",
             path.display()
         ))),
-    }
-}
-
-impl HostError {
-    /// Adds a cause below the message.
-    pub fn context_cause(mut self, cause: impl Into<String>) -> Self {
-        let cause = cause.into();
-        if !self.causes.contains(&cause) && cause != self.message {
-            self.causes.push(cause);
-        }
-        self
     }
 }
 

@@ -51,7 +51,7 @@ impl Schema {
                 .map(|l| format!(":{}:{}", l.line(), l.column()))
                 .unwrap_or_default();
             HostError::variables(format!("{}{at}: invalid YAML", shown(file)))
-                .context_cause(e.to_string())
+                .with_cause(e.to_string())
         })?;
         let validator = jsonschema::validator_for(&raw).map_err(|e| {
             HostError::variables(format!("{}: not a valid JSON Schema: {e}", shown(file)))

@@ -41,11 +41,38 @@ mod error_api {
     /// The messages of the error's causes, outermost first.
     #[rhai_fn(get = "causes", pure)]
     pub(super) fn causes(value: &mut Error) -> Array {
-        value
-            .causes
-            .iter()
-            .map(|c| Dynamic::from(c.clone()))
-            .collect()
+        value.causes().into_iter().map(Dynamic::from).collect()
+    }
+
+    /// What kind of failure it is, to decide on instead of its message: "api_status" (an
+    /// API server refused a request), "cluster" (reaching a cluster failed), "template",
+    /// "variables", "certificates", "io", "playbook" or "internal".
+    #[rhai_fn(get = "kind", pure)]
+    pub(super) fn kind(value: &mut Error) -> String {
+        value.kind.playbook_name()
+    }
+
+    /// The HTTP status an API server answered with (404, 409, …); () for another kind.
+    /// @returns i64 or ()
+    #[rhai_fn(get = "status", pure)]
+    pub(super) fn status(value: &mut Error) -> Dynamic {
+        match value.kind.root() {
+            crate::error::ErrorKind::ApiStatus(status) => Dynamic::from(i64::from(status.code)),
+            _ => Dynamic::UNIT,
+        }
+    }
+
+    /// The reason an API server gave ("NotFound", "Conflict", "Invalid", …); () for another
+    /// kind or when the server gave none.
+    /// @returns String or ()
+    #[rhai_fn(get = "reason", pure)]
+    pub(super) fn reason(value: &mut Error) -> Dynamic {
+        match value.kind.root() {
+            crate::error::ErrorKind::ApiStatus(status) if !status.reason.is_empty() => {
+                Dynamic::from(status.reason.clone())
+            }
+            _ => Dynamic::UNIT,
+        }
     }
 }
 
