@@ -235,6 +235,21 @@ impl PlayContext {
         }
     }
 
+    /// Whether step `name` runs under `--only` / `--start-at`; `Err` holds the reason it is
+    /// skipped. A step inside another runs with it.
+    pub(crate) fn select_step(&self, name: &str) -> Result<(), &'static str> {
+        let nested = self.reporter.current_step().is_some();
+        self.steps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .select(
+                name,
+                nested,
+                &self.options.only,
+                self.options.start_at.as_deref(),
+            )
+    }
+
     /// Records a file `write_file` wrote, or (a dry run) would write when `action` is a change:
     /// watch mode ignores the one, programs the plan prints name the other as written first.
     pub(crate) fn record_file_change(&self, file: PathBuf, action: crate::report::Action) {
