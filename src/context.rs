@@ -87,9 +87,10 @@ impl PlayContext {
         let files_read = FilesRead::default();
         let templates = Templates::new(&project.templates_dir, files_read.clone());
         let clusters = crate::k8s::Registry::new(options.kube.clone(), runtime.clone());
-        let ca_mode = match options.dry_run {
-            true => runner_certs::Mode::Plan,
-            false => runner_certs::Mode::Write,
+        let ca_mode = if options.dry_run {
+            runner_certs::Mode::Plan
+        } else {
+            runner_certs::Mode::Write
         };
         Arc::new(PlayContext {
             clusters,

@@ -246,7 +246,7 @@ mod tests {
         assert_eq!((ours.root_pem, ours.intermediate_pem), (None, None));
         match plan.cacerts_secret(&dir.join("east")) {
             Err(crate::CertError::Io { path, .. }) => {
-                assert_eq!(path, dir.join("east/ca-cert.pem"))
+                assert_eq!(path, dir.join("east/ca-cert.pem"));
             }
             other => panic!("a forgotten plan still reads: {other:?}"),
         }

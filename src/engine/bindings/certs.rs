@@ -349,11 +349,11 @@ fn intermediate(
 ) -> HostResult<Map> {
     let options = options(function, options_map)?;
     let path = ctx.project.resolve(dir)?;
-    let ensured = match rotate {
-        true => ctx
-            .certs
-            .rotate_intermediate(root, &path, cluster, &options),
-        false => ctx.certs.intermediate_ca(root, &path, cluster, &options),
+    let ensured = if rotate {
+        ctx.certs
+            .rotate_intermediate(root, &path, cluster, &options)
+    } else {
+        ctx.certs.intermediate_ca(root, &path, cluster, &options)
     }
     .map_err(host)?;
     let ca = &ensured.ca.ca;
