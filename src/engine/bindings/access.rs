@@ -32,9 +32,7 @@ mod access_api {
         let ctx = play_context(&call)?;
         let options = Options::check("cluster", options, &["context"])?;
         let context = options.string("context")?.unwrap_or_default();
-        if !ctx.is_sandbox() && !context.is_empty() {
-            ctx.clusters.set_playbook_context(name, &context);
-        }
+        (ctx.clusters).set_playbook_context(name, &context, ctx.is_sandbox());
         ctx.clusters.cluster(name).map(Cluster).into_rhai()
     }
 
