@@ -50,8 +50,8 @@ pub struct PlayContext {
     pub last_run: Mutex<crate::ledger::RunSummary>,
     /// Files the run wrote itself (they never trigger a watch re-run).
     pub files_written: Mutex<BTreeSet<PathBuf>>,
-    /// Intermediate CAs a dry run made in memory, by cluster directory: never written anywhere.
-    pub planned_certs: Mutex<std::collections::BTreeMap<PathBuf, runner_certs::PlannedFiles>>,
+    /// The CAs this run writes, or (a dry run) plans in memory.
+    pub certs: runner_certs::Hierarchy,
     /// Files a dry run would write, so commands naming them can say so.
     pub planned_files: Mutex<BTreeSet<PathBuf>>,
     /// A dry run printed a program instead of running it (see `Session::programs_skipped`).
@@ -87,6 +87,11 @@ impl PlayContext {
         let files_read = FilesRead::default();
         let templates = Templates::new(&project.templates_dir, files_read.clone());
         let clusters = crate::k8s::Registry::new(options.kube.clone(), runtime.clone());
+        let ca_mode = if options.dry_run {
+            runner_certs::Mode::Plan
+        } else {
+            runner_certs::Mode::Write
+        };
         Arc::new(PlayContext {
             clusters,
             runtime,
@@ -101,7 +106,7 @@ impl PlayContext {
             ledger: crate::ledger::Ledger::default(),
             last_run: Mutex::default(),
             files_written: Mutex::new(BTreeSet::new()),
-            planned_certs: Mutex::default(),
+            certs: runner_certs::Hierarchy::new(ca_mode),
             planned_files: Mutex::default(),
             programs_skipped: Default::default(),
             sandbox: std::sync::atomic::AtomicBool::new(false),
@@ -182,6 +187,30 @@ impl PlayContext {
         !self.options.limit.is_empty() && !self.options.limit.iter().any(|c| c == cluster)
     }
 
+    /// What decides whether a program runs (see `crate::exec::launch`).
+    pub(crate) fn exec_view(&self) -> crate::exec::PlayView {
+        let planned_files = self
+            .planned_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|file| (file.clone(), self.project.show(file)))
+            .collect();
+        let limited_out = (self.clusters.names().into_iter())
+            .filter(|name| self.outside_limit(name))
+            .filter_map(|name| {
+                let context = self.cluster(&name).ok()?.context().to_string();
+                Some((name, context))
+            })
+            .collect();
+        crate::exec::PlayView {
+            dry_run: self.dry_run(),
+            limited_out,
+            planned_files,
+            kubeconfig: self.options.kube.kubeconfig.clone(),
+        }
+    }
+
     /// Records that a dry run did not run a program.
     pub fn skip_program(&self) {
         self.programs_skipped
@@ -204,6 +233,34 @@ impl PlayContext {
     pub fn record_written(&self, path: PathBuf) {
         if let Ok(mut written) = self.files_written.lock() {
             written.insert(path);
+        }
+    }
+
+    /// Whether step `name` runs under `--only` / `--start-at`; `Err` holds the reason it is
+    /// skipped. A step inside another runs with it.
+    pub(crate) fn select_step(&self, name: &str) -> Result<(), &'static str> {
+        let nested = self.reporter.current_step().is_some();
+        self.steps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .select(
+                name,
+                nested,
+                &self.options.only,
+                self.options.start_at.as_deref(),
+            )
+    }
+
+    /// Records a file `write_file` wrote, or (a dry run) would write when `action` is a change:
+    /// watch mode ignores the one, programs the plan prints name the other as written first.
+    pub(crate) fn record_file_change(&self, file: PathBuf, action: crate::report::Action) {
+        if !self.dry_run() {
+            self.record_written(file);
+        } else if action.is_change() {
+            self.planned_files
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(file);
         }
     }
 
@@ -245,9 +302,7 @@ impl PlayContext {
         if let Ok(mut read) = self.files_read.lock() {
             read.clear();
         }
-        if let Ok(mut planned) = self.planned_certs.lock() {
-            planned.clear();
-        }
+        self.certs.forget_plans();
         if let Ok(mut planned) = self.planned_files.lock() {
             planned.clear();
         }

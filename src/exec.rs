@@ -13,7 +13,7 @@ use crate::report::Reporter;
 /// Lines of stderr an error shows.
 const STDERR_TAIL_LINES: usize = 20;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ExecOptions {
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
@@ -67,6 +67,97 @@ fn quote(word: &str) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// What a play knows that decides whether a program runs (see [`launch`]).
+#[derive(Debug, Default)]
+pub(crate) struct PlayView {
+    pub(crate) dry_run: bool,
+    /// The clusters `--limit` leaves out, as (playbook name, kubeconfig context).
+    pub(crate) limited_out: Vec<(String, String)>,
+    /// Files a dry run would write first, with the name the project shows for each.
+    pub(crate) planned_files: Vec<(PathBuf, String)>,
+    /// The kubeconfig this run's clusters come from (`--kubeconfig`, or the sandbox's).
+    pub(crate) kubeconfig: Option<PathBuf>,
+}
+
+/// Whether a play runs a program, and with which options.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Launch {
+    Run(ExecOptions),
+    /// Not run: the line the play reports instead.
+    Skip(String),
+}
+
+/// A dry run prints the program instead of running it; a program aimed (`--context`) at a
+/// cluster `--limit` leaves out is not run either, since it would change that cluster. A
+/// program that runs gets `KUBECONFIG` set to the run's kubeconfig, so that tools like istioctl
+/// reach the clusters this run uses, never some other default; the playbook's own env wins.
+pub(crate) fn launch(
+    program: &str,
+    args: &[String],
+    mut options: ExecOptions,
+    play: &PlayView,
+) -> Launch {
+    if play.dry_run {
+        return Launch::Skip(planned_command(program, args, &play.planned_files));
+    }
+    if let Some(cluster) = limited_out_context(args, &play.limited_out) {
+        return Launch::Skip(format!(
+            "not in --limit ({cluster}): {}",
+            planned_command(program, args, &play.planned_files)
+        ));
+    }
+    if let Some(kubeconfig) = &play.kubeconfig {
+        // Set first: a later entry for the same variable (the playbook's) wins.
+        options
+            .env
+            .insert(0, ("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    }
+    Launch::Run(options)
+}
+
+/// The cluster outside `--limit` whose context the arguments name (`--context X`,
+/// `--context=X`).
+fn limited_out_context<'a>(
+    args: &[String],
+    limited_out: &'a [(String, String)],
+) -> Option<&'a str> {
+    let named: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a.strip_prefix("--context=") {
+            Some(context) => Some(context),
+            None if a == "--context" => args.get(i + 1).map(String::as_str),
+            None => None,
+        })
+        .collect();
+    limited_out
+        .iter()
+        .find(|(_, context)| named.contains(&context.as_str()))
+        .map(|(cluster, _)| cluster.as_str())
+}
+
+/// What a dry run says instead of running a program; a file the plan would write first is
+/// named as such, since it does not exist yet.
+fn planned_command(program: &str, args: &[String], planned_files: &[(PathBuf, String)]) -> String {
+    let pending: Vec<&str> = args
+        .iter()
+        .filter_map(|a| {
+            planned_files
+                .iter()
+                .find(|(file, _)| file.as_path() == std::path::Path::new(a.as_str()))
+                .map(|(_, shown)| shown.as_str())
+        })
+        .collect();
+    let line = format!("would run: {}", command_line(program, args));
+    match pending.as_slice() {
+        [] => line,
+        files => format!(
+            "{line} (with {}, which the run writes first)",
+            files.join(", ")
+        ),
+    }
 }
 
 /// Runs a program unless this is a dry run, in which case it is only printed.
@@ -170,6 +261,134 @@ mod tests {
             command_line("helm", &args(&["install", "a b", "it's"])),
             r"helm install 'a b' 'it'\''s'"
         );
+    }
+
+    fn limited(pairs: &[(&str, &str)]) -> PlayView {
+        PlayView {
+            limited_out: pairs
+                .iter()
+                .map(|(cluster, context)| (cluster.to_string(), context.to_string()))
+                .collect(),
+            ..PlayView::default()
+        }
+    }
+
+    #[test]
+    fn a_dry_run_prints_the_command_and_names_files_the_plan_writes_first() {
+        let play = PlayView {
+            dry_run: true,
+            planned_files: vec![(PathBuf::from("/p/out/mesh.yaml"), "out/mesh.yaml".into())],
+            kubeconfig: Some(PathBuf::from("/k/config")),
+            ..limited(&[("east", "ctx-east")])
+        };
+        assert_eq!(
+            launch(
+                "istioctl",
+                &args(&["install", "-f", "/p/out/mesh.yaml"]),
+                ExecOptions::default(),
+                &play
+            ),
+            Launch::Skip(
+                "would run: istioctl install -f /p/out/mesh.yaml (with out/mesh.yaml, which the \
+                 run writes first)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            launch(
+                "helm",
+                &args(&["list", "--context", "ctx-east"]),
+                ExecOptions::default(),
+                &play
+            ),
+            Launch::Skip("would run: helm list --context ctx-east".into())
+        );
+    }
+
+    #[test]
+    fn a_program_aimed_at_a_cluster_outside_the_limit_is_not_run() {
+        let play = limited(&[("east", "ctx-east"), ("west", "ctx-west")]);
+        for aimed in [
+            args(&["x", "--context", "ctx-west"]),
+            args(&["x", "--context=ctx-west"]),
+        ] {
+            assert_eq!(
+                launch("istioctl", &aimed, ExecOptions::default(), &play),
+                Launch::Skip(format!(
+                    "not in --limit (west): would run: istioctl {}",
+                    aimed.join(" ")
+                ))
+            );
+        }
+        // Another context, a trailing --context with no value, or none: it runs.
+        for free in [
+            args(&["x", "--context", "ctx-main"]),
+            args(&["x", "--context"]),
+            args(&["ctx-west"]),
+        ] {
+            assert_eq!(
+                launch("istioctl", &free, ExecOptions::default(), &play),
+                Launch::Run(ExecOptions::default())
+            );
+        }
+    }
+
+    #[test]
+    fn a_program_gets_the_runs_kubeconfig_before_the_playbooks_env() {
+        let play = PlayView {
+            kubeconfig: Some(PathBuf::from("/run/k/sandbox.kubeconfig")),
+            ..PlayView::default()
+        };
+        let options = ExecOptions {
+            env: vec![("A".into(), "1".into())],
+            ..ExecOptions::default()
+        };
+        let Launch::Run(options) = launch("istioctl", &[], options, &play) else {
+            panic!("not run");
+        };
+        assert_eq!(
+            options.env,
+            vec![
+                (
+                    "KUBECONFIG".to_string(),
+                    "/run/k/sandbox.kubeconfig".to_string()
+                ),
+                ("A".to_string(), "1".to_string()),
+            ]
+        );
+        assert_eq!(
+            launch(
+                "istioctl",
+                &[],
+                ExecOptions::default(),
+                &PlayView::default()
+            ),
+            Launch::Run(ExecOptions::default()),
+            "without a kubeconfig of its own, a run leaves KUBECONFIG as it is"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_playbooks_own_kubeconfig_wins() {
+        let play = PlayView {
+            kubeconfig: Some(PathBuf::from("/run/k/sandbox.kubeconfig")),
+            ..PlayView::default()
+        };
+        let script = args(&["-c", "printf %s \"$KUBECONFIG\""]);
+        let run_with = |env: Vec<(String, String)>| {
+            let options = ExecOptions {
+                env,
+                ..ExecOptions::default()
+            };
+            match launch("sh", &script, options, &play) {
+                Launch::Run(options) => options,
+                Launch::Skip(line) => panic!("skipped: {line}"),
+            }
+        };
+        let injected = run("sh", &script, &run_with(vec![])).await.unwrap();
+        assert_eq!(injected.stdout, "/run/k/sandbox.kubeconfig");
+        let own = run_with(vec![("KUBECONFIG".into(), "/mine".into())]);
+        assert_eq!(run("sh", &script, &own).await.unwrap().stdout, "/mine");
     }
 
     #[tokio::test]

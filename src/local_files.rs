@@ -3,8 +3,55 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use crate::error::{HostError, HostResult};
+use crate::project::Project;
 use crate::report::Action;
+use crate::templates::Templates;
+
+/// Every manifest of `directory` (see [`manifest_files`]) as one multi-document YAML text:
+/// `.yaml`/`.yml` files as they are, `.j2` files rendered with `context`. `read` is told of
+/// each file read (watch mode follows them), up to a failure.
+pub(crate) fn read_manifests(
+    project: &Project,
+    templates: &Templates,
+    directory: &Path,
+    context: &Value,
+    mut read: impl FnMut(PathBuf),
+) -> HostResult<String> {
+    let files = manifest_files(directory, &project.show(directory))?;
+    let mut texts = Vec::new();
+    for file in files {
+        // A listed entry may be a link out of the project.
+        project.confine(&file)?;
+        let text = if is_template(&file) {
+            templates.render_file(&file, context)?
+        } else {
+            std::fs::read_to_string(&file).map_err(|e| {
+                HostError::from_error(&e).context(format!("cannot read {}", project.show(&file)))
+            })?
+        };
+        read(file);
+        texts.push(text);
+    }
+    Ok(join_documents(texts.iter().map(String::as_str)))
+}
+
+/// Writes `text` to `file` unless its content is already that, or unless this is a plan
+/// (`dry_run`), which writes nothing. Returns what the write did, or would do.
+pub(crate) fn write_text(
+    file: &Path,
+    text: &str,
+    shown: &str,
+    dry_run: bool,
+) -> HostResult<Action> {
+    let action = change_of(file, text);
+    if !dry_run {
+        write(file, text, action, shown)?;
+    }
+    Ok(action)
+}
 
 /// The manifests of a directory, in file-name order: `.yaml`, `.yml` and their `.j2`
 /// templates; hidden files are left out.
@@ -61,7 +108,7 @@ pub(crate) fn change_of(file: &Path, text: &str) -> Action {
 }
 
 /// Writes `text` when `action` is a change, making the file's directory first.
-pub(crate) fn write(file: &Path, text: &str, action: Action, shown: &str) -> HostResult<()> {
+fn write(file: &Path, text: &str, action: Action, shown: &str) -> HostResult<()> {
     if !action.is_change() {
         return Ok(());
     }
@@ -112,6 +159,113 @@ mod tests {
         assert_eq!(
             missing.message,
             "cannot read manifests directory manifests/nope"
+        );
+    }
+
+    fn project(root: &Path) -> (Project, Templates) {
+        let root = root.canonicalize().unwrap();
+        let project = Project {
+            playbook: root.join("play.rhai"),
+            templates_dir: root.join("templates"),
+            root,
+        };
+        let templates = Templates::new(&project.templates_dir, Default::default());
+        (project, templates)
+    }
+
+    #[test]
+    fn manifests_are_read_and_rendered_as_one_stream() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (project, templates) = project(tmp.path());
+        let dir = project.root.join("manifests");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a.yaml"), "kind: A").unwrap();
+        std::fs::write(dir.join("b.yaml.j2"), "name: {{ name }}\n").unwrap();
+        std::fs::write(dir.join(".c.yaml"), "hidden: true").unwrap();
+        let mut read = Vec::new();
+        let context = serde_json::json!({"name": "east"});
+        let text = read_manifests(&project, &templates, &dir, &context, |f| read.push(f)).unwrap();
+        assert_eq!(text, "---\nkind: A\n---\nname: east\n");
+        assert_eq!(read, [dir.join("a.yaml"), dir.join("b.yaml.j2")]);
+    }
+
+    #[test]
+    fn a_manifest_that_fails_stops_the_read_after_the_ones_before_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (project, templates) = project(tmp.path());
+        let dir = project.root.join("manifests");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a.yaml"), "kind: A").unwrap();
+        std::fs::write(dir.join("b.yaml.j2"), "name: {{ missing }}").unwrap();
+        let mut read = Vec::new();
+        let err =
+            read_manifests(&project, &templates, &dir, &Value::Null, |f| read.push(f)).unwrap_err();
+        assert_eq!(
+            err.full_message(),
+            format!(
+                "template {}/b.yaml.j2:1: undefined value: `missing` is undefined",
+                dir.display()
+            )
+        );
+        assert_eq!(read, [dir.join("a.yaml")]);
+    }
+
+    #[test]
+    fn a_manifest_linked_from_outside_the_project_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.yaml"), "kind: Secret").unwrap();
+        let (project, templates) = project(tmp.path());
+        let dir = project.root.join("manifests");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.yaml"), dir.join("a.yaml")).unwrap();
+        let err = read_manifests(&project, &templates, &dir, &Value::Null, |_| {
+            panic!("read a file outside the project")
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.full_message(),
+            format!(
+                "path \"manifests/a.yaml\" leads outside the project root {root}: \
+                 {root}/manifests/a.yaml is a symbolic link to {}/secret.yaml",
+                outside.path().display(),
+                root = project.root.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_plan_writes_nothing_and_says_what_the_write_would_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out/mesh.yaml");
+        assert_eq!(
+            write_text(&file, "a", "out/mesh.yaml", true).unwrap(),
+            Action::Created
+        );
+        assert!(!file.exists() && !dir.path().join("out").exists());
+        assert_eq!(
+            write_text(&file, "a", "out/mesh.yaml", false).unwrap(),
+            Action::Created
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "a");
+        assert_eq!(
+            write_text(&file, "b", "out/mesh.yaml", true).unwrap(),
+            Action::Configured
+        );
+        assert_eq!(
+            write_text(&file, "a", "out/mesh.yaml", false).unwrap(),
+            Action::Unchanged
+        );
+        assert_eq!(
+            write_text(&file, "b", "out/mesh.yaml", false).unwrap(),
+            Action::Configured
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "b");
+        std::fs::create_dir(dir.path().join("taken")).unwrap();
+        let err = write_text(&dir.path().join("taken"), "x", "taken", false).unwrap_err();
+        assert_eq!(
+            err.full_message(),
+            "cannot write taken: Is a directory (os error 21)"
         );
     }
 

@@ -28,10 +28,8 @@ pub(crate) fn run(ctx: &PlayContext, declared: &[Declared]) -> HostResult<Vec<Ar
     ctx.clusters.declare(names.iter().map(|n| (*n).to_string()));
     let mut clusters = Vec::new();
     for spec in declared {
-        if let Some(context) = spec.context.as_deref().filter(|c| !c.is_empty()) {
-            if !ctx.is_sandbox() {
-                ctx.clusters.set_playbook_context(&spec.name, context);
-            }
+        if let Some(context) = &spec.context {
+            (ctx.clusters).set_playbook_context(&spec.name, context, ctx.is_sandbox());
         }
         // The registry's errors already name the cluster.
         let cluster = ctx.cluster(&spec.name).map_err(|mut e| {

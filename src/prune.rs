@@ -195,14 +195,8 @@ fn handle_orphan(
         ctx.reporter.step_started("prune");
         *pruning_step = true;
     }
-    let session = Session {
-        reporter: &ctx.reporter,
-        dry_run: ctx.dry_run() || ctx.outside_limit(cluster.name()),
-        ledger: None,
-        owner: ctx.owner(),
-        programs_skipped: false,
-        limited_out: ctx.outside_limit(cluster.name()),
-    };
+    let limited_out = ctx.outside_limit(cluster.name());
+    let session = Session::of_play(&ctx.reporter, ctx.dry_run(), limited_out, ctx.owner());
     ctx.block_on(cluster.delete(
         &session,
         &kind,

@@ -138,6 +138,7 @@ impl Rehearsal {
             .prefix("runner-sandbox-")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
+        live_dirs().insert(dir.path().to_path_buf());
         let kubeconfig = dir.path().join("sandbox.kubeconfig");
         write_private(&kubeconfig, EMPTY_KUBECONFIG)?;
         Ok(Arc::new(Rehearsal {
@@ -283,8 +284,27 @@ impl Rehearsal {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
         {
+            live_dirs().remove(dir.path());
             let _ = dir.close();
         }
+    }
+}
+
+/// Every rehearsal's directory not yet removed: a second Ctrl-C (or SIGTERM) exits at once,
+/// without destructors, and must not leave the admin kubeconfig behind.
+static LIVE_DIRS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+fn live_dirs() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
+    LIVE_DIRS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes every rehearsal's directory, for a program about to exit without destructors
+/// (`std::process::exit`).
+pub(crate) fn remove_dirs_now() {
+    for dir in std::mem::take(&mut *live_dirs()) {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

@@ -411,8 +411,10 @@ pub async fn run_interruptible(ctx: Arc<PlayContext>, engine: Arc<rhai::Engine>)
                 interrupts += 1;
                 if interrupts > 1 {
                     eprintln!("runner: interrupted twice, exiting now");
-                    // Exiting skips destructors: real control planes are stopped here instead.
+                    // Exiting skips destructors: real control planes are stopped, and the rehearsal's
+                    // admin kubeconfig removed, here instead.
                     runner_sandbox::control_plane::stop_all_now();
+                    crate::rehearsal::remove_dirs_now();
                     std::process::exit(i32::from(interrupted_exit_code()));
                 }
                 eprintln!("runner: interrupting: abandoning the current request (Ctrl-C again to exit at once)");

@@ -4,6 +4,7 @@ pub(crate) mod bindings;
 pub(crate) mod budget;
 pub(crate) mod convert;
 pub(crate) mod options;
+pub(crate) mod parallel;
 pub(crate) mod resolver;
 
 use std::sync::Arc;

@@ -23,6 +23,7 @@ impl Cluster {
         service_account: &str,
         seconds: i64,
     ) -> HostResult<String> {
+        check_token_seconds(seconds)?;
         if dry_run {
             reporter.log(&format!(
                 "{}: would request a {seconds}s token for {namespace}/{service_account}",
@@ -68,6 +69,16 @@ impl Cluster {
                 ))
             })
     }
+}
+
+/// A token is asked for a positive number of seconds.
+fn check_token_seconds(seconds: i64) -> HostResult<()> {
+    if seconds <= 0 {
+        return Err(HostError::new(format!(
+            "create_token: seconds must be a positive number, not {seconds}"
+        )));
+    }
+    Ok(())
 }
 
 /// What probing a kubeconfig found.
@@ -121,6 +132,36 @@ pub async fn probe_kubeconfig(text: &str, transports: &Transports) -> Probe {
     }
 }
 
+/// `probe_kubeconfig` as a play asks for it: a dry run does not probe credentials that are
+/// known only after apply (a token it did not request); they count as working.
+pub async fn probe_in_play(
+    reporter: &crate::report::Reporter,
+    dry_run: bool,
+    text: &str,
+    transports: &Transports,
+) -> Probe {
+    match planned_probe(dry_run, text) {
+        Some(probe) => {
+            reporter.log(&format!(
+                "dry run: not probing {}: the credentials are known after apply",
+                probe.server
+            ));
+            probe
+        }
+        None => probe_kubeconfig(text, transports).await,
+    }
+}
+
+/// What a dry run takes a kubeconfig it cannot probe yet to answer.
+fn planned_probe(dry_run: bool, text: &str) -> Option<Probe> {
+    (dry_run && text.contains(super::KNOWN_AFTER_APPLY)).then(|| Probe {
+        ok: true,
+        server: kubeconfig_server(text),
+        error: String::new(),
+        status: None,
+    })
+}
+
 /// The server of a kubeconfig's current context ("" when it has none).
 fn server_of(kubeconfig: &Kubeconfig) -> String {
     kubeconfig
@@ -152,6 +193,33 @@ pub struct TokenExpiry {
     /// left all through its first day); negative once expired, 0 when it does not expire.
     pub days_left: i64,
 }
+
+/// `token_expiry` as a play asks for it: `None` for the token a dry run did not request
+/// ("(known after apply)").
+pub fn token_expiry_in_play(
+    dry_run: bool,
+    token: &str,
+    now_unix: i64,
+) -> HostResult<Option<TokenExpiry>> {
+    if dry_run && token.contains(super::KNOWN_AFTER_APPLY) {
+        return Ok(None);
+    }
+    token_expiry(token, now_unix).map(Some)
+}
+
+/// The patch `kubectl rollout restart` makes: the pod template's restartedAt annotation set
+/// to `now`, so that the Deployment rolls out new pods.
+pub fn rollout_restart_patch(now: time::OffsetDateTime) -> HostResult<serde_json::Value> {
+    let now = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| HostError::new(e.to_string()))?;
+    Ok(serde_json::json!({
+        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}
+    }))
+}
+
+/// The annotation `kubectl rollout restart` sets on a Deployment's pod template.
+const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 /// Reads the `exp` claim of a JWT bearer token; a token that is not a JWT is an error.
 pub fn token_expiry(token: &str, now_unix: i64) -> HostResult<TokenExpiry> {
@@ -248,6 +316,71 @@ mod tests {
         let expired = token_expiry(&jwt(&format!("{{\"exp\":{}}}", now - 1)), now).unwrap();
         assert_eq!(expired.days_left, -1);
         assert_eq!(expired.expires_at, "1970-01-12T13:46:39Z");
+    }
+
+    #[test]
+    fn a_token_is_asked_for_a_positive_number_of_seconds() {
+        assert!(check_token_seconds(1).is_ok());
+        for bad in [0, -3600] {
+            assert_eq!(
+                check_token_seconds(bad).unwrap_err().message,
+                format!("create_token: seconds must be a positive number, not {bad}")
+            );
+        }
+    }
+
+    const PLANNED_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+        contexts: [{name: c, context: {cluster: k, user: u}}]\n\
+        clusters: [{name: k, cluster: {server: 'https://10.0.0.1:6443'}}]\n\
+        users: [{name: u, user: {token: '(known after apply)'}}]\n";
+
+    #[test]
+    fn a_dry_run_takes_credentials_known_after_apply_as_working() {
+        assert_eq!(
+            planned_probe(true, PLANNED_KUBECONFIG),
+            Some(Probe {
+                ok: true,
+                server: "https://10.0.0.1:6443".into(),
+                error: String::new(),
+                status: None,
+            })
+        );
+        assert_eq!(planned_probe(false, PLANNED_KUBECONFIG), None);
+        let real = PLANNED_KUBECONFIG.replace("(known after apply)", "abc");
+        assert_eq!(planned_probe(true, &real), None);
+    }
+
+    #[test]
+    fn a_dry_runs_token_has_no_expiry_yet() {
+        assert_eq!(
+            token_expiry_in_play(true, "(known after apply)", 0).unwrap(),
+            None
+        );
+        let err = token_expiry_in_play(false, "(known after apply)", 0).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the token is not a JWT: its expiry cannot be read"
+        );
+        let expiry = token_expiry_in_play(true, &jwt(r#"{"exp":86400}"#), 0).unwrap();
+        assert_eq!(
+            expiry,
+            Some(TokenExpiry {
+                expires: true,
+                expires_at: "1970-01-02T00:00:00Z".into(),
+                days_left: 1,
+            })
+        );
+    }
+
+    #[test]
+    fn a_rollout_restart_annotates_the_pod_template_with_now() {
+        let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(
+            rollout_restart_patch(now).unwrap(),
+            serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
+                "kubectl.kubernetes.io/restartedAt": "2023-11-14T22:13:20Z"
+            }}}}})
+        );
     }
 
     #[test]

@@ -53,15 +53,18 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    pub const NAMES: [&'static str; 3] = ["Strict", "Warn", "Ignore"];
+    const NAMES: [&'static str; 3] = ["Strict", "Warn", "Ignore"];
 
     /// The directive named as the API names it (`Strict`, `Warn`, `Ignore`).
-    pub fn from_name(name: &str) -> Option<FieldValidation> {
+    pub fn named(name: &str) -> HostResult<FieldValidation> {
         match name {
-            "Strict" => Some(FieldValidation::Strict),
-            "Warn" => Some(FieldValidation::Warn),
-            "Ignore" => Some(FieldValidation::Ignore),
-            _ => None,
+            "Strict" => Ok(FieldValidation::Strict),
+            "Warn" => Ok(FieldValidation::Warn),
+            "Ignore" => Ok(FieldValidation::Ignore),
+            _ => Err(HostError::new(format!(
+                "apply: option field_validation must be one of {}, not {name:?}",
+                Self::NAMES.map(|n| format!("{n:?}")).join(", ")
+            ))),
         }
     }
 
@@ -783,5 +786,30 @@ impl Cluster {
             result?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_validation_is_named_as_the_api_names_it() {
+        assert_eq!(
+            FieldValidation::named("Strict").unwrap(),
+            FieldValidation::Strict
+        );
+        assert_eq!(
+            FieldValidation::named("Warn").unwrap(),
+            FieldValidation::Warn
+        );
+        assert_eq!(
+            FieldValidation::named("Ignore").unwrap(),
+            FieldValidation::Ignore
+        );
+        assert_eq!(
+            FieldValidation::named("strict").unwrap_err().message,
+            r#"apply: option field_validation must be one of "Strict", "Warn", "Ignore", not "strict""#
+        );
     }
 }

@@ -25,7 +25,10 @@ mod secrets;
 mod transport;
 mod wait;
 
-pub use access::{kubeconfig_server, probe_kubeconfig, token_expiry, Probe, TokenExpiry};
+pub use access::{
+    kubeconfig_server, probe_in_play, probe_kubeconfig, rollout_restart_patch, token_expiry,
+    token_expiry_in_play, Probe, TokenExpiry,
+};
 pub use apply::{Applied, ApplyOptions, FieldValidation};
 pub use cluster::Cluster;
 pub use config::{context_allowed, load_kubeconfig, parse as parse_kubeconfig, KubeOptions};
@@ -40,6 +43,7 @@ pub use registry::{Provisioner, Registry};
 pub use retry::RetryPolicy;
 pub use secrets::data_from_files as secret_data_from_files;
 pub use transport::Transports;
+pub use wait::wait_secs;
 
 use crate::report::Reporter;
 
@@ -60,5 +64,52 @@ pub struct Session<'a> {
     pub limited_out: bool,
 }
 
+impl<'a> Session<'a> {
+    /// How a play works on a cluster: a cluster `--limit` leaves out is worked on as in a dry
+    /// run (its writes are checked by its API server and never stored, and later reads see
+    /// them, so the rest of the play goes on as it would); the reporter says each was skipped.
+    pub fn of_play(
+        reporter: &'a Reporter,
+        dry_run: bool,
+        limited_out: bool,
+        owner: &'a str,
+    ) -> Self {
+        Session {
+            reporter,
+            dry_run: dry_run || limited_out,
+            ledger: None,
+            owner,
+            programs_skipped: false,
+            limited_out,
+        }
+    }
+}
+
 /// The label that marks objects a playbook applied; `--prune` deletes only objects carrying it.
 pub const OWNER_LABEL: &str = "runner.dev/playbook";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_outside_the_limit_is_worked_on_as_in_a_dry_run() {
+        let reporter = Reporter::new(crate::report::OutputMode::Json);
+        let cases = [
+            // (--dry-run, outside --limit) -> dry run there
+            ((false, false), false),
+            ((true, false), true),
+            ((false, true), true),
+            ((true, true), true),
+        ];
+        for ((dry_run, limited_out), planned) in cases {
+            let session = Session::of_play(&reporter, dry_run, limited_out, "mesh");
+            assert_eq!(
+                (session.dry_run, session.limited_out, session.owner),
+                (planned, limited_out, "mesh"),
+                "--dry-run {dry_run}, outside --limit {limited_out}"
+            );
+            assert!(session.ledger.is_none() && !session.programs_skipped);
+        }
+    }
+}

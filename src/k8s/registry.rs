@@ -126,7 +126,12 @@ impl Registry {
     }
 
     /// Records the context a playbook gives for one of its clusters (`--context` still wins).
-    pub fn set_playbook_context(&self, name: &str, context: &str) {
+    /// A sandbox cluster is known by its playbook name alone: a context given for it is
+    /// ignored, as is an empty one.
+    pub fn set_playbook_context(&self, name: &str, context: &str, sandbox: bool) {
+        if sandbox || context.is_empty() {
+            return;
+        }
         self.state()
             .playbook_contexts
             .insert(name.to_string(), context.to_string());
@@ -317,6 +322,31 @@ mod tests {
             ..Default::default()
         };
         Registry::new(options, rt.handle().clone())
+    }
+
+    #[test]
+    fn a_playbooks_context_names_a_cluster_unless_sandbox_or_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let registry = registry(&rt, &empty);
+        registry.set_playbook_context("east", "", false);
+        registry.set_playbook_context("west", "prod-west", true);
+        assert_eq!(registry.context_for("east"), "east");
+        assert_eq!(registry.context_for("west"), "west");
+        registry.set_playbook_context("east", "prod-east", false);
+        assert_eq!(registry.context_for("east"), "prod-east");
+        let flagged = Registry::new(
+            KubeOptions {
+                kubeconfig: Some(empty.path().to_path_buf()),
+                contexts: vec![("east".into(), "flag-east".into())],
+                ..Default::default()
+            },
+            rt.handle().clone(),
+        );
+        flagged.set_playbook_context("east", "prod-east", false);
+        assert_eq!(flagged.context_for("east"), "flag-east", "--context wins");
     }
 
     #[test]

@@ -482,10 +482,25 @@ fn set_status(object: &mut Value, field: &str, value: Value) {
     }
 }
 
+/// How long a wait takes at most when the playbook does not say: five minutes.
+const DEFAULT_WAIT_SECS: u64 = 300;
+
+/// The seconds a wait may take: the playbook's `timeout`, or [`DEFAULT_WAIT_SECS`].
+pub fn wait_secs(timeout: Option<Duration>) -> u64 {
+    timeout.map_or(DEFAULT_WAIT_SECS, |timeout| timeout.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_wait_takes_five_minutes_unless_told() {
+        assert_eq!(wait_secs(None), 300);
+        assert_eq!(wait_secs(Some(Duration::from_secs(42))), 42);
+        assert_eq!(wait_secs(Some(Duration::from_millis(1500))), 1);
+    }
 
     #[test]
     fn last_state_is_the_status() {

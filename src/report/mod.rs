@@ -52,6 +52,34 @@ impl Action {
     }
 }
 
+impl From<runner_certs::RootStatus> for Action {
+    fn from(status: runner_certs::RootStatus) -> Self {
+        match status {
+            runner_certs::RootStatus::Created => Action::Created,
+            runner_certs::RootStatus::Loaded => Action::Unchanged,
+        }
+    }
+}
+
+impl From<runner_certs::IntermediateStatus> for Action {
+    fn from(status: runner_certs::IntermediateStatus) -> Self {
+        match status {
+            runner_certs::IntermediateStatus::Created => Action::Created,
+            runner_certs::IntermediateStatus::Rotated => Action::Configured,
+            runner_certs::IntermediateStatus::Reused => Action::Unchanged,
+        }
+    }
+}
+
+/// What a plan says of a CA it would make ("would rotate intermediate CA certs/east").
+fn planned_ca_phrase(what: &str, action: Action) -> String {
+    let verb = match action {
+        Action::Configured => "rotate",
+        _ => "create",
+    };
+    format!("would {verb} {what}")
+}
+
 /// Counts of object actions, per step or per cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Changes {
@@ -676,6 +704,24 @@ impl Reporter {
         }
     }
 
+    /// A file a run wrote (or left as it was), or (`planned`) what a plan would do to it.
+    pub fn file_change(&self, what: &str, action: Action, planned: bool) {
+        if planned {
+            self.planned_local_change(&format!("would write {what}"), what, action);
+        } else {
+            self.local_change(what, action);
+        }
+    }
+
+    /// A CA created, rotated or reused by a run, or (`planned`) what a plan would do to it.
+    pub fn ca_change(&self, what: &str, action: Action, planned: bool) {
+        if planned {
+            self.planned_local_change(&planned_ca_phrase(what, action), what, action);
+        } else {
+            self.local_change(what, action);
+        }
+    }
+
     /// Reports a warning, once per run however often it is raised.
     pub fn warn(&self, message: &str) {
         self.warn_as(message, false);
@@ -825,5 +871,36 @@ impl Reporter {
             OutputMode::Human => self.line(&human::recap(&recap, skipped, duration, self.color)),
         }
         recap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runner_certs::{IntermediateStatus, RootStatus};
+
+    #[test]
+    fn ca_statuses_report_as_actions() {
+        assert_eq!(Action::from(RootStatus::Created), Action::Created);
+        assert_eq!(Action::from(RootStatus::Loaded), Action::Unchanged);
+        assert_eq!(Action::from(IntermediateStatus::Created), Action::Created);
+        assert_eq!(
+            Action::from(IntermediateStatus::Rotated),
+            Action::Configured
+        );
+        assert_eq!(Action::from(IntermediateStatus::Reused), Action::Unchanged);
+    }
+
+    #[test]
+    fn a_plan_says_it_would_create_or_rotate_a_ca() {
+        let what = "intermediate CA certs/east";
+        assert_eq!(
+            planned_ca_phrase(what, Action::Created),
+            "would create intermediate CA certs/east"
+        );
+        assert_eq!(
+            planned_ca_phrase(what, Action::Configured),
+            "would rotate intermediate CA certs/east"
+        );
     }
 }

@@ -12,6 +12,7 @@ mod cluster_name;
 mod error;
 mod expiry;
 mod files;
+mod hierarchy;
 mod info;
 mod intermediate;
 mod key_type;
@@ -27,6 +28,7 @@ mod secret;
 pub use chain::{compare_roots, verify_chain, RootComparison, RootIdentity};
 pub use cluster_name::validate_cluster_name;
 pub use error::CertError;
+pub use hierarchy::{Ensured, Hierarchy, Intermediate, Mode};
 pub use info::{inspect, inspect_file, CertInfo};
 pub use intermediate::{
     intermediate_ca, plan_intermediate_ca, IntermediateCa, IntermediateStatus, PlannedFiles,

@@ -5,12 +5,8 @@ use rhai::{Dynamic, Engine, Map};
 
 use super::k8s::{namespace_of, ClusterHandle};
 use crate::context::PlayContext;
-use crate::engine::convert::{throw, to_dynamic, IntoRhai, RhaiResult};
+use crate::engine::convert::{to_dynamic, IntoRhai, RhaiResult};
 use crate::engine::options::Options;
-use crate::error::HostError;
-
-/// The annotation `kubectl rollout restart` sets on a Deployment's pod template.
-const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 pub(super) fn install(engine: &mut Engine) {
     engine.register_global_module(exported_module!(access_api).into());
@@ -36,9 +32,7 @@ mod access_api {
         let ctx = play_context(&call)?;
         let options = Options::check("cluster", options, &["context"])?;
         let context = options.string("context")?.unwrap_or_default();
-        if !ctx.is_sandbox() && !context.is_empty() {
-            ctx.clusters.set_playbook_context(name, &context);
-        }
+        (ctx.clusters).set_playbook_context(name, &context, ctx.is_sandbox());
         ctx.cluster(name).map(Cluster).into_rhai()
     }
 
@@ -121,21 +115,14 @@ mod k8s_api {
     #[rhai_fn(volatile, return_raw)]
     pub(super) fn probe(call: NativeCallContext, kubeconfig: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
-        let text = kubeconfig.to_string();
-        if ctx.dry_run() && text.contains(KNOWN_AFTER_APPLY) {
-            let server = crate::k8s::kubeconfig_server(&text);
-            ctx.reporter.log(&format!(
-                "dry run: not probing {server}: the credentials are known after apply"
-            ));
-            let mut map = Map::new();
-            map.insert("ok".into(), true.into());
-            map.insert("server".into(), server.into());
-            map.insert("error".into(), "".into());
-            return Ok(map);
-        }
         let transports = ctx.clusters.transports();
         let probe = ctx
-            .block_on(async { Ok(crate::k8s::probe_kubeconfig(&text, transports).await) })
+            .block_on(async {
+                Ok(
+                    crate::k8s::probe_in_play(&ctx.reporter, ctx.dry_run(), kubeconfig, transports)
+                        .await,
+                )
+            })
             .into_rhai()?;
         let json = serde_json::to_value(probe)
             .map_err(|e| HostError::new(e.to_string()))
@@ -151,18 +138,20 @@ mod k8s_api {
     #[rhai_fn(volatile, return_raw)]
     pub(super) fn token_expiry(call: NativeCallContext, token: &str) -> RhaiResult<Map> {
         let ctx = play_context(&call)?;
-        let mut map = Map::new();
-        if ctx.dry_run() && token.contains(KNOWN_AFTER_APPLY) {
-            map.insert("expires".into(), Dynamic::UNIT);
-            map.insert("expires_at".into(), KNOWN_AFTER_APPLY.into());
-            map.insert("days_left".into(), Dynamic::UNIT);
-            return Ok(map);
-        }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let expiry = crate::k8s::token_expiry(token, now).into_rhai()?;
-        map.insert("expires".into(), expiry.expires.into());
-        map.insert("expires_at".into(), expiry.expires_at.into());
-        map.insert("days_left".into(), expiry.days_left.into());
+        let mut map = Map::new();
+        match crate::k8s::token_expiry_in_play(ctx.dry_run(), token, now).into_rhai()? {
+            Some(expiry) => {
+                map.insert("expires".into(), expiry.expires.into());
+                map.insert("expires_at".into(), expiry.expires_at.into());
+                map.insert("days_left".into(), expiry.days_left.into());
+            }
+            None => {
+                map.insert("expires".into(), Dynamic::UNIT);
+                map.insert("expires_at".into(), KNOWN_AFTER_APPLY.into());
+                map.insert("days_left".into(), Dynamic::UNIT);
+            }
+        }
         Ok(map)
     }
 }
@@ -177,11 +166,6 @@ fn create_token(
     options: Options,
 ) -> RhaiResult<String> {
     let namespace = namespace_of(cluster, &options)?;
-    if seconds <= 0 {
-        return Err(throw(HostError::new(format!(
-            "create_token: seconds must be a positive number, not {seconds}"
-        ))));
-    }
     let cl = cluster.0.clone();
     ctx.block_on(async {
         cl.request_token(
@@ -203,11 +187,7 @@ fn rollout_restart(
     options: Options,
 ) -> RhaiResult<Dynamic> {
     let namespace = namespace_of(cluster, &options)?;
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| HostError::new(e.to_string()))
-        .into_rhai()?;
-    let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});
+    let patch = crate::k8s::rollout_restart_patch(time::OffsetDateTime::now_utc()).into_rhai()?;
     ctx.reporter.touch(cluster.0.name());
     let session = super::k8s::session(ctx, &cluster.0);
     let cl = cluster.0.clone();

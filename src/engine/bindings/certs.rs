@@ -13,8 +13,7 @@ use crate::context::PlayContext;
 use crate::engine::convert::{to_dynamic, to_json};
 use crate::engine::options::Options;
 use crate::error::{HostError, HostResult};
-use crate::report::Action;
-use runner_certs::{self as certs, CaOptions, IntermediateStatus, RootCa, RootStatus};
+use runner_certs::{self as certs, CaOptions, RootCa};
 
 const OPTION_KEYS: &[&str] = &[
     "key_type",
@@ -246,7 +245,6 @@ fn string_map(map: Map) -> HostResult<std::collections::BTreeMap<String, String>
         .collect()
 }
 
-/// Reads our root and intermediate from the files, or from what this plan made in memory.
 fn check_cacerts(
     ctx: &PlayContext,
     cluster: &str,
@@ -260,18 +258,10 @@ fn check_cacerts(
         .and_then(|o| o.bool("rotation"))
         .map_err(|e| host_error(*e))?;
     let rotation = options.unwrap_or(false);
-    certs::validate_cluster_name(cert_dir).map_err(host)?;
-    let path = ctx.project.resolve(certs_dir)?;
-    let mut ours = certs::Ours::read(&path, cert_dir).map_err(host)?;
-    if let Some(planned) = ctx
-        .planned_certs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&path.join(cert_dir))
-    {
-        ours.root_pem = Some(planned.root_cert.clone());
-        ours.intermediate_pem = Some(planned.ca_cert.clone());
-    }
+    let ours = ctx
+        .certs
+        .ours(&ctx.project.resolve(certs_dir)?, cert_dir)
+        .map_err(host)?;
     let live = if live.is_unit() {
         None
     } else {
@@ -280,7 +270,7 @@ fn check_cacerts(
             .ok_or_else(|| HostError::new("check_cacerts: live must be a map|()"))?;
         Some(string_map(map)?)
     };
-    let shown = format!("{}/{}", certs_dir.trim_end_matches('/'), cert_dir);
+    let shown = shown_dir(certs_dir, cert_dir);
     let target = certs::Target {
         cluster,
         context,
@@ -288,6 +278,11 @@ fn check_cacerts(
         shown_dir: &shown,
     };
     certs::check_cacerts(&target, &ours, live.as_ref(), rotation).map_err(host)
+}
+
+/// A cluster's directory as the playbook names it.
+fn shown_dir(certs_dir: &str, cluster: &str) -> String {
+    format!("{}/{}", certs_dir.trim_end_matches('/'), cluster)
 }
 
 fn host(error: certs::CertError) -> HostError {
@@ -321,48 +316,26 @@ fn host_error(error: rhai::EvalAltResult) -> HostError {
     }
 }
 
-/// From the files, or from an intermediate this plan made in memory.
 fn cacerts_secret(ctx: &PlayContext, dir: &str) -> HostResult<Value> {
     let path = ctx.project.resolve(dir)?;
-    let planned = ctx
-        .planned_certs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&path)
-        .cloned();
-    match planned {
-        Some(files) => certs::cacerts_secret_of(&path, &files),
-        None => certs::cacerts_secret(&path),
-    }
-    .map_err(host)
+    ctx.certs.cacerts_secret(&path).map_err(host)
 }
 
 fn root_ca(ctx: &PlayContext, dir: &str, options_map: Map) -> HostResult<RootCa> {
     let options = options("certs::ensure_root_ca", options_map)?;
     let path = ctx.project.resolve(dir)?;
-    let root = if ctx.dry_run() {
-        certs::plan_root_ca(&path, &options)
-    } else {
-        certs::root_ca(&path, &options)
-    }
-    .map_err(host)?;
-    let shown = format!(
-        "root CA {}",
-        ctx.project
-            .show(&ctx.project.resolve(dir)?.join(certs::file_names::ROOT_CERT))
-    );
-    for warning in &root.warnings {
+    let root = ctx.certs.root_ca(&path, &options).map_err(host)?;
+    for warning in &root.ca.warnings {
         ctx.reporter.warn(warning);
     }
-    let action = match root.status {
-        RootStatus::Created => Action::Created,
-        RootStatus::Loaded => Action::Unchanged,
-    };
-    report(ctx, &shown, action);
-    if !ctx.dry_run() {
-        record_files(ctx, &[&root.cert_path, &root.key_path]);
-    }
-    Ok(root)
+    let shown = format!(
+        "root CA {}",
+        ctx.project.show(&path.join(certs::file_names::ROOT_CERT))
+    );
+    ctx.reporter
+        .ca_change(&shown, root.ca.status.into(), ctx.dry_run());
+    record_files(ctx, &root.files);
+    Ok(root.ca)
 }
 
 fn intermediate(
@@ -376,97 +349,31 @@ fn intermediate(
 ) -> HostResult<Map> {
     let options = options(function, options_map)?;
     let path = ctx.project.resolve(dir)?;
-    let (ca, planned) = match (ctx.dry_run(), rotate) {
-        (false, true) => (
-            certs::rotate_intermediate(root, &path, cluster, &options),
-            None,
-        ),
-        (false, false) => (certs::intermediate_ca(root, &path, cluster, &options), None),
-        (true, true) => match certs::plan_rotate_intermediate(root, &path, cluster, &options) {
-            Ok((ca, files)) => (Ok(ca), Some(files)),
-            Err(e) => (Err(e), None),
-        },
-        (true, false) => match certs::plan_intermediate_ca(root, &path, cluster, &options) {
-            Ok((ca, files)) => (Ok(ca), files),
-            Err(e) => (Err(e), None),
-        },
-    };
-    let ca = ca.map_err(host)?;
+    let ensured = if rotate {
+        ctx.certs
+            .rotate_intermediate(root, &path, cluster, &options)
+    } else {
+        ctx.certs.intermediate_ca(root, &path, cluster, &options)
+    }
+    .map_err(host)?;
+    let ca = &ensured.ca.ca;
     for warning in &ca.warnings {
         ctx.reporter.warn(&format!("{cluster}: {warning}"));
     }
-    let action = match ca.status {
-        IntermediateStatus::Created => Action::Created,
-        IntermediateStatus::Rotated => Action::Configured,
-        _ => Action::Unchanged,
-    };
-    let shown = format!(
-        "intermediate CA {}",
-        ctx.project.show(&ctx.project.resolve(dir)?.join(cluster))
-    );
-    report(ctx, &shown, action);
-    let mut map = map_of(Ok(&ca))?;
-    // The certificates (never the key), so a playbook need not read files a dry run did not write.
-    match planned {
-        Some(files) => {
-            map.insert("ca_cert_pem".into(), Dynamic::from(files.ca_cert.clone()));
-            map.insert(
-                "cert_chain_pem".into(),
-                Dynamic::from(files.cert_chain.clone()),
-            );
-            ctx.planned_certs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(ca.dir.clone(), files);
-        }
-        None => {
-            if !ctx.dry_run() {
-                record_files(
-                    ctx,
-                    &[
-                        &ca.ca_cert_path,
-                        &ca.ca_key_path,
-                        &ca.root_cert_path,
-                        &ca.cert_chain_path,
-                    ],
-                );
-            }
-            for (key, path) in [
-                ("ca_cert_pem", &ca.ca_cert_path),
-                ("cert_chain_pem", &ca.cert_chain_path),
-            ] {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    HostError::from_error(&e).context(format!("cannot read {}", path.display()))
-                })?;
-                map.insert(key.into(), Dynamic::from(pem));
-            }
-        }
-    }
-    // Playbooks address the cluster's directory as they named it.
-    map.insert(
-        "dir".into(),
-        Dynamic::from(format!("{}/{}", dir.trim_end_matches('/'), cluster)),
-    );
+    let shown = format!("intermediate CA {}", ctx.project.show(&path.join(cluster)));
+    ctx.reporter
+        .ca_change(&shown, ca.status.into(), ctx.dry_run());
+    record_files(ctx, &ensured.files);
+    let mut map = map_of(Ok(ca))?;
+    map.insert("ca_cert_pem".into(), ensured.ca.ca_cert_pem.into());
+    map.insert("cert_chain_pem".into(), ensured.ca.cert_chain_pem.into());
+    map.insert("dir".into(), shown_dir(dir, cluster).into());
     Ok(map)
 }
 
-/// A created or rotated CA; a plan says what it would do, and writes nothing.
-fn report(ctx: &PlayContext, what: &str, action: Action) {
-    if ctx.dry_run() {
-        let verb = match action {
-            Action::Configured => "rotate",
-            _ => "create",
-        };
-        ctx.reporter
-            .planned_local_change(&format!("would {verb} {what}"), what, action);
-    } else {
-        ctx.reporter.local_change(what, action);
-    }
-}
-
 /// Certificates are read and written by the run itself: watch mode must never re-run for them.
-fn record_files(ctx: &PlayContext, files: &[&PathBuf]) {
+fn record_files(ctx: &PlayContext, files: &[PathBuf]) {
     for file in files {
-        ctx.record_written(file.canonicalize().unwrap_or_else(|_| (*file).clone()));
+        ctx.record_written(file.canonicalize().unwrap_or_else(|_| file.clone()));
     }
 }

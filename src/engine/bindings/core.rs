@@ -220,25 +220,10 @@ fn template_context(ctx: &PlayContext, extra: Value) -> Value {
 
 fn read_manifests(ctx: &PlayContext, dir: &str, extra: Value) -> HostResult<String> {
     let directory = ctx.project.resolve(dir)?;
-    let files = local_files::manifest_files(&directory, &ctx.project.show(&directory))?;
     let context = template_context(ctx, extra);
-    let mut texts = Vec::new();
-    for file in files {
-        ctx.project.confine(&file)?;
-        let text = if local_files::is_template(&file) {
-            ctx.templates.render_file(&file, &context)?
-        } else {
-            std::fs::read_to_string(&file).map_err(|e| {
-                HostError::from_error(&e)
-                    .context(format!("cannot read {}", ctx.project.show(&file)))
-            })?
-        };
+    local_files::read_manifests(&ctx.project, &ctx.templates, &directory, &context, |file| {
         ctx.record_read(file);
-        texts.push(text);
-    }
-    Ok(local_files::join_documents(
-        texts.iter().map(String::as_str),
-    ))
+    })
 }
 
 fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
@@ -253,21 +238,9 @@ fn read_file(ctx: &PlayContext, path: &str) -> HostResult<String> {
 fn write_file(ctx: &PlayContext, path: &str, text: &str) -> HostResult<()> {
     let file = ctx.project.resolve(path)?;
     let shown = ctx.project.show(&file);
-    let action = local_files::change_of(&file, text);
-    let what = format!("file {shown}");
-    if ctx.dry_run() {
-        if action.is_change() {
-            ctx.planned_files
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(file);
-        }
-        ctx.reporter
-            .planned_local_change(&format!("would write {what}"), &what, action);
-        return Ok(());
-    }
-    local_files::write(&file, text, action, &shown)?;
-    ctx.record_written(file);
-    ctx.reporter.local_change(&what, action);
+    let action = local_files::write_text(&file, text, &shown, ctx.dry_run())?;
+    ctx.reporter
+        .file_change(&format!("file {shown}"), action, ctx.dry_run());
+    ctx.record_file_change(file, action);
     Ok(())
 }

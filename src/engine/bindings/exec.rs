@@ -6,7 +6,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 use crate::context::PlayContext;
 use crate::engine::convert::{IntoRhai, RhaiResult};
 use crate::engine::options::{strings, Options};
-use crate::exec::{run_in_play, ExecOptions, ExecOutput};
+use crate::exec::{launch, run, ExecOptions, ExecOutput, Launch};
 
 pub(super) fn install(engine: &mut Engine) {
     engine.register_global_module(exported_module!(exec_api).into());
@@ -38,82 +38,18 @@ mod exec_api {
 
 fn exec(ctx: &PlayContext, program: &str, args: Array, options: Map) -> RhaiResult<Map> {
     let args = strings("exec", "args", args)?;
-    let mut options = exec_options(ctx, options)?;
-    if ctx.dry_run() {
-        ctx.reporter.log(&planned_command(ctx, program, &args));
-        ctx.skip_program();
-        return output_map(&crate::exec::ExecOutput::default());
-    }
-    if let Some(cluster) = limited_out_context(ctx, &args) {
-        ctx.reporter.log(&format!(
-            "not in --limit ({cluster}): {}",
-            planned_command(ctx, program, &args)
-        ));
-        ctx.skip_program();
-        return output_map(&crate::exec::ExecOutput::default());
-    }
-    // Tools like istioctl must reach the clusters this run uses (the sandbox's, or
-    // --kubeconfig's), never some other default; the playbook's own env still wins.
-    if let Some(kubeconfig) = &ctx.options.kube.kubeconfig {
-        ctx.write_kubeconfig_for_programs().into_rhai()?;
-        options
-            .env
-            .insert(0, ("KUBECONFIG".into(), kubeconfig.display().to_string()));
-    }
-    let output = ctx
-        .block_on(run_in_play(
-            &ctx.reporter,
-            ctx.dry_run(),
-            program,
-            &args,
-            &options,
-        ))
-        .into_rhai()?;
-    output_map(&output)
-}
-
-/// The cluster outside `--limit` whose context the arguments name (`--context X`,
-/// `--context=X`): the program would change it, so it is not run.
-fn limited_out_context(ctx: &PlayContext, args: &[String]) -> Option<String> {
-    if ctx.options.limit.is_empty() {
-        return None;
-    }
-    let named: Vec<&str> = args
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| match a.strip_prefix("--context=") {
-            Some(context) => Some(context),
-            None if a == "--context" => args.get(i + 1).map(String::as_str),
-            None => None,
-        })
-        .collect();
-    (ctx.clusters.names().into_iter())
-        .filter(|name| ctx.outside_limit(name))
-        .find(|name| {
-            ctx.cluster(name)
-                .is_ok_and(|c| named.contains(&c.context()))
-        })
-}
-
-/// What a dry run says instead of running a program; a file the plan would write first is
-/// named as such, since it does not exist yet.
-fn planned_command(ctx: &PlayContext, program: &str, args: &[String]) -> String {
-    let planned = ctx
-        .planned_files
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let pending: Vec<String> = args
-        .iter()
-        .filter(|a| planned.contains(std::path::Path::new(a.as_str())))
-        .map(|a| ctx.project.show(std::path::Path::new(a.as_str())))
-        .collect();
-    let line = format!("would run: {}", crate::exec::command_line(program, args));
-    match pending.as_slice() {
-        [] => line,
-        files => format!(
-            "{line} (with {}, which the run writes first)",
-            files.join(", ")
-        ),
+    let options = exec_options(ctx, options)?;
+    match launch(program, &args, options, &ctx.exec_view()) {
+        Launch::Skip(line) => {
+            ctx.reporter.log(&line);
+            ctx.skip_program();
+            output_map(&ExecOutput::default())
+        }
+        Launch::Run(options) => {
+            ctx.write_kubeconfig_for_programs().into_rhai()?;
+            let output = ctx.block_on(run(program, &args, &options)).into_rhai()?;
+            output_map(&output)
+        }
     }
 }
 
@@ -136,7 +72,9 @@ fn exec_options(ctx: &PlayContext, options: Map) -> RhaiResult<ExecOptions> {
         cwd,
         timeout: options.timeout()?,
         stdin: options.string("stdin")?,
-        check: options.bool("check")?.unwrap_or(true),
+        check: options
+            .bool("check")?
+            .unwrap_or(ExecOptions::default().check),
     })
 }
 

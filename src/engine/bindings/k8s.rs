@@ -21,23 +21,17 @@ use crate::k8s::{
     Session,
 };
 
-const DEFAULT_WAIT_SECS: u64 = 300;
-
 /// A playbook's handle on one cluster.
 #[derive(Clone)]
 pub(super) struct ClusterHandle(pub(crate) Arc<Cluster>);
 
-/// A cluster that `--limit` leaves out is worked on as in a dry run: its writes are checked by
-/// its API server and never stored, and later reads see them, so the rest of the play goes on as
-/// it would; the reporter says each was skipped.
+/// How the play works on this cluster (see `Session::of_play`).
 pub(super) fn session<'a>(ctx: &'a PlayContext, cluster: &Cluster) -> Session<'a> {
+    let limited_out = ctx.outside_limit(cluster.name());
     Session {
-        reporter: &ctx.reporter,
-        dry_run: ctx.dry_run() || ctx.outside_limit(cluster.name()),
         ledger: ctx.ledger(),
-        owner: ctx.owner(),
         programs_skipped: ctx.programs_skipped(),
-        limited_out: ctx.outside_limit(cluster.name()),
+        ..Session::of_play(&ctx.reporter, ctx.dry_run(), limited_out, ctx.owner())
     }
 }
 
@@ -471,9 +465,7 @@ pub(super) fn namespace_of(h: &ClusterHandle, options: &Options) -> RhaiResult<S
 }
 
 fn wait_secs(options: &Options) -> RhaiResult<u64> {
-    Ok(options
-        .timeout()?
-        .map_or(DEFAULT_WAIT_SECS, |timeout| timeout.as_secs()))
+    Ok(crate::k8s::wait_secs(options.timeout()?))
 }
 
 fn get(
@@ -533,12 +525,7 @@ fn apply(
     let force = options.bool("force")?.unwrap_or(false);
     let field_validation = match options.string("field_validation")? {
         None => FieldValidation::default(),
-        Some(name) => FieldValidation::from_name(&name).ok_or_else(|| {
-            throw(HostError::new(format!(
-                "apply: option field_validation must be one of {}, not {name:?}",
-                FieldValidation::NAMES.map(|n| format!("{n:?}")).join(", ")
-            )))
-        })?,
+        Some(name) => FieldValidation::named(&name).into_rhai()?,
     };
     let manifests = manifests(objects).into_rhai()?;
     let options = ApplyOptions {
