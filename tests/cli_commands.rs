@@ -444,25 +444,52 @@ fn check_finds_what_would_fail_at_run_time() {
             "print(vars.apps.backnd);\n",
         ),
     );
-    let out = p.runner(&["check", "playbooks/c.rhai"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        headlines(&stderr),
-        [
-            "module util (playbooks/lib/util.rhai) has no function gret; did you mean util::greet?",
-            "no function named write_fil; did you mean write_file? (see: runner api write_file)",
-            "vars.apps has no key backnd; did you mean backend? (keys: namespace, backend)",
-            "template templates/broken.yaml.j2:1: syntax error: unexpected `}`, expected end of variable block",
-            "template templates/app.yaml.j2:2: apps has no key namespce; did you mean namespace? (keys: namespace, backend)",
-        ]
-    );
-    assert!(stderr.contains("[playbooks/c.rhai:3:1]"), "{stderr}");
-    assert!(
-        stderr.contains("called from playbooks/c.rhai:4:9"),
-        "{stderr}"
-    );
-    assert!(stderr.ends_with("5 error(s)\n"), "{stderr}");
+    p.test()
+        .args(["check", "playbooks/c.rhai"])
+        .stdout("")
+        .stderr(r#"  × module util (playbooks/lib/util.rhai) has no function gret; did you mean util::greet?
+   ╭─[playbooks/c.rhai:2:13]
+ 1 │ import "lib/util" as util;
+ 2 │ print(util::gret("x"));
+   ·             ──┬─
+   ·               ╰── here
+ 3 │ write_fil("out", "x");
+   ╰────
+  × no function named write_fil; did you mean write_file? (see: runner api write_file)
+   ╭─[playbooks/c.rhai:3:1]
+ 2 │ print(util::gret("x"));
+ 3 │ write_fil("out", "x");
+   · ────┬────
+   ·     ╰── here
+ 4 │ let t = template("broken.yaml.j2");
+   ╰────
+  × vars.apps has no key backnd; did you mean backend? (keys: namespace, backend)
+   ╭─[playbooks/c.rhai:6:17]
+ 5 │ let a = template("app.yaml.j2", #{ app: vars.apps.backend });
+ 6 │ print(vars.apps.backnd);
+   ·                 ───┬──
+   ·                    ╰── here
+   ╰────
+  × template templates/broken.yaml.j2:1: syntax error: unexpected `}`, expected end of variable block
+  ╰─▶ called from playbooks/c.rhai:4:9
+   ╭─[templates/broken.yaml.j2:1:9]
+ 1 │ a: {{ x }
+   ·         ┬
+   ·         ╰── here
+   ╰────
+  × template templates/app.yaml.j2:2: apps has no key namespce; did you mean namespace? (keys: namespace, backend)
+  ╰─▶ called from playbooks/c.rhai:5:9
+   ╭─[templates/app.yaml.j2:2:8]
+ 1 │ name: {{ app.name }}
+ 2 │ ns: {{ apps.namespce }}
+   ·        ──────┬──────
+   ·              ╰── here
+   ╰────
+  help: define the value in the play's variables (vars file or --var) or pass it in the template() context
+5 error(s)
+"#)
+        .status(1)
+        .run();
     assert!(!p.exists("out"), "check ran the playbook");
 }
 
@@ -479,15 +506,22 @@ fn check_lets_a_playbook_ask_whether_an_optional_variable_is_set() {
             "print(vars.replica);\n",
         ),
     );
-    let out = p.runner(&["check", "playbooks/o.rhai"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        headlines(&stderr),
-        ["vars has no key replica; did you mean replicas? (keys: replicas)"]
-    );
-    assert!(stderr.contains("[playbooks/o.rhai:4:"), "{stderr}");
-    assert!(stderr.ends_with("1 error(s)\n"), "{stderr}");
+    p.test()
+        .args(["check", "playbooks/o.rhai"])
+        .stdout("")
+        .stderr(
+            r#"  × vars has no key replica; did you mean replicas? (keys: replicas)
+   ╭─[playbooks/o.rhai:4:12]
+ 3 │ if vars.skip != () { print("skip"); }
+ 4 │ print(vars.replica);
+   ·            ───┬───
+   ·               ╰── here
+   ╰────
+1 error(s)
+"#,
+        )
+        .status(1)
+        .run();
 }
 
 #[test]
@@ -505,8 +539,8 @@ fn check_validates_the_variables_it_is_given() {
         .stderr("")
         .status(0)
         .run();
-    let out = p
-        .runner(&[
+    p.test()
+        .args([
             "check",
             "playbooks/s.rhai",
             "--vars",
@@ -514,16 +548,17 @@ fn check_validates_the_variables_it_is_given() {
             "--var",
             "replica=2",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        headlines(&stderr),
-        ["2 problems with the play's variables:"]
-    );
-    assert!(stderr.contains("  │   - mine.yaml:1: vars.replicas: expected a positive whole number, not a number (0)\n"), "{stderr}");
-    assert!(stderr.contains("  │   - --var replica=2: vars has no key replica; did you mean replicas? (keys: replicas)\n"), "{stderr}");
+        .stdout("")
+        .stderr(
+            r#"  × 2 problems with the play's variables:
+  │   - mine.yaml:1: vars.replicas: expected a positive whole number, not a number (0)
+  │   - --var replica=2: vars has no key replica; did you mean replicas? (keys: replicas)
+  help: the variables are described by playbooks/s.vars.schema.yaml
+1 error(s)
+"#,
+        )
+        .status(1)
+        .run();
 }
 
 #[test]

@@ -146,12 +146,11 @@ struct ModuleFile {
     uses: Vec<Written>,
 }
 
-/// One `use` tree: each leaf's path and the name it is imported as (None for a glob).
-fn use_tree(
-    tokens: &[Token],
-    mut i: usize,
-    prefix: &[String],
-) -> (Vec<(Vec<String>, Option<String>)>, usize) {
+/// A leaf of a `use` tree: its path and the name it is imported as (None for a glob).
+type UseLeaf = (Vec<String>, Option<String>);
+
+/// One `use` tree's leaves, and the index after it.
+fn use_tree(tokens: &[Token], mut i: usize, prefix: &[String]) -> (Vec<UseLeaf>, usize) {
     let mut path = prefix.to_vec();
     let mut leaves = Vec::new();
     if tokens.get(i) == Some(&Token::PathSep) {
