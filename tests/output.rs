@@ -2,7 +2,7 @@
 //! marked in a rehearsal, a recap of objects, `--limit`, `--only` errors, JSON error events.
 
 use crate::common;
-use crate::common::sandbox;
+use crate::common::backend::Backend;
 
 use common::Fixture;
 use serde_json::Value;
@@ -291,9 +291,12 @@ fn json_output_prints_each_fact_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verbose_output_logs_requests_and_never_a_token() {
-    let sandbox = sandbox::start(&["cluster-1"]).await;
+    let sandbox = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     let token = sandbox
-        .sandbox
+        .sandbox()
         .cluster("cluster-1")
         .unwrap()
         .admin_token()
@@ -303,7 +306,7 @@ async fn verbose_output_logs_requests_and_never_a_token() {
         "playbooks/v.rhai",
         "let c = declare_clusters([\"cluster-1\"])[0];\nstep(\"s\", || { c.apply(#{ apiVersion: \"v1\", kind: \"ConfigMap\", metadata: #{ name: \"v\", namespace: \"default\" } }); });\n",
     );
-    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let kubeconfig = sandbox.kubeconfig().display().to_string();
     let args = [
         "-vv",
         "play",
@@ -372,12 +375,14 @@ async fn verbose_output_logs_requests_and_never_a_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_prints_one_line_only_when_it_lasted_more_than_a_second() {
     // The sandbox gives load balancers their address 1.5 s after they are asked for.
-    let sandbox = sandbox::start_with(runner_sandbox::SandboxOptions {
-        clusters: vec!["cluster-1".into()],
-        lb_delay: std::time::Duration::from_millis(1500),
-        ..Default::default()
-    })
-    .await;
+    let sandbox = Fixture::new()
+        .sandbox_options(runner_sandbox::SandboxOptions {
+            clusters: vec!["cluster-1".into()],
+            lb_delay: std::time::Duration::from_millis(1500),
+            ..Default::default()
+        })
+        .start()
+        .await;
     let p = Fixture::new().build();
     p.write(
         "playbooks/lb.rhai",
@@ -390,7 +395,7 @@ step("lb", || {
 });
 "#,
     );
-    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let kubeconfig = sandbox.kubeconfig().display().to_string();
     let out = p
         .runner(&["play", "playbooks/lb.rhai", "--kubeconfig", &kubeconfig])
         .output()

@@ -55,15 +55,14 @@ impl Backend {
     pub(crate) async fn start(self, names: &[&str]) -> Clusters {
         let clusters: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
         let started = match self {
-            Backend::Sandbox => Clusters::Sandbox(
-                Sandbox::start(SandboxOptions {
+            Backend::Sandbox => {
+                return start_sandbox(SandboxOptions {
                     clusters,
                     lb_delay: Duration::from_millis(20),
                     ..Default::default()
                 })
                 .await
-                .expect("sandbox starts"),
-            ),
+            }
             Backend::RealControlPlane => {
                 let slots = Slots::take(names.len());
                 let planes = ControlPlanes::start(ControlPlaneOptions {
@@ -81,6 +80,13 @@ impl Backend {
         super::leaks::register_kubeconfig(&started.kubeconfig_yaml());
         started
     }
+}
+
+/// A sandbox started with options of the test's own (no RBAC, slow load balancers).
+pub(crate) async fn start_sandbox(options: SandboxOptions) -> Clusters {
+    let started = Clusters::Sandbox(Sandbox::start(options).await.expect("sandbox starts"));
+    super::leaks::register_kubeconfig(&started.kubeconfig_yaml());
+    started
 }
 
 impl Clusters {

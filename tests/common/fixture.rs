@@ -23,7 +23,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::backend::{Backend, Clusters};
+use runner_sandbox::{Sandbox, SandboxOptions};
+
+use super::backend::{start_sandbox, Backend, Clusters};
 use super::{copy_shipped, runner, Runner};
 
 /// What to build: see the module's documentation.
@@ -32,6 +34,7 @@ pub(crate) struct Fixture {
     shipped: bool,
     files: Vec<(String, String)>,
     clusters: Option<(Backend, Vec<String>)>,
+    sandbox_options: Option<SandboxOptions>,
     worker_threads: usize,
 }
 
@@ -50,6 +53,7 @@ impl Fixture {
             shipped: false,
             files: Vec::new(),
             clusters: None,
+            sandbox_options: None,
             worker_threads: 2,
         }
     }
@@ -75,6 +79,13 @@ impl Fixture {
         self
     }
 
+    /// A sandbox started with `options` (its clusters named there), for what the defaults of
+    /// `clusters` do not give: no RBAC, a load balancer's delay.
+    pub(crate) fn sandbox_options(mut self, options: SandboxOptions) -> Fixture {
+        self.sandbox_options = Some(options);
+        self
+    }
+
     /// Worker threads of the runtime serving the clusters of `build` (2 unless told).
     pub(crate) fn worker_threads(mut self, threads: usize) -> Fixture {
         self.worker_threads = threads;
@@ -83,27 +94,33 @@ impl Fixture {
 
     /// For plain tests: the clusters are served from a runtime of the fixture's own.
     pub(crate) fn build(self) -> Env {
-        let runtime = self.clusters.as_ref().map(|_| {
+        let serving = self.clusters.is_some() || self.sandbox_options.is_some();
+        let runtime = serving.then(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(self.worker_threads)
                 .enable_all()
                 .build()
                 .expect("a runtime for the clusters")
         });
-        let clusters = match (&runtime, &self.clusters) {
-            (Some(rt), Some((backend, names))) => Some(rt.block_on(start(*backend, names))),
-            _ => None,
-        };
+        let clusters = runtime
+            .as_ref()
+            .and_then(|rt| rt.block_on(self.start_clusters()));
         self.finish(clusters, runtime)
     }
 
     /// For async tests: the clusters are served from the test's runtime.
     pub(crate) async fn start(self) -> Env {
-        let clusters = match &self.clusters {
-            Some((backend, names)) => Some(start(*backend, names).await),
-            None => None,
-        };
+        let clusters = self.start_clusters().await;
         self.finish(clusters, None)
+    }
+
+    async fn start_clusters(&self) -> Option<Clusters> {
+        if let Some(options) = &self.sandbox_options {
+            return Some(start_sandbox(options.clone()).await);
+        }
+        let (backend, names) = self.clusters.as_ref()?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Some(backend.start(&names).await)
     }
 
     fn finish(self, clusters: Option<Clusters>, runtime: Option<tokio::runtime::Runtime>) -> Env {
@@ -131,11 +148,6 @@ impl Default for Fixture {
     fn default() -> Self {
         Fixture::new()
     }
-}
-
-async fn start(backend: Backend, names: &[String]) -> Clusters {
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    backend.start(&names).await
 }
 
 fn write(path: &Path, text: &str) {
@@ -173,6 +185,11 @@ impl Env {
 
     pub(crate) fn clusters(&self) -> &Clusters {
         self.clusters.as_ref().expect("a fixture with clusters")
+    }
+
+    /// The sandbox of a fixture built with `Backend::Sandbox` or `sandbox_options`.
+    pub(crate) fn sandbox(&self) -> &Sandbox {
+        self.clusters().sandbox().expect("a fixture on the sandbox")
     }
 
     pub(crate) fn clusters_mut(&mut self) -> &mut Clusters {

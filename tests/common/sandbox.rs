@@ -1,42 +1,10 @@
-//! Shared helpers for the sandbox tests: start a sandbox, get a kube client or run kubectl.
+//! Shared helpers for the sandbox tests (built with `Fixture`): a kube client, raw requests,
+//! kubectl.
 #![allow(dead_code)]
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use runner_sandbox::{Sandbox, SandboxOptions};
-use std::path::PathBuf;
-use std::time::Duration;
+use runner_sandbox::Sandbox;
 
-pub(crate) struct TestSandbox {
-    pub sandbox: Sandbox,
-    pub dir: tempfile::TempDir,
-    pub kubeconfig: PathBuf,
-}
-
-pub(crate) async fn start(clusters: &[&str]) -> TestSandbox {
-    start_with(SandboxOptions {
-        clusters: clusters
-            .iter()
-            .map(std::string::ToString::to_string)
-            .collect(),
-        lb_delay: Duration::from_millis(20),
-        ..Default::default()
-    })
-    .await
-}
-
-pub(crate) async fn start_with(opts: SandboxOptions) -> TestSandbox {
-    let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
-    super::leaks::register_kubeconfig(&sandbox.kubeconfig_yaml());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sandbox
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    TestSandbox {
-        sandbox,
-        dir,
-        kubeconfig,
-    }
-}
+use super::fixture::Env;
 
 pub(crate) async fn client_for(sandbox: &Sandbox, context: &str) -> kube::Client {
     kube::Client::try_from(config_for(sandbox, context).await).expect("client")
@@ -87,21 +55,17 @@ pub(crate) struct KubectlOutput {
     pub stderr: String,
 }
 
-pub(crate) async fn kubectl(ts: &TestSandbox, args: &[&str]) -> KubectlOutput {
+pub(crate) async fn kubectl(ts: &Env, args: &[&str]) -> KubectlOutput {
     kubectl_stdin(ts, args, None).await
 }
 
-pub(crate) async fn kubectl_stdin(
-    ts: &TestSandbox,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> KubectlOutput {
+pub(crate) async fn kubectl_stdin(ts: &Env, args: &[&str], stdin: Option<&str>) -> KubectlOutput {
     use tokio::io::AsyncWriteExt;
     let mut cmd = tokio::process::Command::new("kubectl");
     cmd.arg("--kubeconfig")
-        .arg(&ts.kubeconfig)
+        .arg(ts.kubeconfig())
         .args(args)
-        .env("HOME", ts.dir.path())
+        .env("HOME", ts.dir())
         .env_remove("KUBECONFIG")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
