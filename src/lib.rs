@@ -6,8 +6,6 @@
 //! (`runner-certs`, `runner-sandbox`). Public here is only what the binary, the tests and the
 //! benchmarks use.
 
-#![warn(unreachable_pub)]
-
 mod api_reference;
 mod bounds;
 mod check;

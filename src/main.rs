@@ -1,5 +1,3 @@
-#![warn(unreachable_pub)]
-
 // The sandbox and apply paths allocate many small JSON values; mimalloc measurably beats glibc's
 // allocator on them (see the apply benchmark). Counted so that playbooks are held to a memory
 // bound (runner::memory).

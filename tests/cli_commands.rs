@@ -2,59 +2,91 @@
 
 use crate::common;
 
-use common::Project;
-use predicates::prelude::*;
+use common::Fixture;
 
 #[test]
 fn check_passes_a_clean_playbook_and_its_modules() {
-    let p = Project::new();
-    p.file("playbooks/lib/a.rhai", "fn f() { 1 }");
-    p.file(
+    let p = Fixture::new().build();
+    p.write("playbooks/lib/a.rhai", "fn f() { 1 }");
+    p.write(
         "playbooks/ok.rhai",
         "import \"lib/a\" as a;\nprint(a::f() + vars.len());\n",
     );
-    p.runner(&["check", "playbooks/ok.rhai"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("ok"));
+    p.test()
+        .args(["check", "playbooks/ok.rhai"])
+        .stdout("ok: playbooks/ok.rhai\n")
+        .stderr("")
+        .status(0)
+        .run();
 }
 
 #[test]
 fn check_reports_each_syntax_error_in_playbook_and_modules() {
-    let p = Project::new();
-    p.file("playbooks/lib/broken.rhai", "fn f( { 1 }\n");
-    p.file(
+    let p = Fixture::new().build();
+    p.write("playbooks/lib/broken.rhai", "fn f( { 1 }\n");
+    p.write(
         "playbooks/lib/missing_user.rhai",
         "import \"nowhere\" as n;\n",
     );
-    p.file(
+    p.write(
         "playbooks/main.rhai",
         "import \"lib/broken\" as b;\nimport \"lib/missing_user\" as m;\nlet x = 1;\n",
     );
-    p.runner(&["check", "playbooks/main.rhai"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("playbooks/lib/broken.rhai:1"))
-        .stderr(predicate::str::contains("module \"nowhere\" not found"))
-        .stderr(predicate::str::contains("2 error(s)"));
-    p.file("playbooks/bad_main.rhai", "let = 3;\n");
-    p.runner(&["check", "playbooks/bad_main.rhai"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("playbooks/bad_main.rhai:1:5"));
+    p.test()
+        .args(["check", "playbooks/main.rhai"])
+        .stdout("")
+        .stderr(
+            r#"  × syntax error: Expecting ')' to close the parameters list of function 'f'
+   ╭─[playbooks/lib/broken.rhai:1:7]
+ 1 │ fn f( { 1 }
+   ·       ┬
+   ·       ╰── here
+   ╰────
+  × module "nowhere" not found (looked for playbooks/lib/nowhere.rhai)
+   ╭─[playbooks/lib/missing_user.rhai:1:1]
+ 1 │ import "nowhere" as n;
+   · ───┬──
+   ·    ╰── here
+   ╰────
+2 error(s)
+"#,
+        )
+        .status(1)
+        .run();
+    p.write("playbooks/bad_main.rhai", "let = 3;\n");
+    p.test()
+        .args(["check", "playbooks/bad_main.rhai"])
+        .stdout("")
+        .stderr(
+            r#"  × syntax error: Expecting name of a variable
+   ╭─[playbooks/bad_main.rhai:1:5]
+ 1 │ let = 3;
+   ·     ┬
+   ·     ╰── here
+   ╰────
+1 error(s)
+"#,
+        )
+        .status(1)
+        .run();
 }
 
 #[test]
 fn check_never_runs_the_playbook() {
-    let p = Project::new();
-    p.file("playbooks/w.rhai", "write_file(\"written\", \"x\");\n");
-    p.runner(&["check", "playbooks/w.rhai"]).assert().success();
+    let p = Fixture::new().build();
+    p.write("playbooks/w.rhai", "write_file(\"written\", \"x\");\n");
+    p.test()
+        .args(["check", "playbooks/w.rhai"])
+        .stdout("ok: playbooks/w.rhai\n")
+        .stderr("")
+        .status(0)
+        .run();
     assert!(!p.exists("written"));
 }
 
 #[test]
 fn api_lists_every_function_a_playbook_can_call() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     let out = p
         .runner(&["api"])
         .assert()
@@ -113,7 +145,7 @@ fn api_lists_every_function_a_playbook_can_call() {
 /// a playbook type (`&str` is a String, `Dynamic` is stated in the doc where it is `Map or ()`).
 #[test]
 fn api_prints_playbook_types_not_rust_types() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     let json = p
         .runner(&["api", "--json"])
         .assert()
@@ -175,7 +207,7 @@ fn api_prints_playbook_types_not_rust_types() {
 #[test]
 fn every_function_the_shipped_playbooks_call_is_documented() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let p = Project::new();
+    let p = Fixture::new().build();
     let api = String::from_utf8(
         p.runner(&["api"])
             .assert()
@@ -304,20 +336,64 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn version_help_and_completions() {
-    let p = Project::new();
-    p.runner(&["--version"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
-    p.runner(&["play", "--help"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("--dry-run"));
-    p.runner(&["completions", "bash"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("_runner()"));
-    p.runner(&["nonsense"]).assert().code(2);
+    let p = Fixture::new().build();
+    p.test()
+        .args(["--version"])
+        .stdout(&format!("runner {}\n", env!("CARGO_PKG_VERSION")))
+        .stderr("")
+        .status(0)
+        .run();
+    // The whole help is the option list, which other changes extend; pinned are its usage
+    // line and the option this test is about.
+    let help = p.test().args(["play", "--help"]).stderr("").status(0).run();
+    let lines: Vec<&str> = help.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "Run a playbook against the clusters it names",
+            "",
+            "Usage: runner play [OPTIONS] <PLAYBOOK>"
+        ]
+    );
+    let dry_run = lines
+        .iter()
+        .position(|l| *l == "      --dry-run")
+        .expect("--dry-run is listed");
+    assert_eq!(
+        lines[dry_run + 1],
+        "          Write nothing anywhere: show what would change"
+    );
+    let completions = p
+        .test()
+        .args(["completions", "bash"])
+        .stderr("")
+        .status(0)
+        .run();
+    let lines: Vec<&str> = completions.stdout.lines().collect();
+    assert_eq!(lines[0], "_runner() {");
+    assert_eq!(
+        lines[lines.len() - 5..],
+        [
+            r#"if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then"#,
+            "    complete -F _runner -o nosort -o bashdefault -o default runner",
+            "else",
+            "    complete -F _runner -o bashdefault -o default runner",
+            "fi",
+        ]
+    );
+    p.test()
+        .args(["nonsense"])
+        .stdout("")
+        .stderr(
+            r#"error: unrecognized subcommand 'nonsense'
+
+Usage: runner [OPTIONS] <COMMAND>
+
+For more information, try '--help'.
+"#,
+        )
+        .status(2)
+        .run();
 }
 
 /// The lines of `runner check`'s report that carry a message (after miette's `×`).
@@ -331,31 +407,33 @@ fn headlines(stderr: &str) -> Vec<String> {
 
 #[test]
 fn check_passes_the_shipped_flagship() {
-    let p = Project::new();
-    crate::common::copy_shipped(p.path());
-    p.runner(&["check", "playbooks/primary-remote.rhai"])
-        .assert()
-        .success()
-        .stdout("ok: playbooks/primary-remote.rhai\n");
+    let p = Fixture::new().build();
+    crate::common::copy_shipped(p.dir());
+    p.test()
+        .args(["check", "playbooks/primary-remote.rhai"])
+        .stdout("ok: playbooks/primary-remote.rhai\n")
+        .stderr("")
+        .status(0)
+        .run();
 }
 
 #[test]
 fn check_finds_what_would_fail_at_run_time() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/lib/util.rhai",
         "fn greet(name) { `hello ${name}` }\n",
     );
-    p.file("templates/broken.yaml.j2", "a: {{ x }\n");
-    p.file(
+    p.write("templates/broken.yaml.j2", "a: {{ x }\n");
+    p.write(
         "templates/app.yaml.j2",
         "name: {{ app.name }}\nns: {{ apps.namespce }}\n",
     );
-    p.file(
+    p.write(
         "playbooks/c.vars.yaml",
         "apps:\n  namespace: prod\n  backend: {name: b}\n",
     );
-    p.file(
+    p.write(
         "playbooks/c.rhai",
         concat!(
             "import \"lib/util\" as util;\n",
@@ -366,33 +444,60 @@ fn check_finds_what_would_fail_at_run_time() {
             "print(vars.apps.backnd);\n",
         ),
     );
-    let out = p.runner(&["check", "playbooks/c.rhai"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        headlines(&stderr),
-        [
-            "module util (playbooks/lib/util.rhai) has no function gret; did you mean util::greet?",
-            "no function named write_fil; did you mean write_file? (see: runner api write_file)",
-            "vars.apps has no key backnd; did you mean backend? (keys: namespace, backend)",
-            "template templates/broken.yaml.j2:1: syntax error: unexpected `}`, expected end of variable block",
-            "template templates/app.yaml.j2:2: apps has no key namespce; did you mean namespace? (keys: namespace, backend)",
-        ]
-    );
-    assert!(stderr.contains("[playbooks/c.rhai:3:1]"), "{stderr}");
-    assert!(
-        stderr.contains("called from playbooks/c.rhai:4:9"),
-        "{stderr}"
-    );
-    assert!(stderr.ends_with("5 error(s)\n"), "{stderr}");
+    p.test()
+        .args(["check", "playbooks/c.rhai"])
+        .stdout("")
+        .stderr(r#"  × module util (playbooks/lib/util.rhai) has no function gret; did you mean util::greet?
+   ╭─[playbooks/c.rhai:2:13]
+ 1 │ import "lib/util" as util;
+ 2 │ print(util::gret("x"));
+   ·             ──┬─
+   ·               ╰── here
+ 3 │ write_fil("out", "x");
+   ╰────
+  × no function named write_fil; did you mean write_file? (see: runner api write_file)
+   ╭─[playbooks/c.rhai:3:1]
+ 2 │ print(util::gret("x"));
+ 3 │ write_fil("out", "x");
+   · ────┬────
+   ·     ╰── here
+ 4 │ let t = template("broken.yaml.j2");
+   ╰────
+  × vars.apps has no key backnd; did you mean backend? (keys: namespace, backend)
+   ╭─[playbooks/c.rhai:6:17]
+ 5 │ let a = template("app.yaml.j2", #{ app: vars.apps.backend });
+ 6 │ print(vars.apps.backnd);
+   ·                 ───┬──
+   ·                    ╰── here
+   ╰────
+  × template templates/broken.yaml.j2:1: syntax error: unexpected `}`, expected end of variable block
+  ╰─▶ called from playbooks/c.rhai:4:9
+   ╭─[templates/broken.yaml.j2:1:9]
+ 1 │ a: {{ x }
+   ·         ┬
+   ·         ╰── here
+   ╰────
+  × template templates/app.yaml.j2:2: apps has no key namespce; did you mean namespace? (keys: namespace, backend)
+  ╰─▶ called from playbooks/c.rhai:5:9
+   ╭─[templates/app.yaml.j2:2:8]
+ 1 │ name: {{ app.name }}
+ 2 │ ns: {{ apps.namespce }}
+   ·        ──────┬──────
+   ·              ╰── here
+   ╰────
+  help: define the value in the play's variables (vars file or --var) or pass it in the template() context
+5 error(s)
+"#)
+        .status(1)
+        .run();
     assert!(!p.exists("out"), "check ran the playbook");
 }
 
 #[test]
 fn check_lets_a_playbook_ask_whether_an_optional_variable_is_set() {
-    let p = Project::new();
-    p.file("playbooks/o.vars.yaml", "replicas: 1\n");
-    p.file(
+    let p = Fixture::new().build();
+    p.write("playbooks/o.vars.yaml", "replicas: 1\n");
+    p.write(
         "playbooks/o.rhai",
         concat!(
             "let target = if vars.cluster == () { \"all\" } else { vars.cluster };\n",
@@ -401,29 +506,41 @@ fn check_lets_a_playbook_ask_whether_an_optional_variable_is_set() {
             "print(vars.replica);\n",
         ),
     );
-    let out = p.runner(&["check", "playbooks/o.rhai"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        headlines(&stderr),
-        ["vars has no key replica; did you mean replicas? (keys: replicas)"]
-    );
-    assert!(stderr.contains("[playbooks/o.rhai:4:"), "{stderr}");
-    assert!(stderr.ends_with("1 error(s)\n"), "{stderr}");
+    p.test()
+        .args(["check", "playbooks/o.rhai"])
+        .stdout("")
+        .stderr(
+            r#"  × vars has no key replica; did you mean replicas? (keys: replicas)
+   ╭─[playbooks/o.rhai:4:12]
+ 3 │ if vars.skip != () { print("skip"); }
+ 4 │ print(vars.replica);
+   ·            ───┬───
+   ·               ╰── here
+   ╰────
+1 error(s)
+"#,
+        )
+        .status(1)
+        .run();
 }
 
 #[test]
 fn check_validates_the_variables_it_is_given() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/s.vars.schema.yaml",
         "type: object\nadditionalProperties: false\nproperties:\n  replicas: {type: integer, minimum: 1, description: a positive whole number}\n",
     );
-    p.file("playbooks/s.rhai", "print(vars.replicas);\n");
-    p.file("mine.yaml", "replicas: 0\n");
-    p.runner(&["check", "playbooks/s.rhai"]).assert().success();
-    let out = p
-        .runner(&[
+    p.write("playbooks/s.rhai", "print(vars.replicas);\n");
+    p.write("mine.yaml", "replicas: 0\n");
+    p.test()
+        .args(["check", "playbooks/s.rhai"])
+        .stdout("ok: playbooks/s.rhai\n")
+        .stderr("")
+        .status(0)
+        .run();
+    p.test()
+        .args([
             "check",
             "playbooks/s.rhai",
             "--vars",
@@ -431,22 +548,23 @@ fn check_validates_the_variables_it_is_given() {
             "--var",
             "replica=2",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        headlines(&stderr),
-        ["2 problems with the play's variables:"]
-    );
-    assert!(stderr.contains("  │   - mine.yaml:1: vars.replicas: expected a positive whole number, not a number (0)\n"), "{stderr}");
-    assert!(stderr.contains("  │   - --var replica=2: vars has no key replica; did you mean replicas? (keys: replicas)\n"), "{stderr}");
+        .stdout("")
+        .stderr(
+            r#"  × 2 problems with the play's variables:
+  │   - mine.yaml:1: vars.replicas: expected a positive whole number, not a number (0)
+  │   - --var replica=2: vars has no key replica; did you mean replicas? (keys: replicas)
+  help: the variables are described by playbooks/s.vars.schema.yaml
+1 error(s)
+"#,
+        )
+        .status(1)
+        .run();
 }
 
 #[test]
 fn a_self_import_is_a_cycle_for_check_and_play() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/me.rhai",
         "import \"me\" as me;\nwrite_file(\"out\", \"x\");\n",
     );
@@ -465,22 +583,27 @@ fn a_self_import_is_a_cycle_for_check_and_play() {
 
 #[test]
 fn api_name_shows_one_function_or_the_closest() {
-    let p = Project::new();
-    p.runner(&["api", "write_file"])
-        .assert()
-        .success()
-        .stdout("write_file(path: String, text: String)\n    Writes a text file relative to the project root (not in a dry run); unchanged content is not rewritten.\n");
-    p.runner(&["api", "write_fil"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-        "× no function named write_fil; did you mean write_file? (runner api lists every function)",
-    ));
+    let p = Fixture::new().build();
+    p.test()
+        .args(["api", "write_file"])
+        .stdout(r#"write_file(path: String, text: String)
+    Writes a text file relative to the project root (not in a dry run); unchanged content is not rewritten.
+"#)
+        .stderr("")
+        .status(0)
+        .run();
+    p.test()
+        .args(["api", "write_fil"])
+        .stdout("")
+        .stderr(r#"  × no function named write_fil; did you mean write_file? (runner api lists every function)
+"#)
+        .status(2)
+        .run();
 }
 
 #[test]
 fn init_scaffolds_a_project_that_plays_on_the_sandbox_at_once_and_never_overwrites() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     let out = p.runner(&["init", "mesh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
@@ -498,7 +621,7 @@ fn init_scaffolds_a_project_that_plays_on_the_sandbox_at_once_and_never_overwrit
     assert!(ignored.lines().any(|l| l == "/certs/") && ignored.lines().any(|l| l == "/rendered/"));
 
     let mut play = p.runner(&["play", "playbooks/hello.rhai", "--sandbox"]);
-    let out = play.current_dir(p.path().join("mesh")).output().unwrap();
+    let out = play.current_dir(p.dir().join("mesh")).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let changes: Vec<&str> = stdout
@@ -514,13 +637,13 @@ fn init_scaffolds_a_project_that_plays_on_the_sandbox_at_once_and_never_overwrit
     );
     let mut check = p.runner(&["check", "playbooks/hello.rhai"]);
     check
-        .current_dir(p.path().join("mesh"))
+        .current_dir(p.dir().join("mesh"))
         .assert()
         .code(0)
         .stdout("ok: playbooks/hello.rhai\n");
 
     // A second init writes nothing, and says which files are in the way.
-    std::fs::write(p.path().join("mesh/README.md"), "mine\n").unwrap();
+    std::fs::write(p.dir().join("mesh/README.md"), "mine\n").unwrap();
     let out = p.runner(&["init", "mesh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(out.stdout, b"");
@@ -535,26 +658,29 @@ fn init_scaffolds_a_project_that_plays_on_the_sandbox_at_once_and_never_overwrit
 
 #[test]
 fn list_steps_prints_the_steps_in_play_order_without_any_cluster() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/lib/m.rhai",
         "fn later() { step(\"in-module\", || {}); }\n",
     );
-    p.file(
+    p.write(
         "playbooks/steps.rhai",
         "import \"lib/m\" as m;\nlet c = cluster(\"nowhere\");\nstep(\"zeta\", || { c.apply(#{}); });\nif vars.len() > 0 {\n    step(\"alpha\", || {});\n}\nfor name in [\"x\"] { step(name, || {}); }\nm::later();\n",
     );
     // No KUBECONFIG, no cluster: listing touches none.
-    p.runner(&["play", "playbooks/steps.rhai", "--list-steps"])
-        .assert()
-        .code(0)
+    p.test()
+        .args(["play", "playbooks/steps.rhai", "--list-steps"])
         .stdout(
-            "STEPS of playbooks/steps.rhai (in play order)\n  \
-             1. zeta                 playbooks/steps.rhai:3\n  \
-             2. alpha                playbooks/steps.rhai:5  (runs when its condition holds)\n  \
-             3. (named at run time)  playbooks/steps.rhai:7\n  \
-             4. in-module            playbooks/lib/m.rhai:1\n",
-        );
+            r#"STEPS of playbooks/steps.rhai (in play order)
+  1. zeta                 playbooks/steps.rhai:3
+  2. alpha                playbooks/steps.rhai:5  (runs when its condition holds)
+  3. (named at run time)  playbooks/steps.rhai:7
+  4. in-module            playbooks/lib/m.rhai:1
+"#,
+        )
+        .stderr("")
+        .status(0)
+        .run();
     let out = p
         .runner(&[
             "play",
@@ -572,19 +698,21 @@ fn list_steps_prints_the_steps_in_play_order_without_any_cluster() {
     assert_eq!(event["steps"][1]["conditional"], true);
     assert_eq!(event["steps"][2]["name"], serde_json::Value::Null);
 
-    p.runner(&["play", "playbooks/none.rhai", "--list-steps"])
-        .assert()
-        .code(2)
-        .stderr("  × playbook playbooks/none.rhai not found\n");
+    p.test()
+        .args(["play", "playbooks/none.rhai", "--list-steps"])
+        .stdout("")
+        .stderr("  × playbook playbooks/none.rhai not found\n")
+        .status(2)
+        .run();
 }
 
 #[test]
 fn sandbox_up_prints_an_absolute_kubeconfig_refuses_to_replace_a_running_one_and_stops_cleanly() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
-    let p = Project::new();
+    let p = Fixture::new().build();
     let mut up = crate::common::runner()
-        .current_dir(p.path())
+        .current_dir(p.dir())
         .args([
             "sandbox",
             "up",
@@ -609,7 +737,7 @@ fn sandbox_up_prints_an_absolute_kubeconfig_refuses_to_replace_a_running_one_and
         );
         said.push_str(&line);
     }
-    let kubeconfig = std::path::absolute(p.path().join("sb.kubeconfig")).unwrap();
+    let kubeconfig = std::path::absolute(p.dir().join("sb.kubeconfig")).unwrap();
     let url = regex::Regex::new(r"https://127\.0\.0\.1:\d+").unwrap();
     assert_eq!(
         url.replace_all(&said, "URL"),
@@ -687,7 +815,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn every_function_in_runner_api_is_used_by_a_test() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let p = Project::new();
+    let p = Fixture::new().build();
     let json = p
         .runner(&["api", "--json"])
         .assert()
@@ -749,8 +877,8 @@ fn walk_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// runner starts, so its first write meets a broken pipe every time.
 #[test]
 fn output_to_a_closed_pipe_ends_quietly() {
-    let p = Project::new();
-    p.file("playbooks/ok.rhai", "step(\"a\", || { });\n");
+    let p = Fixture::new().build();
+    p.write("playbooks/ok.rhai", "step(\"a\", || { });\n");
     for args in [
         &["api"][..],
         &["api", "--json"],

@@ -2,18 +2,17 @@
 
 use crate::common;
 
-use common::Project;
-use predicates::prelude::*;
+use common::Fixture;
 use serde_json::Value;
 
 #[test]
 fn a_play_reports_steps_changes_and_recap() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "templates/cm.yaml.j2",
         "name: {{ name }}\nreplicas: {{ replicas }}\n",
     );
-    p.file(
+    p.write(
         "playbooks/site.rhai",
         r#"
         step("render", || {
@@ -22,45 +21,68 @@ fn a_play_reports_steps_changes_and_recap() {
         step("look", || { let x = read_file("out/cm.yaml"); });
         "#,
     );
-    p.file("playbooks/site.vars.yaml", "name: demo\nreplicas: 1\n");
-    p.runner(&["play", "playbooks/site.rhai", "--var", "replicas=3"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("STEP [render]"))
-        .stdout(predicate::str::contains("created    file out/cm.yaml"))
-        .stdout(predicate::str::contains("PLAY RECAP"))
-        .stdout(predicate::str::contains(
-            "\nlocal    : created=1    configured=0    unchanged=0    deleted=0    steps ok=2   failed=0   rescued=0\n",
-        ));
+    p.write("playbooks/site.vars.yaml", "name: demo\nreplicas: 1\n");
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/site.rhai", "--var", "replicas=3"])
+        .stdout(r#"PLAY playbooks/site.rhai
+
+STEP [render]
+  created    file out/cm.yaml
+  => changed · local · created 1 · TIME
+
+STEP [look]
+  => ok · TIME
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=2   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(p.read("out/cm.yaml"), "name: demo\nreplicas: 3\n");
 
     // The second run changes nothing and says so.
-    p.runner(&["play", "playbooks/site.rhai", "--var", "replicas=3"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(
-            "\nlocal    : created=0    configured=0    unchanged=1    deleted=0    steps ok=2   failed=0   rescued=0\nnothing changed\n",
-        ));
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/site.rhai", "--var", "replicas=3"])
+        .stdout(r#"PLAY playbooks/site.rhai
+
+STEP [render]
+  => ok · unchanged 1 · TIME
+
+STEP [look]
+  => ok · TIME
+
+PLAY RECAP (TIME)
+local    : created=0    configured=0    unchanged=1    deleted=0    steps ok=2   failed=0   rescued=0
+nothing changed
+"#)
+        .stderr("")
+        .status(0)
+        .run();
 }
 
 #[test]
 fn variables_layer_defaults_then_files_then_flags() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "templates/v.j2",
         "{{ a }} {{ b }} {{ c }} {{ nested.x }} {{ nested.y }}",
     );
-    p.file(
+    p.write(
         "playbooks/v.rhai",
         r#"write_file("out.txt", template("v.j2"));"#,
     );
-    p.file(
+    p.write(
         "playbooks/v.vars.yaml",
         "a: default\nb: default\nc: default\nnested: {x: 1, y: 1}\n",
     );
-    p.file("one.yaml", "b: one\nc: one\n");
-    p.file("two.yaml", "c: two\nnested: {y: 2}\n");
-    p.runner(&[
+    p.write("one.yaml", "b: one\nc: one\n");
+    p.write("two.yaml", "c: two\nnested: {y: 2}\n");
+    p.test()
+        .masking_timings()
+        .args([
         "play",
         "playbooks/v.rhai",
         "--vars",
@@ -74,41 +96,68 @@ fn variables_layer_defaults_then_files_then_flags() {
         "--var",
         "a=last",
     ])
-    .assert()
-    .success();
+        .stdout(r#"PLAY playbooks/v.rhai
+  created    file out.txt
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=0   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(p.read("out.txt"), "last one two 3 2");
 }
 
 #[test]
 fn with_defaults_lets_command_line_values_win() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/d.rhai",
         r#"let vars = with_defaults(#{ replicas: 1, mesh: "m1" });
            write_file("out.txt", `${vars.replicas} ${vars.mesh}`);"#,
     );
-    p.runner(&["play", "playbooks/d.rhai", "--var", "replicas=3"])
-        .assert()
-        .success();
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/d.rhai", "--var", "replicas=3"])
+        .stdout(r#"PLAY playbooks/d.rhai
+  created    file out.txt
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=0   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(p.read("out.txt"), "3 m1");
 }
 
 #[test]
 fn imports_resolve_relative_to_the_playbook() {
-    let p = Project::new();
-    p.file("playbooks/lib/common.rhai", "fn twice(x) { x * 2 }");
-    p.file(
+    let p = Fixture::new().build();
+    p.write("playbooks/lib/common.rhai", "fn twice(x) { x * 2 }");
+    p.write(
         "playbooks/i.rhai",
         r#"import "lib/common" as common; write_file("out.txt", `${common::twice(21)}`);"#,
     );
-    p.runner(&["play", "playbooks/i.rhai"]).assert().success();
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/i.rhai"])
+        .stdout(r#"PLAY playbooks/i.rhai
+  created    file out.txt
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=0   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(p.read("out.txt"), "42");
 }
 
 #[test]
 fn only_and_start_at_run_part_of_a_play() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/s.rhai",
         r#"
         step("one", || write_file("1", "x"));
@@ -116,32 +165,77 @@ fn only_and_start_at_run_part_of_a_play() {
         step("three", || write_file("3", "x"));
         "#,
     );
-    p.runner(&["play", "playbooks/s.rhai", "--only", "one,three"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("STEP [two] skipped"));
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/s.rhai", "--only", "one,three"])
+        .stdout(r#"PLAY playbooks/s.rhai
+
+STEP [one]
+  created    file 1
+  => changed · local · created 1 · TIME
+STEP [two] skipped (not in --only)
+
+STEP [three]
+  created    file 3
+  => changed · local · created 1 · TIME
+
+PLAY RECAP (TIME)
+local    : created=2    configured=0    unchanged=0    deleted=0    steps ok=2   failed=0   rescued=0
+skipped steps: 1
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert!(p.exists("1") && !p.exists("2") && p.exists("3"));
 
-    let q = Project::new();
-    q.file("playbooks/s.rhai", &p.read("playbooks/s.rhai"));
-    q.runner(&["play", "playbooks/s.rhai", "--start-at", "two"])
-        .assert()
-        .success();
+    let q = Fixture::new().build();
+    q.write("playbooks/s.rhai", &p.read("playbooks/s.rhai"));
+    q.test()
+        .masking_timings()
+        .args(["play", "playbooks/s.rhai", "--start-at", "two"])
+        .stdout(r#"PLAY playbooks/s.rhai
+STEP [one] skipped (before --start-at)
+
+STEP [two]
+  created    file 2
+  => changed · local · created 1 · TIME
+
+STEP [three]
+  created    file 3
+  => changed · local · created 1 · TIME
+
+PLAY RECAP (TIME)
+local    : created=2    configured=0    unchanged=0    deleted=0    steps ok=2   failed=0   rescued=0
+skipped steps: 1
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert!(!q.exists("1") && q.exists("2") && q.exists("3"));
 
-    q.runner(&["play", "playbooks/s.rhai", "--only", "four"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("no step named \"four\""))
-        .stderr(predicate::str::contains(
-            "steps of this play, in play order: one, two, three",
-        ));
+    q.test()
+        .masking_timings()
+        .args(["play", "playbooks/s.rhai", "--only", "four"])
+        .stdout(
+            r#"PLAY playbooks/s.rhai
+
+PLAY RECAP (TIME)
+(no steps ran)
+"#,
+        )
+        .stderr(
+            r#"  × no step named "four" in this play
+  help: steps of this play, in play order: one, two, three
+"#,
+        )
+        .status(1)
+        .run();
 }
 
 #[test]
 fn json_output_is_one_event_per_line() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/j.rhai",
         r#"step("a", || { warn("careful"); }); step("b", || { throw "boom"; });"#,
     );
@@ -182,25 +276,37 @@ fn json_output_is_one_event_per_line() {
 
 #[test]
 fn a_caught_step_failure_is_rescued_and_the_play_goes_on() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/r.rhai",
         r#"try { step("flaky", || { throw "nope"; }); } catch (e) { print(`handled: ${e}`); }
            step("after", || write_file("after", "x"));"#,
     );
-    p.runner(&["play", "playbooks/r.rhai"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("handled: nope"))
-        .stdout(predicate::str::contains(
-            "\nlocal    : created=1    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=1\n",
-        ));
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/r.rhai"])
+        .stdout(r#"PLAY playbooks/r.rhai
+
+STEP [flaky]
+  => failed · TIME
+  handled: nope
+
+STEP [after]
+  created    file after
+  => changed · local · created 1 · TIME
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=1
+"#)
+        .stderr("")
+        .status(0)
+        .run();
 }
 
 #[test]
 fn parallel_runs_every_item_and_keeps_the_order() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/p.rhai",
         r#"
         let offset = 100;
@@ -212,7 +318,33 @@ fn parallel_runs_every_item_and_keeps_the_order() {
         });
         "#,
     );
-    p.runner(&["play", "playbooks/p.rhai"]).assert().success();
+    p.test()
+        .sorting_runs_of("  created    file ")
+        .masking_timings()
+        .args(["play", "playbooks/p.rhai"])
+        .stdout(r#"PLAY playbooks/p.rhai
+
+STEP [fan-out]
+  created    file caught
+  created    file par/1
+  created    file par/10
+  created    file par/2
+  created    file par/3
+  created    file par/4
+  created    file par/5
+  created    file par/6
+  created    file par/7
+  created    file par/8
+  created    file par/9
+  created    file results
+  => changed · local · created 12 · TIME
+
+PLAY RECAP (TIME)
+local    : created=12   configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(p.read("results"), "[2, 4, 6, 8, 10, 12, 14, 16, 18, 20]");
     assert_eq!(p.read("par/7"), "107");
     assert_eq!(p.read("caught"), "item two failed");
@@ -222,8 +354,8 @@ fn parallel_runs_every_item_and_keeps_the_order() {
 /// every worker: each inner pair only finishes once both of its items have started.
 #[test]
 fn nested_parallel_calls_do_not_wait_for_each_other() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/p.rhai",
         r#"
         fn meet(outer, me, other) {
@@ -241,7 +373,38 @@ fn nested_parallel_calls_do_not_wait_for_each_other() {
         });
         "#,
     );
-    p.runner(&["play", "playbooks/p.rhai"]).assert().success();
+    p.test()
+        .sorting_runs_of("  created    file ")
+        .masking_timings()
+        .args(["play", "playbooks/p.rhai"])
+        .stdout(r#"PLAY playbooks/p.rhai
+
+STEP [fan-out]
+  created    file results
+  created    file started/1-1
+  created    file started/1-2
+  created    file started/2-1
+  created    file started/2-2
+  created    file started/3-1
+  created    file started/3-2
+  created    file started/4-1
+  created    file started/4-2
+  created    file started/5-1
+  created    file started/5-2
+  created    file started/6-1
+  created    file started/6-2
+  created    file started/7-1
+  created    file started/7-2
+  created    file started/8-1
+  created    file started/8-2
+  => changed · local · created 17 · TIME
+
+PLAY RECAP (TIME)
+local    : created=17   configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(p.read("results"), "8 [1, 2]");
 }
 
@@ -250,8 +413,8 @@ fn nested_parallel_calls_do_not_wait_for_each_other() {
 /// and what they change stays with them.
 #[test]
 fn parallel_items_each_work_on_their_own_copy_of_captured_variables() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/p.rhai",
         r#"
         fn meet(me, other) {
@@ -271,66 +434,149 @@ fn parallel_items_each_work_on_their_own_copy_of_captured_variables() {
         });
         "#,
     );
-    p.runner(&["play", "playbooks/p.rhai"]).assert().success();
+    p.test()
+        .sorting_runs_of("  created    file ")
+        .masking_timings()
+        .args(["play", "playbooks/p.rhai"])
+        .stdout(r#"PLAY playbooks/p.rhai
+
+STEP [fan-out]
+  created    file results
+  created    file started/1
+  created    file started/2
+  => changed · local · created 3 · TIME
+
+PLAY RECAP (TIME)
+local    : created=3    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
     assert_eq!(p.read("results"), "[1, 2] 0");
 }
 
 #[test]
 fn plan_flags_without_a_plan_or_with_a_bad_mode_are_usage_errors() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/site.rhai",
         r#"step("s", || { write_file("out/x", "x"); });"#,
     );
-    p.runner(&["play", "playbooks/site.rhai", "--detailed-exitcode"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "the following required arguments were not provided:\n  --dry-run",
-        ));
-    p.runner(&["play", "playbooks/site.rhai", "--dry-run", "--diff", "all"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "invalid value 'all' for '--diff <MODE>'",
-        ))
-        .stderr(predicate::str::contains(
-            "[possible values: none, summary, full]",
-        ));
+    p.test()
+        .args(["play", "playbooks/site.rhai", "--detailed-exitcode"])
+        .stdout("")
+        .stderr(
+            r#"error: the following required arguments were not provided:
+  --dry-run
+
+Usage: runner play --dry-run --detailed-exitcode <PLAYBOOK>
+
+For more information, try '--help'.
+"#,
+        )
+        .status(2)
+        .run();
+    p.test()
+        .args(["play", "playbooks/site.rhai", "--dry-run", "--diff", "all"])
+        .stdout("")
+        .stderr(
+            r#"error: invalid value 'all' for '--diff <MODE>'
+  [possible values: none, summary, full]
+
+  tip: a similar value exists: 'full'
+
+For more information, try '--help'.
+"#,
+        )
+        .status(2)
+        .run();
     assert!(!p.exists("out"));
 }
 
 #[test]
 fn a_plan_of_local_files_exits_3_with_changes_and_0_without() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/site.rhai",
         r#"step("s", || { write_file("out/x", "x"); });"#,
     );
-    p.runner(&[
+    p.test()
+        .masking_timings()
+        .args([
         "play",
         "playbooks/site.rhai",
         "--dry-run",
         "--detailed-exitcode",
     ])
-    .assert()
-    .code(3)
-    .stdout(predicate::str::contains("  would write file out/x\n"));
+        .stdout(r#"PLAY playbooks/site.rhai (dry run: nothing is written)
+PLAN: 0 to create, 0 to change, 0 to delete (0 unchanged); 1 local change(s)
+  CLUSTER  KIND  NAMESPACE/NAME  ACTION
+  local    -     file out/x      create
+
+STEP [s]
+  would write file out/x
+  => changed · local · created 1 · TIME
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(3)
+        .run();
     assert!(!p.exists("out"));
     // Without --detailed-exitcode a plan with changes is a success.
-    p.runner(&["play", "playbooks/site.rhai", "--dry-run"])
-        .assert()
-        .code(0);
-    p.runner(&["play", "playbooks/site.rhai"]).assert().code(0);
-    p.runner(&[
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/site.rhai", "--dry-run"])
+        .stdout(r#"PLAY playbooks/site.rhai (dry run: nothing is written)
+PLAN: 0 to create, 0 to change, 0 to delete (0 unchanged); 1 local change(s)
+  CLUSTER  KIND  NAMESPACE/NAME  ACTION
+  local    -     file out/x      create
+
+STEP [s]
+  would write file out/x
+  => changed · local · created 1 · TIME
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
+    p.test()
+        .masking_timings()
+        .args(["play", "playbooks/site.rhai"])
+        .stdout(r#"PLAY playbooks/site.rhai
+
+STEP [s]
+  created    file out/x
+  => changed · local · created 1 · TIME
+
+PLAY RECAP (TIME)
+local    : created=1    configured=0    unchanged=0    deleted=0    steps ok=1   failed=0   rescued=0
+"#)
+        .stderr("")
+        .status(0)
+        .run();
+    p.test()
+        .masking_timings()
+        .args([
         "play",
         "playbooks/site.rhai",
         "--dry-run",
         "--detailed-exitcode",
     ])
-    .assert()
-    .code(0)
-    .stdout(predicate::str::contains(
-        "PLAN: no changes (0 objects unchanged)\n",
-    ));
+        .stdout(r#"PLAY playbooks/site.rhai (dry run: nothing is written)
+PLAN: no changes (0 objects unchanged)
+
+STEP [s]
+  => ok · unchanged 1 · TIME
+
+PLAY RECAP (TIME)
+local    : created=0    configured=0    unchanged=1    deleted=0    steps ok=1   failed=0   rescued=0
+nothing changed
+"#)
+        .stderr("")
+        .status(0)
+        .run();
 }

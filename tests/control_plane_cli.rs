@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::backend::real_assets;
-use common::Project;
+use common::fixture::Env;
+use common::Fixture;
 
 const HINT: &str = "point --assets or KUBEBUILDER_ASSETS at a directory holding etcd, kube-apiserver and kube-controller-manager (the layout controller-runtime's setup-envtest installs)";
 
@@ -45,10 +46,10 @@ fn sandbox_up_real_serves_kubectl_until_ctrl_c_and_then_leaves_nothing_running()
     let Some(assets) = real_assets(test) else {
         return;
     };
-    let project = Project::new();
-    let kubeconfig = project.path().join("real.kubeconfig");
+    let project = Fixture::new().build();
+    let kubeconfig = project.dir().join("real.kubeconfig");
     let mut up = crate::common::runner()
-        .current_dir(project.path())
+        .current_dir(project.dir())
         .env("NO_COLOR", "1")
         .env_remove("KUBEBUILDER_ASSETS")
         .args([
@@ -134,7 +135,7 @@ fn sandbox_up_real_serves_kubectl_until_ctrl_c_and_then_leaves_nothing_running()
 
 #[test]
 fn sandbox_up_real_without_binaries_names_what_is_missing_and_where_runner_looked() {
-    let project = Project::new();
+    let project = Fixture::new().build();
     project
         .runner(&["sandbox", "up", "--control-plane", "real"])
         .env_remove("KUBEBUILDER_ASSETS")
@@ -162,12 +163,12 @@ fn sandbox_up_real_without_binaries_names_what_is_missing_and_where_runner_looke
 
 #[test]
 fn play_sandbox_real_without_binaries_stops_before_the_play_starts() {
-    let project = Project::new();
-    let playbook = project.file(
+    let project = Fixture::new().build();
+    let playbook = project.write(
         "playbooks/p.rhai",
         "write_file(\"ran.txt\", \"yes\");\ncluster(\"cluster-1\");\n",
     );
-    let missing = project.path().join("no-such-dir");
+    let missing = project.dir().join("no-such-dir");
     project
         .runner(&["play", "--sandbox", "--control-plane", "real", "--assets"])
         .arg(&missing)
@@ -184,7 +185,7 @@ fn play_sandbox_real_without_binaries_stops_before_the_play_starts() {
 
 #[test]
 fn built_in_only_flags_and_assets_without_real_are_refused() {
-    let project = Project::new();
+    let project = Fixture::new().build();
     project
         .runner(&["sandbox", "up", "--control-plane", "real", "--no-rbac"])
         .assert()
@@ -197,7 +198,7 @@ fn built_in_only_flags_and_assets_without_real_are_refused() {
         .code(1)
         .stdout("")
         .stderr("  × --assets is used only with --control-plane real\n  help: add --control-plane real to rehearse on real API servers\n");
-    let playbook = project.file("playbooks/p.rhai", "print(1);\n");
+    let playbook = project.write("playbooks/p.rhai", "print(1);\n");
     project
         .runner(&["play", "--control-plane", "real"])
         .arg(&playbook)
@@ -217,8 +218,8 @@ fn play_sandbox_real_rehearses_load_balancers_and_rollouts_on_a_real_api_server(
     if real_assets(test).is_none() {
         return;
     }
-    let project = Project::new();
-    let playbook: PathBuf = project.file(
+    let project = Fixture::new().build();
+    let playbook: PathBuf = project.write(
         "playbooks/rehearse.rhai",
         r#"
 let c = cluster("cluster-1");
@@ -286,10 +287,10 @@ async fn apply_sends_field_validation_strict_unless_the_playbook_chooses_otherwi
     )
     .await
     .expect("control plane starts");
-    let project = Project::new();
-    let kubeconfig = project.path().join("kubeconfig");
+    let project = Fixture::new().build();
+    let kubeconfig = project.dir().join("kubeconfig");
     planes.write_kubeconfig(&kubeconfig).unwrap();
-    let playbook = project.file(
+    let playbook = project.write(
         "playbooks/fv.rhai",
         r#"
 let c = cluster("audited");
@@ -355,10 +356,10 @@ for (v, i) in ["", "Warn", "Ignore", "Strict"] {
 /// Starts `runner play --sandbox --control-plane real` on a play that waits for a minute, and
 /// returns it once its cluster is up, with the control plane's processes.
 fn waiting_rehearsal(
-    project: &Project,
+    project: &Env,
     cluster: &str,
 ) -> (crate::common::run::RunningRunner, Vec<u32>) {
-    let playbook = project.file(
+    let playbook = project.write(
         "playbooks/wait.rhai",
         &format!(
             r#"
@@ -369,7 +370,7 @@ c.wait_until("ConfigMap", "never", |o| true, #{{ namespace: "default", timeout: 
         ),
     );
     let mut play = crate::common::runner()
-        .current_dir(project.path())
+        .current_dir(project.dir())
         .env("NO_COLOR", "1")
         .args(["play", "--sandbox", "--control-plane", "real"])
         .arg(&playbook)
@@ -425,7 +426,7 @@ fn ctrl_c_or_sigterm_during_a_real_rehearsal_stops_its_control_planes() {
     if real_assets(test).is_none() {
         return;
     }
-    let project = Project::new();
+    let project = Fixture::new().build();
 
     // Once: the play is abandoned, then runner stops what it started and exits with 130.
     let (mut play, components) = waiting_rehearsal(&project, "interrupted");
@@ -466,7 +467,7 @@ fn kill_9_of_a_real_rehearsal_leaves_no_control_plane_running_and_the_next_remov
     if real_assets(test).is_none() {
         return;
     }
-    let project = Project::new();
+    let project = Fixture::new().build();
     let (mut play, components) = waiting_rehearsal(&project, "killed");
     // SAFETY: kill(2) on the pid of the child this test started and has not reaped.
     unsafe {

@@ -9,7 +9,9 @@
 //! it first reaches cluster-2, so the kill comes with keys planned in memory.
 
 use crate::common;
-use crate::common::sandbox as sandbox_support;
+use crate::common::backend::Backend;
+use crate::common::fixture::Env;
+use crate::common::Fixture;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -19,32 +21,8 @@ use std::time::{Duration, Instant};
 
 use notify::Watcher;
 
-use common::copy_dir;
-
-struct Rehearsal {
-    _rt: tokio::runtime::Runtime,
-    _sandbox: sandbox_support::TestSandbox,
-    project: tempfile::TempDir,
-    tmp: tempfile::TempDir,
-}
-
-/// The flagship's library and templates against a two-cluster sandbox, cluster-2's user an exec plugin that
-/// writes its pid to `plugin.pid` and sleeps.
-fn rehearsal() -> Rehearsal {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sandbox = rt.block_on(sandbox_support::start(&["cluster-1", "cluster-2"]));
-    let project = tempfile::tempdir().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&repo.join("playbooks"), &project.path().join("playbooks"));
-    copy_dir(&repo.join("templates"), &project.path().join("templates"));
-    std::fs::write(
-        project.path().join("playbooks/kill.rhai"),
-        r#"let primary = cluster("cluster-1");
+/// The flagship's first steps on cluster-1, then a first request to cluster-2.
+const KILL_PLAYBOOK: &str = r#"let primary = cluster("cluster-1");
 step("ca", || {
     let root = certs::ensure_root_ca("certs", #{ key_type: "ecdsa-p256" });
     certs::ensure_intermediate_ca(root, "certs", "cluster-1", #{ key_type: "ecdsa-p256" });
@@ -57,11 +35,26 @@ step("remote", || {
     let remote = cluster("cluster-2");
     print(exists(remote, "v1/Namespace", "default"));
 });
-"#,
-    )
-    .unwrap();
-    let pid_file = project.path().join("plugin.pid");
-    let plugin = project.path().join("plugin.sh");
+"#;
+
+struct Rehearsal {
+    /// The project (the flagship's library and templates, and the playbook) and its sandbox.
+    env: Env,
+    /// The dry run's TMPDIR, which must stay empty.
+    tmp: tempfile::TempDir,
+}
+
+/// The flagship's library and templates against a two-cluster sandbox, cluster-2's user an exec plugin that
+/// writes its pid to `plugin.pid` and sleeps.
+fn rehearsal() -> Rehearsal {
+    let env = Fixture::new()
+        .shipped_playbooks()
+        .file("playbooks/kill.rhai", KILL_PLAYBOOK)
+        .clusters(Backend::Sandbox, &["cluster-1", "cluster-2"])
+        .build();
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = env.path("plugin.pid");
+    let plugin = env.path("plugin.sh");
     std::fs::write(
         &plugin,
         format!(
@@ -72,7 +65,7 @@ step("remote", || {
     .unwrap();
     std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut kubeconfig: serde_yaml::Value =
-        serde_yaml::from_str(&sandbox.sandbox.kubeconfig_yaml()).unwrap();
+        serde_yaml::from_str(&env.sandbox().kubeconfig_yaml()).unwrap();
     for user in kubeconfig["users"].as_sequence_mut().unwrap() {
         if user["name"] == "cluster-2-admin" {
             user["user"] = serde_yaml::from_str(&format!(
@@ -82,17 +75,8 @@ step("remote", || {
             .unwrap();
         }
     }
-    std::fs::write(
-        project.path().join("kubeconfig"),
-        serde_yaml::to_string(&kubeconfig).unwrap(),
-    )
-    .unwrap();
-    Rehearsal {
-        _rt: rt,
-        _sandbox: sandbox,
-        project,
-        tmp,
-    }
+    env.write("kubeconfig", &serde_yaml::to_string(&kubeconfig).unwrap());
+    Rehearsal { env, tmp }
 }
 
 /// Every path created under `dir` while the returned watcher lives.
@@ -118,7 +102,7 @@ fn kill_mid_plan(
 ) -> (std::process::ExitStatus, String, Vec<PathBuf>, Rehearsal) {
     let r = rehearsal();
     let (watcher, created) = record_creations(r.tmp.path());
-    let stdout_path = r.project.path().join("stdout");
+    let stdout_path = r.env.dir().join("stdout");
     let mut child = common::runner()
         .args([
             "play",
@@ -127,16 +111,16 @@ fn kill_mid_plan(
             "kubeconfig",
             "--dry-run",
         ])
-        .current_dir(r.project.path())
+        .current_dir(r.env.dir())
         .env("TMPDIR", r.tmp.path())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(r.project.path().join("stderr")).unwrap())
+        .stderr(std::fs::File::create(r.env.dir().join("stderr")).unwrap())
         .spawn()
         .unwrap();
     // The event: the plugin announced itself, so the plan is waiting on cluster-2.
-    let pid_file = r.project.path().join("plugin.pid");
+    let pid_file = r.env.dir().join("plugin.pid");
     let deadline = Instant::now() + Duration::from_secs(180);
     while !pid_file.exists() {
         if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
@@ -144,7 +128,7 @@ fn kill_mid_plan(
             panic!(
                 "the dry run never reached cluster-2's exec plugin:\n{}{}",
                 std::fs::read_to_string(&stdout_path).unwrap(),
-                std::fs::read_to_string(r.project.path().join("stderr")).unwrap()
+                std::fs::read_to_string(r.env.dir().join("stderr")).unwrap()
             );
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -215,7 +199,7 @@ fn assert_nothing_written_or_left(created: &[PathBuf], r: &Rehearsal) {
         .collect();
     assert_eq!(left, Vec::<PathBuf>::new(), "left in TMPDIR");
     assert!(
-        !r.project.path().join("certs").exists(),
+        !r.env.dir().join("certs").exists(),
         "a dry run writes no certificate"
     );
 }

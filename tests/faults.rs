@@ -5,6 +5,8 @@ use crate::k8s_support;
 
 use std::time::Duration;
 
+use crate::common::fixture::Env;
+use crate::common::Fixture;
 use k8s_support::{start, stderr, Backend};
 
 /// A wait whose server goes away fails once the retry layer's bound is spent, naming the
@@ -52,15 +54,14 @@ async fn a_wait_on_a_dead_server_fails_with_the_connection_error() {
 }
 
 /// A project holding the flagship playbook, its templates and a one-remote vars file.
-fn flagship_project() -> tempfile::TempDir {
-    let project = tempfile::tempdir().unwrap();
-    crate::common::copy_shipped(project.path());
-    std::fs::write(
-        project.path().join("mesh.yaml"),
-        "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
-    )
-    .unwrap();
-    project
+fn flagship_project() -> Env {
+    Fixture::new()
+        .shipped_playbooks()
+        .file(
+            "mesh.yaml",
+            "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
+        )
+        .build()
 }
 
 /// The flagship under 20% injected faults (10% 500s, 10% 429s), 20 runs with the fixed seeds
@@ -76,11 +77,8 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
             .iter()
             .map(|seed| {
                 let project = flagship_project();
-                let child = crate::common::runner()
-                    .current_dir(project.path())
-                    .env("NO_COLOR", "1")
-                    .env_remove("KUBECONFIG")
-                    .args(["play", "playbooks/primary-remote.rhai", "--sandbox"])
+                let child = project
+                    .runner(&["play", "playbooks/primary-remote.rhai", "--sandbox"])
                     .args([
                         "--vars",
                         "mesh.yaml",
@@ -126,49 +124,55 @@ fn the_flagship_completes_20_of_20_runs_under_20_percent_faults() {
 /// A bad `--faults` is refused before anything starts, saying what is wrong.
 #[test]
 fn a_bad_faults_spec_is_one_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        crate::common::runner()
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .args(args)
-            .output()
-            .unwrap()
+    let env = Fixture::new().build();
+    let refused = |args: &[&str], status: i32, stderr: &str| {
+        env.test()
+            .args(args.iter().copied())
+            .stdout("")
+            .stderr(stderr)
+            .status(status)
+            .run();
     };
-    let out = run(&["sandbox", "up", "--faults", "5xx=2"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains(
-        "invalid value '5xx=2' for '--faults <SPEC>': 5xx=2: a share of requests is a number from 0 to 1"
-    ), "{}", stderr(&out));
-    let out = run(&["sandbox", "up", "--faults", "boom=0.1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown fault \"boom\"; known: 5xx, 429, stall, stall_ms, seed"),
-        "{}",
-        stderr(&out)
+    refused(
+        &["sandbox", "up", "--faults", "5xx=2"],
+        2,
+        r#"error: invalid value '5xx=2' for '--faults <SPEC>': 5xx=2: a share of requests is a number from 0 to 1
+
+For more information, try '--help'.
+"#,
     );
-    let out = run(&["play", "p.rhai", "--faults", "5xx=0.1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("the following required arguments were not provided:\n  --sandbox"),
-        "{}",
-        stderr(&out)
+    refused(
+        &["sandbox", "up", "--faults", "boom=0.1"],
+        2,
+        r#"error: invalid value 'boom=0.1' for '--faults <SPEC>': unknown fault "boom"; known: 5xx, 429, stall, stall_ms, seed
+
+For more information, try '--help'.
+"#,
     );
-    let out = run(&[
-        "sandbox",
-        "up",
-        "--control-plane",
-        "real",
-        "--faults",
-        "5xx=0.1",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(
-            "--faults works with the built-in sandbox only, not with --control-plane real"
-        ),
-        "{}",
-        stderr(&out)
+    refused(
+        &["play", "p.rhai", "--faults", "5xx=0.1"],
+        2,
+        r#"error: the following required arguments were not provided:
+  --sandbox
+
+Usage: runner play --sandbox --faults <SPEC> <PLAYBOOK>
+
+For more information, try '--help'.
+"#,
+    );
+    refused(
+        &[
+            "sandbox",
+            "up",
+            "--control-plane",
+            "real",
+            "--faults",
+            "5xx=0.1",
+        ],
+        1,
+        r#"  × --faults works with the built-in sandbox only, not with --control-plane real
+  help: drop --faults, or leave out --control-plane real
+"#,
     );
 }
 

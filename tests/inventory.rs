@@ -672,8 +672,8 @@ fn concurrent_runs_keep_each_others_records() {
 fn an_inventory_runner_did_not_write_stops_the_run_with_the_way_out() {
     let (env, _registry) = one_cluster();
     let kubeconfig = env.kubeconfig().to_path_buf();
-    let project = common::Project::new();
-    project.file(
+    let project = common::Fixture::new().build();
+    project.write(
         "playbooks/app.rhai",
         "let c = cluster(\"c1\");\nstep(\"apply\", || { c.apply(#{ apiVersion: \"v1\", kind: \"ConfigMap\", metadata: #{ name: \"a\", namespace: \"default\" } }); });\n",
     );
@@ -692,7 +692,7 @@ fn an_inventory_runner_did_not_write_stops_the_run_with_the_way_out() {
         .unwrap();
     assert!(created.status.success());
     let out = crate::common::runner()
-        .current_dir(project.path())
+        .current_dir(project.dir())
         .env("NO_COLOR", "1")
         .args(["play", "playbooks/app.rhai", "--kubeconfig"])
         .arg(&kubeconfig)

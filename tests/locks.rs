@@ -7,22 +7,23 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::io::AsRawFd;
 use std::process::Stdio;
 
-use common::Project;
+use common::fixture::Env;
+use common::Fixture;
 
 const ROOT_ONLY: &str = r#"
 let root = certs::ensure_root_ca("certs", #{ key_type: "ecdsa-p256", lock_wait_secs: LOCK_WAIT });
 "#;
 
-fn play(p: &Project, wait_secs: u32) {
-    p.file(
+fn play(p: &Env, wait_secs: u32) {
+    p.write(
         "playbooks/root.rhai",
         &ROOT_ONLY.replace("LOCK_WAIT", &wait_secs.to_string()),
     );
 }
 
-fn runner(p: &Project) -> crate::common::Runner {
+fn runner(p: &Env) -> crate::common::Runner {
     let mut cmd = crate::common::runner();
-    cmd.current_dir(p.path())
+    cmd.current_dir(p.dir())
         .args(["play", "playbooks/root.rhai"])
         .env("NO_COLOR", "1")
         .env_remove("KUBECONFIG")
@@ -32,14 +33,14 @@ fn runner(p: &Project) -> crate::common::Runner {
 }
 
 /// Takes the CA directory's lock as another runner would, writing this process's pid.
-fn hold_lock(p: &Project) -> std::fs::File {
-    std::fs::create_dir_all(p.path().join("certs")).unwrap();
+fn hold_lock(p: &Env) -> std::fs::File {
+    std::fs::create_dir_all(p.dir().join("certs")).unwrap();
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
-        .open(p.path().join("certs/.runner.lock"))
+        .open(p.dir().join("certs/.runner.lock"))
         .unwrap();
     // SAFETY: flock takes the descriptor of a file this test holds open, and plain flags.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -50,7 +51,7 @@ fn hold_lock(p: &Project) -> std::fs::File {
 
 #[test]
 fn two_first_runs_at_once_create_one_root_and_both_succeed() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     play(&p, 120);
     let first = runner(&p).spawn().unwrap();
     let second = runner(&p).spawn().unwrap();
@@ -82,7 +83,7 @@ fn two_first_runs_at_once_create_one_root_and_both_succeed() {
 
 #[test]
 fn a_held_ca_is_refused_with_the_holders_pid_once_the_wait_is_spent() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     play(&p, 1);
     let _held = hold_lock(&p);
     let out = runner(&p).output().unwrap();
@@ -106,7 +107,7 @@ fn a_held_ca_is_refused_with_the_holders_pid_once_the_wait_is_spent() {
 
 #[test]
 fn a_waiting_runner_goes_on_once_the_holder_is_done() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     play(&p, 120);
     let held = hold_lock(&p);
     let mut child = runner(&p).spawn().unwrap();
@@ -137,10 +138,10 @@ fn a_waiting_runner_goes_on_once_the_holder_is_done() {
 /// second is refused at once, naming the first.
 #[test]
 fn a_second_sandbox_on_the_same_state_is_refused_naming_the_first() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     let up = |kubeconfig: &str| {
         let mut cmd = crate::common::runner();
-        cmd.current_dir(p.path())
+        cmd.current_dir(p.dir())
             .args([
                 "sandbox",
                 "up",

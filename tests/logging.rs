@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::Project;
+use common::Fixture;
 
 const PLAYBOOK: &str = r#"let c = cluster("east");
 step("ns", || {
@@ -39,8 +39,8 @@ fn target(line: &str) -> &str {
 
 #[test]
 fn very_verbose_shows_the_sandbox_and_the_client_and_no_credential() {
-    let p = Project::new();
-    p.file("playbooks/log.rhai", PLAYBOOK);
+    let p = Fixture::new().build();
+    p.write("playbooks/log.rhai", PLAYBOOK);
     let output = p
         .runner(&[
             "-vv",
@@ -95,8 +95,8 @@ fn very_verbose_shows_the_sandbox_and_the_client_and_no_credential() {
 
 #[test]
 fn without_verbosity_nothing_is_logged() {
-    let p = Project::new();
-    p.file("playbooks/log.rhai", PLAYBOOK);
+    let p = Fixture::new().build();
+    p.write("playbooks/log.rhai", PLAYBOOK);
     let output = p
         .runner(&[
             "play",

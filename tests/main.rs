@@ -39,6 +39,7 @@ mod k8s_wait;
 mod locks;
 mod logging;
 mod malformed;
+mod module_graph;
 mod multinetwork;
 mod offboard;
 mod output;

@@ -2,9 +2,9 @@
 //! marked in a rehearsal, a recap of objects, `--limit`, `--only` errors, JSON error events.
 
 use crate::common;
-use crate::common::sandbox;
+use crate::common::backend::Backend;
 
-use common::Project;
+use common::Fixture;
 use serde_json::Value;
 
 /// Ports and durations vary from run to run: they are replaced by placeholders.
@@ -37,8 +37,8 @@ fn stdout(output: &std::process::Output) -> String {
 
 #[test]
 fn a_play_lists_its_targets_first_and_prints_only_what_changed() {
-    let p = Project::new();
-    p.file("playbooks/out.rhai", PLAYBOOK);
+    let p = Fixture::new().build();
+    p.write("playbooks/out.rhai", PLAYBOOK);
     let out = p
         .runner(&["play", "playbooks/out.rhai", "--sandbox"])
         .output()
@@ -88,8 +88,8 @@ step("alpha", || {});
 
 #[test]
 fn limit_changes_only_the_named_clusters_and_reports_the_others_as_skipped() {
-    let p = Project::new();
-    p.file("playbooks/both.rhai", BOTH);
+    let p = Fixture::new().build();
+    p.write("playbooks/both.rhai", BOTH);
     let out = p
         .runner(&[
             "play",
@@ -141,8 +141,8 @@ fn limit_changes_only_the_named_clusters_and_reports_the_others_as_skipped() {
 
 #[test]
 fn a_limit_naming_no_cluster_of_the_play_fails_before_the_first_step() {
-    let p = Project::new();
-    p.file("playbooks/both.rhai", BOTH);
+    let p = Fixture::new().build();
+    p.write("playbooks/both.rhai", BOTH);
     let out = p
         .runner(&[
             "play",
@@ -165,8 +165,8 @@ fn a_limit_naming_no_cluster_of_the_play_fails_before_the_first_step() {
 
 #[test]
 fn only_and_start_at_errors_list_the_steps_in_play_order_before_any_step_runs() {
-    let p = Project::new();
-    p.file("playbooks/both.rhai", BOTH);
+    let p = Fixture::new().build();
+    p.write("playbooks/both.rhai", BOTH);
     let out = p
         .runner(&[
             "play",
@@ -212,8 +212,8 @@ fn events(output: &std::process::Output) -> Vec<Value> {
 
 #[test]
 fn json_error_events_carry_step_file_line_and_column() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/boom.rhai",
         "step(\"first\", || {});\nstep(\"boom\", || {\n    let x = 1 + \"a\" - 2;\n});\n",
     );
@@ -241,8 +241,8 @@ fn json_error_events_carry_step_file_line_and_column() {
 
 #[test]
 fn json_output_prints_each_fact_once() {
-    let p = Project::new();
-    p.file("playbooks/out.rhai", PLAYBOOK);
+    let p = Fixture::new().build();
+    p.write("playbooks/out.rhai", PLAYBOOK);
     let out = p
         .runner(&[
             "play",
@@ -291,19 +291,22 @@ fn json_output_prints_each_fact_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verbose_output_logs_requests_and_never_a_token() {
-    let sandbox = sandbox::start(&["cluster-1"]).await;
+    let sandbox = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     let token = sandbox
-        .sandbox
+        .sandbox()
         .cluster("cluster-1")
         .unwrap()
         .admin_token()
         .to_string();
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/v.rhai",
         "let c = declare_clusters([\"cluster-1\"])[0];\nstep(\"s\", || { c.apply(#{ apiVersion: \"v1\", kind: \"ConfigMap\", metadata: #{ name: \"v\", namespace: \"default\" } }); });\n",
     );
-    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let kubeconfig = sandbox.kubeconfig().display().to_string();
     let args = [
         "-vv",
         "play",
@@ -372,14 +375,16 @@ async fn verbose_output_logs_requests_and_never_a_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_prints_one_line_only_when_it_lasted_more_than_a_second() {
     // The sandbox gives load balancers their address 1.5 s after they are asked for.
-    let sandbox = sandbox::start_with(runner_sandbox::SandboxOptions {
-        clusters: vec!["cluster-1".into()],
-        lb_delay: std::time::Duration::from_millis(1500),
-        ..Default::default()
-    })
-    .await;
-    let p = Project::new();
-    p.file(
+    let sandbox = Fixture::new()
+        .sandbox_options(runner_sandbox::SandboxOptions {
+            clusters: vec!["cluster-1".into()],
+            lb_delay: std::time::Duration::from_millis(1500),
+            ..Default::default()
+        })
+        .start()
+        .await;
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/lb.rhai",
         r#"let c = declare_clusters(["cluster-1"])[0];
 step("lb", || {
@@ -390,7 +395,7 @@ step("lb", || {
 });
 "#,
     );
-    let kubeconfig = sandbox.kubeconfig.display().to_string();
+    let kubeconfig = sandbox.kubeconfig().display().to_string();
     let out = p
         .runner(&["play", "playbooks/lb.rhai", "--kubeconfig", &kubeconfig])
         .output()
@@ -417,8 +422,8 @@ step("lb", || {
 #[test]
 fn local_files_are_counted_in_the_step_summary_and_the_recap_and_a_second_run_says_nothing_changed()
 {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/files.rhai",
         "step(\"files\", || { write_file(\"out/a\", \"x\"); });\n",
     );
@@ -442,8 +447,8 @@ fn local_files_are_counted_in_the_step_summary_and_the_recap_and_a_second_run_sa
 
 #[test]
 fn limit_does_not_run_a_program_that_names_a_cluster_left_out() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/e.rhai",
         r#"let cs = declare_clusters(["cluster-1", "cluster-2"]);
 step("programs", || {
@@ -487,8 +492,8 @@ step("programs", || {
 
 #[test]
 fn very_verbose_output_shows_what_the_sandbox_served() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/v.rhai",
         "let c = declare_clusters([\"cluster-1\"])[0];\nstep(\"s\", || { c.get(\"Namespace\", \"default\"); });\n",
     );

@@ -4,7 +4,9 @@
 //!
 //! The proxy is a real one on loopback: it reads `CONNECT host:port`, dials it and relays bytes.
 
+use crate::common::backend::Backend;
 use crate::common::sandbox as sandbox_support;
+use crate::common::Fixture;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,25 +60,22 @@ const PROXIED_FAILURES: usize = 15;
 
 #[test]
 fn a_proxied_cluster_is_retried_like_any_other() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sandbox = rt.block_on(sandbox_support::start(&["cluster-1"]));
+    let sandbox = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .build();
+    let rt = sandbox.runtime();
     let (proxy, tunnels) = rt.block_on(connect_proxy());
-    let project = tempfile::tempdir().unwrap();
     let mut kubeconfig: serde_yaml::Value =
-        serde_yaml::from_str(&sandbox.sandbox.kubeconfig_yaml()).unwrap();
+        serde_yaml::from_str(&sandbox.sandbox().kubeconfig_yaml()).unwrap();
     kubeconfig["clusters"][0]["cluster"]["proxy-url"] = proxy.clone().into();
     std::fs::write(
-        project.path().join("kubeconfig"),
+        sandbox.dir().join("kubeconfig"),
         serde_yaml::to_string(&kubeconfig).unwrap(),
     )
     .unwrap();
-    std::fs::create_dir_all(project.path().join("playbooks")).unwrap();
+    std::fs::create_dir_all(sandbox.dir().join("playbooks")).unwrap();
     std::fs::write(
-        project.path().join("playbooks/p.rhai"),
+        sandbox.dir().join("playbooks/p.rhai"),
         r#"let c = cluster("cluster-1");
 for i in 0..12 {
     c.apply(#{apiVersion: "v1", kind: "ConfigMap", metadata: #{name: `cm-${i}`, namespace: "default"}, data: #{i: `${i}`}});
@@ -85,7 +84,7 @@ for i in 0..12 {
     )
     .unwrap();
     sandbox
-        .sandbox
+        .sandbox()
         .cluster("cluster-1")
         .unwrap()
         .set_faults(Faults {
@@ -94,7 +93,7 @@ for i in 0..12 {
             ..Default::default()
         });
     let out = crate::common::runner()
-        .current_dir(project.path())
+        .current_dir(sandbox.dir())
         .env("NO_COLOR", "1")
         .args([
             "play",
@@ -107,7 +106,11 @@ for i in 0..12 {
         ])
         .output()
         .unwrap();
-    sandbox.sandbox.cluster("cluster-1").unwrap().clear_faults();
+    sandbox
+        .sandbox()
+        .cluster("cluster-1")
+        .unwrap()
+        .clear_faults();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // -v logs each try: every one answered 500 was tried again, once (the seed fixes how many).
@@ -120,7 +123,7 @@ for i in 0..12 {
     assert!(tunnels.load(Ordering::SeqCst) > 0, "the proxy was not used");
     // What the play applied is there, read without the proxy.
     let names = rt.block_on(async {
-        let client = sandbox_support::client_for(&sandbox.sandbox, "cluster-1").await;
+        let client = sandbox_support::client_for(sandbox.sandbox(), "cluster-1").await;
         let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
             kube::Api::namespaced(client, "default");
         let mut names: Vec<String> = api

@@ -5,7 +5,8 @@
 //! `not_run` lists, each with its reason; the test fails if the README gains a command that
 //! is neither run nor listed.
 
-use crate::common::sandbox;
+use crate::common::backend::Backend;
+use crate::common::Fixture;
 
 use std::path::Path;
 use std::process::Command;
@@ -66,7 +67,10 @@ fn as_run(command: &str, runner: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_readme_command_and_playbook_runs_as_written() {
-    let sandbox = sandbox::start(&["cluster-1", "cluster-2"]).await;
+    let sandbox = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1", "cluster-2"])
+        .start()
+        .await;
     let project = tempfile::tempdir().unwrap();
     crate::common::copy_shipped(project.path());
     let runner = assert_cmd::cargo::cargo_bin("runner");
@@ -84,7 +88,7 @@ async fn every_readme_command_and_playbook_runs_as_written() {
                 .arg("-c")
                 .arg(&line)
                 .current_dir(project.path())
-                .env("KUBECONFIG", &sandbox.kubeconfig)
+                .env("KUBECONFIG", sandbox.kubeconfig())
                 .env("NO_COLOR", "1")
                 .output()
                 .unwrap();
@@ -158,7 +162,10 @@ async fn every_readme_command_and_playbook_runs_as_written() {
 /// The guide's verify step, written from the guide alone, passes on a mesh the flagship just
 /// onboarded, and fails, naming the problem, once the remote's cacerts is gone.
 async fn verify_step_of_the_guide_checks_a_fresh_mesh(playbook: &str) {
-    let sandbox = sandbox::start(&["cluster-1", "cluster-2"]).await;
+    let sandbox = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1", "cluster-2"])
+        .start()
+        .await;
     let project = tempfile::tempdir().unwrap();
     crate::common::copy_shipped(project.path());
     let path = playbook
@@ -171,7 +178,7 @@ async fn verify_step_of_the_guide_checks_a_fresh_mesh(playbook: &str) {
         crate::common::runner()
             .args(args)
             .current_dir(project.path())
-            .env("KUBECONFIG", &sandbox.kubeconfig)
+            .env("KUBECONFIG", sandbox.kubeconfig())
             .env("NO_COLOR", "1")
             .output()
             .unwrap()
@@ -214,7 +221,7 @@ async fn verify_step_of_the_guide_checks_a_fresh_mesh(playbook: &str) {
             "secret",
             "cacerts",
         ])
-        .env("KUBECONFIG", &sandbox.kubeconfig)
+        .env("KUBECONFIG", sandbox.kubeconfig())
         .output()
         .unwrap();
     assert_eq!(deleted.status.code(), Some(0));

@@ -2,20 +2,21 @@
 
 use crate::common;
 
-use common::Project;
+use common::fixture::Env;
+use common::Fixture;
 use predicates::prelude::*;
 
 /// `runner` in the project, with no kubeconfig anywhere in reach.
-fn runner(project: &Project, args: &[&str]) -> crate::common::Runner {
+fn runner(project: &Env, args: &[&str]) -> crate::common::Runner {
     let mut cmd = project.runner(args);
-    cmd.env("HOME", project.path());
+    cmd.env("HOME", project.dir());
     cmd
 }
 
 #[test]
 fn the_flagship_playbook_rehearses_on_sandboxes_and_verifies() {
-    let project = Project::new();
-    crate::common::copy_shipped(project.path());
+    let project = Fixture::new().build();
+    crate::common::copy_shipped(project.dir());
     runner(
         &project,
         &["play", "playbooks/primary-remote.rhai", "--sandbox"],
@@ -29,8 +30,8 @@ fn the_flagship_playbook_rehearses_on_sandboxes_and_verifies() {
 
 #[test]
 fn programs_the_play_runs_reach_the_sandboxes() {
-    let project = Project::new();
-    project.file(
+    let project = Fixture::new().build();
+    project.write(
         "tool.rhai",
         r#"
         let alpha = cluster("alpha");

@@ -3,11 +3,12 @@
 //! re-run completes, and the run after it changes nothing. Real processes throughout.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
+use crate::common::fixture::{same, Env};
 use crate::common::run::RunningRunner;
-use crate::common::Runner;
+use crate::common::{Fixture, Runner};
 use std::sync::mpsc;
 
 fn runner(dir: &Path) -> crate::common::Runner {
@@ -85,16 +86,15 @@ fn play(dir: &Path) -> Runner {
     cmd
 }
 
-fn project() -> (tempfile::TempDir, PathBuf) {
-    let project = tempfile::tempdir().unwrap();
-    crate::common::copy_shipped(project.path());
-    std::fs::write(
-        project.path().join("mesh.yaml"),
-        "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
-    )
-    .unwrap();
-    let state = project.path().join("state");
-    (project, state)
+/// The shipped playbooks with a one-remote vars file.
+fn project() -> Env {
+    Fixture::new()
+        .shipped_playbooks()
+        .file(
+            "mesh.yaml",
+            "certs:\n  key_type: ecdsa-p256\nremotes:\n  - name: cluster-2\n    context: cluster-2\n    network: network1\n    api_server: \"\"\n",
+        )
+        .build()
 }
 
 /// The object `name` stored under a key ending in `/resource` in a saved objects.json.
@@ -128,8 +128,9 @@ fn recap_lines(stdout: &str) -> Vec<&str> {
 
 #[test]
 fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
-    let (project, state) = project();
-    let dir = project.path();
+    let project = project();
+    let dir = project.dir();
+    let state = project.path("state");
     // Load balancers that never get an address: the play is stopped waiting for one, and the
     // state holds a LoadBalancer Service saved without its IP.
     let mut first = sandbox_up(dir, &state, 3_600_000);
@@ -157,7 +158,25 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
     let out = interrupted.child.collect_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("Connection refused"), "{err}");
+    same(
+        "stderr of the play whose sandbox was killed",
+        &err,
+        r#"  × step [expose-istiod] failed: cluster-1: waiting for a load balancer IP of Service istio-system/istiod-external
+  ├─▶ the API server cannot be reached
+  ├─▶ ServiceError: gave up after 8 tries
+  ├─▶ client error (Connect)
+  ├─▶ tcp connect error
+  ╰─▶ Connection refused (os error 111)
+    ╭─[playbooks/primary-remote.rhai:56:17]
+ 55 │         primary.apply(template("istio/istiod-external-service.yaml.j2"));
+ 56 │         primary.wait_loadbalancer("istiod-external", #{ namespace: "istio-system", timeout: vars.istio.wait_seconds });
+    ·                 ────────┬────────
+    ·                         ╰── in step [expose-istiod]
+ 57 │     }
+    ╰────
+  help: the API server of cluster-1 is unreachable or overloaded; check it and run the play again
+"#,
+    );
 
     // Restarted with addresses given out again: the saved Service gets its IP on start, and
     // the Deployments saved mid-rollout become available, before any client writes anything.
@@ -169,19 +188,17 @@ fn kill_9_mid_play_then_restart_converges_and_the_next_run_changes_nothing() {
         ),
         ("deployment/istiod", "--for=condition=Available"),
     ] {
-        let waited = Command::new("kubectl")
-            .current_dir(dir)
-            .args(["--kubeconfig", "kubeconfig", "--context", "cluster-1"])
-            .args([
+        let waited = project.kubectl(
+            "cluster-1",
+            &[
                 "wait",
                 "-n",
                 "istio-system",
                 what,
                 condition,
                 "--timeout=30s",
-            ])
-            .output()
-            .unwrap();
+            ],
+        );
         assert_eq!(
             waited.status.code(),
             Some(0),

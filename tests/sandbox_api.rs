@@ -1,5 +1,7 @@
 //! The sandbox API server as kube's client sees it over HTTPS.
+use crate::common::backend::Backend;
 use crate::common::sandbox as support;
+use crate::common::Fixture;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
@@ -57,8 +59,11 @@ async fn with_namespace(client: &kube::Client, name: &str) {
 
 #[tokio::test]
 async fn discovery_lists_builtin_kinds_with_verbs_and_subresources() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let version = client.apiserver_version().await.expect("version");
     assert_eq!(version.major, "1");
 
@@ -124,15 +129,23 @@ async fn discovery_lists_builtin_kinds_with_verbs_and_subresources() {
 
 #[tokio::test]
 async fn requests_without_a_valid_token_get_401_status() {
-    let ts = support::start(&["c1", "c2"]).await;
-    let bad = support::client_with_token(&ts.sandbox, "c1", "not-a-token").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1", "c2"])
+        .start()
+        .await;
+    let bad = support::client_with_token(ts.sandbox(), "c1", "not-a-token").await;
     let (code, body) = raw(&bad, "GET", "/api/v1/namespaces", None, "").await;
     assert_eq!(code, 401);
     assert_eq!(body["kind"], "Status");
     assert_eq!(body["reason"], "Unauthorized");
     // The admin token of one cluster is not valid on another.
-    let other = ts.sandbox.cluster("c2").unwrap().admin_token().to_string();
-    let cross = support::client_with_token(&ts.sandbox, "c1", &other).await;
+    let other = ts
+        .sandbox()
+        .cluster("c2")
+        .unwrap()
+        .admin_token()
+        .to_string();
+    let cross = support::client_with_token(ts.sandbox(), "c1", &other).await;
     let err = api_error(
         Api::<Namespace>::all(cross)
             .list(&ListParams::default())
@@ -143,8 +156,11 @@ async fn requests_without_a_valid_token_get_401_status() {
 
 #[tokio::test]
 async fn create_get_conflict_and_not_found_look_like_a_real_server() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
     let created = secrets
         .create(&PostParams::default(), &secret("s1", json!({})))
@@ -203,8 +219,11 @@ async fn create_get_conflict_and_not_found_look_like_a_real_server() {
 
 #[tokio::test]
 async fn list_filters_by_label_and_field_selectors() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
     for (name, labels) in [
         ("a", json!({"app": "web", "tier": "front"})),
@@ -265,8 +284,11 @@ async fn list_filters_by_label_and_field_selectors() {
 
 #[tokio::test]
 async fn stale_update_conflicts_and_generation_tracks_spec() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let d: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -326,8 +348,11 @@ async fn stale_update_conflicts_and_generation_tracks_spec() {
 
 #[tokio::test]
 async fn merge_json_and_strategic_patches_apply() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(
         &PostParams::default(),
@@ -374,8 +399,11 @@ async fn merge_json_and_strategic_patches_apply() {
 
 #[tokio::test]
 async fn server_side_apply_tracks_owners_conflicts_and_removals() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let cfg = |data: serde_json::Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"}, "data": data});
     let alice = PatchParams::apply("alice");
@@ -449,8 +477,11 @@ async fn server_side_apply_tracks_owners_conflicts_and_removals() {
 
 #[tokio::test]
 async fn server_side_apply_merges_containers_by_name() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let spec = |containers: serde_json::Value| {
         json!({
@@ -502,8 +533,11 @@ async fn server_side_apply_merges_containers_by_name() {
 
 #[tokio::test]
 async fn dry_run_writes_nothing() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
     let pp = PostParams {
         dry_run: true,
@@ -537,8 +571,11 @@ async fn dry_run_writes_nothing() {
 
 #[tokio::test]
 async fn deleting_a_namespace_deletes_its_contents() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     with_namespace(&client, "team").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "team");
     secrets
@@ -555,7 +592,7 @@ async fn deleting_a_namespace_deletes_its_contents() {
         .await
         .unwrap();
     assert!(!ts
-        .sandbox
+        .sandbox()
         .inventory()
         .iter()
         .any(|e| e.namespace.as_deref() == Some("team")));
@@ -563,8 +600,11 @@ async fn deleting_a_namespace_deletes_its_contents() {
 
 #[tokio::test]
 async fn new_namespaces_get_default_service_account_and_root_ca() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     with_namespace(&client, "apps").await;
     Api::<ServiceAccount>::namespaced(client.clone(), "apps")
         .get("default")
@@ -576,14 +616,17 @@ async fn new_namespaces_get_default_service_account_and_root_ca() {
         .unwrap();
     assert_eq!(
         cm.data.unwrap()["ca.crt"],
-        ts.sandbox.cluster("c1").unwrap().ca_pem()
+        ts.sandbox().cluster("c1").unwrap().ca_pem()
     );
 }
 
 #[tokio::test]
 async fn invalid_names_and_secret_type_changes_are_422() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let err = api_error(
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &ns("Bad_Name"))
@@ -652,8 +695,11 @@ async fn invalid_names_and_secret_type_changes_are_422() {
 
 #[tokio::test]
 async fn status_is_a_subresource() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
     let svc: Service = serde_json::from_value(
         json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
@@ -704,8 +750,11 @@ async fn status_is_a_subresource() {
 
 #[tokio::test]
 async fn watch_streams_events_and_waits_work() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let rv = cms
         .list(&ListParams::default())
@@ -785,8 +834,11 @@ async fn watch_streams_events_and_waits_work() {
 
 #[tokio::test]
 async fn load_balancers_get_unrouted_ips_or_hostnames() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
     let lb = |name: &str| -> Service {
         serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"type": "LoadBalancer", "ports": [{"port": 15012}]}})).unwrap()
@@ -820,7 +872,7 @@ async fn load_balancers_get_unrouted_ips_or_hostnames() {
         .await
         .unwrap();
 
-    ts.sandbox.cluster("c1").unwrap().set_lb_hostname(true);
+    ts.sandbox().cluster("c1").unwrap().set_lb_hostname(true);
     svcs.create(&PostParams::default(), &lb("west"))
         .await
         .unwrap();
@@ -847,8 +899,11 @@ fn widget_crd() -> serde_json::Value {
 
 #[tokio::test]
 async fn crds_add_kinds_and_custom_resources_work() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "widgets");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
@@ -897,8 +952,11 @@ async fn crds_add_kinds_and_custom_resources_work() {
 
 #[tokio::test]
 async fn service_account_tokens_authenticate_only_on_their_cluster() {
-    let ts = support::start(&["c1", "c2"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1", "c2"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let (code, body) = raw(
         &client,
         "POST",
@@ -918,7 +976,7 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
     let seconds = (expiry - time::OffsetDateTime::now_utc()).whole_seconds();
     assert!((7000..=7200).contains(&seconds), "{seconds}");
 
-    let as_sa = support::client_with_token(&ts.sandbox, "c1", &token).await;
+    let as_sa = support::client_with_token(ts.sandbox(), "c1", &token).await;
     // Authenticated, but RBAC grants a ServiceAccount nothing until a binding does.
     let denied = api_error(
         Api::<Namespace>::all(as_sa.clone())
@@ -937,7 +995,7 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
         .expect("token accepted");
     let secret_read = api_error(Api::<Secret>::namespaced(as_sa, "default").get("x").await);
     assert_eq!(secret_read.code, 403, "only what the role grants");
-    let elsewhere = support::client_with_token(&ts.sandbox, "c2", &token).await;
+    let elsewhere = support::client_with_token(ts.sandbox(), "c2", &token).await;
     assert_eq!(
         api_error(
             Api::<Namespace>::all(elsewhere)
@@ -966,10 +1024,10 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
     );
     assert_eq!(
         String::from_utf8(data["ca.crt"].0.clone()).unwrap(),
-        ts.sandbox.cluster("c1").unwrap().ca_pem()
+        ts.sandbox().cluster("c1").unwrap().ca_pem()
     );
     let legacy = String::from_utf8(data["token"].0.clone()).unwrap();
-    let as_legacy = support::client_with_token(&ts.sandbox, "c1", &legacy).await;
+    let as_legacy = support::client_with_token(ts.sandbox(), "c1", &legacy).await;
     Api::<Namespace>::all(as_legacy.clone())
         .list(&ListParams::default())
         .await
@@ -993,8 +1051,11 @@ async fn service_account_tokens_authenticate_only_on_their_cluster() {
 
 #[tokio::test]
 async fn watch_honours_field_selectors_timeouts_and_bookmarks() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     // watch=1 without a resourceVersion starts with the current objects and ends at timeoutSeconds.
     let (code, body) = raw(
         &client,
@@ -1060,8 +1121,11 @@ async fn watch_honours_field_selectors_timeouts_and_bookmarks() {
 
 #[tokio::test]
 async fn unsupported_bodies_are_415() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     // A protobuf body of a kind without a protobuf schema here.
     let (code, body) = raw(
         &client,
@@ -1112,8 +1176,11 @@ async fn unsupported_bodies_are_415() {
 
 #[tokio::test]
 async fn finalizers_hold_deletion_until_removed() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(
         &PostParams::default(),
@@ -1143,8 +1210,11 @@ async fn finalizers_hold_deletion_until_removed() {
 
 #[tokio::test]
 async fn apply_conflicts_with_an_update_name_the_version_and_time() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let pp = PostParams {
         field_manager: Some("creator".into()),
@@ -1178,8 +1248,11 @@ async fn apply_conflicts_with_an_update_name_the_version_and_time() {
 #[tokio::test]
 async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     with_namespace(&client, "team").await;
     let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "cm-reader", "namespace": "team"},
@@ -1209,7 +1282,7 @@ async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
     )
     .await;
     let token = body["status"]["token"].as_str().unwrap().to_string();
-    let sa = support::client_with_token(&ts.sandbox, "c1", &token).await;
+    let sa = support::client_with_token(ts.sandbox(), "c1", &token).await;
     Api::<ConfigMap>::namespaced(sa.clone(), "team")
         .get("kube-root-ca.crt")
         .await
@@ -1235,13 +1308,15 @@ async fn roles_grant_only_in_their_namespace_and_to_named_objects() {
 
 #[tokio::test]
 async fn rbac_can_be_switched_off() {
-    let ts = support::start_with(runner_sandbox::SandboxOptions {
-        clusters: vec!["c1".into()],
-        rbac: false,
-        ..Default::default()
-    })
-    .await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .sandbox_options(runner_sandbox::SandboxOptions {
+            clusters: vec!["c1".into()],
+            rbac: false,
+            ..Default::default()
+        })
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let (_, body) = raw(
         &client,
         "POST",
@@ -1250,9 +1325,12 @@ async fn rbac_can_be_switched_off() {
         "{}",
     )
     .await;
-    let sa =
-        support::client_with_token(&ts.sandbox, "c1", body["status"]["token"].as_str().unwrap())
-            .await;
+    let sa = support::client_with_token(
+        ts.sandbox(),
+        "c1",
+        body["status"]["token"].as_str().unwrap(),
+    )
+    .await;
     Api::<Secret>::namespaced(sa, "default")
         .list(&ListParams::default())
         .await
@@ -1261,8 +1339,11 @@ async fn rbac_can_be_switched_off() {
 
 #[tokio::test]
 async fn large_objects_up_to_the_real_body_limit_are_accepted() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let big = "x".repeat(2_500_000);
     let cm: ConfigMap =
@@ -1285,8 +1366,11 @@ async fn large_objects_up_to_the_real_body_limit_are_accepted() {
 
 #[tokio::test]
 async fn aggregated_discovery_matches_the_legacy_documents() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.patch(
         "widgets.example.com",

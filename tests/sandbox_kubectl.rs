@@ -1,8 +1,11 @@
 //! kubectl against the sandbox, with a kubeconfig the sandbox wrote.
 use crate::common::sandbox as support;
 
+use crate::common::backend::Backend;
+use crate::common::fixture::Env;
+use crate::common::Fixture;
 use std::process::Stdio;
-use support::{kubectl, kubectl_stdin, KubectlOutput, TestSandbox};
+use support::{kubectl, kubectl_stdin, KubectlOutput};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn ok(out: KubectlOutput) -> String {
@@ -10,13 +13,16 @@ fn ok(out: KubectlOutput) -> String {
     out.stdout
 }
 
-async fn run(ts: &TestSandbox, args: &[&str]) -> String {
+async fn run(ts: &Env, args: &[&str]) -> String {
     ok(kubectl(ts, args).await)
 }
 
 #[tokio::test]
 async fn get_prints_tables_and_yaml() {
-    let ts = support::start(&["cluster-1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     let table = run(&ts, &["get", "ns"]).await;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "STATUS", "AGE"]);
@@ -44,7 +50,10 @@ async fn get_prints_tables_and_yaml() {
 
 #[tokio::test]
 async fn create_label_annotate_and_delete() {
-    let ts = support::start(&["cluster-1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     assert!(run(&ts, &["create", "ns", "demo"])
         .await
         .contains("namespace/demo created"));
@@ -213,7 +222,10 @@ async fn create_label_annotate_and_delete() {
 
 #[tokio::test]
 async fn server_side_apply_conflicts_unless_forced() {
-    let ts = support::start(&["cluster-1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     let manifest = |v: &str| {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  mode: {v}\n")
     };
@@ -275,7 +287,10 @@ async fn server_side_apply_conflicts_unless_forced() {
 
 #[tokio::test]
 async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
-    let ts = support::start(&["cluster-1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     let before = run(&ts, &["api-resources"]).await;
     assert!(before.lines().next().unwrap().starts_with("NAME"));
     for kind in [
@@ -320,7 +335,10 @@ async fn apply_of_a_crd_adds_its_kind_to_api_resources() {
 
 #[tokio::test]
 async fn created_tokens_authenticate_kubectl() {
-    let ts = support::start(&["cluster-1", "cluster-2"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1", "cluster-2"])
+        .start()
+        .await;
     let token = run(&ts, &["create", "token", "default", "--duration=20m"]).await;
     let token = token.trim();
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
@@ -359,12 +377,15 @@ async fn created_tokens_authenticate_kubectl() {
 
 #[tokio::test]
 async fn get_watch_prints_changes_as_they_happen() {
-    let ts = support::start(&["cluster-1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     let mut child = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(&ts.kubeconfig)
+        .arg(ts.kubeconfig())
         .args(["get", "cm", "-w", "--request-timeout=60s"])
-        .env("HOME", ts.dir.path())
+        .env("HOME", ts.dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -392,7 +413,10 @@ async fn get_watch_prints_changes_as_they_happen() {
 
 #[tokio::test]
 async fn client_side_apply_merges_containers_by_name() {
-    let ts = support::start(&["cluster-1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     let deploy = |image: &str, sidecar: bool| {
         let mut y = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n        ports:\n        - containerPort: 8080\n");
         if sidecar {
@@ -431,7 +455,10 @@ async fn client_side_apply_merges_containers_by_name() {
 /// ServiceAccount granted access that way then lists Secrets with its token.
 #[tokio::test]
 async fn kubectl_creates_rbac_objects_and_a_token_uses_them() {
-    let ts = support::start(&["cluster-1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["cluster-1"])
+        .start()
+        .await;
     run(&ts, &["create", "serviceaccount", "reader"]).await;
     let token = run(&ts, &["create", "token", "reader"]).await;
     let denied = kubectl(&ts, &["--token", token.trim(), "get", "secrets"]).await;

@@ -1,5 +1,7 @@
 //! Starting, stopping, restarting, persisting and failing sandbox clusters.
+use crate::common::backend::Backend;
 use crate::common::sandbox as support;
+use crate::common::Fixture;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -17,24 +19,27 @@ fn cm(name: &str) -> ConfigMap {
 
 #[tokio::test]
 async fn kubeconfig_has_a_context_per_cluster_and_is_private() {
-    let ts = support::start(&["east", "west"]).await;
-    let mode = std::fs::metadata(&ts.kubeconfig)
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["east", "west"])
+        .start()
+        .await;
+    let mode = std::fs::metadata(ts.kubeconfig())
         .unwrap()
         .permissions()
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
-    let kc = kube::config::Kubeconfig::from_yaml(&ts.sandbox.kubeconfig_yaml()).unwrap();
+    let kc = kube::config::Kubeconfig::from_yaml(&ts.sandbox().kubeconfig_yaml()).unwrap();
     assert_eq!(kc.current_context.as_deref(), Some("east"));
     let contexts: Vec<_> = kc.contexts.iter().map(|c| c.name.clone()).collect();
     assert_eq!(contexts, ["east", "west"]);
-    for cluster in ts.sandbox.clusters() {
+    for cluster in ts.sandbox().clusters() {
         assert!(cluster.server_url().starts_with("https://127.0.0.1:"));
         assert!(cluster.ca_pem().contains("BEGIN CERTIFICATE"));
     }
     // The serving certificate is valid for localhost as well as 127.0.0.1.
     let via_localhost = ts
-        .sandbox
+        .sandbox()
         .kubeconfig_yaml()
         .replace("https://127.0.0.1:", "https://localhost:");
     let kc = kube::config::Kubeconfig::from_yaml(&via_localhost).unwrap();
@@ -52,12 +57,12 @@ async fn kubeconfig_has_a_context_per_cluster_and_is_private() {
         .await
         .expect("TLS verifies for localhost");
     // Both clusters answer, each with its own objects.
-    let east = client_for(&ts.sandbox, "east").await;
+    let east = client_for(ts.sandbox(), "east").await;
     Api::<ConfigMap>::namespaced(east, "default")
         .create(&PostParams::default(), &cm("only-east"))
         .await
         .unwrap();
-    let west = client_for(&ts.sandbox, "west").await;
+    let west = client_for(ts.sandbox(), "west").await;
     assert_eq!(
         api_error(
             Api::<ConfigMap>::namespaced(west, "default")
@@ -67,7 +72,7 @@ async fn kubeconfig_has_a_context_per_cluster_and_is_private() {
         .code,
         404
     );
-    let inventory = ts.sandbox.inventory();
+    let inventory = ts.sandbox().inventory();
     assert!(inventory.contains(&InventoryEntry {
         cluster: "east".into(),
         api_version: "v1".into(),
@@ -165,12 +170,15 @@ async fn bad_options_are_clear_errors() {
 
 #[tokio::test]
 async fn faults_fail_requests_until_cleared() {
-    let ts = support::start(&["c1"]).await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
     // kube retries 429s by itself; this test wants to see them.
-    let mut config = support::config_for(&ts.sandbox, "c1").await;
+    let mut config = support::config_for(ts.sandbox(), "c1").await;
     config.default_retry = false;
     let client = kube::Client::try_from(config).unwrap();
-    let cluster = ts.sandbox.cluster("c1").unwrap();
+    let cluster = ts.sandbox().cluster("c1").unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     cluster.set_faults(Faults {
         error_500: 1.0,
@@ -204,10 +212,13 @@ async fn faults_fail_requests_until_cleared() {
 
 #[tokio::test]
 async fn stopped_clusters_refuse_connections_and_restart_with_their_objects() {
-    let ts = support::start(&["c1"]).await;
-    let cluster = ts.sandbox.cluster("c1").unwrap();
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let cluster = ts.sandbox().cluster("c1").unwrap();
     let url = cluster.server_url();
-    let client = client_for(&ts.sandbox, "c1").await;
+    let client = client_for(ts.sandbox(), "c1").await;
     Api::<ConfigMap>::namespaced(client, "default")
         .create(&PostParams::default(), &cm("kept"))
         .await
@@ -219,7 +230,7 @@ async fn stopped_clusters_refuse_connections_and_restart_with_their_objects() {
         .is_err());
     cluster.restart().await.unwrap();
     assert_eq!(cluster.server_url(), url);
-    let client = client_for(&ts.sandbox, "c1").await;
+    let client = client_for(ts.sandbox(), "c1").await;
     Api::<ConfigMap>::namespaced(client, "default")
         .get("kept")
         .await
@@ -228,8 +239,11 @@ async fn stopped_clusters_refuse_connections_and_restart_with_their_objects() {
 
 #[tokio::test]
 async fn restart_fails_clearly_when_the_port_is_taken() {
-    let ts = support::start(&["c1"]).await;
-    let cluster = ts.sandbox.cluster("c1").unwrap();
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let cluster = ts.sandbox().cluster("c1").unwrap();
     cluster.stop().await;
     let port = cluster.server_url().rsplit(':').next().unwrap().to_string();
     let _squatter = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();

@@ -1,7 +1,9 @@
 //! What the sandbox refuses, warns about and fills in, as kube-apiserver v1.36 does (each answer
 //! here was checked against the real server; the differential suite keeps checking it when
 //! KUBEBUILDER_ASSETS is set). These run without a real control plane.
+use crate::common::backend::Backend;
 use crate::common::sandbox as support;
+use crate::common::Fixture;
 
 use serde_json::{json, Value};
 use support::client_for;
@@ -88,8 +90,11 @@ const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
 
 #[tokio::test]
 async fn a_wrong_type_is_a_decoding_error() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let answer = post(
         &client,
         DEPLOYMENTS,
@@ -145,8 +150,11 @@ async fn a_wrong_type_is_a_decoding_error() {
 
 #[tokio::test]
 async fn unknown_and_duplicate_fields_warn_or_fail_under_strict() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "bogus": 1}, "data": {"k": "v"}, "spec": {}});
     let warned = post(&client, CONFIGMAPS, body.clone()).await;
     assert_eq!(warned.code, 201);
@@ -198,8 +206,11 @@ async fn unknown_and_duplicate_fields_warn_or_fail_under_strict() {
 
 #[tokio::test]
 async fn deployments_and_services_are_validated() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let answer = post(
         &client,
         DEPLOYMENTS,
@@ -272,8 +283,11 @@ async fn deployments_and_services_are_validated() {
 
 #[tokio::test]
 async fn load_balancers_and_node_port_services_get_node_ports() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let lb = post(
         &client,
         SERVICES,
@@ -308,8 +322,11 @@ async fn load_balancers_and_node_port_services_get_node_ports() {
 
 #[tokio::test]
 async fn custom_resources_follow_their_structural_schema() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let crd = post(
         &client,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
@@ -378,8 +395,11 @@ async fn custom_resources_follow_their_structural_schema() {
 
 #[tokio::test]
 async fn a_namespace_being_deleted_refuses_new_content() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     post(
         &client,
         "/api/v1/namespaces",
@@ -449,8 +469,11 @@ async fn a_namespace_being_deleted_refuses_new_content() {
 
 #[tokio::test]
 async fn json_is_answered_when_the_client_accepts_it() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     let both = send(
         &client,
         "GET",
@@ -482,8 +505,11 @@ async fn json_is_answered_when_the_client_accepts_it() {
 
 #[tokio::test]
 async fn lists_are_paged_with_limit_and_continue() {
-    let ts = support::start(&["c1"]).await;
-    let client = client_for(&ts.sandbox, "c1").await;
+    let ts = Fixture::new()
+        .clusters(Backend::Sandbox, &["c1"])
+        .start()
+        .await;
+    let client = client_for(ts.sandbox(), "c1").await;
     for name in ["a", "b", "c"] {
         post(
             &client,

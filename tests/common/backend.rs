@@ -12,7 +12,7 @@ use runner_sandbox::control_plane::{ControlPlaneOptions, ControlPlanes};
 use runner_sandbox::{Sandbox, SandboxOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// runner's own API server, in this process.
     Sandbox,
     /// Real kube-apiservers started from `KUBEBUILDER_ASSETS`.
@@ -22,7 +22,7 @@ pub enum Backend {
 /// The assets directory for real control planes, or None after printing that `test` is skipped
 /// and why. The line goes straight to stderr, past the test harness's capture, so that a run
 /// without the binaries says what it did not test.
-pub fn real_assets(test: &str) -> Option<PathBuf> {
+pub(crate) fn real_assets(test: &str) -> Option<PathBuf> {
     match std::env::var_os(runner_sandbox::control_plane::ASSETS_VARIABLE) {
         Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
         _ => {
@@ -36,7 +36,7 @@ pub fn real_assets(test: &str) -> Option<PathBuf> {
 }
 
 /// Running clusters of either backend.
-pub enum Clusters {
+pub(crate) enum Clusters {
     Sandbox(Sandbox),
     RealControlPlane {
         planes: ControlPlanes,
@@ -46,24 +46,23 @@ pub enum Clusters {
 
 impl Backend {
     /// Whether `test` can run on this backend; if not, says so on stderr.
-    pub fn available(self, test: &str) -> bool {
+    pub(crate) fn available(self, test: &str) -> bool {
         self == Backend::Sandbox || real_assets(test).is_some()
     }
 
     /// Starts one cluster per name. Call it only for an available backend (the
     /// `on_both_backends!` wrappers skip the real one when its binaries are not there).
-    pub async fn start(self, names: &[&str]) -> Clusters {
+    pub(crate) async fn start(self, names: &[&str]) -> Clusters {
         let clusters: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
         let started = match self {
-            Backend::Sandbox => Clusters::Sandbox(
-                Sandbox::start(SandboxOptions {
+            Backend::Sandbox => {
+                return start_sandbox(SandboxOptions {
                     clusters,
                     lb_delay: Duration::from_millis(20),
                     ..Default::default()
                 })
                 .await
-                .expect("sandbox starts"),
-            ),
+            }
             Backend::RealControlPlane => {
                 let slots = Slots::take(names.len());
                 let planes = ControlPlanes::start(ControlPlaneOptions {
@@ -83,15 +82,22 @@ impl Backend {
     }
 }
 
+/// A sandbox started with options of the test's own (no RBAC, slow load balancers).
+pub(crate) async fn start_sandbox(options: SandboxOptions) -> Clusters {
+    let started = Clusters::Sandbox(Sandbox::start(options).await.expect("sandbox starts"));
+    super::leaks::register_kubeconfig(&started.kubeconfig_yaml());
+    started
+}
+
 impl Clusters {
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         match self {
             Clusters::Sandbox(_) => Backend::Sandbox,
             Clusters::RealControlPlane { .. } => Backend::RealControlPlane,
         }
     }
 
-    pub fn write_kubeconfig(&self, path: &Path) {
+    pub(crate) fn write_kubeconfig(&self, path: &Path) {
         match self {
             Clusters::Sandbox(sandbox) => sandbox.write_kubeconfig(path).expect("kubeconfig"),
             Clusters::RealControlPlane { planes, .. } => {
@@ -100,7 +106,7 @@ impl Clusters {
         }
     }
 
-    pub fn kubeconfig_yaml(&self) -> String {
+    pub(crate) fn kubeconfig_yaml(&self) -> String {
         match self {
             Clusters::Sandbox(sandbox) => sandbox.kubeconfig_yaml(),
             Clusters::RealControlPlane { planes, .. } => {
@@ -110,7 +116,7 @@ impl Clusters {
     }
 
     /// The sandbox, for what only it offers (fault injection, connection counts).
-    pub fn sandbox(&self) -> Option<&Sandbox> {
+    pub(crate) fn sandbox(&self) -> Option<&Sandbox> {
         match self {
             Clusters::Sandbox(sandbox) => Some(sandbox),
             Clusters::RealControlPlane { .. } => None,
@@ -118,7 +124,7 @@ impl Clusters {
     }
 
     /// Stops every cluster's API server: clients then find nothing listening.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         match self {
             Clusters::Sandbox(sandbox) => {
                 for cluster in sandbox.clusters() {
@@ -130,7 +136,7 @@ impl Clusters {
     }
 
     /// From now on, LoadBalancer Services get hostnames instead of IPs.
-    pub fn set_lb_hostname(&self, cluster: &str, on: bool) {
+    pub(crate) fn set_lb_hostname(&self, cluster: &str, on: bool) {
         match self {
             Clusters::Sandbox(sandbox) => sandbox
                 .cluster(cluster)
@@ -149,7 +155,7 @@ static RUNNING: Mutex<usize> = Mutex::new(0);
 static FREED: Condvar = Condvar::new();
 
 /// Room for some real clusters, given back when dropped.
-pub struct Slots(usize);
+pub(crate) struct Slots(usize);
 
 impl Slots {
     fn take(count: usize) -> Slots {

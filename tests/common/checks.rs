@@ -8,7 +8,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of every file under `root`, by path relative to it.
-pub fn checksums(root: &Path) -> BTreeMap<String, String> {
+pub(crate) fn checksums(root: &Path) -> BTreeMap<String, String> {
     let mut sums = BTreeMap::new();
     add_checksums(root, root, &mut sums);
     sums
@@ -28,7 +28,7 @@ fn add_checksums(root: &Path, dir: &Path, sums: &mut BTreeMap<String, String>) {
 }
 
 /// openssl run in `cwd`; its stdout.
-pub fn openssl(args: &[&str], cwd: &Path) -> String {
+pub(crate) fn openssl(args: &[&str], cwd: &Path) -> String {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(cwd)
@@ -43,7 +43,7 @@ pub fn openssl(args: &[&str], cwd: &Path) -> String {
 }
 
 /// A certificate's SHA-256 fingerprint as openssl prints it (AA:BB:...).
-pub fn fingerprint(cert: &Path) -> String {
+pub(crate) fn fingerprint(cert: &Path) -> String {
     let text = openssl(
         &[
             "x509",

@@ -23,20 +23,23 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::backend::{Backend, Clusters};
+use runner_sandbox::{Sandbox, SandboxOptions};
+
+use super::backend::{start_sandbox, Backend, Clusters};
 use super::{copy_shipped, runner, Runner};
 
 /// What to build: see the module's documentation.
 #[must_use]
-pub struct Fixture {
+pub(crate) struct Fixture {
     shipped: bool,
     files: Vec<(String, String)>,
     clusters: Option<(Backend, Vec<String>)>,
+    sandbox_options: Option<SandboxOptions>,
     worker_threads: usize,
 }
 
 /// A built fixture: the project directory, and the clusters while it lives.
-pub struct Env {
+pub(crate) struct Env {
     // Dropped before the runtime that serves them.
     clusters: Option<Clusters>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -45,29 +48,30 @@ pub struct Env {
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         Fixture {
             shipped: false,
             files: Vec::new(),
             clusters: None,
+            sandbox_options: None,
             worker_threads: 2,
         }
     }
 
     /// A copy of the repository's `playbooks/` and `templates/`.
-    pub fn shipped_playbooks(mut self) -> Fixture {
+    pub(crate) fn shipped_playbooks(mut self) -> Fixture {
         self.shipped = true;
         self
     }
 
     /// A file of the project, written after the shipped playbooks (so it may replace one).
-    pub fn file(mut self, path: &str, text: &str) -> Fixture {
+    pub(crate) fn file(mut self, path: &str, text: &str) -> Fixture {
         self.files.push((path.to_string(), text.to_string()));
         self
     }
 
     /// Clusters named `names` on `backend`, in the project's `kubeconfig`.
-    pub fn clusters(mut self, backend: Backend, names: &[&str]) -> Fixture {
+    pub(crate) fn clusters(mut self, backend: Backend, names: &[&str]) -> Fixture {
         self.clusters = Some((
             backend,
             names.iter().map(std::string::ToString::to_string).collect(),
@@ -75,35 +79,48 @@ impl Fixture {
         self
     }
 
+    /// A sandbox started with `options` (its clusters named there), for what the defaults of
+    /// `clusters` do not give: no RBAC, a load balancer's delay.
+    pub(crate) fn sandbox_options(mut self, options: SandboxOptions) -> Fixture {
+        self.sandbox_options = Some(options);
+        self
+    }
+
     /// Worker threads of the runtime serving the clusters of `build` (2 unless told).
-    pub fn worker_threads(mut self, threads: usize) -> Fixture {
+    pub(crate) fn worker_threads(mut self, threads: usize) -> Fixture {
         self.worker_threads = threads;
         self
     }
 
     /// For plain tests: the clusters are served from a runtime of the fixture's own.
-    pub fn build(self) -> Env {
-        let runtime = self.clusters.as_ref().map(|_| {
+    pub(crate) fn build(self) -> Env {
+        let serving = self.clusters.is_some() || self.sandbox_options.is_some();
+        let runtime = serving.then(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(self.worker_threads)
                 .enable_all()
                 .build()
                 .expect("a runtime for the clusters")
         });
-        let clusters = match (&runtime, &self.clusters) {
-            (Some(rt), Some((backend, names))) => Some(rt.block_on(start(*backend, names))),
-            _ => None,
-        };
+        let clusters = runtime
+            .as_ref()
+            .and_then(|rt| rt.block_on(self.start_clusters()));
         self.finish(clusters, runtime)
     }
 
     /// For async tests: the clusters are served from the test's runtime.
-    pub async fn start(self) -> Env {
-        let clusters = match &self.clusters {
-            Some((backend, names)) => Some(start(*backend, names).await),
-            None => None,
-        };
+    pub(crate) async fn start(self) -> Env {
+        let clusters = self.start_clusters().await;
         self.finish(clusters, None)
+    }
+
+    async fn start_clusters(&self) -> Option<Clusters> {
+        if let Some(options) = &self.sandbox_options {
+            return Some(start_sandbox(options.clone()).await);
+        }
+        let (backend, names) = self.clusters.as_ref()?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Some(backend.start(&names).await)
     }
 
     fn finish(self, clusters: Option<Clusters>, runtime: Option<tokio::runtime::Runtime>) -> Env {
@@ -133,55 +150,55 @@ impl Default for Fixture {
     }
 }
 
-async fn start(backend: Backend, names: &[String]) -> Clusters {
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    backend.start(&names).await
-}
-
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().expect("a file in a directory")).unwrap();
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
 impl Env {
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.project.path()
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.project.path().join(rel)
     }
 
-    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> PathBuf {
         let path = self.path(rel);
         write(&path, text);
         path
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
-    pub fn exists(&self, rel: &str) -> bool {
+    pub(crate) fn exists(&self, rel: &str) -> bool {
         self.path(rel).exists()
     }
 
     /// The kubeconfig of the clusters (in the project directory).
-    pub fn kubeconfig(&self) -> &Path {
+    pub(crate) fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
 
-    pub fn clusters(&self) -> &Clusters {
+    pub(crate) fn clusters(&self) -> &Clusters {
         self.clusters.as_ref().expect("a fixture with clusters")
     }
 
-    pub fn clusters_mut(&mut self) -> &mut Clusters {
+    /// The sandbox of a fixture built with `Backend::Sandbox` or `sandbox_options`.
+    pub(crate) fn sandbox(&self) -> &Sandbox {
+        self.clusters().sandbox().expect("a fixture on the sandbox")
+    }
+
+    pub(crate) fn clusters_mut(&mut self) -> &mut Clusters {
         self.clusters.as_mut().expect("a fixture with clusters")
     }
 
     /// Its clusters (of an async test: `start`), project directory and kubeconfig, for helpers
     /// that keep them as fields of their own.
-    pub fn into_async_parts(mut self) -> (Clusters, tempfile::TempDir, PathBuf) {
+    pub(crate) fn into_async_parts(mut self) -> (Clusters, tempfile::TempDir, PathBuf) {
         assert!(
             self.runtime.is_none(),
             "clusters of `build` need their runtime"
@@ -191,7 +208,7 @@ impl Env {
     }
 
     /// The runtime serving the clusters of a plain test.
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
         self.runtime
             .as_ref()
             .expect("a fixture built with clusters")
@@ -199,7 +216,7 @@ impl Env {
 
     /// The built binary in the project directory, with no colors and no KUBECONFIG from the
     /// test's environment; `args` follow.
-    pub fn runner(&self, args: &[&str]) -> Runner {
+    pub(crate) fn runner(&self, args: &[&str]) -> Runner {
         let mut cmd = runner();
         cmd.current_dir(self.dir())
             .env("NO_COLOR", "1")
@@ -209,19 +226,21 @@ impl Env {
     }
 
     /// A run whose exact outcome the test states.
-    pub fn test(&self) -> Test<'_> {
+    pub(crate) fn test(&self) -> Test<'_> {
         Test {
             env: self,
             args: Vec::new(),
+            envs: Vec::new(),
             expected_stdout: None,
             expected_stderr: None,
             expected_status: 0,
             timings: Timings::Kept,
+            sorted_prefix: None,
         }
     }
 
     /// kubectl on `context` of the fixture's clusters.
-    pub fn kubectl(&self, context: &str, args: &[&str]) -> Output {
+    pub(crate) fn kubectl(&self, context: &str, args: &[&str]) -> Output {
         std::process::Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -237,24 +256,27 @@ impl Env {
 #[derive(Clone, Copy)]
 enum Timings {
     Kept,
-    /// Every `(12ms)` or `(1.2s)` reads `(TIME)` on both sides.
+    /// Every `(12ms)` or `(1.2s)` reads `(TIME)`, and a step's `· 12ms` reads `· TIME`, on
+    /// both sides.
     Masked,
 }
 
 /// One run of the binary and what it must print and return; `run` checks all three.
 #[must_use]
-pub struct Test<'a> {
+pub(crate) struct Test<'a> {
     env: &'a Env,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
     expected_stdout: Option<String>,
     expected_stderr: Option<String>,
     expected_status: i32,
     timings: Timings,
+    sorted_prefix: Option<String>,
 }
 
 /// What a run printed and how it ended.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -272,52 +294,108 @@ impl From<Output> for Run {
 
 static DURATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\(\d+(?:\.\d+)?(?:ms|s)\)").unwrap());
+static STEP_DURATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"· \d+(?:\.\d+)?(?:ms|s)\b").unwrap());
+
+/// `text` with every duration it prints as `(TIME)` (a play's) or `· TIME` (a step's).
+pub(crate) fn masked(text: &str) -> String {
+    let text = DURATION.replace_all(text, "(TIME)");
+    STEP_DURATION.replace_all(&text, "· TIME").into_owned()
+}
+
+/// `text` with each run of consecutive lines starting with `prefix` sorted: what parallel work
+/// prints in the order it happens to finish.
+pub(crate) fn sorted_runs(text: &str, prefix: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if line.starts_with(prefix) {
+            run.push(line);
+            continue;
+        }
+        run.sort_unstable();
+        out.append(&mut run);
+        out.push(line);
+    }
+    run.sort_unstable();
+    out.append(&mut run);
+    out.concat()
+}
 
 impl Test<'_> {
-    pub fn arg(mut self, arg: &str) -> Self {
+    pub(crate) fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_string());
         self
     }
 
-    pub fn args<'s>(mut self, args: impl IntoIterator<Item = &'s str>) -> Self {
+    pub(crate) fn args<'s>(mut self, args: impl IntoIterator<Item = &'s str>) -> Self {
         self.args.extend(args.into_iter().map(str::to_string));
         self
     }
 
+    /// An environment variable of the run (the test process's own are never changed).
+    pub(crate) fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        let value = value.as_ref().to_string_lossy().into_owned();
+        self.envs.push((key.to_string(), value));
+        self
+    }
+
     /// `--kubeconfig` of the fixture's clusters.
-    pub fn with_kubeconfig(self) -> Self {
+    pub(crate) fn with_kubeconfig(self) -> Self {
         let kubeconfig = self.env.kubeconfig.display().to_string();
         self.args(["--kubeconfig", kubeconfig.as_str()])
     }
 
-    pub fn stdout(mut self, text: &str) -> Self {
+    pub(crate) fn stdout(mut self, text: &str) -> Self {
         self.expected_stdout = Some(text.to_string());
         self
     }
 
-    pub fn stderr(mut self, text: &str) -> Self {
+    pub(crate) fn stderr(mut self, text: &str) -> Self {
         self.expected_stderr = Some(text.to_string());
         self
     }
 
-    pub fn status(mut self, code: i32) -> Self {
+    pub(crate) fn status(mut self, code: i32) -> Self {
         self.expected_status = code;
         self
     }
 
+    /// Compares output with each run of lines starting with `prefix` sorted (lines printed by
+    /// parallel work).
+    pub(crate) fn sorting_runs_of(mut self, prefix: &str) -> Self {
+        self.sorted_prefix = Some(prefix.to_string());
+        self
+    }
+
     /// Compares output with the durations it prints masked.
-    pub fn masking_timings(mut self) -> Self {
+    pub(crate) fn masking_timings(mut self) -> Self {
         self.timings = Timings::Masked;
         self
     }
 
     /// Runs and checks the status, and stdout and stderr where stated; gives the run back.
-    pub fn run(self) -> Run {
+    #[track_caller]
+    pub(crate) fn run(self) -> Run {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let run = Run::from(self.env.runner(&args).output().expect("runner starts"));
-        let shown = |text: &str| match self.timings {
-            Timings::Kept => text.to_string(),
-            Timings::Masked => DURATION.replace_all(text, "(TIME)").into_owned(),
+        let run = Run::from(
+            self.env
+                .runner(&args)
+                .envs(self.envs.iter().map(|(k, v)| (k, v)))
+                .output()
+                .expect("runner starts"),
+        );
+        // The project directory reads `<project>`, wherever the run put it.
+        let project = self.env.dir().display().to_string();
+        let shown = |text: &str| {
+            let mut text = text.replace(&project, "<project>");
+            if let Timings::Masked = self.timings {
+                text = masked(&text);
+            }
+            if let Some(prefix) = &self.sorted_prefix {
+                text = sorted_runs(&text, prefix);
+            }
+            text
         };
         assert_eq!(
             run.code,
@@ -327,21 +405,27 @@ impl Test<'_> {
             run.stderr
         );
         if let Some(expected) = &self.expected_stdout {
-            assert_eq!(
-                shown(&run.stdout),
-                shown(expected),
-                "runner {args:?}: stdout"
+            same(
+                &format!("runner {args:?}: stdout"),
+                &shown(&run.stdout),
+                &shown(expected),
             );
         }
         if let Some(expected) = &self.expected_stderr {
-            assert_eq!(
-                shown(&run.stderr),
-                shown(expected),
-                "runner {args:?}: stderr"
+            same(
+                &format!("runner {args:?}: stderr"),
+                &shown(&run.stderr),
+                &shown(expected),
             );
         }
         run
     }
+}
+
+/// `actual` is `expected`, whole; `what` says which text it is when it is not.
+#[track_caller]
+pub(crate) fn same(what: &str, actual: &str, expected: &str) {
+    assert_eq!(actual, expected, "{what}");
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use regex::Regex;
 
 /// Secret data the tests themselves put into Secrets, playbooks and inputs.
-pub const TEST_SECRET_VALUES: &[&str] = &[
+pub(crate) const TEST_SECRET_VALUES: &[&str] = &[
     "hunter2",
     "hunter3",
     "foo-secret-token-DEADBEEF",
@@ -43,7 +43,7 @@ static BASE64_RUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/]{24,}={0,2}").unwrap());
 
 /// Remembers `value` as secret: from now on no output may contain it.
-pub fn register(value: &str) {
+pub(crate) fn register(value: &str) {
     let value = value.trim();
     if value.len() >= SHORTEST_SECRET {
         KNOWN
@@ -54,7 +54,7 @@ pub fn register(value: &str) {
 }
 
 /// Remembers the credentials of a kubeconfig: tokens, passwords and client keys.
-pub fn register_kubeconfig(yaml: &str) {
+pub(crate) fn register_kubeconfig(yaml: &str) {
     let Ok(config) = serde_yaml::from_str::<serde_yaml::Value>(yaml) else {
         return;
     };
@@ -74,7 +74,7 @@ pub fn register_kubeconfig(yaml: &str) {
 }
 
 /// The secrets `text` contains, each named by its kind (never by its value).
-pub fn find(text: &str) -> Vec<String> {
+pub(crate) fn find(text: &str) -> Vec<String> {
     let known = KNOWN
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -83,7 +83,7 @@ pub fn find(text: &str) -> Vec<String> {
 }
 
 /// `find` with the given known values, for tests of the check itself.
-pub fn find_among(text: &str, known: &BTreeSet<String>) -> Vec<String> {
+pub(crate) fn find_among(text: &str, known: &BTreeSet<String>) -> Vec<String> {
     let mut leaks = Vec::new();
     scan(text, known, "", &mut leaks);
     // Short values are found by their own encoding; long runs are decoded below.
@@ -138,7 +138,7 @@ fn described(value: &str, encoding: &str) -> String {
 }
 
 /// Fails when `text`, printed on `stream` by `what`, contains a secret.
-pub fn check(what: &str, stream: &str, text: &str) {
+pub(crate) fn check(what: &str, stream: &str, text: &str) {
     let leaks = find(text);
     assert!(
         leaks.is_empty(),

@@ -15,34 +15,34 @@ use assert_cmd::assert::{Assert, OutputAssertExt as _};
 use super::leaks;
 
 /// The built `runner` binary, with the test process's environment, not yet started.
-pub fn runner() -> Runner {
+pub(crate) fn runner() -> Runner {
     Runner {
         cmd: Command::new(env!("CARGO_BIN_EXE_runner")),
     }
 }
 
 /// Records what a run printed: fails the calling test when it holds a secret.
-pub fn record(output: &Output) {
+pub(crate) fn record(output: &Output) {
     record_text("stdout", &String::from_utf8_lossy(&output.stdout));
     record_text("stderr", &String::from_utf8_lossy(&output.stderr));
 }
 
 /// Records text a test read from a running `runner` itself (a pipe it reads line by line).
-pub fn record_text(stream: &str, text: &str) {
+pub(crate) fn record_text(stream: &str, text: &str) {
     leaks::check("runner", stream, text);
 }
 
-pub struct Runner {
+pub(crate) struct Runner {
     cmd: Command,
 }
 
 impl Runner {
-    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+    pub(crate) fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
         self.cmd.arg(arg);
         self
     }
 
-    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    pub(crate) fn args<I, S>(&mut self, args: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -51,12 +51,12 @@ impl Runner {
         self
     }
 
-    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+    pub(crate) fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
         self.cmd.env(key, value);
         self
     }
 
-    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    pub(crate) fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<OsStr>,
@@ -66,45 +66,45 @@ impl Runner {
         self
     }
 
-    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+    pub(crate) fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
         self.cmd.env_remove(key);
         self
     }
 
-    pub fn env_clear(&mut self) -> &mut Self {
+    pub(crate) fn env_clear(&mut self) -> &mut Self {
         self.cmd.env_clear();
         self
     }
 
-    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+    pub(crate) fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.cmd.current_dir(dir);
         self
     }
 
-    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+    pub(crate) fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
         self.cmd.stdin(cfg);
         self
     }
 
-    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+    pub(crate) fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
         self.cmd.stdout(cfg);
         self
     }
 
-    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+    pub(crate) fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
         self.cmd.stderr(cfg);
         self
     }
 
     /// Runs to the end, as `Command::output` does, and records what it printed.
-    pub fn output(&mut self) -> io::Result<Output> {
+    pub(crate) fn output(&mut self) -> io::Result<Output> {
         let output = self.cmd.output()?;
         record(&output);
         Ok(output)
     }
 
     /// Runs to the end, records what it printed, and hands it to assert_cmd's assertions.
-    pub fn assert(&mut self) -> Assert {
+    pub(crate) fn assert(&mut self) -> Assert {
         let output = self.output().expect("runner starts");
         output
             .assert()
@@ -114,7 +114,7 @@ impl Runner {
     /// Starts it. What it prints on a piped stdout or stderr passes through a recorder that
     /// checks each line before the test can read it; a leak fails the test when it collects the
     /// output or drops the child.
-    pub fn spawn(&mut self) -> io::Result<RunningRunner> {
+    pub(crate) fn spawn(&mut self) -> io::Result<RunningRunner> {
         let mut child = self.cmd.spawn()?;
         let leaks = Arc::new(Mutex::new(Vec::new()));
         if let Some(out) = child.stdout.take() {
@@ -168,14 +168,14 @@ fn tee(
     Ok(OwnedFd::from(reader))
 }
 
-pub struct RunningRunner {
+pub(crate) struct RunningRunner {
     /// Taken by `wait_with_output`.
     child: Option<Child>,
     leaks: Arc<Mutex<Vec<String>>>,
 }
 
 impl RunningRunner {
-    pub fn wait_with_output(mut self) -> io::Result<Output> {
+    pub(crate) fn wait_with_output(mut self) -> io::Result<Output> {
         let child = self.child.take().expect("not yet collected");
         let output = child.wait_with_output()?;
         self.assert_no_leak();
@@ -184,7 +184,7 @@ impl RunningRunner {
     }
 
     /// `wait_with_output` for a child a test keeps in a struct.
-    pub fn collect_output(&mut self) -> io::Result<Output> {
+    pub(crate) fn collect_output(&mut self) -> io::Result<Output> {
         let child = self.child.take().expect("not yet collected");
         let output = child.wait_with_output()?;
         self.assert_no_leak();
@@ -193,7 +193,7 @@ impl RunningRunner {
     }
 
     /// `Child::kill`, and nothing once the output was collected.
-    pub fn kill(&mut self) -> io::Result<()> {
+    pub(crate) fn kill(&mut self) -> io::Result<()> {
         match &mut self.child {
             Some(child) => child.kill(),
             None => Ok(()),
@@ -201,7 +201,7 @@ impl RunningRunner {
     }
 
     /// `Child::wait`; once the output was collected, an error.
-    pub fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+    pub(crate) fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
         match &mut self.child {
             Some(child) => child.wait(),
             None => Err(io::Error::other("the output was already collected")),
@@ -243,7 +243,7 @@ mod tests {
     use std::io::BufRead as _;
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
-    use super::super::Project;
+    use super::super::Fixture;
     use super::*;
 
     const LEAK: &str = "print(\"-----BEGIN EC PRIVATE KEY-----\");\n";
@@ -257,8 +257,8 @@ mod tests {
 
     #[test]
     fn a_run_that_prints_a_private_key_fails_its_test() {
-        let p = Project::new();
-        p.file("playbooks/leak.rhai", LEAK);
+        let p = Fixture::new().build();
+        p.write("playbooks/leak.rhai", LEAK);
         let failure = catch_unwind(AssertUnwindSafe(|| {
             p.runner(&["play", "playbooks/leak.rhai"]).output()
         }))
@@ -271,8 +271,8 @@ mod tests {
 
     #[test]
     fn a_running_runner_read_line_by_line_fails_its_test_when_dropped() {
-        let p = Project::new();
-        p.file("playbooks/leak.rhai", LEAK);
+        let p = Fixture::new().build();
+        p.write("playbooks/leak.rhai", LEAK);
         let mut child = p
             .runner(&["play", "playbooks/leak.rhai"])
             .stdout(Stdio::piped())

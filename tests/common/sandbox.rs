@@ -1,48 +1,16 @@
-//! Shared helpers for the sandbox tests: start a sandbox, get a kube client or run kubectl.
+//! Shared helpers for the sandbox tests (built with `Fixture`): a kube client, raw requests,
+//! kubectl.
 #![allow(dead_code)]
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use runner_sandbox::{Sandbox, SandboxOptions};
-use std::path::PathBuf;
-use std::time::Duration;
+use runner_sandbox::Sandbox;
 
-pub struct TestSandbox {
-    pub sandbox: Sandbox,
-    pub dir: tempfile::TempDir,
-    pub kubeconfig: PathBuf,
-}
+use super::fixture::Env;
 
-pub async fn start(clusters: &[&str]) -> TestSandbox {
-    start_with(SandboxOptions {
-        clusters: clusters
-            .iter()
-            .map(std::string::ToString::to_string)
-            .collect(),
-        lb_delay: Duration::from_millis(20),
-        ..Default::default()
-    })
-    .await
-}
-
-pub async fn start_with(opts: SandboxOptions) -> TestSandbox {
-    let sandbox = Sandbox::start(opts).await.expect("sandbox starts");
-    super::leaks::register_kubeconfig(&sandbox.kubeconfig_yaml());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sandbox
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    TestSandbox {
-        sandbox,
-        dir,
-        kubeconfig,
-    }
-}
-
-pub async fn client_for(sandbox: &Sandbox, context: &str) -> kube::Client {
+pub(crate) async fn client_for(sandbox: &Sandbox, context: &str) -> kube::Client {
     kube::Client::try_from(config_for(sandbox, context).await).expect("client")
 }
 
-pub async fn config_for(sandbox: &Sandbox, context: &str) -> kube::Config {
+pub(crate) async fn config_for(sandbox: &Sandbox, context: &str) -> kube::Config {
     let kubeconfig = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).expect("kubeconfig parses");
     kube::Config::from_custom_kubeconfig(
         kubeconfig,
@@ -56,7 +24,11 @@ pub async fn config_for(sandbox: &Sandbox, context: &str) -> kube::Config {
 }
 
 /// A client for `context` that authenticates with `token` instead of the admin token.
-pub async fn client_with_token(sandbox: &Sandbox, context: &str, token: &str) -> kube::Client {
+pub(crate) async fn client_with_token(
+    sandbox: &Sandbox,
+    context: &str,
+    token: &str,
+) -> kube::Client {
     let yaml = sandbox.kubeconfig_yaml();
     let admin = sandbox
         .cluster(context)
@@ -77,23 +49,23 @@ pub async fn client_with_token(sandbox: &Sandbox, context: &str, token: &str) ->
     kube::Client::try_from(config).expect("client")
 }
 
-pub struct KubectlOutput {
+pub(crate) struct KubectlOutput {
     pub success: bool,
     pub stdout: String,
     pub stderr: String,
 }
 
-pub async fn kubectl(ts: &TestSandbox, args: &[&str]) -> KubectlOutput {
+pub(crate) async fn kubectl(ts: &Env, args: &[&str]) -> KubectlOutput {
     kubectl_stdin(ts, args, None).await
 }
 
-pub async fn kubectl_stdin(ts: &TestSandbox, args: &[&str], stdin: Option<&str>) -> KubectlOutput {
+pub(crate) async fn kubectl_stdin(ts: &Env, args: &[&str], stdin: Option<&str>) -> KubectlOutput {
     use tokio::io::AsyncWriteExt;
     let mut cmd = tokio::process::Command::new("kubectl");
     cmd.arg("--kubeconfig")
-        .arg(&ts.kubeconfig)
+        .arg(ts.kubeconfig())
         .args(args)
-        .env("HOME", ts.dir.path())
+        .env("HOME", ts.dir())
         .env_remove("KUBECONFIG")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -113,7 +85,7 @@ pub async fn kubectl_stdin(ts: &TestSandbox, args: &[&str], stdin: Option<&str>)
 }
 
 /// Raw request through `client`: (status code, body as JSON or {"text": ...}).
-pub async fn raw(
+pub(crate) async fn raw(
     client: &kube::Client,
     method: &str,
     path: &str,
@@ -136,7 +108,7 @@ pub async fn raw(
 }
 
 /// The API error of a failed kube call.
-pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::core::Status {
+pub(crate) fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> kube::core::Status {
     match result {
         Err(kube::Error::Api(status)) => *status,
         other => panic!("expected an API error, got {other:?}"),

@@ -14,7 +14,7 @@ mod real;
 /// One scenario: a short sequence of requests, run in a namespace of its own (`{ns}`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     pub name: String,
     #[serde(default)]
     pub about: String,
@@ -31,7 +31,7 @@ fn yes() -> bool {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Step {
+pub(crate) struct Step {
     /// `METHOD /path?query`; `{ns}` and saved values (`{name}`) are substituted.
     pub request: String,
     /// A body given as YAML, sent as JSON (or as the content type says).
@@ -52,7 +52,7 @@ pub struct Step {
 }
 
 impl Scenario {
-    pub fn load_all(dir: &Path) -> Result<Vec<Scenario>, String> {
+    pub(crate) fn load_all(dir: &Path) -> Result<Vec<Scenario>, String> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -74,7 +74,7 @@ impl Scenario {
 /// `object.metadata.managedFields`) in scenarios matching `scenario` (`*` is a wildcard).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Known {
+pub(crate) struct Known {
     pub id: String,
     pub scenario: String,
     pub path: String,
@@ -82,12 +82,12 @@ pub struct Known {
 }
 
 impl Known {
-    pub fn load(path: &Path) -> Result<Vec<Known>, String> {
+    pub(crate) fn load(path: &Path) -> Result<Vec<Known>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
         serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    pub fn matches_scenario(&self, name: &str) -> bool {
+    pub(crate) fn matches_scenario(&self, name: &str) -> bool {
         glob(&self.scenario, name)
     }
 
@@ -113,7 +113,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 #[derive(Debug, Clone)]
-pub struct Difference {
+pub(crate) struct Difference {
     pub path: String,
     pub sandbox: Value,
     pub real: Value,
@@ -130,7 +130,7 @@ struct StepReport {
     differences: Vec<Difference>,
 }
 
-pub struct Outcome {
+pub(crate) struct Outcome {
     scenarios: usize,
     steps: usize,
     reports: Vec<StepReport>,
@@ -143,11 +143,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.unexplained.is_empty() && self.stale.is_empty() && self.schema_drift.is_none()
     }
 
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let differences: usize = self.reports.iter().map(|r| r.differences.len()).sum();
         let mut out = format!(
             "differential: {} scenarios, {} steps compared; {differences} differences, {} explained by {} known-difference entries, {} unexplained; {} stale entries",
@@ -164,7 +164,7 @@ impl Outcome {
         out
     }
 
-    pub fn failures(&self) -> String {
+    pub(crate) fn failures(&self) -> String {
         let mut out = String::new();
         for (index, differences) in &self.unexplained {
             let r = &self.reports[*index];
@@ -210,13 +210,13 @@ fn indent(v: &Value) -> String {
 
 /// One server the scenarios run against.
 #[derive(Clone)]
-pub struct Server {
+pub(crate) struct Server {
     config: kube::Config,
     client: kube::Client,
 }
 
 impl Server {
-    pub async fn new(kubeconfig: kube::config::Kubeconfig) -> Server {
+    pub(crate) async fn new(kubeconfig: kube::config::Kubeconfig) -> Server {
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("kubeconfig usable");
@@ -537,7 +537,7 @@ async fn run_scenario(
     reports
 }
 
-pub async fn run(assets: PathBuf, scenarios: &[Scenario], known: &[Known]) -> Outcome {
+pub(crate) async fn run(assets: PathBuf, scenarios: &[Scenario], known: &[Known]) -> Outcome {
     let sandbox_cluster = runner_sandbox::Sandbox::start(runner_sandbox::SandboxOptions {
         clusters: vec!["sandbox".into()],
         ..Default::default()

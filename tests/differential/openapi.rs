@@ -114,7 +114,7 @@ impl Compactor<'_> {
 }
 
 /// Compacts the real server's documents (group-version path to document) as builtin.json holds them.
-pub fn compact(documents: &BTreeMap<String, Value>) -> Value {
+pub(crate) fn compact(documents: &BTreeMap<String, Value>) -> Value {
     let mut all = Map::new();
     let mut kinds = BTreeMap::new();
     for (gv, served) in SERVED {
@@ -159,6 +159,6 @@ pub fn compact(documents: &BTreeMap<String, Value>) -> Value {
     json!({"kinds": kinds, "definitions": compactor.definitions})
 }
 
-pub fn group_versions() -> impl Iterator<Item = &'static str> {
+pub(crate) fn group_versions() -> impl Iterator<Item = &'static str> {
     SERVED.iter().map(|(gv, _)| *gv)
 }

@@ -5,27 +5,27 @@
 use runner_sandbox::control_plane::{ControlPlaneOptions, ControlPlanes};
 use std::path::Path;
 
-pub enum Real {
+pub(crate) enum Real {
     Started(ControlPlanes),
     Running(kube::config::Kubeconfig),
 }
 
 impl Real {
-    pub fn kubeconfig(&self) -> kube::config::Kubeconfig {
+    pub(crate) fn kubeconfig(&self) -> kube::config::Kubeconfig {
         match self {
             Real::Started(planes) => planes.kubeconfig(),
             Real::Running(kubeconfig) => kubeconfig.clone(),
         }
     }
 
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         if let Real::Started(planes) = self {
             planes.shutdown().await;
         }
     }
 }
 
-pub async fn start(assets: &Path) -> Real {
+pub(crate) async fn start(assets: &Path) -> Real {
     if let Some(path) = std::env::var_os("DIFFERENTIAL_KUBECONFIG") {
         let kubeconfig = kube::config::Kubeconfig::read_from(&path)
             .unwrap_or_else(|e| panic!("DIFFERENTIAL_KUBECONFIG {path:?}: {e}"));

@@ -13,27 +13,27 @@ use crate::common::fixture::Env;
 use crate::common::Fixture;
 use serde_json::Value;
 
-pub struct Mesh {
+pub(crate) struct Mesh {
     env: Env,
     pub kubeconfig: PathBuf,
 }
 
-pub use crate::common::checks::{fingerprint, openssl};
-pub use crate::common::fixture::Run;
+pub(crate) use crate::common::checks::{fingerprint, openssl};
+pub(crate) use crate::common::fixture::Run;
 
 impl Run {
     /// Output lines without the step durations and the recap's timing, which vary.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.stdout.lines().map(str::to_string).collect()
     }
 
-    pub fn has_line(&self, line: &str) -> bool {
+    pub(crate) fn has_line(&self, line: &str) -> bool {
         self.stdout.lines().any(|l| l == line)
     }
 }
 
 impl Mesh {
-    pub fn new(clusters: &[&str]) -> Mesh {
+    pub(crate) fn new(clusters: &[&str]) -> Mesh {
         let env = Fixture::new()
             .shipped_playbooks()
             .clusters(Backend::Sandbox, clusters)
@@ -42,24 +42,24 @@ impl Mesh {
         Mesh { env, kubeconfig }
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.env.dir().join(rel)
     }
 
-    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> PathBuf {
         let path = self.path(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
         path
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
     /// Runs a playbook with the flagship's vars, then `vars_yaml` (ECDSA keys unless it says
     /// otherwise, to stay quick), then `extra` arguments.
-    pub fn play(&self, playbook: &str, vars_yaml: &str, extra: &[&str]) -> Run {
+    pub(crate) fn play(&self, playbook: &str, vars_yaml: &str, extra: &[&str]) -> Run {
         let vars = self.write(
             "test-vars.yaml",
             &format!("certs:\n  key_type: ecdsa-p256\n{vars_yaml}"),
@@ -76,15 +76,15 @@ impl Mesh {
         Run::from(out)
     }
 
-    pub fn flagship(&self, vars_yaml: &str, extra: &[&str]) -> Run {
+    pub(crate) fn flagship(&self, vars_yaml: &str, extra: &[&str]) -> Run {
         self.play("playbooks/primary-remote.rhai", vars_yaml, extra)
     }
 
-    pub fn kubectl_raw(&self, context: &str, args: &[&str]) -> Output {
+    pub(crate) fn kubectl_raw(&self, context: &str, args: &[&str]) -> Output {
         self.env.kubectl(context, args)
     }
 
-    pub fn kubectl_ok(&self, context: &str, args: &[&str]) -> String {
+    pub(crate) fn kubectl_ok(&self, context: &str, args: &[&str]) -> String {
         let out = self.kubectl_raw(context, args);
         assert!(
             out.status.success(),
@@ -94,7 +94,7 @@ impl Mesh {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn kubectl(&self, context: &str, args: &[&str]) -> Value {
+    pub(crate) fn kubectl(&self, context: &str, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
         serde_json::from_str(&self.kubectl_ok(context, &all)).unwrap()
@@ -102,7 +102,7 @@ impl Mesh {
 
     /// Every object a play could have touched in a cluster, with its resourceVersion: equal
     /// snapshots mean nothing was written.
-    pub fn cluster_snapshot(&self, context: &str) -> String {
+    pub(crate) fn cluster_snapshot(&self, context: &str) -> String {
         self.kubectl_ok(
             context,
             &[
@@ -119,7 +119,7 @@ impl Mesh {
 
     /// SHA-256 of every file in the project, by relative path (the vars file each `play`
     /// writes for itself, and the CA directory's lock, which names its last runner, aside).
-    pub fn disk_snapshot(&self) -> BTreeMap<String, String> {
+    pub(crate) fn disk_snapshot(&self) -> BTreeMap<String, String> {
         let mut sums = checks::checksums(self.env.dir());
         sums.remove("test-vars.yaml");
         sums.remove("certs/.runner.lock");
@@ -130,7 +130,7 @@ impl Mesh {
 /// Istio's tools/certs/Makefile.selfsigned.mk, step by step with openssl: `make root-ca` in
 /// `dir`, then `make <cluster>-cacerts` for each cluster (2048-bit keys to stay quick; the
 /// Makefile's are 4096). The .conf files are common.mk's.
-pub fn istio_makefile_certs(dir: &Path, clusters: &[&str]) {
+pub(crate) fn istio_makefile_certs(dir: &Path, clusters: &[&str]) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("root-ca.conf"),

@@ -3,22 +3,22 @@
 //! on small playbooks. kubectl checks results independently.
 #![allow(dead_code)]
 
-pub use crate::common::backend;
+pub(crate) use crate::common::backend;
 use crate::common::Fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-pub use backend::{Backend, Clusters};
+pub(crate) use backend::{Backend, Clusters};
 use runner_sandbox::Sandbox;
 
-pub struct Env {
+pub(crate) struct Env {
     pub clusters: Clusters,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
 }
 
-pub async fn start(backend: Backend, names: &[&str]) -> Env {
+pub(crate) async fn start(backend: Backend, names: &[&str]) -> Env {
     let (clusters, dir, kubeconfig) = Fixture::new()
         .clusters(backend, names)
         .start()
@@ -33,21 +33,21 @@ pub async fn start(backend: Backend, names: &[&str]) -> Env {
 
 impl Env {
     /// The sandbox, for tests of what only it offers.
-    pub fn sandbox(&self) -> &Sandbox {
+    pub(crate) fn sandbox(&self) -> &Sandbox {
         self.clusters
             .sandbox()
             .expect("this test runs on the built-in sandbox only")
     }
 
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         self.clusters.backend()
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let file = self.path(name);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent).unwrap();
@@ -57,11 +57,21 @@ impl Env {
     }
 
     /// `runner play --kubeconfig K <playbook> <args>`, with no other kubeconfig in reach.
-    pub fn runner(&self, playbook: &str, text: &str, args: &[&str]) -> crate::common::Runner {
+    pub(crate) fn runner(
+        &self,
+        playbook: &str,
+        text: &str,
+        args: &[&str],
+    ) -> crate::common::Runner {
         self.runner_std(playbook, text, args)
     }
 
-    pub fn runner_std(&self, playbook: &str, text: &str, args: &[&str]) -> crate::common::Runner {
+    pub(crate) fn runner_std(
+        &self,
+        playbook: &str,
+        text: &str,
+        args: &[&str],
+    ) -> crate::common::Runner {
         let file = self.write(playbook, text);
         let mut cmd = crate::common::runner();
         cmd.current_dir(self.dir.path())
@@ -76,7 +86,7 @@ impl Env {
         cmd
     }
 
-    pub fn kubectl(&self, context: &str, args: &[&str]) -> Output {
+    pub(crate) fn kubectl(&self, context: &str, args: &[&str]) -> Output {
         std::process::Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -88,7 +98,7 @@ impl Env {
     }
 
     /// The object as JSON, or None when kubectl finds nothing.
-    pub fn kubectl_get(&self, context: &str, args: &[&str]) -> Option<serde_json::Value> {
+    pub(crate) fn kubectl_get(&self, context: &str, args: &[&str]) -> Option<serde_json::Value> {
         let mut full = vec!["get"];
         full.extend_from_slice(args);
         full.extend_from_slice(&["-o", "json"]);
@@ -105,14 +115,14 @@ impl Env {
     }
 }
 
-pub fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-pub fn exists(path: &Path) -> bool {
+pub(crate) fn exists(path: &Path) -> bool {
     path.exists()
 }

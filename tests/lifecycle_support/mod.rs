@@ -16,16 +16,16 @@ use crate::common::checks;
 use crate::common::fixture::Env;
 use crate::common::Fixture;
 
-pub struct Mesh {
+pub(crate) struct Mesh {
     env: Env,
     pub kubeconfig: PathBuf,
 }
 
-pub use crate::common::checks::{fingerprint, openssl};
-pub use crate::common::fixture::Run;
+pub(crate) use crate::common::checks::{fingerprint, openssl};
+pub(crate) use crate::common::fixture::Run;
 
 impl Mesh {
-    pub fn new(backend: Backend, clusters: &[&str]) -> Mesh {
+    pub(crate) fn new(backend: Backend, clusters: &[&str]) -> Mesh {
         let env = Fixture::new()
             .shipped_playbooks()
             .clusters(backend, clusters)
@@ -34,17 +34,17 @@ impl Mesh {
         Mesh { env, kubeconfig }
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.env.dir().join(rel)
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
     /// Runs a playbook with the flagship's vars, then `vars_yaml` (ECDSA keys, to stay quick),
     /// then `extra` arguments.
-    pub fn play(&self, playbook: &str, vars_yaml: &str, extra: &[&str]) -> Run {
+    pub(crate) fn play(&self, playbook: &str, vars_yaml: &str, extra: &[&str]) -> Run {
         let vars = self.path("test-vars.yaml");
         std::fs::write(
             &vars,
@@ -63,15 +63,15 @@ impl Mesh {
         Run::from(out)
     }
 
-    pub fn flagship(&self, vars_yaml: &str, extra: &[&str]) -> Run {
+    pub(crate) fn flagship(&self, vars_yaml: &str, extra: &[&str]) -> Run {
         self.play("playbooks/primary-remote.rhai", vars_yaml, extra)
     }
 
-    pub fn kubectl_raw(&self, context: &str, args: &[&str]) -> Output {
+    pub(crate) fn kubectl_raw(&self, context: &str, args: &[&str]) -> Output {
         self.env.kubectl(context, args)
     }
 
-    pub fn kubectl_ok(&self, context: &str, args: &[&str]) -> String {
+    pub(crate) fn kubectl_ok(&self, context: &str, args: &[&str]) -> String {
         let out = self.kubectl_raw(context, args);
         assert!(
             out.status.success(),
@@ -81,7 +81,7 @@ impl Mesh {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn kubectl(&self, context: &str, args: &[&str]) -> Value {
+    pub(crate) fn kubectl(&self, context: &str, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
         serde_json::from_str(&self.kubectl_ok(context, &all)).unwrap()
@@ -89,7 +89,7 @@ impl Mesh {
 
     /// Every object a play could have touched in a cluster, with its resourceVersion: equal
     /// snapshots mean nothing was written.
-    pub fn cluster_snapshot(&self, context: &str) -> String {
+    pub(crate) fn cluster_snapshot(&self, context: &str) -> String {
         self.kubectl_ok(
             context,
             &[
@@ -106,7 +106,7 @@ impl Mesh {
 
     /// SHA-256 of every file in the project, by relative path (the vars file each `play`
     /// writes for itself aside).
-    pub fn disk_snapshot(&self) -> BTreeMap<String, String> {
+    pub(crate) fn disk_snapshot(&self) -> BTreeMap<String, String> {
         let mut sums = checks::checksums(self.env.dir());
         sums.remove("test-vars.yaml");
         sums
@@ -114,16 +114,16 @@ impl Mesh {
 }
 
 /// (cluster, kind, namespace, name, action) of an object event.
-pub type Row = (String, String, Option<String>, String, String);
+pub(crate) type Row = (String, String, Option<String>, String, String);
 
-pub fn events(stdout: &str) -> Vec<Value> {
+pub(crate) fn events(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .collect()
 }
 
-pub fn rows(stdout: &str) -> BTreeSet<Row> {
+pub(crate) fn rows(stdout: &str) -> BTreeSet<Row> {
     events(stdout)
         .iter()
         .filter(|e| e["event"] == "object")
@@ -140,14 +140,20 @@ pub fn rows(stdout: &str) -> BTreeSet<Row> {
 }
 
 /// The object events that changed something.
-pub fn changed(stdout: &str) -> BTreeSet<Row> {
+pub(crate) fn changed(stdout: &str) -> BTreeSet<Row> {
     rows(stdout)
         .into_iter()
         .filter(|r| r.4 != "unchanged")
         .collect()
 }
 
-pub fn row(cluster: &str, kind: &str, namespace: Option<&str>, name: &str, action: &str) -> Row {
+pub(crate) fn row(
+    cluster: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    action: &str,
+) -> Row {
     (
         cluster.into(),
         kind.into(),
@@ -158,7 +164,7 @@ pub fn row(cluster: &str, kind: &str, namespace: Option<&str>, name: &str, actio
 }
 
 /// The messages a play printed (`print`) and warned, in order.
-pub fn messages(stdout: &str, event: &str) -> Vec<String> {
+pub(crate) fn messages(stdout: &str, event: &str) -> Vec<String> {
     events(stdout)
         .iter()
         .filter(|e| e["event"] == event)
@@ -167,7 +173,7 @@ pub fn messages(stdout: &str, event: &str) -> Vec<String> {
 }
 
 /// The message of the play's `error` event.
-pub fn error_event(stdout: &str) -> String {
+pub(crate) fn error_event(stdout: &str) -> String {
     events(stdout)
         .iter()
         .find(|e| e["event"] == "error")
@@ -176,7 +182,7 @@ pub fn error_event(stdout: &str) -> String {
 }
 
 /// The names of the steps that finished, in order.
-pub fn steps(stdout: &str) -> Vec<String> {
+pub(crate) fn steps(stdout: &str) -> Vec<String> {
     events(stdout)
         .iter()
         .filter(|e| e["event"] == "step_finished")
@@ -184,7 +190,7 @@ pub fn steps(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn decode(value: &Value) -> String {
+pub(crate) fn decode(value: &Value) -> String {
     String::from_utf8(
         base64::engine::general_purpose::STANDARD
             .decode(value.as_str().unwrap())
@@ -194,7 +200,7 @@ pub fn decode(value: &Value) -> String {
 }
 
 /// The load balancer IP a Service got, read with kubectl.
-pub fn lb_ip(mesh: &Mesh, context: &str, service: &str) -> String {
+pub(crate) fn lb_ip(mesh: &Mesh, context: &str, service: &str) -> String {
     let svc = mesh.kubectl(context, &["get", "service", service, "-n", "istio-system"]);
     svc["status"]["loadBalancer"]["ingress"][0]["ip"]
         .as_str()
@@ -203,7 +209,7 @@ pub fn lb_ip(mesh: &Mesh, context: &str, service: &str) -> String {
 }
 
 /// Whether kubectl says the object does not exist.
-pub fn absent(mesh: &Mesh, context: &str, args: &[&str]) -> bool {
+pub(crate) fn absent(mesh: &Mesh, context: &str, args: &[&str]) -> bool {
     let out = mesh.kubectl_raw(context, args);
     !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound")
 }

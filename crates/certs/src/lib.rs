@@ -5,8 +5,6 @@
 //! Secret. Existing material is always reused or refused, never silently replaced: a lost or
 //! replaced CA breaks mTLS across the whole mesh. Nothing here prints; warnings travel in results.
 
-#![warn(unreachable_pub)]
-
 mod chain;
 mod cluster_name;
 mod error;

@@ -26,8 +26,6 @@
 //! and their bindings (no aggregation rules, no non-resource URLs); protobuf request bodies are
 //! decoded only for the kinds kubectl's typed `create` sends.
 
-#![warn(unreachable_pub)]
-
 mod auth;
 pub mod control_plane;
 mod controllers;
