@@ -70,11 +70,6 @@ impl Failure {
         };
     }
 
-    /// The exit code the README documents for this failure.
-    pub fn exit_code(&self) -> u8 {
-        self.kind.exit_code()
-    }
-
     /// A syntax error in `file` (the playbook or a module).
     pub fn from_parse(error: &ParseError, file: &Path) -> Self {
         let mut failure = Failure::plain(

@@ -54,15 +54,6 @@ impl ErrorKind {
         }
     }
 
-    /// The exit code the README documents: 2 usage, 130 interrupted, 1 anything else.
-    pub fn exit_code(&self) -> u8 {
-        match self.root() {
-            ErrorKind::Usage => EXIT_USAGE,
-            ErrorKind::Interrupted => EXIT_INTERRUPTED,
-            _ => EXIT_FAILED,
-        }
-    }
-
     /// The name a playbook reads as `e.kind` in `try { } catch (e)`: the root kind's name,
     /// spelled as a Rhai identifier (`api_status`).
     pub fn playbook_name(&self) -> String {
@@ -97,8 +88,6 @@ pub struct ApiStatus {
     /// The Status's reason (`NotFound`, `Conflict`, `Invalid`, …); empty when it has none.
     pub reason: String,
 }
-
-use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE};
 
 /// An error raised by a runtime capability (Kubernetes, certificates, templates, files).
 ///
@@ -445,8 +434,5 @@ mod tests {
         };
         assert_eq!(outer.step(), Some("inner"));
         assert!(outer.is_interrupted());
-        assert_eq!(outer.exit_code(), EXIT_INTERRUPTED);
-        assert_eq!(ErrorKind::Usage.exit_code(), EXIT_USAGE);
-        assert_eq!(ErrorKind::Template.exit_code(), EXIT_FAILED);
     }
 }

@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
+use rhai::{Engine, Scope, AST};
 
 use crate::context::PlayContext;
 use crate::diagnostic::Failure;
 use crate::engine::convert::to_dynamic;
-use crate::error::{ErrorKind, HostError};
+use crate::error::ErrorKind;
 use crate::report::Recap;
 
 pub enum Outcome {
@@ -74,53 +74,6 @@ pub(crate) fn run(ctx: &Arc<PlayContext>, engine: &Engine) -> Outcome {
                 Outcome::Failed(failure)
             }
         }
-    }
-}
-
-/// Step `step` ended with `error`: returns what the step reports as its failure, and the error
-/// to pass on. A host error is marked with the step itself (kind `StepFailed`; an outer step
-/// keeps the inner one's mark), so a playbook that catches it and fails otherwise is not
-/// blamed on the step. Rhai's own errors cannot carry a mark: the innermost step that ended
-/// with one is remembered with the error's place in the script.
-pub(crate) fn step_failed(
-    ctx: &PlayContext,
-    step: &str,
-    mut error: Box<EvalAltResult>,
-) -> (String, Box<EvalAltResult>) {
-    let failure = Failure::from_eval(&error, &ctx.project.playbook, ctx.max_operations());
-    let message = failure.one_line();
-    if let EvalAltResult::ErrorRuntime(value, _) = innermost(&mut error) {
-        if let Some(mut host) = value.clone().try_cast::<HostError>() {
-            if host.kind.step().is_none() {
-                let cause = Box::new(host.kind);
-                host.kind = ErrorKind::StepFailed {
-                    step: step.to_string(),
-                    cause,
-                };
-            }
-            *value = Dynamic::from(host);
-            return (message, error);
-        }
-    }
-    let mut failed = ctx
-        .failed_step
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if failed
-        .as_ref()
-        .is_none_or(|(_, at)| *at != failure.location)
-    {
-        *failed = Some((step.to_string(), failure.location));
-    }
-    (message, error)
-}
-
-/// The error Rhai reports beneath the function calls and modules it passed through.
-fn innermost(error: &mut EvalAltResult) -> &mut EvalAltResult {
-    match error {
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-        | EvalAltResult::ErrorInModule(_, inner, _) => innermost(inner),
-        other => other,
     }
 }
 

@@ -439,7 +439,7 @@ pub fn finish(outcome: Outcome) -> ExitCode {
         Outcome::Success(_) => ExitCode::SUCCESS,
         Outcome::Failed(failure) => {
             eprint!("{}", failure.render(color()));
-            ExitCode::from(failure.exit_code())
+            ExitCode::from(crate::exit::code_of(&failure.kind))
         }
         Outcome::Interrupted(failure) => {
             let step = failure
@@ -459,7 +459,7 @@ fn sandbox_up(args: sandbox::UpArgs) -> ExitCode {
         Err(e) => {
             let failure = Failure::from_host(e);
             eprint!("{}", failure.render(color()));
-            ExitCode::from(failure.exit_code())
+            ExitCode::from(crate::exit::code_of(&failure.kind))
         }
     }
 }

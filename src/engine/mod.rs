@@ -6,6 +6,7 @@ pub(crate) mod convert;
 pub(crate) mod options;
 pub(crate) mod parallel;
 pub(crate) mod resolver;
+pub(crate) mod step_failure;
 
 use std::sync::Arc;
 

@@ -48,3 +48,19 @@ pub mod file_names {
 }
 
 pub type Result<T> = std::result::Result<T, CertError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bindable<T: Clone + Send + Sync + std::fmt::Debug + serde::Serialize + 'static>() {}
+
+    #[test]
+    fn results_can_be_held_by_a_sync_script_engine() {
+        bindable::<RootCa>();
+        bindable::<IntermediateCa>();
+        bindable::<CertInfo>();
+        bindable::<RootComparison>();
+        bindable::<CaOptions>();
+    }
+}

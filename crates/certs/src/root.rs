@@ -234,20 +234,3 @@ fn make(
         key: Arc::new(key),
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{IntermediateCa, RootComparison};
-
-    fn bindable<T: Clone + Send + Sync + fmt::Debug + Serialize + 'static>() {}
-
-    #[test]
-    fn results_can_be_held_by_a_sync_script_engine() {
-        bindable::<RootCa>();
-        bindable::<IntermediateCa>();
-        bindable::<CertInfo>();
-        bindable::<RootComparison>();
-        bindable::<CaOptions>();
-    }
-}

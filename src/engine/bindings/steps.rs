@@ -54,7 +54,7 @@ fn run_step(
         }
         Err(error) => {
             let interrupted = ctx.is_cancelled();
-            let (message, error) = crate::play::step_failed(ctx, name, error);
+            let (message, error) = crate::engine::step_failure::step_failed(ctx, name, error);
             ctx.reporter.step_finished(Some(&message), interrupted);
             Err(error)
         }
