@@ -190,8 +190,8 @@ fn merge(into: Kubeconfig, extra: Kubeconfig) -> HostResult<Kubeconfig> {
         .map_err(|e| HostError::from_error(&e).context("cannot merge an added kubeconfig"))
 }
 
-/// The part of a kubeconfig one context needs: a cluster's client, and the file `kubectl exec`
-/// gets, carry no other cluster's credentials.
+/// The part of a kubeconfig one context needs: a cluster's client, and the kubeconfig it keeps
+/// (for preflight checks), carry no other cluster's credentials.
 fn only_context(kubeconfig: &Kubeconfig, context: &str) -> Kubeconfig {
     let named = kubeconfig.contexts.iter().find(|c| c.name == context);
     let target = named.and_then(|c| c.context.as_ref());
@@ -322,7 +322,7 @@ mod tests {
         registry.add_kubeconfig(sandbox_like("staging")).unwrap();
         registry.allow_contexts(vec!["prod-*".into()]).unwrap();
         let prod = registry.cluster("prod-east").unwrap();
-        // Its client, and the kubeconfig `kubectl exec` gets, know no other cluster.
+        // Its client, and the kubeconfig it keeps, know no other cluster.
         let names = |k: &Kubeconfig| {
             let mut names: Vec<String> = (k.contexts.iter().map(|c| c.name.clone()))
                 .chain(k.clusters.iter().map(|c| c.name.clone()))
