@@ -96,7 +96,9 @@ step("remote", || {
 }
 
 /// Every path created under `dir` while the returned watcher lives.
-pub(crate) fn record_creations(dir: &Path) -> (notify::RecommendedWatcher, Arc<Mutex<Vec<PathBuf>>>) {
+pub(crate) fn record_creations(
+    dir: &Path,
+) -> (notify::RecommendedWatcher, Arc<Mutex<Vec<PathBuf>>>) {
     let created = Arc::new(Mutex::new(Vec::new()));
     let sink = created.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {

@@ -237,9 +237,16 @@ async fn exec_pod_is_refused_without_rights_on_pods_exec(backend: Backend) {
     crate::common::leaks::register(token.trim());
     let mut kubeconfig: serde_yaml::Value =
         serde_yaml::from_str(&env.clusters.kubeconfig_yaml()).unwrap();
-    kubeconfig["users"][0]["user"] = serde_yaml::from_str(&format!("token: {}", token.trim())).unwrap();
-    let reader = env.write("reader.kubeconfig", &serde_yaml::to_string(&kubeconfig).unwrap());
-    let admin = env.write("admin.rhai", &format!("cluster(\"cluster-1\").apply({WEB_POD});"));
+    kubeconfig["users"][0]["user"] =
+        serde_yaml::from_str(&format!("token: {}", token.trim())).unwrap();
+    let reader = env.write(
+        "reader.kubeconfig",
+        &serde_yaml::to_string(&kubeconfig).unwrap(),
+    );
+    let admin = env.write(
+        "admin.rhai",
+        &format!("cluster(\"cluster-1\").apply({WEB_POD});"),
+    );
     let out = crate::common::runner()
         .current_dir(env.dir.path())
         .env("HOME", env.dir.path())
@@ -267,7 +274,9 @@ async fn exec_pod_is_refused_without_rights_on_pods_exec(backend: Backend) {
     assert_eq!(out.status.code(), Some(0), "{}\n{text}", stderr(&out));
     assert_eq!(
         printed(&text),
-        [r#"error: cluster-1: cannot exec in Pod default/web: pods "web" is forbidden: User "system:serviceaccount:default:reader" cannot get resource "pods/exec" in API group "" in the namespace "default" (reason Forbidden, HTTP 403)"#],
+        [
+            r#"error: cluster-1: cannot exec in Pod default/web: pods "web" is forbidden: User "system:serviceaccount:default:reader" cannot get resource "pods/exec" in API group "" in the namespace "default" (reason Forbidden, HTTP 403)"#
+        ],
         "{text}"
     );
 }
@@ -280,7 +289,12 @@ async fn host_exec_sandbox() -> crate::common::sandbox::TestSandbox {
         ..Default::default()
     })
     .await;
-    let out = run_play(&sandbox, "web.rhai", &format!("cluster(\"cluster-1\").apply({WEB_POD});"), &[]);
+    let out = run_play(
+        &sandbox,
+        "web.rhai",
+        &format!("cluster(\"cluster-1\").apply({WEB_POD});"),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     sandbox
 }
@@ -338,7 +352,11 @@ async fn exec_pod_returns_output_and_exit_code_and_feeds_stdin() {
         ],
         "{text}"
     );
-    assert_eq!(created, Vec::<std::path::PathBuf>::new(), "exec wrote to TMPDIR");
+    assert_eq!(
+        created,
+        Vec::<std::path::PathBuf>::new(),
+        "exec wrote to TMPDIR"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,7 +385,10 @@ async fn exec_pod_timeout_closes_the_connection_and_the_command_ends() {
     let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while proc_dir.exists() && !zombie(&proc_dir) {
-        assert!(std::time::Instant::now() < deadline, "the command outlived its connection");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command outlived its connection"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -375,7 +396,13 @@ async fn exec_pod_timeout_closes_the_connection_and_the_command_ends() {
 /// A killed child not yet reaped keeps its /proc entry, in state Z.
 fn zombie(proc_dir: &std::path::Path) -> bool {
     std::fs::read_to_string(proc_dir.join("stat"))
-        .map(|stat| stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 

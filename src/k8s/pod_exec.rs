@@ -1,11 +1,9 @@
 //! Commands in a pod, through kube's `Api::exec`: a WebSocket to the API server with the
 //! Kubernetes channel protocol, over this cluster's own client stack and credentials.
 
-use std::future::Future;
-
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{AttachParams, AttachedProcess};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{AttachParams, AttachedProcess};
 use kube::Api;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
@@ -169,21 +167,22 @@ async fn relay(
     mut attached: AttachedProcess,
     stdin: Option<&str>,
 ) -> HostResult<ExecOutput> {
-    let (Some(stdout), Some(stderr), Some(status)) = (
-        attached.stdout(),
-        attached.stderr(),
-        attached.take_status(),
-    ) else {
+    let (Some(stdout), Some(stderr), Some(status)) =
+        (attached.stdout(), attached.stderr(), attached.take_status())
+    else {
         return Err(HostError::of(
             ErrorKind::Internal,
             "exec without its stdout, stderr or status",
         ));
     };
-    let input = attached.stdin().zip(stdin).map(|(mut pipe, text)| async move {
-        // Shutting it down sends the end of stdin (v5.channel.k8s.io's close signal).
-        let _ = pipe.write_all(text.as_bytes()).await;
-        let _ = pipe.shutdown().await;
-    });
+    let input = attached
+        .stdin()
+        .zip(stdin)
+        .map(|(mut pipe, text)| async move {
+            // Shutting it down sends the end of stdin (v5.channel.k8s.io's close signal).
+            let _ = pipe.write_all(text.as_bytes()).await;
+            let _ = pipe.shutdown().await;
+        });
     let feed = async {
         if let Some(input) = input {
             input.await;
@@ -214,13 +213,11 @@ async fn relay(
     })
 }
 
-fn read_all(mut source: impl AsyncRead + Unpin) -> impl Future<Output = Vec<u8>> {
-    async move {
-        let mut bytes = Vec::new();
-        // A broken stream ends the output; the status (or its absence) says how the command ended.
-        let _ = source.read_to_end(&mut bytes).await;
-        bytes
-    }
+async fn read_all(mut source: impl AsyncRead + Unpin) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    // A broken stream ends the output; the status (or its absence) says how the command ended.
+    let _ = source.read_to_end(&mut bytes).await;
+    bytes
 }
 
 /// 0 for Success, the `ExitCode` cause of NonZeroExitCode; any other failure (the command did

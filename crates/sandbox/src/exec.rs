@@ -207,9 +207,7 @@ fn container_of(pod: &Value, name: &str, requested: &str) -> Result<Value, ApiEr
         .find(|c| c["name"] == requested)
         .cloned()
         .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "container {requested} is not valid for pod {name}"
-            ))
+            ApiError::bad_request(format!("container {requested} is not valid for pod {name}"))
         })
 }
 
@@ -289,7 +287,9 @@ async fn session(socket: WebSocket, run: HostRun) {
         Ok(child) => child,
         Err(error) => {
             let status = start_failure(&run.params.command[0], &error);
-            let _ = sink.send(frame(STATUS, status.to_string().as_bytes())).await;
+            let _ = sink
+                .send(frame(STATUS, status.to_string().as_bytes()))
+                .await;
             let _ = sink.close().await;
             return;
         }
@@ -335,7 +335,7 @@ async fn session(socket: WebSocket, run: HostRun) {
         }
     };
     let finished = async {
-        let (_, _, relayed) = tokio::join!(stdout, stderr, relay);
+        let ((), (), relayed) = tokio::join!(stdout, stderr, relay);
         let exit = child.wait().await;
         (relayed, exit)
     };
@@ -427,9 +427,10 @@ mod tests {
 
     #[test]
     fn parameters_keep_every_command_word_in_order() {
-        let params =
-            ExecParams::parse(&uri("command=sh&command=-c&command=echo%20a&stdout=true&stdin=1&container=app"))
-                .unwrap();
+        let params = ExecParams::parse(&uri(
+            "command=sh&command=-c&command=echo%20a&stdout=true&stdin=1&container=app",
+        ))
+        .unwrap();
         assert_eq!(
             params,
             ExecParams {
@@ -487,7 +488,10 @@ mod tests {
         );
         let failed = exit_status(&command, std::process::ExitStatus::from_raw(3 << 8));
         assert_eq!(failed["reason"], "NonZeroExitCode");
-        assert_eq!(failed["details"]["causes"][0], json!({"reason": "ExitCode", "message": "3"}));
+        assert_eq!(
+            failed["details"]["causes"][0],
+            json!({"reason": "ExitCode", "message": "3"})
+        );
         assert_eq!(
             failed["message"],
             "command terminated with non-zero exit code: command 'sh -c exit 3' exited with 3"

@@ -308,10 +308,12 @@ impl SandboxCluster {
         let exec = match opts.exec {
             ExecMode::Refuse => None,
             ExecMode::Host => {
-                Some(exec::HostExec::new(name).map_err(|source| SandboxError::ExecScratch {
-                    cluster: name.to_string(),
-                    source,
-                })?)
+                Some(
+                    exec::HostExec::new(name).map_err(|source| SandboxError::ExecScratch {
+                        cluster: name.to_string(),
+                        source,
+                    })?,
+                )
             }
         };
         let admin_token = signer.issue_at("system:admin", 0, None, json!({}));

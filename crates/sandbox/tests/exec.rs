@@ -38,9 +38,12 @@ async fn client(sandbox: &Sandbox, token: Option<&str>) -> Client {
 
 async fn create_pod(client: &Client, pod: serde_json::Value) {
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    pods.create(&PostParams::default(), &serde_json::from_value(pod).unwrap())
-        .await
-        .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod).unwrap(),
+    )
+    .await
+    .unwrap();
 }
 
 fn web() -> serde_json::Value {
@@ -125,7 +128,8 @@ async fn host_exec_relays_streams_stdin_env_and_the_exit_code() {
     let client = client(&sandbox, None).await;
     create_pod(&client, web()).await;
     let pods: Api<Pod> = Api::default_namespaced(client);
-    let script = r#"cat; echo " $GREETING from $HOSTNAME in $(basename "$PWD")"; echo oops >&2; exit 3"#;
+    let script =
+        r#"cat; echo " $GREETING from $HOSTNAME in $(basename "$PWD")"; echo oops >&2; exit 3"#;
     let mut attached = pods
         .exec("web", ["sh", "-c", script], &params("app").stdin(true))
         .await
@@ -147,7 +151,10 @@ async fn host_exec_relays_streams_stdin_env_and_the_exit_code() {
         .await
         .unwrap();
     let (out, _, status) = finish(done).await;
-    assert_eq!((&status["status"], &status["reason"]), (&json!("Success"), &json!(null)));
+    assert_eq!(
+        (&status["status"], &status["reason"]),
+        (&json!("Success"), &json!(null))
+    );
     assert!(out.trim_end().ends_with("/default/web"), "{out}");
 
     let missing = pods
@@ -172,7 +179,11 @@ async fn a_client_that_goes_away_takes_its_process_with_it() {
     create_pod(&client, web()).await;
     let pods: Api<Pod> = Api::default_namespaced(client);
     let mut attached = pods
-        .exec("web", ["sh", "-c", "echo $$; exec sleep 60"], &params("app"))
+        .exec(
+            "web",
+            ["sh", "-c", "echo $$; exec sleep 60"],
+            &params("app"),
+        )
         .await
         .unwrap();
     let mut stdout = attached.stdout().unwrap();
@@ -189,7 +200,10 @@ async fn a_client_that_goes_away_takes_its_process_with_it() {
     drop(attached);
     let deadline = Instant::now() + Duration::from_secs(30);
     while alive() {
-        assert!(Instant::now() < deadline, "process {pid} outlived its client");
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} outlived its client"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -197,7 +211,13 @@ async fn a_client_that_goes_away_takes_its_process_with_it() {
 /// A killed child not yet reaped still has a /proc entry, in state Z.
 fn zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -206,7 +226,10 @@ async fn service_account_token(admin: &Client, name: &str, verbs: &[&str]) -> St
     let post = PostParams::default();
     let accounts: Api<ServiceAccount> = Api::default_namespaced(admin.clone());
     accounts
-        .create(&post, &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap())
+        .create(
+            &post,
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
         .await
         .unwrap();
     let roles: Api<Role> = Api::default_namespaced(admin.clone());
@@ -225,8 +248,7 @@ async fn service_account_token(admin: &Client, name: &str, verbs: &[&str]) -> St
         .create(&post, &serde_json::from_value(binding).unwrap())
         .await
         .unwrap();
-    let request: TokenRequest =
-        serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
+    let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": []}})).unwrap();
     accounts
         .create_token_request(name, &post, &request)
         .await
