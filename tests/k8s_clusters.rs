@@ -381,7 +381,12 @@ async fn exec_pod_timeout_closes_the_connection_and_the_command_ends() {
         )],
         "{text}"
     );
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_process_ends(&pid_file).await;
+}
+
+/// Waits until the process whose pid `pid_file` holds has ended (its connection closed).
+async fn assert_process_ends(pid_file: &std::path::Path) {
+    let pid = std::fs::read_to_string(pid_file).unwrap();
     let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while proc_dir.exists() && !zombie(&proc_dir) {
@@ -391,6 +396,57 @@ async fn exec_pod_timeout_closes_the_connection_and_the_command_ends() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_exec_pod_interrupts_the_play_and_ends_the_command() {
+    let sandbox = host_exec_sandbox().await;
+    let pid_file = sandbox.dir.path().join("sleeper.pid");
+    let play = sandbox.dir.path().join("interrupt.rhai");
+    std::fs::write(
+        &play,
+        format!(
+            r#"cluster("cluster-1").exec_pod("web", ["sh", "-c", "echo $$ > {0}.part && mv {0}.part {0} && exec sleep 60"]);"#,
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let output = sandbox.dir.path().join("output");
+    let mut child = crate::common::runner()
+        .current_dir(sandbox.dir.path())
+        .env("HOME", sandbox.dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .args(["play", "--kubeconfig"])
+        .arg(&sandbox.kubeconfig)
+        .arg(&play)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&output).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The event: the command announced itself, so the play is inside exec_pod.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !pid_file.exists() {
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!(
+                "the command never started:\n{}",
+                std::fs::read_to_string(&output).unwrap()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "{}",
+        std::fs::read_to_string(&output).unwrap()
+    );
+    assert_process_ends(&pid_file).await;
 }
 
 /// A killed child not yet reaped keeps its /proc entry, in state Z.
