@@ -9,7 +9,7 @@
 use super::core::ClusterCore;
 use super::ops::{self, Target};
 use super::status::ApiError;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{Method, Uri};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
@@ -290,7 +290,7 @@ async fn session(socket: WebSocket, run: HostRun) {
             let _ = sink
                 .send(frame(STATUS, status.to_string().as_bytes()))
                 .await;
-            let _ = sink.close().await;
+            let _ = sink.send(normal_closure()).await;
             return;
         }
     };
@@ -349,12 +349,21 @@ async fn session(socket: WebSocket, run: HostRun) {
                 Err(error) => start_failure(&run.params.command[0], &error),
             };
             if sink.send(frame(STATUS, status.to_string().as_bytes())).await.is_ok() {
-                let _ = sink.close().await;
+                let _ = sink.send(normal_closure()).await;
             }
         }
         // The child is dropped on return, which kills it (kill_on_drop).
         () = client_gone => {}
     }
+}
+
+/// The end of a session, as the real server ends it: client-go takes a close without a code
+/// (1005) for a broken stream.
+fn normal_closure() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: close_code::NORMAL,
+        reason: "".into(),
+    }))
 }
 
 async fn close(stdin: &mut Option<ChildStdin>) {
