@@ -27,10 +27,10 @@ pub enum ExecMode {
     /// assigned` (400). Nothing runs.
     #[default]
     Refuse,
-    /// Runs the command as a process of this host (not in any container): in a scratch
+    /// Runs the command as a process of this host (not in any container): in a private scratch
     /// directory of the pod's own, removed when the sandbox stops, with PATH from the host and
-    /// HOME, HOSTNAME and the container's literal `env` values from the pod; the process is
-    /// killed when the client goes away.
+    /// HOME, HOSTNAME and the container's literal `env` values from the pod; the process (not
+    /// what it started in the background) is killed when the client goes away.
     Host,
 }
 
@@ -42,8 +42,11 @@ pub(crate) struct HostExec {
 
 impl HostExec {
     pub(crate) fn new(cluster: &str) -> std::io::Result<HostExec> {
+        use std::os::unix::fs::PermissionsExt;
+        // Private: what commands leave there is no one else's to read.
         let root = tempfile::Builder::new()
             .prefix(&format!("runner-sandbox-{cluster}-exec-"))
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
         Ok(HostExec { root })
     }
@@ -525,6 +528,9 @@ mod tests {
     #[test]
     fn each_pod_has_its_own_scratch_directory() {
         let host = HostExec::new("c1").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(host.root.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
         let a = host.pod_dir("default", "a");
         let b = host.pod_dir("other", "a");
         assert_ne!(a, b);
