@@ -529,7 +529,10 @@ mod tests {
     fn each_pod_has_its_own_scratch_directory() {
         let host = HostExec::new("c1").unwrap();
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(host.root.path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(host.root.path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
         let a = host.pod_dir("default", "a");
         let b = host.pod_dir("other", "a");
