@@ -8,7 +8,6 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{HostError, HostResult};
-use crate::report::Reporter;
 
 /// Lines of stderr an error shows.
 const STDERR_TAIL_LINES: usize = 20;
@@ -158,21 +157,6 @@ fn planned_command(program: &str, args: &[String], planned_files: &[(PathBuf, St
             files.join(", ")
         ),
     }
-}
-
-/// Runs a program unless this is a dry run, in which case it is only printed.
-pub(crate) async fn run_in_play(
-    reporter: &Reporter,
-    dry_run: bool,
-    program: &str,
-    args: &[String],
-    options: &ExecOptions,
-) -> HostResult<ExecOutput> {
-    if dry_run {
-        reporter.log(&format!("would run: {}", command_line(program, args)));
-        return Ok(ExecOutput::default());
-    }
-    run(program, args, options).await
 }
 
 /// Runs a program to its end. Dropping the future (Ctrl-C) kills it.

@@ -193,6 +193,12 @@ fn built_in_only_flags_and_assets_without_real_are_refused() {
         .stdout("")
         .stderr("  × --no-rbac works with the built-in sandbox only, not with --control-plane real\n  help: drop --no-rbac, or leave out --control-plane real\n");
     project
+        .runner(&["sandbox", "up", "--control-plane", "real", "--exec", "host"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr("  × --exec host works with the built-in sandbox only, not with --control-plane real\n  help: drop --exec host, or leave out --control-plane real\n");
+    project
         .runner(&["sandbox", "up", "--assets", "/somewhere"])
         .assert()
         .code(1)

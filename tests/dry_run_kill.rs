@@ -80,7 +80,9 @@ fn rehearsal() -> Rehearsal {
 }
 
 /// Every path created under `dir` while the returned watcher lives.
-fn record_creations(dir: &Path) -> (notify::RecommendedWatcher, Arc<Mutex<Vec<PathBuf>>>) {
+pub(crate) fn record_creations(
+    dir: &Path,
+) -> (notify::RecommendedWatcher, Arc<Mutex<Vec<PathBuf>>>) {
     let created = Arc::new(Mutex::new(Vec::new()));
     let sink = created.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -149,8 +151,19 @@ fn kill_mid_plan(
         unsafe { libc::kill(plugin, libc::SIGKILL) };
     }
     assert!(gone, "the exec plugin (pid {plugin}) outlived runner");
-    // inotify delivers in order: once the sentinel's creation arrived, so had the run's.
-    let sentinel = r.tmp.path().join("sentinel");
+    let created = creations_so_far(r.tmp.path(), watcher, &created);
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap();
+    (status, stdout, created, r)
+}
+
+/// What `record_creations` saw created under `dir` up to now, then stops watching.
+pub(crate) fn creations_so_far(
+    dir: &Path,
+    watcher: notify::RecommendedWatcher,
+    created: &Mutex<Vec<PathBuf>>,
+) -> Vec<PathBuf> {
+    // inotify delivers in order: once the sentinel's creation arrived, so had everything before.
+    let sentinel = dir.join("sentinel");
     std::fs::write(&sentinel, "").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !created.lock().unwrap().contains(&sentinel) {
@@ -164,8 +177,7 @@ fn kill_mid_plan(
     std::fs::remove_file(&sentinel).unwrap();
     let mut created = created.lock().unwrap().clone();
     created.retain(|path| path != &sentinel);
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap();
-    (status, stdout, created, r)
+    created
 }
 
 /// Whether `pid` exits (or is a zombie no one has reaped yet) before `limit`.

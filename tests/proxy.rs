@@ -142,3 +142,59 @@ for i in 0..12 {
     expected.sort();
     assert_eq!(names, expected);
 }
+
+/// A command in a pod through the proxy: the exec's own HTTP/1.1 connection, upgraded to a
+/// WebSocket, is tunnelled like every other.
+#[test]
+fn exec_pod_upgrades_its_connection_through_the_proxy() {
+    let env = crate::common::Fixture::new()
+        .sandbox_options(runner_sandbox::SandboxOptions {
+            clusters: vec!["cluster-1".into()],
+            exec: runner_sandbox::ExecMode::Host,
+            ..Default::default()
+        })
+        .build();
+    let rt = env.runtime();
+    let (proxy, tunnels) = rt.block_on(connect_proxy());
+    let project = tempfile::tempdir().unwrap();
+    let mut kubeconfig: serde_yaml::Value =
+        serde_yaml::from_str(&env.sandbox().kubeconfig_yaml()).unwrap();
+    kubeconfig["clusters"][0]["cluster"]["proxy-url"] = proxy.clone().into();
+    std::fs::write(
+        project.path().join("kubeconfig"),
+        serde_yaml::to_string(&kubeconfig).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        project.path().join("p.rhai"),
+        r#"let c = cluster("cluster-1");
+c.apply(#{apiVersion: "v1", kind: "Pod", metadata: #{name: "web", namespace: "default"},
+          spec: #{containers: [#{name: "app", image: "busybox"}]}});
+let r = c.exec_pod("web", ["sh", "-c", "read line; echo \"got $line\""], #{ stdin: "through\n" });
+print(`exec: ${r.stdout.to_debug()} code=${r.code}`);
+"#,
+    )
+    .unwrap();
+    let out = crate::common::runner()
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .args(["play", "p.rhai", "--kubeconfig", "kubeconfig"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("exec: "))
+            .collect::<Vec<_>>(),
+        [r#"  exec: "got through\n" code=0"#],
+        "{stdout}"
+    );
+    assert!(tunnels.load(Ordering::SeqCst) > 0, "the proxy was not used");
+}

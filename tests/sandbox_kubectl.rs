@@ -554,3 +554,61 @@ async fn kubectl_creates_rbac_objects_and_a_token_uses_them() {
         "No resources found in default namespace."
     );
 }
+
+/// kubectl's own exec (WebSocket, v5.channel.k8s.io) against a sandbox that opted in to running
+/// commands on the host: stdin, stdout, stderr and the exit code arrive as from a kubelet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_exec_runs_on_a_host_exec_sandbox() {
+    let ts = crate::common::Fixture::new()
+        .sandbox_options(runner_sandbox::SandboxOptions {
+            clusters: vec!["cluster-1".into()],
+            exec: runner_sandbox::ExecMode::Host,
+            ..Default::default()
+        })
+        .start()
+        .await;
+    let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]}}"#;
+    ok(kubectl_stdin(&ts, &["apply", "-f", "-"], Some(pod)).await);
+    let exec = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(ts.kubeconfig())
+            .args(args)
+            .env("HOME", ts.dir())
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let mut pipe = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut pipe, stdin.as_bytes()).unwrap();
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    };
+    let out = exec(
+        &[
+            "exec",
+            "-i",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "cat; echo \" from $HOSTNAME\"; echo oops >&2; exit 3",
+        ],
+        "hello",
+    );
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref(),
+            String::from_utf8_lossy(&out.stderr).as_ref()
+        ),
+        (
+            Some(3),
+            "hello from web\n",
+            "oops\ncommand terminated with exit code 3\n"
+        )
+    );
+}

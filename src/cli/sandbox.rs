@@ -1,7 +1,7 @@
 //! `runner sandbox up`: the built-in sandbox, or real control planes (`--control-plane real`).
 use crate::error::HostError;
 use runner_sandbox::control_plane::{ControlPlaneOptions, ControlPlanes};
-use runner_sandbox::{Faults, Sandbox, SandboxOptions};
+use runner_sandbox::{ExecMode, Faults, Sandbox, SandboxOptions};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +14,26 @@ pub enum ControlPlaneKind {
     Builtin,
     /// Real etcd, kube-apiserver and kube-controller-manager from --assets or KUBEBUILDER_ASSETS
     Real,
+}
+
+/// What the built-in sandbox does with a command in a pod (`pods/exec`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PodExec {
+    /// Answer as a real API server does for a pod that no node runs: nothing runs
+    #[default]
+    Refuse,
+    /// Run the command as a process of this machine (not in any container), in a scratch
+    /// directory of the pod's own, with the container's literal env values
+    Host,
+}
+
+impl From<PodExec> for ExecMode {
+    fn from(exec: PodExec) -> ExecMode {
+        match exec {
+            PodExec::Refuse => ExecMode::Refuse,
+            PodExec::Host => ExecMode::Host,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,6 +64,11 @@ pub struct UpArgs {
     /// (e.g. 5xx=0.1,429=0.1,stall=0.01,seed=7; built-in only).
     #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
     pub faults: Option<Faults>,
+    /// What a command in a pod (exec) does: nothing runs pods here, so by default it is refused
+    /// as a real API server refuses it for a pod without a node; `host` runs it on this
+    /// machine instead (built-in only).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = PodExec::Refuse)]
+    pub exec: PodExec,
     /// With --control-plane real: the directory holding etcd, kube-apiserver and
     /// kube-controller-manager [default: $KUBEBUILDER_ASSETS]
     #[arg(long, value_name = "DIR")]
@@ -69,6 +94,7 @@ pub async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Result<(), 
                 lb_hostname: args.lb_hostname,
                 rbac: !args.no_rbac,
                 faults: args.faults,
+                exec: args.exec.into(),
             })
             .await
             .map_err(|e| HostError::from_error(&e))?;
@@ -152,6 +178,7 @@ fn check_flags(args: &UpArgs) -> Result<(), HostError> {
         ("--state", args.state.is_some()),
         ("--no-rbac", args.no_rbac),
         ("--faults", args.faults.is_some()),
+        ("--exec host", args.exec == PodExec::Host),
     ];
     match args.control_plane {
         ControlPlaneKind::Real => {

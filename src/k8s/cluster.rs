@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::kinds::{Kinds, Resolved};
 use super::plan::Planned;
-use super::transport::Transports;
+use super::transport::{Transports, Upgrades};
 use super::Session;
 use crate::error::{HostError, HostResult};
 
@@ -18,8 +18,10 @@ pub struct Cluster {
     server: String,
     namespace: String,
     pub(super) client: Client,
+    /// The client for commands in pods, whose connections become WebSockets.
+    pub(super) upgrades: Upgrades,
     pub(super) kinds: Kinds,
-    /// The kubeconfig this cluster came from, for tools such as kubectl.
+    /// The kubeconfig this cluster came from (preflight checks, rehearsal detection).
     kubeconfig: Kubeconfig,
     /// Namespaces and CRD groups a dry run would have created so far.
     planned: Mutex<Planned>,
@@ -69,6 +71,7 @@ impl Cluster {
             .trim_end_matches('/')
             .to_string();
         let namespace = config.default_namespace.clone();
+        let upgrades = transports.upgrades(config.clone(), plugin.clone());
         let client = transports
             .client_refreshed_by(config, plugin)
             .map_err(|e| {
@@ -83,6 +86,7 @@ impl Cluster {
             namespace,
             kinds: Kinds::new(name, client.clone()),
             client,
+            upgrades,
             kubeconfig,
             planned: Mutex::new(Planned::default()),
             overlay: Default::default(),

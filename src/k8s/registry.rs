@@ -231,8 +231,8 @@ fn merge(into: Kubeconfig, extra: Kubeconfig) -> HostResult<Kubeconfig> {
         .map_err(|e| HostError::from_error(&e).context("cannot merge an added kubeconfig"))
 }
 
-/// The part of a kubeconfig one context needs: a cluster's client, and the file `kubectl exec`
-/// gets, carry no other cluster's credentials.
+/// The part of a kubeconfig one context needs: a cluster's client, and the kubeconfig it keeps
+/// (for preflight checks), carry no other cluster's credentials.
 fn only_context(kubeconfig: &Kubeconfig, context: &str) -> Kubeconfig {
     let named = kubeconfig.contexts.iter().find(|c| c.name == context);
     let target = named.and_then(|c| c.context.as_ref());
@@ -394,7 +394,7 @@ mod tests {
         let prod = registry
             .cluster("prod-east", &CancellationToken::new())
             .unwrap();
-        // Its client, and the kubeconfig `kubectl exec` gets, know no other cluster.
+        // Its client, and the kubeconfig it keeps, know no other cluster.
         let names = |k: &Kubeconfig| {
             let mut names: Vec<String> = (k.contexts.iter().map(|c| c.name.clone()))
                 .chain(k.clusters.iter().map(|c| c.name.clone()))

@@ -6,8 +6,10 @@
 //! - idempotent requests (GET, HEAD, PUT, server-side apply and merge PATCHes, DELETE, and the
 //!   POSTs that persist nothing: reviews, TokenRequests, dry runs) on 429, 5xx (but 501), a
 //!   connection error and an attempt that got no answer in time;
-//! - other requests (a POST that creates, a JSON patch) only when the server cannot have acted
-//!   on them: the connection was never made, or it answered 429.
+//! - other requests (a POST that creates, a JSON patch, and a connection upgrade such as a
+//!   command in a pod, a GET that runs something) only when the server cannot have acted on
+//!   them: the connection was never made, or it answered 429. An upgraded connection (101) is
+//!   an answer like any other, handed up once: nothing here sees or repeats what flows on it.
 //!
 //! Backoff doubles from `first_backoff` up to `max_backoff`, with up to 50% jitter; a
 //! `Retry-After` header is honoured within the same cap. The user sets the policy with
@@ -120,6 +122,9 @@ enum Safety {
 }
 
 fn safety(request: &Request<Body>) -> Safety {
+    if request.headers().contains_key(http::header::UPGRADE) {
+        return Safety::BeforeProcessing;
+    }
     let method = request.method();
     if [
         Method::GET,
@@ -412,6 +417,30 @@ mod tests {
         assert_eq!(
             status_after(1, 501, get).await,
             (StatusCode::NOT_IMPLEMENTED, 1)
+        );
+    }
+
+    fn upgrade() -> Request<Body> {
+        Request::builder()
+            .method(Method::GET)
+            .uri("https://cluster/api/v1/namespaces/default/pods/p/exec?command=ls")
+            .header(http::header::CONNECTION, "Upgrade")
+            .header(http::header::UPGRADE, "websocket")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_upgrade_runs_once_unless_the_server_cannot_have_acted() {
+        assert_eq!(
+            status_after(1, 503, upgrade()).await,
+            (StatusCode::SERVICE_UNAVAILABLE, 1)
+        );
+        assert_eq!(status_after(1, 429, upgrade()).await, (StatusCode::OK, 2));
+        // The upgraded connection is handed up as the answer it is, after one call.
+        assert_eq!(
+            status_after(1, 101, upgrade()).await,
+            (StatusCode::SWITCHING_PROTOCOLS, 1)
         );
     }
 

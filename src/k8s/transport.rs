@@ -15,11 +15,15 @@
 //! Every request goes through one retry policy (`retry.rs`), below authentication so that a
 //! retried request carries a fresh token.
 //!
+//! Commands in pods (`pods/exec`) upgrade their connection to a WebSocket, which takes an
+//! HTTP/1.1 connection of its own: each cluster has a second client for them (`Upgrades`),
+//! built on first use with the same layers over a connection that offers only HTTP/1.1.
+//!
 //! The stack also hands the API server's `Warning` headers (deprecated APIs, unknown fields
 //! under `fieldValidation=Warn`) to whoever awaits the request inside `with_warnings`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -38,6 +42,15 @@ use super::retry::{RetryLayer, RetryPolicy};
 type HttpClient = HttpClientOver<HttpConnector>;
 type HttpClientOver<C> =
     hyper_util::client::legacy::Client<TimeoutConnector<HttpsConnector<C>>, kube::client::Body>;
+
+/// Which HTTP versions a client's connections offer.
+#[derive(Clone, Copy, PartialEq)]
+enum Versions {
+    /// h2 when the server offers it (ALPN), HTTP/1.1 otherwise.
+    Negotiated,
+    /// HTTP/1.1 only: the one version whose connections can be upgraded to a WebSocket.
+    Upgradable,
+}
 
 /// The HTTP clients of one play, by how they trust their server.
 #[derive(Default)]
@@ -106,7 +119,7 @@ impl Transports {
         plugin: Option<Plugin>,
     ) -> Result<Client, kube::Error> {
         if let Some(proxy) = config.proxy_url.clone() {
-            return self.through_proxy(&proxy, config, plugin);
+            return self.through_proxy(&proxy, config, plugin, Versions::Negotiated);
         }
         let http = match Trust::of(&config) {
             Some(trust) => {
@@ -115,13 +128,40 @@ impl Transports {
                     Some(http) => http,
                     // Built without the lock; if another thread built one meanwhile, theirs wins.
                     None => {
-                        let built = http_client(&config)?;
+                        let built = http_client(&config, Versions::Negotiated)?;
                         self.shared().entry(trust).or_insert(built).clone()
                     }
                 }
             }
-            None => http_client(&config)?,
+            None => http_client(&config, Versions::Negotiated)?,
         };
+        self.over(http, config, plugin)
+    }
+
+    /// What `config`'s cluster needs for upgraded connections; the client itself is built
+    /// when a first exec needs it.
+    pub(super) fn upgrades(&self, config: Config, plugin: Option<Plugin>) -> Upgrades {
+        Upgrades {
+            retry: self.retry.clone(),
+            config,
+            plugin,
+            client: OnceLock::new(),
+        }
+    }
+
+    /// A client whose connections offer only HTTP/1.1, never shared: an upgraded connection
+    /// belongs to its one exec. It has no read timeout, so that a command may be quiet for as
+    /// long as it runs (the playbook's `timeout` bounds it).
+    fn upgradable_client(
+        &self,
+        mut config: Config,
+        plugin: Option<Plugin>,
+    ) -> Result<Client, kube::Error> {
+        config.read_timeout = None;
+        if let Some(proxy) = config.proxy_url.clone() {
+            return self.through_proxy(&proxy, config, plugin, Versions::Upgradable);
+        }
+        let http = http_client(&config, Versions::Upgradable)?;
         self.over(http, config, plugin)
     }
 
@@ -132,6 +172,7 @@ impl Transports {
         proxy: &http::Uri,
         config: Config,
         plugin: Option<Plugin>,
+        versions: Versions,
     ) -> Result<Client, kube::Error> {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
@@ -145,7 +186,7 @@ impl Transports {
                         tunnel = tunnel.with_auth(value);
                     }
                 }
-                self.over(http_client_over(&config, tunnel)?, config, plugin)
+                self.over(http_client_over(&config, tunnel, versions)?, config, plugin)
             }
             Some("socks5") => {
                 let mut socks = SocksV5::new(proxy.clone(), tcp).local_dns(true);
@@ -155,7 +196,7 @@ impl Transports {
                 }) {
                     socks = socks.with_auth(user, password);
                 }
-                self.over(http_client_over(&config, socks)?, config, plugin)
+                self.over(http_client_over(&config, socks, versions)?, config, plugin)
             }
             _ => Err(kube::Error::ProxyProtocolUnsupported {
                 proxy_url: Box::new(without_userinfo(proxy)),
@@ -206,6 +247,26 @@ impl Transports {
     }
 }
 
+/// One cluster's client for upgraded connections (exec), built on first use.
+pub(super) struct Upgrades {
+    retry: RetryPolicy,
+    config: Config,
+    plugin: Option<Plugin>,
+    client: OnceLock<Client>,
+}
+
+impl Upgrades {
+    pub(super) fn client(&self) -> Result<Client, kube::Error> {
+        if let Some(client) = self.client.get() {
+            return Ok(client.clone());
+        }
+        let transports = Transports::with_retry(self.retry.clone());
+        let built = transports.upgradable_client(self.config.clone(), self.plugin.clone())?;
+        // Two first execs at once may both build one; either serves.
+        Ok(self.client.get_or_init(|| built).clone())
+    }
+}
+
 /// `proxy` without its `user:password@`, to be shown in an error.
 fn without_userinfo(proxy: &http::Uri) -> http::Uri {
     let Some(userinfo) = proxy_userinfo(proxy) else {
@@ -223,15 +284,20 @@ fn proxy_userinfo(proxy: &http::Uri) -> Option<&str> {
         .map(|(userinfo, _)| userinfo)
 }
 
-fn http_client(config: &Config) -> Result<HttpClient, kube::Error> {
+fn http_client(config: &Config, versions: Versions) -> Result<HttpClient, kube::Error> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    http_client_over(config, http)
+    http_client_over(config, http, versions)
 }
 
-/// An HTTP client speaking TLS (h2 or HTTP/1.1, by ALPN) over connections `tcp` opens.
-fn http_client_over<C>(config: &Config, tcp: C) -> Result<HttpClientOver<C>, kube::Error>
+/// An HTTP client speaking TLS over connections `tcp` opens: h2 or HTTP/1.1 by ALPN, or
+/// HTTP/1.1 only.
+fn http_client_over<C>(
+    config: &Config,
+    tcp: C,
+    versions: Versions,
+) -> Result<HttpClientOver<C>, kube::Error>
 where
     C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
     C::Response: hyper_util::client::legacy::connect::Connection
@@ -259,7 +325,11 @@ where
         }
         None => https,
     };
-    let mut connector = TimeoutConnector::new(https.enable_all_versions().wrap_connector(tcp));
+    let https = match versions {
+        Versions::Negotiated => https.enable_all_versions().wrap_connector(tcp),
+        Versions::Upgradable => https.enable_http1().wrap_connector(tcp),
+    };
+    let mut connector = TimeoutConnector::new(https);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);

@@ -69,6 +69,8 @@ pub(crate) struct ClusterCore {
     pub port: AtomicU16,
     /// Enforce RBAC for ServiceAccount tokens (the admin token is always cluster-admin).
     pub rbac: bool,
+    /// Where `pods/exec` runs commands (`ExecMode::Host`); None: nowhere, as without a node.
+    pub exec: Option<super::exec::HostExec>,
     pub tasks: mpsc::UnboundedSender<ControllerTask>,
     /// Signalled after every committed change, for the state writer.
     pub changed: Notify,

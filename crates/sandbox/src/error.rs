@@ -36,6 +36,12 @@ pub enum SandboxError {
     },
     #[error("internal error: the sandbox kubeconfig does not parse: {0}")]
     KubeconfigShape(String),
+    #[error("cluster {cluster}: cannot create the scratch directory for exec")]
+    ExecScratch {
+        cluster: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cluster {cluster}: TLS setup failed: {message}")]
     Tls { cluster: String, message: String },
 }

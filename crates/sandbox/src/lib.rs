@@ -24,7 +24,8 @@
 //! Beyond what the suite compares: no admission webhooks are called, no garbage collection by
 //! ownerReferences, no Pods or ReplicaSets behind a Deployment; RBAC covers Roles, ClusterRoles
 //! and their bindings (no aggregation rules, no non-resource URLs); protobuf request bodies are
-//! decoded only for the kinds kubectl's typed `create` sends.
+//! decoded only for the kinds kubectl's typed `create` sends. `pods/exec` is answered as for a pod
+//! no node runs, unless `ExecMode::Host` opts in to running commands on this host (`exec.rs`).
 
 mod auth;
 pub mod control_plane;
@@ -33,6 +34,7 @@ mod core;
 mod deprecation;
 mod discovery;
 mod error;
+mod exec;
 mod faults;
 mod fields;
 mod jsonpath;
@@ -60,6 +62,7 @@ mod validation;
 mod watch;
 
 pub use error::SandboxError;
+pub use exec::ExecMode;
 pub use faults::Faults;
 pub use private_file::write_private;
 
@@ -94,6 +97,9 @@ pub struct SandboxOptions {
     pub rbac: bool,
     /// Answer some requests with 500, 429 or a stall (`--faults`), from the start.
     pub faults: Option<Faults>,
+    /// What `pods/exec` does: by default what a real server does for a pod no node runs;
+    /// `ExecMode::Host` runs the command as a process of this host (`--exec host`).
+    pub exec: ExecMode,
 }
 
 impl Default for SandboxOptions {
@@ -105,6 +111,7 @@ impl Default for SandboxOptions {
             lb_hostname: false,
             rbac: true,
             faults: None,
+            exec: ExecMode::default(),
         }
     }
 }
@@ -298,6 +305,17 @@ impl SandboxCluster {
         if let Some(dir) = &dir {
             state::save_identity(dir, &pki, signer.secret(), port)?;
         }
+        let exec = match opts.exec {
+            ExecMode::Refuse => None,
+            ExecMode::Host => {
+                Some(
+                    exec::HostExec::new(name).map_err(|source| SandboxError::ExecScratch {
+                        cluster: name.to_string(),
+                        source,
+                    })?,
+                )
+            }
+        };
         let admin_token = signer.issue_at("system:admin", 0, None, json!({}));
         let (tasks_tx, tasks_rx) = mpsc::unbounded_channel();
         let mut inner = Inner {
@@ -322,6 +340,7 @@ impl SandboxCluster {
             lb_counter: AtomicU32::new(0),
             port: AtomicU16::new(port),
             rbac: opts.rbac,
+            exec,
             tasks: tasks_tx,
             changed: Notify::new(),
             connections: AtomicU64::new(0),

@@ -134,6 +134,16 @@ pub(crate) fn allowed(inner: &Inner, user: &ServiceAccountUser, verb: &str, t: &
         })
 }
 
+/// The 403 a real server gives a WebSocket exec (a GET) that may `get` but not `create`
+/// `pods/exec`: its second check explains nothing.
+pub(crate) fn forbidden_without_reason(t: &Target) -> ApiError {
+    let name = t.name.as_deref().unwrap_or("");
+    ApiError::forbidden(
+        format!("{} \"{name}\" is forbidden: ", t.rt.plural),
+        json!({"name": name, "kind": t.rt.plural}),
+    )
+}
+
 /// The 403 a real server gives, e.g. `secrets "x" is forbidden: User "..." cannot get resource ...`.
 pub(crate) fn forbidden(user: &ServiceAccountUser, verb: &str, t: &Target) -> ApiError {
     let resource = match &t.subresource {

@@ -67,6 +67,7 @@ pub(crate) fn route(path: &str, registry: &Registry) -> Result<Route, ApiError> 
         None => true,
         Some("status") => rt.has_status,
         Some("token") => rt.kind == "ServiceAccount" && rt.group.is_empty(),
+        Some("exec") => rt.kind == "Pod" && rt.group.is_empty(),
         Some(_) => false,
     };
     if !allowed_sub {

@@ -16,6 +16,7 @@ use super::table;
 use super::tokens;
 use super::watch::{self, WatchParams};
 use axum::body::{Body, Bytes};
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -80,8 +81,9 @@ pub(crate) fn serve(
                 };
                 core.connections.fetch_add(1, Ordering::Relaxed);
                 let service = TowerToHyperService::new(app);
+                // With upgrades: an exec turns its HTTP/1.1 connection into a WebSocket.
                 let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .await;
             });
         }
@@ -155,6 +157,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     body: Bytes,
 ) -> Response {
     let faults = core
@@ -189,7 +192,14 @@ async fn handle(
         body
     };
     let deprecation = super::deprecation::warning(&core, uri.path());
-    let mut response = match dispatch(&core, user.as_ref(), &method, &uri, &headers, &body) {
+    let request = Request {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        upgrade: upgrade.ok(),
+        body: &body,
+    };
+    let mut response = match dispatch(&core, user.as_ref(), request) {
         Ok(response) => response,
         Err(err) => error_response(&err),
     };
@@ -207,14 +217,28 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
+/// One request, as `dispatch` reads it.
+struct Request<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    /// A WebSocket upgrade the request asks for (exec).
+    upgrade: Option<WebSocketUpgrade>,
+    body: &'a [u8],
+}
+
 fn dispatch(
     core: &Arc<ClusterCore>,
     user: Option<&ServiceAccountUser>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: Request<'_>,
 ) -> Result<Response, ApiError> {
+    let Request {
+        method,
+        uri,
+        headers,
+        upgrade,
+        body,
+    } = request;
     let registry = core.lock().registry.clone();
     let query: HashMap<String, String> = match uri.query() {
         Some(q) => axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
@@ -282,6 +306,14 @@ fn dispatch(
         if !rbac::allowed(&core.lock(), user, verb, &target) {
             return Err(rbac::forbidden(user, verb, &target));
         }
+        // A WebSocket exec is a GET, and needs `create` as well, as on the real server.
+        let websocket_exec = verb == "get" && target.subresource.as_deref() == Some("exec");
+        if websocket_exec && !rbac::allowed(&core.lock(), user, "create", &target) {
+            return Err(rbac::forbidden_without_reason(&target));
+        }
+    }
+    if target.subresource.as_deref() == Some("exec") {
+        return super::exec::answer(core, &target, method, uri, upgrade);
     }
     // DELETE carries its options (DeleteOptions) in the body.
     let body_dry_run = method == Method::DELETE

@@ -424,8 +424,10 @@ mod objects_api {
         super::edit_object(&ctx, c, kind, name, annotations, options, Edit::Annotate)
     }
 
-    /// Runs a command in a pod (kubectl exec), in the context's namespace and the pod's default
-    /// container; returns #{stdout, stderr, code}; a non-zero exit is an error.
+    /// Runs a command in a pod through the API server's exec (as kubectl exec does, without
+    /// kubectl), in the context's namespace and the pod's default container; returns
+    /// #{stdout, stderr, code}; a non-zero exit is an error. A dry run runs nothing and prints
+    /// the command.
     #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
     pub(super) fn exec_pod(
         call: NativeCallContext,
@@ -436,8 +438,8 @@ mod objects_api {
         super::exec_pod(&*play_context(&call)?, c, pod, command, Map::new())
     }
 
-    /// Like exec_pod(pod, command); options: namespace, container, timeout (seconds), stdin
-    /// (text), check (false: return non-zero exits).
+    /// Like exec_pod(pod, command); options: namespace, container, timeout (seconds: then the
+    /// connection is closed), stdin (text), check (false: return non-zero exits).
     #[rhai_fn(volatile, name = "exec_pod", pure, return_raw)]
     pub(super) fn exec_pod_with(
         call: NativeCallContext,
