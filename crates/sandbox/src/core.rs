@@ -70,7 +70,7 @@ pub(crate) struct ClusterCore {
     /// Enforce RBAC for ServiceAccount tokens (the admin token is always cluster-admin).
     pub rbac: bool,
     /// Where `pods/exec` runs commands (`ExecMode::Host`); None: nowhere, as without a node.
-    pub exec: Option<super::exec::HostExec>,
+    pub exec: Option<super::exec_scratch::HostExec>,
     pub tasks: mpsc::UnboundedSender<ControllerTask>,
     /// Signalled after every committed change, for the state writer.
     pub changed: Notify,

@@ -35,6 +35,7 @@ mod deprecation;
 mod discovery;
 mod error;
 mod exec;
+mod exec_scratch;
 mod faults;
 mod fields;
 mod jsonpath;
@@ -307,14 +308,12 @@ impl SandboxCluster {
         }
         let exec = match opts.exec {
             ExecMode::Refuse => None,
-            ExecMode::Host => {
-                Some(
-                    exec::HostExec::new(name).map_err(|source| SandboxError::ExecScratch {
-                        cluster: name.to_string(),
-                        source,
-                    })?,
-                )
-            }
+            ExecMode::Host => Some(exec_scratch::HostExec::new(name).map_err(|source| {
+                SandboxError::ExecScratch {
+                    cluster: name.to_string(),
+                    source,
+                }
+            })?),
         };
         let admin_token = signer.issue_at("system:admin", 0, None, json!({}));
         let (tasks_tx, tasks_rx) = mpsc::unbounded_channel();
