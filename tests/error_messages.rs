@@ -6,11 +6,12 @@ use crate::common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::Project;
+use common::fixture::Env;
+use common::Fixture;
 
 /// Runs `runner ARGS` in the project and asserts the exit status and the whole stderr.
 #[track_caller]
-fn assert_error(project: &Project, args: &[&str], status: i32, stderr: &str) {
+fn assert_error(project: &Env, args: &[&str], status: i32, stderr: &str) {
     let output = project.runner(args).output().expect("runner runs");
     let actual = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -22,7 +23,7 @@ fn assert_error(project: &Project, args: &[&str], status: i32, stderr: &str) {
 
 #[test]
 fn usage_a_playbook_that_does_not_exist() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     assert_error(
         &p,
         &["play", "playbooks/missing.rhai"],
@@ -35,8 +36,8 @@ fn usage_a_playbook_that_does_not_exist() {
 
 #[test]
 fn usage_a_context_flag_without_a_cluster_name() {
-    let p = Project::new();
-    p.file("playbooks/p.rhai", "print(1);\n");
+    let p = Fixture::new().build();
+    p.write("playbooks/p.rhai", "print(1);\n");
     assert_error(
         &p,
         &["play", "playbooks/p.rhai", "--context", "prod-east"],
@@ -48,9 +49,9 @@ fn usage_a_context_flag_without_a_cluster_name() {
 
 #[test]
 fn variables_a_vars_file_that_is_not_yaml() {
-    let p = Project::new();
-    p.file("playbooks/p.rhai", "print(vars);\n");
-    p.file("bad.vars.yaml", "replicas: [1\n");
+    let p = Fixture::new().build();
+    p.write("playbooks/p.rhai", "print(vars);\n");
+    p.write("bad.vars.yaml", "replicas: [1\n");
     assert_error(
         &p,
         &["play", "playbooks/p.rhai", "--vars", "bad.vars.yaml"],
@@ -63,12 +64,12 @@ fn variables_a_vars_file_that_is_not_yaml() {
 
 #[test]
 fn template_an_undefined_variable_points_at_the_template_line() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "templates/svc.yaml.j2",
         "kind: Service\nmetadata:\n  name: {{ service_name }}\n",
     );
-    p.file(
+    p.write(
         "playbooks/t.rhai",
         "step(\"render\", || {\n    template(\"svc.yaml.j2\");\n});\n",
     );
@@ -91,8 +92,8 @@ fn template_an_undefined_variable_points_at_the_template_line() {
 
 #[test]
 fn io_a_missing_file_says_its_cause_once() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/io.rhai",
         "step(\"load\", || {\n    let text = read_file(\"missing.txt\");\n});\n",
     );
@@ -115,8 +116,8 @@ fn io_a_missing_file_says_its_cause_once() {
 
 #[test]
 fn step_failed_the_innermost_step_is_blamed() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/nested.rhai",
         "step(\"outer\", || {\n    step(\"inner\", || {\n        let ports = [80, 443];\n        let port = ports[2];\n    });\n});\n",
     );
@@ -138,8 +139,8 @@ fn step_failed_the_innermost_step_is_blamed() {
 
 #[test]
 fn step_failed_an_outer_step_that_fails_otherwise_is_blamed_itself() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/outer.rhai",
         "step(\"outer\", || {\n    try {\n        step(\"inner\", || read_file(\"missing.txt\"));\n    } catch {\n        throw \"the inner step failed\";\n    }\n});\n",
     );
@@ -161,8 +162,8 @@ fn step_failed_an_outer_step_that_fails_otherwise_is_blamed_itself() {
 
 #[test]
 fn step_failed_a_caught_step_error_is_not_blamed_for_a_later_failure() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/caught.rhai",
         "try {\n    step(\"load\", || read_file(\"missing.txt\"));\n} catch (e) {\n    print(`caught: ${e}`);\n}\nread_file(\"missing.txt\");\n",
     );
@@ -184,8 +185,8 @@ fn step_failed_a_caught_step_error_is_not_blamed_for_a_later_failure() {
 
 #[test]
 fn playbook_a_thrown_value() {
-    let p = Project::new();
-    p.file("playbooks/throw.rhai", "let a = 1;\nthrow \"gave up\";\n");
+    let p = Fixture::new().build();
+    p.write("playbooks/throw.rhai", "let a = 1;\nthrow \"gave up\";\n");
     assert_error(
         &p,
         &["play", "playbooks/throw.rhai"],
@@ -206,8 +207,8 @@ fn playbook_a_thrown_value() {
 // NativeCallContext's position would put it on line 2; these two tests then change with it.
 #[test]
 fn certificates_an_unknown_key_type() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/ca.rhai",
         "step(\"ca\", || {\n    certs::ensure_root_ca(\"certs\", #{ key_type: \"rsa-1024\" });\n});\n",
     );
@@ -230,12 +231,12 @@ fn certificates_an_unknown_key_type() {
 
 #[test]
 fn certificates_a_file_that_cannot_be_read_says_why_once() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/inspect.rhai",
         "step(\"inspect\", || {\n    certs::inspect_file(\"certs/missing.pem\");\n});\n",
     );
-    let missing = p.path().join("certs/missing.pem");
+    let missing = p.dir().join("certs/missing.pem");
     let expected = format!(
         "  × step [inspect] failed: {}
   ╰─▶ No such file or directory (os error 2)
@@ -253,8 +254,8 @@ fn certificates_a_file_that_cannot_be_read_says_why_once() {
 
 #[test]
 fn cluster_a_kubeconfig_that_does_not_exist() {
-    let p = Project::new();
-    p.file("playbooks/kc.rhai", "let c = cluster(\"east\");\n");
+    let p = Fixture::new().build();
+    p.write("playbooks/kc.rhai", "let c = cluster(\"east\");\n");
     assert_error(
         &p,
         &["play", "playbooks/kc.rhai", "--kubeconfig", "nope.yaml"],
@@ -272,8 +273,8 @@ fn cluster_a_kubeconfig_that_does_not_exist() {
 
 #[test]
 fn api_status_names_the_cluster_and_the_object() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/api.rhai",
         r#"let c = cluster("east");
 step("config", || {
@@ -303,8 +304,8 @@ step("config", || {
 
 #[test]
 fn api_status_in_json_names_the_cluster_the_object_and_the_status() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/api.rhai",
         r#"let c = cluster("east");
 apply(c, #{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "Bad_Name", namespace: "default" } });
@@ -349,14 +350,14 @@ apply(c, #{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "Bad_Name", 
 
 /// Runs a playbook whose step spins until `signal` arrives; returns stderr and the exit code.
 fn interrupt_spinning_step(signal: libc::c_int) -> (String, Option<i32>) {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/spin.rhai",
         "step(\"spin\", || {\n    write_file(\"ready\", \"\");\n    loop { }\n});\n",
     );
     let mut child = common::runner()
         .args(["play", "playbooks/spin.rhai"])
-        .current_dir(p.path())
+        .current_dir(p.dir())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -402,8 +403,8 @@ fn interrupted_sigterm_takes_the_same_way_out_with_143() {
 
 #[test]
 fn json_output_says_the_step_once_and_the_message_whole() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "playbooks/io.rhai",
         "step(\"load\", || {\n    let text = read_file(\"missing.txt\");\n});\n",
     );
@@ -425,8 +426,8 @@ fn json_output_says_the_step_once_and_the_message_whole() {
 
 #[test]
 fn cluster_a_sandbox_state_directory_that_is_a_file() {
-    let p = Project::new();
-    p.file("state", "not a directory\n");
+    let p = Fixture::new().build();
+    p.write("state", "not a directory\n");
     assert_error(
         &p,
         &["sandbox", "up", "--clusters", "a", "--state", "state"],
@@ -439,7 +440,7 @@ fn cluster_a_sandbox_state_directory_that_is_a_file() {
 
 #[test]
 fn cluster_a_sandbox_kubeconfig_in_a_missing_directory() {
-    let p = Project::new();
+    let p = Fixture::new().build();
     let output = p
         .runner(&[
             "sandbox",
@@ -451,7 +452,7 @@ fn cluster_a_sandbox_kubeconfig_in_a_missing_directory() {
         ])
         .output()
         .unwrap();
-    let dir = p.path().display().to_string();
+    let dir = p.dir().display().to_string();
     let stderr = String::from_utf8_lossy(&output.stderr).replace(&dir, "DIR");
     // The temporary file the kubeconfig is written through has a random name.
     let stderr = regex::Regex::new(r"\.tmp[A-Za-z0-9]+")
@@ -468,8 +469,8 @@ fn cluster_a_sandbox_kubeconfig_in_a_missing_directory() {
 
 #[test]
 fn io_init_below_a_file_says_what_it_could_not_create_and_why() {
-    let p = Project::new();
-    p.file("taken", "a file, not a directory\n");
+    let p = Fixture::new().build();
+    p.write("taken", "a file, not a directory\n");
     assert_error(
         &p,
         &["init", "taken/mesh"],
@@ -483,8 +484,8 @@ fn io_init_below_a_file_says_what_it_could_not_create_and_why() {
 /// Runs `runner play p.rhai ARGS` with `env` set and asserts a usage error with this stderr.
 #[track_caller]
 fn assert_retry_usage(args: &[&str], env: &[(&str, &str)], stderr: &str) {
-    let p = Project::new();
-    p.file("p.rhai", "print(1);\n");
+    let p = Fixture::new().build();
+    p.write("p.rhai", "print(1);\n");
     let mut runner = p.runner(&["play", "p.rhai"]);
     runner.args(args);
     for (key, value) in env {
@@ -575,8 +576,8 @@ For more information, try '--help'.
 /// value is caught as itself.
 #[test]
 fn a_caught_error_says_its_kind_status_and_reason() {
-    let p = Project::new();
-    p.file(
+    let p = Fixture::new().build();
+    p.write(
         "p.rhai",
         r#"let c = cluster("cluster-1");
 try {

@@ -1,7 +1,7 @@
 //! A temporary project directory and the built `runner` binary run inside it.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Copies a directory tree, as a user copies the repository's playbooks to customise them.
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
@@ -21,51 +21,6 @@ pub(crate) fn copy_shipped(project: &Path) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     for dir in ["playbooks", "templates"] {
         copy_dir(&repo.join(dir), &project.join(dir));
-    }
-}
-
-/// The older fixture, left for tests/error_messages.rs (changed on another branch this
-/// session); every other test builds with `Fixture`. Once that file moves over, this goes.
-pub(crate) struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    pub(crate) fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("playbooks")).unwrap();
-        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-        Project { dir }
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub(crate) fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    pub(crate) fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name))
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    pub(crate) fn exists(&self, name: &str) -> bool {
-        self.dir.path().join(name).exists()
-    }
-
-    /// The built binary, run in the project directory, with no terminal and no colors.
-    pub(crate) fn runner(&self, args: &[&str]) -> Runner {
-        let mut cmd = runner();
-        cmd.current_dir(self.dir.path())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("KUBECONFIG");
-        cmd
     }
 }
 
