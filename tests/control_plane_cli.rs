@@ -487,21 +487,11 @@ fn kill_9_of_a_real_rehearsal_leaves_no_control_plane_running_and_the_next_remov
     // No destructor ran: the kernel kills each component, because runner asked it to when it
     // started them. They are reaped by init, so their /proc entries go, or linger as zombies.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let running = |pid: &u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or_default()
-                .trim_start()
-                .starts_with('Z')
-        })
-    };
-    let mut left: Vec<u32> = components.clone();
-    while !left.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        left.retain(running);
-    }
+    let left: Vec<u32> = components
+        .iter()
+        .copied()
+        .filter(|pid| !crate::common::processes::gone_by(*pid, deadline))
+        .collect();
     let names: Vec<String> = left.iter().map(|p| command_of(*p)).collect();
     for pid in &left {
         // SAFETY: a process this test's child started; it is killed so that it does not stay.

@@ -145,7 +145,7 @@ fn kill_mid_plan(
     let status = child.wait().unwrap();
     // SIGTERM: runner kills the plugin's group on its way out. SIGKILL: no clean-up runs; the
     // kernel kills the plugin because runner asked it to when it started the plugin.
-    let gone = gone_within(plugin, Duration::from_secs(30));
+    let gone = common::processes::gone_by(plugin as u32, Instant::now() + Duration::from_secs(30));
     if !gone {
         // SAFETY: the plugin's pid, which it wrote itself; it runs `sleep` in its own group.
         unsafe { libc::kill(plugin, libc::SIGKILL) };
@@ -178,27 +178,6 @@ pub(crate) fn creations_so_far(
     let mut created = created.lock().unwrap().clone();
     created.retain(|path| path != &sentinel);
     created
-}
-
-/// Whether `pid` exits (or is a zombie no one has reaped yet) before `limit`.
-fn gone_within(pid: libc::pid_t, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            // The state follows the parenthesised command name.
-            Ok(stat)
-                if stat
-                    .rsplit(')')
-                    .next()
-                    .is_some_and(|rest| rest.trim_start().starts_with('Z')) =>
-            {
-                return true
-            }
-            Ok(_) if Instant::now() > deadline => return false,
-            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
 }
 
 /// Mid-plan: the playbook reaches cluster-2 (and its plugin) only after the steps that plan

@@ -29,6 +29,7 @@ pub(crate) mod backend;
 pub(crate) mod checks;
 pub(crate) mod fixture;
 pub(crate) mod leaks;
+pub(crate) mod processes;
 pub(crate) mod run;
 pub(crate) mod sandbox;
 
